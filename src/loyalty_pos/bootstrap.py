@@ -1,0 +1,87 @@
+"""The one wiring place: the CLI, the app and the nightly script all get their Terminal from here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import platformdirs
+
+from .checkout import Terminal
+from .config import hash_pin, load_terminal_config
+from .domain.errors import ConfigError, Refused
+from .domain.program import parse_program_text
+from .store import open_store
+
+CONFIG_FILE = "terminal.toml"
+PROGRAM_FILE = "program.toml"
+DB_FILE = "terminal.db"
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    """``--home``, else ``LOYALTY_POS_HOME``, else the platform's per-user data directory."""
+    if home:
+        return Path(home)
+    if os.environ.get("LOYALTY_POS_HOME"):
+        return Path(os.environ["LOYALTY_POS_HOME"])
+    return Path(platformdirs.user_data_dir("loyalty-pos", appauthor=False))
+
+
+def open_terminal(home: Path) -> Terminal:
+    config = load_terminal_config(home / CONFIG_FILE)
+    store = open_store(home / DB_FILE)
+    return Terminal(store=store, config=config, home=home)
+
+
+def init_terminal(
+    home: Path,
+    terminal_id: str,
+    program_path: Path,
+    manager_pin: str | None = None,
+    ledger_url: str = "",
+    token: str = "",
+    store_name: str = "",
+    now: datetime | None = None,
+) -> Terminal:
+    """Create a terminal's home: validated config and program, an empty cache."""
+    if (home / CONFIG_FILE).exists():
+        raise Refused(f"{home} already holds a terminal; use another --home or remove it first.")
+    try:
+        program_text = program_path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(str(program_path), [f"cannot read the file ({e.strerror})"]) from e
+    program = parse_program_text(program_text, str(program_path))
+    if manager_pin is not None and not (manager_pin.isdigit() and 4 <= len(manager_pin) <= 12):
+        raise Refused("The manager PIN must be 4 to 12 digits.")
+    from .config import TERMINAL_ID
+
+    if not TERMINAL_ID.match(terminal_id):
+        raise Refused("The terminal id must be 1-32 letters, digits, '_' or '-'.")
+    home.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# This terminal's config. See config/terminal.example.toml for every key.",
+        "[terminal]",
+        f'id = "{terminal_id}"',
+        "",
+        "[store]",
+        f'name = "{store_name or "Demo Store"}"',
+        "",
+        "[manager]",
+        f'pin_hash = "{hash_pin(manager_pin) if manager_pin else ""}"',
+        "",
+        "[ledger]",
+        f'url = "{ledger_url}"',
+    ]
+    if token:
+        token_file = home / "ledger.token"
+        token_file.write_text(token + "\n", encoding="utf-8")
+        token_file.chmod(0o600)
+        lines.append(f'token_file = "{token_file}"')
+    (home / CONFIG_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shutil.copyfile(program_path, home / PROGRAM_FILE)
+    terminal = open_terminal(home)
+    with terminal.store.transaction():
+        terminal.store.save_program(program, now or datetime.now().astimezone())
+    return terminal

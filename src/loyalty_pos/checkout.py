@@ -1,0 +1,678 @@
+"""Application services: the use cases a cashier, a manager or a POS script triggers.
+
+Each is a short function that takes the ``Terminal`` (store, config, clock) and runs in ONE SQLite
+transaction: the state change, its journal event and its receipt are recorded together or not at
+all. A refusal raises before anything is written, so the journal and the basket stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .config import TerminalConfig, pin_matches
+from .domain.accounting import apply_event
+from .domain.errors import AuthError, NotFound, Refused
+from .domain.events import verify_chain
+from .domain.lots import Account, Lot, expiry_date
+from .domain.money import from_minor, parse_money, to_minor
+from .domain.program import Program
+from .domain.quote import (
+    BasketLine,
+    MemberState,
+    OriginalSale,
+    Quote,
+    quote,
+)
+from .domain.quote import refund as compute_refund
+from .domain.tiers import TierStatus, tier_status
+from .store import Store
+
+PIN_ATTEMPTS = 5
+PIN_LOCKOUT = timedelta(minutes=15)
+
+
+@dataclass
+class Terminal:
+    """Everything a use case needs: built once by ``bootstrap`` for the CLI, the app and scripts."""
+
+    store: Store
+    config: TerminalConfig
+    home: Path
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())
+
+    @property
+    def program(self) -> Program:
+        return self.store.program()
+
+    def now(self, at: datetime | None = None) -> datetime:
+        when = at or self.clock()
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=self.config.tz) if self.config.tz else when.astimezone()
+        return when.astimezone(self.config.tz) if self.config.tz else when
+
+    def is_card(self, code: str) -> bool:
+        return re.fullmatch(self.config.card_pattern, code) is not None
+
+
+# -- reading state --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A member as the app and the CLI show them, as of ``now``."""
+
+    member_id: str
+    name: str
+    card: str
+    status: str
+    balance: int
+    tier: TierStatus
+    expiring: tuple[Lot, ...]
+    state: MemberState
+
+
+def find_member(t: Terminal, card: str, at: datetime | None = None) -> MemberView:
+    """The member holding ``card``; refuses an unknown or blocked card."""
+    now = t.now(at)
+    row = t.store.card(card)
+    if row is None:
+        raise NotFound(
+            f"Card {mask(card)} is not known here: enrol it, or sell without a card.",
+            card=mask(card),
+        )
+    if row["card_status"] == "blocked":
+        raise Refused(
+            f"Card {mask(card)} is blocked (reported lost); ask for the new card.", reason="blocked"
+        )
+    return _member_view(t, row["member_id"], card, now)
+
+
+def _member_view(t: Terminal, member_id: str, card: str, now: datetime) -> MemberView:
+    program = t.program
+    row = t.store.member(member_id)
+    if row is None:
+        raise NotFound(f"Member {member_id} is not known here.")
+    account = t.store.account(member_id)
+    window_start = now - timedelta(days=program.tier_window_days)
+    spend = from_minor(
+        row["base_spend_minor"]
+        + t.store.local_spend_minor(member_id, row["base_seq"], window_start),
+        program.currency,
+    )
+    status = tier_status(program, spend)
+    state = MemberState(
+        member_id=member_id,
+        balance=account.balance(now.date()),
+        tier=status.tier.name,
+        qualifying_spend=spend,
+        punch=json.loads(row["punch"]),
+        birthday=_date(row["birthday"]),
+        last_birthday_bonus=_date(row["last_birthday_bonus"]),
+        status=row["status"],
+    )
+    expiring = tuple(lot for lot in account.live_lots(now.date()) if lot.expires_at)
+    return MemberView(
+        member_id, row["name"], card, row["status"], state.balance, status, expiring, state
+    )
+
+
+def _date(text: str | None) -> Any:
+    return date.fromisoformat(text) if text else None
+
+
+def mask(card: str | None) -> str:
+    if not card:
+        return ""
+    return "•" * max(len(card) - 4, 0) + card[-4:]
+
+
+def is_online(t: Terminal, now: datetime) -> bool:
+    """Online = the last successful sync is within the program's grace; a standalone terminal
+    (no ledger configured) is its own system of record and always online."""
+    if not t.config.ledger.configured:
+        return True
+    last = t.store.meta("last_sync_at")
+    if not last:
+        return False
+    grace = timedelta(minutes=t.program.offline.grace_minutes)
+    return now - datetime.fromisoformat(last) <= grace
+
+
+def offline_cap(t: Terminal, member_id: str, now: datetime) -> int | None:
+    """Points this member may still redeem today at this terminal while offline (None online)."""
+    if is_online(t, now):
+        return None
+    limit = t.program.offline.max_redeem_points_per_member_per_day
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    used = t.store.redeemed_offline_between(member_id, start, start + timedelta(days=1))
+    return max(limit - used, 0)
+
+
+# -- the basket -----------------------------------------------------------------------------
+
+
+def resolve_items(
+    t: Terminal, items: Sequence[tuple[str, int]], open_lines: Sequence[tuple[str, str]] = ()
+) -> list[BasketLine]:
+    """Basket lines from scanned codes (SKU or EAN) with quantities, and free-amount lines."""
+    currency = t.program.currency
+    lines: list[BasketLine] = []
+    for code, qty in items:
+        row = t.store.item(code)
+        if row is None:
+            raise NotFound(f"No item with code {code!r} in the catalog.", code=code)
+        lines.append(
+            BasketLine(
+                row["sku"],
+                row["name"],
+                qty,
+                from_minor(row["price_minor"], currency),
+                row["category"],
+            )
+        )
+    for amount, category in open_lines:
+        price = parse_money(amount, currency, "amount")
+        if price < 0:
+            raise Refused(f"amount must not be negative (got {amount})")
+        if not category:
+            raise Refused("a free-amount line needs a category")
+        lines.append(BasketLine(f"OPEN:{category}", category.capitalize(), 1, price, category))
+    return lines
+
+
+def price_basket(
+    t: Terminal,
+    card: str | None,
+    lines: Sequence[BasketLine],
+    redeem: int | str | None,
+    at: datetime | None = None,
+) -> tuple[Quote, MemberView | None]:
+    """The quote for a basket without recording anything (the app's live totals)."""
+    now = t.now(at)
+    member = find_member(t, card, now) if card else None
+    cap = offline_cap(t, member.member_id, now) if member else None
+    q = quote(t.program, lines, member.state if member else None, now, redeem, cap)
+    return q, member
+
+
+# -- use cases ------------------------------------------------------------------------------
+
+
+def checkout(
+    t: Terminal,
+    card: str | None,
+    lines: Sequence[BasketLine],
+    redeem: int | str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Record one sale: points earned and paid, journal event and receipt, in one transaction."""
+    if not lines:
+        raise Refused("The basket is empty.")
+    now = t.now(at)
+    program = t.program
+    with t.store.transaction():
+        q, member = price_basket(t, card, lines, redeem, now)
+        seq = t.store.head()[0] + 1
+        receipt_id = f"{t.config.terminal_id}-{seq:06d}"
+        cur = program.currency
+        event = {
+            "type": "checkout",
+            "occurred_at": now.isoformat(),
+            "program_version": program.version,
+            "member_id": member.member_id if member else None,
+            "card": card if member else None,
+            "receipt_id": receipt_id,
+            "currency": cur,
+            "total_minor": to_minor(q.total, cur),
+            "discount_minor": to_minor(q.discount, cur),
+            "points_value_minor": to_minor(q.points_value, cur),
+            "due_minor": to_minor(q.due, cur),
+            "points_earned": q.points_earned,
+            "points_redeemed": q.points_redeemed,
+            "lines": [
+                {
+                    "sku": ql.line.sku,
+                    "name": ql.line.name,
+                    "qty": ql.line.qty,
+                    "unit_price_minor": to_minor(ql.line.unit_price, cur),
+                    "category": ql.line.category,
+                    "free_units": ql.free_units,
+                }
+                for ql in q.lines
+            ],
+            "breakdown": [
+                {"rule": b.rule, "points": b.points, "label": b.label} for b in q.breakdown
+            ],
+            "lots": [lot.to_json() for lot in q.lots],
+            "tier": q.tier_before,
+            "punch_before": dict(member.state.punch) if member else {},
+            "punch_after": dict(q.punch_after) if member else {},
+            "birthday_bonus": q.birthday_awarded,
+            "offline": not is_online(t, now),
+        }
+        sealed = t.store.append(t.config.terminal_id, event)
+        after: dict[str, Any] = {}
+        if member:
+            account = apply_event(t.store.account(member.member_id), sealed)
+            t.store.save_account(member.member_id, account)
+            t.store.conn.execute(
+                "UPDATE members SET punch = ?, last_birthday_bonus = COALESCE(?, last_birthday_bonus) "
+                "WHERE member_id = ?",
+                (
+                    _json(q.punch_after),
+                    now.date().isoformat() if q.birthday_awarded else None,
+                    member.member_id,
+                ),
+            )
+            after = _after(program, account, q.tier_after, now)
+        t.store.add_receipt(receipt_id, seq, "sale", after)
+    return _checkout_result(program, sealed, q, member, after)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _after(
+    program: Program, account: Account, tier: TierStatus | None, now: datetime
+) -> dict[str, Any]:
+    nxt = account.next_expiring(now.date())
+    return {
+        "balance": account.balance(now.date()),
+        "tier": tier.tier.name if tier else None,
+        "next_tier": tier.next_tier.name if tier and tier.next_tier else None,
+        "spend_to_next_tier": str(tier.spend_to_next)
+        if tier and tier.spend_to_next is not None
+        else None,
+        "next_expiring": {"points": nxt.points, "expires_at": nxt.expires_at.isoformat()}
+        if nxt and nxt.expires_at
+        else None,
+    }
+
+
+def _checkout_result(
+    program: Program,
+    event: Mapping[str, Any],
+    q: Quote,
+    member: MemberView | None,
+    after: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "receipt_id": event["receipt_id"],
+        "member_id": member.member_id if member else None,
+        "total": str(q.total),
+        "discount": str(q.discount),
+        "points_redeemed": q.points_redeemed,
+        "points_value": str(q.points_value),
+        "due": str(q.due),
+        "points_earned": q.points_earned,
+        "breakdown": [{"rule": b.rule, "points": b.points} for b in q.breakdown],
+        "balance": after.get("balance"),
+        "tier": after.get("tier"),
+        "next_tier": after.get("next_tier"),
+        "spend_to_next_tier": after.get("spend_to_next_tier"),
+        "offline": event["offline"],
+    }
+
+
+def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) -> None:
+    """Refuse unless ``pin`` is the manager PIN; 5 wrong PINs lock manager actions for 15 minutes."""
+    now = t.now(at)
+    if not t.config.pin_hash:
+        raise AuthError(
+            "No manager PIN is set on this terminal: run `loyalty-pos init --manager-pin`."
+        )
+    locked_until = t.store.meta("pin_locked_until")
+    if locked_until and now < datetime.fromisoformat(locked_until):
+        raise AuthError(
+            f"Manager actions are locked after {PIN_ATTEMPTS} wrong PINs until "
+            f"{datetime.fromisoformat(locked_until).astimezone(now.tzinfo):%H:%M}.",
+            reason="locked",
+        )
+    with t.store.transaction():
+        if pin and pin_matches(pin, t.config.pin_hash):
+            t.store.set_meta("pin_failures", "0")
+            return
+        failures = int(t.store.meta("pin_failures", "0") or 0) + 1
+        t.store.set_meta("pin_failures", str(failures))
+        if failures >= PIN_ATTEMPTS:
+            t.store.set_meta("pin_locked_until", (now + PIN_LOCKOUT).isoformat())
+            t.store.set_meta("pin_failures", "0")
+    left = PIN_ATTEMPTS - failures
+    raise AuthError(
+        "Wrong manager PIN."
+        + (
+            f" {left} tries left."
+            if failures < PIN_ATTEMPTS
+            else " Manager actions are locked for 15 minutes."
+        ),
+        reason="wrong_pin",
+    )
+
+
+def refund(
+    t: Terminal,
+    receipt_id: str,
+    items: Mapping[str, int] | None,
+    pin: str | None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Refund units of a receipt (all when ``items`` is None), recomputing its points."""
+    check_manager_pin(t, pin, at)
+    now = t.now(at)
+    with t.store.transaction():
+        original = t.store.event_by_receipt(receipt_id)
+        if original is None or original["type"] != "checkout":
+            raise NotFound(f"No sale with receipt id {receipt_id!r} on this terminal.")
+        program = t.store.program_version(original["program_version"])
+        cur = program.currency
+        previous: dict[str, int] = {}
+        for r in t.store.refunds_of(receipt_id):
+            for line in r["lines"]:
+                previous[line["sku"]] = previous.get(line["sku"], 0) + line["qty"]
+        sale = _original_sale(program, original)
+        if items is None:
+            items = {}
+            for line in sale.lines:
+                items[line.sku] = items.get(line.sku, 0) + line.qty
+            items = {
+                s: q - previous.get(s, 0) for s, q in items.items() if q - previous.get(s, 0) > 0
+            }
+        result = compute_refund(program, sale, items, previous)
+        member_id = original["member_id"]
+        restored = [Lot(result.points_restored, now.date(), expiry_date(now, program.expiry_days))]
+        seq = t.store.head()[0] + 1
+        event = {
+            "type": "refund",
+            "occurred_at": now.isoformat(),
+            "program_version": program.version,
+            "member_id": member_id,
+            "card": original.get("card"),
+            "receipt_id": f"{t.config.terminal_id}-{seq:06d}",
+            "original_receipt_id": receipt_id,
+            "currency": cur,
+            "lines": [{"sku": s, "qty": q} for s, q in result.returned.items()],
+            "refund_minor": to_minor(result.money_refunded, cur),
+            "points_reversed": result.points_reversed if member_id else 0,
+            "points_restored": result.points_restored if member_id else 0,
+            "lots": [lot.to_json() for lot in restored if lot.points and member_id],
+            "punch_delta": dict(result.punch_delta),
+        }
+        sealed = t.store.append(t.config.terminal_id, event)
+        after: dict[str, Any] = {}
+        if member_id:
+            account = apply_event(t.store.account(member_id), sealed)
+            t.store.save_account(member_id, account)
+            row = t.store.member(member_id)
+            punch = _load(row["punch"]) if row else {}
+            for sku, delta in result.punch_delta.items():
+                punch[sku] = max(punch.get(sku, 0) + delta, 0)
+            t.store.conn.execute(
+                "UPDATE members SET punch = ? WHERE member_id = ?", (_json(punch), member_id)
+            )
+            after = {"balance": account.balance(now.date())}
+        t.store.add_receipt(sealed["receipt_id"], seq, "refund", after)
+    return {
+        "receipt_id": sealed["receipt_id"],
+        "original_receipt_id": receipt_id,
+        "member_id": member_id,
+        "refunded": str(result.money_refunded),
+        "points_reversed": sealed["points_reversed"],
+        "points_restored": sealed["points_restored"],
+        "balance": after.get("balance"),
+        "fully_refunded": result.fully_refunded,
+    }
+
+
+def _load(text: str) -> dict[str, int]:
+    return dict(json.loads(text))
+
+
+def _original_sale(program: Program, event: Mapping[str, Any]) -> OriginalSale:
+    cur = program.currency
+    occurred = datetime.fromisoformat(event["occurred_at"])
+    member = None
+    if event.get("member_id"):
+        member = MemberState(
+            member_id=event["member_id"],
+            balance=0,
+            tier=event.get("tier") or program.tiers[0].name,
+            qualifying_spend=Decimal(0),
+            punch=event.get("punch_before") or {},
+            birthday=occurred.date() if event.get("birthday_bonus") else None,
+        )
+    return OriginalSale(
+        lines=tuple(
+            BasketLine(
+                line["sku"],
+                line["name"],
+                line["qty"],
+                from_minor(line["unit_price_minor"], cur),
+                line["category"],
+            )
+            for line in event["lines"]
+        ),
+        member=member,
+        now=occurred,
+        total=from_minor(event["total_minor"], cur),
+        points_value=from_minor(event["points_value_minor"], cur),
+        points_redeemed=event["points_redeemed"],
+        points_earned=event["points_earned"],
+    )
+
+
+def balance(t: Terminal, card: str, at: datetime | None = None) -> dict[str, Any]:
+    now = t.now(at)
+    m = find_member(t, card, now)
+    return {
+        "member_id": m.member_id,
+        "name": m.name,
+        "card": mask(card),
+        "balance": m.balance,
+        "tier": m.tier.tier.name,
+        "next_tier": m.tier.next_tier.name if m.tier.next_tier else None,
+        "spend_to_next_tier": str(m.tier.spend_to_next)
+        if m.tier.spend_to_next is not None
+        else None,
+        "expiring": [
+            {"points": lot.points, "expires_at": lot.expires_at.isoformat()}
+            for lot in m.expiring
+            if lot.expires_at
+        ],
+        "status": m.status,
+        "pending_sync": t.store.outbox_count(),
+    }
+
+
+def enroll(
+    t: Terminal,
+    card: str,
+    name: str = "",
+    email: str = "",
+    phone: str = "",
+    birthday: str = "",
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Enrol a new member on the spot: a card and a way to reach them is all it takes."""
+    now = t.now(at)
+    card = card.strip()
+    if not card:
+        raise Refused("A card number is needed to enrol.")
+    if email and ("@" not in email or " " in email.strip()):
+        raise Refused(f"{email!r} is not an email address.")
+    if birthday:
+        _parse_birthday(birthday)
+    provisional = t.config.ledger.configured
+    with t.store.transaction():
+        if t.store.card(card) is not None:
+            raise Refused(f"Card {mask(card)} already belongs to a member.")
+        seq = t.store.head()[0] + 1
+        member_id = f"{t.config.terminal_id}-M{seq:06d}"
+        status = "provisional" if provisional else "active"
+        t.store.conn.execute(
+            "INSERT INTO members (member_id, name, email, phone, birthday, status) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (member_id, name.strip(), email.strip(), phone.strip(), birthday or None, status),
+        )
+        t.store.conn.execute("INSERT INTO cards (card, member_id) VALUES (?, ?)", (card, member_id))
+        t.store.append(
+            t.config.terminal_id,
+            {
+                "type": "enroll",
+                "occurred_at": now.isoformat(),
+                "program_version": t.program.version,
+                "member_id": member_id,
+                "card": card,
+                "name": name.strip(),
+                "email": email.strip(),
+                "phone": phone.strip(),
+                "birthday": birthday or None,
+                "provisional": provisional,
+            },
+        )
+    return {"member_id": member_id, "card": mask(card), "status": status}
+
+
+def _parse_birthday(text: str) -> Any:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"birthday {text!r} is not a date YYYY-MM-DD") from None
+
+
+def adjust(
+    t: Terminal, card: str, points: int, reason: str, pin: str | None, at: datetime | None = None
+) -> dict[str, Any]:
+    """A manager's correction (positive) or clawback (negative), with a reason on the record."""
+    if not reason.strip():
+        raise Refused("An adjustment needs a reason.")
+    if points == 0:
+        raise Refused("An adjustment of 0 points changes nothing.")
+    check_manager_pin(t, pin, at)
+    now = t.now(at)
+    program = t.program
+    with t.store.transaction():
+        m = find_member(t, card, now)
+        lots = (
+            [Lot(points, now.date(), expiry_date(now, program.expiry_days))] if points > 0 else []
+        )
+        sealed = t.store.append(
+            t.config.terminal_id,
+            {
+                "type": "adjust",
+                "occurred_at": now.isoformat(),
+                "program_version": program.version,
+                "member_id": m.member_id,
+                "card": card,
+                "points": points,
+                "reason": reason.strip(),
+                "lots": [lot.to_json() for lot in lots],
+            },
+        )
+        account = apply_event(t.store.account(m.member_id), sealed)
+        t.store.save_account(m.member_id, account)
+    return {"member_id": m.member_id, "points": points, "balance": account.balance(now.date())}
+
+
+def block_card(
+    t: Terminal, card: str, pin: str | None, at: datetime | None = None
+) -> dict[str, Any]:
+    """Block a lost card: it can no longer earn or pay; the member's points stay theirs."""
+    check_manager_pin(t, pin, at)
+    now = t.now(at)
+    with t.store.transaction():
+        row = t.store.card(card)
+        if row is None:
+            raise NotFound(f"Card {mask(card)} is not known here.")
+        if row["card_status"] == "blocked":
+            raise Refused(f"Card {mask(card)} is already blocked.")
+        t.store.conn.execute("UPDATE cards SET status = 'blocked' WHERE card = ?", (card,))
+        t.store.append(
+            t.config.terminal_id,
+            {
+                "type": "card_block",
+                "occurred_at": now.isoformat(),
+                "program_version": t.program.version,
+                "member_id": row["member_id"],
+                "card": card,
+            },
+        )
+    return {"member_id": row["member_id"], "card": mask(card), "status": "blocked"}
+
+
+def link_card(
+    t: Terminal, new_card: str, member_id: str, pin: str | None, at: datetime | None = None
+) -> dict[str, Any]:
+    """Give a member a new card (a lost card replaced): balance and history follow the member."""
+    check_manager_pin(t, pin, at)
+    now = t.now(at)
+    new_card = new_card.strip()
+    with t.store.transaction():
+        if t.store.member(member_id) is None:
+            raise NotFound(f"Member {member_id} is not known here.")
+        if t.store.card(new_card) is not None:
+            raise Refused(f"Card {mask(new_card)} already belongs to a member.")
+        t.store.conn.execute(
+            "INSERT INTO cards (card, member_id) VALUES (?, ?)", (new_card, member_id)
+        )
+        t.store.append(
+            t.config.terminal_id,
+            {
+                "type": "card_link",
+                "occurred_at": now.isoformat(),
+                "program_version": t.program.version,
+                "member_id": member_id,
+                "card": new_card,
+            },
+        )
+    return {
+        "member_id": member_id,
+        "card": mask(new_card),
+        "cards": len(t.store.cards_of(member_id)),
+    }
+
+
+def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
+    """Check the hash chain, the seq sequence, and every member's points against a journal replay."""
+    events = list(t.store.events())
+    problems = verify_chain(events)
+    by_member: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        if event.get("member_id"):
+            by_member.setdefault(event["member_id"], []).append(event)
+    for row in t.store.query("SELECT member_id, base_lots, base_debt, base_seq FROM members"):
+        account = Account(
+            tuple(Lot.from_json(lot) for lot in _loads(row["base_lots"])), row["base_debt"]
+        )
+        for event in by_member.get(row["member_id"], []):
+            if event["seq"] > row["base_seq"]:
+                account = apply_event(account, event)
+        cached = t.store.account(row["member_id"])
+        if sorted(map(_lot_key, account.lots)) != sorted(map(_lot_key, cached.lots)) or (
+            account.debt != cached.debt
+        ):
+            problems.append(
+                f"member {row['member_id']}: cached points ({sum(lot.points for lot in cached.lots)}"
+                f" - {cached.debt}) differ from the journal replay "
+                f"({sum(lot.points for lot in account.lots)} - {account.debt})"
+            )
+    return {"ok": not problems, "events": len(events), "problems": problems}
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text)
+
+
+def _lot_key(lot: Lot) -> tuple[int, str, str]:
+    return (
+        lot.points,
+        lot.earned_at.isoformat(),
+        lot.expires_at.isoformat() if lot.expires_at else "",
+    )

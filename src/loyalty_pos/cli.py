@@ -1,0 +1,327 @@
+"""``loyalty-pos``: the headless command line, for scripts, an existing POS and tests.
+
+Every command takes ``--home`` and ``--json``. With ``--json`` the result is JSON on stdout and an
+error is JSON on stderr. Exit codes: 0 done, 2 refused or bad input (nothing recorded), 1 an
+internal fault. A person never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import checkout as svc
+from .bootstrap import init_terminal, open_terminal, resolve_home
+from .checkout import Terminal
+from .domain.errors import LoyaltyPosError, Refused
+from .imports import import_catalog, import_members
+
+Handler = Callable[[argparse.Namespace], Any]
+
+
+def _at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"--at {text!r} is not an ISO-8601 time such as 2026-11-22T14:00:00+01:00") from None
+
+
+def _item(text: str) -> tuple[str, int]:
+    code, _, qty = text.partition(":")
+    if not code:
+        raise Refused(f"--item {text!r}: give SKU or SKU:QTY")
+    try:
+        n = int(qty) if qty else 1
+    except ValueError:
+        raise Refused(f"--item {text!r}: the quantity must be a whole number") from None
+    if n <= 0:
+        raise Refused(f"--item {text!r}: the quantity must be at least 1")
+    return code, n
+
+
+def _open_line(text: str) -> tuple[str, str]:
+    amount, _, category = text.partition(":")
+    if not amount or not category:
+        raise Refused(f"--line {text!r}: give AMOUNT:CATEGORY, e.g. 4.99:grocery")
+    return amount, category
+
+
+def _redeem(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    if text == "max":
+        return "max"
+    try:
+        return int(text)
+    except ValueError:
+        raise Refused(f"--redeem {text!r}: give a number of points or max") from None
+
+
+def _terminal(args: argparse.Namespace) -> Terminal:
+    return open_terminal(resolve_home(args.home))
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> Any:
+    t = init_terminal(
+        resolve_home(args.home), args.terminal_id, Path(args.program), args.manager_pin,
+        args.ledger_url or "", args.token or "", args.store_name or "",
+    )
+    return {"home": str(t.home), "terminal_id": t.config.terminal_id, "program": t.program.id,
+            "program_version": t.program.version}
+
+
+def cmd_members_import(args: argparse.Namespace) -> Any:
+    return import_members(_terminal(args), Path(args.file))
+
+
+def cmd_catalog_import(args: argparse.Namespace) -> Any:
+    return import_catalog(_terminal(args), Path(args.file))
+
+
+def cmd_checkout(args: argparse.Namespace) -> Any:
+    t = _terminal(args)
+    at = _at(args.at)
+    lines = svc.resolve_items(t, [_item(i) for i in args.item], [_open_line(x) for x in args.line])
+    return svc.checkout(t, args.card, lines, _redeem(args.redeem), at)
+
+
+def cmd_refund(args: argparse.Namespace) -> Any:
+    t = _terminal(args)
+    items: dict[str, int] | None = None
+    if args.item:
+        items = {}
+        for text in args.item:
+            code, qty = _item(text)
+            row = t.store.item(code)
+            sku = row["sku"] if row else code
+            items[sku] = items.get(sku, 0) + qty
+    return svc.refund(t, args.receipt_id, items, args.manager_pin, _at(args.at))
+
+
+def cmd_balance(args: argparse.Namespace) -> Any:
+    return svc.balance(_terminal(args), args.card, _at(args.at))
+
+
+def cmd_enroll(args: argparse.Namespace) -> Any:
+    return svc.enroll(_terminal(args), args.card, args.name or "", args.email or "",
+                      args.phone or "", args.birthday or "", _at(args.at))
+
+
+def cmd_adjust(args: argparse.Namespace) -> Any:
+    return svc.adjust(_terminal(args), args.card, args.points, args.reason, args.manager_pin,
+                      _at(args.at))
+
+
+def cmd_card_block(args: argparse.Namespace) -> Any:
+    return svc.block_card(_terminal(args), args.card, args.manager_pin, _at(args.at))
+
+
+def cmd_card_link(args: argparse.Namespace) -> Any:
+    return svc.link_card(_terminal(args), args.card, args.member, args.manager_pin, _at(args.at))
+
+
+def cmd_journal(args: argparse.Namespace) -> Any:
+    t = _terminal(args)
+    for event in t.store.events(since=args.since):
+        sys.stdout.write(json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n")
+    return None
+
+
+def cmd_verify(args: argparse.Namespace) -> Any:
+    result = svc.verify(_terminal(args), _at(args.at))
+    if not result["ok"]:
+        _emit(args, result)
+        raise SystemExit(2)
+    return result
+
+
+def cmd_program_set(args: argparse.Namespace) -> Any:
+    from .domain.program import parse_program_text
+
+    t = _terminal(args)
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise Refused(f"cannot read {path} ({e.strerror})") from e
+    program = parse_program_text(text, str(path))
+    current = t.program
+    if program.version <= current.version:
+        raise Refused(f"{path}: program.version must be above the current {current.version}")
+    with t.store.transaction():
+        t.store.save_program(program, t.now())
+    return {"program": program.id, "version": program.version}
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=argparse.SUPPRESS,
+                        help="the terminal's folder (default: $LOYALTY_POS_HOME or the data dir)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable output")
+    at = argparse.ArgumentParser(add_help=False)
+    at.add_argument("--at", help="when it happens (ISO-8601); default: now")
+    pin = argparse.ArgumentParser(add_help=False)
+    pin.add_argument("--manager-pin", help="the manager PIN")
+
+    parser = argparse.ArgumentParser(prog="loyalty-pos", parents=[common],
+                                     description="A loyalty terminal for a store's checkout.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help: str, *parents: argparse.ArgumentParser,
+            into: Any = sub) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = into.add_parser(name, help=help, parents=[common, *parents])
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("init", cmd_init, "create a terminal: config, program, empty cache")
+    p.add_argument("--terminal-id", required=True)
+    p.add_argument("--program", required=True, help="the program's TOML file")
+    p.add_argument("--manager-pin")
+    p.add_argument("--ledger-url")
+    p.add_argument("--token", help="this terminal's ledger token (stored in a 0600 file)")
+    p.add_argument("--store-name")
+
+    for noun, handler in (("members", cmd_members_import), ("catalog", cmd_catalog_import)):
+        group = sub.add_parser(noun, help=f"{noun} CSV import", parents=[common])
+        nsub = group.add_subparsers(dest="action", required=True)
+        p = add("import", handler, f"import {noun} from a CSV file (all or nothing)", into=nsub)
+        p.add_argument("file")
+
+    p = add("checkout", cmd_checkout, "record a sale", at)
+    p.add_argument("--card", help="the member's card (none: a sale without a member)")
+    p.add_argument("--item", action="append", default=[], metavar="SKU[:QTY]")
+    p.add_argument("--line", action="append", default=[], metavar="AMOUNT:CATEGORY")
+    p.add_argument("--redeem", metavar="POINTS|max")
+
+    p = add("refund", cmd_refund, "refund a receipt, or some of its units", at, pin)
+    p.add_argument("receipt_id")
+    p.add_argument("--item", action="append", default=[], metavar="SKU:QTY")
+
+    p = add("balance", cmd_balance, "a member's points, tier and expiring points", at)
+    p.add_argument("card")
+
+    p = add("enroll", cmd_enroll, "enrol a new member with a card", at)
+    p.add_argument("--card", required=True)
+    p.add_argument("--name")
+    p.add_argument("--email")
+    p.add_argument("--phone")
+    p.add_argument("--birthday", metavar="YYYY-MM-DD")
+
+    p = add("adjust", cmd_adjust, "correct a member's points (manager)", at, pin)
+    p.add_argument("card")
+    p.add_argument("points", type=int, help="points to add; negative to take back")
+    p.add_argument("--reason", required=True)
+
+    card = sub.add_parser("card", help="cards: block a lost card, link a new one, read a tap",
+                          parents=[common])
+    csub = card.add_subparsers(dest="action", required=True)
+    p = add("block", cmd_card_block, "block a lost card (manager)", at, pin, into=csub)
+    p.add_argument("card")
+    p = add("link", cmd_card_link, "give a member a new card (manager)", at, pin, into=csub)
+    p.add_argument("card")
+    p.add_argument("--member", required=True)
+
+    p = add("journal", cmd_journal, "print the journal as JSON lines")
+    p.add_argument("--since", type=int, default=0, metavar="SEQ")
+    add("verify", cmd_verify, "check the hash chain and every balance against the journal", at)
+
+    program = sub.add_parser("program", help="the loyalty program", parents=[common])
+    psub = program.add_subparsers(dest="action", required=True)
+    p = add("set", cmd_program_set, "load a new program version (validated)", into=psub)
+    p.add_argument("file")
+
+    for extend in _EXTENSIONS:
+        extend(sub, add, common, at, pin)
+    return parser
+
+
+#: Other modules add their commands here (the app, devices, receipts, sync, reports).
+_EXTENSIONS: list[Callable[..., None]] = []
+
+
+def _emit(args: argparse.Namespace, result: Any) -> None:
+    if result is None:
+        return
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+    else:
+        sys.stdout.write(_human(result) + "\n")
+
+
+def _human(result: Any, indent: str = "") -> str:
+    if isinstance(result, dict):
+        lines = []
+        for key, value in result.items():
+            if isinstance(value, (dict, list)) and value:
+                lines.append(f"{indent}{key}:")
+                lines.append(_human(value, indent + "  "))
+            else:
+                lines.append(f"{indent}{key}: {'-' if value is None else value}")
+        return "\n".join(lines)
+    if isinstance(result, list):
+        return "\n".join(
+            f"{indent}- " + (", ".join(f"{k}={v}" for k, v in r.items()) if isinstance(r, dict) else str(r))
+            for r in result
+        )
+    return f"{indent}{result}"
+
+
+def _fail(args: argparse.Namespace | None, error: LoyaltyPosError | None, message: str) -> None:
+    as_json = bool(args is not None and getattr(args, "json", False))
+    if as_json:
+        payload = error.to_dict() if error else {"error": "internal", "message": message}
+        sys.stderr.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+    else:
+        sys.stderr.write(f"loyalty-pos: {message}\n")
+        if error is not None and isinstance(error.details.get("problems"), list):
+            for problem in error.details["problems"]:
+                sys.stderr.write(f"  - {problem}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.home = getattr(args, "home", None)
+    args.json = getattr(args, "json", False)
+    try:
+        _emit(args, args.handler(args))
+        return 0
+    except Refused as e:
+        _fail(args, e, str(e) if not e.details.get("problems") else e.message.split(":")[0] + ": invalid")
+        return 2
+    except LoyaltyPosError as e:
+        _fail(args, e, str(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # the outermost edge: a bug must still not show a traceback
+        import logging
+        import traceback
+
+        log = resolve_home(args.home) / "error.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as f:
+                f.write(f"{datetime.now().isoformat()} {traceback.format_exc()}\n")
+        except OSError:
+            logging.getLogger(__name__).exception("internal error")
+        _fail(args, None, f"internal error ({type(e).__name__}: {e}); details in {log}")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""The terminal's own config (``terminal.toml`` in the terminal's home), parsed and validated.
+
+Like the program, an unknown key or a wrong type is an error naming the file and the key. The
+``reader``, ``scanner`` and ``printer`` tables are handed to the device and receipt adapters, which
+validate them with their own config types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .domain.errors import ConfigError
+
+TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+DEFAULT_CARD_PATTERN = r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}|LC[0-9]{6,16})$"
+
+_SECTIONS: dict[str, set[str]] = {
+    "terminal": {"id", "timezone", "card_pattern", "receipt_width", "cashier"},
+    "store": {"name", "address", "footer"},
+    "manager": {"pin_hash"},
+    "ledger": {"url", "token", "token_file", "sync_interval_s", "timeout_s"},
+    "reader": set(),
+    "scanner": set(),
+    "printer": set(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    url: str = ""
+    token: str = ""
+    sync_interval_s: int = 60
+    timeout_s: float = 5.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalConfig:
+    """Attributes:
+    terminal_id: ``[A-Za-z0-9_-]{1,32}``; prefixes receipt ids.
+    timezone: IANA name for store-local time (promotion dates, birthdays, daily caps).
+    card_pattern: regex a scanned code must match to count as a loyalty card.
+    """
+
+    terminal_id: str
+    timezone: str = ""
+    card_pattern: str = DEFAULT_CARD_PATTERN
+    receipt_width: int = 42
+    cashier: str = ""
+    store_name: str = "Demo Store"
+    store_address: tuple[str, ...] = ()
+    footer: tuple[str, ...] = ()
+    pin_hash: str = ""
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    reader: dict[str, Any] = field(default_factory=dict)
+    scanner: dict[str, Any] = field(default_factory=dict)
+    printer: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo | None:
+        return ZoneInfo(self.timezone) if self.timezone else None
+
+
+def load_terminal_config(path: Path) -> TerminalConfig:
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, ["file not found: run `loyalty-pos init` first"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(source, [f"not valid TOML: {e}"]) from e
+    return parse_terminal_config(data, source)
+
+
+def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
+    problems: list[str] = []
+    for key, value in data.items():
+        if key not in _SECTIONS:
+            problems.append(f"{key}: unknown key")
+        elif not isinstance(value, dict):
+            problems.append(f"{key}: must be a table")
+        elif _SECTIONS[key]:
+            problems.extend(f"{key}.{k}: unknown key" for k in value if k not in _SECTIONS[key])
+
+    def get(section: str, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        table = data.get(section, {})
+        value = table.get(key, default) if isinstance(table, dict) else default
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            problems.append(f"{section}.{key}: must be {getattr(kind, '__name__', kind)}")
+            return default
+        return value
+
+    terminal_id = get("terminal", "id", str, "")
+    if not TERMINAL_ID.match(terminal_id):
+        problems.append("terminal.id: must be 1-32 letters, digits, '_' or '-'")
+    timezone = get("terminal", "timezone", str, "")
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"terminal.timezone: unknown time zone {timezone!r}")
+    pattern = get("terminal", "card_pattern", str, DEFAULT_CARD_PATTERN)
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        problems.append(f"terminal.card_pattern: not a valid regular expression ({e})")
+    width = get("terminal", "receipt_width", int, 42)
+    if width not in (32, 42, 48):
+        problems.append("terminal.receipt_width: must be 32, 42 or 48")
+    address = get("store", "address", list, [])
+    footer = get("store", "footer", list, [])
+    token = get("ledger", "token", str, "")
+    token_file = get("ledger", "token_file", str, "")
+    if token_file and not token:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            problems.append(f"ledger.token_file: cannot read {token_file} ({e.strerror})")
+    interval = get("ledger", "sync_interval_s", int, 60)
+    timeout = get("ledger", "timeout_s", (int, float), 5.0)
+    url = os.environ.get("LOYALTY_POS_LEDGER_URL") or get("ledger", "url", str, "")
+    token = os.environ.get("LOYALTY_POS_LEDGER_TOKEN") or token
+    if problems:
+        raise ConfigError(source, problems)
+    return TerminalConfig(
+        terminal_id=terminal_id,
+        timezone=timezone,
+        card_pattern=pattern,
+        receipt_width=width,
+        cashier=get("terminal", "cashier", str, ""),
+        store_name=get("store", "name", str, "Demo Store"),
+        store_address=tuple(str(a) for a in address),
+        footer=tuple(str(f) for f in footer),
+        pin_hash=get("manager", "pin_hash", str, ""),
+        ledger=LedgerConfig(
+            url=url, token=token, sync_interval_s=interval, timeout_s=float(timeout)
+        ),
+        reader=dict(data.get("reader", {})),
+        scanner=dict(data.get("scanner", {})),
+        printer=dict(data.get("printer", {})),
+    )
+
+
+# -- the manager PIN: stored as a scrypt hash, never in clear -------------------------------
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_pin(pin: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def pin_matches(pin: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        pin.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate.hex(), digest)

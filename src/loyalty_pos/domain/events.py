@@ -1,0 +1,57 @@
+"""Events and the hash chain (DESIGN.md §7).
+
+``hash = sha256(prev_hash || canonical_json(event without "hash"))`` where canonical JSON has sorted
+keys, no spaces, UTF-8. Any edit, deletion or reordering of a journal breaks the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+TERMINAL_EVENT_TYPES = frozenset(
+    {"enroll", "checkout", "refund", "adjust", "card_link", "card_block"}
+)
+LEDGER_EVENT_TYPES = frozenset({"expire", "freeze", "unfreeze", "adjust"})
+
+
+def canonical_json(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in event.items() if k != "hash"}
+    return hashlib.sha256(prev_hash.encode() + canonical_json(body)).hexdigest()
+
+
+def seal(event: Mapping[str, Any], prev_hash: str) -> dict[str, Any]:
+    """The event with ``prev_hash`` and ``hash`` set."""
+    sealed = {k: v for k, v in event.items() if k != "hash"}
+    sealed["prev_hash"] = prev_hash
+    sealed["hash"] = chain_hash(prev_hash, sealed)
+    return sealed
+
+
+def verify_chain(
+    events: Iterable[Mapping[str, Any]],
+    prev_hash: str = GENESIS_HASH,
+    first_seq: int = 1,
+) -> list[str]:
+    """Problems with a terminal's journal: seq gaps, broken links, wrong hashes. Empty when sound."""
+    problems: list[str] = []
+    expected_seq = first_seq
+    for event in events:
+        seq = event.get("seq")
+        if seq != expected_seq:
+            problems.append(f"seq {seq}: expected seq {expected_seq}")
+        if event.get("prev_hash") != prev_hash:
+            problems.append(f"seq {seq}: prev_hash does not match the previous event's hash")
+        if event.get("hash") != chain_hash(str(event.get("prev_hash")), event):
+            problems.append(f"seq {seq}: hash does not match the event's content")
+        prev_hash = str(event.get("hash"))
+        expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
+    return problems

@@ -1,0 +1,90 @@
+"""Money and points: Decimal at the edges, integer minor units in storage and on the wire.
+
+Never float. Points are plain ``int``; all point rounding is floor unless a rule says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
+
+from .errors import Refused
+
+#: Minor-unit exponent of the currencies this terminal knows (ISO 4217).
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "EUR": 2,
+    "USD": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "HUF": 2,
+    "RON": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "BRL": 2,
+    "MXN": 2,
+    "ZAR": 2,
+    "INR": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "ISK": 0,
+    "CLP": 0,
+    "KWD": 3,
+    "BHD": 3,
+}
+
+
+def exponent(currency: str) -> int:
+    try:
+        return CURRENCY_EXPONENTS[currency]
+    except KeyError:
+        raise Refused(f"unknown currency {currency!r}") from None
+
+
+def minor_unit(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-exponent(currency))
+
+
+def quantize(amount: Decimal, currency: str, rounding: str = ROUND_DOWN) -> Decimal:
+    """``amount`` at the currency's minor unit; by default rounded toward zero (never over-award)."""
+    return amount.quantize(minor_unit(currency), rounding=rounding)
+
+
+def floor_to_minor(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(minor_unit(currency), rounding=ROUND_FLOOR)
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    q = amount.scaleb(exponent(currency))
+    if q != q.to_integral_value():
+        raise Refused(f"{amount} has more decimals than {currency} allows")
+    return int(q)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-exponent(currency)).quantize(minor_unit(currency))
+
+
+def parse_money(text: str, currency: str, what: str = "amount") -> Decimal:
+    """Parse a decimal string such as ``"60.00"``; refuses floats' cousins: NaN, inf, too many decimals."""
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise Refused(f"{what} {text!r} is not a number") from None
+    if not value.is_finite():
+        raise Refused(f"{what} {text!r} is not a number")
+    to_minor(value, currency)
+    return value.quantize(minor_unit(currency))
+
+
+def floor_points(value: Decimal) -> int:
+    return math.floor(value)
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    return f"{quantize(amount, currency)}"

@@ -1,0 +1,476 @@
+"""The quote: how one checkout is computed (DESIGN.md §5), and refunds by recomputation.
+
+Every step runs in the order of the design and leaves its trace in the breakdown, so a cashier and
+a store owner can see why a customer got the points they got. Money stays Decimal throughout and is
+quantized toward zero at the currency's minor unit; points are floored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import ROUND_DOWN, Decimal
+
+from .errors import RedeemRefused, Refused
+from .lots import Lot, expiry_date
+from .money import exponent, quantize
+from .program import Program, Promotion
+from .tiers import TierStatus, tier_status
+
+MAX = "max"
+
+
+@dataclass(frozen=True, slots=True)
+class BasketLine:
+    sku: str
+    name: str
+    qty: int
+    unit_price: Decimal
+    category: str
+
+    def __post_init__(self) -> None:
+        if self.qty <= 0:
+            raise Refused(f"quantity of {self.sku} must be at least 1 (got {self.qty})")
+        if self.unit_price < 0:
+            raise Refused(f"price of {self.sku} must not be negative (got {self.unit_price})")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberState:
+    """What the quote needs to know of the member, as it stands before this checkout.
+
+    Attributes:
+        balance: spendable points now (negative when in debt).
+        tier: the tier's name before this checkout.
+        qualifying_spend: money paid in the tier window before this checkout.
+        punch: per-SKU punch-card counters (member-scope ``nth_free``).
+        status: "active", "frozen" or "provisional" (enrolled offline, not yet seen by the ledger).
+    """
+
+    member_id: str
+    balance: int
+    tier: str
+    qualifying_spend: Decimal
+    punch: Mapping[str, int] = field(default_factory=dict)
+    birthday: date | None = None
+    last_birthday_bonus: date | None = None
+    status: str = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteLine:
+    line: BasketLine
+    free_units: int
+    line_total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BreakdownLine:
+    rule: str
+    points: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemCap:
+    """The largest points payment allowed now and the rule that caps it."""
+
+    points: int
+    value: Decimal
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    lines: tuple[QuoteLine, ...]
+    total: Decimal
+    discount: Decimal
+    points_redeemed: int
+    points_value: Decimal
+    due: Decimal
+    base: Decimal
+    breakdown: tuple[BreakdownLine, ...]
+    points_earned: int
+    lots: tuple[Lot, ...]
+    punch_after: Mapping[str, int]
+    birthday_awarded: bool
+    balance_after: int | None
+    tier_before: str | None
+    tier_after: TierStatus | None
+    cap: RedeemCap
+
+
+def _step_minor(program: Program) -> int:
+    """Smallest money step (in minor units) that a whole number of points buys exactly."""
+    scale = 10 ** exponent(program.currency)
+    return scale // math.gcd(program.redeem.points_per_unit, scale)
+
+
+def value_of_points(program: Program, points: int) -> Decimal:
+    """Money that ``points`` buy, rounded down to a step that costs a whole number of points."""
+    scale = 10 ** exponent(program.currency)
+    step = _step_minor(program)
+    minor = points * scale // program.redeem.points_per_unit // step * step
+    return Decimal(minor).scaleb(-exponent(program.currency))
+
+
+def points_for_value(program: Program, value: Decimal) -> int:
+    scale = 10 ** exponent(program.currency)
+    return int(value * scale) * program.redeem.points_per_unit // scale
+
+
+def _floor_value(program: Program, value: Decimal) -> Decimal:
+    if value <= 0:
+        return Decimal(0)
+    return value_of_points(program, points_for_value(program, quantize(value, program.currency)))
+
+
+def _apply_free_units(
+    program: Program, lines: Sequence[BasketLine], member: MemberState | None, now: datetime
+) -> tuple[list[QuoteLine], dict[str, int]]:
+    promos = [p for p in program.promotions if p.kind == "nth_free" and p.active_on(now)]
+    punch = dict(member.punch) if member else {}
+    seen_in_basket: dict[str, int] = {}
+    result: list[QuoteLine] = []
+    for line in lines:
+        free = 0
+        promo = next((p for p in promos if p.sku == line.sku), None)
+        if promo and (promo.scope == "basket" or member is not None):
+            if promo.scope == "basket":
+                before = seen_in_basket.get(line.sku, 0)
+            else:
+                before = punch.get(line.sku, 0)
+            after = before + line.qty
+            free = after // promo.every - before // promo.every
+            if promo.scope == "basket":
+                seen_in_basket[line.sku] = after
+            else:
+                punch[line.sku] = after
+        paid = line.qty - free
+        result.append(QuoteLine(line, free, paid * line.unit_price))
+    return result, punch
+
+
+def redeem_cap(
+    program: Program, total: Decimal, member: MemberState | None, offline_cap: int | None
+) -> RedeemCap:
+    """The largest points payment every limit allows, and which limit is the tightest."""
+    rules = program.redeem
+    if member is None:
+        return RedeemCap(0, Decimal(0), "no_member")
+    if member.status == "frozen":
+        return RedeemCap(0, Decimal(0), "frozen")
+    if member.status == "provisional":
+        return RedeemCap(0, Decimal(0), "provisional")
+    if member.balance < 0:
+        return RedeemCap(0, Decimal(0), "negative_balance")
+    candidates = [
+        ("min_cash", max(total - rules.min_cash, Decimal(0))),
+        ("max_share", total * rules.max_share),
+        ("balance", value_of_points(program, member.balance)),
+    ]
+    if offline_cap is not None:
+        candidates.append(("offline_cap", value_of_points(program, max(offline_cap, 0))))
+    rule, value = min(candidates, key=lambda c: c[1])
+    value = _floor_value(program, value)
+    points = points_for_value(program, value)
+    if points and points < rules.min_points:
+        return RedeemCap(0, Decimal(0), "min_points")
+    return RedeemCap(points, value, rule)
+
+
+def _check_redeem(
+    program: Program,
+    requested: int,
+    total: Decimal,
+    member: MemberState | None,
+    offline_cap: int | None,
+) -> tuple[int, Decimal]:
+    if requested < 0:
+        raise Refused(f"points payment must not be negative (got {requested})")
+    if requested == 0:
+        return 0, Decimal(0)
+    if member is None:
+        raise RedeemRefused("Points can only be paid with a member card.", limit="no_member")
+    if member.status == "frozen":
+        raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")
+    if member.status == "provisional":
+        raise RedeemRefused(
+            "This card was enrolled offline: it earns now and can pay once the ledger has seen it.",
+            limit="provisional",
+        )
+    if member.balance < 0:
+        raise RedeemRefused(
+            f"The balance is negative ({member.balance}): points cannot be paid.",
+            limit="negative_balance",
+        )
+    value = value_of_points(program, requested)
+    points = points_for_value(program, value)
+    rules = program.redeem
+    cur = program.currency
+    if points == 0 or points < rules.min_points:
+        step = Decimal(_step_minor(program)).scaleb(-exponent(cur))
+        smallest = max(rules.min_points, points_for_value(program, step))
+        raise RedeemRefused(
+            f"{requested} points is below the smallest redemption ({smallest} points).",
+            limit="min_points",
+        )
+    if points > member.balance:
+        raise RedeemRefused(
+            f"{points} points asked but the balance is {member.balance}.", limit="balance"
+        )
+    if value > total - rules.min_cash:
+        raise RedeemRefused(
+            f"At least {rules.min_cash} {cur} must be paid in money; points can pay at most "
+            f"{max(total - rules.min_cash, Decimal(0))} {cur} of {total} {cur}.",
+            limit="min_cash",
+        )
+    if value > total * rules.max_share:
+        raise RedeemRefused(
+            f"Points may pay at most {rules.max_share * 100:.0f}% of the total "
+            f"({quantize(total * rules.max_share, cur)} {cur}).",
+            limit="max_share",
+        )
+    if offline_cap is not None and points > offline_cap:
+        raise RedeemRefused(
+            f"Offline, this member can pay at most {max(offline_cap, 0)} more points today.",
+            limit="offline_cap",
+        )
+    return points, value
+
+
+def _birthday_due(promo: Promotion, member: MemberState, now: datetime) -> bool:
+    if member.birthday is None:
+        return False
+    today = now.date()
+    if member.last_birthday_bonus and (today - member.last_birthday_bonus).days < 365:
+        return False
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            anniversary = member.birthday.replace(year=year)
+        except ValueError:  # 29 February in a common year
+            anniversary = date(year, 2, 28)
+        if abs((today - anniversary).days) <= promo.window_days:
+            return True
+    return False
+
+
+def quote(
+    program: Program,
+    lines: Sequence[BasketLine],
+    member: MemberState | None,
+    now: datetime,
+    redeem: int | str | None = None,
+    offline_cap: int | None = None,
+    forced_points_value: Decimal | None = None,
+) -> Quote:
+    """Compute one checkout. Raises Refused/RedeemRefused (naming the limit) on a bad request.
+
+    ``forced_points_value`` skips the redemption limits: refunds recompute an original checkout
+    with the points payment it really had.
+    """
+    cur = program.currency
+    if member is not None and member.status == "frozen":
+        if redeem not in (None, 0):
+            raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")
+        raise Refused("This member is frozen: sell without the card, or ask the manager.")
+
+    # 1. Line totals, with free units.
+    qlines, punch_after = _apply_free_units(program, lines, member, now)
+    total = sum((q.line_total for q in qlines), Decimal(0))
+    discount = sum((q.free_units * q.line.unit_price for q in qlines), Decimal(0))
+
+    # 2. Points payment.
+    cap = redeem_cap(program, total, member, offline_cap)
+    if forced_points_value is not None:
+        value = min(forced_points_value, total)
+        redeemed = points_for_value(program, value)
+    elif redeem == MAX:
+        redeemed, value = cap.points, cap.value
+    elif redeem is None:
+        redeemed, value = 0, Decimal(0)
+    elif isinstance(redeem, int) and not isinstance(redeem, bool):
+        redeemed, value = _check_redeem(program, redeem, total, member, offline_cap)
+    else:
+        raise Refused(f'points payment must be a number of points or "max" (got {redeem!r})')
+    value = quantize(value, cur)
+    due = total - value
+
+    # 3. Earning base.
+    earn = program.earn
+    share = (due / total) if (not earn.earn_on_points_paid and total) else Decimal(1)
+    by_category: dict[str, Decimal] = {}
+    for q in qlines:
+        if q.line.category not in earn.excluded_categories:
+            by_category[q.line.category] = (
+                by_category.get(q.line.category, Decimal(0)) + q.line_total
+            )
+    eligible = sum(by_category.values(), Decimal(0))
+    base = quantize(eligible * share, cur, ROUND_DOWN)
+
+    def category_base(category: str) -> Decimal:
+        return quantize(by_category.get(category, Decimal(0)) * share, cur, ROUND_DOWN)
+
+    breakdown: list[BreakdownLine] = []
+    lots: list[Lot] = []
+    birthday_awarded = False
+    tier_before: str | None = None
+    tier_after: TierStatus | None = None
+    balance_after: int | None = None
+    if member is not None and qlines:
+        # 4. Base points.
+        base_points = math.floor(base * earn.points_per_unit)
+        breakdown.append(BreakdownLine("base", base_points, "Base points"))
+        # 5. Tier bonus, tier as it stood before this checkout.
+        tier = program.tier_named(member.tier)
+        tier_before = tier.name
+        tier_bonus = math.floor(base_points * (tier.multiplier - 1))
+        if tier_bonus:
+            breakdown.append(BreakdownLine("tier", tier_bonus, f"Tier bonus ({tier.name})"))
+        # 6. Promotions active now.
+        cashback: list[tuple[int, Promotion]] = []
+        for promo in program.promotions:
+            if not promo.active_on(now):
+                continue
+            points = 0
+            if promo.kind == "category_multiplier":
+                points = math.floor(
+                    category_base(promo.category) * earn.points_per_unit * (promo.multiplier - 1)
+                )
+            elif promo.kind == "threshold_bonus":
+                points = promo.bonus if base >= promo.min_spend else 0
+            elif promo.kind == "birthday_bonus" and _birthday_due(promo, member, now):
+                points, birthday_awarded = promo.bonus, True
+            elif promo.kind == "cashback":
+                points = math.floor(
+                    category_base(promo.category)
+                    * promo.percent
+                    / 100
+                    * program.redeem.points_per_unit
+                )
+                if points:
+                    cashback.append((points, promo))
+            if points:
+                breakdown.append(BreakdownLine(f"promo:{promo.id}", points, promo.name))
+        earned = sum(b.points for b in breakdown)
+        cashback_points = sum(p for p, _ in cashback)
+        if earned - cashback_points:
+            lots.append(
+                Lot(earned - cashback_points, now.date(), expiry_date(now, program.expiry_days))
+            )
+        for points, promo in cashback:
+            lots.append(Lot(points, now.date(), expiry_date(now, promo.valid_days)))
+        balance_after = member.balance + earned - redeemed
+        tier_after = tier_status(program, member.qualifying_spend + due)
+    elif member is not None:
+        tier_before = member.tier
+        balance_after = member.balance - redeemed
+        tier_after = tier_status(program, member.qualifying_spend + due)
+
+    return Quote(
+        lines=tuple(qlines),
+        total=total,
+        discount=discount,
+        points_redeemed=redeemed,
+        points_value=value,
+        due=due,
+        base=base,
+        breakdown=tuple(breakdown),
+        points_earned=sum(b.points for b in breakdown),
+        lots=tuple(lots),
+        punch_after=punch_after,
+        birthday_awarded=birthday_awarded,
+        balance_after=balance_after,
+        tier_before=tier_before,
+        tier_after=tier_after,
+        cap=cap,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalSale:
+    """A recorded checkout, as a refund needs it: the lines, the member as they stood, the payment."""
+
+    lines: tuple[BasketLine, ...]
+    member: MemberState | None
+    now: datetime
+    total: Decimal
+    points_value: Decimal
+    points_redeemed: int
+    points_earned: int
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    returned: Mapping[str, int]
+    money_refunded: Decimal
+    points_reversed: int
+    points_restored: int
+    punch_delta: Mapping[str, int]
+    fully_refunded: bool
+
+
+def _remaining(lines: Sequence[BasketLine], returned: Mapping[str, int]) -> list[BasketLine]:
+    left = dict(returned)
+    result: list[BasketLine] = []
+    for line in reversed(lines):
+        take = min(left.get(line.sku, 0), line.qty)
+        left[line.sku] = left.get(line.sku, 0) - take
+        if line.qty - take:
+            result.append(replace(line, qty=line.qty - take))
+    return list(reversed(result))
+
+
+def refund(
+    program: Program,
+    sale: OriginalSale,
+    returned: Mapping[str, int],
+    previously_returned: Mapping[str, int],
+) -> RefundResult:
+    """Recompute the sale as if the returned units had never been bought and take the difference."""
+    sold: dict[str, int] = {}
+    for line in sale.lines:
+        sold[line.sku] = sold.get(line.sku, 0) + line.qty
+    left_before = {sku: qty - previously_returned.get(sku, 0) for sku, qty in sold.items()}
+    if not any(left_before.values()):
+        raise Refused("This receipt has already been fully refunded.")
+    for sku, qty in returned.items():
+        if sku not in sold:
+            raise Refused(f"{sku} is not on this receipt.")
+        if qty <= 0:
+            raise Refused(f"quantity of {sku} to refund must be at least 1 (got {qty})")
+        if qty > left_before[sku]:
+            raise Refused(
+                f"Only {left_before[sku]} of {sku} can still be refunded on this receipt (asked {qty})."
+            )
+    if not returned:
+        raise Refused("Nothing to refund.")
+    after = {sku: previously_returned.get(sku, 0) + returned.get(sku, 0) for sku in sold}
+
+    def replay(gone: Mapping[str, int]) -> tuple[int, Decimal, int]:
+        """(points earned, money due, points redeemed still in use) for the sale less ``gone``."""
+        lines = _remaining(sale.lines, gone)
+        if not any(gone.values()):
+            return sale.points_earned, sale.total - sale.points_value, sale.points_redeemed
+        if not lines:
+            return 0, Decimal(0), 0
+        plain = quote(program, lines, sale.member, sale.now, forced_points_value=Decimal(0))
+        share = plain.total / sale.total if sale.total else Decimal(0)
+        value = _floor_value(program, sale.points_value * share)
+        q = quote(program, lines, sale.member, sale.now, forced_points_value=value)
+        in_use = math.floor(sale.points_redeemed * share)
+        return q.points_earned, q.due, in_use
+
+    earned_before, due_before, used_before = replay(previously_returned)
+    earned_after, due_after, used_after = replay(after)
+    punch_skus = {p.sku for p in program.promotions if p.kind == "nth_free" and p.scope == "member"}
+    return RefundResult(
+        returned=dict(returned),
+        money_refunded=due_before - due_after,
+        points_reversed=earned_before - earned_after,
+        points_restored=used_before - used_after,
+        punch_delta={s: -q for s, q in returned.items() if s in punch_skus and sale.member},
+        fully_refunded=all(after[s] >= sold[s] for s in sold),
+    )

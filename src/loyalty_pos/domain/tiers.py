@@ -1,0 +1,44 @@
+"""Tiers by qualifying spend in a rolling window, and the progress to the next tier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from .program import Program, Tier
+
+
+@dataclass(frozen=True, slots=True)
+class TierStatus:
+    tier: Tier
+    spend: Decimal
+    next_tier: Tier | None
+    spend_to_next: Decimal | None
+
+    @property
+    def progress(self) -> float:
+        """Share of the way from this tier's threshold to the next (display only)."""
+        if self.next_tier is None:
+            return 1.0
+        span = self.next_tier.min_spend - self.tier.min_spend
+        return float((self.spend - self.tier.min_spend) / span) if span else 1.0
+
+
+def qualifying_spend(
+    spends: Iterable[tuple[datetime, Decimal]], now: datetime, window_days: int
+) -> Decimal:
+    """Money paid within ``window_days`` before ``now`` (refunds count negative)."""
+    start = now - timedelta(days=window_days)
+    return sum((amount for at, amount in spends if start < at <= now), Decimal(0))
+
+
+def tier_status(program: Program, spend: Decimal) -> TierStatus:
+    current = program.tiers[0]
+    for tier in program.tiers:
+        if spend >= tier.min_spend:
+            current = tier
+    index = program.tiers.index(current)
+    nxt = program.tiers[index + 1] if index + 1 < len(program.tiers) else None
+    return TierStatus(current, spend, nxt, (nxt.min_spend - spend) if nxt else None)

@@ -1,0 +1,116 @@
+"""CSV imports of members and the catalog: the whole file or none of it, every problem by line."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+from .checkout import Terminal
+from .domain.errors import ConfigError, Refused
+from .domain.gtin import gtin_check_digit_ok
+from .domain.money import parse_money, to_minor
+
+MEMBER_COLUMNS = ["member_id", "card", "name", "birthday", "email"]
+CATALOG_COLUMNS = ["sku", "ean", "name", "price", "category"]
+
+
+def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or [c.strip() for c in reader.fieldnames] != columns:
+                raise ConfigError(str(path), [f"line 1: the columns must be {','.join(columns)}"])
+            rows = []
+            for row in reader:
+                if None in row or any(v is None for v in row.values()):
+                    raise ConfigError(str(path), [f"line {reader.line_num}: wrong number of fields"])
+                rows.append((reader.line_num, {k.strip(): v.strip() for k, v in row.items()}))
+            return rows
+    except OSError as e:
+        raise ConfigError(str(path), [f"cannot read the file ({e.strerror})"]) from e
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(str(path), [f"not a UTF-8 CSV file ({e})"]) from e
+
+
+def import_members(t: Terminal, path: Path) -> dict[str, int]:
+    rows = _rows(path, MEMBER_COLUMNS)
+    problems: list[str] = []
+    seen_cards: dict[str, str] = {}
+    for line, row in rows:
+        if not row["member_id"]:
+            problems.append(f"line {line}: member_id is empty")
+        if not row["card"]:
+            problems.append(f"line {line}: card is empty")
+        elif seen_cards.setdefault(row["card"], row["member_id"]) != row["member_id"]:
+            problems.append(f"line {line}: card {row['card']} is given to two members")
+        if row["birthday"]:
+            try:
+                date.fromisoformat(row["birthday"])
+            except ValueError:
+                problems.append(f"line {line}: birthday {row['birthday']!r} is not YYYY-MM-DD")
+        if row["email"] and "@" not in row["email"]:
+            problems.append(f"line {line}: email {row['email']!r} is not an email address")
+    for line, row in rows:
+        existing = t.store.card(row["card"]) if row["card"] else None
+        if existing is not None and existing["member_id"] != row["member_id"]:
+            problems.append(
+                f"line {line}: card {row['card']} already belongs to member {existing['member_id']}"
+            )
+    if problems:
+        raise ConfigError(str(path), problems)
+    with t.store.transaction() as conn:
+        for _, row in rows:
+            conn.execute(
+                "INSERT INTO members (member_id, name, email, birthday) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(member_id) DO UPDATE SET name = excluded.name, "
+                "email = excluded.email, birthday = excluded.birthday",
+                (row["member_id"], row["name"], row["email"], row["birthday"] or None),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO cards (card, member_id) VALUES (?, ?)",
+                (row["card"], row["member_id"]),
+            )
+    return {"imported": len(rows)}
+
+
+def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
+    rows = _rows(path, CATALOG_COLUMNS)
+    currency = t.program.currency
+    problems: list[str] = []
+    parsed = []
+    skus: set[str] = set()
+    eans: set[str] = set()
+    for line, row in rows:
+        if not row["sku"]:
+            problems.append(f"line {line}: sku is empty")
+        elif row["sku"] in skus:
+            problems.append(f"line {line}: sku {row['sku']} appears twice")
+        skus.add(row["sku"])
+        if row["ean"]:
+            if not gtin_check_digit_ok(row["ean"]):
+                problems.append(f"line {line}: ean {row['ean']} has a wrong check digit or length")
+            elif row["ean"] in eans:
+                problems.append(f"line {line}: ean {row['ean']} appears twice")
+            eans.add(row["ean"])
+        if not row["name"]:
+            problems.append(f"line {line}: name is empty")
+        if not row["category"]:
+            problems.append(f"line {line}: category is empty")
+        try:
+            price = parse_money(row["price"], currency, "price")
+            if price < 0:
+                problems.append(f"line {line}: price must not be negative")
+            parsed.append((row, to_minor(price, currency)))
+        except Refused as e:
+            problems.append(f"line {line}: {e}")
+    if problems:
+        raise ConfigError(str(path), problems)
+    with t.store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO catalog (sku, ean, name, price_minor, category) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(sku) DO UPDATE SET ean = excluded.ean, name = excluded.name, "
+            "price_minor = excluded.price_minor, category = excluded.category",
+            [(r["sku"], r["ean"] or None, r["name"], p, r["category"]) for r, p in parsed],
+        )
+    return {"imported": len(rows)}

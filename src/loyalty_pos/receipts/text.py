@@ -1,0 +1,47 @@
+"""The receipt as plain monospaced text: for the screen preview, the journal and text printers.
+
+A receipt printer's native font is monospaced and its line is a fixed number of characters: 32 on
+58 mm paper, 42 or 48 on 80 mm paper (Font A / Font B). ``render_text`` lays the receipt out for
+such a line; the ESC/POS printer module prints these same lines. One character is one column: the
+printer prints single-byte code pages, so there are no double-width characters to account for.
+"""
+
+from __future__ import annotations
+
+from loyalty_pos.receipts.layout import Row, build_rows, fit_row
+from loyalty_pos.receipts.model import Receipt
+
+MIN_WIDTH = 24
+
+
+def row_lines(row: Row, width: int) -> list[str]:
+    """One layout row as text lines of at most ``width`` characters, without trailing spaces."""
+    if row.kind == "rule":
+        return ["-" * width]
+    lines = []
+    for left, right in fit_row(row, width, len):
+        if row.kind == "center":
+            text = left.center(width)
+        elif right:
+            text = left + right.rjust(width - len(left))
+        else:
+            text = left
+        lines.append(text.rstrip())
+    return lines
+
+
+def render_lines(receipt: Receipt, width: int = 42) -> list[str]:
+    """The receipt as a list of lines, each at most ``width`` characters."""
+    if width < MIN_WIDTH:
+        raise ValueError(f"a receipt needs at least {MIN_WIDTH} columns, got {width}")
+    return [line for row in build_rows(receipt) for line in row_lines(row, width)]
+
+
+def render_text(receipt: Receipt, width: int = 42) -> str:
+    """The receipt as text, ``width`` columns wide (32 for 58 mm paper, 42 or 48 for 80 mm).
+
+    Ends with the receipt id centered, where the printed receipt has its barcode.
+    """
+    lines = render_lines(receipt, width)
+    lines += ["", *row_lines(Row(receipt.receipt_id, kind="center"), width)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,390 @@
+"""The terminal's SQLite cache: one connection, explicit transactions, errors a person can read.
+
+Every connection runs in WAL mode with ``synchronous=FULL`` (a committed checkout survives a power
+cut), a busy timeout and foreign keys on. Application services open one ``transaction()`` per
+operation; state, journal event and receipt are written in it together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ..domain.errors import StorageError
+from ..domain.events import GENESIS_HASH, seal
+from ..domain.lots import Account, Lot
+from ..domain.program import Program, parse_program, program_to_json
+from .schema import migrations
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _storage_error(e: sqlite3.Error, path: str) -> StorageError:
+    text = str(e)
+    if "locked" in text or "busy" in text:
+        return StorageError(
+            f"The database {path} is locked by another program; wait a moment and try again.",
+            reason="locked",
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StorageError(
+            f"The database {path} is damaged ({text}); restore it from the nightly backup.",
+            reason="corrupt",
+        )
+    if "readonly" in text or "read-only" in text:
+        return StorageError(
+            f"The database {path} is read-only; nothing was recorded. Check the disk and permissions.",
+            reason="readonly",
+        )
+    if "disk" in text and ("full" in text or "I/O" in text):
+        return StorageError(
+            f"The disk holding {path} is full or failing; nothing was recorded.", reason="disk"
+        )
+    return StorageError(f"The database {path} could not be used: {text}", reason="sqlite")
+
+
+def utc_iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """The cache behind one terminal. Not thread-safe: one Store per thread."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.conn = conn
+        self.path = path
+        self.db = Database(conn)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE): all of it is recorded, or none of it."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise _storage_error(e, self.path) from e
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback()
+            raise _storage_error(e, self.path) from e
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise _storage_error(e, self.path) from e
+
+    def one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- program ----------------------------------------------------------------------------
+
+    def program(self) -> Program:
+        row = self.one("SELECT version, rules FROM programs ORDER BY version DESC LIMIT 1")
+        if row is None:
+            raise StorageError("This terminal has no program yet: run `loyalty-pos init` first.")
+        return parse_program(json.loads(row["rules"]), f"program v{row['version']} (stored)")
+
+    def program_version(self, version: int) -> Program:
+        row = self.one("SELECT rules FROM programs WHERE version = ?", (version,))
+        return (
+            parse_program(json.loads(row["rules"]), f"program v{version}")
+            if row
+            else self.program()
+        )
+
+    def save_program(self, program: Program, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO programs (version, rules, stored_at) VALUES (?, ?, ?)",
+            (program.version, json.dumps(program_to_json(program)), utc_iso(now)),
+        )
+
+    # -- catalog ----------------------------------------------------------------------------
+
+    def item(self, code: str) -> sqlite3.Row | None:
+        return self.one(
+            "SELECT sku, ean, name, price_minor, category FROM catalog WHERE sku = ? OR ean = ? "
+            "ORDER BY sku = ? DESC LIMIT 1",
+            (code, code, code),
+        )
+
+    # -- members, cards, lots ---------------------------------------------------------------
+
+    def card(self, card: str) -> sqlite3.Row | None:
+        return self.one(
+            "SELECT c.card, c.status AS card_status, m.* FROM cards c "
+            "JOIN members m ON m.member_id = c.member_id WHERE c.card = ?",
+            (card,),
+        )
+
+    def member(self, member_id: str) -> sqlite3.Row | None:
+        return self.one("SELECT * FROM members WHERE member_id = ?", (member_id,))
+
+    def cards_of(self, member_id: str) -> list[sqlite3.Row]:
+        return self.query(
+            "SELECT card, status FROM cards WHERE member_id = ? ORDER BY rowid", (member_id,)
+        )
+
+    def account(self, member_id: str) -> Account:
+        rows = self.query(
+            "SELECT points, earned_at, expires_at FROM lots WHERE member_id = ? ORDER BY id",
+            (member_id,),
+        )
+        member = self.member(member_id)
+        lots = tuple(
+            Lot(
+                r["points"],
+                date.fromisoformat(r["earned_at"]),
+                date.fromisoformat(r["expires_at"]) if r["expires_at"] else None,
+            )
+            for r in rows
+        )
+        return Account(lots, member["debt"] if member else 0)
+
+    def save_account(self, member_id: str, account: Account) -> None:
+        self.conn.execute("DELETE FROM lots WHERE member_id = ?", (member_id,))
+        self.conn.executemany(
+            "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)",
+            [
+                (
+                    member_id,
+                    lot.points,
+                    lot.earned_at.isoformat(),
+                    lot.expires_at.isoformat() if lot.expires_at else None,
+                )
+                for lot in account.lots
+                if lot.points
+            ],
+        )
+        self.conn.execute(
+            "UPDATE members SET debt = ? WHERE member_id = ?", (account.debt, member_id)
+        )
+
+    def local_spend_minor(self, member_id: str, base_seq: int, since: datetime) -> int:
+        row = self.one(
+            "SELECT COALESCE(SUM(spend_minor), 0) AS s FROM journal "
+            "WHERE member_id = ? AND seq > ? AND occurred_at > ?",
+            (member_id, base_seq, utc_iso(since)),
+        )
+        return int(row["s"]) if row else 0
+
+    def redeemed_offline_between(self, member_id: str, start: datetime, end: datetime) -> int:
+        row = self.one(
+            "SELECT COALESCE(SUM(points_redeemed), 0) AS s FROM journal WHERE member_id = ? "
+            "AND type = 'checkout' AND offline = 1 AND occurred_at >= ? AND occurred_at < ?",
+            (member_id, utc_iso(start), utc_iso(end)),
+        )
+        return int(row["s"]) if row else 0
+
+    # -- journal ----------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        row = self.one("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
+        return (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
+
+    def append(
+        self, terminal_id: str, event: Mapping[str, Any], *, seq: int | None = None
+    ) -> dict[str, Any]:
+        """Seal ``event`` onto the chain and append it; call inside ``transaction()``."""
+        last_seq, last_hash = self.head()
+        body = dict(event)
+        body.update(
+            event_id=str(uuid.uuid4()),
+            terminal_id=terminal_id,
+            seq=seq or last_seq + 1,
+        )
+        sealed = seal(body, last_hash)
+        occurred = datetime.fromisoformat(sealed["occurred_at"])
+        self.conn.execute(
+            "INSERT INTO journal (seq, event_id, type, occurred_at, member_id, receipt_id, "
+            "original_receipt_id, spend_minor, points_redeemed, offline, body, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                sealed["seq"],
+                sealed["event_id"],
+                sealed["type"],
+                utc_iso(occurred),
+                sealed.get("member_id"),
+                sealed.get("receipt_id"),
+                sealed.get("original_receipt_id"),
+                _spend_minor(sealed),
+                int(sealed.get("points_redeemed") or 0),
+                1 if sealed.get("offline") else 0,
+                json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                sealed["hash"],
+            ),
+        )
+        return sealed
+
+    def events(self, since: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        sql = "SELECT body FROM journal WHERE seq > ? ORDER BY seq"
+        params: tuple[Any, ...] = (since,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        try:
+            for row in self.conn.execute(sql, params):
+                yield json.loads(row["body"])
+        except sqlite3.Error as e:
+            raise _storage_error(e, self.path) from e
+
+    def member_events(self, member_id: str, after_seq: int) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT body FROM journal WHERE member_id = ? AND seq > ? ORDER BY seq",
+            (member_id, after_seq),
+        )
+        return [json.loads(r["body"]) for r in rows]
+
+    def event_by_receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        row = self.one("SELECT body FROM journal WHERE receipt_id = ?", (receipt_id,))
+        return json.loads(row["body"]) if row else None
+
+    def refunds_of(self, receipt_id: str) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT body FROM journal WHERE original_receipt_id = ? ORDER BY seq", (receipt_id,)
+        )
+        return [json.loads(r["body"]) for r in rows]
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def outbox(self, limit: int = 500) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT body FROM outbox WHERE ack_status IS NULL ORDER BY seq LIMIT ?", (limit,)
+        )
+        return [json.loads(r["body"]) for r in rows]
+
+    def outbox_count(self) -> int:
+        row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE ack_status IS NULL")
+        return int(row["n"]) if row else 0
+
+    def rejected(self) -> list[sqlite3.Row]:
+        return self.query(
+            "SELECT seq, type, receipt_id, ack_reason FROM outbox WHERE ack_status = 'rejected'"
+        )
+
+    def ack(self, seq: int, status: str, reason: str | None, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO outbox_acks (seq, status, reason, acked_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(seq) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
+            "acked_at = excluded.acked_at",
+            (seq, status, reason, utc_iso(now)),
+        )
+
+    # -- receipts ---------------------------------------------------------------------------
+
+    def add_receipt(self, receipt_id: str, seq: int, kind: str, extra: Mapping[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO receipts (receipt_id, seq, kind, extra) VALUES (?, ?, ?, ?)",
+            (receipt_id, seq, kind, json.dumps(extra)),
+        )
+
+    def receipt(self, receipt_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        row = self.one(
+            "SELECT r.extra, j.body FROM receipts r JOIN journal j ON j.seq = r.seq "
+            "WHERE r.receipt_id = ?",
+            (receipt_id,),
+        )
+        return (json.loads(row["body"]), json.loads(row["extra"])) if row else None
+
+    def last_receipt_id(self) -> str | None:
+        row = self.one("SELECT receipt_id FROM receipts ORDER BY seq DESC LIMIT 1")
+        return row["receipt_id"] if row else None
+
+    def mark_printed(self, receipt_id: str, now: datetime | None, error: str | None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE receipts SET printed_at = ?, print_error = ? WHERE receipt_id = ?",
+                (utc_iso(now) if now else None, error, receipt_id),
+            )
+
+    def unprinted(self) -> list[str]:
+        return [
+            r["receipt_id"]
+            for r in self.query(
+                "SELECT receipt_id FROM receipts WHERE printed_at IS NULL AND print_error IS NOT NULL "
+                "ORDER BY seq"
+            )
+        ]
+
+    # -- drafts -----------------------------------------------------------------------------
+
+    def save_draft(self, basket: Mapping[str, Any] | None, now: datetime) -> None:
+        with self.transaction() as conn:
+            if basket is None:
+                conn.execute("DELETE FROM drafts")
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO drafts (id, basket, saved_at) VALUES (1, ?, ?)",
+                    (json.dumps(basket), utc_iso(now)),
+                )
+
+    def draft(self) -> dict[str, Any] | None:
+        row = self.one("SELECT basket FROM drafts WHERE id = 1")
+        return json.loads(row["basket"]) if row else None
+
+
+def _spend_minor(event: Mapping[str, Any]) -> int:
+    if event.get("type") == "checkout" and event.get("member_id"):
+        return int(event.get("due_minor") or 0)
+    if event.get("type") == "refund" and event.get("member_id"):
+        return -int(event.get("refund_minor") or 0)
+    return 0
+
+
+def open_store(path: str | Path) -> Store:
+    """Open (creating if needed) the cache at ``path`` and bring its schema up to date."""
+    path = str(path)
+    try:
+        conn = sqlite3.connect(
+            path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        store = Store(conn, path)
+        if migrations.pending(store.db):
+            migrations.apply(store.db)
+        conn.row_factory = sqlite3.Row
+        return store
+    except sqlite3.Error as e:
+        raise _storage_error(e, path) from e

@@ -1,0 +1,109 @@
+"""Schema of the terminal's cache, as sqlite-utils migrations (applied in order, once each).
+
+The journal is append-only: triggers refuse UPDATE and DELETE on it, so not even a bug in this
+program can rewrite history. Sync state lives beside it in ``outbox_acks``.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("loyalty_pos.terminal")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE programs (
+            version INTEGER PRIMARY KEY,
+            rules TEXT NOT NULL,
+            stored_at TEXT NOT NULL
+        );
+        CREATE TABLE members (
+            member_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            phone TEXT NOT NULL DEFAULT '',
+            birthday TEXT,
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'frozen', 'provisional')),
+            debt INTEGER NOT NULL DEFAULT 0,
+            punch TEXT NOT NULL DEFAULT '{}',
+            last_birthday_bonus TEXT,
+            base_lots TEXT NOT NULL DEFAULT '[]',
+            base_debt INTEGER NOT NULL DEFAULT 0,
+            base_seq INTEGER NOT NULL DEFAULT 0,
+            base_spend_minor INTEGER NOT NULL DEFAULT 0,
+            base_punch TEXT NOT NULL DEFAULT '{}',
+            base_last_birthday_bonus TEXT
+        );
+        CREATE TABLE cards (
+            card TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'blocked'))
+        );
+        CREATE INDEX cards_member ON cards(member_id);
+        CREATE TABLE lots (
+            id INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            points INTEGER NOT NULL CHECK (points > 0),
+            earned_at TEXT NOT NULL,
+            expires_at TEXT
+        );
+        CREATE INDEX lots_member ON lots(member_id);
+        CREATE TABLE catalog (
+            sku TEXT PRIMARY KEY,
+            ean TEXT UNIQUE,
+            name TEXT NOT NULL,
+            price_minor INTEGER NOT NULL CHECK (price_minor >= 0),
+            category TEXT NOT NULL
+        );
+        CREATE TABLE journal (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            member_id TEXT,
+            receipt_id TEXT,
+            original_receipt_id TEXT,
+            spend_minor INTEGER NOT NULL DEFAULT 0,
+            points_redeemed INTEGER NOT NULL DEFAULT 0,
+            offline INTEGER NOT NULL DEFAULT 0,
+            body TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX journal_member ON journal(member_id, seq);
+        CREATE INDEX journal_receipt ON journal(receipt_id);
+        CREATE INDEX journal_original ON journal(original_receipt_id);
+        CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+            BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+        CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+            BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+        CREATE TABLE outbox_acks (
+            seq INTEGER PRIMARY KEY REFERENCES journal(seq),
+            status TEXT NOT NULL CHECK (status IN ('accepted', 'duplicate', 'rejected')),
+            reason TEXT,
+            acked_at TEXT NOT NULL
+        );
+        CREATE VIEW outbox AS
+            SELECT j.* , a.status AS ack_status, a.reason AS ack_reason FROM journal j
+            LEFT JOIN outbox_acks a ON a.seq = j.seq
+            WHERE a.status IS NULL OR a.status = 'rejected';
+        CREATE TABLE receipts (
+            receipt_id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE REFERENCES journal(seq),
+            kind TEXT NOT NULL CHECK (kind IN ('sale', 'refund')),
+            extra TEXT NOT NULL DEFAULT '{}',
+            printed_at TEXT,
+            print_error TEXT
+        );
+        CREATE TABLE drafts (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            basket TEXT NOT NULL,
+            saved_at TEXT NOT NULL
+        );
+        """
+    )
