@@ -85,3 +85,24 @@ def init_terminal(
     with terminal.store.transaction():
         terminal.store.save_program(program, now or datetime.now().astimezone())
     return terminal
+
+
+def demo_data_dir() -> Path:
+    """The demo store's files: config/ of a source checkout, or the copy packed into the wheel."""
+    source_tree = Path(__file__).resolve().parents[2] / "config"
+    if (source_tree / "demo" / "catalog.csv").exists():
+        return source_tree
+    return Path(__file__).resolve().parent / "_config"
+
+
+def make_demo_home(home: Path, terminal_id: str = "DEMO1", manager_pin: str = "1234") -> Terminal:
+    """A fresh demo store in ``home``: the example program, the demo catalog and members."""
+    from .imports import import_catalog, import_members
+
+    data = demo_data_dir()
+    terminal = init_terminal(
+        home, terminal_id, data / "program.example.toml", manager_pin, store_name="Demo Store"
+    )
+    import_catalog(terminal, data / "demo" / "catalog.csv")
+    import_members(terminal, data / "demo" / "members.csv")
+    return terminal

@@ -30,7 +30,9 @@ def _at(text: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise Refused(f"--at {text!r} is not an ISO-8601 time such as 2026-11-22T14:00:00+01:00") from None
+        raise Refused(
+            f"--at {text!r} is not an ISO-8601 time such as 2026-11-22T14:00:00+01:00"
+        ) from None
 
 
 def _item(text: str) -> tuple[str, int]:
@@ -73,11 +75,20 @@ def _terminal(args: argparse.Namespace) -> Terminal:
 
 def cmd_init(args: argparse.Namespace) -> Any:
     t = init_terminal(
-        resolve_home(args.home), args.terminal_id, Path(args.program), args.manager_pin,
-        args.ledger_url or "", args.token or "", args.store_name or "",
+        resolve_home(args.home),
+        args.terminal_id,
+        Path(args.program),
+        args.manager_pin,
+        args.ledger_url or "",
+        args.token or "",
+        args.store_name or "",
     )
-    return {"home": str(t.home), "terminal_id": t.config.terminal_id, "program": t.program.id,
-            "program_version": t.program.version}
+    return {
+        "home": str(t.home),
+        "terminal_id": t.config.terminal_id,
+        "program": t.program.id,
+        "program_version": t.program.version,
+    }
 
 
 def cmd_members_import(args: argparse.Namespace) -> Any:
@@ -113,13 +124,21 @@ def cmd_balance(args: argparse.Namespace) -> Any:
 
 
 def cmd_enroll(args: argparse.Namespace) -> Any:
-    return svc.enroll(_terminal(args), args.card, args.name or "", args.email or "",
-                      args.phone or "", args.birthday or "", _at(args.at))
+    return svc.enroll(
+        _terminal(args),
+        args.card,
+        args.name or "",
+        args.email or "",
+        args.phone or "",
+        args.birthday or "",
+        _at(args.at),
+    )
 
 
 def cmd_adjust(args: argparse.Namespace) -> Any:
-    return svc.adjust(_terminal(args), args.card, args.points, args.reason, args.manager_pin,
-                      _at(args.at))
+    return svc.adjust(
+        _terminal(args), args.card, args.points, args.reason, args.manager_pin, _at(args.at)
+    )
 
 
 def cmd_card_block(args: argparse.Namespace) -> Any:
@@ -168,21 +187,29 @@ def cmd_program_set(args: argparse.Namespace) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", default=argparse.SUPPRESS,
-                        help="the terminal's folder (default: $LOYALTY_POS_HOME or the data dir)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="machine-readable output")
+    common.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        help="the terminal's folder (default: $LOYALTY_POS_HOME or the data dir)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
     at = argparse.ArgumentParser(add_help=False)
     at.add_argument("--at", help="when it happens (ISO-8601); default: now")
     pin = argparse.ArgumentParser(add_help=False)
     pin.add_argument("--manager-pin", help="the manager PIN")
 
-    parser = argparse.ArgumentParser(prog="loyalty-pos", parents=[common],
-                                     description="A loyalty terminal for a store's checkout.")
+    parser = argparse.ArgumentParser(
+        prog="loyalty-pos",
+        parents=[common],
+        description="A loyalty terminal for a store's checkout.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Handler, help: str, *parents: argparse.ArgumentParser,
-            into: Any = sub) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Handler, help: str, *parents: argparse.ArgumentParser, into: Any = sub
+    ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = into.add_parser(name, help=help, parents=[common, *parents])
         p.set_defaults(handler=handler)
         return p
@@ -226,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("points", type=int, help="points to add; negative to take back")
     p.add_argument("--reason", required=True)
 
-    card = sub.add_parser("card", help="cards: block a lost card, link a new one, read a tap",
-                          parents=[common])
+    card = sub.add_parser(
+        "card", help="cards: block a lost card, link a new one, read a tap", parents=[common]
+    )
     csub = card.add_subparsers(dest="action", required=True)
     p = add("block", cmd_card_block, "block a lost card (manager)", at, pin, into=csub)
     p.add_argument("card")
@@ -274,7 +302,8 @@ def _human(result: Any, indent: str = "") -> str:
         return "\n".join(lines)
     if isinstance(result, list):
         return "\n".join(
-            f"{indent}- " + (", ".join(f"{k}={v}" for k, v in r.items()) if isinstance(r, dict) else str(r))
+            f"{indent}- "
+            + (", ".join(f"{k}={v}" for k, v in r.items()) if isinstance(r, dict) else str(r))
             for r in result
         )
     return f"{indent}{result}"
@@ -301,7 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _emit(args, args.handler(args))
         return 0
     except Refused as e:
-        _fail(args, e, str(e) if not e.details.get("problems") else e.message.split(":")[0] + ": invalid")
+        _fail(
+            args,
+            e,
+            str(e) if not e.details.get("problems") else e.message.split(":")[0] + ": invalid",
+        )
         return 2
     except LoyaltyPosError as e:
         _fail(args, e, str(e))

@@ -24,7 +24,9 @@ def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
             rows = []
             for row in reader:
                 if None in row or any(v is None for v in row.values()):
-                    raise ConfigError(str(path), [f"line {reader.line_num}: wrong number of fields"])
+                    raise ConfigError(
+                        str(path), [f"line {reader.line_num}: wrong number of fields"]
+                    )
                 rows.append((reader.line_num, {k.strip(): v.strip() for k, v in row.items()}))
             return rows
     except OSError as e:

@@ -373,18 +373,22 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
     if len({p.id for p in promotions}) != len(promotions):
         problems.append("promotions: ids must be unique")
 
+    program_id = r.string(prog, "id", "program")
+    name = r.string(prog, "name", "program")
+    expiry_days = r.integer(exp_t, "days", "expiry", 365)
+    tier_window_days = r.integer(tiers_t, "window_days", "tiers", 365)
     if problems:
         raise ConfigError(source, problems)
     return Program(
-        id=r.string(prog, "id", "program"),
-        name=r.string(prog, "name", "program"),
+        id=program_id,
+        name=name,
         currency=currency,
         version=version,
         earn=earn,
         redeem=redeem,
-        expiry_days=r.integer(exp_t, "days", "expiry", 365),
+        expiry_days=expiry_days,
         offline=offline,
-        tier_window_days=r.integer(tiers_t, "window_days", "tiers", 365),
+        tier_window_days=tier_window_days,
         tiers=tuple(tiers),
         promotions=tuple(promotions),
         source=data,

@@ -1,0 +1,39 @@
+"""Shared fixtures. An autouse fixture keeps the developer's own terminal home out of every test."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BERLIN = ZoneInfo("Europe/Berlin")
+#: A Sunday inside the spend60 promotion window of the example program.
+NOW = datetime(2026, 11, 22, 14, 0, tzinfo=BERLIN)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOYALTY_POS_HOME", str(tmp_path_factory.mktemp("home-default")))
+    monkeypatch.delenv("LOYALTY_POS_LEDGER_URL", raising=False)
+    monkeypatch.delenv("LOYALTY_POS_LEDGER_TOKEN", raising=False)
+
+
+@pytest.fixture
+def program_text() -> str:
+    return (ROOT / "config" / "program.example.toml").read_text()
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    """A fresh demo store with a fixed clock."""
+    from loyalty_pos.bootstrap import make_demo_home
+
+    terminal = make_demo_home(tmp_path / "demo")
+    terminal.clock = lambda: NOW
+    yield terminal
+    terminal.store.close()

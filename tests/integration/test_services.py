@@ -1,0 +1,282 @@
+"""The service layer on a real SQLite file: scenarios as a cashier would tell them, refusals that
+leave the journal untouched, verification, PIN lockout and imports."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loyalty_pos import checkout as svc
+from loyalty_pos.bootstrap import open_terminal
+from loyalty_pos.domain.errors import (
+    AuthError,
+    ConfigError,
+    NotFound,
+    RedeemRefused,
+    Refused,
+    StorageError,
+)
+from loyalty_pos.imports import import_catalog, import_members
+
+from ..conftest import NOW
+
+ANNA = "04A1B2C3D4E500"  # member M0001, born 1960-01-01
+BEN = "LC00100037"  # member M0002
+
+
+def journal(t: svc.Terminal) -> list[dict]:
+    return list(t.store.events())
+
+
+def state(t: svc.Terminal) -> tuple:
+    rows = t.store.query("SELECT member_id, points, earned_at, expires_at FROM lots ORDER BY id")
+    return (
+        [e["hash"] for e in journal(t)],
+        [tuple(r) for r in rows],
+        [tuple(r) for r in t.store.query("SELECT receipt_id FROM receipts")],
+    )
+
+
+def buy(t: svc.Terminal, card: str | None, *items: str, redeem=None, at: datetime | None = None):
+    lines = svc.resolve_items(
+        t, [(i.split(":")[0], int(i.split(":")[1]) if ":" in i else 1) for i in items]
+    )
+    return svc.checkout(t, card, lines, redeem, at)
+
+
+def test_a_member_spends_sixty_and_gets_the_threshold_bonus(demo) -> None:
+    r = buy(demo, ANNA, "BOOK-COOK", "BOOK-NOVEL", "SHOWERGEL", "EGGS", "BREAD", "BANANAS", "PASTA")
+    assert r["total"] == "51.36"
+    assert all(b["rule"] != "promo:spend60" for b in r["breakdown"])
+    r = buy(demo, ANNA, "FACECREAM", "BOOK-COOK", "BOOK-NOVEL")  # 60.85
+    assert {b["rule"] for b in r["breakdown"]} >= {"base", "promo:spend60", "promo:books-cashback"}
+    assert r["receipt_id"] == "DEMO1-000002"
+    assert svc.balance(demo, ANNA)["balance"] == r["balance"]
+
+
+def test_checkout_event_receipt_and_lots_are_written_together(demo) -> None:
+    r = buy(demo, ANNA, "MASCARA")
+    event = demo.store.event_by_receipt(r["receipt_id"])
+    assert event["type"] == "checkout" and event["points_earned"] == r["points_earned"]
+    assert demo.store.receipt(r["receipt_id"]) is not None
+    assert svc.balance(demo, ANNA)["balance"] == r["points_earned"]
+
+
+def test_sale_without_a_member_is_recorded_for_engagement(demo) -> None:
+    r = buy(demo, None, "MILK:2")
+    assert r["member_id"] is None and r["points_earned"] == 0
+    assert journal(demo)[-1]["member_id"] is None
+
+
+def test_punch_card_sixth_coffee_is_free_across_visits(demo) -> None:
+    for _ in range(5):
+        assert buy(demo, BEN, "COFFEE")["discount"] == "0.00"
+    assert buy(demo, BEN, "COFFEE")["due"] == "0.00"
+    assert buy(demo, BEN, "COFFEE")["due"] == "2.40"
+
+
+def test_birthday_bonus_once_in_the_window(demo) -> None:
+    birthday = datetime(2026, 12, 30, 12, tzinfo=NOW.tzinfo)  # Anna: 1 January
+    first = buy(demo, ANNA, "MILK", at=birthday)
+    assert {"rule": "promo:birthday", "points": 500} in first["breakdown"]
+    second = buy(demo, ANNA, "MILK", at=birthday + timedelta(days=1))
+    assert all(b["rule"] != "promo:birthday" for b in second["breakdown"])
+
+
+def test_cashback_points_expire_after_sixty_days(demo) -> None:
+    buy(demo, BEN, "BOOK-NOVEL")  # 14.00 -> 14 base + 140 cashback
+    assert svc.balance(demo, BEN)["balance"] == 154
+    later = NOW + timedelta(days=61)
+    assert svc.balance(demo, BEN, at=later)["balance"] == 14
+
+
+def test_tiers_by_yearly_spend_in_a_rolling_window(demo) -> None:
+    start = NOW - timedelta(days=300)
+    for i in range(11):
+        buy(demo, BEN, "GIFT50", at=start + timedelta(days=i))  # 550.00 of gift cards: excluded
+    assert svc.balance(demo, BEN)["tier"] == "Sapphire"
+    assert svc.balance(demo, BEN, at=start + timedelta(days=366))["tier"] == "Malachite"
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        lambda t: buy(t, "NOSUCHCARD", "MILK"),
+        lambda t: buy(t, ANNA, "NOSUCHSKU"),
+        lambda t: buy(t, ANNA, "MILK", redeem=100),  # balance 0
+        lambda t: buy(t, ANNA, "MILK", redeem="lots"),
+        lambda t: svc.checkout(t, ANNA, []),
+        lambda t: svc.resolve_items(t, [("MILK", 1)], [("-2.00", "grocery")]),
+        lambda t: svc.refund(t, "DEMO1-999999", None, "1234"),
+        lambda t: svc.refund(t, "DEMO1-000001", {"MILK": 5}, "1234"),
+        lambda t: svc.adjust(t, ANNA, 50, "goodwill", "0000"),
+        lambda t: svc.enroll(t, ANNA, "Dup"),
+    ],
+)
+def test_a_refusal_leaves_journal_lots_and_receipts_exactly_as_they_were(demo, attempt) -> None:
+    buy(demo, ANNA, "MILK:2")
+    before = state(demo)
+    with pytest.raises(Refused):
+        attempt(demo)
+    assert state(demo) == before
+
+
+def test_redeeming_more_than_allowed_names_the_limit(demo) -> None:
+    buy(demo, ANNA, "BOOK-COOK", "BOOK-TRAVEL", "FACECREAM")  # earns > 5000 points
+    with pytest.raises(RedeemRefused) as e:
+        buy(demo, ANNA, "MILK", redeem=100)
+    assert e.value.limit == "min_cash"
+    with pytest.raises(RedeemRefused) as e:
+        buy(demo, ANNA, "OLIVEOIL", redeem=999_999)
+    assert e.value.limit == "balance"
+
+
+def test_blocked_card_is_refused_and_the_new_card_carries_the_balance(demo) -> None:
+    earned = buy(demo, ANNA, "MASCARA")["points_earned"]
+    svc.block_card(demo, ANNA, "1234")
+    with pytest.raises(Refused, match="blocked"):
+        buy(demo, ANNA, "MILK")
+    svc.link_card(demo, "04FFEEDDCCBBAA", "M0001", "1234")
+    assert svc.balance(demo, "04FFEEDDCCBBAA")["balance"] == earned
+
+
+def test_frozen_member_is_refused(demo) -> None:
+    demo.store.conn.execute("UPDATE members SET status = 'frozen' WHERE member_id = 'M0001'")
+    with pytest.raises(Refused, match="frozen"):
+        buy(demo, ANNA, "MILK")
+
+
+def test_five_wrong_pins_lock_manager_actions_for_fifteen_minutes(demo) -> None:
+    buy(demo, ANNA, "MILK")
+    for _ in range(5):
+        with pytest.raises(AuthError, match="Wrong manager PIN"):
+            svc.adjust(demo, ANNA, 10, "test", "9999")
+    with pytest.raises(AuthError, match="locked"):
+        svc.adjust(demo, ANNA, 10, "test", "1234")
+    assert (
+        svc.adjust(demo, ANNA, 10, "test", "1234", at=NOW + timedelta(minutes=16))["points"] == 10
+    )
+
+
+def test_adjust_clawback_can_go_negative_and_negative_balance_cannot_be_spent(demo) -> None:
+    svc.adjust(demo, ANNA, -30, "clawback of a mistaken bonus", "1234")
+    assert svc.balance(demo, ANNA)["balance"] == -30
+    with pytest.raises(RedeemRefused) as e:
+        buy(demo, ANNA, "OLIVEOIL", redeem=10)
+    assert e.value.limit == "negative_balance"
+
+
+def test_verify_detects_a_tampered_journal_and_a_tampered_balance(demo, tmp_path: Path) -> None:
+    buy(demo, ANNA, "MASCARA")
+    buy(demo, BEN, "BOOK-KIDS")
+    assert svc.verify(demo)["ok"]
+    demo.store.conn.execute("UPDATE lots SET points = points + 100 WHERE member_id = 'M0001'")
+    result = svc.verify(demo)
+    assert not result["ok"] and "M0001" in result["problems"][0]
+    conn = sqlite3.connect(demo.home / "terminal.db")
+    conn.execute("DROP TRIGGER journal_no_update")
+    body = json.loads(conn.execute("SELECT body FROM journal WHERE seq = 1").fetchone()[0])
+    body["points_earned"] += 1
+    conn.execute("UPDATE journal SET body = ? WHERE seq = 1", (json.dumps(body),))
+    conn.commit()
+    assert any("hash does not match" in p for p in svc.verify(demo)["problems"])
+
+
+def test_the_journal_refuses_updates_and_deletes(demo) -> None:
+    buy(demo, ANNA, "MILK")
+    with pytest.raises(sqlite3.IntegrityError):
+        demo.store.conn.execute("DELETE FROM journal")
+    with pytest.raises(sqlite3.IntegrityError):
+        demo.store.conn.execute("UPDATE journal SET type = 'x'")
+
+
+def test_member_import_is_all_or_nothing_and_names_the_lines(demo, tmp_path: Path) -> None:
+    bad = tmp_path / "members.csv"
+    bad.write_text(
+        "member_id,card,name,birthday,email\nN1,LC0099000001,Ok,,\nN2,LC0099000002,Bad,1990-13-01,\n"
+        "N3,,No card,,x\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        import_members(demo, bad)
+    assert [p.split(":")[0] for p in e.value.problems] == ["line 3", "line 4", "line 4"]
+    assert demo.store.member("N1") is None
+
+
+def test_catalog_import_checks_ean_digits_and_prices(demo, tmp_path: Path) -> None:
+    bad = tmp_path / "catalog.csv"
+    bad.write_text(
+        "sku,ean,name,price,category\nA,4006381333932,A,1.00,x\nB,,B,abc,x\nC,,C,1.001,x\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        import_catalog(demo, bad)
+    assert len(e.value.problems) == 3
+    assert demo.store.item("A") is None
+
+
+def test_a_corrupt_database_gives_a_sentence_not_a_traceback(tmp_path: Path, demo) -> None:
+    home = demo.home
+    demo.store.close()
+    (home / "terminal.db").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (home / f"terminal.db{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StorageError, match="damaged"):
+        open_terminal(home)
+
+
+def test_a_locked_database_is_reported_as_busy(demo) -> None:
+    other = sqlite3.connect(demo.home / "terminal.db", timeout=0)
+    other.execute("BEGIN EXCLUSIVE")
+    demo.store.conn.execute("PRAGMA busy_timeout=100")
+    before = len(journal_from(other))
+    with pytest.raises(StorageError, match="locked"):
+        buy(demo, ANNA, "MILK")
+    other.rollback()
+    assert len(journal(demo)) == before
+
+
+def journal_from(conn: sqlite3.Connection) -> list:
+    return conn.execute("SELECT seq FROM journal").fetchall()
+
+
+baskets = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["MILK", "MASCARA", "BOOK-NOVEL", "COFFEE", "CIGARETTES", "GIFT25", "OLIVEOIL"]
+        ),
+        st.integers(1, 4),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    first=baskets, second=baskets, redeem=st.one_of(st.none(), st.just("max"), st.integers(0, 3000))
+)
+def test_full_refund_returns_the_member_to_the_balance_before_and_the_chain_verifies(
+    demo, first, second, redeem
+) -> None:
+    buy(demo, BEN, *[f"{s}:{q}" for s, q in first])
+    before = svc.balance(demo, BEN)["balance"]
+    try:
+        r = buy(demo, BEN, *[f"{s}:{q}" for s, q in second], redeem=redeem)
+    except RedeemRefused:
+        return
+    assert r["points_earned"] >= 0 and r["balance"] >= 0
+    svc.refund(demo, r["receipt_id"], None, "1234")
+    assert svc.balance(demo, BEN)["balance"] == before
+    assert svc.verify(demo)["ok"]
+
+
+def test_unknown_card_message_tells_the_cashier_what_to_do(demo) -> None:
+    with pytest.raises(NotFound, match="enrol it"):
+        svc.find_member(demo, "LC99999999")

@@ -1,0 +1,79 @@
+"""Lots (first-to-expire spending, expiry, debt) and the hash chain."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loyalty_pos.domain.events import GENESIS_HASH, seal, verify_chain
+from loyalty_pos.domain.lots import Account, Lot
+
+D1 = date(2026, 1, 1)
+
+
+def test_spending_takes_from_the_lot_that_expires_first() -> None:
+    account = Account(
+        (Lot(100, D1, date(2027, 1, 1)), Lot(50, D1, date(2026, 3, 1)), Lot(30, D1, None))
+    )
+    after = account.take(70, date(2026, 2, 1), allow_debt=False)
+    assert sorted((lot.points, lot.expires_at) for lot in after.lots if lot.expires_at) == [
+        (80, date(2027, 1, 1))
+    ]
+    assert after.balance(date(2026, 2, 1)) == 110
+
+
+def test_expired_points_leave_the_balance_on_their_date() -> None:
+    account = Account((Lot(100, D1, date(2026, 6, 1)), Lot(5, D1, None)))
+    assert account.balance(date(2026, 5, 31)) == 105
+    assert account.balance(date(2026, 6, 1)) == 5
+    assert account.next_expiring(date(2026, 5, 1)) == Lot(100, D1, date(2026, 6, 1))
+
+
+def test_taking_back_more_than_the_balance_becomes_debt_and_earning_pays_it_first() -> None:
+    account = Account((Lot(10, D1, None),)).take(25, D1, allow_debt=True)
+    assert account.balance(D1) == -15
+    account = account.earn([Lot(20, D1, None)])
+    assert account.balance(D1) == 5
+    assert account.debt == 0
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 500), st.integers(0, 400)), max_size=8), st.integers(0, 4000)
+)
+def test_spendable_balance_is_the_sum_of_live_lots(lots: list[tuple[int, int]], take: int) -> None:
+    on = date(2026, 6, 1)
+    account = Account(
+        tuple(Lot(p, D1, date.fromordinal(D1.toordinal() + d) if d else None) for p, d in lots)
+    )
+    live = sum(lot.points for lot in account.lots if lot.live_on(on))
+    assert account.balance(on) == live
+    after = account.take(min(take, live), on, allow_debt=False)
+    assert after.balance(on) == live - min(take, live)
+    assert all(lot.points > 0 for lot in after.lots)
+
+
+def _chain(n: int) -> list[dict[str, object]]:
+    events, prev = [], GENESIS_HASH
+    for seq in range(1, n + 1):
+        event = seal({"seq": seq, "type": "adjust", "points": seq, "note": "é"}, prev)
+        prev = str(event["hash"])
+        events.append(event)
+    return events
+
+
+def test_a_sound_chain_verifies() -> None:
+    assert verify_chain(_chain(5)) == []
+
+
+def test_any_edit_deletion_or_reordering_is_detected() -> None:
+    edited = _chain(5)
+    edited[2] = {**edited[2], "points": 999}
+    assert any("hash does not match" in p for p in verify_chain(edited))
+    deleted = _chain(5)
+    del deleted[1]
+    assert verify_chain(deleted)
+    swapped = _chain(5)
+    swapped[1], swapped[2] = swapped[2], swapped[1]
+    assert verify_chain(swapped)

@@ -1,0 +1,64 @@
+"""Program validation: every problem at once, each naming the file and the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from loyalty_pos.domain.errors import ConfigError
+from loyalty_pos.domain.program import parse_program_text
+
+
+def test_example_program_has_all_five_promotion_kinds_and_four_tiers(program_text: str) -> None:
+    p = parse_program_text(program_text)
+    assert {x.kind for x in p.promotions} == {
+        "threshold_bonus",
+        "category_multiplier",
+        "nth_free",
+        "birthday_bonus",
+        "cashback",
+    }
+    assert len(p.tiers) == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("[earn]", "[earn]\nbonus_points = 3"), "earn.bonus_points: unknown key"),
+        (
+            ("points_per_unit = 1 ", 'points_per_unit = "lots" '),
+            "earn.points_per_unit: 'lots' is not a number",
+        ),
+        (("min_points = 0", "min_points = -5"), "redeem.min_points: must not be negative"),
+        (('currency = "EUR"', 'currency = "XYZ"'), "program.currency: unknown currency 'XYZ'"),
+        (('min_spend = "500"', 'min_spend = "0"'), "tiers.levels[1].min_spend: thresholds overlap"),
+        (
+            ('kind = "cashback"', 'kind = "lottery"'),
+            "promotions[4].kind: unknown promotion kind 'lottery'",
+        ),
+        (("\ndays = 365", "\ndays = 36.5"), "expiry.days: must be a whole number"),
+    ],
+)
+def test_invalid_program_names_file_and_key(
+    program_text: str, change: tuple[str, str], expected: str
+) -> None:
+    old, new = change
+    assert old in program_text
+    with pytest.raises(ConfigError) as e:
+        parse_program_text(program_text.replace(old, new, 1), "store/program.toml")
+    assert e.value.source == "store/program.toml"
+    assert any(expected in problem for problem in e.value.problems), e.value.problems
+    assert str(e.value).startswith("store/program.toml: ")
+
+
+def test_several_problems_are_reported_together(program_text: str) -> None:
+    broken = program_text.replace("min_points = 0", "min_points = -1").replace(
+        "\ndays = 365", '\ndays = "x"'
+    )
+    with pytest.raises(ConfigError) as e:
+        parse_program_text(broken)
+    assert len(e.value.problems) == 2
+
+
+def test_not_toml_at_all() -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse_program_text("[program\nid=", "p.toml")

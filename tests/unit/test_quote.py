@@ -1,0 +1,261 @@
+"""Every step of the checkout computation (DESIGN.md §5), in the order the design gives."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from loyalty_pos.domain.errors import RedeemRefused, Refused
+from loyalty_pos.domain.quote import BasketLine, MemberState, quote
+
+from .programs import program
+
+NOW = datetime(2026, 11, 22, 14, 0)  # a Sunday
+
+
+def line(
+    sku: str = "X", price: str = "10.00", qty: int = 1, category: str = "grocery"
+) -> BasketLine:
+    return BasketLine(sku, sku.title(), qty, D(price), category)
+
+
+def member(balance: int = 0, tier: str = "Malachite", **kw: object) -> MemberState:
+    return MemberState("M1", balance, tier, D(kw.pop("spend", "0")), **kw)  # type: ignore[arg-type]
+
+
+def test_line_totals_and_base_points_without_promotions() -> None:
+    q = quote(program(), [line(price="12.50", qty=2), line("Y", "3.99")], member(), NOW)
+    assert q.total == D("28.99")
+    assert q.due == D("28.99")
+    assert q.points_earned == 28
+    assert [(b.rule, b.points) for b in q.breakdown] == [("base", 28)]
+
+
+def test_excluded_categories_earn_nothing() -> None:
+    q = quote(
+        program(), [line(price="20.00"), line("CIG", "8.50", category="tobacco")], member(), NOW
+    )
+    assert q.total == D("28.50")
+    assert q.base == D("20.00")
+    assert q.points_earned == 20
+
+
+def test_quantity_must_be_positive_and_price_not_negative() -> None:
+    with pytest.raises(Refused):
+        line(qty=0)
+    with pytest.raises(Refused):
+        line(price="-1.00")
+
+
+def test_basket_scope_nth_free_makes_every_third_unit_free() -> None:
+    p = program([{"id": "3for2", "kind": "nth_free", "sku": "SOAP", "every": 3, "scope": "basket"}])
+    q = quote(p, [line("SOAP", "2.00", qty=7)], member(), NOW)
+    assert q.lines[0].free_units == 2
+    assert q.total == D("10.00")
+    assert q.discount == D("4.00")
+    assert q.points_earned == 10  # free units earn nothing
+
+
+def test_member_punch_card_counts_across_visits() -> None:
+    p = program(
+        [{"id": "coffee", "kind": "nth_free", "sku": "COFFEE", "every": 6, "scope": "member"}]
+    )
+    q = quote(p, [line("COFFEE", "2.40", qty=2)], member(punch={"COFFEE": 5}), NOW)
+    assert q.lines[0].free_units == 1  # the 6th coffee
+    assert q.punch_after == {"COFFEE": 7}
+    assert q.total == D("2.40")
+
+
+def test_punch_card_needs_a_member() -> None:
+    p = program(
+        [{"id": "coffee", "kind": "nth_free", "sku": "COFFEE", "every": 2, "scope": "member"}]
+    )
+    q = quote(p, [line("COFFEE", "2.40", qty=4)], None, NOW)
+    assert q.lines[0].free_units == 0
+    assert q.points_earned == 0
+
+
+def test_points_payment_charges_exactly_the_points_for_whole_cents() -> None:
+    q = quote(program(), [line(price="10.00")], member(balance=1000), NOW, redeem=450)
+    assert q.points_value == D("4.50")
+    assert q.points_redeemed == 450
+    assert q.due == D("5.50")
+
+
+def test_points_payment_with_ten_points_per_unit_never_loses_a_fraction() -> None:
+    p = program(redeem={"points_per_unit": 10})
+    q = quote(p, [line(price="10.00")], member(balance=1000), NOW, redeem=37)
+    assert q.points_redeemed == 37
+    assert q.points_value == D("3.70")
+
+
+def test_points_payment_never_leaves_less_than_min_cash() -> None:
+    with pytest.raises(RedeemRefused) as e:
+        quote(program(), [line(price="10.00")], member(balance=5000), NOW, redeem=950)
+    assert e.value.limit == "min_cash"
+    q = quote(program(), [line(price="10.00")], member(balance=5000), NOW, redeem="max")
+    assert q.due == D("1.00")
+    assert q.cap.rule == "min_cash"
+
+
+def test_nothing_can_be_paid_with_points_when_total_is_at_most_min_cash() -> None:
+    q = quote(program(), [line(price="0.90")], member(balance=5000), NOW, redeem="max")
+    assert q.points_redeemed == 0
+    with pytest.raises(RedeemRefused) as e:
+        quote(program(), [line(price="0.90")], member(balance=5000), NOW, redeem=10)
+    assert e.value.limit == "min_cash"
+
+
+def test_max_share_caps_the_points_payment() -> None:
+    p = program(redeem={"max_share": "0.5", "min_cash": "0"})
+    q = quote(p, [line(price="30.00")], member(balance=10_000), NOW, redeem="max")
+    assert (q.points_value, q.cap.rule) == (D("15.00"), "max_share")
+    with pytest.raises(RedeemRefused) as e:
+        quote(p, [line(price="30.00")], member(balance=10_000), NOW, redeem=1600)
+    assert e.value.limit == "max_share"
+
+
+def test_balance_caps_the_points_payment() -> None:
+    q = quote(program(), [line(price="30.00")], member(balance=250), NOW, redeem="max")
+    assert (q.points_redeemed, q.cap.rule) == (250, "balance")  # 250 points buy exactly 2.50
+    assert (
+        quote(
+            program(), [line(price="30.00")], member(balance=250), NOW, redeem=250
+        ).points_redeemed
+        == 250
+    )
+    with pytest.raises(RedeemRefused) as e:
+        quote(program(), [line(price="30.00")], member(balance=250), NOW, redeem=300)
+    assert e.value.limit == "balance"
+
+
+def test_min_points_refuses_small_redemptions() -> None:
+    p = program(redeem={"min_points": 500})
+    with pytest.raises(RedeemRefused) as e:
+        quote(p, [line(price="30.00")], member(balance=5000), NOW, redeem=100)
+    assert e.value.limit == "min_points"
+
+
+def test_frozen_provisional_and_negative_members_cannot_pay_with_points() -> None:
+    for status, limit in (("frozen", "frozen"), ("provisional", "provisional")):
+        with pytest.raises(RedeemRefused) as e:
+            quote(program(), [line()], member(balance=500, status=status), NOW, redeem=100)
+        assert e.value.limit == limit
+    with pytest.raises(RedeemRefused) as e:
+        quote(program(), [line()], member(balance=-5), NOW, redeem=100)
+    assert e.value.limit == "negative_balance"
+
+
+def test_frozen_member_checkout_is_refused_even_without_points() -> None:
+    with pytest.raises(Refused, match="frozen"):
+        quote(program(), [line()], member(status="frozen"), NOW)
+
+
+def test_offline_cap_bounds_redemption() -> None:
+    with pytest.raises(RedeemRefused) as e:
+        quote(
+            program(), [line(price="90")], member(balance=9000), NOW, redeem=3000, offline_cap=2000
+        )
+    assert e.value.limit == "offline_cap"
+    q = quote(
+        program(), [line(price="90")], member(balance=9000), NOW, redeem="max", offline_cap=2000
+    )
+    assert (q.points_redeemed, q.cap.rule) == (2000, "offline_cap")
+
+
+def test_earning_base_excludes_the_part_paid_with_points() -> None:
+    q = quote(program(), [line(price="20.00")], member(balance=1000), NOW, redeem=1000)
+    assert q.due == D("10.00")
+    assert q.base == D("10.00")
+    assert q.points_earned == 10
+
+
+def test_earning_base_includes_points_paid_when_the_program_says_so() -> None:
+    p = program(earn={"earn_on_points_paid": True})
+    q = quote(p, [line(price="20.00")], member(balance=1000), NOW, redeem=1000)
+    assert q.points_earned == 20
+
+
+def test_tier_bonus_uses_the_tier_before_the_checkout() -> None:
+    q = quote(program(), [line(price="41.00")], member(tier="Sapphire", spend="1000"), NOW)
+    assert [(b.rule, b.points) for b in q.breakdown] == [("base", 41), ("tier", 10)]
+
+
+def test_checkout_that_crosses_a_threshold_reports_the_new_tier() -> None:
+    q = quote(program(), [line(price="50.00")], member(spend="960"), NOW)
+    assert q.tier_before == "Malachite"
+    assert q.tier_after is not None and q.tier_after.tier.name == "Sapphire"
+    assert q.points_earned == 50  # no bonus yet: the tier as it stood before
+
+
+def test_threshold_bonus_only_when_base_reaches_min_spend_inside_its_dates() -> None:
+    promo = {
+        "id": "spend60",
+        "kind": "threshold_bonus",
+        "min_spend": "60.00",
+        "bonus": 5000,
+        "starts": "2026-11-01",
+        "ends": "2026-12-31",
+    }
+    p = program([promo])
+    assert quote(p, [line(price="60.00")], member(), NOW).points_earned == 5060
+    assert quote(p, [line(price="59.99")], member(), NOW).points_earned == 59
+    assert quote(p, [line(price="60.00")], member(), datetime(2027, 1, 1, 9)).points_earned == 60
+
+
+def test_category_multiplier_on_its_weekdays_only() -> None:
+    promo = {
+        "id": "wb",
+        "kind": "category_multiplier",
+        "category": "cosmetics",
+        "multiplier": "2",
+        "weekdays": ["sat", "sun"],
+    }
+    p = program([promo])
+    basket = [line("MASCARA", "12.95", category="cosmetics"), line(price="5.00")]
+    sunday = quote(p, basket, member(), NOW)
+    assert [(b.rule, b.points) for b in sunday.breakdown] == [("base", 17), ("promo:wb", 12)]
+    monday = quote(p, basket, member(), datetime(2026, 11, 23, 10))
+    assert monday.points_earned == 17
+
+
+def test_birthday_bonus_within_the_window_and_once_a_year() -> None:
+    p = program([{"id": "bd", "kind": "birthday_bonus", "bonus": 500, "window_days": 7}])
+    m = member(birthday=date(1990, 11, 27))
+    assert quote(p, [line()], m, NOW).points_earned == 510
+    assert quote(p, [line()], member(birthday=date(1990, 12, 5)), NOW).points_earned == 10
+    given = member(birthday=date(1990, 11, 27), last_birthday_bonus=date(2026, 11, 20))
+    assert quote(p, [line()], given, NOW).points_earned == 10
+
+
+def test_birthday_window_wraps_around_new_year() -> None:
+    p = program([{"id": "bd", "kind": "birthday_bonus", "bonus": 500, "window_days": 7}])
+    m = member(birthday=date(1985, 1, 2))
+    assert quote(p, [line()], m, datetime(2026, 12, 29, 10)).birthday_awarded
+
+
+def test_cashback_goes_into_its_own_short_lot() -> None:
+    p = program(
+        [{"id": "cb", "kind": "cashback", "category": "books", "percent": "10", "valid_days": 60}]
+    )
+    q = quote(p, [line("BOOK", "15.00", category="books")], member(), NOW)
+    assert [(b.rule, b.points) for b in q.breakdown] == [("base", 15), ("promo:cb", 150)]
+    assert [(lot.points, lot.expires_at) for lot in q.lots] == [
+        (15, date(2027, 11, 22)),
+        (150, date(2027, 1, 21)),
+    ]
+
+
+def test_sale_without_member_earns_nothing_but_is_priced() -> None:
+    q = quote(program(), [line(price="9.99")], None, NOW)
+    assert (q.total, q.due, q.points_earned, q.balance_after) == (D("9.99"), D("9.99"), 0, None)
+    with pytest.raises(RedeemRefused) as e:
+        quote(program(), [line()], None, NOW, redeem=100)
+    assert e.value.limit == "no_member"
+
+
+def test_new_balance_is_old_plus_earned_minus_redeemed() -> None:
+    q = quote(program(), [line(price="20.00")], member(balance=700), NOW, redeem=500)
+    assert q.balance_after == 700 + q.points_earned - 500
