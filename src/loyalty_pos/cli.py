@@ -182,6 +182,85 @@ def cmd_program_set(args: argparse.Namespace) -> Any:
     return {"program": program.id, "version": program.version}
 
 
+def cmd_run(args: argparse.Namespace) -> Any:
+    from .tui.app import run_app
+
+    run_app(_terminal(args))
+    return None
+
+
+def demo_home(args: argparse.Namespace) -> Path:
+    """``--home`` if given, else a per-user demo folder (never the real terminal's home)."""
+    import platformdirs
+
+    return (
+        Path(args.home)
+        if args.home
+        else Path(platformdirs.user_cache_dir("loyalty-pos", appauthor=False)) / "demo"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> Any:
+    import shutil
+
+    from .bootstrap import make_demo_home
+
+    home = demo_home(args)
+    if (home / "terminal.toml").exists() and not args.keep:
+        shutil.rmtree(home)
+    t = open_terminal(home) if (home / "terminal.toml").exists() else make_demo_home(home)
+    if args.script:
+        return scripted_demo(t)
+    from .tui.app import run_app
+
+    run_app(t)
+    return None
+
+
+def scripted_demo(t: Terminal) -> Any:
+    """A demo without a screen: two sales, a points payment and a partial refund."""
+    card = "04A1B2C3D4E500"
+    first = svc.checkout(
+        t,
+        card,
+        svc.resolve_items(t, [("MASCARA", 1), ("BOOK-COOK", 1), ("OLIVEOIL", 3), ("FACECREAM", 1)]),
+    )
+    second = svc.checkout(t, card, svc.resolve_items(t, [("COFFEE", 2), ("MILK", 1)]), "max")
+    refund = svc.refund(t, first["receipt_id"], {"OLIVEOIL": 1}, "1234")
+    return {
+        "home": str(t.home),
+        "first_sale": first,
+        "paid_with_points": second,
+        "refund": refund,
+        "balance": svc.balance(t, card),
+        "verify": svc.verify(t),
+    }
+
+
+def cmd_sync(args: argparse.Namespace) -> Any:
+    from .sync import sync
+
+    return sync(_terminal(args))
+
+
+def cmd_report(args: argparse.Namespace) -> Any:
+    from datetime import date
+
+    from .reports import day_report, report_text
+
+    t = _terminal(args)
+    try:
+        start = date.fromisoformat(args.date) if args.date else t.now().date()
+        end = date.fromisoformat(args.to) if args.to else None
+    except ValueError:
+        raise Refused("--date/--to must be dates YYYY-MM-DD") from None
+    report = day_report(t, start, end)
+    if args.json:
+        return report
+    sys.stdout.write(report_text(report) + "\n")
+    return None
+
+
 # -- the parser ----------------------------------------------------------------------------
 
 
@@ -272,13 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("set", cmd_program_set, "load a new program version (validated)", into=psub)
     p.add_argument("file")
 
-    for extend in _EXTENSIONS:
-        extend(sub, add, common, at, pin)
+    p = add("run", cmd_run, "open the checkout app")
+    p = add("demo", cmd_demo, "open the checkout app on a fresh copy of the demo store")
+    p.add_argument("--keep", action="store_true", help="reuse the demo home if it exists")
+    p.add_argument(
+        "--script", action="store_true", help="run a scripted demo checkout instead of the app"
+    )
+
+    add("sync", cmd_sync, "push the journal to the ledger and pull member changes")
+    p = add("report", cmd_report, "the end-of-day report for a store day (default: today)")
+    p.add_argument("--date", metavar="YYYY-MM-DD")
+    p.add_argument("--to", metavar="YYYY-MM-DD", help="last day of a longer period")
     return parser
-
-
-#: Other modules add their commands here (the app, devices, receipts, sync, reports).
-_EXTENSIONS: list[Callable[..., None]] = []
 
 
 def _emit(args: argparse.Namespace, result: Any) -> None:

@@ -104,20 +104,20 @@ class Quote:
 
 def _step_minor(program: Program) -> int:
     """Smallest money step (in minor units) that a whole number of points buys exactly."""
-    scale = 10 ** exponent(program.currency)
+    scale = int(10 ** exponent(program.currency))
     return scale // math.gcd(program.redeem.points_per_unit, scale)
 
 
 def value_of_points(program: Program, points: int) -> Decimal:
     """Money that ``points`` buy, rounded down to a step that costs a whole number of points."""
-    scale = 10 ** exponent(program.currency)
+    scale = int(10 ** exponent(program.currency))
     step = _step_minor(program)
     minor = points * scale // program.redeem.points_per_unit // step * step
     return Decimal(minor).scaleb(-exponent(program.currency))
 
 
 def points_for_value(program: Program, value: Decimal) -> int:
-    scale = 10 ** exponent(program.currency)
+    scale = int(10 ** exponent(program.currency))
     return int(value * scale) * program.redeem.points_per_unit // scale
 
 

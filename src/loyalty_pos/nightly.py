@@ -1,0 +1,148 @@
+"""The nightly job (``scripts/nightly-sync``): sync, verify, back up, optimise, report.
+
+For cron or a systemd timer. Two runs never overlap (a lock file); each step is reported; any
+failed step makes the exit code non-zero so that cron mails the output. Progress bars when run in a
+terminal, plain log lines otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from . import checkout as svc
+from .bootstrap import open_terminal, resolve_home
+from .checkout import Terminal
+from .domain.errors import LoyaltyPosError
+from .reports import day_report, report_text
+
+log = logging.getLogger("loyalty_pos.nightly")
+
+
+def backup(t: Terminal, keep: int, now: datetime) -> Path:
+    """A consistent copy through SQLite's online backup API; the oldest beyond ``keep`` go."""
+    folder = t.home / "backups"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"terminal-{now:%Y%m%d-%H%M%S}.db"
+    dest = sqlite3.connect(target)
+    try:
+        t.store.conn.backup(dest)
+    finally:
+        dest.close()
+    for old in sorted(folder.glob("terminal-*.db"))[:-keep]:
+        old.unlink()
+    return target
+
+
+def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    failures: list[str] = []
+
+    def step(name: str, fn: Callable[[], Any]) -> None:
+        progress(name)
+        try:
+            results[name] = fn()
+            log.info("%s: ok", name)
+        except (LoyaltyPosError, sqlite3.Error, OSError) as e:
+            results[name] = {"error": str(e)}
+            failures.append(f"{name}: {e}")
+            log.error("%s: %s", name, e)
+
+    if t.config.ledger.configured:
+        from .sync import sync
+
+        step("sync", lambda: sync(t))
+    else:
+        results["sync"] = "skipped: no ledger configured"
+    step("verify", lambda: _verified(t))
+    step("backup", lambda: str(backup(t, keep, t.now())))
+    step("optimize", lambda: t.store.conn.execute("PRAGMA optimize").fetchall() or "ok")
+
+    def write_report() -> dict[str, str]:
+        report = day_report(t, day)
+        folder = t.home / "reports"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{day.isoformat()}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (folder / f"{day.isoformat()}.txt").write_text(report_text(report) + "\n")
+        return {
+            "json": str(folder / f"{day.isoformat()}.json"),
+            "text": str(folder / f"{day.isoformat()}.txt"),
+        }
+
+    step("report", write_report)
+    results["ok"] = not failures
+    results["failures"] = failures
+    return results
+
+
+def _verified(t: Terminal) -> dict[str, Any]:
+    result = svc.verify(t)
+    if not result["ok"]:
+        raise LoyaltyPosError("verify found problems: " + "; ".join(result["problems"][:5]))
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nightly-sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", help="the terminal's folder")
+    parser.add_argument("--date", help="the store day to report (default: today)")
+    parser.add_argument("--keep", type=int, default=7, help="backups to keep (default 7)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    home = resolve_home(args.home)
+    lock_path = home / "nightly.lock"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        lock = lock_path.open("w")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.error("another nightly run holds %s; not starting a second one", lock_path)
+        return 3
+    try:
+        t = open_terminal(home)
+        day = date.fromisoformat(args.date) if args.date else t.now().date()
+    except (LoyaltyPosError, ValueError) as e:
+        log.error("%s", e)
+        return 2
+    if sys.stderr.isatty() and not args.json:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        ) as bar:
+            task = bar.add_task("nightly", total=5)
+
+            def progress(name: str) -> None:
+                bar.update(task, description=name, advance=1)
+
+            result = run(t, day, args.keep, progress)
+    else:
+        result = run(t, day, args.keep, lambda name: log.info("%s ...", name))
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        report_file = t.home / "reports" / f"{day.isoformat()}.txt"
+        if report_file.exists():
+            print(report_file.read_text())
+        for failure in result["failures"]:
+            print(f"FAILED {failure}", file=sys.stderr)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The store's end-of-day report: DESIGN.md §10 figures for a period, from this terminal's journal."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from .checkout import Terminal
+from .domain.metrics import period_report
+
+
+def member_balances(t: Terminal, on: date) -> dict[str, int]:
+    rows = t.store.query(
+        "SELECT m.member_id, COALESCE(SUM(l.points), 0) - m.debt AS balance FROM members m "
+        "LEFT JOIN lots l ON l.member_id = m.member_id "
+        "AND (l.expires_at IS NULL OR l.expires_at > ?) GROUP BY m.member_id",
+        (on.isoformat(),),
+    )
+    return {r["member_id"]: r["balance"] for r in rows}
+
+
+def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, Any]:
+    """Figures for the store-local days ``start`` to ``end`` (inclusive; default: that one day)."""
+    tz = t.now().tzinfo
+    begin = datetime.combine(start, time(), tz)
+    finish = datetime.combine((end or start) + timedelta(days=1), time(), tz)
+    program = t.program
+    report = period_report(
+        t.store.events(),
+        begin,
+        finish,
+        currency=program.currency,
+        balances=member_balances(t, finish.date()),
+        points_per_unit=program.redeem.points_per_unit,
+        rejected=len(t.store.rejected()),
+    )
+    return {"terminal_id": t.config.terminal_id, "program": program.id, **report}
+
+
+LABELS = [
+    ("checkouts", "Checkouts"),
+    ("checkouts_with_card", "  with a loyalty card"),
+    ("engagement_pct", "Engagement %"),
+    ("issued", "Points issued"),
+    ("redeemed", "Points redeemed"),
+    ("adjusted", "Points taken back by managers"),
+    ("redemption_rate_pct", "Redemption rate %"),
+    ("outstanding_points", "Outstanding points (liability)"),
+    ("outstanding_value", "  worth"),
+    ("average_check", "Average check (m)"),
+    ("repeat_purchases", "Purchases per member (a)"),
+    ("average_lifetime_periods", "Member lifetime in periods (t)"),
+    ("ltv", "LTV = m x a x t"),
+    ("members_new", "New members"),
+    ("retention_pct", "Retention %"),
+    ("churn_pct", "Churn %"),
+    ("rejected_events", "Events rejected by the ledger"),
+]
+
+
+def report_text(report: dict[str, Any], width: int = 48) -> str:
+    lines = [
+        f"End of day - terminal {report['terminal_id']}",
+        f"{report['from'][:10]} to {report['to'][:10]} (exclusive)",
+        "-" * width,
+    ]
+    for key, label in LABELS:
+        value = report.get(key)
+        lines.append(f"{label:<34}{'-' if value is None else value:>{width - 34}}")
+    negatives = report.get("negative_balances") or []
+    lines.append(f"{'Members with a negative balance':<34}{len(negatives):>{width - 34}}")
+    lines.extend(f"  {m}" for m in negatives[:20])
+    return "\n".join(lines)

@@ -1,0 +1,269 @@
+"""Talking to the central ledger over HTTP, safely under any network fault.
+
+Push sends the outbox oldest first in batches; every event keeps the id it was given when it was
+recorded, so a retry after a timeout, a reset or a 5xx resends the same events and the ledger's
+unique constraints make it harmless ("duplicate" is success). Retries back off with jitter
+(tenacity). Pull applies member snapshots and then replays this terminal's own events the ledger
+had not yet counted, so the balance shown is the ledger's plus what happened here since.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from ..checkout import Terminal
+from ..domain.accounting import apply_event
+from ..domain.errors import AuthError, LoyaltyPosError
+from ..domain.lots import Account, Lot
+from ..domain.program import parse_program
+from ..store.db import Store
+
+PUSH_BATCH = 500
+PULL_PAGE = 1000
+#: Rejections that a later push can cure (the events before them arrive first).
+RETRYABLE_REJECTIONS = ("gap",)
+
+
+class SyncError(LoyaltyPosError):
+    """The ledger could not be reached or answered with an error; nothing local was lost."""
+
+    code = "sync"
+
+
+def _transient(e: BaseException) -> bool:
+    if isinstance(e, httpx.TransportError):
+        return True
+    return isinstance(e, httpx.HTTPStatusError) and e.response.status_code >= 500
+
+
+class LedgerClient:
+    """One terminal's HTTP connection to the ledger, with its bearer token."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        timeout: float = 5.0,
+        attempts: int = 4,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.attempts = attempts
+        self.http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout,
+            transport=transport,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "loyalty-pos"},
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        retrying = Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_random_exponential(multiplier=0.2, max=5),
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(30),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self.http.request(method, path, **kwargs)
+                    response.raise_for_status()
+                    return response.json()
+        except httpx.HTTPStatusError as e:
+            status = e.response.status_code
+            if status in (401, 403):
+                raise AuthError(
+                    f"The ledger refused this terminal's token ({status}): ask the ledger admin "
+                    "for a new one (`loyalty-ledger terminal add`).",
+                    status=status,
+                ) from e
+            raise SyncError(
+                f"The ledger answered {status} to {method} {path}: {e.response.text[:200]}",
+                status=status,
+            ) from e
+        except httpx.TransportError as e:
+            raise SyncError(
+                f"The ledger at {self.url} cannot be reached ({type(e).__name__}); "
+                "sales go on offline and are sent later.",
+                reason="unreachable",
+            ) from e
+        except ValueError as e:
+            raise SyncError(f"The ledger sent an unreadable answer to {path}.") from e
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def push(self, terminal_id: str, events: list[Mapping[str, Any]]) -> dict[str, Any]:
+        return dict(
+            self._call("POST", "/v1/sync/push", json={"terminal_id": terminal_id, "events": events})
+        )
+
+    def pull(self, since: str, limit: int = PULL_PAGE) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/sync/pull", params={"since": since, "limit": limit}))
+
+    def card(self, card: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call("GET", f"/v1/cards/{card}"))
+        except SyncError as e:
+            if e.details.get("status") == 404:
+                return None
+            raise
+
+
+def client_for(t: Terminal) -> LedgerClient:
+    ledger = t.config.ledger
+    if not ledger.configured:
+        raise SyncError("No ledger is configured for this terminal (ledger.url in terminal.toml).")
+    return LedgerClient(ledger.url, ledger.token, ledger.timeout_s)
+
+
+def _pending(store: Store, limit: int) -> list[dict[str, Any]]:
+    reasons = " OR ".join("ack_reason LIKE ?" for _ in RETRYABLE_REJECTIONS)
+    rows = store.query(
+        f"SELECT body FROM outbox WHERE ack_status IS NULL OR ({reasons}) ORDER BY seq LIMIT ?",
+        (*[f"{r}%" for r in RETRYABLE_REJECTIONS], limit),
+    )
+    return [json.loads(r["body"]) for r in rows]
+
+
+def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
+    counts = {"pushed": 0, "duplicates": 0, "rejected": 0}
+    while True:
+        batch = _pending(t.store, PUSH_BATCH)
+        if not batch:
+            return counts
+        answer = client.push(t.config.terminal_id, batch)
+        seq_of = {e["event_id"]: e["seq"] for e in batch}
+        progressed = False
+        with t.store.transaction():
+            for result in answer.get("results", []):
+                seq = seq_of.get(result.get("event_id"))
+                status = result.get("status")
+                if seq is None or status not in ("accepted", "duplicate", "rejected"):
+                    continue
+                t.store.ack(seq, status, result.get("reason"), now)
+                key = {"accepted": "pushed", "duplicate": "duplicates", "rejected": "rejected"}[
+                    status
+                ]
+                counts[key] += 1
+                progressed = progressed or status != "rejected"
+        if not progressed:
+            return counts
+
+
+def apply_snapshot(t: Terminal, snap: Mapping[str, Any]) -> None:
+    """Replace a member's cached state by the ledger's, then replay our events it has not counted."""
+    store, member_id = t.store, str(snap["member_id"])
+    lots = [Lot.from_json(lot) for lot in snap.get("lots", [])]
+    # the ledger's balance is its live lots less any debt
+    live = Account(tuple(lots)).balance(t.now().date())
+    debt = max(live - int(snap.get("balance", live)), 0)
+    base_seq = int((snap.get("counted_through") or {}).get(t.config.terminal_id, 0))
+    status = "frozen" if snap.get("status") == "frozen" else "active"
+    punch = dict(snap.get("punch") or {})
+    conn = store.conn
+    conn.execute(
+        "INSERT INTO members (member_id, name, email, phone, birthday, status, base_lots, base_debt, "
+        "base_seq, base_spend_minor, base_punch, base_last_birthday_bonus) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(member_id) DO UPDATE SET "
+        "name = excluded.name, email = excluded.email, phone = excluded.phone, "
+        "birthday = excluded.birthday, status = excluded.status, base_lots = excluded.base_lots, "
+        "base_debt = excluded.base_debt, base_seq = excluded.base_seq, "
+        "base_spend_minor = excluded.base_spend_minor, base_punch = excluded.base_punch, "
+        "base_last_birthday_bonus = excluded.base_last_birthday_bonus",
+        (
+            member_id,
+            snap.get("name") or "",
+            snap.get("email") or "",
+            snap.get("phone") or "",
+            snap.get("birthday"),
+            status,
+            json.dumps([lot.to_json() for lot in lots]),
+            debt,
+            base_seq,
+            int(snap.get("qualifying_spend_minor") or 0),
+            json.dumps(punch),
+            snap.get("last_birthday_bonus"),
+        ),
+    )
+    for card in snap.get("cards", []):
+        conn.execute(
+            "INSERT INTO cards (card, member_id, status) VALUES (?, ?, ?) ON CONFLICT(card) "
+            "DO UPDATE SET member_id = excluded.member_id, status = excluded.status",
+            (card["card"], member_id, "blocked" if card.get("status") == "blocked" else "active"),
+        )
+    account = Account(tuple(lots), debt)
+    last_bonus = snap.get("last_birthday_bonus")
+    for event in store.member_events(member_id, base_seq):
+        account = apply_event(account, event)
+        if event["type"] == "checkout":
+            for sku, after in (event.get("punch_after") or {}).items():
+                before = (event.get("punch_before") or {}).get(sku, 0)
+                punch[sku] = punch.get(sku, 0) + after - before
+            if event.get("birthday_bonus"):
+                last_bonus = event["occurred_at"][:10]
+        elif event["type"] == "refund":
+            for sku, delta in (event.get("punch_delta") or {}).items():
+                punch[sku] = max(punch.get(sku, 0) + delta, 0)
+    store.save_account(member_id, account)
+    conn.execute(
+        "UPDATE members SET punch = ?, last_birthday_bonus = ? WHERE member_id = ?",
+        (json.dumps(punch, sort_keys=True), last_bonus, member_id),
+    )
+
+
+def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
+    cursor = t.store.meta("pull_cursor", "") or ""
+    pulled = 0
+    while True:
+        page = client.pull(cursor)
+        with t.store.transaction():
+            for snap in page.get("members", []):
+                apply_snapshot(t, snap)
+                pulled += 1
+            program = page.get("program")
+            if program and int(program.get("version", 0)) > t.program.version:
+                t.store.save_program(
+                    parse_program(program["rules"], "program from the ledger"), t.now()
+                )
+            cursor = str(page.get("cursor", cursor))
+            t.store.set_meta("pull_cursor", cursor)
+        if not page.get("more"):
+            return pulled, cursor
+
+
+def sync(
+    t: Terminal, client: LedgerClient | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """Push everything waiting, pull everything new; on success the terminal is online."""
+    own = client is None
+    client = client or client_for(t)
+    now = t.now(at)
+    try:
+        counts = push(t, client, now)
+        pulled, cursor = pull(t, client)
+    finally:
+        if own:
+            client.close()
+    with t.store.transaction():
+        t.store.set_meta("last_sync_at", t.now().isoformat())
+    return {
+        **counts,
+        "pulled": pulled,
+        "cursor": cursor,
+        "online": True,
+        "waiting": t.store.outbox_count(),
+    }

@@ -1,0 +1,181 @@
+"""The headless CLI as a script or an existing POS would call it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AT = "2026-11-22T14:00:00+01:00"
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("cli") / "t1"
+    program = str(ROOT / "config" / "program.example.toml")
+    assert (
+        run(
+            home, "init", "--terminal-id", "T1", "--program", program, "--manager-pin", "2468"
+        ).returncode
+        == 0
+    )
+    assert run(home, "members", "import", str(ROOT / "config/demo/members.csv")).returncode == 0
+    assert run(home, "catalog", "import", str(ROOT / "config/demo/catalog.csv")).returncode == 0
+    return home
+
+
+def journal_lines(home: Path) -> list[str]:
+    out = run(home, "journal")
+    assert out.returncode == 0
+    return out.stdout.splitlines()
+
+
+def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
+    out = run(
+        home,
+        "checkout",
+        "--card",
+        "LC00100037",
+        "--item",
+        "MASCARA",
+        "--item",
+        "BOOK-NOVEL:2",
+        "--line",
+        "4.50:grocery",
+        "--at",
+        AT,
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    sale = json.loads(out.stdout)
+    assert set(sale) >= {
+        "receipt_id",
+        "member_id",
+        "total",
+        "discount",
+        "points_redeemed",
+        "points_value",
+        "due",
+        "points_earned",
+        "breakdown",
+        "balance",
+        "tier",
+        "next_tier",
+        "spend_to_next_tier",
+    }
+    assert sale["total"] == "45.45" and isinstance(sale["points_earned"], int)
+    bal = json.loads(run(home, "balance", "LC00100037", "--at", AT, "--json").stdout)
+    assert bal["balance"] == sale["balance"] and bal["pending_sync"] >= 1
+    assert {"points", "expires_at"} == set(bal["expiring"][0])
+    out = run(
+        home,
+        "refund",
+        sale["receipt_id"],
+        "--item",
+        "BOOK-NOVEL:1",
+        "--at",
+        AT,
+        "--manager-pin",
+        "2468",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    assert set(json.loads(out.stdout)) >= {"points_reversed", "points_restored", "balance"}
+    verify = json.loads(run(home, "verify", "--json").stdout)
+    assert verify["ok"] and verify["events"] == len(journal_lines(home))
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("checkout", "--card", "NOPE1234", "--item", "MILK"), "not_found"),
+        (("checkout", "--item", "MILK:0"), "refused"),
+        (("checkout", "--item", "MILK", "--at", "yesterday"), "refused"),
+        (
+            ("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", "999999"),
+            "redeem_refused",
+        ),
+        (("refund", "T1-999999", "--manager-pin", "2468"), "not_found"),
+        (("adjust", "LC00100037", "10", "--reason", "x", "--manager-pin", "0000"), "auth"),
+        (("balance", "UNKNOWN99"), "not_found"),
+    ],
+)
+def test_refusals_exit_2_with_json_on_stderr_and_record_nothing(
+    home: Path, args: tuple[str, ...], error: str
+) -> None:
+    before = journal_lines(home)
+    out = run(home, *args, "--json")
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert json.loads(out.stderr)["error"] == error
+    assert "Traceback" not in out.stderr
+    assert journal_lines(home) == before
+
+
+def test_plain_errors_are_one_sentence(home: Path) -> None:
+    out = run(home, "checkout", "--item", "NOSUCH")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "loyalty-pos: No item with code 'NOSUCH' in the catalog."
+
+
+def test_init_refuses_an_invalid_program_naming_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "program.toml"
+    bad.write_text(
+        (ROOT / "config/program.example.toml")
+        .read_text()
+        .replace("min_points = 0", "min_points = -3")
+    )
+    out = run(tmp_path / "t", "init", "--terminal-id", "T2", "--program", str(bad), "--json")
+    assert out.returncode == 2
+    err = json.loads(out.stderr)
+    assert err["file"] == str(bad) and any("redeem.min_points" in p for p in err["problems"])
+    assert not (tmp_path / "t" / "terminal.toml").exists()
+
+
+def test_program_set_keeps_the_last_valid_program(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "p.toml"
+    bad.write_text(
+        (ROOT / "config/program.example.toml")
+        .read_text()
+        .replace("version = 1", "version = 2")
+        .replace('kind = "cashback"', 'kind = "raffle"')
+    )
+    out = run(home, "program", "set", str(bad), "--json")
+    assert out.returncode == 2 and "promotions[4].kind" in out.stderr
+    good = tmp_path / "good.toml"
+    good.write_text(
+        (ROOT / "config/program.example.toml").read_text().replace("version = 1", "version = 2")
+    )
+    assert json.loads(run(home, "program", "set", str(good), "--json").stdout)["version"] == 2
+
+
+def test_invalid_terminal_config_names_the_key(tmp_path: Path, home: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy)
+    cfg = copy / "terminal.toml"
+    cfg.write_text(cfg.read_text() + "\n[printer]\n" + "\n[extra]\nfoo = 1\n")
+    out = run(copy, "balance", "LC00100037", "--json")
+    assert out.returncode == 2
+    assert "extra: unknown key" in json.loads(out.stderr)["message"]
+
+
+def test_scripted_demo_runs_on_a_fresh_home(tmp_path: Path) -> None:
+    out = run(tmp_path / "demo", "demo", "--script", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["verify"]["ok"] and result["balance"]["balance"] >= 0
