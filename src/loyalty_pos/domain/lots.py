@@ -115,4 +115,9 @@ class Account:
 
     @staticmethod
     def _merge(lots: list[Lot]) -> tuple[Lot, ...]:
-        return tuple(sorted(lots, key=_expiry_order))
+        """Lots earned the same day with the same expiry are one lot: they behave identically."""
+        merged: dict[tuple[date, date | None], int] = {}
+        for lot in lots:
+            key = (lot.earned_at, lot.expires_at)
+            merged[key] = merged.get(key, 0) + lot.points
+        return tuple(sorted((Lot(p, e, x) for (e, x), p in merged.items() if p), key=_expiry_order))

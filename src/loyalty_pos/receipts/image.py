@@ -42,7 +42,7 @@ def _font(size: int) -> Font:
     return ImageFont.load_default(size=size)
 
 
-class _DotWriter(ImageWriter):  # type: ignore[misc, valid-type]
+class _DotWriter(ImageWriter):  # type: ignore[misc]
     """python-barcode's ImageWriter on a grid of whole printer dots.
 
     ImageWriter works in millimetres and floats. At "dpi" 25.4 one millimetre is one dot, and
@@ -66,7 +66,9 @@ class _DotWriter(ImageWriter):  # type: ignore[misc, valid-type]
         self._draw.rectangle([(x0, y0), (x1 - 1, y1 - 1)], fill=BLACK)
 
 
-def barcode_image(code: str, max_dots: int, height: int = BARCODE_HEIGHT_DOTS) -> Image.Image | None:
+def barcode_image(
+    code: str, max_dots: int, height: int = BARCODE_HEIGHT_DOTS
+) -> Image.Image | None:
     """Code128 of ``code`` as a 1-bit image at most ``max_dots`` wide, quiet zones included.
 
     Modules are the widest whole number of dots (up to ``MAX_MODULE_DOTS``) that fits; None when

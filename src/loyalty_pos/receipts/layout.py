@@ -60,7 +60,7 @@ def money(amount: Decimal, currency: str) -> str:
 
 
 def _qty(qty: int | Decimal) -> str:
-    return str(qty) if isinstance(qty, int) else f"{qty.normalize():f}"
+    return str(qty) if isinstance(qty, int) else f"{qty:f}"  # "0.350" kg, never "3.5E-1"
 
 
 def _center(text: str, strong: bool = False) -> Row:
@@ -101,7 +101,9 @@ def build_rows(r: Receipt) -> list[Row]:
         if r.discount:
             rows.append(Row("You saved (free items)", money(r.discount, cur), indent=2))
         if r.points_redeemed or r.points_value:
-            rows.append(Row(f"Paid with {r.points_redeemed} points", f"-{money(r.points_value, cur)}"))
+            rows.append(
+                Row(f"Paid with {r.points_redeemed} points", f"-{money(r.points_value, cur)}")
+            )
             rows.append(Row(f"Amount due {cur}", money(r.due, cur), strong=True))
     else:
         rows.append(Row(f"Returned goods {cur}", money(r.total, cur)))

@@ -76,8 +76,11 @@ def sample_member(**overrides: object) -> MemberPart:
     return MemberPart(**fields)  # type: ignore[arg-type]
 
 
-def sample_receipt(*, member: bool = True, **overrides: object) -> Receipt:
-    """A sale of three lines (one with a free coffee), 500 points paid, with or without a card."""
+def sample_receipt(*, member: bool | MemberPart = True, **overrides: object) -> Receipt:
+    """A sale of three lines (one with a free coffee), 500 points paid, with or without a card.
+
+    ``member`` may be a ``MemberPart`` to use instead of ``sample_member()``.
+    """
     fields: dict[str, object] = {
         **_STORE,
         "receipt_id": "T1-000017",
@@ -88,7 +91,9 @@ def sample_receipt(*, member: bool = True, **overrides: object) -> Receipt:
         "points_redeemed": 500 if member else 0,
         "points_value": Decimal("5.00") if member else Decimal("0"),
         "due": Decimal("62.40") if member else Decimal("67.40"),
-        "member": sample_member() if member else None,
+        "member": (member if isinstance(member, MemberPart) else sample_member())
+        if member
+        else None,
     }
     fields.update(overrides)
     return Receipt(**fields)  # type: ignore[arg-type]

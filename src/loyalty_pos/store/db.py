@@ -62,6 +62,7 @@ class Store:
         self.conn = conn
         self.path = path
         self.db = Database(conn)
+        self._program: Program | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -118,12 +119,21 @@ class Store:
     # -- program ----------------------------------------------------------------------------
 
     def program(self) -> Program:
-        row = self.one("SELECT version, rules FROM programs ORDER BY version DESC LIMIT 1")
-        if row is None:
-            raise StorageError("This terminal has no program yet: run `loyalty-pos init` first.")
-        return parse_program(json.loads(row["rules"]), f"program v{row['version']} (stored)")
+        """The newest program version (parsed once; ``save_program`` replaces it)."""
+        if self._program is None:
+            row = self.one("SELECT version, rules FROM programs ORDER BY version DESC LIMIT 1")
+            if row is None:
+                raise StorageError(
+                    "This terminal has no program yet: run `loyalty-pos init` first."
+                )
+            self._program = parse_program(
+                json.loads(row["rules"]), f"program v{row['version']} (stored)"
+            )
+        return self._program
 
     def program_version(self, version: int) -> Program:
+        if self.program().version == version:
+            return self.program()
         row = self.one("SELECT rules FROM programs WHERE version = ?", (version,))
         return (
             parse_program(json.loads(row["rules"]), f"program v{version}")
@@ -136,6 +146,7 @@ class Store:
             "INSERT OR REPLACE INTO programs (version, rules, stored_at) VALUES (?, ?, ?)",
             (program.version, json.dumps(program_to_json(program)), utc_iso(now)),
         )
+        self._program = None
 
     # -- catalog ----------------------------------------------------------------------------
 

@@ -1,0 +1,472 @@
+"""Printing a receipt on an ESC/POS thermal printer, and telling the cashier why it did not print.
+
+All command bytes come from python-escpos; this module chooses the connection from the terminal's
+config (``tcp://``, ``serial:``, ``usb:``, ``file:`` or ``none``), sends the text receipt with the
+receipt id as the printer's own Code128 barcode (or as a picture when the printer profile has no
+barcode command), cuts, and turns every library or OS exception into a ``PrinterError`` whose
+message is a sentence for the cashier. The caller keeps the receipt queued and offers a reprint.
+
+Printers that can answer (network, serial, USB) are asked for their real-time status (DLE EOT)
+before and after the receipt. Before, so an empty roll or an open cover is reported instead of a
+lost receipt; after, because a TCP send succeeds as soon as the bytes are in the kernel's buffer:
+only an answer to a query sent behind the receipt shows that the printer took all of it. Each wait
+on the printer is bounded by ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import re
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import serial
+from escpos import exceptions as escpos_errors
+from escpos.capabilities import get_profile
+from escpos.constants import (
+    RT_MASK_NOPAPER,
+    RT_MASK_ONLINE,
+    RT_STATUS_ONLINE,
+    RT_STATUS_PAPER,
+)
+from escpos.escpos import Escpos
+from escpos.printer import File, Network, Serial, Usb
+
+from loyalty_pos.domain.errors import ConfigError, DeviceError
+from loyalty_pos.receipts.image import barcode_image, qr_image
+from loyalty_pos.receipts.layout import build_rows
+from loyalty_pos.receipts.model import Receipt
+from loyalty_pos.receipts.text import MIN_WIDTH, row_lines
+
+Reason = Literal[
+    "not_configured",  # url = "none"
+    "absent",  # not found, refused, unreachable, unknown host
+    "timeout",  # connected but no answer in time
+    "offline",  # answers, but says it is offline (cover open, error)
+    "paper_out",
+    "closed",  # the printer dropped the connection mid-receipt
+    "permission",
+    "unsupported",  # a transport whose library is not installed
+    "failed",  # anything else the OS or the library reported
+]
+State = Literal["ready", "absent", "error"]
+
+BARCODE_HEIGHT_DOTS = 80
+
+
+class PrinterError(DeviceError):
+    """The receipt was not (completely) printed. ``str(e)`` is a sentence for the cashier.
+
+    ``reason`` says what happened (see ``Reason``), ``device`` where the printer is.
+    """
+
+    def __init__(self, message: str, *, reason: Reason, device: str) -> None:
+        super().__init__(message, device=device, reason=reason)
+        self.reason: Reason = reason
+        self.device = device
+
+
+# ---------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterTarget:
+    """Where the printer is, parsed from the config's ``url``.
+
+    Attributes:
+        kind: "none", "tcp", "serial", "usb" or "file".
+        host: Network printer's host name or address (tcp).
+        port: Network printer's TCP port, 9100 unless given (tcp).
+        path: Serial device or file/device path (serial, file).
+        baud: Serial speed (serial).
+        vendor_id: USB vendor id (usb).
+        product_id: USB product id (usb).
+    """
+
+    kind: Literal["none", "tcp", "serial", "usb", "file"]
+    host: str = ""
+    port: int = 9100
+    path: str = ""
+    baud: int = 9600
+    vendor_id: int = 0
+    product_id: int = 0
+
+    @property
+    def where(self) -> str:
+        """The printer's place as a cashier or IT person would write it."""
+        if self.kind == "tcp":
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            return f"{host}:{self.port}"
+        if self.kind == "usb":
+            return f"USB {self.vendor_id:04x}:{self.product_id:04x}"
+        return self.path or "none"
+
+    @property
+    def answers(self) -> bool:
+        """Whether the printer can be asked for its status over this connection."""
+        return self.kind in ("tcp", "serial", "usb")
+
+
+URL_FORMS = "tcp://host:9100, serial:/dev/ttyUSB0?baud=19200, usb:VID:PID, file:/dev/usb/lp0, none"
+
+
+def parse_printer_url(url: str) -> PrinterTarget:
+    """Parse a printer URL; ``ValueError`` says what is wrong with it."""
+    url = url.strip()
+    if url.lower() in ("none", ""):
+        return PrinterTarget("none")
+    if url.startswith("tcp://"):
+        parts = urlsplit(url)
+        if not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"expected tcp://host:port, got {url!r}")
+        return PrinterTarget("tcp", host=parts.hostname, port=parts.port or 9100)
+    if url.startswith("serial:"):
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        if not parts.path or set(query) - {"baud"}:
+            raise ValueError(f"expected serial:/dev/ttyUSB0?baud=19200, got {url!r}")
+        baud_text = query.get("baud", ["9600"])[-1]
+        if not baud_text.isdigit() or int(baud_text) <= 0:
+            raise ValueError(f"baud must be a whole number > 0, got {baud_text!r}")
+        baud = int(baud_text)
+        return PrinterTarget("serial", path=parts.path, baud=baud)
+    if url.startswith("usb:"):
+        ids = url[len("usb:") :].split(":")
+        hex_id = re.compile(r"(0x)?[0-9A-Fa-f]{1,4}")
+        if len(ids) != 2 or not all(hex_id.fullmatch(i) for i in ids):
+            raise ValueError(f"expected usb:VID:PID in hex (usb:04b8:0202), got {url!r}")
+        vendor, product = (int(i, 16) for i in ids)
+        return PrinterTarget("usb", vendor_id=vendor, product_id=product)
+    if url.startswith("file:"):
+        path = urlsplit(url).path
+        if not path:
+            raise ValueError(f"expected file:/path/to/device, got {url!r}")
+        return PrinterTarget("file", path=path)
+    if "://" not in url and ("/" in url or os.sep in url):
+        return PrinterTarget("file", path=url)
+    raise ValueError(f"unknown printer URL {url!r}; use one of: {URL_FORMS}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(values: Mapping[str, object], section: str) -> list[str]:
+    """Every problem with the printer settings, each naming its key."""
+    problems = []
+    url = values["url"]
+    if not isinstance(url, str):
+        problems.append(f"{section}.url: must be a string ({URL_FORMS})")
+    else:
+        try:
+            parse_printer_url(url)
+        except ValueError as e:
+            problems.append(f"{section}.url: {e}")
+    width = values["width_chars"]
+    if not _is_int(width) or not MIN_WIDTH <= width <= 64:  # type: ignore[operator]
+        problems.append(f"{section}.width_chars: must be a whole number 24-64 (32, 42 or 48)")
+    dots = values["dots"]
+    if not _is_int(dots) or not 192 <= dots <= 2048 or dots % 8:  # type: ignore[operator]
+        problems.append(f"{section}.dots: must be a multiple of 8, 192-2048 (384 or 576)")
+    profile = values["profile"]
+    if not isinstance(profile, str):
+        problems.append(f"{section}.profile: must be a python-escpos printer profile name")
+    else:
+        try:
+            get_profile(profile)
+        except KeyError:
+            problems.append(f"{section}.profile: unknown printer profile {profile!r}")
+    timeout = values["timeout_s"]
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 120:
+        problems.append(f"{section}.timeout_s: must be a number of seconds, > 0 and <= 120")
+    if not isinstance(values["qr"], bool):
+        problems.append(f"{section}.qr: must be true or false")
+    return problems
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrinterConfig:
+    """The receipt printer settings (the ``[printer]`` table of terminal.toml).
+
+    Attributes:
+        url: Where the printer is: tcp://host:9100, serial:/dev/ttyUSB0?baud=19200,
+            usb:VID:PID (hex), file:/dev/usb/lp0 (or a plain path), or none.
+        width_chars: Characters per line in the printer's font: 32 (58 mm), 42 or 48 (80 mm).
+        dots: Printable width in dots, for pictures: 384 (58 mm) or 576 (80 mm) at 203 dpi.
+        profile: python-escpos printer profile ("default", "TM-T20II", "POS-5890", ...): says
+            whether the printer has a barcode command and can cut.
+        timeout_s: Longest wait for the printer at any step (connect, send, status answer).
+        qr: Also print the receipt id as a QR code.
+    """
+
+    url: str = "none"
+    width_chars: int = 42
+    dots: int = 576
+    profile: str = "default"
+    timeout_s: float = 5.0
+    qr: bool = False
+    target: PrinterTarget = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        problems = _check({k: getattr(self, k) for k in CONFIG_KEYS}, "printer")
+        if problems:
+            raise ConfigError("printer config", problems)
+        object.__setattr__(self, "target", parse_printer_url(self.url))
+
+    @classmethod
+    def from_dict(
+        cls, d: Mapping[str, Any], source: str, section: str = "printer"
+    ) -> PrinterConfig:
+        """Settings from a parsed TOML table; ``ConfigError`` lists every problem (file + key)."""
+        problems = [
+            f"{section}.{key}: unknown key (known: {', '.join(CONFIG_KEYS)})"
+            for key in d
+            if key not in CONFIG_KEYS
+        ]
+        values = {key: d.get(key, _DEFAULTS[key]) for key in CONFIG_KEYS}
+        problems += _check(values, section)
+        if problems:
+            raise ConfigError(source, problems)
+        return cls(**values)
+
+
+CONFIG_KEYS = ("url", "width_chars", "dots", "profile", "timeout_s", "qr")
+_DEFAULTS: dict[str, object] = {
+    "url": "none",
+    "width_chars": 42,
+    "dots": 576,
+    "profile": "default",
+    "timeout_s": 5.0,
+    "qr": False,
+}
+
+
+# ------------------------------------------------------------------------------------- printing
+
+
+def print_receipt(receipt: Receipt, cfg: PrinterConfig) -> None:
+    """Print ``receipt`` and cut. Raises ``PrinterError`` if it did not all reach the printer."""
+    with _connected(cfg) as printer:
+        _send_receipt(printer, receipt, cfg)
+
+
+def printer_status(cfg: PrinterConfig) -> tuple[State, str]:
+    """("ready" | "absent" | "error", a sentence) for the status bar. Prints nothing.
+
+    Opens a connection to ask; call it every few seconds at most (a network printer serves one
+    connection at a time).
+    """
+    target = cfg.target
+    if target.kind == "file":
+        path = Path(target.path)
+        if not path.exists() and (_is_device(path) or not path.parent.is_dir()):
+            return "absent", _message("absent", target)
+        if not os.access(path if path.exists() else path.parent, os.W_OK):
+            return "error", _message("permission", target)
+        return "ready", f"Receipt printer {target.where} is ready."
+    try:
+        with _connected(cfg) as printer:
+            if target.answers:
+                _require_ready(printer, cfg)
+    except PrinterError as e:
+        return ("absent" if e.reason in ("absent", "not_configured") else "error"), e.message
+    return "ready", f"Receipt printer {target.where} is ready."
+
+
+def _send_receipt(p: Escpos, receipt: Receipt, cfg: PrinterConfig) -> None:
+    target = cfg.target
+    p.hw("INIT")
+    if target.answers:
+        _require_ready(p, cfg)
+    for row in build_rows(receipt):
+        if row.strong:
+            p.set(bold=True, double_height=True)
+        for line in row_lines(row, cfg.width_chars):
+            p.textln(line)
+        if row.strong:
+            p.set(bold=False, normal_textsize=True)
+    p.ln()
+    _send_codes(p, receipt.receipt_id, cfg)
+    p.cut()
+    if target.answers:
+        _require_ready(p, cfg)
+
+
+def _send_codes(p: Escpos, receipt_id: str, cfg: PrinterConfig) -> None:
+    """The receipt id as the printer's own Code128, else as a picture; then the optional QR."""
+    p.set(align="center")
+    # python-escpos announces its choices with print(); keep them off the terminal's screen.
+    with contextlib.redirect_stdout(io.StringIO()):
+        if p.profile.supports("barcodeB"):
+            # Code set B: start + data + check = 11 modules each, stop 13, 10 quiet each side.
+            modules = 11 * (len(receipt_id) + 2) + 13 + 20
+            width = 3 if modules * 3 <= cfg.dots else 2
+            p.barcode(
+                "{B" + receipt_id,
+                "CODE128",
+                height=BARCODE_HEIGHT_DOTS,
+                width=width,
+                pos="BELOW",
+                function_type="B",
+            )
+        else:
+            bars = barcode_image(receipt_id, cfg.dots)
+            if bars is not None:
+                p.image(bars)
+            p.textln(receipt_id)
+        if cfg.qr:
+            box = 5 if cfg.dots >= 512 else 4
+            if p.profile.supports("qrCode"):
+                p.ln()
+                p.qr(receipt_id, size=box, native=True)
+            else:
+                p.image(qr_image(receipt_id, box))
+    p.set(align="left")
+
+
+def _require_ready(p: Escpos, cfg: PrinterConfig) -> None:
+    """Ask the printer for its status; raise unless it is online with paper."""
+    target = cfg.target
+    online = p.query_status(RT_STATUS_ONLINE)
+    if not online:
+        # TCP: the printer closed the connection; serial/USB: the read timed out.
+        reason: Reason = "closed" if target.kind == "tcp" else "timeout"
+        message = _message(reason, target, cfg.timeout_s)
+        raise PrinterError(message, reason=reason, device=target.where)
+    paper = p.query_status(RT_STATUS_PAPER)
+    if paper and paper[0] & RT_MASK_NOPAPER == RT_MASK_NOPAPER:
+        raise PrinterError(_message("paper_out", target), reason="paper_out", device=target.where)
+    if online[0] & RT_MASK_ONLINE:
+        raise PrinterError(_message("offline", target), reason="offline", device=target.where)
+
+
+# ------------------------------------------------------------------------- connections & errors
+
+
+def _open(cfg: PrinterConfig) -> Escpos:
+    t = cfg.target
+    timeout = cfg.timeout_s
+    if t.kind == "tcp":
+        return Network(t.host, t.port, timeout=timeout, profile=cfg.profile)
+    if t.kind == "serial":
+        return Serial(t.path, baudrate=t.baud, timeout=timeout, profile=cfg.profile)
+    if t.kind == "file":
+        if _is_device(Path(t.path)) and not Path(t.path).exists():
+            # Opening it would create a plain file where the printer's device node should be.
+            raise PrinterError(_message("absent", t), reason="absent", device=t.where)
+        return File(t.path, profile=cfg.profile)
+    if t.kind == "usb":
+        if not Usb.is_usable():
+            raise PrinterError(_message("unsupported", t), reason="unsupported", device=t.where)
+        # pyusb counts its timeout in milliseconds.
+        return Usb(t.vendor_id, t.product_id, timeout=int(timeout * 1000), profile=cfg.profile)
+    raise PrinterError(_message("not_configured", t), reason="not_configured", device="none")
+
+
+@contextlib.contextmanager
+def _connected(cfg: PrinterConfig) -> Iterator[Escpos]:
+    target = cfg.target
+    printer = _open(cfg)
+    try:
+        with _translated(target, cfg.timeout_s):
+            printer.open()
+            if isinstance(printer, Serial) and printer.device is not None:
+                # python-escpos sets only a read timeout; a printer holding DSR low would block
+                # every write for ever.
+                printer.device.write_timeout = cfg.timeout_s
+            yield printer
+    finally:
+        with contextlib.suppress(OSError, serial.SerialException, escpos_errors.Error):
+            printer.close()
+
+
+@contextlib.contextmanager
+def _translated(target: PrinterTarget, timeout_s: float) -> Iterator[None]:
+    """Turn what python-escpos, pyserial, pyusb and the OS raise into one ``PrinterError``."""
+    try:
+        yield
+    except PrinterError:
+        raise
+    except escpos_errors.DeviceNotFoundError as e:
+        # python-escpos wraps the OSError of a failed open without chaining it ("from").
+        reason = _reason(e.__cause__ or e.__context__, default="absent")
+        if reason == "timeout":
+            reason = "absent"  # no answer to a connection attempt: nobody there
+        raise PrinterError(
+            _message(reason, target, timeout_s), reason=reason, device=target.where
+        ) from e
+    except (OSError, serial.SerialException) as e:
+        reason = _reason(e, default="failed")
+        raise PrinterError(
+            _message(reason, target, timeout_s, e), reason=reason, device=target.where
+        ) from e
+    except escpos_errors.Error as e:
+        raise PrinterError(
+            f"The receipt printer {target.where} cannot print this receipt ({e}). "
+            "Check the printer profile in the terminal's settings.",
+            reason="failed",
+            device=target.where,
+        ) from e
+
+
+def _is_device(path: Path) -> bool:
+    return path.is_absolute() and path.parts[1:2] == ("dev",)
+
+
+def _reason(e: BaseException | None, default: Reason) -> Reason:
+    if isinstance(e, TimeoutError | serial.SerialTimeoutException):
+        return "timeout"
+    if isinstance(e, socket.gaierror | FileNotFoundError | ConnectionRefusedError):
+        return "absent"
+    if isinstance(e, BrokenPipeError | ConnectionResetError | ConnectionAbortedError):
+        return "closed"
+    if isinstance(e, PermissionError):
+        return "permission"
+    code = getattr(e, "errno", None)
+    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        return "absent"
+    if code in (errno.EACCES, errno.EPERM):
+        return "permission"
+    if code == errno.EBUSY:
+        return "failed"
+    if isinstance(e, OSError | serial.SerialException) and "No such file" in str(e):
+        return "absent"
+    return default
+
+
+def _message(
+    reason: Reason, t: PrinterTarget, timeout_s: float = 0, e: BaseException | None = None
+) -> str:
+    where = t.where
+    again = "then print the receipt again."
+    if reason == "not_configured":
+        return "No receipt printer is set up on this terminal."
+    if reason == "absent":
+        return f"The receipt printer {where} cannot be reached. Check that it is on and connected, {again}"
+    if reason == "timeout":
+        seconds = f"{timeout_s:g} second" + ("" if timeout_s == 1 else "s")
+        return (
+            f"The receipt printer {where} did not answer within {seconds}. "
+            f"Check that it is on, has paper and its cover is closed, {again}"
+        )
+    if reason == "offline":
+        return f"The receipt printer {where} is offline. Close its cover and clear any paper jam, {again}"
+    if reason == "paper_out":
+        return f"The receipt printer {where} is out of paper. Load a new roll, {again}"
+    if reason == "closed":
+        return (
+            f"The receipt printer {where} stopped in the middle of the receipt. Check it, {again}"
+        )
+    if reason == "permission":
+        return f"This terminal is not allowed to use the receipt printer {where}. Ask IT to grant access."
+    if reason == "unsupported":
+        return f"Printing to {where} needs USB support (pyusb), which is not installed. Ask IT."
+    detail = f" ({e.strerror or e})" if isinstance(e, OSError) else (f" ({e})" if e else "")
+    return f"The receipt printer {where} reported an error{detail}. Check it, {again}"
