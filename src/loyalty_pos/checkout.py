@@ -18,6 +18,7 @@ from typing import Any
 
 from .config import TerminalConfig, pin_matches
 from .domain.accounting import apply_event
+from .domain.cards import mask_card
 from .domain.errors import AuthError, NotFound, Refused
 from .domain.events import verify_chain
 from .domain.lots import Account, Lot, expiry_date
@@ -128,9 +129,7 @@ def _date(text: str | None) -> Any:
 
 
 def mask(card: str | None) -> str:
-    if not card:
-        return ""
-    return "•" * max(len(card) - 4, 0) + card[-4:]
+    return mask_card(card) if card else ""
 
 
 def is_online(t: Terminal, now: datetime) -> bool:
@@ -417,7 +416,8 @@ def refund(
             t.store.conn.execute(
                 "UPDATE members SET punch = ? WHERE member_id = ?", (_json(punch), member_id)
             )
-            after = {"balance": account.balance(now.date())}
+            view = _member_view(t, member_id, original.get("card") or "", now)
+            after = _after(program, account, view.tier, now)
         t.store.add_receipt(sealed["receipt_id"], seq, "refund", after)
     return {
         "receipt_id": sealed["receipt_id"],

@@ -237,6 +237,25 @@ def scripted_demo(t: Terminal) -> Any:
     }
 
 
+def cmd_receipt(args: argparse.Namespace) -> Any:
+    from . import printing
+
+    t = _terminal(args)
+    result: dict[str, Any] = {"receipt_id": printing.build_receipt(t, args.receipt_id).receipt_id}
+    if args.png:
+        result["png"] = str(printing.save_png(t, args.receipt_id, Path(args.png)))
+    if args.print_to is not None:
+        result.update(printing.print_receipt(t, args.receipt_id, args.print_to or None))
+    text = printing.receipt_text(t, args.receipt_id, args.width)
+    if args.json:
+        return {**result, "text": text}
+    if args.text or (args.png is None and args.print_to is None):
+        sys.stdout.write(text + "\n")
+    else:
+        return result
+    return None
+
+
 def cmd_sync(args: argparse.Namespace) -> Any:
     from .sync import sync
 
@@ -357,6 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--script", action="store_true", help="run a scripted demo checkout instead of the app"
     )
+
+    p = add("receipt", cmd_receipt, "show, save or print a recorded receipt")
+    p.add_argument("receipt_id", help="a receipt id, or 'last'")
+    p.add_argument("--text", action="store_true", help="print the text receipt (the default)")
+    p.add_argument("--png", metavar="FILE", help="save the receipt image with its barcode")
+    p.add_argument(
+        "--print",
+        nargs="?",
+        const="",
+        metavar="PRINTER_URL",
+        dest="print_to",
+        help="send to the configured printer, or to PRINTER_URL (tcp://host:9100)",
+    )
+    p.add_argument("--width", type=int, help="text width in characters (32, 42, 48)")
 
     add("sync", cmd_sync, "push the journal to the ledger and pull member changes")
     p = add("report", cmd_report, "the end-of-day report for a store day (default: today)")

@@ -17,19 +17,11 @@ from decimal import Decimal
 from typing import Literal
 
 #: A masked card: any number of ``*`` then at most 4 visible characters (see ``mask_card``).
+from loyalty_pos.domain.cards import mask_card
+
 _MASKED_CARD = re.compile(r"\**[^*]{0,4}")
 #: Receipt ids go into a Code128 barcode (code set B): printable ASCII only.
 _RECEIPT_ID = re.compile(r"[\x20-\x7e]{1,48}")
-
-
-def mask_card(card: str) -> str:
-    """Hide all but the last 4 characters of a card id, as logs and receipts must (DESIGN §3).
-
-    >>> mask_card("04A1B2C3D4E5F6")
-    '**********E5F6'
-    """
-    card = card.strip()
-    return "*" * max(0, len(card) - 4) + card[-4:]
 
 
 def _money(owner: object, name: str, value: object, *, optional: bool = False) -> None:

@@ -1,0 +1,68 @@
+"""Receipts of real sales: the preview, the PNG's barcode read back by zbar, the bytes a network
+printer receives, and a printer fault that leaves the sale recorded and the receipt queued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hardware.printer_sim import PrinterSim
+from loyalty_pos import checkout as svc
+from loyalty_pos import printing
+from loyalty_pos.receipts.printer import PrinterError
+
+
+def sale(t: svc.Terminal) -> str:
+    lines = svc.resolve_items(t, [("MASCARA", 1), ("COFFEE", 2), ("BOOK-KIDS", 1)])
+    return svc.checkout(t, "04A1B2C3D4E500", lines)["receipt_id"]
+
+
+def test_text_receipt_shows_the_sale_and_the_member(demo) -> None:
+    receipt_id = sale(demo)
+    text = printing.receipt_text(demo, receipt_id, 32)
+    assert receipt_id in text and "Volume mascara black" in text
+    assert "**********E500" in text and "04A1B2C3D4E500" not in text
+    assert max(len(line) for line in text.splitlines()) <= 32
+
+
+def test_png_barcode_reads_back_as_the_receipt_id(demo, tmp_path: Path) -> None:
+    from PIL import Image
+    from pyzbar import pyzbar
+
+    receipt_id = sale(demo)
+    path = printing.save_png(demo, receipt_id, tmp_path / "r.png")
+    decoded = [d.data.decode() for d in pyzbar.decode(Image.open(path))]
+    assert decoded == [receipt_id]
+
+
+def test_refund_receipt_names_the_original(demo) -> None:
+    receipt_id = sale(demo)
+    refund = svc.refund(demo, receipt_id, {"COFFEE": 1}, "1234")
+    text = printing.receipt_text(demo, refund["receipt_id"])
+    assert "REFUND" in text and receipt_id in text
+
+
+def test_printing_sends_the_receipt_with_its_barcode_and_a_cut(demo) -> None:
+    receipt_id = sale(demo)
+    with PrinterSim() as sim:
+        printing.print_receipt(demo, receipt_id, sim.url)
+        job = sim.wait_for_jobs(1)[0]
+    assert job.startswith(b"\x1b@")
+    assert b"\x1dk" in job and receipt_id.encode() in job
+    assert b"\x1dV" in job[-8:]
+    assert demo.store.unprinted() == []
+
+
+def test_a_printer_that_refuses_keeps_the_receipt_queued_and_the_sale(demo) -> None:
+    receipt_id = sale(demo)
+    with PrinterSim(mode="refuse") as sim:
+        url = sim.url
+        with pytest.raises(PrinterError):
+            printing.print_receipt(demo, receipt_id, url)
+    assert demo.store.unprinted() == [receipt_id]
+    assert demo.store.event_by_receipt(receipt_id) is not None
+    with PrinterSim() as sim:
+        printing.print_receipt(demo, "last", sim.url)
+        assert receipt_id.encode() in sim.wait_for_jobs(1)[0]
+    assert demo.store.unprinted() == []
