@@ -24,7 +24,7 @@ TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 DEFAULT_CARD_PATTERN = r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}|LC[0-9]{6,16})$"
 
 _SECTIONS: dict[str, set[str]] = {
-    "terminal": {"id", "timezone", "card_pattern", "receipt_width", "cashier"},
+    "terminal": {"id", "timezone", "card_pattern", "cashier"},
     "store": {"name", "address", "footer"},
     "manager": {"pin_hash"},
     "ledger": {"url", "token", "token_file", "sync_interval_s", "timeout_s"},
@@ -57,7 +57,6 @@ class TerminalConfig:
     terminal_id: str
     timezone: str = ""
     card_pattern: str = DEFAULT_CARD_PATTERN
-    receipt_width: int = 42
     cashier: str = ""
     store_name: str = "Demo Store"
     store_address: tuple[str, ...] = ()
@@ -116,9 +115,6 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
         re.compile(pattern)
     except re.error as e:
         problems.append(f"terminal.card_pattern: not a valid regular expression ({e})")
-    width = get("terminal", "receipt_width", int, 42)
-    if width not in (32, 42, 48):
-        problems.append("terminal.receipt_width: must be 32, 42 or 48")
     address = get("store", "address", list, [])
     footer = get("store", "footer", list, [])
     token = get("ledger", "token", str, "")
@@ -138,7 +134,6 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
         terminal_id=terminal_id,
         timezone=timezone,
         card_pattern=pattern,
-        receipt_width=width,
         cashier=get("terminal", "cashier", str, ""),
         store_name=get("store", "name", str, "Demo Store"),
         store_address=tuple(str(a) for a in address),

@@ -1,0 +1,52 @@
+"""The terminal's config: the example file is valid, mistakes name the file and the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from loyalty_pos.config import hash_pin, parse_terminal_config, pin_matches
+from loyalty_pos.domain.errors import ConfigError
+from loyalty_pos.receipts.printer import PrinterConfig
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "terminal.example.toml"
+
+
+def example() -> dict:
+    return tomllib.loads(EXAMPLE.read_text())
+
+
+def test_the_example_config_is_valid_for_every_part() -> None:
+    cfg = parse_terminal_config(example(), str(EXAMPLE))
+    assert cfg.terminal_id == "T1" and cfg.tz is not None
+    assert PrinterConfig.from_dict(cfg.printer, str(EXAMPLE)).width_chars == 42
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("terminal", "colour", "red", "terminal.colour: unknown key"),
+        ("terminal", "id", "T 1", "terminal.id"),
+        ("terminal", "timezone", "Mars/Olympus", "unknown time zone"),
+        ("terminal", "card_pattern", "([", "not a valid regular expression"),
+        ("ledger", "sync_interval_s", "often", "ledger.sync_interval_s: must be int"),
+    ],
+)
+def test_mistakes_name_the_file_and_the_key(
+    section: str, key: str, value: str, expected: str
+) -> None:
+    data = example()
+    data[section][key] = value
+    with pytest.raises(ConfigError) as e:
+        parse_terminal_config(data, "till/terminal.toml")
+    assert e.value.source == "till/terminal.toml"
+    assert any(expected in p for p in e.value.problems), e.value.problems
+
+
+def test_manager_pin_is_stored_as_a_scrypt_hash() -> None:
+    stored = hash_pin("2468")
+    assert "2468" not in stored and stored.startswith("scrypt$")
+    assert pin_matches("2468", stored) and not pin_matches("2469", stored)
+    assert not pin_matches("2468", "plain-text")
