@@ -314,6 +314,11 @@ class VirtualCard:
 def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     buffer = bytearray()
     while len(buffer) < size:
+        # vpcd writes a message's length and body with separate send() calls; with Nagle on its
+        # side and delayed ACKs on ours, the body would wait ~40 ms for our ACK of the length.
+        # Acknowledge at once, as a card reader's own link would (Linux only; re-armed per read).
+        if hasattr(socket, "TCP_QUICKACK"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         chunk = sock.recv(size - len(buffer))
         if not chunk:
             return None

@@ -57,7 +57,11 @@ class TableReader:
         if key not in self.table:
             return self._defaults[key]
         value = self.table[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
             return self._problem(key, f"must be a number from {low:g} to {high:g}")
         return float(value)
 

@@ -121,11 +121,6 @@ def card_number_rules(rules: CodeRules) -> CodeRules:
     return replace(rules, verify_ean_digits=False)
 
 
-def masked(text: str) -> str:
-    """A card id for logs: all but the last 4 characters hidden (DESIGN.md §3)."""
-    return "*" * max(len(text) - 4, 0) + text[-4:]
-
-
 def _ascii(raw: str | bytes, source: str) -> str:
     if isinstance(raw, bytes):
         try:
@@ -138,7 +133,9 @@ def _ascii(raw: str | bytes, source: str) -> str:
             ) from e
     for position, char in enumerate(text := raw):
         if ord(char) > 0x7F:
-            raise BadCode(f"it contains a character that is not ASCII ({char!r} at {position})", source)
+            raise BadCode(
+                f"it contains a character that is not ASCII ({char!r} at {position})", source
+            )
     return text
 
 

@@ -1,0 +1,1 @@
+"""Migration scripts, oldest first; each one is applied once and never edited after release."""

@@ -1,0 +1,158 @@
+"""Request and response bodies of the HTTP API: pydantic models at the edge, also what
+``/openapi.json`` documents. Events inside a push are only typed as objects here; each one is
+validated on its own (``wire``) so that one bad event is rejected without failing the batch."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from .wire import MAX_POINTS
+
+TerminalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+MAX_EVENTS = 1000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PushRequest(_In):
+    terminal_id: TerminalId
+    events: Annotated[list[dict[str, Any]], Field(max_length=MAX_EVENTS)]
+    sent_at: AwareDatetime | None = Field(
+        None, description="The terminal's clock when it sent the batch; measures clock skew."
+    )
+
+
+class EventResultOut(_Out):
+    event_id: str | None
+    status: str = Field(description="accepted | duplicate | rejected")
+    reason: str | None = Field(None, description="invalid | conflict | gap | chain")
+    message: str | None = None
+    ledger_seq: int | None = None
+    duplicate: bool = False
+
+
+class Head(_Out):
+    seq: int
+    hash: str
+
+
+class PushResponse(_Out):
+    results: list[EventResultOut]
+    head: Head
+
+
+class CardOut(_Out):
+    card: str
+    status: str
+
+
+class LotOut(_Out):
+    points: int
+    earned_at: str
+    expires_at: str | None
+
+
+class MemberSnapshot(_Out):
+    member_id: str
+    cards: list[CardOut]
+    name: str | None
+    email: str | None
+    phone: str | None
+    birthday: str | None
+    tier: str | None
+    qualifying_spend_minor: int
+    balance: int
+    lots: list[LotOut]
+    status: str
+    punch: dict[str, int]
+    last_birthday_bonus: str | None
+    counted_through: dict[str, int]
+
+
+class MemberView(MemberSnapshot):
+    debt: int
+    spendable_balance: int
+    ledger_balance: int
+    next_expiry: str | None
+    enrolled_at: str
+
+
+class ProgramOut(_Out):
+    version: int
+    rules: dict[str, Any]
+
+
+class PullResponse(_Out):
+    members: list[MemberSnapshot]
+    program: ProgramOut | None
+    cursor: int
+    more: bool
+
+
+class TerminalIn(_In):
+    terminal_id: TerminalId
+
+
+class TerminalToken(_Out):
+    terminal_id: str
+    token: str = Field(description="Shown once; the ledger keeps only its SHA-256.")
+
+
+class TerminalRevoked(_Out):
+    terminal_id: str
+    revoked_at: str
+
+
+class AdjustIn(_In):
+    points: Annotated[int, Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS)]
+    reason: Reason
+
+
+class ReasonIn(_In):
+    reason: Reason
+
+
+class CardIn(_In):
+    card: Ident
+
+
+class LedgerChange(_Out):
+    member_id: str | None = None
+    card: str | None = None
+    status: str | None = None
+    balance: int | None = None
+    event_id: str
+    ledger_seq: int
+
+
+class ProgramStored(_Out):
+    version: int
+    ledger_seq: int
+
+
+class ExpireOut(_Out):
+    at: str
+    members: int
+    lots: int
+    points: int
+
+
+class Health(_Out):
+    status: str
+    database: str
+    ledger_seq: int
+
+
+class Problem(_Out):
+    error: str
+    message: str

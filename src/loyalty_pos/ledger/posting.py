@@ -1,0 +1,426 @@
+"""How each event becomes double-entry transfers and changes a member's record (DESIGN.md §9).
+
+Pure: no database, no clock. The store loads the members and cards an event touches into a
+``Book``, ``post`` applies one event to it, and the store writes back what changed. Every transfer
+moves a positive number of points from one account to another, so debits equal credits in each
+transfer and all balances always sum to zero. There is deliberately no rule that moves points from
+one member to another.
+
+Accounts: ``member:<id>``, ``program:issued`` (points earned at checkouts), ``program:redeemed``
+(points paid with), ``program:expired``, ``program:adjusted`` (manual corrections).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from loyalty_pos.domain.lots import Account, Lot
+
+from . import wire
+
+ISSUED = "program:issued"
+REDEEMED = "program:redeemed"
+EXPIRED = "program:expired"
+ADJUSTED = "program:adjusted"
+PROGRAM_ACCOUNTS = (ISSUED, REDEEMED, EXPIRED, ADJUSTED)
+
+
+def member_account(member_id: str) -> str:
+    return f"member:{member_id}"
+
+
+class EventInvalid(ValueError):
+    """The event is well-formed but cannot be applied (unknown member, a card of someone else...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Points moved from ``debit`` to ``credit``.
+
+    Attributes:
+        kind: earn, redeem, reverse, restore, expire, adjust_in, adjust_out.
+        amount: always positive; the direction is in debit/credit.
+        member_id: the member whose account is one side of the transfer.
+    """
+
+    kind: str
+    debit: str
+    credit: str
+    amount: int
+    member_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """A member as the ledger knows them: details, cards, points lots, counters.
+
+    ``account`` holds every lot not yet expired by an ``expire`` event (lapsed ones included) and
+    the debt; its booked balance equals the sum of the member's transfers.
+    """
+
+    member_id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    birthday: str | None = None
+    status: str = "active"
+    cards: tuple[tuple[str, str], ...] = ()
+    account: Account = Account()
+    punch: Mapping[str, int] = field(default_factory=dict)
+    last_birthday_bonus: str | None = None
+    counted_through: Mapping[str, int] = field(default_factory=dict)
+    enrolled_at: str = ""
+    enrolled_us: int = 0
+
+    @property
+    def balance(self) -> int:
+        return sum(lot.points for lot in self.account.lots) - self.account.debt
+
+    @property
+    def next_expiry(self) -> str | None:
+        dated = [lot.expires_at for lot in self.account.lots if lot.expires_at is not None]
+        return min(dated).isoformat() if dated else None
+
+    def to_state(self) -> str:
+        return json.dumps(
+            {
+                "member_id": self.member_id,
+                "name": self.name,
+                "email": self.email,
+                "phone": self.phone,
+                "birthday": self.birthday,
+                "status": self.status,
+                "cards": [list(c) for c in self.cards],
+                "lots": [lot.to_json() for lot in self.account.lots],
+                "debt": self.account.debt,
+                "punch": dict(self.punch),
+                "last_birthday_bonus": self.last_birthday_bonus,
+                "counted_through": dict(self.counted_through),
+                "enrolled_at": self.enrolled_at,
+                "enrolled_us": self.enrolled_us,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @staticmethod
+    def from_state(text: str) -> MemberRecord:
+        d = json.loads(text)
+        return MemberRecord(
+            member_id=d["member_id"],
+            name=d["name"],
+            email=d["email"],
+            phone=d["phone"],
+            birthday=d["birthday"],
+            status=d["status"],
+            cards=tuple((c, s) for c, s in d["cards"]),
+            account=Account(tuple(Lot.from_json(x) for x in d["lots"]), d["debt"]),
+            punch=d["punch"],
+            last_birthday_bonus=d["last_birthday_bonus"],
+            counted_through=d["counted_through"],
+            enrolled_at=d["enrolled_at"],
+            enrolled_us=d["enrolled_us"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CardRow:
+    member_id: str
+    status: str
+
+
+Loader = Callable[[Iterable[str]], Mapping[str, Any]]
+
+
+class Book:
+    """The members and cards one transaction works on, and which of them changed.
+
+    ``load_members`` / ``load_cards`` fetch what was not preloaded (None entries are remembered as
+    absent), so the store can bulk-load a whole batch up front and still be correct for the rest.
+    """
+
+    def __init__(self, load_members: Loader, load_cards: Loader) -> None:
+        self._load_members = load_members
+        self._load_cards = load_cards
+        self.members: dict[str, MemberRecord | None] = {}
+        self.cards: dict[str, CardRow | None] = {}
+        self.new_members: set[str] = set()
+        self.changed_members: dict[str, int] = {}
+        self.new_cards: set[str] = set()
+        self.changed_cards: set[str] = set()
+
+    def preload(self, member_ids: Iterable[str], cards: Iterable[str]) -> None:
+        cards = [c for c in set(cards) if c not in self.cards]
+        found_cards = self._load_cards(cards) if cards else {}
+        for card in cards:
+            self.cards[card] = found_cards.get(card)
+        wanted = set(member_ids) | {row.member_id for row in found_cards.values()}
+        wanted = {m for m in wanted if m not in self.members}
+        found = self._load_members(wanted) if wanted else {}
+        for member_id in wanted:
+            self.members[member_id] = found.get(member_id)
+
+    def member(self, member_id: str) -> MemberRecord | None:
+        if member_id not in self.members:
+            self.preload([member_id], [])
+        return self.members[member_id]
+
+    def card(self, card: str) -> CardRow | None:
+        if card not in self.cards:
+            self.preload([], [card])
+        return self.cards[card]
+
+    def put_member(self, record: MemberRecord, gseq: int) -> None:
+        if self.members.get(record.member_id) is None:
+            self.new_members.add(record.member_id)
+        self.members[record.member_id] = record
+        self.changed_members[record.member_id] = gseq
+
+    def put_card(self, card: str, row: CardRow) -> None:
+        if self.cards.get(card) is None:
+            self.new_cards.add(card)
+        self.cards[card] = row
+        self.changed_cards.add(card)
+
+
+def mask(card: str) -> str:
+    """Card ids are shown with all but the last 4 characters masked (DESIGN.md §3)."""
+    return "…" + card[-4:] if len(card) > 4 else card
+
+
+def _lots(lots: Iterable[wire.LotIn]) -> list[Lot]:
+    return [Lot(lot.points, lot.earned_at, lot.expires_at) for lot in lots]
+
+
+def _compact(account: Account) -> Account:
+    """Lots of the same earning day and expiry are one lot: they are spent and lapse together."""
+    merged: dict[tuple[date, date | None], int] = {}
+    for lot in account.lots:
+        key = (lot.earned_at, lot.expires_at)
+        merged[key] = merged.get(key, 0) + lot.points
+    if len(merged) == len(account.lots):
+        return account
+    lots = [Lot(points, earned, expires) for (earned, expires), points in merged.items()]
+    return Account(
+        tuple(sorted(lots, key=lambda x: (x.expires_at or date.max, x.earned_at))), account.debt
+    )
+
+
+def _bump(counters: Mapping[str, int], deltas: Mapping[str, int]) -> dict[str, int]:
+    result = dict(counters)
+    for sku, delta in deltas.items():
+        result[sku] = max(0, result.get(sku, 0) + delta)
+    return {sku: n for sku, n in result.items() if n}
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What applying one event did: its transfers, the member it concerns, its qualifying spend."""
+
+    transfers: tuple[Transfer, ...] = ()
+    member_id: str | None = None
+    spend_minor: int = 0
+
+
+def post(book: Book, event: wire.EventIn, gseq: int, occurred_us: int) -> Posted:
+    """Apply one validated event to the book. Raises EventInvalid, changing nothing, if it can't."""
+    handler = _HANDLERS[event.type]
+    return handler(book, event, gseq, occurred_us)
+
+
+def _require_member(book: Book, member_id: str) -> MemberRecord:
+    record = book.member(member_id)
+    if record is None:
+        raise EventInvalid(f"unknown member {member_id}")
+    return record
+
+
+def _resolve(book: Book, member_id: str | None, card: str | None) -> MemberRecord | None:
+    if member_id is not None:
+        return _require_member(book, member_id)
+    if card is not None:
+        row = book.card(card)
+        if row is not None:
+            return book.member(row.member_id)
+    return None
+
+
+def _counted(record: MemberRecord, event: wire.EventIn) -> Mapping[str, int]:
+    if event.terminal_id == wire.LEDGER_TERMINAL:
+        return record.counted_through
+    counted = dict(record.counted_through)
+    counted[event.terminal_id] = max(counted.get(event.terminal_id, 0), event.seq)
+    return counted
+
+
+def _booked(account: Account) -> int:
+    return sum(lot.points for lot in account.lots) - account.debt
+
+
+def _save(
+    book: Book,
+    before: MemberRecord,
+    event: wire.EventIn,
+    gseq: int,
+    transfers: list[Transfer],
+    spend: int = 0,
+    **changes: Any,
+) -> Posted:
+    """Store the member as ``before`` with ``changes``, after checking that the change of their
+    booked balance is exactly what the transfers move."""
+    account = _compact(changes.pop("account", before.account))
+    name = member_account(before.member_id)
+    moved = sum(t.amount for t in transfers if t.credit == name) - sum(
+        t.amount for t in transfers if t.debit == name
+    )
+    if _booked(account) - _booked(before.account) != moved:  # pragma: no cover - a bug
+        raise AssertionError(f"{event.type} {event.event_id}: lots and transfers disagree")
+    after = replace(before, account=account, counted_through=_counted(before, event), **changes)
+    book.put_member(after, gseq)
+    return Posted(tuple(transfers), after.member_id, spend)
+
+
+def _enroll(book: Book, e: wire.Enroll, gseq: int, occurred_us: int) -> Posted:
+    if book.member(e.member_id) is not None:
+        raise EventInvalid(f"member {e.member_id} is already enrolled")
+    cards: tuple[tuple[str, str], ...] = ()
+    if e.card is not None:
+        row = book.card(e.card)
+        if row is not None:
+            raise EventInvalid(f"card {mask(e.card)} already belongs to member {row.member_id}")
+        book.put_card(e.card, CardRow(e.member_id, "active"))
+        cards = ((e.card, "active"),)
+    return _save(
+        book,
+        MemberRecord(e.member_id),
+        e,
+        gseq,
+        [],
+        name=e.name,
+        email=e.email,
+        phone=e.phone,
+        birthday=e.birthday.isoformat() if e.birthday else None,
+        cards=cards,
+        enrolled_at=e.occurred_at.isoformat(),
+        enrolled_us=occurred_us,
+    )
+
+
+def _checkout(book: Book, e: wire.Checkout, gseq: int, occurred_us: int) -> Posted:
+    record = _resolve(book, e.member_id, e.card)
+    if record is None:
+        if e.points_earned or e.points_redeemed:
+            raise EventInvalid(f"card {mask(e.card or '')} is unknown: points need a member")
+        return Posted(spend_minor=e.due_minor)  # a sale without a card still counts in reports
+    on = e.occurred_at.date()
+    acc = member_account(record.member_id)
+    transfers = []
+    if e.points_redeemed:
+        transfers.append(Transfer("redeem", acc, REDEEMED, e.points_redeemed, record.member_id))
+    if e.points_earned:
+        transfers.append(Transfer("earn", ISSUED, acc, e.points_earned, record.member_id))
+    account = record.account.take(e.points_redeemed, on, allow_debt=True).earn(_lots(e.lots))
+    changes: dict[str, Any] = {"account": account}
+    if e.punch_after or e.punch_before:
+        after, before = e.punch_after, e.punch_before
+        deltas = {s: after.get(s, 0) - before.get(s, 0) for s in set(after) | set(before)}
+        changes["punch"] = _bump(record.punch, deltas)
+    if e.birthday_bonus:
+        changes["last_birthday_bonus"] = on.isoformat()
+    return _save(book, record, e, gseq, transfers, spend=e.due_minor, **changes)
+
+
+def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
+    record = _resolve(book, e.member_id, e.card)
+    if record is None:
+        if e.points_reversed or e.points_restored:
+            raise EventInvalid(f"card {mask(e.card or '')} is unknown: points need a member")
+        return Posted(spend_minor=-e.refund_minor)
+    on = e.occurred_at.date()
+    acc = member_account(record.member_id)
+    transfers = []
+    if e.points_reversed:
+        transfers.append(Transfer("reverse", acc, ISSUED, e.points_reversed, record.member_id))
+    if e.points_restored:
+        transfers.append(Transfer("restore", REDEEMED, acc, e.points_restored, record.member_id))
+    account = record.account.take(e.points_reversed, on, allow_debt=True).earn(_lots(e.lots))
+    punch = _bump(record.punch, e.punch_delta)
+    return _save(book, record, e, gseq, transfers, -e.refund_minor, account=account, punch=punch)
+
+
+def _adjust(book: Book, e: wire.Adjust, gseq: int, occurred_us: int) -> Posted:
+    record = _require_member(book, e.member_id)
+    acc = member_account(record.member_id)
+    if e.points > 0:
+        transfer = Transfer("adjust_in", ADJUSTED, acc, e.points, record.member_id)
+        account = record.account.earn(_lots(e.lots))
+    else:
+        transfer = Transfer("adjust_out", acc, ADJUSTED, -e.points, record.member_id)
+        account = record.account.take(-e.points, e.occurred_at.date(), allow_debt=True)
+    return _save(book, record, e, gseq, [transfer], account=account)
+
+
+def _card_link(book: Book, e: wire.CardLink, gseq: int, occurred_us: int) -> Posted:
+    record = _require_member(book, e.member_id)
+    row = book.card(e.card)
+    if row is not None and row.member_id != record.member_id:
+        raise EventInvalid(f"card {mask(e.card)} already belongs to member {row.member_id}")
+    book.put_card(e.card, CardRow(record.member_id, "active"))
+    cards = tuple(c for c in record.cards if c[0] != e.card) + ((e.card, "active"),)
+    return _save(book, record, e, gseq, [], cards=cards)
+
+
+def _card_block(book: Book, e: wire.CardBlock, gseq: int, occurred_us: int) -> Posted:
+    record = _require_member(book, e.member_id)
+    row = book.card(e.card)
+    if row is None or row.member_id != record.member_id:
+        raise EventInvalid(f"card {mask(e.card)} is not a card of member {record.member_id}")
+    book.put_card(e.card, CardRow(record.member_id, "blocked"))
+    cards = tuple((c, "blocked" if c == e.card else s) for c, s in record.cards)
+    return _save(book, record, e, gseq, [], cards=cards)
+
+
+def _expire(book: Book, e: wire.Expire, gseq: int, occurred_us: int) -> Posted:
+    record = _require_member(book, e.member_id)
+    lot = Lot(e.points, e.earned_at, e.expires_at)
+    lots = list(record.account.lots)
+    if lot not in lots:
+        raise EventInvalid(f"member {e.member_id} has no such lot to expire")
+    lots.remove(lot)
+    account = Account(tuple(lots), record.account.debt)
+    transfer = Transfer(
+        "expire", member_account(record.member_id), EXPIRED, e.points, record.member_id
+    )
+    return _save(book, record, e, gseq, [transfer], account=account)
+
+
+def _status(status: str) -> Callable[[Book, Any, int, int], Posted]:
+    def apply(book: Book, e: wire.Freeze | wire.Unfreeze, gseq: int, occurred_us: int) -> Posted:
+        record = _require_member(book, e.member_id)
+        if record.status == status:
+            raise EventInvalid(f"member {e.member_id} is already {status}")
+        return _save(book, record, e, gseq, [], status=status)
+
+    return apply
+
+
+def _program(book: Book, e: wire.ProgramSet, gseq: int, occurred_us: int) -> Posted:
+    return Posted()
+
+
+_HANDLERS: dict[str, Callable[[Book, Any, int, int], Posted]] = {
+    "enroll": _enroll,
+    "checkout": _checkout,
+    "refund": _refund,
+    "adjust": _adjust,
+    "card_link": _card_link,
+    "card_block": _card_block,
+    "expire": _expire,
+    "freeze": _status("frozen"),
+    "unfreeze": _status("active"),
+    "program": _program,
+}

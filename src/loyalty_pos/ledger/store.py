@@ -1,0 +1,1162 @@
+"""The ledger store: terminals' pushes, pulls, admin operations, all over SQLAlchemy Core.
+
+Every write runs in one transaction that first locks the ``ledger_state`` row (``db.writing``), so
+writers are serialised, the global sequence commits in order and member records are never lost to
+a concurrent update. A push of a batch does a fixed number of round trips whatever its size: read
+the terminal's head, the ids of events it may already hold, the members (and cards) the batch
+mentions; then bulk inserts of events and transfers (COPY on PostgreSQL) and one upsert of the
+member and card caches.
+
+Idempotency is the database's: ``events.event_id`` and ``events(terminal_id, seq)`` are unique
+constraints. A resend is recognised by its event id and answered with the original result.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from loyalty_pos.domain.errors import AuthError, NotFound, Refused
+from loyalty_pos.domain.events import GENESIS_HASH, seal
+from loyalty_pos.domain.lots import Lot, expiry_date
+from loyalty_pos.domain.program import Program, parse_program, program_to_json
+from loyalty_pos.domain.tiers import tier_status
+
+from . import wire
+from .db import bulk_insert, make_engine, migrate, reading, upsert, writing
+from .posting import Book, CardRow, EventInvalid, MemberRecord, Posted, mask, member_account, post
+from .schema import cards, events, ledger_state, members, programs, rejections, terminals, transfers
+from .times import from_us, to_us, utc_now
+
+SKEW_LIMIT_S = 24 * 3600
+_CHUNK = 500
+
+
+class Conflict(Refused):
+    """The request contradicts what the ledger already holds (HTTP 409)."""
+
+    code = "conflict"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    """The ledger's answer for one pushed event.
+
+    Attributes:
+        status: accepted, duplicate or rejected.
+        reason: for rejected: invalid, conflict, gap or chain.
+        ledger_seq: the ledger's global sequence number of the stored event, when stored.
+        duplicate: the event was already stored; status and reason are its original result.
+    """
+
+    event_id: str | None
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    ledger_seq: int | None = None
+    duplicate: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event_id": self.event_id, "status": self.status}
+        for key in ("reason", "message", "ledger_seq"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.duplicate:
+            out["duplicate"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    results: tuple[EventResult, ...]
+    head_seq: int
+    head_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentProgram:
+    version: int
+    change_seq: int
+    program: Program
+    rules: dict[str, Any]
+
+
+@dataclass
+class _Rows:
+    """Rows one transaction will write, and the counters it advances."""
+
+    gseq: int
+    ledger_seq: int
+    ledger_hash: str
+    received_us: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    programs: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _RecordCache:
+    """Member records as this process last committed or read them.
+
+    A push needs the record of every member in its batch, and reading and parsing their state
+    was the dearest part of a push. The cache is exact while this process is the only writer:
+    ``synced`` is the global sequence at which this process last committed a push, and when the
+    ledger is still at that sequence under the write lock, nobody else has written since and
+    every cached record is current. Otherwise (another process, an admin call) the cache is
+    emptied and the push reads its members from the database. Each emptying starts a new epoch;
+    records read in an older epoch are never put back, so a slow thread cannot reinsert a
+    record that another writer has since changed.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._items: dict[str, MemberRecord] = {}
+        self._lock = threading.Lock()
+        self._size = size
+        self._synced: int | None = None
+        self._epoch = 0
+
+    def check(self, gseq: int) -> tuple[bool, int]:
+        """(whether the cache is exact at ``gseq``, the epoch); call it under the write lock."""
+        with self._lock:
+            if self._synced == gseq:
+                return True, self._epoch
+            self._items.clear()
+            self._synced = None
+            self._epoch += 1
+            return False, self._epoch
+
+    def get(self, member_id: str) -> MemberRecord | None:
+        return self._items.get(member_id)
+
+    def commit(self, records: Iterable[MemberRecord], gseq: int, epoch: int) -> None:
+        """After a push committed at ``gseq``: its records are current, and so is the cache."""
+        with self._lock:
+            if epoch != self._epoch:
+                return
+            if len(self._items) >= self._size:
+                self._items.clear()
+            for record in records:
+                self._items[record.member_id] = record
+            self._synced = gseq
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class LedgerStore:
+    """The ledger's one way in: the HTTP service, the CLI and the benchmarks all use it."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utc_now) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._program_cache: CurrentProgram | None = None
+        self._records = _RecordCache()
+
+    @classmethod
+    def open(cls, url: str, clock: Callable[[], datetime] = utc_now) -> LedgerStore:
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine, clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ terminals and auth
+
+    def add_terminal(self, terminal_id: str) -> str:
+        """Register a terminal and return its bearer token (only its hash is stored)."""
+        if not wire.TERMINAL_ID_RE.match(terminal_id):
+            raise Refused(f"terminal id {terminal_id[:40]!r} must be 1-32 of A-Z a-z 0-9 _ -")
+        token = "lpt_" + secrets.token_urlsafe(32)
+        now = to_us(self.clock())
+        with writing(self.engine) as conn:
+            row = conn.execute(
+                sa.select(terminals.c.revoked_us).where(terminals.c.terminal_id == terminal_id)
+            ).first()
+            if row is not None and row.revoked_us is None:
+                raise Conflict(
+                    f"terminal {terminal_id} already exists; revoke it first to issue a new token"
+                )
+            if row is None:
+                conn.execute(
+                    terminals.insert().values(
+                        terminal_id=terminal_id,
+                        token_hash=hash_token(token),
+                        created_us=now,
+                        revoked_us=None,
+                        head_seq=0,
+                        head_hash=GENESIS_HASH,
+                    )
+                )
+            else:  # re-admitted after a revocation: same journal, so the chain head is kept
+                conn.execute(
+                    terminals.update()
+                    .where(terminals.c.terminal_id == terminal_id)
+                    .values(token_hash=hash_token(token), revoked_us=None)
+                )
+        return token
+
+    def revoke_terminal(self, terminal_id: str) -> datetime:
+        now = self.clock()
+        with writing(self.engine) as conn:
+            row = conn.execute(
+                sa.select(terminals.c.revoked_us).where(terminals.c.terminal_id == terminal_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"no terminal {terminal_id[:40]!r}")
+            if row.revoked_us is not None:
+                return from_us(row.revoked_us)
+            conn.execute(
+                terminals.update()
+                .where(terminals.c.terminal_id == terminal_id)
+                .values(revoked_us=to_us(now))
+            )
+        return now
+
+    def authenticate(self, token: str) -> str:
+        """The terminal id a bearer token belongs to; AuthError if unknown or revoked."""
+        with reading(self.engine) as conn:
+            row = conn.execute(
+                sa.select(terminals.c.terminal_id, terminals.c.revoked_us).where(
+                    terminals.c.token_hash == hash_token(token)
+                )
+            ).first()
+        if row is None:
+            raise AuthError("unknown token")
+        if row.revoked_us is not None:
+            raise AuthError(f"terminal {row.terminal_id} has been revoked")
+        return str(row.terminal_id)
+
+    def terminal_head(self, terminal_id: str) -> tuple[int, str]:
+        with reading(self.engine) as conn:
+            row = conn.execute(
+                sa.select(terminals.c.head_seq, terminals.c.head_hash).where(
+                    terminals.c.terminal_id == terminal_id
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no terminal {terminal_id[:40]!r}")
+        return int(row.head_seq), str(row.head_hash)
+
+    # ------------------------------------------------------------------ push
+
+    def push(
+        self, terminal_id: str, raw_events: Sequence[Any], sent_at: datetime | None = None
+    ) -> PushOutcome:
+        """Apply a terminal's batch in order; see DESIGN.md §8 and the module docstring."""
+        received = self.clock()
+        received_us = to_us(received)
+        offset_s = int((received - sent_at).total_seconds()) if sent_at is not None else None
+        # The CPU work (canonical JSON, hashes, validation) happens before the lock is taken.
+        envelopes = [wire.Envelope.check(raw) for raw in raw_events]
+        parsed: list[wire.EventIn | str | None] = []
+        for env in envelopes:
+            if env.problem is not None:
+                parsed.append(None)
+                continue
+            try:
+                parsed.append(wire.parse_body(env.raw, wire.TERMINAL_TYPES))
+            except ValueError as e:
+                parsed.append(str(e))
+        try:
+            return self._push(terminal_id, envelopes, parsed, received_us, offset_s, False)
+        except sa.exc.IntegrityError:
+            # An event id of this batch already exists elsewhere (another terminal, another seq):
+            # the fast path did not look for it, the unique constraint caught it. Redo the batch
+            # comparing every id with the stored events.
+            return self._push(terminal_id, envelopes, parsed, received_us, offset_s, True)
+
+    def _push(
+        self,
+        terminal_id: str,
+        envelopes: list[wire.Envelope],
+        parsed: list[wire.EventIn | str | None],
+        received_us: int,
+        offset_s: int | None,
+        check_all_ids: bool,
+    ) -> PushOutcome:
+        member_ids = [m for p in parsed if isinstance(m := getattr(p, "member_id", None), str)]
+        card_ids = [p.card for p in parsed if _needs_card(p)]  # type: ignore[union-attr]
+        with writing(self.engine) as conn:
+            rows = self._rows(conn, received_us)
+            cached, epoch = self._records.check(rows.gseq)
+            term = conn.execute(
+                sa.select(
+                    terminals.c.head_seq, terminals.c.head_hash, terminals.c.revoked_us
+                ).where(terminals.c.terminal_id == terminal_id)
+            ).first()
+            if term is None or term.revoked_us is not None:
+                raise AuthError(f"terminal {terminal_id} is not registered or has been revoked")
+            head_seq, head_hash = int(term.head_seq), str(term.head_hash)
+            # A resend has seqs at or below the head; new events normally have new ids, and if
+            # one does not, the unique constraint says so at insert time (see push).
+            ids = [
+                env.event_id
+                for env in envelopes
+                if env.event_id
+                and (
+                    check_all_ids
+                    or env.terminal_id != terminal_id
+                    or (env.seq is not None and env.seq <= head_seq)
+                )
+            ]
+            known = self._known_events(conn, ids)
+            book = self._book(conn, cached)
+            book.preload(member_ids, card_ids)
+
+            results: list[EventResult] = []
+            refused: list[tuple[int, wire.Envelope]] = []
+            for env, body in zip(envelopes, parsed, strict=True):
+                result = None
+                if env.problem is not None or env.event_id is None:
+                    result = EventResult(env.event_id, "rejected", "invalid", env.problem)
+                elif env.event_id in known:
+                    original = known[env.event_id]
+                    if original["body"] != env.body or original["hash"] != env.hash:
+                        result = EventResult(
+                            env.event_id,
+                            "rejected",
+                            "conflict",
+                            "this event id was already pushed with another body",
+                        )
+                    elif original["status"] == "accepted":
+                        result = EventResult(
+                            env.event_id, "duplicate", None, None, original["gseq"], True
+                        )
+                    else:
+                        result = EventResult(
+                            env.event_id,
+                            "rejected",
+                            original["reason"],
+                            original["message"],
+                            original["gseq"],
+                            True,
+                        )
+                elif env.terminal_id != terminal_id:
+                    result = EventResult(
+                        env.event_id,
+                        "rejected",
+                        "invalid",
+                        f"event of terminal {str(env.terminal_id)[:40]!r} pushed by {terminal_id}",
+                    )
+                elif env.seq is not None and env.seq <= head_seq:
+                    result = EventResult(
+                        env.event_id,
+                        "rejected",
+                        "chain",
+                        f"seq {env.seq} was already acknowledged with another "
+                        f"event (head is {head_seq}): the journal was truncated "
+                        "or rewritten",
+                    )
+                elif env.seq != head_seq + 1:
+                    result = EventResult(
+                        env.event_id,
+                        "rejected",
+                        "gap",
+                        f"expected seq {head_seq + 1}, got {env.seq}",
+                    )
+                elif env.prev_hash != head_hash:
+                    result = EventResult(
+                        env.event_id,
+                        "rejected",
+                        "chain",
+                        f"prev_hash does not match the hash of seq {head_seq}",
+                    )
+                elif not env.hash_ok:
+                    result = EventResult(
+                        env.event_id,
+                        "rejected",
+                        "chain",
+                        "hash does not match the event's content: it was edited",
+                    )
+                if result is not None:
+                    results.append(result)
+                    if result.status == "rejected" and not result.duplicate:
+                        refused.append((len(results) - 1, env))
+                    continue
+                assert body is not None  # a sound envelope always has a parse result
+                result = self._consume(book, rows, env.raw, env.body, body, offset_s)
+                results.append(result)
+                known[str(env.event_id)] = {
+                    "body": env.body,
+                    "hash": env.hash,
+                    "status": result.status,
+                    "reason": result.reason,
+                    "message": result.message,
+                    "gseq": result.ledger_seq,
+                }
+                head_seq, head_hash = int(env.seq or 0), str(env.hash)
+            self._conflicts_among(conn, refused, known, results)
+            rows.rejections.extend(
+                {
+                    "received_us": received_us,
+                    "terminal_id": terminal_id,
+                    "event_id": env.event_id,
+                    "seq": env.seq,
+                    "reason": results[i].reason,
+                    "message": results[i].message or "",
+                }
+                for i, env in refused
+            )
+            self._flush(conn, book, rows)
+            if head_seq != term.head_seq:
+                conn.execute(
+                    terminals.update()
+                    .where(terminals.c.terminal_id == terminal_id)
+                    .values(head_seq=head_seq, head_hash=head_hash)
+                )
+        # Committed, and no one wrote in between (the lock): the cache is exact at rows.gseq.
+        self._records.commit((r for r in book.members.values() if r is not None), rows.gseq, epoch)
+        return PushOutcome(tuple(results), head_seq, head_hash)
+
+    def _conflicts_among(
+        self,
+        conn: Connection,
+        refused: list[tuple[int, wire.Envelope]],
+        known: dict[str, dict[str, Any]],
+        results: list[EventResult],
+    ) -> None:
+        """An event refused for a gap or a broken chain whose id the ledger already holds is a
+        conflict: the same id with another body (it cannot be the same event, whose seq would
+        be at or below the head). The fast path did not look these ids up; do it now."""
+        unseen = [env.event_id for _, env in refused if env.event_id and env.event_id not in known]
+        if not unseen:
+            return
+        stored = self._known_events(conn, unseen)
+        for i, env in refused:
+            if env.event_id in stored and results[i].reason in ("gap", "chain"):
+                results[i] = EventResult(
+                    env.event_id,
+                    "rejected",
+                    "conflict",
+                    "this event id was already pushed with another body",
+                )
+
+    def _consume(
+        self,
+        book: Book,
+        rows: _Rows,
+        raw: Mapping[str, Any],
+        body_text: str,
+        parsed: wire.EventIn | str,
+        offset_s: int | None = None,
+    ) -> EventResult:
+        """Store one event that fits its chain; apply it unless its body is invalid."""
+        rows.gseq += 1
+        gseq = rows.gseq
+        status, reason, message = "accepted", None, None
+        posted = Posted()
+        occurred_us = None
+        skew = 0
+        if isinstance(parsed, str):
+            status, reason, message = "rejected", "invalid", parsed
+        else:
+            occurred_us = to_us(parsed.occurred_at)
+            skew = (rows.received_us - occurred_us) // 1_000_000
+            if offset_s is not None and skew > -SKEW_LIMIT_S:
+                skew = offset_s  # the terminal told its clock: an old event is just late
+            try:
+                posted = post(book, parsed, gseq, occurred_us)
+            except EventInvalid as e:
+                status, reason, message = "rejected", "invalid", str(e)
+        kind = raw.get("type")
+        version = raw.get("program_version")
+        rows.events.append(
+            {
+                "gseq": gseq,
+                "event_id": raw["event_id"],
+                "terminal_id": raw["terminal_id"],
+                "seq": raw["seq"],
+                "type": kind[:32] if isinstance(kind, str) else "?",
+                "member_id": posted.member_id,
+                "occurred_at": str(raw.get("occurred_at"))[:64],
+                "occurred_us": occurred_us,
+                "received_us": rows.received_us,
+                "skew_s": skew,
+                "program_version": version if isinstance(parsed, wire.EventIn) else None,
+                "prev_hash": raw["prev_hash"],
+                "hash": raw["hash"],
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "spend_minor": posted.spend_minor,
+                "body": body_text,
+            }
+        )
+        for leg, t in enumerate(posted.transfers):
+            rows.transfers.append(
+                {
+                    "gseq": gseq,
+                    "leg": leg,
+                    "kind": t.kind,
+                    "debit": t.debit,
+                    "credit": t.credit,
+                    "amount": t.amount,
+                    "member_id": t.member_id,
+                    "occurred_us": occurred_us,
+                }
+            )
+        if status == "rejected":
+            rows.rejections.append(
+                {
+                    "received_us": rows.received_us,
+                    "terminal_id": raw["terminal_id"],
+                    "event_id": raw["event_id"],
+                    "seq": raw["seq"],
+                    "reason": reason,
+                    "message": message or "",
+                }
+            )
+        return EventResult(raw["event_id"], status, reason, message, gseq)
+
+    # ------------------------------------------------------------------ ledger's own events
+
+    def _append_ledger(
+        self,
+        book: Book,
+        rows: _Rows,
+        kind: str,
+        occurred_at: datetime,
+        body: Mapping[str, Any],
+        program_version: int | None = None,
+    ) -> EventResult:
+        """Seal an event on the ledger's own chain and apply it; Refused if it cannot apply."""
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "terminal_id": wire.LEDGER_TERMINAL,
+            "seq": rows.ledger_seq + 1,
+            "type": kind,
+            "occurred_at": occurred_at.isoformat(),
+            "program_version": program_version,
+            **body,
+        }
+        sealed = seal(event, rows.ledger_hash)
+        parsed = wire.parse_body(sealed, wire.LEDGER_TYPES)
+        rows.ledger_seq += 1
+        rows.ledger_hash = sealed["hash"]
+        result = self._consume(book, rows, sealed, wire.Envelope.check(sealed).body, parsed)
+        if result.status != "accepted":
+            # An admin's request is refused, not recorded: raising rolls the transaction back.
+            raise Conflict(result.message or "the ledger could not apply this change")
+        return result
+
+    def _program_version(self, conn: Connection) -> int | None:
+        current = self.current_program(conn)
+        return current.version if current else None
+
+    def adjust(self, member_id: str, points: int, reason: str) -> dict[str, Any]:
+        """An admin's correction: points in (a lot with the program's expiry) or out."""
+        if points == 0:
+            raise Refused("an adjustment must move at least one point")
+        if abs(points) > wire.MAX_POINTS:
+            raise Refused(f"an adjustment moves at most {wire.MAX_POINTS} points")
+        now = self.clock()
+        with writing(self.engine) as conn:
+            rows, book = self._rows(conn, to_us(now)), self._book(conn)
+            record = self._member(book, member_id)
+            current = self.current_program(conn)
+            lots = []
+            if points > 0:
+                days = current.program.expiry_days if current else 0
+                lots = [Lot(points, now.date(), expiry_date(now, days)).to_json()]
+            result = self._append_ledger(
+                book,
+                rows,
+                "adjust",
+                now,
+                {"member_id": record.member_id, "points": points, "reason": reason, "lots": lots},
+                current.version if current else None,
+            )
+            self._flush(conn, book, rows)
+            after = book.members[member_id]
+        assert after is not None
+        return {
+            "member_id": member_id,
+            "event_id": result.event_id,
+            "ledger_seq": result.ledger_seq,
+            "balance": after.balance,
+        }
+
+    def set_frozen(self, member_id: str, frozen: bool, reason: str) -> dict[str, Any]:
+        now = self.clock()
+        with writing(self.engine) as conn:
+            rows, book = self._rows(conn, to_us(now)), self._book(conn)
+            self._member(book, member_id)
+            kind = "freeze" if frozen else "unfreeze"
+            result = self._append_ledger(
+                book,
+                rows,
+                kind,
+                now,
+                {"member_id": member_id, "reason": reason},
+                self._program_version(conn),
+            )
+            self._flush(conn, book, rows)
+        return {
+            "member_id": member_id,
+            "status": "frozen" if frozen else "active",
+            "event_id": result.event_id,
+            "ledger_seq": result.ledger_seq,
+        }
+
+    def block_card(self, card: str) -> dict[str, Any]:
+        now = self.clock()
+        with writing(self.engine) as conn:
+            rows, book = self._rows(conn, to_us(now)), self._book(conn)
+            row = book.card(card)
+            if row is None:
+                raise NotFound(f"no card {mask(card)}")
+            if row.status == "blocked":
+                raise Conflict(f"card {mask(card)} is already blocked")
+            result = self._append_ledger(
+                book,
+                rows,
+                "card_block",
+                now,
+                {"member_id": row.member_id, "card": card},
+                self._program_version(conn),
+            )
+            self._flush(conn, book, rows)
+        return {
+            "card": card,
+            "member_id": row.member_id,
+            "status": "blocked",
+            "event_id": result.event_id,
+            "ledger_seq": result.ledger_seq,
+        }
+
+    def link_card(self, member_id: str, card: str) -> dict[str, Any]:
+        now = self.clock()
+        with writing(self.engine) as conn:
+            rows, book = self._rows(conn, to_us(now)), self._book(conn)
+            self._member(book, member_id)
+            row = book.card(card)
+            if row is not None and row.member_id == member_id and row.status == "active":
+                raise Conflict(f"card {mask(card)} is already linked to member {member_id}")
+            result = self._append_ledger(
+                book,
+                rows,
+                "card_link",
+                now,
+                {"member_id": member_id, "card": card},
+                self._program_version(conn),
+            )
+            self._flush(conn, book, rows)
+        return {
+            "card": card,
+            "member_id": member_id,
+            "status": "active",
+            "event_id": result.event_id,
+            "ledger_seq": result.ledger_seq,
+        }
+
+    def put_program(self, rules: Mapping[str, Any], source: str = "program") -> dict[str, Any]:
+        """Store a new program version; ConfigError lists every problem, Conflict if not newer."""
+        program = parse_program(rules, source)
+        stored = program_to_json(program)
+        now = self.clock()
+        with writing(self.engine) as conn:
+            current = self.current_program(conn)
+            if current is not None and program.version <= current.version:
+                raise Conflict(
+                    f"program version {program.version} is not above the current "
+                    f"version {current.version}"
+                )
+            rows, book = self._rows(conn, to_us(now)), self._book(conn)
+            result = self._append_ledger(
+                book,
+                rows,
+                "program",
+                now,
+                {"version": program.version, "rules": stored},
+                program.version,
+            )
+            rows.programs.append(
+                {
+                    "version": program.version,
+                    "change_seq": result.ledger_seq,
+                    "rules": json.dumps(stored, sort_keys=True),
+                    "created_us": to_us(now),
+                }
+            )
+            self._flush(conn, book, rows)
+        self._program_cache = None
+        return {"version": program.version, "ledger_seq": result.ledger_seq}
+
+    def expire(self, at: datetime | None = None) -> dict[str, Any]:
+        """Write an ``expire`` event for every lot that has lapsed on ``at``'s date."""
+        at = at or self.clock()
+        on = at.date()
+        lots_n = points = 0
+        with writing(self.engine) as conn:
+            rows, book = self._rows(conn, to_us(self.clock())), self._book(conn)
+            due = conn.execute(
+                sa.select(members.c.member_id, members.c.state)
+                .where(members.c.next_expiry.is_not(None), members.c.next_expiry <= on.isoformat())
+                .order_by(members.c.member_id)
+            ).all()
+            version = self._program_version(conn)
+            for row in due:
+                record = MemberRecord.from_state(row.state)
+                book.members[record.member_id] = record
+                _, lapsed = record.account.expire(on)
+                for lot in lapsed:
+                    self._append_ledger(
+                        book,
+                        rows,
+                        "expire",
+                        at,
+                        {
+                            "member_id": record.member_id,
+                            "points": lot.points,
+                            "earned_at": lot.earned_at.isoformat(),
+                            "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
+                        },
+                        version,
+                    )
+                    lots_n += 1
+                    points += lot.points
+            self._flush(conn, book, rows)
+        return {"at": at.isoformat(), "members": len(due), "lots": lots_n, "points": points}
+
+    def import_members(self, text: str, source: str = "members.csv") -> dict[str, Any]:
+        """Enrol every member of a CSV file, or none: problems name the file and the line."""
+        wanted = ["member_id", "card", "name", "birthday", "email"]
+        reader = csv.DictReader(io.StringIO(text))
+        header = reader.fieldnames or []
+        problems: list[str] = []
+        missing = [c for c in wanted if c not in header]
+        unknown = [c for c in header if c not in wanted]
+        if missing or unknown:
+            raise Refused(
+                f"{source}: line 1: the columns must be {','.join(wanted)}"
+                + (f" (missing {', '.join(missing)})" if missing else "")
+                + (f" (unknown {', '.join(unknown)})" if unknown else "")
+            )
+        entries: list[tuple[int, dict[str, Any]]] = []
+        seen_ids: dict[str, int] = {}
+        seen_cards: dict[str, int] = {}
+        for row in reader:
+            line = reader.line_num
+            problems.extend(
+                f"{source}: line {line}: {p}"
+                for p in _member_row_problems(row, seen_ids, seen_cards, line)
+            )
+            entries.append((line, row))
+        if not entries and not problems:
+            raise Refused(f"{source}: no members in the file")
+        now = self.clock()
+        with writing(self.engine) as conn:
+            rows, book = self._rows(conn, to_us(now)), self._book(conn)
+            book.preload(seen_ids, seen_cards)
+            for member_id, line in seen_ids.items():
+                if book.members.get(member_id) is not None:
+                    problems.append(f"{source}: line {line}: member {member_id} already exists")
+            for card, line in seen_cards.items():
+                found = book.cards.get(card)
+                if found is not None:
+                    problems.append(
+                        f"{source}: line {line}: card {mask(card)} already belongs "
+                        f"to member {found.member_id}"
+                    )
+            if problems:
+                problems.sort(key=lambda p: int(p.split("line ")[1].split(":")[0]))
+                raise Refused(
+                    f"{len(problems)} problem(s), nothing imported: " + "; ".join(problems[:20]),
+                    problems=problems,
+                )
+            version = self._program_version(conn)
+            for _line, row in entries:
+                self._append_ledger(
+                    book,
+                    rows,
+                    "enroll",
+                    now,
+                    {
+                        "member_id": row["member_id"].strip(),
+                        "card": (row["card"] or "").strip() or None,
+                        "name": (row["name"] or "").strip() or None,
+                        "email": (row["email"] or "").strip() or None,
+                        "phone": None,
+                        "birthday": (row["birthday"] or "").strip() or None,
+                        "provisional": False,
+                    },
+                    version,
+                )
+            self._flush(conn, book, rows)
+        return {"imported": len(entries)}
+
+    # ------------------------------------------------------------------ reads
+
+    def current_program(self, conn: Connection | None = None) -> CurrentProgram | None:
+        if conn is None:
+            with reading(self.engine) as c:
+                return self.current_program(c)
+        row = conn.execute(
+            sa.select(programs.c.version, programs.c.change_seq, programs.c.rules)
+            .order_by(programs.c.version.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        cached = self._program_cache
+        if cached is None or cached.version != row.version:
+            rules = json.loads(row.rules)
+            cached = CurrentProgram(
+                int(row.version),
+                int(row.change_seq),
+                parse_program(rules, f"program v{row.version}"),
+                rules,
+            )
+            self._program_cache = cached
+        return cached
+
+    def pull(self, since: int, limit: int) -> dict[str, Any]:
+        """Member snapshots changed after ``since``, oldest change first, at most ``limit``."""
+        now = self.clock()
+        with reading(self.engine) as conn:
+            # Read the top of the sequence first: every change up to it has committed (writers
+            # are serialised), so a cursor never skips a change that commits later.
+            top = int(conn.execute(sa.select(ledger_state.c.gseq)).scalar_one())
+            found = conn.execute(
+                sa.select(members.c.change_seq, members.c.state)
+                .where(members.c.change_seq > since, members.c.change_seq <= top)
+                .order_by(members.c.change_seq)
+                .limit(limit + 1)
+            ).all()
+            more = len(found) > limit
+            found = found[:limit]
+            # A cursor below ``since`` means the ledger is behind the caller (restored from a
+            # backup): the caller should pull again from 0.
+            cursor = int(found[-1].change_seq) if more else top
+            current = self.current_program(conn)
+            records = [MemberRecord.from_state(r.state) for r in found]
+            spends = self._spends(conn, [r.member_id for r in records], now, current)
+        program = None
+        if current is not None and since < current.change_seq <= cursor:
+            program = {"version": current.version, "rules": current.rules}
+        return {
+            "members": [self._snapshot(r, spends.get(r.member_id, 0), current) for r in records],
+            "program": program,
+            "cursor": cursor,
+            "more": more,
+        }
+
+    def card_snapshot(self, card: str) -> dict[str, Any]:
+        now = self.clock()
+        with reading(self.engine) as conn:
+            row = conn.execute(sa.select(cards.c.member_id).where(cards.c.card == card)).first()
+            if row is None:
+                raise NotFound(f"no card {mask(card)}")
+            return self._snapshot_of(conn, self._load_record(conn, str(row.member_id)), now)
+
+    def member_view(self, member_id: str) -> dict[str, Any]:
+        """The pull snapshot plus what an admin wants to see: debt, spendable, ledger balance."""
+        now = self.clock()
+        with reading(self.engine) as conn:
+            record = self._load_record(conn, member_id)
+            snap = self._snapshot_of(conn, record, now)
+            booked = _member_balance(conn, member_id)
+        snap.update(
+            {
+                "debt": record.account.debt,
+                "spendable_balance": record.account.balance(now.date()),
+                "ledger_balance": booked,
+                "next_expiry": record.next_expiry,
+                "enrolled_at": record.enrolled_at,
+            }
+        )
+        return snap
+
+    def audit(self) -> dict[str, Any]:
+        """Reconciliation: every account's balance from the transfers, their sum (0), and members
+        whose cached balance disagrees with their transfers."""
+        with reading(self.engine) as conn:
+            balances = _balances(conn)
+            cached = dict(conn.execute(sa.select(members.c.member_id, members.c.balance)).all())
+            bad = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(transfers)
+                .where(sa.or_(transfers.c.amount <= 0, transfers.c.debit == transfers.c.credit))
+            ).scalar_one()
+            n_transfers = conn.execute(
+                sa.select(sa.func.count()).select_from(transfers)
+            ).scalar_one()
+            n_events = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+        mismatched = sorted(m for m, bal in cached.items() if balances.get(f"member:{m}", 0) != bal)
+        return {
+            "events": int(n_events),
+            "transfers": int(n_transfers),
+            "unbalanced_transfers": int(bad),
+            "sum_of_balances": sum(balances.values()),
+            "program_accounts": {
+                a: v for a, v in sorted(balances.items()) if a.startswith("program:")
+            },
+            "member_points": sum(v for a, v in balances.items() if a.startswith("member:")),
+            "members_mismatched": mismatched,
+        }
+
+    def report(self, start: datetime, end: datetime, active_days: int = 90) -> dict[str, Any]:
+        from .report import summary
+
+        with reading(self.engine) as conn:
+            return summary(conn, self.current_program(conn), start, end, active_days)
+
+    def health(self) -> dict[str, Any]:
+        with reading(self.engine) as conn:
+            top = conn.execute(sa.select(ledger_state.c.gseq)).scalar_one()
+        return {"status": "ok", "database": self.engine.dialect.name, "ledger_seq": int(top)}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _rows(self, conn: Connection, received_us: int) -> _Rows:
+        state = conn.execute(
+            sa.select(
+                ledger_state.c.gseq, ledger_state.c.ledger_seq, ledger_state.c.ledger_hash
+            ).where(ledger_state.c.id == 1)
+        ).one()
+        return _Rows(int(state.gseq), int(state.ledger_seq), str(state.ledger_hash), received_us)
+
+    def _book(self, conn: Connection, cached: bool = False) -> Book:
+        """A book reading members and cards through ``conn``; with ``cached``, members come from
+        the record cache when it has them (see ``_RecordCache``)."""
+
+        def load_members(ids: Iterable[str]) -> dict[str, MemberRecord]:
+            found: dict[str, MemberRecord] = {}
+            wanted = []
+            for member_id in ids:
+                record = self._records.get(member_id) if cached else None
+                if record is None:
+                    wanted.append(member_id)
+                else:
+                    found[member_id] = record
+            for chunk in _chunks(sorted(wanted)):
+                for row in conn.execute(
+                    sa.select(members.c.state).where(members.c.member_id.in_(chunk))
+                ):
+                    record = MemberRecord.from_state(row.state)
+                    found[record.member_id] = record
+            return found
+
+        def load_cards(ids: Iterable[str]) -> dict[str, CardRow]:
+            found: dict[str, CardRow] = {}
+            for chunk in _chunks(sorted(ids)):
+                for row in conn.execute(sa.select(cards).where(cards.c.card.in_(chunk))):
+                    found[row.card] = CardRow(row.member_id, row.status)
+            return found
+
+        return Book(load_members, load_cards)
+
+    @staticmethod
+    def _member(book: Book, member_id: str) -> MemberRecord:
+        record = book.member(member_id)
+        if record is None:
+            raise NotFound(f"no member {member_id[:64]!r}")
+        return record
+
+    def _known_events(self, conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+        known: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            for row in conn.execute(
+                sa.select(
+                    events.c.event_id,
+                    events.c.body,
+                    events.c.hash,
+                    events.c.status,
+                    events.c.reason,
+                    events.c.message,
+                    events.c.gseq,
+                ).where(events.c.event_id.in_(chunk))
+            ):
+                known[row.event_id] = {
+                    "body": row.body,
+                    "hash": row.hash,
+                    "status": row.status,
+                    "reason": row.reason,
+                    "message": row.message,
+                    "gseq": int(row.gseq),
+                }
+        return known
+
+    def _flush(self, conn: Connection, book: Book, rows: _Rows) -> None:
+        """Write one transaction's rows with a handful of multi-row statements."""
+        bulk_insert(conn, events, rows.events)
+        bulk_insert(conn, transfers, rows.transfers)
+        if rows.rejections:  # its id is generated, so a plain INSERT
+            conn.execute(rejections.insert(), rows.rejections)
+        bulk_insert(conn, programs, rows.programs)
+        changed = []
+        for member_id, gseq in book.changed_members.items():
+            record = book.members[member_id]
+            assert record is not None
+            changed.append(
+                {
+                    "member_id": member_id,
+                    "change_seq": gseq,
+                    "balance": record.balance,
+                    "status": record.status,
+                    "next_expiry": record.next_expiry,
+                    "enrolled_us": record.enrolled_us,
+                    "state": record.to_state(),
+                }
+            )
+        upsert(conn, members, changed)
+        changed_cards = []
+        for card in book.changed_cards:
+            row = book.cards[card]
+            assert row is not None
+            changed_cards.append({"card": card, "member_id": row.member_id, "status": row.status})
+        upsert(conn, cards, changed_cards)
+        conn.execute(
+            ledger_state.update()
+            .where(ledger_state.c.id == 1)
+            .values(gseq=rows.gseq, ledger_seq=rows.ledger_seq, ledger_hash=rows.ledger_hash)
+        )
+
+    def _spends(
+        self, conn: Connection, member_ids: list[str], now: datetime, current: CurrentProgram | None
+    ) -> dict[str, int]:
+        if not member_ids or current is None:
+            return {}
+        start = to_us(now - timedelta(days=current.program.tier_window_days))
+        spends: dict[str, int] = {}
+        for chunk in _chunks(member_ids):
+            for member_id, total in conn.execute(
+                sa.select(events.c.member_id, sa.func.sum(events.c.spend_minor))
+                .where(
+                    events.c.member_id.in_(chunk),
+                    events.c.spend_minor != 0,
+                    events.c.occurred_us > start,
+                    events.c.occurred_us <= to_us(now),
+                )
+                .group_by(events.c.member_id)
+            ):
+                spends[member_id] = int(total)
+        return spends
+
+    @staticmethod
+    def _load_record(conn: Connection, member_id: str) -> MemberRecord:
+        row = conn.execute(
+            sa.select(members.c.state).where(members.c.member_id == member_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no member {member_id[:64]!r}")
+        return MemberRecord.from_state(row.state)
+
+    def _snapshot_of(self, conn: Connection, record: MemberRecord, now: datetime) -> dict[str, Any]:
+        current = self.current_program(conn)
+        spend = self._spends(conn, [record.member_id], now, current).get(record.member_id, 0)
+        return self._snapshot(record, spend, current)
+
+    @staticmethod
+    def _snapshot(
+        record: MemberRecord, spend_minor: int, current: CurrentProgram | None
+    ) -> dict[str, Any]:
+        tier = None
+        if current is not None:
+            spend = Decimal(spend_minor).scaleb(-_exponent(current.program.currency))
+            tier = tier_status(current.program, spend).tier.name
+        return {
+            "member_id": record.member_id,
+            "cards": [{"card": c, "status": s} for c, s in record.cards],
+            "name": record.name,
+            "email": record.email,
+            "phone": record.phone,
+            "birthday": record.birthday,
+            "tier": tier,
+            "qualifying_spend_minor": spend_minor,
+            "balance": record.balance,
+            "lots": [lot.to_json() for lot in record.account.lots],
+            "status": record.status,
+            "punch": dict(record.punch),
+            "last_birthday_bonus": record.last_birthday_bonus,
+            "counted_through": dict(record.counted_through),
+        }
+
+
+def _needs_card(event: wire.EventIn | str | None) -> bool:
+    """Whether applying the event looks up its card (sales name their member directly)."""
+    if not isinstance(event, wire.EventIn) or not isinstance(getattr(event, "card", None), str):
+        return False
+    if event.type in ("checkout", "refund"):
+        return getattr(event, "member_id", None) is None
+    return True
+
+
+def _exponent(currency: str) -> int:
+    from loyalty_pos.domain.money import exponent
+
+    return exponent(currency)
+
+
+def _balances(conn: Connection) -> dict[str, int]:
+    credits = sa.select(transfers.c.credit.label("account"), transfers.c.amount.label("delta"))
+    debits = sa.select(transfers.c.debit.label("account"), (-transfers.c.amount).label("delta"))
+    legs = sa.union_all(credits, debits).subquery()
+    return {
+        str(account): int(total)
+        for account, total in conn.execute(
+            sa.select(legs.c.account, sa.func.sum(legs.c.delta)).group_by(legs.c.account)
+        )
+    }
+
+
+def _member_balance(conn: Connection, member_id: str) -> int:
+    """A member's balance recomputed from their transfers (the truth the cache must match)."""
+    account = member_account(member_id)
+    delta = sa.case((transfers.c.credit == account, transfers.c.amount), else_=-transfers.c.amount)
+    total = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(delta), 0)).where(transfers.c.member_id == member_id)
+    ).scalar_one()
+    return int(total)
+
+
+def _member_row_problems(
+    row: Mapping[str, str | None], seen_ids: dict[str, int], seen_cards: dict[str, int], line: int
+) -> list[str]:
+    problems = []
+    member_id = (row.get("member_id") or "").strip()
+    card = (row.get("card") or "").strip()
+    if None in row:  # csv puts surplus cells under the key None
+        problems.append("more cells than columns")
+    if not member_id or len(member_id) > 64:
+        problems.append("member_id must be 1-64 characters")
+    elif member_id in seen_ids:
+        problems.append(f"member {member_id} is also on line {seen_ids[member_id]}")
+    else:
+        seen_ids[member_id] = line
+    if len(card) > 64:
+        problems.append("card must be at most 64 characters")
+    elif card and card in seen_cards:
+        problems.append(f"card {mask(card)} is also on line {seen_cards[card]}")
+    elif card:
+        seen_cards[card] = line
+    for key in ("name", "email"):
+        if len(row.get(key) or "") > 200:
+            problems.append(f"{key} must be at most 200 characters")
+    birthday = (row.get("birthday") or "").strip()
+    if birthday:
+        try:
+            date.fromisoformat(birthday)
+        except ValueError:
+            problems.append(f"birthday {birthday!r} is not a date YYYY-MM-DD")
+    return problems

@@ -1,0 +1,203 @@
+"""The checkout app: wiring only. Screens and widgets show, the session does the work on the
+service thread, the devices hook and the keyboard-wedge detector (``keyboard``) feed codes in, and
+every code from every source goes to one router (``CheckoutScreen.route``). Printing
+(``printer``) and the ledger sync (``ledger_sync``) run on threads of their own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message_pump import MessagePump
+from textual.worker import get_current_worker
+
+from loyalty_pos.checkout import Terminal
+from loyalty_pos.domain.errors import LoyaltyPosError
+
+from .devices import DeviceLink
+from .edge import StaysUp
+from .keyboard import KeyClock, WedgeKeys
+from .ledger_sync import LedgerSync, SyncHook
+from .messages import (
+    BasketChanged,
+    CheckoutReady,
+    CodeScanned,
+    DeviceStatusChanged,
+    ServiceDone,
+    StatusRefreshed,
+)
+from .printer import Printing
+from .screens.base import PosModal
+from .screens.checkout import CheckoutScreen
+from .screens.help import HelpScreen
+from .screens.text import ConfirmScreen
+from .services import Done, Job, ServiceQueue, terminal_status
+from .session import CheckoutSession
+from .wedge import WedgeDetector
+
+STATUS_EVERY_S = 15.0
+
+
+class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
+    checkout: CheckoutScreen
+
+    CSS_PATH = "app.tcss"
+    TITLE = "loyalty-pos"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("f1", "help", "Help", key_display="F1"),
+        Binding("f12", "sync", "Sync", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+t", "simulate('tap')", show=False),
+        Binding("ctrl+g", "simulate('scan')", show=False),
+    ]
+
+    def __init__(
+        self,
+        terminal: Terminal,
+        *,
+        simulate: bool = False,
+        sync: SyncHook | None = None,
+        key_clock: KeyClock | None = None,
+        stay_up: bool = False,
+    ) -> None:
+        """``stay_up``: after a bug in the app itself, log it and keep the checkout running
+        (``run_app`` sets it; tests leave it off so that a bug fails them)."""
+        super().__init__()
+        self.stay_up = stay_up
+        self.terminal = terminal
+        self.simulate = simulate
+        self.sync_hook = sync
+        self.services = ServiceQueue(terminal.home / "error.log")
+        self.session = CheckoutSession(terminal)
+        self.devices = DeviceLink(terminal, self.post_message, simulate=simulate)
+        self.wedge = WedgeDetector()
+        self.key_clock: KeyClock = key_clock or (lambda event: event.time)
+        self.ready_at: float | None = None
+
+    def get_default_screen(self) -> CheckoutScreen:
+        self.checkout = CheckoutScreen()
+        return self.checkout
+
+    def on_mount(self) -> None:
+        self._serve()
+        self.submit("restore", self.session.restore, self.checkout, done=_restored)
+        self.refresh_status()
+        self.devices.start()
+        self.check_printer()
+        self.set_interval(STATUS_EVERY_S, self.refresh_status)
+        if self.terminal.config.ledger.configured:
+            self.set_interval(self.terminal.config.ledger.sync_interval_s, self.sync_quietly)
+
+    def on_unmount(self) -> None:
+        self.devices.stop()
+        self.close_sync()
+
+    # -- the service thread -----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="services", exit_on_error=False)
+    def _serve(self) -> None:
+        worker = get_current_worker()
+        self.services.serve(lambda: worker.is_cancelled)
+
+    def submit(
+        self, what: str, job: Job, target: MessagePump | None = None, done: Done | None = None
+    ) -> None:
+        self.services.submit(what, job, target or self.screen, done)
+
+    def refresh_status(self) -> None:
+        t = self.terminal
+        self.submit("status", lambda: terminal_status(t), self.checkout, done=StatusRefreshed)
+
+    def reprice(self) -> None:
+        self.submit("reprice", self.session.view, self.checkout, done=BasketChanged)
+
+    def on_checkout_ready(self, message: CheckoutReady) -> None:
+        self.ready_at = time.perf_counter()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Whatever stops the app is logged first (see ``edge`` for what does not stop it)."""
+        self.services.log_error(f"{type(error).__name__}: {error}", error)
+        super()._handle_exception(error)
+
+    def on_code_scanned(self, message: CodeScanned) -> None:
+        screen = self.screen
+        if isinstance(screen, PosModal) and screen.take_scan(message):
+            return
+        if message.source == "wedge" and not self._valid_wedge_code(message.text):
+            return
+        self.checkout.route(message)
+
+    def _valid_wedge_code(self, text: str) -> bool:
+        from loyalty_pos.devices.codes import BadCode, validate_code
+
+        try:
+            validate_code(text, "wedge")
+        except BadCode as e:
+            self.notify(str(e), severity="warning")
+            return False
+        return True
+
+    def on_device_status_changed(self, message: DeviceStatusChanged) -> None:
+        self.checkout.status_bar.show_device(
+            message.name, message.kind, message.state, message.reason
+        )
+        if message.state == "error" and message.reason:
+            self.notify(message.reason, title=message.kind.capitalize(), severity="warning")
+
+    # -- global keys ----------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.simulate))
+
+    async def action_quit(self) -> None:
+        if not self.checkout.has_basket:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(
+            ConfirmScreen(
+                "Quit",
+                "A basket is open. Quit anyway? It is kept and comes back at the next start.",
+            ),
+            answered,
+        )
+
+    def action_simulate(self, what: str) -> None:
+        if self.simulate:
+            (self.devices.simulate_tap if what == "tap" else self.devices.simulate_scan)()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "simulate":
+            return self.simulate
+        return True
+
+
+def _restored(result: tuple[Any, bool]) -> ServiceDone:
+    return ServiceDone("restored", result)
+
+
+def run_app(
+    terminal: Terminal,
+    *,
+    simulate: bool = False,
+    sync: SyncHook | None = None,
+    headless: bool = False,
+) -> int:
+    """Run the checkout until the cashier quits; the exit code for the CLI (0 = normal)."""
+    app = CheckoutApp(terminal, simulate=simulate, sync=sync, stay_up=True)
+    try:
+        app.run(headless=headless)
+    except LoyaltyPosError as e:
+        print(f"loyalty-pos: {e}")
+        return 2
+    return app.return_code or 0

@@ -1,0 +1,62 @@
+"""Every key passes the keyboard-wedge detector before the focused widget sees it.
+
+A scanner that types is so recognised wherever the focus is, even in the middle of the cashier's
+typing: the burst becomes one ``CodeScanned`` (source ``wedge``), its Enter is swallowed, and the
+field gets back what the cashier had typed (a quantity such as ``3*`` applies to the scanned item).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual import events
+from textual.widgets import Input
+
+from .messages import CodeScanned
+from .router import pending_quantity
+from .wedge import WedgeDetector
+
+KeyClock = Callable[[events.Key], float]
+
+
+class WedgeKeys:
+    """Mix into the App, before ``App`` itself."""
+
+    wedge: WedgeDetector
+    key_clock: KeyClock
+    _before_burst: tuple[Input, str, int] | None = None
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and self._wedge_key(event):
+            return
+        await super().on_event(event)  # type: ignore[misc]
+
+    def _wedge_key(self, event: events.Key) -> bool:
+        """Watch the key; True when it ended a scanner burst (the Enter is then swallowed)."""
+        app: Any = self
+        character = event.character if event.is_printable else None
+        verdict = self.wedge.feed(event.key, character, self.key_clock(event))
+        if verdict.starts_burst:
+            focused = app.focused
+            self._before_burst = (
+                (focused, focused.value, focused.cursor_position)
+                if isinstance(focused, Input)
+                else None
+            )
+        if verdict.scan is None:
+            return False
+        qty = 1
+        if self._before_burst is not None:
+            field, value, cursor = self._before_burst
+            qty = pending_quantity(value) or 1
+            kept = "" if qty > 1 else value
+            # The burst's keys are still queued for the field: put its text back after them.
+            field.call_later(_restore, field, kept, min(cursor, len(kept)))
+        app.post_message(CodeScanned(verdict.scan, "wedge", qty=qty))
+        return True
+
+
+def _restore(field: Input, value: str, cursor: int) -> None:
+    field.value = value
+    field.cursor_position = cursor

@@ -1,0 +1,73 @@
+"""Sync with the central ledger from the app: F12 now, and every ``sync_interval_s`` quietly.
+
+The sync runs on a thread and a database connection of its own, so a slow or absent ledger never
+holds up a scan; the result comes back to the checkout screen as ``ServiceDone`` or
+``ServiceRefused`` (what = ``sync`` or ``sync-background``) and the status line is refreshed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from textual import work
+from textual.message import Message
+
+from loyalty_pos.checkout import Terminal
+from loyalty_pos.domain.errors import LoyaltyPosError
+
+from .messages import ServiceDone, ServiceRefused
+
+SyncHook = Callable[[Terminal], Mapping[str, Any]]
+
+
+class LedgerSync:
+    """Mix into the App; ``sync_hook`` defaults to ``loyalty_pos.sync.sync``."""
+
+    terminal: Terminal
+    checkout: Any
+    sync_hook: SyncHook | None
+    _syncing: bool = False
+    _sync_terminal: Terminal | None = None
+
+    def action_sync(self) -> None:
+        app: Any = self
+        if not self.terminal.config.ledger.configured:
+            app.notify("No ledger configured: this terminal is its own record, nothing to sync.")
+        elif self._syncing:
+            app.notify("A sync is already running.")
+        else:
+            app.notify("Syncing with the ledger…")
+            self._sync("sync")
+
+    def sync_quietly(self) -> None:
+        if not self._syncing:
+            self._sync("sync-background")
+
+    @work(thread=True, group="sync", exit_on_error=False)
+    def _sync(self, what: str) -> None:
+        self._syncing = True
+        try:
+            if self._sync_terminal is None:
+                from loyalty_pos.store import open_store
+
+                t = self.terminal
+                store = open_store(t.store.path)
+                self._sync_terminal = Terminal(
+                    store=store, config=t.config, home=t.home, clock=t.clock
+                )
+            if self.sync_hook is None:
+                from loyalty_pos.sync import sync
+
+                self.sync_hook = sync
+            message: Message = ServiceDone(what, dict(self.sync_hook(self._sync_terminal)))
+        except LoyaltyPosError as e:
+            message = ServiceRefused(what, str(e), e.code)
+        finally:
+            self._syncing = False
+        self.checkout.post_message(message)
+
+    def close_sync(self) -> None:
+        if self._sync_terminal is not None:
+            self._sync_terminal.store.close()
+            self._sync_terminal = None

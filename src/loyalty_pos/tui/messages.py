@@ -1,0 +1,115 @@
+"""Every message the app's parts send each other, as small dataclasses in one place.
+
+Device threads and the service thread post these with ``post_message`` (thread-safe); the screens
+react to them on the UI thread. Textual messages are mutable by design (they carry delivery
+state), so these are plain ``@dataclass`` rather than frozen ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from .interim import RefundableLine
+    from .services import TerminalStatus
+    from .session import BasketView
+
+Source = Literal["wedge", "serial", "pcsc", "typed", "simulated"]
+
+
+@dataclass
+class CodeScanned(Message):
+    """A code arrived, from any source: a keyboard-wedge burst, a serial scanner, a PC/SC reader,
+    the item field or a simulated device. One router decides what it is.
+
+    Attributes:
+        text: the code as read or typed.
+        source: where it came from.
+        kind: ``card`` when the source knows it is a loyalty card (a PC/SC tap, the F2 field);
+            ``code`` when the router must decide (receipt id, item or card).
+        qty: units to add when the code turns out to be an item (``3*CODE``).
+        device: the reader or port, for messages.
+    """
+
+    text: str
+    source: Source
+    kind: Literal["code", "card"] = "code"
+    qty: int = 1
+    device: str = ""
+
+
+@dataclass
+class BasketChanged(Message):
+    """The basket was changed and priced (``view.note`` is a sentence for the cashier, if any)."""
+
+    view: BasketView
+
+
+@dataclass
+class CardUnknown(Message):
+    """A card that is not known here was presented: the cashier may enrol it (F4)."""
+
+    card: str
+    message: str
+
+
+@dataclass
+class ServiceRefused(Message):
+    """A service refused or failed; ``message`` is the sentence to show. Nothing was recorded."""
+
+    what: str
+    message: str
+    code: str = "refused"
+
+
+@dataclass
+class ServiceDone(Message):
+    """A job sent to the service thread finished; ``what`` names the job for its requester."""
+
+    what: str
+    result: Any = None
+
+
+@dataclass
+class SaleCompleted(Message):
+    """A sale was recorded; the basket is empty again."""
+
+    result: dict[str, Any]
+    receipt_text: str
+    view: BasketView
+
+
+@dataclass
+class RefundLoaded(Message):
+    """The lines of a receipt that can still be refunded."""
+
+    receipt_id: str
+    lines: list[RefundableLine] = field(default_factory=list)
+    member: str = ""
+
+
+@dataclass
+class StatusRefreshed(Message):
+    """Fresh terminal status for the status bar (online, last sync, events waiting)."""
+
+    status: TerminalStatus
+
+
+@dataclass
+class DeviceStatusChanged(Message):
+    """A reader, scanner or printer changed state (posted from the device's thread)."""
+
+    name: str
+    kind: str
+    state: str
+    reason: str | None = None
+
+
+@dataclass
+class CheckoutReady(Message):
+    """The checkout screen is up and any basket left open has been restored."""
+
+    restored: bool = False

@@ -1,0 +1,40 @@
+"""What a code is, decided in one place for every source (scanners, readers, typed input).
+
+The order matters: a receipt id (``T1-000017``) opens a refund; anything else is looked up as a
+catalog item (SKU or EAN) and then as a member card (``Terminal.is_card``); the session does those
+two lookups on the service thread (``CheckoutSession.scan``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from loyalty_pos.domain.errors import Refused
+
+RECEIPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}-\d{6}$")
+QTY_PREFIX = re.compile(r"^(\d+)\*$")
+_ENTRY = re.compile(r"^(?:(\d+)\s*\*\s*)?(.+)$")
+
+
+def is_receipt_id(code: str) -> bool:
+    return RECEIPT_ID.fullmatch(code) is not None
+
+
+def parse_entry(text: str) -> tuple[str, int]:
+    """``"3*COFFEE"`` -> ``("COFFEE", 3)``; ``"COFFEE"`` -> ``("COFFEE", 1)``."""
+    text = text.strip()
+    if QTY_PREFIX.fullmatch(text):
+        raise Refused(f"Now scan or type the item to add {text[:-1]} of.")
+    match = _ENTRY.fullmatch(text)
+    if match is None or not match.group(2).strip():
+        raise Refused("Type an item code, or a quantity, '*' and the code (3*COFFEE).")
+    qty = int(match.group(1)) if match.group(1) else 1
+    if qty < 1:
+        raise Refused("The quantity must be at least 1.")
+    return match.group(2).strip(), qty
+
+
+def pending_quantity(field_text: str) -> int | None:
+    """The quantity typed before a scan (``"3*"``), if the field holds just that."""
+    match = QTY_PREFIX.fullmatch(field_text.strip())
+    return int(match.group(1)) if match else None

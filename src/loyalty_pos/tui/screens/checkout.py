@@ -1,0 +1,371 @@
+"""The checkout screen: the basket, the totals, the member, the status line and the item field.
+
+It turns keys into jobs for the session (on the service thread) and shows what comes back. The
+item field keeps the focus whenever no window is open; every other window opens over this screen.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from loyalty_pos.checkout import check_manager_pin, mask
+
+from ..edge import StaysUp
+from ..messages import (
+    BasketChanged,
+    CardUnknown,
+    CheckoutReady,
+    CodeScanned,
+    SaleCompleted,
+    ServiceDone,
+    ServiceRefused,
+    StatusRefreshed,
+)
+from ..router import is_receipt_id
+from ..session import BasketView, ScanResult
+from ..widgets.basket_table import BasketTable
+from ..widgets.item_field import ItemField
+from ..widgets.member_panel import MemberPanel
+from ..widgets.status_bar import StatusBar
+from ..widgets.totals_panel import TotalsPanel
+from .forms import Field, FormScreen, Values
+from .manager import ManagerScreen
+from .points import PointsScreen
+from .refund import RefundScreen
+from .text import ConfirmScreen, TextScreen
+
+if TYPE_CHECKING:
+    from ..app import CheckoutApp
+
+
+class CheckoutScreen(StaysUp, Screen[None]):
+    AUTO_FOCUS = "#item"
+    BINDINGS = [
+        Binding("f2", "card", "Card", key_display="F2"),
+        Binding("f3", "detach", "No card", show=False),
+        Binding("f4", "enrol", "Enrol", key_display="F4"),
+        Binding("f5", "points", "Points", key_display="F5"),
+        Binding("f6", "refund", "Refund", key_display="F6"),
+        Binding("f7", "open_line", "Amount", show=False),
+        Binding("f8", "manager", "Manager", key_display="F8"),
+        Binding("f9", "complete", "Pay", key_display="F9"),
+        Binding("up", "select(-1)", show=False),
+        Binding("down", "select(1)", show=False),
+        Binding("delete", "remove_line", "Remove line", show=False, priority=True),
+        Binding("escape", "escape", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: BasketView | None = None
+        self.busy = False
+        self.unknown_card = ""
+
+    @property
+    def pos(self) -> CheckoutApp:
+        return cast("CheckoutApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="main"):
+            yield BasketTable(id="basket")
+            with Vertical(id="side"):
+                yield MemberPanel(id="member")
+                yield TotalsPanel(id="totals")
+        yield ItemField(id="item")
+        yield Footer()
+
+    @property
+    def item_field(self) -> ItemField:
+        return self.query_one(ItemField)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def has_basket(self) -> bool:
+        return self.view is not None and not self.view.basket.is_empty
+
+    def on_screen_resume(self) -> None:
+        self.item_field.focus()
+
+    # -- showing --------------------------------------------------------------------------------
+
+    def show(self, view: BasketView) -> None:
+        self.view = view
+        self.query_one(BasketTable).show(view)
+        self.query_one(MemberPanel).show(view)
+        self.query_one(TotalsPanel).show(view)
+        if view.note:
+            self.notify(view.note)
+
+    def on_basket_changed(self, message: BasketChanged) -> None:
+        self.show(message.view)
+
+    def on_status_refreshed(self, message: StatusRefreshed) -> None:
+        self.status_bar.show_status(message.status)
+
+    def on_card_unknown(self, message: CardUnknown) -> None:
+        self.unknown_card = message.card
+        self.notify(
+            f"Card {mask(message.card)} is not known here. Press F4 to enrol it.",
+            title="Unknown card",
+            severity="warning",
+            timeout=8,
+        )
+
+    def on_service_refused(self, message: ServiceRefused) -> None:
+        if message.what == "complete":
+            self.busy = False
+        if message.what.startswith("sync"):
+            self.pos.refresh_status()
+            if message.what == "sync-background":
+                return  # the status line says OFFLINE; no message every minute
+        self.notify(message.message, severity="error" if message.code == "internal" else "warning")
+
+    def on_service_done(self, message: ServiceDone) -> None:
+        if message.what == "restored":
+            view, restored = message.result
+            self.show(view)
+            self.app.post_message(CheckoutReady(restored))
+        elif message.what == "reprint":
+            receipt_id, text = message.result
+            self.app.push_screen(TextScreen(f"Receipt {receipt_id} (copy)", text))
+            self.pos.print_receipt(receipt_id)
+        elif message.what.startswith("sync"):
+            self.pos.refresh_status()
+            if message.what == "sync":
+                result = message.result
+                self.notify(
+                    f"Synced: {result.get('pushed', 0)} sent, {result.get('pulled', 0)} "
+                    f"member updates, {result.get('waiting', 0)} still waiting.",
+                    title="Sync",
+                )
+        elif message.what == "show-text":
+            title, text = message.result
+            self.app.push_screen(TextScreen(title, text))
+
+    # -- codes from every source ----------------------------------------------------------------
+
+    def route(self, message: CodeScanned) -> None:
+        """Receipt id -> refund; anything else -> the session (item, else card, else unknown)."""
+        text = message.text.strip()
+        if message.kind == "code" and is_receipt_id(text):
+            if self.app.screen is not self:
+                self.notify("Close this window first, then scan the receipt again to refund it.")
+            else:
+                self.action_refund(text)
+            return
+        # No need to wait for a sale being recorded: jobs run in order, so this scan goes to the
+        # next customer's basket.
+        session, qty, kind = self.pos.session, message.qty, message.kind
+        self.pos.submit("scan", lambda: session.scan(text, qty, kind), target=self, done=_scanned)
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def action_card(self) -> None:
+        def typed(values: Values | None) -> None:
+            if values and values["card"]:
+                self.route(CodeScanned(values["card"], "typed", kind="card"))
+
+        form = FormScreen("Member card", [Field("card", "Card number", scannable=True)])
+        self.app.push_screen(form, typed)
+
+    def action_detach(self) -> None:
+        self.pos.submit("detach", self.pos.session.detach, target=self, done=BasketChanged)
+
+    def action_enrol(self) -> None:
+        session = self.pos.session
+
+        def job(v: Values) -> Any:
+            return lambda: session.enrol(v["card"], v["name"], v["email"], v["phone"])
+
+        def enrolled(done: tuple[dict[str, Any], BasketView] | None) -> None:
+            if done is None:
+                return
+            result, view = done
+            self.show(view)
+            extra = (
+                " Enrolled offline: the card earns now and can pay once the ledger has seen it."
+                if result["status"] == "provisional"
+                else ""
+            )
+            self.notify(f"Welcome! Member {result['member_id']}, card {result['card']}.{extra}")
+            self.pos.refresh_status()
+
+        fields = [
+            Field("card", "Card", self.unknown_card, scannable=True),
+            Field("name", "Name"),
+            Field("email", "Email", placeholder="email or phone"),
+            Field("phone", "Phone", placeholder="email or phone"),
+        ]
+        form = FormScreen("Enrol a new member", fields, submit=job, check=_check_enrol)
+        self.app.push_screen(form, enrolled)
+
+    def action_points(self) -> None:
+        if self.view is None or self.view.member is None:
+            self.notify(
+                "Points can only be paid with a member card: scan or type the card first (F2).",
+                severity="warning",
+            )
+            return
+        self.app.push_screen(PointsScreen(self.view), self._shown)
+
+    def _shown(self, view: BasketView | None) -> None:
+        if view is not None:
+            self.show(view)
+
+    def action_refund(self, receipt_id: str = "") -> None:
+        def done(outcome: dict[str, Any] | None) -> None:
+            if not outcome:
+                return
+            result = outcome["result"]
+            summary = f"Money back {result['refunded']}"
+            if result.get("member_id"):
+                summary += (
+                    f" · points reversed -{result['points_reversed']}"
+                    f" · restored +{result['points_restored']} · new balance {result['balance']}"
+                )
+            self.app.push_screen(
+                TextScreen(
+                    f"Refund recorded: {result['receipt_id']}",
+                    outcome["text"],
+                    summary=summary,
+                    closes_on_scan=True,
+                    classes="receipt",
+                )
+            )
+            self.pos.print_receipt(result["receipt_id"])
+            self.pos.reprice()
+            self.pos.refresh_status()
+
+        self.app.push_screen(RefundScreen(receipt_id), done)
+
+    def action_open_line(self) -> None:
+        session = self.pos.session
+
+        def job(v: Values) -> Any:
+            return lambda: session.add_open_line(v["amount"], v["category"])
+
+        form = FormScreen(
+            "Free-amount line",
+            [
+                Field("amount", "Amount", placeholder="4.99", restrict=r"\d{0,6}([.,]\d{0,2})?"),
+                Field("category", "Category", placeholder="e.g. grocery"),
+            ],
+            submit=lambda v: job({**v, "amount": v["amount"].replace(",", ".")}),
+        )
+        self.app.push_screen(form, self._shown)
+
+    def action_manager(self) -> None:
+        terminal = self.pos.terminal
+
+        def checked(v: Values) -> Any:
+            def run() -> str:
+                check_manager_pin(terminal, v["pin"])
+                return v["pin"]
+
+            return run
+
+        def opened(pin: str | None) -> None:
+            if pin:
+                card = self.view.basket.card if self.view else None
+                self.app.push_screen(ManagerScreen(pin, card))
+
+        form = FormScreen(
+            "Manager",
+            [Field("pin", "Manager PIN", password=True, restrict=r"\d{0,12}")],
+            submit=checked,
+        )
+        self.app.push_screen(form, opened)
+
+    def action_complete(self) -> None:
+        if self.busy:
+            return
+        if self.view is None or not self.view.basket.lines:
+            self.notify("The basket is empty: scan the items first.", severity="warning")
+            return
+        self.busy = True
+        self.pos.submit(
+            "complete",
+            self.pos.session.complete,
+            target=self,
+            done=lambda r: SaleCompleted(r[0], r[1], r[2]),
+        )
+
+    def on_sale_completed(self, message: SaleCompleted) -> None:
+        self.busy = False
+        self.unknown_card = ""
+        self.show(message.view)
+        result = message.result
+        summary = f"Due {result['due']}"
+        if result.get("member_id"):
+            summary += (
+                f" · points earned +{result['points_earned']} · new balance {result['balance']}"
+            )
+        self.app.push_screen(
+            TextScreen(
+                f"Sale recorded: {result['receipt_id']}",
+                message.receipt_text,
+                summary=summary,
+                hint="Enter, Esc or a scan: next customer · ↑↓ scroll",
+                closes_on_scan=True,
+                classes="receipt",
+            )
+        )
+        self.pos.print_receipt(result["receipt_id"])
+        self.pos.refresh_status()
+
+    def action_select(self, delta: int) -> None:
+        self.query_one(BasketTable).step(delta)
+
+    def action_remove_line(self) -> None:
+        field = self.item_field
+        if field.value:
+            field.action_delete_right()
+            return
+        table = self.query_one(BasketTable)
+        if not table.row_count:
+            return
+        index, session = table.cursor_row, self.pos.session
+        self.pos.submit("remove", lambda: session.remove(index), target=self, done=BasketChanged)
+
+    def action_escape(self) -> None:
+        field = self.item_field
+        if field.value:
+            field.value = ""
+            return
+        if self.has_basket:
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.pos.submit("void", self.pos.session.clear, target=self, done=BasketChanged)
+
+            self.app.push_screen(
+                ConfirmScreen("Void the basket", "Remove every line and the card from the basket?"),
+                answered,
+            )
+
+
+def _scanned(result: ScanResult) -> BasketChanged | CardUnknown:
+    if result.unknown_card is not None:
+        return CardUnknown(result.unknown_card, result.message)
+    assert result.view is not None
+    return BasketChanged(result.view)
+
+
+def _check_enrol(v: Values) -> str | None:
+    if not v["card"]:
+        return "Scan or type the new card."
+    if not v["name"]:
+        return "Give the member's name."
+    if not v["email"] and not v["phone"]:
+        return "Give an email address or a phone number."
+    return None

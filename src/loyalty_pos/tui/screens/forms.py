@@ -1,0 +1,151 @@
+"""A small form window: labelled fields, Enter to go on, the job it confirms, refusals shown in it.
+
+Used for the card number (F2), enrolment (F4), a free-amount line (F7), the manager PIN and the
+manager's actions. Enter in a field moves to the next one; Enter in the last one confirms. With a
+``submit`` job the window stays open on a refusal and shows it in plain words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Input, Label, Static
+
+from ..messages import CodeScanned, ServiceDone, ServiceRefused
+from ..services import Job
+from .base import PosModal
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """Attributes:
+    scannable: a code scanned while the form is open goes into this field.
+    """
+
+    name: str
+    label: str
+    value: str = ""
+    placeholder: str = ""
+    password: bool = False
+    restrict: str | None = None
+    scannable: bool = False
+
+
+Values = dict[str, str]
+
+
+class FormScreen(PosModal[Any]):
+    """Dismisses with the values (no ``submit``) or with the job's result."""
+
+    def __init__(
+        self,
+        title: str,
+        fields: Sequence[Field],
+        *,
+        submit: Callable[[Values], Job] | None = None,
+        check: Callable[[Values], str | None] | None = None,
+        intro: str = "",
+        hint: str = "Enter: next / confirm · Esc: cancel",
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.title_text = title
+        self.fields = list(fields)
+        self._submit = submit
+        self._check = check
+        self.intro = intro
+        self.hint = hint
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form") as dialog:
+            dialog.border_title = self.title_text
+            if self.intro:
+                yield Static(self.intro, classes="intro")
+            with Grid(classes="fields"):
+                for field in self.fields:
+                    yield Label(field.label)
+                    yield Input(
+                        value=field.value,
+                        placeholder=field.placeholder,
+                        password=field.password,
+                        restrict=field.restrict,
+                        id=f"field-{field.name}",
+                        compact=True,
+                    )
+            yield Static(id="error", classes="error")
+            yield Static(self.hint, classes="hint")
+
+    def on_mount(self) -> None:
+        empty = [f for f in self.fields if not f.value]
+        first = empty[0] if empty else self.fields[0]
+        self.query_one(f"#field-{first.name}", Input).focus()
+
+    def values(self) -> Values:
+        return {
+            f.name: self.query_one(f"#field-{f.name}", Input).value.strip() for f in self.fields
+        }
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#error", Static).update(Text(message, style="bold red"))
+
+    @on(Input.Submitted)
+    def _next_or_confirm(self, event: Input.Submitted) -> None:
+        event.stop()
+        names = [f.name for f in self.fields]
+        index = names.index(event.input.id.removeprefix("field-")) if event.input.id else 0
+        if index + 1 < len(names):
+            self.query_one(f"#field-{names[index + 1]}", Input).focus()
+        else:
+            self.confirm()
+
+    def confirm(self) -> None:
+        if self.busy:
+            return
+        values = self.values()
+        problem = self._check(values) if self._check else None
+        if problem:
+            self.show_error(problem)
+            return
+        if self._submit is None:
+            self.dismiss(values)
+            return
+        self.busy = True
+        self.show_error("")
+        self.query_one("#error", Static).update(Text("One moment…", style="dim"))
+        self.submit(self.title_text, self._submit(values))
+
+    def on_service_done(self, message: ServiceDone) -> None:
+        message.stop()
+        self.busy = False
+        self.dismiss(message.result)
+
+    def on_service_refused(self, message: ServiceRefused) -> None:
+        message.stop()
+        self.busy = False
+        self.show_error(message.message)
+        for field in self.fields:
+            if field.password:
+                self.query_one(f"#field-{field.name}", Input).value = ""
+                self.query_one(f"#field-{field.name}", Input).focus()
+
+    def take_scan(self, message: CodeScanned) -> bool:
+        focused = self.focused
+        for field in self.fields:
+            box = self.query_one(f"#field-{field.name}", Input)
+            if field.scannable and (focused is box or focused is None):
+                box.value = message.text
+                box.cursor_position = len(box.value)
+                return True
+        scannable = [f for f in self.fields if f.scannable]
+        if scannable and message.kind == "card":
+            box = self.query_one(f"#field-{scannable[0].name}", Input)
+            box.value = message.text
+            return True
+        return False

@@ -1,0 +1,210 @@
+"""The manager menu (F8, after the PIN): adjust points, block a lost card, link a new card, the
+member's status (read-only), reprint the last receipt, and today's summary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from loyalty_pos.checkout import adjust, block_card, find_member, mask
+from loyalty_pos.domain.errors import NotFound
+from loyalty_pos.printing import receipt_text
+from loyalty_pos.reports import day_report, report_text
+
+from ..interim import replace_lost_card
+from ..messages import ServiceDone
+from .base import PosModal
+from .forms import Field, FormScreen, Values
+from .text import TextScreen
+
+ACTIONS: tuple[tuple[str, str], ...] = (
+    ("adjust", "1  Adjust a member's points"),
+    ("block", "2  Block a lost card"),
+    ("replace", "3  Replace a lost card (link a new card)"),
+    ("status", "4  Member status (frozen / active)"),
+    ("reprint", "5  Reprint the last receipt"),
+    ("summary", "6  End-of-day summary"),
+)
+
+
+class ManagerScreen(PosModal[None]):
+    """Holds the PIN the manager typed, for the actions that need it again."""
+
+    BINDINGS = [
+        ("escape", "cancel", "Close"),
+        *(Binding(str(n), f"pick('{key}')", show=False) for n, (key, _) in enumerate(ACTIONS, 1)),
+    ]
+
+    def __init__(self, pin: str, card: str | None) -> None:
+        super().__init__()
+        self.pin = pin
+        self.card = card or ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog manager") as dialog:
+            dialog.border_title = "Manager"
+            yield OptionList(*(Option(label, id=key) for key, label in ACTIONS), id="actions")
+            yield Static("Enter or 1-6: choose · Esc: close", classes="hint")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.action_pick(event.option.id)
+
+    def action_pick(self, key: str) -> None:
+        getattr(self, f"_{key}")()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _form(
+        self,
+        title: str,
+        fields: list[Field],
+        job: Callable[[Values], Callable[[], Any]],
+        said: Callable[[Any], str],
+        check: Callable[[Values], str | None] | None = None,
+    ) -> None:
+        def done(result: Any) -> None:
+            if result is not None:
+                self.notify(said(result), title=title)
+                self.pos.reprice()
+
+        self.app.push_screen(FormScreen(title, fields, submit=job, check=check), done)
+
+    def _adjust(self) -> None:
+        t, pin = self.pos.terminal, self.pin
+
+        def job(v: Values) -> Callable[[], Any]:
+            return lambda: adjust(t, v["card"], int(v["points"]), v["reason"], pin)
+
+        self._form(
+            "Adjust points",
+            [
+                Field("card", "Card", self.card, scannable=True),
+                Field("points", "Points", placeholder="+500 or -200", restrict=r"[-+]?\d{0,7}"),
+                Field("reason", "Reason", placeholder="why (kept on the record)"),
+            ],
+            job,
+            lambda r: f"{r['points']:+d} points; the balance is now {r['balance']}.",
+            check=_check_adjust,
+        )
+
+    def _block(self) -> None:
+        t, pin, session = self.pos.terminal, self.pin, self.pos.session
+
+        def job(v: Values) -> Callable[[], Any]:
+            def run() -> Any:
+                result = block_card(t, v["card"], pin)
+                if session.basket.card == v["card"]:
+                    session.detach()
+                return result
+
+            return run
+
+        self._form(
+            "Block a lost card",
+            [Field("card", "Lost card", self.card, scannable=True)],
+            job,
+            lambda r: f"Card {r['card']} is blocked; the member keeps their points.",
+        )
+
+    def _replace(self) -> None:
+        t, pin, session = self.pos.terminal, self.pin, self.pos.session
+
+        def job(v: Values) -> Callable[[], Any]:
+            def run() -> Any:
+                result = replace_lost_card(t, v["old"], v["new"], pin)
+                if session.basket.card == v["old"]:
+                    session.scan(v["new"], kind="card")
+                return result
+
+            return run
+
+        self._form(
+            "Replace a lost card",
+            [
+                Field("old", "Lost card", self.card),
+                Field("new", "New card", placeholder="scan or type the new card", scannable=True),
+            ],
+            job,
+            lambda r: (
+                f"New card {r['card']} linked to member {r['member_id']}; "
+                f"card {r['blocked']} is blocked."
+            ),
+        )
+
+    def _status(self) -> None:
+        t = self.pos.terminal
+
+        def shown(member: Any) -> None:
+            if member is None:
+                return
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="dim")
+            grid.add_column()
+            grid.add_row("Member", f"{member.name} ({member.member_id})")
+            grid.add_row("Card", mask(member.card))
+            style = "bold red" if member.status == "frozen" else "bold"
+            grid.add_row("Status", Text(member.status, style=style))
+            note = Text(
+                "Freezing and unfreezing a member is done at the central office; "
+                "this terminal only shows it.",
+                style="dim",
+            )
+            self.app.push_screen(TextScreen("Member status (read-only)", grid, summary=note))
+
+        self.app.push_screen(
+            FormScreen(
+                "Member status",
+                [Field("card", "Card", self.card, scannable=True)],
+                submit=lambda v: lambda: find_member(t, v["card"]),
+            ),
+            shown,
+        )
+
+    def _reprint(self) -> None:
+        t = self.pos.terminal
+
+        def job() -> tuple[str, str]:
+            rid = t.store.last_receipt_id()
+            if rid is None:
+                raise NotFound("No receipt has been made on this terminal yet.")
+            return rid, receipt_text(t, rid)
+
+        self.pos.submit("reprint", job, target=self.pos.checkout, done=_reprinted)
+
+    def _summary(self) -> None:
+        t = self.pos.terminal
+
+        def job() -> tuple[str, str]:
+            return "End-of-day summary", report_text(day_report(t, t.now().date()))
+
+        self.pos.submit("summary", job, target=self.pos.checkout, done=_text)
+
+
+def _check_adjust(v: Values) -> str | None:
+    try:
+        points = int(v["points"])
+    except ValueError:
+        return "Points must be a whole number, e.g. 500 or -200."
+    if points == 0:
+        return "An adjustment of 0 points changes nothing."
+    if not v["reason"]:
+        return "Give a reason: it is kept on the record."
+    return None
+
+
+def _reprinted(found: tuple[str, str]) -> ServiceDone:
+    return ServiceDone("reprint", found)
+
+
+def _text(found: tuple[str, str]) -> ServiceDone:
+    return ServiceDone("show-text", found)

@@ -1,0 +1,123 @@
+"""Pay with points (F5): the spendable balance, the most allowed now and which rule caps it, the
+money value as the cashier types, and a refusal in plain words before anything is kept."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+
+from loyalty_pos.domain.quote import Quote
+
+from ..messages import BasketChanged, ServiceDone, ServiceRefused
+from ..session import BasketView
+from ..words import money, points
+from .base import PosModal
+
+
+class PointsScreen(PosModal[BasketView]):
+    """Dismisses with the re-priced basket when a points payment was set (or removed)."""
+
+    BINDINGS = [("escape", "cancel", "Close"), ("f5", "maximum", "Maximum")]
+
+    def __init__(self, view: BasketView) -> None:
+        super().__init__()
+        self.view = view
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        view, cap = self.view, self.view.quote.cap
+        member = view.member
+        info = Table.grid(padding=(0, 2))
+        info.add_column(style="dim")
+        info.add_column()
+        info.add_row("Member", member.name if member else "-")
+        info.add_row("Balance", points(member.balance if member else None))
+        info.add_row("Amount due", money(view.quote.total, view.currency))
+        info.add_row(
+            "Most allowed",
+            Text(f"{points(cap.points)} = {money(cap.value, view.currency)}", style="bold"),
+        )
+        info.add_row("Because", view.cap_reason)
+        current = view.basket.redeem
+        with Vertical(classes="dialog points") as dialog:
+            dialog.border_title = "Pay with points"
+            yield Static(info)
+            yield Input(
+                value=str(view.quote.points_redeemed) if current else "",
+                placeholder="points to pay",
+                restrict=r"\d{0,9}",
+                id="points",
+                compact=True,
+            )
+            yield Static(id="value")
+            yield Static(id="error", classes="error")
+            yield Static(
+                Text("Enter: pay · F5: the most allowed · 0: no points · Esc: cancel"),
+                classes="hint",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#points", Input).focus()
+        self._preview(self.query_one("#points", Input).value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._preview(event.value)
+
+    def _preview(self, text: str) -> None:
+        self.query_one("#error", Static).update("")
+        if not text or int(text) == 0:
+            self.query_one("#value", Static).update(Text("No points payment.", style="dim"))
+            return
+        asked = int(text)
+        session = self.pos.session
+        self.submit(
+            f"preview:{asked}",
+            lambda: session.preview_points(asked),
+            done=lambda quote: ServiceDone(f"preview:{asked}", quote),
+        )
+
+    def _still_asked(self, what: str) -> bool:
+        return what == f"preview:{self.query_one('#points', Input).value.lstrip('0')}"
+
+    def on_service_done(self, message: ServiceDone) -> None:
+        message.stop()
+        if message.what.startswith("preview:") and self._still_asked(message.what):
+            quote: Quote = message.result
+            cur = self.view.currency
+            self.query_one("#value", Static).update(
+                Text.assemble(
+                    (f"{quote.points_redeemed} points pay ", ""),
+                    (money(quote.points_value, cur), "bold"),
+                    f"; due after: {money(quote.due, cur)}",
+                )
+            )
+
+    def on_service_refused(self, message: ServiceRefused) -> None:
+        message.stop()
+        self.busy = False
+        if message.what.startswith("preview:") and not self._still_asked(message.what):
+            return
+        self.query_one("#value", Static).update("")
+        self.query_one("#error", Static).update(Text(message.message, style="bold red"))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._pay(int(event.value) if event.value else None)
+
+    def action_maximum(self) -> None:
+        self._pay("max")
+
+    def _pay(self, redeem: int | str | None) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        session = self.pos.session
+        self.submit("pay-points", lambda: session.pay_points(redeem), done=BasketChanged)
+
+    def on_basket_changed(self, message: BasketChanged) -> None:
+        message.stop()
+        self.dismiss(message.view)

@@ -1,0 +1,203 @@
+"""Refund (F6): scan or type the receipt id, choose the units coming back, the manager's PIN; then
+the refund slip with the points taken back and given back."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Label, Static
+
+from loyalty_pos.checkout import refund
+from loyalty_pos.printing import receipt_text
+
+from ..interim import RefundableLine, refundable_lines
+from ..messages import CodeScanned, RefundLoaded, ServiceDone, ServiceRefused
+from ..router import is_receipt_id
+from ..words import money
+from .base import PosModal
+
+logger = logging.getLogger(__name__)
+
+
+class RefundScreen(PosModal[dict[str, Any]]):
+    """Dismisses with the refund's result and slip text once it is recorded."""
+
+    BINDINGS = [
+        ("escape", "cancel", "Close"),
+        Binding("plus", "more", "One more", show=False),
+        Binding("minus", "fewer", "One fewer", show=False),
+    ]
+
+    def __init__(self, receipt_id: str = "") -> None:
+        super().__init__()
+        self.receipt_id = receipt_id
+        self.lines: list[RefundableLine] = []
+        self.back: dict[str, int] = {}
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog refund") as dialog:
+            dialog.border_title = "Refund"
+            with Horizontal(classes="row"):
+                yield Label("Receipt")
+                yield Input(
+                    value=self.receipt_id,
+                    placeholder="scan or type the receipt id",
+                    id="receipt",
+                    compact=True,
+                )
+            yield Static(id="sale-member", classes="dim")
+            table: DataTable[Text] = DataTable(cursor_type="row", id="lines")
+            yield table
+            with Horizontal(classes="row"):
+                yield Label("Manager PIN")
+                yield Input(
+                    password=True,
+                    restrict=r"\d{0,12}",
+                    placeholder="needed to refund",
+                    id="pin",
+                    compact=True,
+                )
+            yield Static(id="error", classes="error")
+            yield Static(
+                "Enter: next · in the lines: + / - units back · Esc: cancel",
+                classes="hint",
+            )
+
+    def on_mount(self) -> None:
+        table = self.query_one("#lines", DataTable)
+        table.add_column("Item", key="item")
+        table.add_column(Text("Sold", justify="right"), key="sold")
+        table.add_column(Text("Left", justify="right"), key="left")
+        table.add_column(Text("Back", justify="right"), key="back")
+        table.add_column(Text("Price", justify="right"), key="price")
+        if self.receipt_id:
+            self.load(self.receipt_id)
+        else:
+            self.query_one("#receipt", Input).focus()
+
+    def take_scan(self, message: CodeScanned) -> bool:
+        if message.kind == "code" and is_receipt_id(message.text):
+            self.query_one("#receipt", Input).value = message.text
+            self.load(message.text)
+            return True
+        return False
+
+    def load(self, receipt_id: str) -> None:
+        self.receipt_id = receipt_id.strip()
+        self._error("")
+        terminal = self.pos.terminal
+        rid = self.receipt_id
+        self.submit(
+            "refund-load",
+            lambda: refundable_lines(terminal, rid),
+            done=lambda found: RefundLoaded(rid, found[0], found[1]),
+        )
+
+    def on_refund_loaded(self, message: RefundLoaded) -> None:
+        message.stop()
+        self.lines = message.lines
+        self.back = {line.sku: line.left for line in message.lines}
+        self.query_one("#sale-member", Static).update(
+            f"Member card {message.member}" if message.member else "Sale without a member card"
+        )
+        self._fill()
+        table = self.query_one("#lines", DataTable)
+        if not any(self.back.values()):
+            self._error("This receipt has already been fully refunded.")
+        table.focus()
+
+    def _fill(self) -> None:
+        table = self.query_one("#lines", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for line in self.lines:
+            table.add_row(
+                Text(line.name, overflow="ellipsis", no_wrap=True),
+                Text(str(line.sold), justify="right"),
+                Text(str(line.left), justify="right"),
+                Text(str(self.back[line.sku]), justify="right", style="bold"),
+                Text(money(line.unit_price), justify="right"),
+                key=line.sku,
+            )
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+
+    def _step(self, delta: int) -> None:
+        table = self.query_one("#lines", DataTable)
+        if self.focused is not table or not self.lines:
+            return
+        line = self.lines[table.cursor_row]
+        self.back[line.sku] = min(max(self.back[line.sku] + delta, 0), line.left)
+        self._fill()
+
+    def action_more(self) -> None:
+        self._step(1)
+
+    def action_fewer(self) -> None:
+        self._step(-1)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.query_one("#pin", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "receipt":
+            if event.value.strip():
+                self.load(event.value)
+        elif event.input.id == "pin":
+            self.confirm(event.value)
+
+    def confirm(self, pin: str) -> None:
+        if self.busy:
+            return
+        if not self.lines:
+            self._error("Scan or type the receipt id first.")
+            self.query_one("#receipt", Input).focus()
+            return
+        items = {sku: qty for sku, qty in self.back.items() if qty > 0}
+        if not items:
+            self._error("Choose at least one unit to refund (+ in the lines).")
+            return
+        if not pin:
+            self._error("The manager PIN is needed for a refund.")
+            return
+        self.busy = True
+        terminal, rid = self.pos.terminal, self.receipt_id
+
+        def job() -> tuple[dict[str, Any], str]:
+            result = refund(terminal, rid, items, pin)
+            try:
+                text = receipt_text(terminal, result["receipt_id"])
+            except Exception:  # the refund is recorded: a preview fault must not hide that
+                logger.exception("refund receipt preview of %s failed", result["receipt_id"])
+                text = f"Refund {result['receipt_id']}\n"
+            return result, text
+
+        self.submit("refund", job)
+
+    def on_service_done(self, message: ServiceDone) -> None:
+        message.stop()
+        self.busy = False
+        result, text = message.result
+        self.dismiss({"result": result, "text": text})
+
+    def on_service_refused(self, message: ServiceRefused) -> None:
+        message.stop()
+        self.busy = False
+        self._error(message.message)
+        pin = self.query_one("#pin", Input)
+        pin.value = ""
+        if message.what == "refund":
+            pin.focus()
+        else:
+            self.query_one("#receipt", Input).focus()
+
+    def _error(self, text: str) -> None:
+        self.query_one("#error", Static).update(Text(text, style="bold red"))

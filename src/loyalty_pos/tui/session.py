@@ -1,0 +1,221 @@
+"""The open basket and every change to it, as calls to the application services.
+
+A ``CheckoutSession`` lives on the service thread (see ``services.ServiceQueue``): the screens send
+it jobs and get back ``BasketView`` snapshots to show. Every change is priced with
+``price_basket`` before it is kept, so a refused change leaves the basket as it was, and every kept
+change is saved as the draft that a restart restores.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from loyalty_pos.checkout import (
+    MemberView,
+    Terminal,
+    checkout,
+    enroll,
+    price_basket,
+    resolve_items,
+)
+from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
+from loyalty_pos.domain.quote import Quote
+from loyalty_pos.printing import receipt_text
+
+from .basket import Basket
+from .words import cap_reason
+
+logger = logging.getLogger(__name__)
+
+MAX_QTY = 999
+
+
+@dataclass(frozen=True, slots=True)
+class BasketView:
+    """A priced basket, ready to show.
+
+    Attributes:
+        cap_reason: why the points payment cannot be larger, in plain words.
+        next_expiry: the member's next points to expire and the date, or None.
+        note: a sentence for the cashier about this change, if any.
+    """
+
+    basket: Basket
+    quote: Quote
+    member: MemberView | None
+    currency: str
+    cap_reason: str
+    next_expiry: tuple[int, date] | None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What a code turned out to be: ``view`` when it changed the basket (``what`` = ``item`` or
+    ``card``), or ``unknown_card`` when it is a card nobody holds yet."""
+
+    what: str
+    view: BasketView | None = None
+    unknown_card: str | None = None
+    message: str = ""
+
+
+class CheckoutSession:
+    """The basket being built; call only from the service thread."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.t = terminal
+        self.basket = Basket()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def view(self) -> BasketView:
+        return self._price(self.basket)
+
+    def preview_points(self, points: int | str) -> Quote:
+        """The quote with ``points`` paid, without keeping it (the points window's live value)."""
+        quote, _ = price_basket(self.t, self.basket.card, self.basket.lines, points)
+        return quote
+
+    # -- changes --------------------------------------------------------------------------------
+
+    def restore(self) -> tuple[BasketView, bool]:
+        """Bring back the basket left open when the app last stopped, as far as it still resolves."""
+        draft = self.t.store.draft()
+        if not draft:
+            return self.view(), False
+        basket, dropped = Basket(), 0
+        for entry in draft.get("lines", []):
+            try:
+                if "sku" in entry:
+                    line = resolve_items(self.t, [(entry["sku"], int(entry["qty"]))])[0]
+                else:
+                    line = resolve_items(self.t, [], [(entry["amount"], entry["category"])])[0]
+                basket = basket.add(line)
+            except (LoyaltyPosError, KeyError, ValueError):
+                dropped += 1
+        basket = basket.with_card(draft.get("card")).with_redeem(draft.get("redeem"))
+        note = "The basket left open was restored."
+        if dropped:
+            note += f" {dropped} line(s) could not be restored (no longer in the catalog)."
+        try:
+            view = self._commit(basket)
+        except LoyaltyPosError as e:
+            view = self._commit(basket.with_card(None))
+            note += f" The card was not kept: {e}"
+        return replace(view, note=f"{note} {view.note}".strip()), True
+
+    def scan(self, code: str, qty: int = 1, kind: str = "code") -> ScanResult:
+        """Route one code: a catalog item is added, a card attaches its member."""
+        code = code.strip()
+        if not code:
+            raise Refused("The code is empty.")
+        if kind == "card":
+            return self._attach(code)
+        try:
+            line = resolve_items(self.t, [(code, _qty(qty))])[0]
+        except NotFound:
+            if self.t.is_card(code):
+                return self._attach(code)
+            raise NotFound(
+                f"Unknown code {code!r}: it is not an item, a member card or a receipt."
+            ) from None
+        return ScanResult("item", self._commit(self.basket.add(line)), message=line.name)
+
+    def add_open_line(self, amount: str, category: str) -> BasketView:
+        line = resolve_items(self.t, [], [(amount.strip(), category.strip().lower())])[0]
+        return self._commit(self.basket.add(line))
+
+    def remove(self, index: int) -> BasketView:
+        if not 0 <= index < len(self.basket.lines):
+            raise Refused("Select a line first (arrow keys).")
+        return self._commit(self.basket.remove(index))
+
+    def detach(self) -> BasketView:
+        return self._commit(self.basket.with_card(None))
+
+    def pay_points(self, redeem: int | str | None) -> BasketView:
+        return self._commit(self.basket.with_redeem(redeem or None), keep_redeem=True)
+
+    def enrol(
+        self, card: str, name: str, email: str, phone: str
+    ) -> tuple[dict[str, Any], BasketView]:
+        result = enroll(self.t, card, name, email, phone)
+        return result, self._commit(self.basket.with_card(card.strip()))
+
+    def clear(self) -> BasketView:
+        return self._commit(Basket())
+
+    def complete(self) -> tuple[dict[str, Any], str, BasketView]:
+        """Record the sale; the basket starts empty for the next customer."""
+        basket = self.basket
+        result = checkout(self.t, basket.card, basket.lines, basket.redeem)
+        self.basket = Basket()
+        try:
+            text = receipt_text(self.t, result["receipt_id"])
+        except Exception:  # the sale is recorded: a preview fault must not hide that
+            logger.exception("receipt preview of %s failed", result["receipt_id"])
+            text = f"Receipt {result['receipt_id']}\nAmount due {result['due']}\n"
+        try:
+            self._save_draft(self.basket)
+        except LoyaltyPosError:
+            logger.exception("the emptied basket could not be saved as the draft")
+        return result, text, self.view()
+
+    # -- inside ---------------------------------------------------------------------------------
+
+    def _attach(self, card: str) -> ScanResult:
+        try:
+            view = self._commit(self.basket.with_card(card))
+        except NotFound as e:
+            return ScanResult("unknown_card", unknown_card=card, message=str(e))
+        name = view.member.name if view.member else card
+        return ScanResult("card", view, message=name)
+
+    def _commit(self, basket: Basket, keep_redeem: bool = False) -> BasketView:
+        try:
+            view = self._price(basket)
+        except RedeemRefused as e:
+            if keep_redeem or basket.redeem is None:
+                raise
+            basket = basket.with_redeem(None)
+            view = replace(self._price(basket), note=f"The points payment was removed: {e}")
+        self.basket = basket
+        self._save_draft(basket)
+        return view
+
+    def _price(self, basket: Basket) -> BasketView:
+        t = self.t
+        quote, member = price_basket(t, basket.card, basket.lines, basket.redeem)
+        program = t.program
+        return BasketView(
+            basket=basket,
+            quote=quote,
+            member=member,
+            currency=program.currency,
+            cap_reason=cap_reason(quote.cap, program),
+            next_expiry=_next_expiry(member),
+        )
+
+    def _save_draft(self, basket: Basket) -> None:
+        self.t.store.save_draft(None if basket.is_empty else basket.to_draft(), self.t.now())
+
+
+def _qty(qty: int) -> int:
+    if not 1 <= qty <= MAX_QTY:
+        raise Refused(f"The quantity must be from 1 to {MAX_QTY} (got {qty}).")
+    return qty
+
+
+def _next_expiry(member: MemberView | None) -> tuple[int, date] | None:
+    """The points that lapse first and when; lots lapsing the same day are shown together."""
+    if member is None:
+        return None
+    dates = [lot.expires_at for lot in member.expiring if lot.expires_at is not None]
+    if not dates:
+        return None
+    first = min(dates)
+    return sum(lot.points for lot in member.expiring if lot.expires_at == first), first

@@ -1,0 +1,1 @@
+"""The checkout screen's widgets, one module per screen area."""

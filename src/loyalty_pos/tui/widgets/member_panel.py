@@ -1,0 +1,58 @@
+"""The member: name, masked card, tier, balance, the next points to expire, progress to the next tier."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Static
+
+from loyalty_pos.checkout import mask
+
+from ..session import BasketView
+from ..words import day, money, points
+
+
+class MemberPanel(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static(id="member-lines")
+        yield ProgressBar(total=100, show_eta=False, show_percentage=False, id="tier-progress")
+        yield Static(id="tier-next")
+
+    def on_mount(self) -> None:
+        self.border_title = "Member"
+        self.show(None)
+
+    def show(self, view: BasketView | None) -> None:
+        lines = self.query_one("#member-lines", Static)
+        bar = self.query_one("#tier-progress", ProgressBar)
+        after = self.query_one("#tier-next", Static)
+        member = view.member if view else None
+        if member is None:
+            lines.update(Text("No card\nScan or tap the card,\nor F2 to type it.", style="dim"))
+            bar.display = False
+            after.update("")
+            self.remove_class("has-member")
+            return
+        self.add_class("has-member")
+        text = Text()
+        text.append(member.name or "(no name)", style="bold")
+        if member.status != "active":
+            text.append(f"  {member.status.upper()}", style="bold red")
+        text.append(f"\n{mask(member.card)}\n")
+        text.append("Tier    ", style="dim").append(f"{member.tier.tier.name}\n")
+        text.append("Balance ", style="dim").append(points(member.balance), style="bold")
+        if view is not None and view.next_expiry:
+            lapsing, on = view.next_expiry
+            text.append("\nExpires ", style="dim").append(f"{lapsing} on {day(on)}")
+        lines.update(text)
+        tier = member.tier
+        bar.display = tier.next_tier is not None
+        bar.update(progress=round(tier.progress * 100))
+        if tier.next_tier is None:
+            after.update(Text("Top tier", style="dim"))
+        else:
+            currency = view.currency if view else ""
+            after.update(
+                Text(f"{money(tier.spend_to_next, currency)} to {tier.next_tier.name}", style="dim")
+            )

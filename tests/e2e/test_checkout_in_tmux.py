@@ -1,0 +1,138 @@
+"""The real ``loyalty-pos run`` in a real terminal (tmux), driven by keys as a cashier types them.
+
+A card number, two items and F9; then what the screen shows and what the journal recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loyalty_pos.bootstrap import make_demo_home
+
+pytestmark = pytest.mark.e2e
+
+ANNA = "04A1B2C3D4E500"
+BIN = Path(sys.executable).parent
+KEY_GAP_S = 0.08  # a quick typist; far slower than a scanner
+
+
+def loyalty_pos(*args: str) -> list[str]:
+    script = BIN / "loyalty-pos"
+    return (
+        [str(script), *args]
+        if script.exists()
+        else [sys.executable, "-m", "loyalty_pos.cli", *args]
+    )
+
+
+class Tmux:
+    """One tmux server of our own (``-L``), one session, 100 x 30."""
+
+    def __init__(self, command: list[str], env: dict[str, str], config: Path) -> None:
+        self.socket = f"loyalty-e2e-{uuid.uuid4().hex[:8]}"
+        # Our own config: no ~/.tmux.conf, and a window that stays 100 x 30 with no client.
+        config.write_text("set -g default-size 100x30\n")
+        self.config = config
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        # tmux sizes a detached window just after starting its command: wait for that, or the
+        # app may start at 80 x 24 and never see the resize.
+        line = f"sleep 0.5; env {exports} {' '.join(command)}; sleep 30"
+        self.tmux("new-session", "-d", "-s", "pos", "-x", "100", "-y", "30", line)
+
+    def tmux(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "pos")
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+
+    def type(self, text: str) -> None:
+        for char in text:
+            self.tmux("send-keys", "-t", "pos", "-l", char)
+            time.sleep(KEY_GAP_S)
+
+    def key(self, *names: str) -> None:
+        self.tmux("send-keys", "-t", "pos", *names)
+        time.sleep(KEY_GAP_S)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "terminal"
+    make_demo_home(home).store.close()
+    return home
+
+
+@pytest.fixture
+def tmux(home: Path) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is not installed (scripts/test installs it)")
+        pytest.skip("tmux is not installed")
+    env = {"TERM": "xterm-256color", "LOYALTY_POS_HOME": str(home), "TZ": "Europe/Berlin"}
+    session = Tmux(loyalty_pos("run", "--home", str(home)), env, home.parent / "tmux.conf")
+    yield session
+    session.close()
+
+
+def test_a_cashier_sells_two_items_to_a_member(tmux: Tmux, home: Path) -> None:
+    tmux.wait_for("Scan or type an item")
+    tmux.type(ANNA)
+    tmux.key("Enter")
+    tmux.wait_for("Anna Schmidt")
+    tmux.type("MASCARA")
+    tmux.key("Enter")
+    tmux.wait_for("Volume mascara")
+    tmux.type("2*COFFEE")
+    tmux.key("Enter")
+    tmux.wait_for("Filter coffee")
+    tmux.key("F9")
+    screen = tmux.wait_for("Sale recorded: DEMO1-000001")
+    assert "points earned" in screen and "new balance" in screen
+    assert "Volume mascara black" in screen  # the receipt preview
+    tmux.key("Enter")
+    tmux.wait_for("No card")
+    tmux.key("C-q")  # the basket is empty: quits without asking
+
+    journal = subprocess.run(
+        loyalty_pos("journal", "--home", str(home)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    events = [json.loads(line) for line in journal.stdout.splitlines() if line.strip()]
+    sales = [e for e in events if e["type"] == "checkout"]
+    assert len(sales) == 1
+    sale = sales[0]
+    assert (sale["receipt_id"], sale["member_id"], sale["card"]) == ("DEMO1-000001", "M0001", ANNA)
+    assert [(line["sku"], line["qty"]) for line in sale["lines"]] == [("MASCARA", 1), ("COFFEE", 2)]
+    assert sale["total_minor"] == 1295 + 2 * 240

@@ -1,0 +1,1 @@
+"""Tests through the real device stacks: pcscd + a virtual card, ptys, a TCP printer."""

@@ -1,0 +1,219 @@
+"""Admin operations through the HTTP API: freeze, adjust, cards, program versions, expiry."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ledger_helpers import LedgerServer, Terminal, program, statuses
+
+
+def _member(t: Terminal, earned: int = 0) -> tuple[str, str]:
+    tag = uuid.uuid4().hex[:10]
+    member, card = f"M-{tag}", f"C{tag.upper()}"
+    t.journal.enroll(member, card)
+    if earned:
+        t.journal.checkout(member, card, earned * 100, earned=earned)
+    assert set(statuses(t.push(t.journal.events))) <= {"accepted", "duplicate"}
+    return member, card
+
+
+def _pull_member(t: Terminal, since: int, member: str) -> dict[str, Any]:
+    page = t.http.get("/v1/sync/pull", params={"since": since}).json()
+    found = [m for m in page["members"] if m["member_id"] == member]
+    assert len(found) == 1, page
+    return found[0]
+
+
+def test_freeze_and_unfreeze_show_in_the_next_pull(ledger: LedgerServer) -> None:
+    t = ledger.add_terminal()
+    member, _ = _member(t, earned=100)
+    since = ledger.top()
+
+    r = ledger.admin.post(f"/v1/members/{member}/freeze", json={"reason": "card reported stolen"})
+    assert r.status_code == 200, r.text
+    assert _pull_member(t, since, member)["status"] == "frozen"
+    assert (
+        ledger.admin.post(f"/v1/members/{member}/freeze", json={"reason": "again"}).status_code
+        == 409
+    )
+
+    since = ledger.top()
+    r = ledger.admin.post(f"/v1/members/{member}/unfreeze", json={"reason": "card found"})
+    assert r.status_code == 200
+    assert _pull_member(t, since, member)["status"] == "active"
+    assert ledger.admin.post("/v1/members/M-nobody/freeze", json={"reason": "x"}).status_code == 404
+    assert ledger.admin.post(f"/v1/members/{member}/freeze", json={}).status_code == 400
+
+
+def test_a_frozen_members_sales_that_already_happened_are_still_recorded(
+    ledger: LedgerServer,
+) -> None:
+    t = ledger.add_terminal()
+    member, card = _member(t, earned=100)
+    ledger.admin.post(f"/v1/members/{member}/freeze", json={"reason": "audit"})
+    t.journal.checkout(member, card, 1000, earned=10, offline=True)
+    assert statuses(t.push(t.journal.events[-1:])) == ["accepted"]
+    view = ledger.member(member)
+    assert view["balance"] == 110 and view["status"] == "frozen"
+
+
+def test_pushes_see_changes_made_by_another_process_on_the_same_database(
+    ledger: LedgerServer,
+) -> None:
+    from loyalty_pos.ledger.store import LedgerStore
+
+    t = ledger.add_terminal()
+    member, card = _member(t, earned=100)
+    other = LedgerStore.open(ledger.db_url)  # e.g. the nightly script, beside the service
+    try:
+        other.adjust(member, 40, "goodwill")
+        other.set_frozen(member, True, "audit")
+    finally:
+        other.close()
+    t.journal.checkout(member, card, 1000, earned=10)
+    t.push(t.journal.events[-1:])
+
+    view = ledger.member(member)
+    assert view["balance"] == view["ledger_balance"] == 150
+    assert view["status"] == "frozen"
+
+
+def test_adjustments_move_points_to_and_from_the_adjusted_account(ledger: LedgerServer) -> None:
+    t = ledger.add_terminal()
+    member, _ = _member(t, earned=100)
+    before = ledger.audit()["program_accounts"].get("program:adjusted", 0)
+
+    up = ledger.admin.post(
+        f"/v1/members/{member}/adjust", json={"points": 250, "reason": "goodwill"}
+    )
+    down = ledger.admin.post(
+        f"/v1/members/{member}/adjust", json={"points": -500, "reason": "fraud"}
+    )
+
+    assert up.status_code == down.status_code == 200
+    assert down.json()["balance"] == 100 + 250 - 500
+    view = ledger.member(member)
+    assert view["balance"] == view["ledger_balance"] == -150
+    assert view["debt"] == 150
+    audit = ledger.audit()
+    assert audit["program_accounts"]["program:adjusted"] - before == 250
+    assert audit["sum_of_balances"] == 0
+    for bad in (
+        {"points": 0, "reason": "x"},
+        {"points": "5", "reason": "x"},
+        {"points": 10**15, "reason": "x"},
+        {"points": 5},
+        {"points": 1.5, "reason": "x"},
+    ):
+        assert ledger.admin.post(f"/v1/members/{member}/adjust", json=bad).status_code == 400
+
+
+def test_cards_can_be_blocked_and_linked_but_never_shared(ledger: LedgerServer) -> None:
+    t = ledger.add_terminal()
+    member, card = _member(t)
+    other, other_card = _member(t)
+    since = ledger.top()
+
+    assert ledger.admin.post(f"/v1/cards/{card}/block").status_code == 200
+    assert ledger.admin.post(f"/v1/cards/{card}/block").status_code == 409
+    new_card = card + "N"
+    r = ledger.admin.post(f"/v1/members/{member}/cards", json={"card": new_card})
+    assert r.status_code == 201, r.text
+
+    snap = _pull_member(t, since, member)
+    assert snap["cards"] == [
+        {"card": card, "status": "blocked"},
+        {"card": new_card, "status": "active"},
+    ]
+    assert t.http.get(f"/v1/cards/{new_card}").json()["member_id"] == member
+    r = ledger.admin.post(f"/v1/members/{member}/cards", json={"card": other_card})
+    assert r.status_code == 409
+    assert ledger.admin.post("/v1/cards/NOPE/block").status_code == 404
+    assert t.http.get("/v1/cards/NOPE").status_code == 404
+
+
+def test_program_versions_are_validated_and_must_increase(fresh_ledger: LedgerServer) -> None:
+    ledger = fresh_ledger
+    t = ledger.add_terminal()
+    bad = program(1)
+    bad["earn"]["points_per_unitt"] = 1
+    bad["tiers"]["levels"][1]["min_spend"] = "-5"
+    r = ledger.admin.put("/v1/program", json=bad)
+    assert r.status_code == 400
+    problems = r.json()["problems"]
+    assert any("points_per_unitt" in p for p in problems)
+    assert any("min_spend" in p for p in problems)
+    assert ledger.admin.put("/v1/program", json=["not", "a", "table"]).status_code == 400
+    assert t.http.get("/v1/program").status_code == 404
+
+    since = ledger.top()
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 409
+    pulled = t.http.get("/v1/sync/pull", params={"since": since}).json()
+    assert pulled["program"]["version"] == 1
+    assert pulled["program"]["rules"]["redeem"]["points_per_unit"] == 100
+    assert t.http.get("/v1/sync/pull", params={"since": pulled["cursor"]}).json()["program"] is None
+
+    r = ledger.admin.put("/v1/program", json=program(2, tiers={"window_days": 30}))
+    assert r.status_code == 200
+    assert t.http.get("/v1/program").json()["version"] == 2
+
+
+def test_the_tier_follows_qualifying_spend_in_the_window(fresh_ledger: LedgerServer) -> None:
+    ledger = fresh_ledger
+    ledger.admin.put("/v1/program", json=program(1))
+    t = ledger.add_terminal()
+    member, card = _member(t)
+    old = datetime(2020, 1, 1, 12, tzinfo=UTC)
+    t.journal.checkout(member, card, 90_000, earned=900, at=old)  # outside the 365-day window
+    t.journal.checkout(member, card, 60_000, earned=600)
+    sale = t.journal.checkout(member, card, 10_000, earned=100)
+    t.journal.refund(member, sale["receipt_id"], 5_000, reversed_points=50)
+    t.push(t.journal.events)
+
+    snap = t.http.get(f"/v1/cards/{card}").json()
+
+    assert snap["qualifying_spend_minor"] == 60_000 + 10_000 - 5_000
+    assert snap["tier"] == "Sapphire"
+    assert snap["balance"] == 900 + 600 + 100 - 50
+
+
+def test_expire_writes_an_event_per_lapsed_lot(fresh_ledger: LedgerServer) -> None:
+    ledger = fresh_ledger
+    t = ledger.add_terminal()
+    member, card = _member(t)
+    spring = datetime(2025, 3, 1, 10, tzinfo=UTC)
+    t.journal.checkout(member, card, 5000, earned=50, at=spring, expires=date(2025, 6, 1))
+    t.journal.checkout(
+        member, card, 7000, earned=70, at=spring.replace(month=4), expires=date(2025, 9, 1)
+    )
+    t.journal.checkout(
+        member,
+        card,
+        2000,
+        earned=20,
+        at=spring.replace(month=5),
+        redeemed=30,
+        value_minor=30,
+        expires=date(2099, 1, 1),
+    )
+    t.push(t.journal.events)
+    since = ledger.top()
+
+    r = ledger.admin.post("/v1/expire", params={"at": "2025-07-01"})
+
+    assert r.status_code == 200, r.text
+    assert r.json() == {"at": "2025-07-01T00:00:00+00:00", "members": 1, "lots": 1, "points": 20}
+    snap = t.http.get("/v1/sync/pull", params={"since": since}).json()["members"][0]
+    assert snap["balance"] == 50 + 70 + 20 - 30 - 20
+    assert [lot["expires_at"] for lot in snap["lots"]] == ["2025-09-01", "2099-01-01"]
+    again = ledger.admin.post("/v1/expire", params={"at": "2025-07-01"}).json()
+    assert again["lots"] == 0
+    later = ledger.admin.post("/v1/expire", params={"at": "2030-01-01T00:00:00+00:00"}).json()
+    assert later["points"] == 70
+    audit = ledger.audit()
+    assert audit["program_accounts"]["program:expired"] == 90
+    assert audit["sum_of_balances"] == 0 and audit["members_mismatched"] == []
+    assert ledger.admin.post("/v1/expire", params={"at": "yesterday"}).status_code == 400

@@ -1,0 +1,183 @@
+"""The ``loyalty-ledger`` admin CLI over the same store: output, exit codes, all-or-nothing import.
+
+Most cases call ``main()`` in-process (same code, faster); one runs the real command to show that
+errors reach a person as a sentence and never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from ledger_helpers import subprocess_env
+
+from loyalty_pos.ledger.cli import main
+from loyalty_pos.ledger.db import make_engine
+from loyalty_pos.ledger.schema import metadata
+from loyalty_pos.ledger.store import LedgerStore
+
+PROGRAM = Path(__file__).with_name("program.toml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_terminal_add_prints_the_token_once_and_revoke_takes_it_away(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "terminal", "add", "T1", "--db", db_url)
+    assert code == 0
+    token = out.strip()
+    assert token.startswith("lpt_") and "\n" not in token
+    store = LedgerStore.open(db_url)
+    try:
+        assert store.authenticate(token) == "T1"
+    finally:
+        store.close()
+
+    code, out, err = run(capsys, "terminal", "add", "T1", "--db", db_url, "--json")
+    assert code == 2
+    assert json.loads(err)["error"] == "conflict"
+
+    assert run(capsys, "terminal", "revoke", "T1", "--db", db_url)[0] == 0
+    code, _, err = run(capsys, "terminal", "revoke", "NOPE", "--db", db_url)
+    assert code == 2 and err.startswith("loyalty-ledger: no terminal")
+    code, out, _ = run(capsys, "terminal", "add", "T2", "--db", db_url, "--json")
+    assert code == 0 and json.loads(out)["terminal_id"] == "T2"
+
+
+def test_members_import_is_all_or_nothing_and_names_the_lines(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "member_id,card,name,birthday,email\n"
+        "M1,C1,Ann,1990-01-31,ann@example.org\n"
+        "M2,C1,Bob,,\n"
+        "M3,C3,Cid,31/01/1990,\n"
+        "M1,C4,Dup,,\n"
+    )
+    code, _, err = run(capsys, "members", "import", str(bad), "--db", db_url)
+    assert code == 2
+    assert "nothing imported" in err
+    assert "line 3" in err and "line 4" in err and "line 5" in err
+
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "member_id,card,name,birthday,email\nM1,C1,Ann,1990-01-31,ann@example.org\nM2,,Bob,,\n"
+    )
+    code, out, _ = run(capsys, "members", "import", str(good), "--db", db_url, "--json")
+    assert code == 0 and json.loads(out) == {"imported": 2}
+    code, _, err = run(capsys, "members", "import", str(good), "--db", db_url)
+    assert code == 2 and "already exists" in err
+
+    store = LedgerStore.open(db_url)
+    try:
+        snap = store.card_snapshot("C1")
+        assert snap["member_id"] == "M1" and snap["birthday"] == "1990-01-31"
+        assert store.audit()["events"] == 2
+    finally:
+        store.close()
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("id,card\nM9,C9\n")
+    code, _, err = run(capsys, "members", "import", str(wrong), "--db", db_url)
+    assert code == 2 and "line 1" in err
+
+
+def test_program_set_validates_the_file(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "program", "set", str(PROGRAM), "--db", db_url)[0] == 0
+    code, _, err = run(capsys, "program", "set", str(PROGRAM), "--db", db_url)
+    assert code == 2 and "not above the current version 1" in err
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text(
+        PROGRAM.read_text()
+        .replace("version = 1", "version = 2")
+        .replace('max_share = "1.0"', 'max_share = "2"\ntypo = 1')
+    )
+    code, _, err = run(capsys, "program", "set", str(broken), "--db", db_url, "--json")
+    problem = json.loads(err)
+    assert code == 2 and problem["error"] == "config"
+    assert any("max_share" in p for p in problem["problems"])
+    assert any("typo" in p for p in problem["problems"])
+    code, _, err = run(capsys, "program", "set", str(tmp_path / "missing.toml"), "--db", db_url)
+    assert code == 2 and "cannot read" in err
+
+
+def test_expire_and_report_print_text_or_json(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "expire", "--at", "2026-01-01", "--db", db_url, "--json")
+    assert code == 0 and json.loads(out)["lots"] == 0
+    code, out, _ = run(
+        capsys, "report", "--from", "2026-01-01", "--to", "2026-01-31", "--db", db_url
+    )
+    assert code == 0 and "outstanding 0 points" in out
+    code, out, _ = run(
+        capsys, "report", "--from", "2026-01-01", "--to", "2026-01-31", "--db", db_url, "--json"
+    )
+    assert code == 0 and json.loads(out)["checkouts"]["all"] == 0
+    code, _, err = run(
+        capsys, "report", "--from", "2026-02-01", "--to", "2026-01-01", "--db", db_url
+    )
+    assert code == 2 and "--to" in err
+    code, _, err = run(capsys, "expire", "--at", "soon", "--db", db_url)
+    assert code == 2 and "--at" in err
+
+
+def test_database_problems_are_sentences(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOYALTY_LEDGER_DB", raising=False)
+    code, _, err = run(capsys, "expire")
+    assert code == 2 and "--db" in err
+    code, _, err = run(capsys, "expire", "--db", "mysql://x/y")
+    assert code == 2 and "unsupported database" in err
+    code, _, err = run(capsys, "expire", "--db", "postgresql://postgres@127.0.0.1:1/nope")
+    assert code == 1 and "cannot open the ledger database" in err
+
+
+def test_the_real_command_fails_with_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loyalty_pos.ledger",
+            "members",
+            "import",
+            str(tmp_path / "none.csv"),
+            "--db",
+            f"sqlite:///{tmp_path / 'l.db'}",
+        ],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("loyalty-ledger: cannot read")
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_uses(db_url: str) -> None:
+    LedgerStore.open(db_url).close()
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+            tables = set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    assert diff == []
+    assert {"events", "transfers", "members", "terminals", "alembic_version"} <= tables

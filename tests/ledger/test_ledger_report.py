@@ -1,0 +1,144 @@
+"""Store-wide figures: an overspend from two offline terminals, and the summary report on a small
+scenario whose every number is worked out by hand below."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from ledger_helpers import LedgerServer, program, statuses
+
+
+def test_an_overspend_from_two_terminals_is_recorded_negative_and_flagged(
+    ledger: LedgerServer,
+) -> None:
+    t1, t2 = ledger.add_terminal(), ledger.add_terminal()
+    member, card = f"M-{uuid.uuid4().hex[:8]}", f"C{uuid.uuid4().hex[:8]}"
+    t1.journal.enroll(member, card)
+    t1.journal.checkout(member, card, 100_000, earned=1000)
+    t1.push(t1.journal.events)
+    # Both terminals go offline, both let the member spend 800 of their 1000 points.
+    t1.journal.checkout(member, card, 2000, redeemed=800, value_minor=800, offline=True)
+    t2.journal.checkout(member, card, 2000, redeemed=800, value_minor=800, offline=True)
+
+    assert statuses(t1.push(t1.journal.events[-1:])) == ["accepted"]
+    assert statuses(t2.push(t2.journal.events)) == ["accepted"]
+
+    view = ledger.member(member)
+    assert view["balance"] == view["ledger_balance"] == -600
+    assert view["debt"] == 600 and view["lots"] == []
+    assert view["counted_through"] == {t1.terminal_id: 3, t2.terminal_id: 1}
+    today = date.today().isoformat()
+    report = ledger.admin.get("/v1/reports/summary", params={"from": today, "to": today}).json()
+    assert {"member_id": member, "balance": -600} in report["negative_balances"]
+    audit = ledger.audit()
+    assert audit["sum_of_balances"] == 0 and audit["members_mismatched"] == []
+
+
+def _at(day: str, hour: int = 10) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+def test_the_summary_report_matches_a_hand_computed_scenario(fresh_ledger: LedgerServer) -> None:
+    ledger = fresh_ledger
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
+    t = ledger.add_terminal("SHOP1")
+    j = t.journal
+    # Before March: A enrols and buys (active at start), D buys in December (active at start,
+    # gone by the end), B has not been seen for months, C enrols in February.
+    j.enroll("B", "CB", at=_at("2024-06-01"))
+    j.enroll("D", "CD", at=_at("2024-12-05"))
+    j.checkout("D", "CD", 500, earned=5, at=_at("2024-12-10"), expires=date(2025, 3, 15))
+    j.enroll("A", "CA", at=_at("2025-01-10"))
+    j.checkout("A", "CA", 10_000, earned=1000, at=_at("2025-01-20"))
+    j.enroll("C", "CC", at=_at("2025-02-15"))
+    # March, the period:
+    sale = j.checkout("A", "CA", 4000, earned=40, at=_at("2025-03-05"))
+    j.enroll("N", "CN", at=_at("2025-03-10", 9))
+    j.checkout("N", "CN", 2000, earned=20, at=_at("2025-03-10", 9))
+    j.checkout(None, None, 3000, at=_at("2025-03-15"))
+    j.checkout("A", "CA", 6000, earned=50, redeemed=1000, value_minor=1000, at=_at("2025-03-20"))
+    j.refund("A", sale["receipt_id"], 1000, reversed_points=10, at=_at("2025-03-25"))
+    j.add(
+        "adjust",
+        at=_at("2025-03-26"),
+        member_id="A",
+        points=7,
+        reason="goodwill",
+        lots=[{"points": 7, "earned_at": "2025-03-26", "expires_at": "2026-03-26"}],
+    )
+    out = t.push(j.events, sent_at=datetime.now(UTC).isoformat())
+    assert set(statuses(out)) == {"accepted"}
+    assert (
+        ledger.admin.post("/v1/expire", params={"at": "2025-03-16T00:00:00+00:00"}).json()["points"]
+        == 5
+    )
+
+    r = ledger.admin.get("/v1/reports/summary", params={"from": "2025-03-01", "to": "2025-03-31"})
+    assert r.status_code == 200, r.text
+    report = r.json()
+
+    assert report["points"] == {
+        "issued": 40 + 20 + 50 - 10,
+        "redeemed": 1000,
+        "expired": 5,
+        "adjusted": 7,
+        "earned_gross": 110,
+        "reversed": 10,
+        "redeemed_gross": 1000,
+        "restored": 0,
+    }
+    # 1000 + 5 + 110 earned, 10 reversed, 1000 redeemed, 5 expired, 7 adjusted in.
+    assert report["outstanding"] == {"points": 107, "value_minor": 107}
+    assert report["checkouts"] == {"all": 4, "with_card": 3, "engagement_pct": "75.00"}
+    assert report["redemption_rate_pct"] == "1000.00"
+    assert report["average_check_minor"] == 3666  # (4000 + 5000 + 2000) / 3
+    assert report["average_check_all_minor"] == 3500  # (11000 + 3000) / 4
+    assert report["repeat_purchases"] == "1.50"  # 3 card checkouts by A and N
+    # A: 10 Jan -> 20 Mar = 69 days; N: enrolled and bought at once = 0 days.
+    assert report["average_lifetime_days"] == "34.50"
+    assert report["average_lifetime_periods"] == "1.11"  # 34.5 / 31
+    assert report["ltv_minor"] == 6120  # 11000/3 * 1.5 * 34.5/31 = 6120.97
+    # S = {A, C, D}, E = {A, C, N}, N = {N}: (3 - 1) / 3.
+    assert report["members"] == {
+        "active_days": 90,
+        "active_at_start": 3,
+        "active_at_end": 3,
+        "new": 1,
+        "retention_pct": "66.67",
+        "churn_pct": "33.33",
+    }
+    assert report["negative_balances"] == []
+    assert report["rejected_events"] == {"total": 0, "by_reason": {}}
+    assert report["clock_skew"] == []
+    assert report["currency"] == "EUR"
+
+
+def test_rejections_and_clock_skew_show_in_the_report_of_the_day(
+    fresh_ledger: LedgerServer,
+) -> None:
+    ledger = fresh_ledger
+    t = ledger.add_terminal("FAST")
+    now = datetime.now(UTC)
+    t.journal.enroll("F1", "CF1", at=now + timedelta(days=3))
+    t.journal.checkout("F1", "CF1", 1000, earned=10, lines="not a list")
+    t.push(t.journal.events)
+    t.push(t.journal.events[:1] + [{**t.journal.events[1], "seq": 9}])
+    slow = ledger.add_terminal("SLOW")
+    slow.journal.enroll("S1", "CS1", at=now - timedelta(days=2))
+    slow.push(slow.journal.events, sent_at=(now - timedelta(days=2)).isoformat())
+    late = ledger.add_terminal("LATE")  # offline for two days, clock right: not flagged
+    late.journal.enroll("L1", "CL1", at=now - timedelta(days=2))
+    late.push(late.journal.events, sent_at=now.isoformat())
+
+    today = now.date().isoformat()
+    report = ledger.admin.get("/v1/reports/summary", params={"from": today, "to": today}).json()
+
+    # One event, rejected twice: invalid, then resent with another body (a conflict).
+    assert report["rejected_events"] == {"total": 1, "by_reason": {"conflict": 1, "invalid": 1}}
+    flagged = {s["terminal_id"]: s for s in report["clock_skew"]}
+    assert set(flagged) == {"FAST", "SLOW"}
+    assert flagged["FAST"]["events"] == 1 and flagged["FAST"]["max_ahead_s"] > 2 * 86400
+    assert flagged["SLOW"]["max_behind_s"] > 86400
+    r = ledger.admin.get("/v1/reports/summary", params={"from": today, "to": "2000-01-01"})
+    assert r.status_code == 400

@@ -1,0 +1,147 @@
+"""A seeded fault-injecting TCP proxy on loopback, between a terminal and the ledger.
+
+Each accepted connection draws one fate: pass through, delay, drop before forwarding, forward the
+request but lose the whole response (the ledger committed, the client never hears), cut the
+response part-way, or answer 502/503 itself. ``offline`` refuses everything (a dead network);
+``faults = False`` passes everything through (the network is back). All traffic stays on
+127.0.0.1; every loop is bounded by socket timeouts and stops with the proxy.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from collections import Counter
+
+FATES = ("pass", "delay", "drop", "lose_response", "cut_response", "502", "503")
+
+
+class FaultProxy:
+    def __init__(
+        self,
+        upstream_port: int,
+        seed: int,
+        weights: dict[str, float] | None = None,
+        max_delay: float = 0.3,
+    ) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.rng = random.Random(seed)
+        self.weights = weights or {
+            "pass": 0.55,
+            "delay": 0.1,
+            "drop": 0.08,
+            "lose_response": 0.08,
+            "cut_response": 0.07,
+            "502": 0.06,
+            "503": 0.06,
+        }
+        self.max_delay = max_delay
+        self.faults = True
+        self.offline = False
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _fate(self) -> str:
+        if self.offline:
+            return "offline"
+        if not self.faults:
+            return "pass"
+        with self._lock:
+            fates = list(self.weights)
+            return self.rng.choices(fates, [self.weights[f] for f in fates])[0]
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            fate = self._fate()
+            with self._lock:
+                self.counts[fate] += 1
+                delay = self.rng.uniform(0, self.max_delay)
+                cut = self.rng.randint(1, 120)
+            threading.Thread(
+                target=self._serve, args=(client, fate, delay, cut), daemon=True
+            ).start()
+
+    def _serve(self, client: socket.socket, fate: str, delay: float, cut: int) -> None:
+        client.settimeout(10)
+        try:
+            if fate in ("offline", "drop"):
+                return
+            if fate in ("502", "503"):
+                client.recv(65536)
+                reason = "Bad Gateway" if fate == "502" else "Service Unavailable"
+                client.sendall(
+                    f"HTTP/1.1 {fate} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+                )
+                return
+            if fate == "delay":
+                time.sleep(delay)
+            upstream = socket.create_connection(self.upstream, timeout=10)
+            try:
+                self._pipe(client, upstream, fate, cut)
+            finally:
+                upstream.close()
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    def _pipe(self, client: socket.socket, upstream: socket.socket, fate: str, cut: int) -> None:
+        """Relay one connection; for the response faults, the response is lost or cut."""
+        done = threading.Event()
+
+        def forward_requests() -> None:
+            try:
+                while not done.is_set():
+                    data = client.recv(65536)
+                    if not data:
+                        break
+                    upstream.sendall(data)
+            except OSError:
+                pass
+            finally:
+                done.set()
+
+        threading.Thread(target=forward_requests, daemon=True).start()
+        sent = 0
+        try:
+            while True:
+                data = upstream.recv(65536)
+                if not data:
+                    break
+                if fate == "lose_response":
+                    break  # the ledger answered; the terminal never hears it
+                if fate == "cut_response":
+                    client.sendall(data[: max(cut - sent, 0)])
+                    break
+                client.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            done.set()

@@ -1,0 +1,98 @@
+"""Helpers that drive the app as a cashier would: type like a person, scan like a scanner, and
+wait until the service thread has answered."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.events import Key
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.widget import Widget
+
+from loyalty_pos.tui.app import CheckoutApp
+
+HUMAN_GAP_S = 0.2
+SCANNER_GAP_S = 0.004
+
+
+class KeyClock:
+    """Key times for the wedge detector: a person's rhythm unless ``scanning``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.gap = HUMAN_GAP_S
+
+    def __call__(self, event: Key) -> float:
+        self.now += self.gap
+        return self.now
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Wait until every job sent to the service thread has answered and the answer is shown."""
+    app = pilot.app
+    assert isinstance(app, CheckoutApp)
+    for _ in range(2000):
+        if app.services.idle:
+            await pilot.pause()  # let the screens handle what the service thread posted
+            if app.services.idle:
+                return
+        await asyncio.sleep(0.002)
+    raise AssertionError("the service thread did not go quiet")
+
+
+def _send(pilot: Pilot[None], text: str, enter: bool) -> None:
+    """Hand keys to the app as the terminal driver does: all at once, in order."""
+    for char in text:
+        pilot.app.post_message(Key(_KEY_NAMES.get(char, char), char))
+    if enter:
+        pilot.app.post_message(Key("enter", "\r"))
+
+
+_KEY_NAMES = {"*": "asterisk", "-": "minus", "+": "plus", " ": "space", ".": "full_stop"}
+
+
+async def type_text(pilot: Pilot[None], text: str, *, enter: bool = True) -> None:
+    """Type ``text`` at a person's pace (the key clock says 200 ms a key), then Enter."""
+    _send(pilot, text, enter)
+    await settle(pilot)
+
+
+async def scan(pilot: Pilot[None], clock: KeyClock, code: str) -> None:
+    """A keyboard-wedge scanner: the code and Enter, a few milliseconds per key."""
+    clock.now += 1.0  # the scanner starts well after the last key a person typed
+    clock.gap = SCANNER_GAP_S
+    _send(pilot, code, True)
+    await settle(pilot)
+    clock.gap = HUMAN_GAP_S
+
+
+async def press(pilot: Pilot[None], *keys: str) -> None:
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
+def notes(app: CheckoutApp) -> list[str]:
+    """The notifications shown so far (newest last)."""
+    return [n.message for n in app._notifications]
+
+
+async def fill(pilot: Pilot[None], text: str, *, enter: bool = True) -> None:
+    """Put ``text`` in the focused field at once (and Enter): for tests where typing is not the
+    point; ``type_text`` types key by key."""
+    app = pilot.app
+    field = app.focused
+    assert field is not None and hasattr(field, "value"), f"no field has the focus ({field!r})"
+    field.value = text  # type: ignore[attr-defined]
+    if enter:
+        await pilot.press("enter")
+    await settle(pilot)
+
+
+def text_in(widget: Widget, selector: str | None = None) -> str:
+    """The text ``widget`` (or its descendant ``selector``) shows, spaces collapsed."""
+    if selector is not None:
+        widget = widget.query_one(selector)
+    width, height = widget.size
+    strips = widget.render_lines(Region(0, 0, width, height))
+    return " ".join(" ".join(strip.text.split()) for strip in strips).strip()

@@ -1,0 +1,200 @@
+"""The app around the checkout: restart with an open basket, the keyboard-wedge scanner, devices,
+quitting, help and sync."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+from loyalty_pos.config import LedgerConfig
+from loyalty_pos.devices.events import DeviceEvent
+from loyalty_pos.domain.errors import LoyaltyPosError
+from loyalty_pos.tui.app import CheckoutApp
+from loyalty_pos.tui.screens.checkout import CheckoutScreen
+from loyalty_pos.tui.screens.help import KEYS, HelpScreen
+from loyalty_pos.tui.screens.text import ConfirmScreen
+
+from .conftest import ANNA, COFFEE_EAN
+from .pilot import fill, notes, press, scan, settle, text_in, type_text
+
+
+async def test_an_open_basket_comes_back_after_a_restart(make_app, terminal):
+    first = make_app()
+    async with first.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "2*MASCARA")
+        await fill(pilot, "COFFEE")
+        await press(pilot, "f5", "f5")
+    second = make_app()
+    async with second.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        view = second.checkout.view
+        assert [(line.sku, line.qty) for line in view.basket.lines] == [
+            ("MASCARA", 2),
+            ("COFFEE", 1),
+        ]
+        assert view.member.name == "Anna Schmidt"
+        assert "The basket left open was restored." in notes(second)[0]
+
+
+async def test_a_wedge_scan_is_recognised_while_the_cashier_is_typing(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "12", enter=False)
+        await scan(pilot, key_clock, ANNA)
+        assert app.checkout.view.member.name == "Anna Schmidt"
+        assert app.checkout.item_field.value == "12"  # what the cashier typed is still there
+
+
+async def test_a_quantity_typed_before_a_scan_applies_to_the_scanned_item(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "3*", enter=False)
+        await scan(pilot, key_clock, COFFEE_EAN)
+        assert [(line.sku, line.qty) for line in app.checkout.view.basket.lines] == [("COFFEE", 3)]
+        assert app.checkout.item_field.value == ""
+
+
+async def test_a_scan_with_a_wrong_check_digit_is_refused(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await scan(pilot, key_clock, "4000010000004")
+        assert "check digit is wrong" in notes(app)[-1]
+        assert app.checkout.view.basket.lines == ()
+
+
+async def test_a_card_tapped_on_the_reader_attaches_the_member(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tap = DeviceEvent("card", ANNA, "pcsc", "Virtual PCD 00 00", None, time.monotonic())
+        thread = threading.Thread(target=app.devices._event, args=(tap,))  # as the reader loop
+        thread.start()
+        thread.join()
+        await settle(pilot)
+        await settle(pilot)
+        assert app.checkout.view.member.name == "Anna Schmidt"
+
+
+async def test_a_scanner_that_cannot_be_opened_shows_in_the_status_line(make_app, terminal):
+    terminal.config = dataclasses.replace(
+        terminal.config, scanner={"enabled": True, "port": "/dev/no-such-scanner"}
+    )
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(50):
+            await settle(pilot)
+            if app.checkout.status_bar.device_state("scanner") != "off":
+                break
+        assert app.checkout.status_bar.device_state("scanner") in ("absent", "error")
+        line = text_in(app.checkout.status_bar)
+        assert "scanner absent" in line or "scanner ERROR" in line
+
+
+async def test_the_demo_simulates_a_card_tap_and_a_scan(make_app):
+    app = make_app(simulate=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "ctrl+t")
+        await press(pilot, "ctrl+g")
+        view = app.checkout.view
+        assert view.member.name == "Anna Schmidt"
+        assert [line.sku for line in view.basket.lines] == ["COFFEE"]
+
+
+async def test_quitting_with_an_open_basket_asks_first(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "COFFEE")
+        await press(pilot, "ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "n")
+        assert app.screen is app.checkout and app.return_code is None
+        await press(pilot, "ctrl+q", "y")
+        assert app.return_code == 0
+
+
+async def test_quitting_with_no_basket_does_not_ask(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "ctrl+q")
+        assert app.return_code == 0
+
+
+async def test_help_lists_every_key(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = text_in(app.screen, ".body-text")
+        for key, what in KEYS:
+            assert f"{key} {what.split()[0]}" in text
+    bound = {b.key for b in CheckoutScreen.BINDINGS + CheckoutApp.BINDINGS}  # type: ignore[union-attr]
+    helped = {key.lower() for key, _ in KEYS} | {"up", "down", "escape", "ctrl+t", "ctrl+g"}
+    assert bound <= helped
+
+
+async def test_f12_without_a_ledger_says_there_is_nothing_to_sync(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f12")
+        assert "No ledger configured" in notes(app)[-1]
+
+
+async def test_f12_syncs_with_the_ledger_and_a_failure_shows_offline(make_app, terminal):
+    terminal.config = dataclasses.replace(
+        terminal.config, ledger=LedgerConfig(url="http://127.0.0.1:9", sync_interval_s=3600)
+    )
+    calls = []
+
+    def fake_sync(t):
+        calls.append(t)
+        if len(calls) > 1:
+            raise LoyaltyPosError("The ledger at http://127.0.0.1:9 cannot be reached.")
+        return {"pushed": 3, "pulled": 2, "waiting": 0}
+
+    app = make_app(sync=fake_sync)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for attempt in range(2):
+            await press(pilot, "f12")
+            for _ in range(100):
+                await settle(pilot)
+                if len(notes(app)) >= 2 * (attempt + 1):
+                    break
+        assert "Synced: 3 sent, 2 member updates, 0 still waiting." in notes(app)[1]
+        assert "cannot be reached" in notes(app)[-1]
+        assert calls[0].store is not terminal.store  # sync has a connection of its own
+        assert "OFFLINE" in text_in(app.checkout.status_bar)
+
+
+async def test_a_bug_in_the_screen_is_logged_and_the_checkout_stays_up(
+    make_app, terminal, monkeypatch
+):
+    from loyalty_pos.tui.widgets.member_panel import MemberPanel
+
+    shown = MemberPanel.show
+
+    def broken(self, view):
+        if view is not None and view.member is not None:
+            raise RuntimeError("panel bug")
+        shown(self, view)
+
+    monkeypatch.setattr(MemberPanel, "show", broken)
+    app = make_app(stay_up=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        assert "Something went wrong (RuntimeError); the basket is kept" in notes(app)[-1]
+        await fill(pilot, "MASCARA")
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]
+    assert "panel bug" in (terminal.home / "error.log").read_text()

@@ -1,0 +1,124 @@
+"""Building a basket the way a cashier does: the member, items, quantities, mistakes."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from loyalty_pos.tui.screens.forms import FormScreen
+from loyalty_pos.tui.screens.help import HelpScreen
+from loyalty_pos.tui.widgets.item_field import ItemField
+
+from .conftest import ANNA, BEN, COFFEE_EAN
+from .pilot import notes, press, scan, settle, type_text
+
+
+def lines(app) -> list[tuple[str, int]]:
+    return [(line.sku, line.qty) for line in app.checkout.view.basket.lines]
+
+
+async def test_typing_a_card_with_f2_attaches_the_member_and_gives_focus_back(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f2")
+        assert isinstance(app.screen, FormScreen)
+        await type_text(pilot, BEN)
+        assert app.checkout.view.member.name == "Ben Carter"
+        assert app.screen is app.checkout
+        assert isinstance(app.focused, ItemField)
+
+
+async def test_a_card_scanned_while_a_window_is_open_still_attaches_the_member(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f1")
+        assert isinstance(app.screen, HelpScreen)
+        await scan(pilot, key_clock, ANNA)
+        assert app.checkout.view.member.name == "Anna Schmidt"
+
+
+async def test_items_by_sku_and_ean_and_with_a_quantity(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "3*COFFEE")
+        await type_text(pilot, "MASCARA")
+        await type_text(pilot, COFFEE_EAN)
+        assert lines(app) == [("COFFEE", 4), ("MASCARA", 1)]
+        assert app.checkout.item_field.value == ""
+        assert isinstance(app.focused, ItemField)
+
+
+async def test_an_unknown_code_is_refused_in_plain_words_and_the_basket_stays(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "COFFEE")
+        await type_text(pilot, "NOSUCHTHING")
+        assert lines(app) == [("COFFEE", 1)]
+        assert "Unknown code 'NOSUCHTHING'" in notes(app)[-1]
+
+
+async def test_delete_removes_the_selected_line(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for code in ("COFFEE", "MASCARA", "ESPRESSO"):
+            await type_text(pilot, code)
+        await press(pilot, "up", "delete")
+        assert lines(app) == [("COFFEE", 1), ("ESPRESSO", 1)]
+
+
+async def test_a_free_amount_line_with_a_category(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f7")
+        await type_text(pilot, "4.99")
+        await type_text(pilot, "grocery")
+        line = app.checkout.view.basket.lines[0]
+        assert (line.sku, str(line.unit_price), line.category) == (
+            "OPEN:grocery",
+            "4.99",
+            "grocery",
+        )
+
+
+async def test_an_unknown_card_offers_enrolment_and_f4_enrols_it(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "LC99990001")
+        assert "Press F4 to enrol it" in notes(app)[-1]
+        await press(pilot, "f4")
+        form = app.screen
+        assert form.query_one("#field-card", Input).value == "LC99990001"
+        await type_text(pilot, "Zoe Quinn")
+        await type_text(pilot, "zoe@example.org")
+        await type_text(pilot, "")
+        assert app.checkout.view.member.name == "Zoe Quinn"
+        enrolled = [e for e in terminal.store.events() if e["type"] == "enroll"]
+        assert enrolled[-1]["card"] == "LC99990001"
+
+
+async def test_enrolment_asks_for_a_name_and_an_email_or_a_phone(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        await type_text(pilot, "LC99990002")
+        await type_text(pilot, "Zoe Quinn")
+        await type_text(pilot, "")
+        await type_text(pilot, "")
+        assert "email address or a phone number" in str(app.screen.query_one("#error").render())
+        assert isinstance(app.screen, FormScreen)
+
+
+async def test_escape_on_an_empty_field_voids_the_basket_after_asking(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "COFFEE")
+        await press(pilot, "escape", "y")
+        assert lines(app) == []

@@ -1,0 +1,122 @@
+"""The manager menu (F8): the PIN and its lockout, points adjustments, lost cards, reprints and the
+end-of-day summary."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from loyalty_pos.tui.screens.forms import FormScreen
+from loyalty_pos.tui.screens.manager import ManagerScreen
+from loyalty_pos.tui.screens.text import TextScreen
+
+from .conftest import ANNA
+from .pilot import fill, notes, press, settle, text_in
+
+
+async def open_menu(pilot, pin: str = "1234") -> None:
+    await press(pilot, "f8")
+    await fill(pilot, pin)
+
+
+async def test_five_wrong_pins_lock_manager_actions_for_15_minutes(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f8")
+        for tries_left in (4, 3, 2, 1):
+            await fill(pilot, "0000")
+            assert f"Wrong manager PIN. {tries_left} tries left." in text_in(app.screen, "#error")
+        await fill(pilot, "0000")
+        assert "locked for 15 minutes" in text_in(app.screen, "#error")
+        await fill(pilot, "1234")  # even the right PIN is refused now
+        assert "locked after 5 wrong PINs until 14:15" in text_in(app.screen, "#error")
+        assert isinstance(app.screen, FormScreen)
+
+
+async def test_the_right_pin_opens_the_manager_menu(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        assert isinstance(app.screen, ManagerScreen)
+        await press(pilot, "escape")
+        assert app.screen is app.checkout
+
+
+async def test_a_manager_adjusts_points_with_a_reason(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        form = app.screen
+        assert form.query_one("#field-card", Input).value == ANNA  # the basket's card
+        assert app.focused is form.query_one("#field-points", Input)
+        await fill(pilot, "250")
+        await fill(pilot, "goodwill: broken bag")
+        assert "+250 points; the balance is now 250." in notes(app)[-1]
+        await press(pilot, "escape")
+        assert app.checkout.view.member.balance == 250
+    event = list(terminal.store.events())[-1]
+    assert (event["type"], event["points"], event["reason"]) == (
+        "adjust",
+        250,
+        "goodwill: broken bag",
+    )
+
+
+async def test_a_lost_card_is_blocked_and_a_new_card_linked_to_the_member(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await open_menu(pilot)
+        await press(pilot, "3")  # the lost card is the basket's; the new one is asked
+        await fill(pilot, "LC00777001")
+        assert "New card" in notes(app)[-1] and "is blocked" in notes(app)[-1]
+        await press(pilot, "escape")
+        view = app.checkout.view
+        assert view.basket.card == "LC00777001" and view.member.member_id == "M0001"
+        await fill(pilot, ANNA)  # the old card no longer works
+        assert "blocked" in notes(app)[-1]
+    assert terminal.store.card(ANNA)["card_status"] == "blocked"
+    assert terminal.store.card("LC00777001")["member_id"] == "M0001"
+
+
+async def test_the_member_status_is_shown_read_only(make_app, terminal):
+    terminal.store.conn.execute("UPDATE members SET status = 'frozen' WHERE member_id = 'M0001'")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "4")
+        await fill(pilot, ANNA)
+        assert isinstance(app.screen, TextScreen)
+        assert "Status frozen" in text_in(app.screen, ".body-text")
+        assert "done at the central office" in text_in(app.screen, ".summary")
+
+
+async def test_reprint_shows_the_last_receipt_again(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f9", "enter")
+        await open_menu(pilot)
+        await press(pilot, "5")
+        assert isinstance(app.screen, TextScreen)
+        assert "DEMO1-000001" in text_in(app.screen, ".body-text")
+
+
+async def test_end_of_day_summary_counts_todays_sales(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f9", "enter")
+        await open_menu(pilot)
+        await press(pilot, "6")
+        text = text_in(app.screen, ".body-text")
+        assert "Checkouts 1" in text and "with a loyalty card 1" in text

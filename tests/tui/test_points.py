@@ -1,0 +1,169 @@
+"""Paying with points (F5): the limit and why, the value as you type, and every refusal."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual.widgets import Input
+
+from loyalty_pos.checkout import adjust
+from loyalty_pos.config import LedgerConfig
+from loyalty_pos.domain.program import parse_program_text
+from loyalty_pos.tui.screens.points import PointsScreen
+
+from .conftest import ANNA, NOW, ROOT
+from .pilot import fill, notes, press, settle, text_in
+
+
+def give_points(terminal, card: str, points: int) -> None:
+    adjust(terminal, card, points, "test setup", "1234")
+
+
+def text_of(screen, selector: str) -> str:
+    return text_in(screen, selector)
+
+
+async def basket(pilot, *codes: str, card: str | None = ANNA) -> None:
+    await settle(pilot)
+    if card:
+        await fill(pilot, card)
+    for code in codes:
+        await fill(pilot, code)
+
+
+async def open_points(pilot, points: str) -> PointsScreen:
+    await press(pilot, "f5")
+    screen = pilot.app.screen
+    assert isinstance(screen, PointsScreen)
+    screen.query_one("#points", Input).value = points
+    await settle(pilot)
+    return screen
+
+
+async def test_the_points_window_shows_the_limit_its_reason_and_the_value_as_typed(
+    make_app, terminal
+):
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA", "3*COFFEE")  # 12.95 + 7.20 = 20.15
+        screen = await open_points(pilot, "1250")
+        info = text_in(screen, "Static")
+        assert "1915 pts = 19.15 EUR" in info
+        assert "at least 1.00 EUR must be paid in money" in info
+        assert "1250 points pay 12.50 EUR; due after: 7.65 EUR" in text_of(screen, "#value")
+        await press(pilot, "enter")
+        assert app.screen is app.checkout
+        quote = app.checkout.view.quote
+        assert (quote.points_redeemed, str(quote.due)) == (1250, "7.65")
+
+
+async def test_f5_twice_pays_the_most_allowed(make_app, terminal):
+    give_points(terminal, ANNA, 500)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA")
+        await press(pilot, "f5", "f5")
+        assert app.checkout.view.quote.points_redeemed == 500
+        assert app.checkout.view.basket.redeem == "max"
+
+
+async def test_points_without_a_member_card_are_refused(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA", card=None)
+        await press(pilot, "f5")
+        assert app.screen is app.checkout
+        assert "Points can only be paid with a member card" in notes(app)[-1]
+
+
+async def test_more_points_than_the_balance_are_refused(make_app, terminal):
+    give_points(terminal, ANNA, 500)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA")
+        screen = await open_points(pilot, "600")
+        assert "600 points asked but the balance is 500" in text_of(screen, "#error")
+        await press(pilot, "enter")
+        assert isinstance(app.screen, PointsScreen)  # still open: nothing was kept
+        assert app.checkout.view.quote.points_redeemed == 0
+
+
+async def test_points_never_leave_less_than_the_minimum_cash(make_app, terminal):
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "COFFEE")  # 2.40
+        screen = await open_points(pilot, "200")
+        assert "At least 1.00 EUR must be paid in money" in text_of(screen, "#error")
+
+
+async def test_points_are_capped_at_the_programs_share(make_app, terminal):
+    text = (ROOT / "config" / "program.example.toml").read_text()
+    text = text.replace('max_share = "1.0"', 'max_share = "0.5"').replace(
+        "version = 1 ", "version = 2 "
+    )
+    with terminal.store.transaction():
+        terminal.store.save_program(parse_program_text(text, "test"), NOW)
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA")  # 12.95
+        screen = await open_points(pilot, "700")
+        assert "points may pay at most 50% of the total" in text_in(screen, "Static")
+        assert "Points may pay at most 50% of the total" in text_of(screen, "#error")
+
+
+async def test_offline_a_member_may_pay_only_the_daily_offline_cap(make_app, terminal):
+    give_points(terminal, ANNA, 8000)
+    terminal.config = dataclasses.replace(
+        terminal.config, ledger=LedgerConfig(url="http://127.0.0.1:9")
+    )
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "4*ESPRESSO", "4*MASCARA")
+        screen = await open_points(pilot, "6000")
+        assert "the terminal is offline" in text_in(screen, "Static")
+        assert "Offline, this member can pay at most 5000 more points today" in text_of(
+            screen, "#error"
+        )
+        assert "OFFLINE" in text_in(app.checkout.status_bar)
+
+
+async def test_a_card_enrolled_offline_cannot_pay_yet(make_app, terminal):
+    terminal.config = dataclasses.replace(
+        terminal.config, ledger=LedgerConfig(url="http://127.0.0.1:9")
+    )
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        for value in ("LC99990003", "Zoe Quinn", "", "+32 470 00 00 00"):
+            await fill(pilot, value)
+        assert app.checkout.view.member.status == "provisional"
+        await fill(pilot, "MASCARA")
+        screen = await open_points(pilot, "100")
+        assert "can pay once the ledger has seen it" in text_of(screen, "#error")
+
+
+async def test_a_frozen_member_is_refused_and_the_basket_stays(make_app, terminal):
+    terminal.store.conn.execute("UPDATE members SET status = 'frozen' WHERE member_id = 'M0001'")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA", card=None)
+        await fill(pilot, ANNA)
+        assert "This member is frozen" in notes(app)[-1]
+        assert app.checkout.view.member is None
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]
+
+
+async def test_removing_a_line_drops_a_points_payment_that_no_longer_fits(make_app, terminal):
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "COFFEE", "MASCARA")
+        await open_points(pilot, "1000")
+        await press(pilot, "enter")
+        await press(pilot, "delete")  # the mascara: 2.40 left cannot carry 10.00 in points
+        assert app.checkout.view.quote.points_redeemed == 0
+        assert "The points payment was removed" in notes(app)[-1]

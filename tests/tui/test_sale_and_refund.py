@@ -1,0 +1,124 @@
+"""Completing a sale (F9), refunding it (F6) with the manager's PIN, and the receipt preview."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input
+
+from loyalty_pos.checkout import adjust
+from loyalty_pos.tui.screens.refund import RefundScreen
+from loyalty_pos.tui.screens.text import TextScreen
+
+from .conftest import ANNA
+from .pilot import fill, notes, press, scan, settle, text_in
+
+
+async def sell(pilot, *codes: str, card: str | None = ANNA) -> None:
+    await settle(pilot)
+    if card:
+        await fill(pilot, card)
+    for code in codes:
+        await fill(pilot, code)
+    await press(pilot, "f9")
+
+
+async def test_f9_records_the_sale_shows_the_receipt_and_clears_for_the_next_customer(
+    make_app, terminal
+):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", "2*COFFEE")
+        preview = app.screen
+        assert isinstance(preview, TextScreen)
+        summary = text_in(preview, ".summary")
+        # 17.75 EUR: 17 base points + 12 for the Sunday beauty promotion on the mascara
+        assert "points earned +29" in summary and "new balance 29" in summary
+        assert "DEMO1-000001" in text_in(preview, ".body-text")
+        assert app.checkout.view.basket.is_empty
+        await press(pilot, "enter")
+        assert app.screen is app.checkout
+    sale = terminal.store.event_by_receipt("DEMO1-000001")
+    assert sale["member_id"] == "M0001"
+    assert [(line["sku"], line["qty"]) for line in sale["lines"]] == [("MASCARA", 1), ("COFFEE", 2)]
+    assert terminal.store.draft() is None
+
+
+async def test_the_next_scan_closes_the_receipt_and_starts_the_next_basket(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", card=None)
+        assert isinstance(app.screen, TextScreen)
+        await scan(pilot, key_clock, "4000010000003")
+        assert app.screen is app.checkout
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
+
+
+async def test_f9_on_an_empty_basket_records_nothing(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f9")
+        assert "The basket is empty" in notes(app)[-1]
+    assert terminal.store.last_receipt_id() is None
+
+
+async def test_refund_with_the_manager_pin_reverses_the_points(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", "2*COFFEE")
+        await press(pilot, "enter", "f6")
+        refund = app.screen
+        assert isinstance(refund, RefundScreen)
+        await fill(pilot, "DEMO1-000001")
+        table = refund.query_one("#lines", DataTable)
+        assert table.row_count == 2
+        await press(pilot, "down", "minus", "minus", "enter")  # keep both coffees
+        assert isinstance(app.focused, Input) and app.focused.id == "pin"
+        await fill(pilot, "1234")
+        slip = app.screen
+        assert isinstance(slip, TextScreen)
+        summary = text_in(slip, ".summary")
+    event = terminal.store.event_by_receipt("DEMO1-000002")
+    assert event["type"] == "refund" and event["lines"] == [{"sku": "MASCARA", "qty": 1}]
+    assert event["refund_minor"] == 1295
+    assert f"points reversed -{event['points_reversed']}" in summary
+    assert event["points_reversed"] == 25  # 29 earned; the two coffees alone would earn 4
+    assert "Money back 12.95" in summary and "new balance 4" in summary
+
+
+async def test_scanning_a_receipt_opens_its_refund_even_over_the_last_receipt(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", card=None)
+        assert isinstance(app.screen, TextScreen)  # the receipt preview
+        await scan(pilot, key_clock, "DEMO1-000001")
+        await settle(pilot)
+        assert isinstance(app.screen, RefundScreen)
+        assert app.screen.query_one("#lines", DataTable).row_count == 1
+
+
+async def test_a_wrong_pin_refuses_the_refund_and_records_nothing(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", card=None)
+        await press(pilot, "escape", "f6")
+        await fill(pilot, "DEMO1-000001")
+        await press(pilot, "enter")
+        await fill(pilot, "9999")
+        assert "Wrong manager PIN. 4 tries left." in text_in(app.screen, "#error")
+        assert isinstance(app.screen, RefundScreen)
+    assert terminal.store.refunds_of("DEMO1-000001") == []
+
+
+async def test_a_points_payment_is_restored_on_refund(make_app, terminal):
+    adjust(terminal, ANNA, 1000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f5", "f5")
+        await press(pilot, "f9", "enter", "f6")
+        await fill(pilot, "DEMO1-000002")
+        await press(pilot, "enter")
+        await fill(pilot, "1234")
+        assert "restored +1000" in text_in(app.screen, ".summary")
