@@ -372,10 +372,7 @@ def refund(
             raise NotFound(f"No sale with receipt id {receipt_id!r} on this terminal.")
         program = t.store.program_version(original["program_version"])
         cur = program.currency
-        previous: dict[str, int] = {}
-        for r in t.store.refunds_of(receipt_id):
-            for line in r["lines"]:
-                previous[line["sku"]] = previous.get(line["sku"], 0) + line["qty"]
+        previous = _returned(t, receipt_id)
         sale = _original_sale(program, original)
         if items is None:
             items = {}
@@ -581,30 +578,51 @@ def adjust(
     return {"member_id": m.member_id, "points": points, "balance": account.balance(now.date())}
 
 
+def _card_event(t: Terminal, kind: str, member_id: str, card: str, now: datetime) -> None:
+    t.store.append(
+        t.config.terminal_id,
+        {
+            "type": kind,
+            "occurred_at": now.isoformat(),
+            "program_version": t.program.version,
+            "member_id": member_id,
+            "card": card,
+        },
+    )
+
+
+def _block(t: Terminal, card: str, now: datetime) -> str:
+    """Block ``card`` inside the caller's transaction; returns its member id."""
+    row = t.store.card(card)
+    if row is None:
+        raise NotFound(f"Card {mask(card)} is not known here.")
+    if row["card_status"] == "blocked":
+        raise Refused(f"Card {mask(card)} is already blocked.")
+    t.store.conn.execute("UPDATE cards SET status = 'blocked' WHERE card = ?", (card,))
+    _card_event(t, "card_block", row["member_id"], card, now)
+    return str(row["member_id"])
+
+
+def _link(t: Terminal, new_card: str, member_id: str, now: datetime) -> None:
+    """Give ``member_id`` the card ``new_card`` inside the caller's transaction."""
+    if not new_card:
+        raise Refused("Give the new card's number.")
+    if t.store.member(member_id) is None:
+        raise NotFound(f"Member {member_id} is not known here.")
+    if t.store.card(new_card) is not None:
+        raise Refused(f"Card {mask(new_card)} already belongs to a member.")
+    t.store.conn.execute("INSERT INTO cards (card, member_id) VALUES (?, ?)", (new_card, member_id))
+    _card_event(t, "card_link", member_id, new_card, now)
+
+
 def block_card(
     t: Terminal, card: str, pin: str | None, at: datetime | None = None
 ) -> dict[str, Any]:
     """Block a lost card: it can no longer earn or pay; the member's points stay theirs."""
     check_manager_pin(t, pin, at)
-    now = t.now(at)
     with t.store.transaction():
-        row = t.store.card(card)
-        if row is None:
-            raise NotFound(f"Card {mask(card)} is not known here.")
-        if row["card_status"] == "blocked":
-            raise Refused(f"Card {mask(card)} is already blocked.")
-        t.store.conn.execute("UPDATE cards SET status = 'blocked' WHERE card = ?", (card,))
-        t.store.append(
-            t.config.terminal_id,
-            {
-                "type": "card_block",
-                "occurred_at": now.isoformat(),
-                "program_version": t.program.version,
-                "member_id": row["member_id"],
-                "card": card,
-            },
-        )
-    return {"member_id": row["member_id"], "card": mask(card), "status": "blocked"}
+        member_id = _block(t, card.strip(), t.now(at))
+    return {"member_id": member_id, "card": mask(card), "status": "blocked"}
 
 
 def link_card(
@@ -612,31 +630,77 @@ def link_card(
 ) -> dict[str, Any]:
     """Give a member a new card (a lost card replaced): balance and history follow the member."""
     check_manager_pin(t, pin, at)
-    now = t.now(at)
     new_card = new_card.strip()
     with t.store.transaction():
-        if t.store.member(member_id) is None:
-            raise NotFound(f"Member {member_id} is not known here.")
-        if t.store.card(new_card) is not None:
-            raise Refused(f"Card {mask(new_card)} already belongs to a member.")
-        t.store.conn.execute(
-            "INSERT INTO cards (card, member_id) VALUES (?, ?)", (new_card, member_id)
-        )
-        t.store.append(
-            t.config.terminal_id,
-            {
-                "type": "card_link",
-                "occurred_at": now.isoformat(),
-                "program_version": t.program.version,
-                "member_id": member_id,
-                "card": new_card,
-            },
-        )
+        _link(t, new_card, member_id, t.now(at))
     return {
         "member_id": member_id,
         "card": mask(new_card),
         "cards": len(t.store.cards_of(member_id)),
     }
+
+
+def replace_lost_card(
+    t: Terminal, old_card: str, new_card: str, pin: str | None, at: datetime | None = None
+) -> dict[str, Any]:
+    """The lost-card counter case in one transaction: the holder of ``old_card`` gets
+    ``new_card`` and the old card is blocked (unless it already was)."""
+    old_card, new_card = old_card.strip(), new_card.strip()
+    if not old_card or not new_card:
+        raise Refused("Give the lost card and the new card.")
+    check_manager_pin(t, pin, at)
+    now = t.now(at)
+    with t.store.transaction():
+        row = t.store.card(old_card)
+        if row is None:
+            raise NotFound(f"Card {mask(old_card)} is not known here.")
+        _link(t, new_card, row["member_id"], now)
+        if row["card_status"] != "blocked":
+            _block(t, old_card, now)
+    return {
+        "member_id": row["member_id"],
+        "card": mask(new_card),
+        "blocked": mask(old_card),
+        "cards": len(t.store.cards_of(row["member_id"])),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RefundableLine:
+    """One SKU of a sale: how many were sold and how many can still come back."""
+
+    sku: str
+    name: str
+    sold: int
+    left: int
+    unit_price: Decimal
+
+
+def _returned(t: Terminal, receipt_id: str) -> dict[str, int]:
+    returned: dict[str, int] = {}
+    for r in t.store.refunds_of(receipt_id):
+        for line in r["lines"]:
+            returned[line["sku"]] = returned.get(line["sku"], 0) + line["qty"]
+    return returned
+
+
+def refundable_lines(t: Terminal, receipt_id: str) -> tuple[list[RefundableLine], str]:
+    """The lines of sale ``receipt_id`` with what is left to refund, and the member's masked card."""
+    sale = t.store.event_by_receipt(receipt_id)
+    if sale is None or sale.get("type") != "checkout":
+        raise NotFound(f"No sale with receipt id {receipt_id!r} on this terminal.")
+    returned = _returned(t, receipt_id)
+    sold: dict[str, RefundableLine] = {}
+    for line in sale["lines"]:
+        known = sold.get(line["sku"])
+        qty = line["qty"] + (known.sold if known else 0)
+        price = from_minor(line["unit_price_minor"], sale["currency"])
+        sold[line["sku"]] = RefundableLine(line["sku"], line["name"], qty, qty, price)
+    lines = [
+        RefundableLine(r.sku, r.name, r.sold, max(r.sold - returned.get(r.sku, 0), 0), r.unit_price)
+        for r in sold.values()
+    ]
+    return lines, mask(sale.get("card"))
 
 
 def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:

@@ -149,6 +149,42 @@ def cmd_card_link(args: argparse.Namespace) -> Any:
     return svc.link_card(_terminal(args), args.card, args.member, args.manager_pin, _at(args.at))
 
 
+def _device_tables(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The [reader] and [scanner] tables of this terminal's config, if it has one."""
+    home = resolve_home(args.home)
+    if (home / "terminal.toml").exists():
+        from .config import load_terminal_config
+
+        cfg = load_terminal_config(home / "terminal.toml")
+        return cfg.reader, cfg.scanner, str(home / "terminal.toml")
+    return {}, {}, "defaults"
+
+
+def cmd_devices(args: argparse.Namespace) -> Any:
+    from .devices.commands import list_devices
+    from .devices.pcsc import ReaderConfig
+
+    reader, _, source = _device_tables(args)
+    return list_devices(ReaderConfig.from_dict(reader, source, "reader"))
+
+
+def cmd_card_read(args: argparse.Namespace) -> Any:
+    from .devices.commands import read_card
+    from .devices.pcsc import ReaderConfig
+
+    reader, _, source = _device_tables(args)
+    return read_card(args.reader, args.timeout, ReaderConfig.from_dict(reader, source, "reader"))
+
+
+def cmd_scan(args: argparse.Namespace) -> Any:
+    from .devices.commands import scan_serial
+    from .devices.serial_scanner import ScannerConfig
+
+    _, scanner, source = _device_tables(args)
+    table = {**scanner, "port": args.serial, "enabled": True}
+    return scan_serial(args.serial, args.timeout, ScannerConfig.from_dict(table, source, "scanner"))
+
+
 def cmd_journal(args: argparse.Namespace) -> Any:
     t = _terminal(args)
     for event in t.store.events(since=args.since):
@@ -213,7 +249,7 @@ def cmd_demo(args: argparse.Namespace) -> Any:
         return scripted_demo(t)
     from .tui.app import run_app
 
-    run_app(t)
+    run_app(t, simulate=True)
     return None
 
 
@@ -361,6 +397,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("card")
     p.add_argument("--member", required=True)
 
+    p = add("read", cmd_card_read, "wait for one tap on a PC/SC reader and print it", into=csub)
+    p.add_argument("--reader", help="a reader's name, or part of it (default: the config's filter)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S")
+
+    add("devices", cmd_devices, "list PC/SC readers (card present or not) and serial ports")
+    p = add("scan", cmd_scan, "wait for one code from a serial scanner and print it")
+    p.add_argument(
+        "--serial",
+        required=True,
+        metavar="PORT",
+        help="a path, /dev/serial/by-id/..., or usb:VID:PID",
+    )
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S")
+
     p = add("journal", cmd_journal, "print the journal as JSON lines")
     p.add_argument("--since", type=int, default=0, metavar="SEQ")
     add("verify", cmd_verify, "check the hash chain and every balance against the journal", at)
@@ -447,11 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _emit(args, args.handler(args))
         return 0
     except Refused as e:
-        _fail(
-            args,
-            e,
-            str(e) if not e.details.get("problems") else e.message.split(":")[0] + ": invalid",
-        )
+        problems = e.details.get("problems")
+        _fail(args, e, f"{e.details.get('file')} is invalid:" if problems else str(e))
         return 2
     except LoyaltyPosError as e:
         _fail(args, e, str(e))

@@ -280,3 +280,28 @@ def test_full_refund_returns_the_member_to_the_balance_before_and_the_chain_veri
 def test_unknown_card_message_tells_the_cashier_what_to_do(demo) -> None:
     with pytest.raises(NotFound, match="enrol it"):
         svc.find_member(demo, "LC99999999")
+
+
+def test_replacing_a_lost_card_links_the_new_and_blocks_the_old_in_one_go(demo) -> None:
+    earned = buy(demo, ANNA, "MASCARA")["points_earned"]
+    result = svc.replace_lost_card(demo, ANNA, "04FFEEDDCCBB01", "1234")
+    assert result["member_id"] == "M0001"
+    assert svc.balance(demo, "04FFEEDDCCBB01")["balance"] == earned
+    with pytest.raises(Refused, match="blocked"):
+        svc.find_member(demo, ANNA)
+    before = state(demo)
+    with pytest.raises(Refused, match="already belongs"):
+        svc.replace_lost_card(demo, "04FFEEDDCCBB01", BEN, "1234")
+    assert state(demo) == before
+    assert demo.store.card("04FFEEDDCCBB01")["card_status"] == "active"
+
+
+def test_refundable_lines_count_down_as_units_come_back(demo) -> None:
+    receipt = buy(demo, ANNA, "MILK:3", "MASCARA")["receipt_id"]
+    svc.refund(demo, receipt, {"MILK": 2}, "1234")
+    lines, card = svc.refundable_lines(demo, receipt)
+    assert {(line.sku, line.sold, line.left) for line in lines} == {
+        ("MILK", 3, 1),
+        ("MASCARA", 1, 1),
+    }
+    assert card.endswith("E500") and card.startswith("*")

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from .interim import RefundableLine
+    from loyalty_pos.checkout import RefundableLine
+
     from .services import TerminalStatus
     from .session import BasketView
 

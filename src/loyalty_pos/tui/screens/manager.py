@@ -14,12 +14,11 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from loyalty_pos.checkout import adjust, block_card, find_member, mask
+from loyalty_pos.checkout import adjust, block_card, find_member, mask, replace_lost_card
 from loyalty_pos.domain.errors import NotFound
 from loyalty_pos.printing import receipt_text
 from loyalty_pos.reports import day_report, report_text
 
-from ..interim import replace_lost_card
 from ..messages import ServiceDone
 from .base import PosModal
 from .forms import Field, FormScreen, Values

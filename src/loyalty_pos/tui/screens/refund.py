@@ -12,10 +12,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
-from loyalty_pos.checkout import refund
+from loyalty_pos.checkout import RefundableLine, refund, refundable_lines
 from loyalty_pos.printing import receipt_text
 
-from ..interim import RefundableLine, refundable_lines
 from ..messages import CodeScanned, RefundLoaded, ServiceDone, ServiceRefused
 from ..router import is_receipt_id
 from ..words import money
