@@ -25,6 +25,7 @@ class FaultProxy:
         seed: int,
         weights: dict[str, float] | None = None,
         max_delay: float = 0.3,
+        script: list[str] | None = None,
     ) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.rng = random.Random(seed)
@@ -38,6 +39,8 @@ class FaultProxy:
             "503": 0.06,
         }
         self.max_delay = max_delay
+        #: fates for the next connections, in order, before the random ones
+        self.script = list(script or [])
         self.faults = True
         self.offline = False
         self.counts: Counter[str] = Counter()
@@ -64,9 +67,11 @@ class FaultProxy:
     def _fate(self) -> str:
         if self.offline:
             return "offline"
-        if not self.faults:
+        if not self.faults and not self.script:
             return "pass"
         with self._lock:
+            if self.script:
+                return self.script.pop(0)
             fates = list(self.weights)
             return self.rng.choices(fates, [self.weights[f] for f in fates])[0]
 

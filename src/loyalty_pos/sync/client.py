@@ -106,10 +106,15 @@ class LedgerClient:
             raise SyncError(f"The ledger sent an unreadable answer to {path}.") from e
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def push(self, terminal_id: str, events: list[Mapping[str, Any]]) -> dict[str, Any]:
-        return dict(
-            self._call("POST", "/v1/sync/push", json={"terminal_id": terminal_id, "events": events})
-        )
+    def push(
+        self, terminal_id: str, events: list[Mapping[str, Any]], sent_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """``sent_at`` is this terminal's clock now: the ledger tells a late push (offline for a
+        day) from a clock that is off."""
+        body: dict[str, Any] = {"terminal_id": terminal_id, "events": events}
+        if sent_at is not None:
+            body["sent_at"] = sent_at.isoformat()
+        return dict(self._call("POST", "/v1/sync/push", json=body))
 
     def pull(self, since: str, limit: int = PULL_PAGE) -> dict[str, Any]:
         return dict(self._call("GET", "/v1/sync/pull", params={"since": since, "limit": limit}))
@@ -145,7 +150,7 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
         batch = _pending(t.store, PUSH_BATCH)
         if not batch:
             return counts
-        answer = client.push(t.config.terminal_id, batch)
+        answer = client.push(t.config.terminal_id, batch, t.now())
         seq_of = {e["event_id"]: e["seq"] for e in batch}
         progressed = False
         with t.store.transaction():
@@ -226,10 +231,14 @@ def apply_snapshot(t: Terminal, snap: Mapping[str, Any]) -> None:
 
 
 def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
-    cursor = t.store.meta("pull_cursor", "") or ""
+    cursor = t.store.meta("pull_cursor", "0") or "0"
     pulled = 0
     while True:
         page = client.pull(cursor)
+        new_cursor = str(page.get("cursor", cursor))
+        if int(new_cursor) < int(cursor):  # the ledger was restored from a backup: start over
+            cursor = "0"
+            continue
         with t.store.transaction():
             for snap in page.get("members", []):
                 apply_snapshot(t, snap)
@@ -239,7 +248,7 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
                 t.store.save_program(
                     parse_program(program["rules"], "program from the ledger"), t.now()
                 )
-            cursor = str(page.get("cursor", cursor))
+            cursor = new_cursor
             t.store.set_meta("pull_cursor", cursor)
         if not page.get("more"):
             return pulled, cursor

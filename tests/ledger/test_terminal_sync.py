@@ -1,0 +1,143 @@
+"""A terminal and the real ledger on loopback, on both databases: offline sales reach the ledger
+exactly once, balances agree after a pull, two offline terminals are each held to the offline cap
+and the overspend is recorded and flagged, a response lost after the commit is resent safely, and
+the nightly job runs end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from ledger_helpers import LedgerServer, subprocess_env
+
+from loyalty_pos import checkout as svc
+from loyalty_pos.bootstrap import init_terminal
+from loyalty_pos.domain.errors import RedeemRefused
+from loyalty_pos.imports import import_catalog
+from loyalty_pos.nightly import run as nightly_run
+from loyalty_pos.sync import SyncError, sync
+from tests.support.faultproxy import FaultProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+ANNA = "04A1B2C3D4E500"
+
+
+def ledger_cli(server: LedgerServer, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.ledger", *args, "--db", server.db_url],
+        env=subprocess_env(),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def store(fresh_ledger: LedgerServer) -> LedgerServer:
+    """A ledger holding the demo store's members and the example program."""
+    ledger_cli(fresh_ledger, "members", "import", str(ROOT / "config/demo/members.csv"))
+    ledger_cli(fresh_ledger, "program", "set", str(ROOT / "config/program.example.toml"))
+    return fresh_ledger
+
+
+def till(
+    server: LedgerServer, home: Path, terminal_id: str, url: str | None = None
+) -> svc.Terminal:
+    answer = server.admin.post("/v1/terminals", json={"terminal_id": terminal_id})
+    assert answer.status_code == 201, answer.text
+    t = init_terminal(
+        home,
+        terminal_id,
+        ROOT / "config/program.example.toml",
+        "1234",
+        ledger_url=url or server.base_url,
+        token=answer.json()["token"],
+    )
+    import_catalog(t, ROOT / "config/demo/catalog.csv")
+    return t
+
+
+def ledger_member(server: LedgerServer, member_id: str) -> dict:
+    return server.admin.get(f"/v1/members/{member_id}").json()
+
+
+def test_an_offline_sale_reaches_the_ledger_once_and_balances_agree(store, tmp_path) -> None:
+    with FaultProxy(store.port, seed=1) as proxy:
+        proxy.faults = False
+        t = till(store, tmp_path / "t1", "T1", proxy.url)
+        assert sync(t)["pulled"] == 20
+        assert svc.is_online(t, t.now())
+        proxy.offline = True
+        with pytest.raises(SyncError, match="cannot be reached"):
+            sync(t)
+        t.store.set_meta("last_sync_at", (t.now() - timedelta(hours=2)).isoformat())
+        sale = svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 1), ("BOOK-COOK", 2)]))
+        assert sale["offline"] is True
+        proxy.offline = False
+        first = sync(t)
+        assert (first["pushed"], first["rejected"], first["waiting"]) == (1, 0, 0)
+        assert sync(t)["pushed"] == 0
+    audit = store.admin.get("/v1/audit").json()
+    assert (audit["sum_of_balances"], audit["unbalanced_transfers"]) == (0, 0)
+    assert audit["members_mismatched"] == []
+    at_ledger = ledger_member(store, "M0001")
+    assert at_ledger["balance"] == sale["balance"] == svc.balance(t, ANNA)["balance"]
+    assert svc.verify(t)["ok"]
+
+
+def test_two_offline_terminals_are_each_capped_and_the_overspend_is_flagged(
+    store, tmp_path
+) -> None:
+    store.admin.post("/v1/members/M0001/adjust", json={"points": 6000, "reason": "welcome gift"})
+    tills = [till(store, tmp_path / name, name) for name in ("T1", "T2")]
+    for t in tills:
+        sync(t)
+        assert svc.balance(t, ANNA)["balance"] == 6000
+        t.store.set_meta("last_sync_at", (t.now() - timedelta(hours=2)).isoformat())  # offline
+    basket = [("OLIVEOIL", 10)]  # 89.90: enough to pay 5000 points
+    with pytest.raises(RedeemRefused) as e:
+        svc.checkout(tills[0], ANNA, svc.resolve_items(tills[0], basket), 5100)
+    assert e.value.limit == "offline_cap"
+    for t in tills:
+        sale = svc.checkout(t, ANNA, svc.resolve_items(t, basket), "max")
+        assert sale["points_redeemed"] == 5000
+    for t in tills:
+        assert sync(t)["rejected"] == 0
+    assert ledger_member(store, "M0001")["balance"] < 0
+    today = tills[0].now().date().isoformat()
+    report = store.admin.get("/v1/reports/summary", params={"from": today, "to": today}).json()
+    flagged = [n if isinstance(n, str) else n.get("member_id") for n in report["negative_balances"]]
+    assert "M0001" in flagged
+    sync(tills[0])
+    assert svc.balance(tills[0], ANNA)["balance"] == ledger_member(store, "M0001")["balance"]
+
+
+def test_a_response_lost_after_the_commit_is_resent_and_applied_once(store, tmp_path) -> None:
+    with FaultProxy(store.port, seed=2, script=["pass", "pass"]) as proxy:
+        proxy.faults = False
+        t = till(store, tmp_path / "t1", "T1", proxy.url)
+        sync(t)
+        for _ in range(3):
+            svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+        proxy.script = ["lose_response", "502", "cut_response"]
+        result = sync(t)
+    assert result["pushed"] + result["duplicates"] == 3 and result["duplicates"] == 3
+    seqs = store.admin.get("/v1/members/M0001").json()["counted_through"]["T1"]
+    assert seqs == 3
+    assert ledger_member(store, "M0001")["balance"] == svc.balance(t, ANNA)["balance"]
+
+
+def test_the_nightly_job_runs_end_to_end_against_the_ledger(store, tmp_path) -> None:
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 1)]))
+    svc.checkout(t, None, svc.resolve_items(t, [("MILK", 2)]))
+    result = nightly_run(t, t.now().date(), keep=2, progress=lambda _: None)
+    assert result["ok"], result["failures"]
+    assert result["sync"]["pushed"] == 2
+    report = (t.home / "reports" / f"{t.now().date()}.json").read_text()
+    assert '"checkouts": 2' in report and '"engagement_pct": "50.0"' in report
+    assert len(list((t.home / "backups").glob("terminal-*.db"))) == 1
