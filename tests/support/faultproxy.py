@@ -1,5 +1,8 @@
 """A seeded fault-injecting TCP proxy on loopback, between a terminal and the ledger.
 
+Each connection carries one request: the proxy closes it once the response has been relayed (no
+more bytes for 50 ms), so a kept-alive HTTP client meets a fresh fate for every request.
+
 Each accepted connection draws one fate: pass through, delay, drop before forwarding, forward the
 request but lose the whole response (the ledger committed, the client never hears), cut the
 response part-way, or answer 502/503 itself. ``offline`` refuses everything (a dead network);
@@ -94,6 +97,7 @@ class FaultProxy:
 
     def _serve(self, client: socket.socket, fate: str, delay: float, cut: int) -> None:
         client.settimeout(10)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             if fate in ("offline", "drop"):
                 return
@@ -107,14 +111,15 @@ class FaultProxy:
             if fate == "delay":
                 time.sleep(delay)
             upstream = socket.create_connection(self.upstream, timeout=10)
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 self._pipe(client, upstream, fate, cut)
             finally:
-                upstream.close()
+                _hang_up(upstream)
         except OSError:
             pass
         finally:
-            client.close()
+            _hang_up(client)
 
     def _pipe(self, client: socket.socket, upstream: socket.socket, fate: str, cut: int) -> None:
         """Relay one connection; for the response faults, the response is lost or cut."""
@@ -136,7 +141,10 @@ class FaultProxy:
         sent = 0
         try:
             while True:
-                data = upstream.recv(65536)
+                try:
+                    data = upstream.recv(65536)
+                except TimeoutError:
+                    break  # the response is complete: one request per connection
                 if not data:
                     break
                 if fate == "lose_response":
@@ -146,7 +154,18 @@ class FaultProxy:
                     break
                 client.sendall(data)
                 sent += len(data)
+                upstream.settimeout(0.05)
         except OSError:
             pass
         finally:
             done.set()
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """Close for real: ``shutdown`` sends the FIN and wakes a recv blocked in another thread
+    (``close`` alone would leave the peer waiting until that recv times out)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

@@ -58,9 +58,11 @@ class LedgerClient:
         timeout: float = 5.0,
         attempts: int = 4,
         transport: httpx.BaseTransport | None = None,
+        backoff_s: float = 0.2,
     ) -> None:
         self.url = url.rstrip("/")
         self.attempts = attempts
+        self.backoff_s = backoff_s
         self.http = httpx.Client(
             base_url=self.url,
             timeout=timeout,
@@ -74,7 +76,7 @@ class LedgerClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         retrying = Retrying(
             retry=retry_if_exception(_transient),
-            wait=wait_random_exponential(multiplier=0.2, max=5),
+            wait=wait_random_exponential(multiplier=self.backoff_s, max=5),
             stop=stop_after_attempt(self.attempts) | stop_after_delay(30),
             reraise=True,
         )
