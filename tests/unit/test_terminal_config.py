@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from loyalty_pos.config import hash_pin, parse_terminal_config, pin_matches
+from loyalty_pos.devices.pcsc import ReaderConfig
+from loyalty_pos.devices.serial_scanner import ScannerConfig
 from loyalty_pos.domain.errors import ConfigError
 from loyalty_pos.receipts.printer import PrinterConfig
 
@@ -22,6 +24,8 @@ def test_the_example_config_is_valid_for_every_part() -> None:
     cfg = parse_terminal_config(example(), str(EXAMPLE))
     assert cfg.terminal_id == "T1" and cfg.tz is not None
     assert PrinterConfig.from_dict(cfg.printer, str(EXAMPLE)).width_chars == 42
+    assert ReaderConfig.from_dict(cfg.reader, str(EXAMPLE), "reader").card_source == "uid"
+    assert ScannerConfig.from_dict(cfg.scanner, str(EXAMPLE), "scanner").baudrate == 9600
 
 
 @pytest.mark.parametrize(
