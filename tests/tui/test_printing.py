@@ -1,0 +1,63 @@
+"""F9 prints to the configured receipt printer (a TCP printer on loopback); a printer that is
+off leaves the sale recorded, says so in plain words and keeps the receipt queued for a reprint."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from hardware.printer_sim import PrinterSim
+from loyalty_pos.bootstrap import open_terminal
+
+from .conftest import NOW
+from .pilot import notes, settle
+from .test_sale_and_refund import sell
+
+
+def with_printer(terminal, url: str):  # type: ignore[no-untyped-def]
+    with (terminal.home / "terminal.toml").open("a") as f:
+        f.write(f'\n[printer]\nurl = "{url}"\ntimeout_s = 1.0\n')
+    t = open_terminal(terminal.home)
+    t.clock = lambda: NOW
+    return t
+
+
+async def until(pilot, condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await settle(pilot)
+        await asyncio.sleep(0.05)
+
+
+async def test_completing_a_sale_prints_the_receipt_with_its_barcode(make_app, terminal) -> None:
+    with PrinterSim() as sim:
+        t = with_printer(terminal, sim.url)
+        app = make_app(t)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await sell(pilot, "MASCARA")
+            await until(pilot, lambda: any(b"DEMO1-000001" in j for j in sim.received))
+            await until(
+                pilot,
+                lambda: (
+                    t.store.one(
+                        "SELECT printed_at FROM receipts WHERE receipt_id = 'DEMO1-000001'"
+                    )[0]
+                    is not None
+                ),
+            )
+        job = next(j for j in sim.received if b"DEMO1-000001" in j)
+    assert job.startswith(b"\x1b@") and b"\x1dk" in job
+
+
+async def test_a_printer_that_is_off_keeps_the_sale_and_queues_the_receipt(
+    make_app, terminal
+) -> None:
+    with PrinterSim(mode="refuse") as sim:
+        t = with_printer(terminal, sim.url)
+        app = make_app(t)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await sell(pilot, "MASCARA")
+            await until(pilot, lambda: t.store.unprinted() == ["DEMO1-000001"])
+            assert any("print" in n.lower() for n in notes(app))
+    assert t.store.event_by_receipt("DEMO1-000001") is not None
