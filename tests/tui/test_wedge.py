@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from loyalty_pos.tui.router import parse_entry, pending_quantity
 from loyalty_pos.tui.wedge import MAX_GAP_S, WedgeDetector
 
+from .pilot import scan, settle
+
 
 def feed(detector: WedgeDetector, text: str, gap: float, start: float = 0.0, enter: bool = True):
     at = start
@@ -63,3 +65,13 @@ def test_quantities_typed_before_a_code():
     assert parse_entry("3*COFFEE") == ("COFFEE", 3)
     assert parse_entry("COFFEE") == ("COFFEE", 1)
     assert pending_quantity("3*") == 3 and pending_quantity("3") is None
+
+
+async def test_a_quantity_and_code_typed_as_fast_as_a_scanner_still_counts_the_quantity(
+    make_app, key_clock
+):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await scan(pilot, key_clock, "3*COFFEE")
+        assert [(line.sku, line.qty) for line in app.checkout.view.basket.lines] == [("COFFEE", 3)]

@@ -13,8 +13,10 @@ from typing import Any
 from textual import events
 from textual.widgets import Input
 
+from loyalty_pos.domain.errors import Refused
+
 from .messages import CodeScanned
-from .router import pending_quantity
+from .router import parse_entry, pending_quantity
 from .wedge import WedgeDetector
 
 KeyClock = Callable[[events.Key], float]
@@ -53,7 +55,11 @@ class WedgeKeys:
             kept = "" if qty > 1 else value
             # The burst's keys are still queued for the field: put its text back after them.
             field.call_later(_restore, field, kept, min(cursor, len(kept)))
-        app.post_message(CodeScanned(verdict.scan, "wedge", qty=qty))
+        try:
+            code, typed_qty = parse_entry(verdict.scan)  # "3*COFFEE" typed or pasted fast
+        except Refused:
+            code, typed_qty = verdict.scan, 1
+        app.post_message(CodeScanned(code, "wedge", qty=typed_qty if typed_qty > 1 else qty))
         return True
 
 
