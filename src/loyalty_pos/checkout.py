@@ -77,6 +77,7 @@ class MemberView:
     tier: TierStatus
     expiring: tuple[Lot, ...]
     state: MemberState
+    account: Account  # the cached lots and debt this view was computed from
 
 
 def find_member(t: Terminal, card: str, at: datetime | None = None) -> MemberView:
@@ -92,15 +93,22 @@ def find_member(t: Terminal, card: str, at: datetime | None = None) -> MemberVie
         raise Refused(
             f"Card {mask(card)} is blocked (reported lost); ask for the new card.", reason="blocked"
         )
-    return _member_view(t, row["member_id"], card, now)
+    return _member_view(t, row["member_id"], card, now, row)
 
 
-def _member_view(t: Terminal, member_id: str, card: str, now: datetime) -> MemberView:
+def _member_view(
+    t: Terminal,
+    member_id: str,
+    card: str,
+    now: datetime,
+    row: Mapping[str, Any] | None = None,
+) -> MemberView:
+    """``row`` is the member's row when the caller has just read it (``Store.card`` joins it)."""
     program = t.program
-    row = t.store.member(member_id)
+    row = row or t.store.member(member_id)
     if row is None:
         raise NotFound(f"Member {member_id} is not known here.")
-    account = t.store.account(member_id)
+    account = t.store.account(member_id, debt=row["debt"])
     window_start = now - timedelta(days=program.tier_window_days)
     spend = from_minor(
         row["base_spend_minor"]
@@ -120,7 +128,7 @@ def _member_view(t: Terminal, member_id: str, card: str, now: datetime) -> Membe
     )
     expiring = tuple(lot for lot in account.live_lots(now.date()) if lot.expires_at)
     return MemberView(
-        member_id, row["name"], card, row["status"], state.balance, status, expiring, state
+        member_id, row["name"], card, row["status"], state.balance, status, expiring, state, account
     )
 
 
@@ -259,17 +267,18 @@ def checkout(
         sealed = t.store.append(t.config.terminal_id, event)
         after: dict[str, Any] = {}
         if member:
-            account = apply_event(t.store.account(member.member_id), sealed)
-            t.store.save_account(member.member_id, account)
-            t.store.conn.execute(
-                "UPDATE members SET punch = ?, last_birthday_bonus = COALESCE(?, last_birthday_bonus) "
-                "WHERE member_id = ?",
-                (
-                    _json(q.punch_after),
-                    now.date().isoformat() if q.birthday_awarded else None,
-                    member.member_id,
-                ),
-            )
+            account = apply_event(member.account, sealed)
+            t.store.save_account(member.member_id, account, before=member.account)
+            if dict(q.punch_after) != dict(member.state.punch) or q.birthday_awarded:
+                t.store.conn.execute(
+                    "UPDATE members SET punch = ?, "
+                    "last_birthday_bonus = COALESCE(?, last_birthday_bonus) WHERE member_id = ?",
+                    (
+                        _json(q.punch_after),
+                        now.date().isoformat() if q.birthday_awarded else None,
+                        member.member_id,
+                    ),
+                )
             after = _after(program, account, q.tier_after, now)
         t.store.add_receipt(receipt_id, seq, "sale", after)
     return _checkout_result(program, sealed, q, member, after)
@@ -573,8 +582,8 @@ def adjust(
                 "lots": [lot.to_json() for lot in lots],
             },
         )
-        account = apply_event(t.store.account(m.member_id), sealed)
-        t.store.save_account(m.member_id, account)
+        account = apply_event(m.account, sealed)
+        t.store.save_account(m.member_id, account, before=m.account)
     return {"member_id": m.member_id, "points": points, "balance": account.balance(now.date())}
 
 

@@ -305,3 +305,61 @@ def test_refundable_lines_count_down_as_units_come_back(demo) -> None:
         ("MASCARA", 1, 1),
     }
     assert card.endswith("E500") and card.startswith("*")
+
+
+def test_two_processes_on_one_cache_keep_one_unbroken_chain(demo) -> None:
+    """The app and a CLI call may share a terminal's cache: each checkout chains onto the other's."""
+    other = open_terminal(demo.home)
+    other.clock = demo.clock
+    try:
+        receipts = [
+            buy(t, card, "MASCARA")["receipt_id"]
+            for t, card in [(demo, ANNA), (other, BEN), (demo, BEN), (other, ANNA), (demo, None)]
+        ]
+        assert receipts == [f"DEMO1-{n:06d}" for n in range(1, 6)]
+        assert svc.verify(demo)["ok"] and svc.verify(other)["ok"]
+        assert svc.balance(other, ANNA)["balance"] == svc.balance(demo, ANNA)["balance"] > 0
+    finally:
+        other.store.close()
+
+
+def test_a_failed_checkout_does_not_leave_a_stale_chain_head(demo, monkeypatch) -> None:
+    buy(demo, ANNA, "MASCARA")
+
+    def disk_error(*_a, **_k):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as m:
+        m.setattr(demo.store, "add_receipt", disk_error)
+        with pytest.raises(StorageError):
+            buy(demo, ANNA, "MASCARA")
+    r = buy(demo, BEN, "MASCARA")
+    assert r["receipt_id"] == "DEMO1-000002"
+    assert svc.verify(demo)["ok"]
+
+
+def test_a_cache_from_the_first_release_upgrades_in_place(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from loyalty_pos.store import open_store
+    from loyalty_pos.store.schema import migrations
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m002_lean_journal_indexes")
+    old.close()
+    store = open_store(path)
+    plans = {
+        sql: " ".join(str(r[3]) for r in store.query("EXPLAIN QUERY PLAN " + sql, params))
+        for sql, params in [
+            (
+                "SELECT SUM(spend_minor) FROM journal WHERE member_id = ? AND seq > ? "
+                "AND occurred_at > ?",
+                ("M1", 0, ""),
+            ),
+            ("SELECT body FROM journal WHERE original_receipt_id = ?", ("R",)),
+        ]
+    }
+    store.close()
+    assert all("journal_" in plan for plan in plans.values()), plans
+    assert "COVERING INDEX journal_member" in next(iter(plans.values()))

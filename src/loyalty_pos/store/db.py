@@ -63,6 +63,7 @@ class Store:
         self.path = path
         self.db = Database(conn)
         self._program: Program | None = None
+        self._head: tuple[int, str] | None = None  # the chain's head, only inside a transaction
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -73,6 +74,7 @@ class Store:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
             raise _storage_error(e, self.path) from e
+        self._head = None  # another process may have appended since our last transaction
         try:
             yield self.conn
             self.conn.execute("COMMIT")
@@ -82,6 +84,8 @@ class Store:
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self._head = None
 
     def _rollback(self) -> None:
         try:
@@ -174,12 +178,15 @@ class Store:
             "SELECT card, status FROM cards WHERE member_id = ? ORDER BY rowid", (member_id,)
         )
 
-    def account(self, member_id: str) -> Account:
+    def account(self, member_id: str, debt: int | None = None) -> Account:
+        """The member's cached lots and debt (``debt`` when the caller has just read it)."""
         rows = self.query(
             "SELECT points, earned_at, expires_at FROM lots WHERE member_id = ? ORDER BY id",
             (member_id,),
         )
-        member = self.member(member_id)
+        if debt is None:
+            member = self.member(member_id)
+            debt = member["debt"] if member else 0
         lots = tuple(
             Lot(
                 r["points"],
@@ -188,9 +195,14 @@ class Store:
             )
             for r in rows
         )
-        return Account(lots, member["debt"] if member else 0)
+        return Account(lots, debt)
 
-    def save_account(self, member_id: str, account: Account) -> None:
+    def save_account(self, member_id: str, account: Account, before: Account | None = None) -> None:
+        """Store the member's lots and debt; ``before`` (what is stored now) skips unchanged parts."""
+        if before is not None and before.lots == account.lots:
+            if before.debt != account.debt:
+                self._save_debt(member_id, account.debt)
+            return
         self.conn.execute("DELETE FROM lots WHERE member_id = ?", (member_id,))
         self.conn.executemany(
             "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -205,9 +217,11 @@ class Store:
                 if lot.points
             ],
         )
-        self.conn.execute(
-            "UPDATE members SET debt = ? WHERE member_id = ?", (account.debt, member_id)
-        )
+        if before is None or before.debt != account.debt:
+            self._save_debt(member_id, account.debt)
+
+    def _save_debt(self, member_id: str, debt: int) -> None:
+        self.conn.execute("UPDATE members SET debt = ? WHERE member_id = ?", (debt, member_id))
 
     def local_spend_minor(self, member_id: str, base_seq: int, since: datetime) -> int:
         row = self.one(
@@ -228,8 +242,14 @@ class Store:
     # -- journal ----------------------------------------------------------------------------
 
     def head(self) -> tuple[int, str]:
+        """The last (seq, hash) of the chain; remembered until the transaction ends."""
+        if self._head is not None and self.conn.in_transaction:
+            return self._head
         row = self.one("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
-        return (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
+        head = (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
+        if self.conn.in_transaction:
+            self._head = head
+        return head
 
     def append(
         self, terminal_id: str, event: Mapping[str, Any], *, seq: int | None = None
@@ -263,6 +283,8 @@ class Store:
                 sealed["hash"],
             ),
         )
+        if self.conn.in_transaction:
+            self._head = (sealed["seq"], sealed["hash"])
         return sealed
 
     def events(self, since: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:

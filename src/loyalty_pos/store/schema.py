@@ -107,3 +107,19 @@ def m001_initial(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m002_lean_journal_indexes(db: Database) -> None:
+    """Fewer index pages written per checkout: the member index also covers the tier-spend sum
+    (no table reads), and the member and refund indexes skip the rows they never find."""
+    db.executescript(
+        """
+        DROP INDEX journal_member;
+        CREATE INDEX journal_member ON journal(member_id, seq, occurred_at, spend_minor)
+            WHERE member_id IS NOT NULL;
+        DROP INDEX journal_original;
+        CREATE INDEX journal_original ON journal(original_receipt_id)
+            WHERE original_receipt_id IS NOT NULL;
+        """
+    )
