@@ -4,6 +4,8 @@ wait until the service thread has answered."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from textual.events import Key
 from textual.geometry import Region
@@ -65,6 +67,16 @@ async def scan(pilot: Pilot[None], clock: KeyClock, code: str) -> None:
     _send(pilot, code, True)
     await settle(pilot)
     clock.gap = HUMAN_GAP_S
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait (settling the app) until ``condition()`` holds: for what arrives from a worker or a
+    device thread rather than from the service thread."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await settle(pilot)
+        await asyncio.sleep(0.02)
 
 
 async def press(pilot: Pilot[None], *keys: str) -> None:

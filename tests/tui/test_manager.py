@@ -10,7 +10,7 @@ from loyalty_pos.tui.screens.manager import ManagerScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import ANNA
-from .pilot import fill, notes, press, settle, text_in
+from .pilot import fill, notes, press, settle, text_in, until
 
 
 async def open_menu(pilot, pin: str = "1234") -> None:
@@ -118,5 +118,6 @@ async def test_end_of_day_summary_counts_todays_sales(make_app):
         await press(pilot, "f9", "enter")
         await open_menu(pilot)
         await press(pilot, "6")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
         text = text_in(app.screen, ".body-text")
         assert "Checkouts 1" in text and "with a loyalty card 1" in text

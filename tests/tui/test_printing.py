@@ -3,14 +3,11 @@ off leaves the sale recorded, says so in plain words and keeps the receipt queue
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from hardware.printer_sim import PrinterSim
 from loyalty_pos.bootstrap import open_terminal
 
 from .conftest import NOW
-from .pilot import notes, settle
+from .pilot import notes, until
 from .test_sale_and_refund import sell
 
 
@@ -20,14 +17,6 @@ def with_printer(terminal, url: str):  # type: ignore[no-untyped-def]
     t = open_terminal(terminal.home)
     t.clock = lambda: NOW
     return t
-
-
-async def until(pilot, condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await settle(pilot)
-        await asyncio.sleep(0.05)
 
 
 async def test_completing_a_sale_prints_the_receipt_with_its_barcode(make_app, terminal) -> None:
