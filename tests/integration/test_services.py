@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -363,3 +364,24 @@ def test_a_cache_from_the_first_release_upgrades_in_place(tmp_path: Path) -> Non
     store.close()
     assert all("journal_" in plan for plan in plans.values()), plans
     assert "COVERING INDEX journal_member" in next(iter(plans.values()))
+
+
+def test_a_program_stored_by_another_connection_rules_the_next_sale(demo, program_text) -> None:
+    """The app's background sync stores a new program on its own connection; the checkout
+    connection prices the next sale with it, without a restart."""
+    from loyalty_pos.domain.program import parse_program_text
+
+    assert buy(demo, ANNA, "MASCARA")["receipt_id"]  # the program is now parsed and cached
+    assert demo.program.redeem.max_share == 1
+    sync_side = open_terminal(demo.home)
+    try:
+        text = program_text.replace('max_share = "1.0"', 'max_share = "0.5"')
+        with sync_side.store.transaction():
+            sync_side.store.save_program(
+                parse_program_text(text.replace("version = 1 ", "version = 2 ")), NOW
+            )
+    finally:
+        sync_side.store.close()
+    assert demo.program.version == 2 and demo.program.redeem.max_share == Decimal("0.5")
+    r = buy(demo, ANNA, "MASCARA")
+    assert demo.store.event_by_receipt(r["receipt_id"])["program_version"] == 2

@@ -63,6 +63,7 @@ class Store:
         self.path = path
         self.db = Database(conn)
         self._program: Program | None = None
+        self._data_version: int | None = None
         self._head: tuple[int, str] | None = None  # the chain's head, only inside a transaction
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -123,7 +124,15 @@ class Store:
     # -- program ----------------------------------------------------------------------------
 
     def program(self) -> Program:
-        """The newest program version (parsed once; ``save_program`` replaces it)."""
+        """The newest program version, parsed once. A version stored by another connection (the
+        app's background sync, say) takes over at the next call: ``PRAGMA data_version`` tells,
+        without reading a table, whether anyone else has committed since we last looked."""
+        data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if data_version != self._data_version:
+            self._data_version = data_version
+            row = self.one("SELECT MAX(version) AS v FROM programs")
+            if self._program is not None and row is not None and row["v"] != self._program.version:
+                self._program = None
         if self._program is None:
             row = self.one("SELECT version, rules FROM programs ORDER BY version DESC LIMIT 1")
             if row is None:
