@@ -311,6 +311,374 @@ def bench_ledger(folder: Path, n: int) -> list[Figure]:
     ]
 
 
+class PgDatabase:
+    """A fresh PostgreSQL database on the bench server (``with`` gives its DSN); dropped after."""
+
+    def __init__(self) -> None:
+        import uuid
+
+        self.name = f"loyalty_bench_{uuid.uuid4().hex[:8]}"
+        self.dsn = PG_DSN.rsplit("/", 1)[0] + "/" + self.name
+
+    def __enter__(self) -> str:
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        return self.dsn
+
+    def __exit__(self, *exc: object) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class LedgerService:
+    """``loyalty-ledger serve`` on ``dsn`` in a subprocess on loopback (``ledger.bench``), with
+    the demo program stored through its API; ``admin`` is an HTTP client with the admin token."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def __enter__(self) -> LedgerService:
+        import httpx
+
+        from loyalty_pos.bootstrap import demo_data_dir
+        from loyalty_pos.domain.program import parse_program_text, program_to_json
+        from loyalty_pos.ledger.bench import _Server
+
+        self.server = _Server(self.dsn)
+        self.url = self.server.url
+        self.admin = httpx.Client(
+            base_url=self.url,
+            timeout=120,
+            headers={"Authorization": f"Bearer {self.server.admin_token}"},
+        )
+        try:
+            path = demo_data_dir() / "program.example.toml"
+            text = path.read_text(encoding="utf-8")
+            rules = program_to_json(parse_program_text(text, str(path)))
+            self.admin.put("/v1/program", json=rules).raise_for_status()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.admin.close()
+        self.server.stop()
+
+    def terminal(self, folder: Path, terminal_id: str) -> Any:
+        """A new terminal registered here (its own token), with an empty cache."""
+        from loyalty_pos.bootstrap import demo_data_dir, init_terminal
+
+        reply = self.admin.post("/v1/terminals", json={"terminal_id": terminal_id})
+        reply.raise_for_status()
+        return init_terminal(
+            folder / terminal_id,
+            terminal_id,
+            demo_data_dir() / "program.example.toml",
+            "1234",
+            ledger_url=self.url,
+            token=reply.json()["token"],
+        )
+
+
+def bench_backlog(folder: Path, n: int) -> list[Figure]:
+    """A terminal that recorded ``n`` events offline (5% enrolments of new members, then
+    checkouts by them, through the real service layer) drains its outbox to a PostgreSQL ledger
+    over HTTP with ``sync.client.push``: seconds from the first batch to an empty outbox."""
+    from datetime import UTC, timedelta
+
+    from loyalty_pos import checkout as svc
+    from loyalty_pos.bootstrap import demo_data_dir, open_terminal
+    from loyalty_pos.imports import import_catalog
+    from loyalty_pos.ledger.bench import bench_raw_pg
+    from loyalty_pos.sync.client import PUSH_BATCH, client_for, push
+
+    members = max(1, n // 20)
+    with PgDatabase() as dsn:
+        with LedgerService(dsn) as ledger:
+            t = ledger.terminal(folder, "BACKLOG1")
+            import_catalog(t, demo_data_dir() / "demo" / "catalog.csv")
+            # Not timed: the backlog is recorded by the service layer (checkout.enroll and
+            # checkout.checkout, each in its own transaction) at fixed times one second apart
+            # from two days ago on; without fsync, since only the drain is measured.
+            t.store.conn.execute("PRAGMA synchronous=OFF")
+            start_at = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            start_at -= timedelta(days=2)
+            lines = svc.resolve_items(t, [("MASCARA", 1), ("BOOK-NOVEL", 2), ("MILK", 3)])
+            for i in range(members):
+                at = start_at + timedelta(seconds=i)
+                svc.enroll(t, f"LC7{i:09d}", name=f"Backlog member {i}", at=at)
+            for i in range(members, n):
+                at = start_at + timedelta(seconds=i)
+                svc.checkout(t, f"LC7{i % members:09d}", lines, at=at)
+            t.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            t.store.close()
+            t = open_terminal(t.home)  # as `loyalty-pos sync` finds it: synchronous=FULL
+            waiting = t.store.outbox_count()
+            if waiting != n:
+                raise RuntimeError(f"the backlog holds {waiting} events, not {n}")
+            client = client_for(t)
+            try:
+                started = time.perf_counter()
+                counts = push(t, client, t.now())
+                elapsed = time.perf_counter() - started
+            finally:
+                client.close()
+            left = t.store.outbox_count()
+            t.store.close()
+            if left or counts["pushed"] != n:
+                raise RuntimeError(f"the drain left {left} events waiting: {counts}")
+        raw_s = n / bench_raw_pg(dsn, n=n)
+    return [
+        Figure(
+            "backlog drained from one terminal to the ledger (PostgreSQL)",
+            round(elapsed, 2),
+            "s",
+            "",
+            "raw INSERT ... ON CONFLICT DO NOTHING of as many rows, s",
+            round(raw_s, 2),
+            round(elapsed / raw_s, 1),
+            f"{n:,} events ({members:,} enrolments, the rest checkouts) recorded offline by "
+            "checkout.enroll/checkout.checkout (not timed), drained by sync.client.push in "
+            f"batches of {PUSH_BATCH} to a PostgreSQL ledger over HTTP on loopback; "
+            f"{n / elapsed:.0f} events/s",
+        )
+    ]
+
+
+#: One member per row of generate_series: a checkout event in the tier window with its earn
+#: transfer, the member's cached record (``members.state`` as ``MemberRecord.to_state`` writes
+#: it) and the member's card. ``%(g0)s`` is the ledger's sequence before the seed. The seeded
+#: events are not a hash chain: nothing on the pull path reads one.
+_PULL_SEED = [
+    """INSERT INTO events (gseq, event_id, terminal_id, seq, type, member_id, occurred_at,
+        occurred_us, received_us, skew_s, program_version, prev_hash, hash, status, reason,
+        message, spend_minor, body)
+    SELECT %(g0)s + i, md5('seed' || i)::uuid::text, 'SEED', i, 'checkout',
+        'S' || lpad(i::text, 7, '0'),
+        to_char(to_timestamp(%(t0)s::bigint + i) AT TIME ZONE 'UTC',
+                'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
+        (%(t0)s::bigint + i) * 1000000, (%(t0)s::bigint + i) * 1000000, 0, 1,
+        repeat('0', 64), encode(sha256(('seed' || i)::bytea), 'hex'), 'accepted', NULL, NULL,
+        1000 + i %% 50000,
+        json_build_object('event_id', md5('seed' || i)::uuid::text, 'terminal_id', 'SEED',
+            'seq', i, 'type', 'checkout', 'member_id', 'S' || lpad(i::text, 7, '0'),
+            'currency', 'EUR', 'total_minor', 1000 + i %% 50000,
+            'due_minor', 1000 + i %% 50000, 'points_earned', 100 + i %% 900)::text
+    FROM generate_series(1, %(n)s) AS i""",
+    """INSERT INTO transfers (gseq, leg, kind, debit, credit, amount, member_id, occurred_us)
+    SELECT %(g0)s + i, 0, 'earn', 'program:issued', 'member:S' || lpad(i::text, 7, '0'),
+        100 + i %% 900, 'S' || lpad(i::text, 7, '0'), (%(t0)s::bigint + i) * 1000000
+    FROM generate_series(1, %(n)s) AS i""",
+    """INSERT INTO members (member_id, change_seq, balance, status, next_expiry, enrolled_us,
+        state)
+    SELECT 'S' || lpad(i::text, 7, '0'), %(g0)s + i, 100 + i %% 900, 'active',
+        %(expires)s::text, (%(t0)s::bigint + i) * 1000000,
+        json_build_object('member_id', 'S' || lpad(i::text, 7, '0'), 'name', 'Member ' || i,
+            'email', 'm' || i || '@example.org', 'phone', NULL, 'birthday', NULL,
+            'status', 'active',
+            'cards', json_build_array(json_build_array('SC' || lpad(i::text, 10, '0'),
+                                                       'active')),
+            'lots', json_build_array(json_build_object('points', 100 + i %% 900,
+                'earned_at', %(earned)s::text, 'expires_at', %(expires)s::text)),
+            'debt', 0, 'punch', '{}'::json, 'last_birthday_bonus', NULL,
+            'counted_through', '{}'::json, 'enrolled_at', %(earned)s::text || 'T00:00:00+00:00',
+            'enrolled_us', (%(t0)s::bigint + i) * 1000000)::text
+    FROM generate_series(1, %(n)s) AS i""",
+    """INSERT INTO cards (card, member_id, status)
+    SELECT 'SC' || lpad(i::text, 10, '0'), 'S' || lpad(i::text, 7, '0'), 'active'
+    FROM generate_series(1, %(n)s) AS i""",
+    "UPDATE ledger_state SET gseq = %(g0)s + %(n)s WHERE id = 1",
+]
+
+
+def seed_ledger_members(dsn: str, n: int) -> None:
+    """``n`` members straight into the ledger's tables, in one transaction (set-based SQL)."""
+    from datetime import timedelta
+
+    import psycopg
+
+    now = datetime.now().astimezone()
+    earned = (now - timedelta(days=30)).date()
+    params: dict[str, Any] = {
+        "n": n,
+        "t0": int(now.timestamp()) - 30 * 86400 - n,
+        "earned": earned.isoformat(),
+        "expires": (earned + timedelta(days=365)).isoformat(),
+    }
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT gseq FROM ledger_state WHERE id = 1").fetchone()
+        if row is None:
+            raise RuntimeError("the ledger has no ledger_state row")
+        params["g0"] = int(row[0])
+        for statement in _PULL_SEED:
+            conn.execute(statement, params)
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+
+
+def bench_pull(folder: Path, n: int) -> list[Figure]:
+    """An empty terminal pulls ``n`` member snapshots from a PostgreSQL ledger over HTTP with
+    ``sync.client.pull`` (its pages, its transactions): seconds until its cache holds them all."""
+    from loyalty_pos.sync.client import PULL_PAGE, client_for, pull
+
+    with PgDatabase() as dsn, LedgerService(dsn) as ledger:
+        t = ledger.terminal(folder, "PULL1")
+        seed_ledger_members(dsn, n)  # not timed
+        client = client_for(t)
+        try:
+            started = time.perf_counter()
+            pulled, _cursor = pull(t, client)
+            elapsed = time.perf_counter() - started
+        finally:
+            client.close()
+        row = t.store.one("SELECT COUNT(*) AS n FROM members")
+        cached = int(row["n"]) if row else 0
+        cards = t.store.one("SELECT COUNT(*) AS n FROM cards")
+        t.store.close()
+    if pulled != n or cached != n or not cards or int(cards["n"]) != n:
+        raise RuntimeError(f"pulled {pulled}, the cache holds {cached} members, not {n}")
+    return [
+        Figure(
+            "pull of member snapshots into an empty terminal (PostgreSQL ledger)",
+            round(elapsed, 2),
+            "s",
+            "",
+            note=f"{n:,} members seeded by SQL into a PostgreSQL ledger (each with a card, a lot "
+            f"and a checkout in the tier window), pulled by sync.client.pull in pages of "
+            f"{PULL_PAGE} over HTTP on loopback; {n / elapsed:.0f} snapshots/s",
+        )
+    ]
+
+
+class _Tmux:
+    """A tmux server of our own (``-L``) running one command in a 100 x 30 window."""
+
+    def __init__(self, folder: Path, command: list[str], env: dict[str, str]) -> None:
+        import shlex
+        import shutil
+        import uuid
+
+        if shutil.which("tmux") is None:
+            raise RuntimeError("tmux is not installed")
+        self.socket = f"loyalty-bench-{uuid.uuid4().hex[:8]}"
+        self.config = folder / "tmux.conf"
+        self.config.write_text("set -g default-size 100x30\n")
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        line = f"sleep 0.5; exec env {exports} {shlex.join(command)}"  # the pane's pid is the app
+        self.tmux("new-session", "-d", "-s", "pos", "-x", "100", "-y", "30", line)
+
+    def tmux(self, *args: str) -> str:
+        import subprocess
+
+        out = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"tmux {args[0]}: {out.stderr.strip()}")
+        return out.stdout
+
+    def wait_for(self, text: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.tmux("capture-pane", "-p", "-t", "pos")
+            if text in screen:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{text!r} never appeared on the app's screen:\n{screen}")
+
+    def scan(self, code: str) -> None:
+        """``code`` and Enter in one burst, as a keyboard-wedge scanner sends them."""
+        self.tmux("send-keys", "-t", "pos", "-l", code, ";", "send-keys", "-t", "pos", "Enter")
+
+    def key(self, name: str) -> None:
+        self.tmux("send-keys", "-t", "pos", name)
+
+    def close(self) -> None:
+        import subprocess
+
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def app_peak_rss_mb(folder: Path, home: Path, card: str, name: str) -> float:
+    """Run ``loyalty-pos run --home`` in tmux, scan ``card`` (a wedge burst), scan an item, pay
+    (F9), and return the app process's peak RSS (VmHWM) in MB, read just before it quits."""
+    import sys
+
+    from loyalty_pos.store import open_store
+
+    script = Path(sys.executable).parent / "loyalty-pos"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "loyalty_pos.cli"]
+    env = {"TERM": "xterm-256color", "TZ": "Europe/Berlin", "LOYALTY_POS_HOME": str(home)}
+    app = _Tmux(folder, [*command, "run", "--home", str(home)], env)
+    try:
+        app.wait_for("Scan or type an item")
+        pid = int(app.tmux("display", "-p", "-t", "pos", "#{pane_pid}").strip())
+        app.scan(card)
+        app.wait_for(name)
+        app.scan("MASCARA")
+        app.wait_for("Volume mascara")
+        app.key("F9")
+        app.wait_for("Sale recorded")
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"loyalty" not in cmdline:
+            raise RuntimeError(f"pid {pid} is not the app: {cmdline!r}")
+        app.key("Enter")
+        app.wait_for("No card")
+        app.key("C-q")
+    finally:
+        app.close()
+    store = open_store(home / "terminal.db")
+    try:
+        sales = store.query("SELECT member_id FROM journal WHERE type = 'checkout'")
+    finally:
+        store.close()
+    if len(sales) != 1:
+        raise RuntimeError(f"the app recorded {len(sales)} checkouts, not 1")
+    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    return kb / 1024
+
+
+def bench_rss(folder: Path, members: int) -> list[Figure]:
+    """Peak RSS of the real checkout app (``loyalty-pos run`` in tmux) on the demo store with
+    ``members`` more members in its cache, after a card lookup and a checkout; the anchor is the
+    same on the bare demo store (20 members)."""
+    from loyalty_pos.bootstrap import make_demo_home
+
+    bare = folder / "bare"
+    make_demo_home(bare).store.close()
+    anchor = app_peak_rss_mb(folder, bare, "04A1B2C3D4E500", "Anna")
+    home = folder / "big"
+    t = make_demo_home(home)
+    fill_members(t, members)
+    t.store.close()
+    i = members // 2
+    value = app_peak_rss_mb(folder, home, f"LC{i:010d}", f"Member {i}")
+    return [
+        Figure(
+            "peak RSS of the checkout app with the members cached",
+            round(value, 1),
+            "MB",
+            "<= 150",
+            "same app on the bare demo store (20 members), MB",
+            round(anchor, 1),
+            round(value / anchor, 2),
+            f"{members:,} members (a card and a lot each) in the SQLite cache; `loyalty-pos run` "
+            "in tmux (100x30), a card and an item scanned (keyboard wedge), F9, then VmHWM of the app process",
+        )
+    ]
+
+
 def extra_groups(quick: bool) -> list[tuple[str, Callable[[Path], list[Figure]]]]:
     """Figures measured by the other parts (app, devices, receipts, ledger)."""
     return [
@@ -318,12 +686,9 @@ def extra_groups(quick: bool) -> list[tuple[str, Callable[[Path], list[Figure]]]
         ("receipt", lambda d: bench_receipt(d, 30 if quick else 100)),
         ("ledger", lambda d: bench_ledger(d, 5000 if quick else 20000)),
         ("taps", lambda d: bench_taps(d, 40 if quick else 200)),
-        ("backlog", lambda d: not_measured("100,000-event backlog drained from one terminal")),
-        (
-            "pull",
-            lambda d: not_measured("pull of 1,000,000 member snapshots into an empty terminal"),
-        ),
-        ("rss", lambda d: not_measured("peak RSS of the app with 1,000,000 members cached")),
+        ("backlog", lambda d: bench_backlog(d, 10_000 if quick else 100_000)),
+        ("pull", lambda d: bench_pull(d, 100_000 if quick else 1_000_000)),
+        ("rss", lambda d: bench_rss(d, 100_000 if quick else 1_000_000)),
     ]
 
 

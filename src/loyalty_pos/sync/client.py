@@ -10,7 +10,7 @@ had not yet counted, so the balance shown is the ledger's plus what happened her
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -137,23 +137,31 @@ def client_for(t: Terminal) -> LedgerClient:
     return LedgerClient(ledger.url, ledger.token, ledger.timeout_s)
 
 
-def _pending(store: Store, limit: int) -> list[dict[str, Any]]:
+def _pending(store: Store, limit: int, after: int = 0) -> list[dict[str, Any]]:
+    """The next ``limit`` events to push after seq ``after``: never acknowledged, or rejected for
+    a reason a later push can cure."""
     reasons = " OR ".join("ack_reason LIKE ?" for _ in RETRYABLE_REJECTIONS)
     rows = store.query(
-        f"SELECT body FROM outbox WHERE ack_status IS NULL OR ({reasons}) ORDER BY seq LIMIT ?",
-        (*[f"{r}%" for r in RETRYABLE_REJECTIONS], limit),
+        f"SELECT body FROM outbox WHERE seq > ? AND (ack_status IS NULL OR ({reasons})) "
+        "ORDER BY seq LIMIT ?",
+        (after, *[f"{r}%" for r in RETRYABLE_REJECTIONS], limit),
     )
     return [json.loads(r["body"]) for r in rows]
 
 
 def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
     counts = {"pushed": 0, "duplicates": 0, "rejected": 0}
+    # Every event at or below ``after`` is settled for this push (acknowledged for good), so the
+    # next batch is read from there on instead of walking the acknowledged part of the journal
+    # again: draining a long backlog stays linear.
+    after = 0
     while True:
-        batch = _pending(t.store, PUSH_BATCH)
+        batch = _pending(t.store, PUSH_BATCH, after)
         if not batch:
             return counts
         answer = client.push(t.config.terminal_id, batch, t.now())
         seq_of = {e["event_id"]: e["seq"] for e in batch}
+        settled: set[int] = set()
         progressed = False
         with t.store.transaction():
             for result in answer.get("results", []):
@@ -161,74 +169,144 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
                 status = result.get("status")
                 if seq is None or status not in ("accepted", "duplicate", "rejected"):
                     continue
-                t.store.ack(seq, status, result.get("reason"), now)
+                reason = result.get("reason")
+                t.store.ack(seq, status, reason, now)
                 key = {"accepted": "pushed", "duplicate": "duplicates", "rejected": "rejected"}[
                     status
                 ]
                 counts[key] += 1
                 progressed = progressed or status != "rejected"
+                if status != "rejected" or not str(reason or "").startswith(RETRYABLE_REJECTIONS):
+                    settled.add(seq)
         if not progressed:
             return counts
+        still_open = [e["seq"] for e in batch if e["seq"] not in settled]
+        after = min(still_open) - 1 if still_open else batch[-1]["seq"]
 
 
 def apply_snapshot(t: Terminal, snap: Mapping[str, Any]) -> None:
     """Replace a member's cached state by the ledger's, then replay our events it has not counted."""
-    store, member_id = t.store, str(snap["member_id"])
-    lots = [Lot.from_json(lot) for lot in snap.get("lots", [])]
-    # the ledger's balance is its live lots less any debt
-    live = Account(tuple(lots)).balance(t.now().date())
-    debt = max(live - int(snap.get("balance", live)), 0)
-    base_seq = int((snap.get("counted_through") or {}).get(t.config.terminal_id, 0))
-    status = "frozen" if snap.get("status") == "frozen" else "active"
-    punch = dict(snap.get("punch") or {})
-    conn = store.conn
-    conn.execute(
-        "INSERT INTO members (member_id, name, email, phone, birthday, status, base_lots, base_debt, "
-        "base_seq, base_spend_minor, base_punch, base_last_birthday_bonus) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(member_id) DO UPDATE SET "
-        "name = excluded.name, email = excluded.email, phone = excluded.phone, "
-        "birthday = excluded.birthday, status = excluded.status, base_lots = excluded.base_lots, "
-        "base_debt = excluded.base_debt, base_seq = excluded.base_seq, "
-        "base_spend_minor = excluded.base_spend_minor, base_punch = excluded.base_punch, "
-        "base_last_birthday_bonus = excluded.base_last_birthday_bonus",
-        (
-            member_id,
-            snap.get("name") or "",
-            snap.get("email") or "",
-            snap.get("phone") or "",
-            snap.get("birthday"),
-            status,
-            json.dumps([lot.to_json() for lot in lots]),
-            debt,
-            base_seq,
-            int(snap.get("qualifying_spend_minor") or 0),
-            json.dumps(punch),
-            snap.get("last_birthday_bonus"),
-        ),
-    )
-    for card in snap.get("cards", []):
-        conn.execute(
-            "INSERT INTO cards (card, member_id, status) VALUES (?, ?, ?) ON CONFLICT(card) "
-            "DO UPDATE SET member_id = excluded.member_id, status = excluded.status",
-            (card["card"], member_id, "blocked" if card.get("status") == "blocked" else "active"),
+    apply_snapshots(t, [snap])
+
+
+#: Members per statement when a page's own events are looked up (two SQL variables each).
+_REPLAY_CHUNK = 400
+
+_UPSERT_MEMBER = (
+    "INSERT INTO members (member_id, name, email, phone, birthday, status, debt, punch, "
+    "last_birthday_bonus, base_lots, base_debt, base_seq, base_spend_minor, base_punch, "
+    "base_last_birthday_bonus) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(member_id) DO UPDATE SET "
+    "name = excluded.name, email = excluded.email, phone = excluded.phone, "
+    "birthday = excluded.birthday, status = excluded.status, debt = excluded.debt, "
+    "punch = excluded.punch, last_birthday_bonus = excluded.last_birthday_bonus, "
+    "base_lots = excluded.base_lots, base_debt = excluded.base_debt, base_seq = excluded.base_seq, "
+    "base_spend_minor = excluded.base_spend_minor, base_punch = excluded.base_punch, "
+    "base_last_birthday_bonus = excluded.base_last_birthday_bonus"
+)
+
+
+def _own_events(store: Store, after: Mapping[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """This terminal's events of each member in ``after`` with a seq above the member's value,
+    oldest first: a few statements per page instead of one per member."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    items = list(after.items())
+    for i in range(0, len(items), _REPLAY_CHUNK):
+        chunk = items[i : i + _REPLAY_CHUNK]
+        values = ", ".join("(?, ?)" for _ in chunk)
+        rows = store.query(
+            f"WITH wanted (member_id, after_seq) AS (VALUES {values}) "
+            "SELECT j.member_id, j.body FROM wanted "
+            "JOIN journal j ON j.member_id = wanted.member_id AND j.seq > wanted.after_seq "
+            "ORDER BY j.seq",
+            [x for pair in chunk for x in pair],
         )
-    account = Account(tuple(lots), debt)
-    last_bonus = snap.get("last_birthday_bonus")
-    for event in store.member_events(member_id, base_seq):
-        account = apply_event(account, event)
-        if event["type"] == "checkout":
-            for sku, after in (event.get("punch_after") or {}).items():
-                before = (event.get("punch_before") or {}).get(sku, 0)
-                punch[sku] = punch.get(sku, 0) + after - before
-            if event.get("birthday_bonus"):
-                last_bonus = event["occurred_at"][:10]
-        elif event["type"] == "refund":
-            for sku, delta in (event.get("punch_delta") or {}).items():
-                punch[sku] = max(punch.get(sku, 0) + delta, 0)
-    store.save_account(member_id, account)
-    conn.execute(
-        "UPDATE members SET punch = ?, last_birthday_bonus = ? WHERE member_id = ?",
-        (json.dumps(punch, sort_keys=True), last_bonus, member_id),
+        for row in rows:
+            found.setdefault(row["member_id"], []).append(json.loads(row["body"]))
+    return found
+
+
+def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
+    """Replace the cached state of each member in ``snaps`` (one pull page) by the ledger's, then
+    replay this terminal's events the ledger has not counted yet; call inside a transaction.
+
+    A page is written with a fixed number of statements (``executemany``), not several per
+    member: the first pull into an empty terminal applies every member the ledger has.
+    """
+    store, terminal_id = t.store, t.config.terminal_id
+    today = t.now().date()
+    parsed = []
+    for snap in snaps:
+        lots = [Lot.from_json(lot) for lot in snap.get("lots", [])]
+        # the ledger's balance is its live lots less any debt
+        live = Account(tuple(lots)).balance(today)
+        debt = max(live - int(snap.get("balance", live)), 0)
+        base_seq = int((snap.get("counted_through") or {}).get(terminal_id, 0))
+        parsed.append((snap, str(snap["member_id"]), lots, debt, base_seq))
+    own = _own_events(store, {member_id: base_seq for _, member_id, _, _, base_seq in parsed})
+    members: list[tuple[Any, ...]] = []
+    cards: list[tuple[str, str, str]] = []
+    lots_rows: list[tuple[str, int, str, str | None]] = []
+    for snap, member_id, lots, debt, base_seq in parsed:
+        base_punch = dict(snap.get("punch") or {})
+        punch = dict(base_punch)
+        account = Account(tuple(lots), debt)
+        last_bonus = snap.get("last_birthday_bonus")
+        for event in own.get(member_id, ()):
+            account = apply_event(account, event)
+            if event["type"] == "checkout":
+                for sku, after in (event.get("punch_after") or {}).items():
+                    before = (event.get("punch_before") or {}).get(sku, 0)
+                    punch[sku] = punch.get(sku, 0) + after - before
+                if event.get("birthday_bonus"):
+                    last_bonus = event["occurred_at"][:10]
+            elif event["type"] == "refund":
+                for sku, delta in (event.get("punch_delta") or {}).items():
+                    punch[sku] = max(punch.get(sku, 0) + delta, 0)
+        members.append(
+            (
+                member_id,
+                snap.get("name") or "",
+                snap.get("email") or "",
+                snap.get("phone") or "",
+                snap.get("birthday"),
+                "frozen" if snap.get("status") == "frozen" else "active",
+                account.debt,
+                json.dumps(punch, sort_keys=True),
+                last_bonus,
+                json.dumps([lot.to_json() for lot in lots]),
+                debt,
+                base_seq,
+                int(snap.get("qualifying_spend_minor") or 0),
+                json.dumps(base_punch),
+                snap.get("last_birthday_bonus"),
+            )
+        )
+        cards.extend(
+            (card["card"], member_id, "blocked" if card.get("status") == "blocked" else "active")
+            for card in snap.get("cards", [])
+        )
+        lots_rows.extend(
+            (
+                member_id,
+                lot.points,
+                lot.earned_at.isoformat(),
+                lot.expires_at.isoformat() if lot.expires_at else None,
+            )
+            for lot in account.lots
+            if lot.points
+        )
+    conn = store.conn
+    conn.executemany(_UPSERT_MEMBER, members)
+    conn.executemany(
+        "INSERT INTO cards (card, member_id, status) VALUES (?, ?, ?) ON CONFLICT(card) "
+        "DO UPDATE SET member_id = excluded.member_id, status = excluded.status",
+        cards,
+    )
+    conn.executemany("DELETE FROM lots WHERE member_id = ?", [(m[0],) for m in members])
+    conn.executemany(
+        "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)",
+        lots_rows,
     )
 
 
@@ -242,9 +320,10 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
             cursor = "0"
             continue
         with t.store.transaction():
-            for snap in page.get("members", []):
-                apply_snapshot(t, snap)
-                pulled += 1
+            snaps = page.get("members", [])
+            if snaps:
+                apply_snapshots(t, snaps)
+                pulled += len(snaps)
             program = page.get("program")
             if program and int(program.get("version", 0)) > t.program.version:
                 t.store.save_program(
