@@ -31,6 +31,7 @@ _SECTIONS: dict[str, set[str]] = {
     "reader": set(),
     "scanner": set(),
     "printer": set(),
+    "wedge": {"max_gap_ms", "min_length"},
 }
 
 
@@ -52,6 +53,8 @@ class TerminalConfig:
     terminal_id: ``[A-Za-z0-9_-]{1,32}``; prefixes receipt ids.
     timezone: IANA name for store-local time (promotion dates, birthdays, daily caps).
     card_pattern: regex a scanned code must match to count as a loyalty card.
+    wedge_max_gap_ms, wedge_min_length: what counts as a keyboard-wedge scan in the app (keys at
+        most this far apart, at least this many characters, then Enter).
     """
 
     terminal_id: str
@@ -66,6 +69,8 @@ class TerminalConfig:
     reader: dict[str, Any] = field(default_factory=dict)
     scanner: dict[str, Any] = field(default_factory=dict)
     printer: dict[str, Any] = field(default_factory=dict)
+    wedge_max_gap_ms: int = 40
+    wedge_min_length: int = 6
 
     @property
     def tz(self) -> ZoneInfo | None:
@@ -128,6 +133,14 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     timeout = get("ledger", "timeout_s", (int, float), 5.0)
     url = os.environ.get("LOYALTY_POS_LEDGER_URL") or get("ledger", "url", str, "")
     token = os.environ.get("LOYALTY_POS_LEDGER_TOKEN") or token
+    max_gap_ms = get("wedge", "max_gap_ms", int, 40)
+    if not 5 <= max_gap_ms <= 75:
+        problems.append(
+            f"wedge.max_gap_ms: must be 5-75 (a person types 80 ms or more apart), got {max_gap_ms}"
+        )
+    min_length = get("wedge", "min_length", int, 6)
+    if not 2 <= min_length <= 64:
+        problems.append(f"wedge.min_length: must be 2-64, got {min_length}")
     if problems:
         raise ConfigError(source, problems)
     return TerminalConfig(
@@ -145,6 +158,8 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
         reader=dict(data.get("reader", {})),
         scanner=dict(data.get("scanner", {})),
         printer=dict(data.get("printer", {})),
+        wedge_max_gap_ms=max_gap_ms,
+        wedge_min_length=min_length,
     )
 
 

@@ -60,10 +60,12 @@ async def type_text(pilot: Pilot[None], text: str, *, enter: bool = True) -> Non
     await settle(pilot)
 
 
-async def scan(pilot: Pilot[None], clock: KeyClock, code: str) -> None:
-    """A keyboard-wedge scanner: the code and Enter, a few milliseconds per key."""
+async def scan(
+    pilot: Pilot[None], clock: KeyClock, code: str, gap_s: float = SCANNER_GAP_S
+) -> None:
+    """A keyboard-wedge scanner: the code and Enter, ``gap_s`` (a few milliseconds) per key."""
     clock.now += 1.0  # the scanner starts well after the last key a person typed
-    clock.gap = SCANNER_GAP_S
+    clock.gap = gap_s
     _send(pilot, code, True)
     await settle(pilot)
     clock.gap = HUMAN_GAP_S

@@ -7,6 +7,7 @@ import dataclasses
 import threading
 import time
 
+from loyalty_pos.bootstrap import open_terminal
 from loyalty_pos.config import LedgerConfig
 from loyalty_pos.devices.events import DeviceEvent
 from loyalty_pos.domain.errors import LoyaltyPosError
@@ -198,3 +199,32 @@ async def test_a_bug_in_the_screen_is_logged_and_the_checkout_stays_up(
         await fill(pilot, "MASCARA")
         assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]
     assert "panel bug" in (terminal.home / "error.log").read_text()
+
+
+async def test_a_scanner_with_an_inter_character_delay_is_recognised_once_configured(
+    make_app, terminal, key_clock
+):
+    """A wedge scanner set to 55 ms between characters: too slow for the default 40 ms, a scan
+    once ``[wedge] max_gap_ms`` allows it (and still well under a person's 80 ms or more)."""
+    with (terminal.home / "terminal.toml").open("a") as f:
+        f.write("\n[wedge]\nmax_gap_ms = 70\n")
+    t = open_terminal(terminal.home)
+    t.clock = terminal.clock
+    app = make_app(t)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "12", enter=False)
+        await scan(pilot, key_clock, ANNA, gap_s=0.055)
+        assert app.checkout.view.member.name == "Anna Schmidt"
+        assert app.checkout.item_field.value == "12"
+    t.store.close()
+
+
+async def test_the_default_wedge_timing_takes_a_55_ms_burst_for_typing(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "12", enter=False)
+        await scan(pilot, key_clock, ANNA, gap_s=0.055)
+        assert app.checkout.view.member is None
+        assert "1204A1B2C3D4E500" in " ".join(notes(app))

@@ -26,6 +26,7 @@ def test_the_example_config_is_valid_for_every_part() -> None:
     assert PrinterConfig.from_dict(cfg.printer, str(EXAMPLE)).width_chars == 42
     assert ReaderConfig.from_dict(cfg.reader, str(EXAMPLE), "reader").card_source == "uid"
     assert ScannerConfig.from_dict(cfg.scanner, str(EXAMPLE), "scanner").baudrate == 9600
+    assert (cfg.wedge_max_gap_ms, cfg.wedge_min_length) == (40, 6)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +37,8 @@ def test_the_example_config_is_valid_for_every_part() -> None:
         ("terminal", "timezone", "Mars/Olympus", "unknown time zone"),
         ("terminal", "card_pattern", "([", "not a valid regular expression"),
         ("ledger", "sync_interval_s", "often", "ledger.sync_interval_s: must be int"),
+        ("wedge", "max_gap_ms", 200, "wedge.max_gap_ms: must be 5-75"),
+        ("wedge", "min_length", 1, "wedge.min_length: must be 2-64"),
     ],
 )
 def test_mistakes_name_the_file_and_the_key(

@@ -75,7 +75,9 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         self.services = ServiceQueue(terminal.home / "error.log")
         self.session = CheckoutSession(terminal)
         self.devices = DeviceLink(terminal, self.post_message, simulate=simulate)
-        self.wedge = WedgeDetector()
+        self.wedge = WedgeDetector(
+            terminal.config.wedge_max_gap_ms / 1000, terminal.config.wedge_min_length
+        )
         self.key_clock: KeyClock = key_clock or (lambda event: event.time)
         self.ready_at: float | None = None
 
