@@ -109,14 +109,27 @@ class LedgerClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def push(
-        self, terminal_id: str, events: list[Mapping[str, Any]], sent_at: datetime | None = None
+        self,
+        terminal_id: str,
+        events: Sequence[Mapping[str, Any] | str],
+        sent_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """``sent_at`` is this terminal's clock now: the ledger tells a late push (offline for a
-        day) from a clock that is off."""
-        body: dict[str, Any] = {"terminal_id": terminal_id, "events": events}
+        """``events`` are mappings or, straight from the journal, their JSON text (sent as it is,
+        not parsed and encoded again). ``sent_at`` is this terminal's clock now: the ledger tells
+        a late push (offline for a day) from a clock that is off."""
+        head: dict[str, Any] = {"terminal_id": terminal_id}
         if sent_at is not None:
-            body["sent_at"] = sent_at.isoformat()
-        return dict(self._call("POST", "/v1/sync/push", json=body))
+            head["sent_at"] = sent_at.isoformat()
+        bodies = ",".join(e if isinstance(e, str) else json.dumps(e) for e in events)
+        content = f'{json.dumps(head)[:-1]}, "events": [{bodies}]}}'
+        return dict(
+            self._call(
+                "POST",
+                "/v1/sync/push",
+                content=content.encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        )
 
     def pull(self, since: str, limit: int = PULL_PAGE) -> dict[str, Any]:
         return dict(self._call("GET", "/v1/sync/pull", params={"since": since, "limit": limit}))
@@ -137,16 +150,16 @@ def client_for(t: Terminal) -> LedgerClient:
     return LedgerClient(ledger.url, ledger.token, ledger.timeout_s)
 
 
-def _pending(store: Store, limit: int, after: int = 0) -> list[dict[str, Any]]:
-    """The next ``limit`` events to push after seq ``after``: never acknowledged, or rejected for
-    a reason a later push can cure."""
+def _pending(store: Store, limit: int, after: int = 0) -> list[tuple[int, str, str]]:
+    """The next ``limit`` events to push after seq ``after`` as (seq, event id, JSON body):
+    never acknowledged, or rejected for a reason a later push can cure."""
     reasons = " OR ".join("ack_reason LIKE ?" for _ in RETRYABLE_REJECTIONS)
     rows = store.query(
-        f"SELECT body FROM outbox WHERE seq > ? AND (ack_status IS NULL OR ({reasons})) "
-        "ORDER BY seq LIMIT ?",
+        f"SELECT seq, event_id, body FROM outbox WHERE seq > ? "
+        f"AND (ack_status IS NULL OR ({reasons})) ORDER BY seq LIMIT ?",
         (after, *[f"{r}%" for r in RETRYABLE_REJECTIONS], limit),
     )
-    return [json.loads(r["body"]) for r in rows]
+    return [(r["seq"], r["event_id"], r["body"]) for r in rows]
 
 
 def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
@@ -159,8 +172,8 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
         batch = _pending(t.store, PUSH_BATCH, after)
         if not batch:
             return counts
-        answer = client.push(t.config.terminal_id, batch, t.now())
-        seq_of = {e["event_id"]: e["seq"] for e in batch}
+        answer = client.push(t.config.terminal_id, [body for _, _, body in batch], t.now())
+        seq_of = {event_id: seq for seq, event_id, _ in batch}
         settled: set[int] = set()
         progressed = False
         with t.store.transaction():
@@ -180,8 +193,8 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
                     settled.add(seq)
         if not progressed:
             return counts
-        still_open = [e["seq"] for e in batch if e["seq"] not in settled]
-        after = min(still_open) - 1 if still_open else batch[-1]["seq"]
+        still_open = [seq for seq, _, _ in batch if seq not in settled]
+        after = min(still_open) - 1 if still_open else batch[-1][0]
 
 
 def apply_snapshot(t: Terminal, snap: Mapping[str, Any]) -> None:
