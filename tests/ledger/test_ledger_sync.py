@@ -9,6 +9,7 @@ import pytest
 from ledger_helpers import DroppingProxy, Journal, LedgerServer, statuses
 
 from loyalty_pos.domain.events import chain_hash, seal
+from loyalty_pos.ledger.models import PullResponse
 
 
 def _ids() -> tuple[str, str]:
@@ -39,6 +40,8 @@ def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) ->
     assert statuses(out) == ["accepted"] * 3
     assert out["head"] == {"seq": 3, "hash": j.head}
     pulled = t.http.get("/v1/sync/pull", params={"since": since}).json()
+    # the page is sent as the store builds it: exactly the documented model, nothing more
+    assert PullResponse.model_validate(pulled).model_dump(mode="json") == pulled
     assert pulled["more"] is False
     assert [m["member_id"] for m in pulled["members"]] == [member]
     snap = pulled["members"][0]
