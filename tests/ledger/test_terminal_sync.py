@@ -141,3 +141,30 @@ def test_the_nightly_job_runs_end_to_end_against_the_ledger(store, tmp_path) -> 
     report = (t.home / "reports" / f"{t.now().date()}.json").read_text()
     assert '"checkouts": 2' in report and '"engagement_pct": "50.0"' in report
     assert len(list((t.home / "backups").glob("terminal-*.db"))) == 1
+
+
+def test_a_pull_in_small_pages_with_the_next_page_fetched_ahead_gets_every_member(
+    store, tmp_path
+) -> None:
+    from loyalty_pos.sync.client import client_for
+    from loyalty_pos.sync.client import pull as pull_pages
+
+    t = till(store, tmp_path / "t1", "T1")
+    client = client_for(t)
+    asked: list[str] = []
+    plain_pull = client.pull
+
+    def three_at_a_time(since: str, limit: int = 500) -> dict:
+        asked.append(since)
+        return plain_pull(since, 3)
+
+    client.pull = three_at_a_time  # type: ignore[method-assign]
+    try:
+        pulled, cursor = pull_pages(t, client)
+    finally:
+        client.close()
+    assert pulled == 20 and len(asked) == 7  # 20 members, 3 a page
+    assert asked == sorted(asked, key=int) and len(set(asked)) == 7
+    assert t.store.meta("pull_cursor") == cursor
+    assert t.store.one("SELECT COUNT(*) AS n FROM members")["n"] == 20
+    assert svc.balance(t, ANNA)["balance"] == ledger_member(store, "M0001")["balance"]

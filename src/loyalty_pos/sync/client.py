@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -324,28 +325,37 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
 
 
 def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
+    """Apply every member snapshot changed since the stored cursor, a page per transaction. The
+    next page is asked for while this one is written (the ledger and the cache work at once)."""
     cursor = t.store.meta("pull_cursor", "0") or "0"
     pulled = 0
-    while True:
+    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loyalty-pull")
+    try:
         page = client.pull(cursor)
-        new_cursor = str(page.get("cursor", cursor))
-        if int(new_cursor) < int(cursor):  # the ledger was restored from a backup: start over
-            cursor = "0"
-            continue
-        with t.store.transaction():
-            snaps = page.get("members", [])
-            if snaps:
-                apply_snapshots(t, snaps)
-                pulled += len(snaps)
-            program = page.get("program")
-            if program and int(program.get("version", 0)) > t.program.version:
-                t.store.save_program(
-                    parse_program(program["rules"], "program from the ledger"), t.now()
-                )
-            cursor = new_cursor
-            t.store.set_meta("pull_cursor", cursor)
-        if not page.get("more"):
-            return pulled, cursor
+        while True:
+            new_cursor = str(page.get("cursor", cursor))
+            if int(new_cursor) < int(cursor):  # the ledger was restored from a backup: start over
+                cursor = "0"
+                page = client.pull(cursor)
+                continue
+            following = ahead.submit(client.pull, new_cursor) if page.get("more") else None
+            with t.store.transaction():
+                snaps = page.get("members", [])
+                if snaps:
+                    apply_snapshots(t, snaps)
+                    pulled += len(snaps)
+                program = page.get("program")
+                if program and int(program.get("version", 0)) > t.program.version:
+                    t.store.save_program(
+                        parse_program(program["rules"], "program from the ledger"), t.now()
+                    )
+                cursor = new_cursor
+                t.store.set_meta("pull_cursor", cursor)
+            if following is None:
+                return pulled, cursor
+            page = following.result()
+    finally:
+        ahead.shutdown(wait=False, cancel_futures=True)
 
 
 def sync(
