@@ -2,8 +2,9 @@
 
 ``sqlite:///path`` is the embedded default; ``postgresql://...`` runs on psycopg 3 behind
 SQLAlchemy's connection pool. Everything above this module is the same SQLAlchemy Core code for
-both. Two things differ and live here: connection set-up (SQLite pragmas, the psycopg driver name)
-and the lock taken around migrations on PostgreSQL.
+both. What differs lives here: connection set-up (SQLite pragmas, the psycopg driver name), the
+lock taken around migrations on PostgreSQL, and how a transaction's rows are written (``Writer``:
+pipelined multi-row statements on PostgreSQL, plain executemany on SQLite).
 
 Writers are serialised by locking the single ``ledger_state`` row as the first statement of every
 write transaction (``UPDATE`` takes a row lock on PostgreSQL and the write lock on SQLite). That
@@ -12,8 +13,9 @@ makes the global sequence commit in order, which is what lets a pull cursor neve
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -87,72 +89,171 @@ def migrate(engine: Engine) -> None:
         raise StorageError(f"cannot open the ledger database: {_first_line(e)}") from e
 
 
-def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Append rows to an append-only table within the current transaction.
+class Writer:
+    """Writes rows within the current write transaction, in the order asked, and on PostgreSQL
+    without waiting for the server.
 
-    On PostgreSQL this is ``COPY ... FROM STDIN`` on the same connection (the constraints still
-    hold: a duplicate aborts the transaction); elsewhere a plain executemany. Pushes spend most of
-    their database time here, and COPY is several times cheaper per row than INSERT.
+    ``insert`` appends rows to an append-only table, ``upsert`` inserts or overwrites rows of a
+    cache table (members, cards: by primary key, each key at most once per call), ``update``
+    sets columns of the rows whose columns equal ``where``.
+
+    On PostgreSQL every statement is sent in pipeline mode as soon as it is asked for, and the
+    server runs it while the caller computes what comes next (a push's Python and PostgreSQL
+    used to take turns; with the rows streamed, they run side by side). Rows travel as arrays
+    (see ``_array_literal``), one ``INSERT ... SELECT FROM unnest(...)`` per call (``ON CONFLICT
+    ... DO UPDATE`` for ``upsert``); the constraints hold as for any INSERT. Rows whose table
+    generates its id go one INSERT per row, so that the ids follow their order. A failure (a
+    duplicate key) is raised as the usual ``sqlalchemy.exc`` error by the call that notices it
+    or by ``sync``, which waits for everything sent; leaving the ``with`` block syncs.
+    SQLAlchemy cannot read results in pipeline mode: call ``sync`` before running any other
+    statement on the connection (the writer re-enters pipeline mode on its next call).
+    Elsewhere (SQLite) each call is a plain statement run at once, and ``streams`` is False.
     """
-    if not rows:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), rows)
-        return
-    names = list(rows[0])
-    columns = ", ".join(f'"{name}"' for name in names)
-    statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
-    raw: Any = conn.connection.dbapi_connection  # a psycopg.Connection
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([row[name] for name in names])
-    except conn.dialect.loaded_dbapi.IntegrityError as e:
-        raise sa.exc.IntegrityError(statement, None, e) from e
 
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.streams = conn.dialect.name == "postgresql"
+        self._stack: ExitStack | None = None  # the open pipeline and its cursor
+        self._cursor: Any = None
 
-def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows of a cache table, overwriting the ones already there (by primary key).
+    def __enter__(self) -> Writer:
+        return self
 
-    ``INSERT ... ON CONFLICT DO UPDATE`` on both databases; only cache tables (members, cards)
-    are ever upserted. On PostgreSQL the rows are first copied into a temporary table of the
-    same shape (``COPY``), then upserted by one set-based statement.
-    """
-    if not rows:
-        return
-    keys = [c.name for c in table.primary_key.columns]
-    names = list(rows[0])
-    if conn.dialect.name == "postgresql":
-        stage = f"stage_{table.name}"
-        columns = ", ".join(f'"{n}"' for n in names)
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.sync()
+        else:  # the transaction is rolled back anyway: leave pipeline mode quietly
+            self._leave(quiet=True)
+
+    def insert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        if not self.streams:
+            self.conn.execute(table.insert(), list(rows))
+            return
+        names = tuple(rows[0])
+        if any(c.autoincrement is True and c.name not in names for c in table.primary_key):
+            columns = ", ".join(f'"{n}"' for n in names)
+            marks = ", ".join(["%s"] * len(names))
+            sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
+            values = [[row[n] for n in names] for row in rows]
+            self._send(lambda cur: cur.executemany(sql, values))
+            return
+        self._send_arrays(table, names, rows, "")
+
+    def upsert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        keys = [c.name for c in table.primary_key.columns]
+        names = tuple(rows[0])
+        if not self.streams:
+            from sqlalchemy.dialects.sqlite import insert
+
+            stmt = insert(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=keys,
+                set_={name: stmt.excluded[name] for name in names if name not in keys},
+            )
+            self.conn.execute(stmt, list(rows))
+            return
         updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in keys)
         conflict = ", ".join(f'"{k}"' for k in keys)
-        raw: Any = conn.connection.dbapi_connection  # a psycopg.Connection
-        staged = conn.connection.info.setdefault("staging_tables", set())
-        with raw.cursor() as cursor:
-            if stage not in staged:  # once per pooled connection
-                cursor.execute(
-                    f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" '
-                    f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-                )
-                staged.add(stage)
-            with cursor.copy(f'COPY "{stage}" ({columns}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row([row[name] for name in names])
-            cursor.execute(
-                f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{stage}" '
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-            )
-            cursor.execute(f'DELETE FROM "{stage}"')
-        return
-    from sqlalchemy.dialects.sqlite import insert
+        self._send_arrays(table, names, rows, f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}")
 
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys,
-        set_={name: stmt.excluded[name] for name in names if name not in keys},
+    def update(self, table: sa.Table, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        if not self.streams:
+            match = sa.and_(*(table.c[k] == v for k, v in where.items()))
+            self.conn.execute(table.update().where(match).values(**values))
+            return
+        sets = ", ".join(f'"{n}" = %s' for n in values)
+        condition = " AND ".join(f'"{k}" = %s' for k in where)
+        sql = f'UPDATE "{table.name}" SET {sets} WHERE {condition}'
+        params = [*values.values(), *where.values()]
+        self._send(lambda cur: cur.execute(sql, params))
+
+    def sync(self) -> None:
+        """Wait until the server has run everything sent; raise the first failure."""
+        self._leave(quiet=False)
+
+    def _send_arrays(
+        self, table: sa.Table, names: tuple[str, ...], rows: Sequence[Mapping[str, Any]], tail: str
+    ) -> None:
+        if len(names) == 1:
+            columns: list[Sequence[Any]] = [[row[names[0]] for row in rows]]
+        else:
+            columns = list(zip(*map(itemgetter(*names), rows), strict=True))
+        kinds = [_array_type(table.c[n]) for n in names]
+        values = [_array_literal(c, k) for c, k in zip(columns, kinds, strict=True)]
+        formats = tuple("%t" if isinstance(v, str) else "%b" for v in values)
+        key = (table.name, names, tail, formats)
+        sql = _ARRAY_SQL.get(key)
+        if sql is None:
+            listed = ", ".join(f'"{n}"' for n in names)
+            arrays = ", ".join(f"{f}::{k}[]" for f, k in zip(formats, kinds, strict=True))
+            sql = f'INSERT INTO "{table.name}" ({listed}) SELECT * FROM unnest({arrays}){tail}'
+            _ARRAY_SQL[key] = sql
+        self._send(lambda cur: cur.execute(sql, values))
+
+    def _send(self, run: Callable[[Any], object]) -> None:
+        try:
+            if self._stack is None:
+                raw: Any = self.conn.connection.dbapi_connection  # a psycopg.Connection
+                stack = ExitStack()
+                self._cursor = stack.enter_context(raw.cursor())
+                stack.enter_context(raw.pipeline())  # left first: syncs with the cursor open
+                self._stack = stack
+            run(self._cursor)
+        except self.conn.dialect.loaded_dbapi.Error as e:
+            self._leave(quiet=True)
+            raise _sa_error(self.conn, e) from e
+
+    def _leave(self, quiet: bool) -> None:
+        stack, self._stack, self._cursor = self._stack, None, None
+        if stack is None:
+            return
+        try:
+            stack.close()
+        except self.conn.dialect.loaded_dbapi.Error as e:
+            if not quiet:
+                raise _sa_error(self.conn, e) from e
+
+
+_ARRAY_SQL: dict[tuple[str, tuple[str, ...], str, tuple[str, ...]], str] = {}
+
+
+def _array_literal(values: Sequence[Any], kind: str) -> str | list[Any]:
+    """The column as an array literal (``{1,2}``, ``{"a","b"}``, ``{NULL,NULL}``) when that is
+    safe and cheap: whole numbers, strings without quotes or backslashes, or only NULLs. Else the
+    list itself, which psycopg sends as a binary array with a Python call per element (that was
+    the dearest part of sending a push)."""
+    if None in values:
+        if values.count(None) == len(values):
+            return "{" + ",".join(["NULL"] * len(values)) + "}"
+        return list(values)
+    if kind == "bigint":
+        if set(map(type, values)) == {int}:
+            return "{" + ",".join(map(str, values)) + "}"
+    elif set(map(type, values)) == {str} and '"' not in values[0] and "\\" not in values[0]:
+        joined = "".join(values)  # (the first value turns JSON columns away before this join)
+        if '"' not in joined and "\\" not in joined:
+            return '{"' + '","'.join(values) + '"}'
+    return list(values)
+
+
+def _array_type(column: sa.Column[Any]) -> str:
+    """The array element type values of ``column`` travel as; the INSERT's assignment cast to
+    the column's own type then checks lengths and ranges as for any INSERT."""
+    if isinstance(column.type, sa.Integer):
+        return "bigint"
+    if isinstance(column.type, sa.String):
+        return "text"
+    raise TypeError(f"no array type for column {column.name} ({column.type})")
+
+
+def _sa_error(conn: Connection, error: Exception) -> sa.exc.StatementError:
+    return sa.exc.DBAPIError.instance(
+        "(pipelined write)", None, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
     )
-    conn.execute(stmt, rows)
 
 
 @contextmanager

@@ -4,8 +4,9 @@ Every write runs in one transaction that first locks the ``ledger_state`` row (`
 writers are serialised, the global sequence commits in order and member records are never lost to
 a concurrent update. A push of a batch does a fixed number of round trips whatever its size: read
 the terminal's head, the ids of events it may already hold, the members (and cards) the batch
-mentions; then bulk inserts of events and transfers (COPY on PostgreSQL) and one upsert of the
-member and card caches.
+mentions; then write the events, their transfers and the member and card caches with multi-row
+statements. On PostgreSQL these go out a hundred events at a time while the store works on the
+next ones, and the transaction waits for the server once, before it commits (``db.Writer``).
 
 Idempotency is the database's: ``events.event_id`` and ``events(terminal_id, seq)`` are unique
 constraints. A resend is recognised by its event id and answered with the original result.
@@ -36,13 +37,15 @@ from loyalty_pos.domain.program import Program, parse_program, program_to_json
 from loyalty_pos.domain.tiers import tier_status
 
 from . import wire
-from .db import bulk_insert, make_engine, migrate, reading, upsert, writing
+from .db import Writer, make_engine, migrate, reading, writing
 from .posting import Book, CardRow, EventInvalid, MemberRecord, Posted, mask, member_account, post
 from .schema import cards, events, ledger_state, members, programs, rejections, terminals, transfers
 from .times import from_us, to_us, utc_now
 
 SKEW_LIMIT_S = 24 * 3600
 _CHUNK = 500
+#: Events of a push are sent to PostgreSQL this many at a time while the next ones are computed.
+_STREAM_CHUNK = 100
 
 
 class Conflict(Refused):
@@ -110,6 +113,10 @@ class _Rows:
     transfers: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     programs: list[dict[str, Any]] = field(default_factory=list)
+    sent_events: int = 0  # events and transfers already handed to the writer
+    sent_transfers: int = 0
+    #: member id -> the change (gseq) of the record handed to the writer
+    sent_members: dict[str, int] = field(default_factory=dict)
 
 
 class _RecordCache:
@@ -295,8 +302,13 @@ class LedgerStore:
         check_all_ids: bool,
     ) -> PushOutcome:
         member_ids = [m for p in parsed if isinstance(m := getattr(p, "member_id", None), str)]
+        last_use = {
+            m: i
+            for i, p in enumerate(parsed)
+            if isinstance(m := getattr(p, "member_id", None), str)
+        }
         card_ids = [p.card for p in parsed if _needs_card(p)]  # type: ignore[union-attr]
-        with writing(self.engine) as conn:
+        with writing(self.engine) as conn, Writer(conn) as out:
             rows = self._rows(conn, received_us)
             cached, epoch = self._records.check(rows.gseq)
             term = conn.execute(
@@ -320,7 +332,8 @@ class LedgerStore:
                 )
             ]
             known = self._known_events(conn, ids)
-            book = self._book(conn, cached)
+            # A member or card the preload missed is read in the loop: the writer syncs first.
+            book = self._book(conn, cached, before_read=out.sync)
             book.preload(member_ids, card_ids)
 
             results: list[EventResult] = []
@@ -405,7 +418,12 @@ class LedgerStore:
                     "gseq": result.ledger_seq,
                 }
                 head_seq, head_hash = int(env.seq or 0), str(env.hash)
-            self._conflicts_among(conn, refused, known, results)
+                if out.streams and len(rows.events) - rows.sent_events >= _STREAM_CHUNK:
+                    # On to the server while the next events are computed. A member goes too
+                    # once no later event of the batch names it (one changed again after all,
+                    # through a card, is written again at the end).
+                    self._stream(out, book, rows, _named_before(last_use, len(results)))
+            self._conflicts_among(conn, refused, known, results, before_read=out.sync)
             rows.rejections.extend(
                 {
                     "received_us": received_us,
@@ -417,12 +435,12 @@ class LedgerStore:
                 }
                 for i, env in refused
             )
-            self._flush(conn, book, rows)
+            self._flush(conn, book, rows, out)
             if head_seq != term.head_seq:
-                conn.execute(
-                    terminals.update()
-                    .where(terminals.c.terminal_id == terminal_id)
-                    .values(head_seq=head_seq, head_hash=head_hash)
+                out.update(
+                    terminals,
+                    {"terminal_id": terminal_id},
+                    {"head_seq": head_seq, "head_hash": head_hash},
                 )
         # Committed, and no one wrote in between (the lock): the cache is exact at rows.gseq.
         self._records.commit((r for r in book.members.values() if r is not None), rows.gseq, epoch)
@@ -434,6 +452,7 @@ class LedgerStore:
         refused: list[tuple[int, wire.Envelope]],
         known: dict[str, dict[str, Any]],
         results: list[EventResult],
+        before_read: Callable[[], None],
     ) -> None:
         """An event refused for a gap or a broken chain whose id the ledger already holds is a
         conflict: the same id with another body (it cannot be the same event, whose seq would
@@ -441,6 +460,7 @@ class LedgerStore:
         unseen = [env.event_id for _, env in refused if env.event_id and env.event_id not in known]
         if not unseen:
             return
+        before_read()
         stored = self._known_events(conn, unseen)
         for i, env in refused:
             if env.event_id in stored and results[i].reason in ("gap", "chain"):
@@ -837,8 +857,12 @@ class LedgerStore:
             # Read the top of the sequence first: every change up to it has committed (writers
             # are serialised), so a cursor never skips a change that commits later.
             top = int(conn.execute(sa.select(ledger_state.c.gseq)).scalar_one())
+            current = self.current_program(conn)
+            # Each member's qualifying spend is read in the same statement as the member (a
+            # correlated sum over ix_events_member_time): one round trip per page, no list of
+            # ids to bind, and spend and state from the same snapshot.
             found = conn.execute(
-                sa.select(members.c.change_seq, members.c.state)
+                sa.select(members.c.change_seq, members.c.state, self._spend_column(now, current))
                 .where(members.c.change_seq > since, members.c.change_seq <= top)
                 .order_by(members.c.change_seq)
                 .limit(limit + 1)
@@ -848,14 +872,14 @@ class LedgerStore:
             # A cursor below ``since`` means the ledger is behind the caller (restored from a
             # backup): the caller should pull again from 0.
             cursor = int(found[-1].change_seq) if more else top
-            current = self.current_program(conn)
-            records = [MemberRecord.from_state(r.state) for r in found]
-            spends = self._spends(conn, [r.member_id for r in records], now, current)
         program = None
         if current is not None and since < current.change_seq <= cursor:
             program = {"version": current.version, "rules": current.rules}
         return {
-            "members": [self._snapshot(r, spends.get(r.member_id, 0), current) for r in records],
+            "members": [
+                self._snapshot(MemberRecord.from_state(r.state), int(r.spend), current)
+                for r in found
+            ],
             "program": program,
             "cursor": cursor,
             "more": more,
@@ -936,9 +960,15 @@ class LedgerStore:
         ).one()
         return _Rows(int(state.gseq), int(state.ledger_seq), str(state.ledger_hash), received_us)
 
-    def _book(self, conn: Connection, cached: bool = False) -> Book:
+    def _book(
+        self,
+        conn: Connection,
+        cached: bool = False,
+        before_read: Callable[[], None] | None = None,
+    ) -> Book:
         """A book reading members and cards through ``conn``; with ``cached``, members come from
-        the record cache when it has them (see ``_RecordCache``)."""
+        the record cache when it has them (see ``_RecordCache``). ``before_read`` runs before
+        every query (a writer's ``sync``)."""
 
         def load_members(ids: Iterable[str]) -> dict[str, MemberRecord]:
             found: dict[str, MemberRecord] = {}
@@ -949,6 +979,8 @@ class LedgerStore:
                     wanted.append(member_id)
                 else:
                     found[member_id] = record
+            if wanted and before_read is not None:
+                before_read()
             for chunk in _chunks(sorted(wanted)):
                 for row in conn.execute(
                     sa.select(members.c.state).where(members.c.member_id.in_(chunk))
@@ -959,7 +991,10 @@ class LedgerStore:
 
         def load_cards(ids: Iterable[str]) -> dict[str, CardRow]:
             found: dict[str, CardRow] = {}
-            for chunk in _chunks(sorted(ids)):
+            wanted = sorted(ids)
+            if wanted and before_read is not None:
+                before_read()
+            for chunk in _chunks(wanted):
                 for row in conn.execute(sa.select(cards).where(cards.c.card.in_(chunk))):
                     found[row.card] = CardRow(row.member_id, row.status)
             return found
@@ -997,15 +1032,16 @@ class LedgerStore:
                 }
         return known
 
-    def _flush(self, conn: Connection, book: Book, rows: _Rows) -> None:
-        """Write one transaction's rows with a handful of multi-row statements."""
-        bulk_insert(conn, events, rows.events)
-        bulk_insert(conn, transfers, rows.transfers)
-        if rows.rejections:  # its id is generated, so a plain INSERT
-            conn.execute(rejections.insert(), rows.rejections)
-        bulk_insert(conn, programs, rows.programs)
+    def _stream(self, out: Writer, book: Book, rows: _Rows, settled: Callable[[str], bool]) -> None:
+        """Hand to the writer the events and transfers not written yet (events first: the
+        transfers refer to them) and the changed members ``settled`` says are final."""
+        out.insert(events, rows.events[rows.sent_events :])
+        out.insert(transfers, rows.transfers[rows.sent_transfers :])
+        rows.sent_events, rows.sent_transfers = len(rows.events), len(rows.transfers)
         changed = []
         for member_id, gseq in book.changed_members.items():
+            if rows.sent_members.get(member_id) == gseq or not settled(member_id):
+                continue
             record = book.members[member_id]
             assert record is not None
             changed.append(
@@ -1019,17 +1055,48 @@ class LedgerStore:
                     "state": record.to_state(),
                 }
             )
-        upsert(conn, members, changed)
+            rows.sent_members[member_id] = gseq
+        out.upsert(members, changed)
+
+    def _flush(self, conn: Connection, book: Book, rows: _Rows, out: Writer | None = None) -> None:
+        """Write what one transaction has not written yet with a handful of multi-row statements
+        (through ``out``, or a writer of its own that has waited for the server on return)."""
+        if out is None:
+            with Writer(conn) as own:
+                self._flush(conn, book, rows, own)
+            return
+        self._stream(out, book, rows, lambda _: True)
         changed_cards = []
         for card in book.changed_cards:
             row = book.cards[card]
             assert row is not None
             changed_cards.append({"card": card, "member_id": row.member_id, "status": row.status})
-        upsert(conn, cards, changed_cards)
-        conn.execute(
-            ledger_state.update()
-            .where(ledger_state.c.id == 1)
-            .values(gseq=rows.gseq, ledger_seq=rows.ledger_seq, ledger_hash=rows.ledger_hash)
+        out.upsert(cards, changed_cards)
+        out.insert(rejections, rows.rejections)
+        out.insert(programs, rows.programs)
+        out.update(
+            ledger_state,
+            {"id": 1},
+            {"gseq": rows.gseq, "ledger_seq": rows.ledger_seq, "ledger_hash": rows.ledger_hash},
+        )
+
+    @staticmethod
+    def _spend_column(now: datetime, current: CurrentProgram | None) -> Any:
+        """A member's qualifying spend in the tier window as a column of a select from
+        ``members`` (the same sum as ``_spends``; 0 without a program)."""
+        if current is None:
+            return sa.literal(0).label("spend")
+        start = to_us(now - timedelta(days=current.program.tier_window_days))
+        return (
+            sa.select(sa.func.coalesce(sa.func.sum(events.c.spend_minor), 0))
+            .where(
+                events.c.member_id == members.c.member_id,
+                events.c.spend_minor != 0,
+                events.c.occurred_us > start,
+                events.c.occurred_us <= to_us(now),
+            )
+            .scalar_subquery()
+            .label("spend")
         )
 
     def _spends(
@@ -1100,6 +1167,12 @@ def _needs_card(event: wire.EventIn | str | None) -> bool:
     if event.type in ("checkout", "refund"):
         return getattr(event, "member_id", None) is None
     return True
+
+
+def _named_before(last_use: Mapping[str, int], end: int) -> Callable[[str], bool]:
+    """Whether no event from index ``end`` on names the member (``last_use``: the index of the
+    last event naming each member)."""
+    return lambda member_id: last_use.get(member_id, -1) < end
 
 
 def _exponent(currency: str) -> int:

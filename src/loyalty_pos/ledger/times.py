@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from loyalty_pos.domain.errors import Refused
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 
 def to_us(when: datetime) -> int:
-    return (when - EPOCH) // timedelta(microseconds=1)
+    return (when - EPOCH) // _US
 
 
 def from_us(us: int) -> datetime:
