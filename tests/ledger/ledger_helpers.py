@@ -315,3 +315,17 @@ class DroppingProxy:
             if upstream.recv(65536):  # the ledger has committed once it answers
                 self.answered.set()
         self.sock.close()
+
+
+def new_ids() -> tuple[str, str]:
+    """A member id and a card no other test uses."""
+    tag = uuid.uuid4().hex[:10]
+    return f"M-{tag}", f"CARD{tag.upper()}"
+
+
+def assert_books_balance(ledger: LedgerServer) -> None:
+    """Double entry holds: balances sum to zero, every transfer balances, members agree."""
+    audit = ledger.audit()
+    assert audit["sum_of_balances"] == 0
+    assert audit["unbalanced_transfers"] == 0
+    assert audit["members_mismatched"] == []

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ledger_helpers import Journal, LedgerServer, statuses
+from ledger_helpers import Journal, LedgerServer, assert_books_balance, new_ids, statuses
 
 from loyalty_pos.domain.events import canonical_json, seal
 from loyalty_pos.ledger import wire
@@ -20,20 +20,8 @@ from loyalty_pos.ledger.posting import Book
 from loyalty_pos.ledger.store import LedgerStore
 
 
-def _ids() -> tuple[str, str]:
-    tag = uuid.uuid4().hex[:10]
-    return f"M-{tag}", f"CARD{tag.upper()}"
-
-
-def _assert_books_balance(ledger: LedgerServer) -> None:
-    audit = ledger.audit()
-    assert audit["sum_of_balances"] == 0
-    assert audit["unbalanced_transfers"] == 0
-    assert audit["members_mismatched"] == []
-
-
 def _people(j: Journal, n: int) -> list[tuple[str, str]]:
-    people = [_ids() for _ in range(n)]
+    people = [new_ids() for _ in range(n)]
     for member, card in people:
         j.enroll(member, card)
     return people
@@ -92,20 +80,20 @@ def test_duplicates_an_invalid_event_and_a_broken_chain_deep_in_a_full_batch(
         accepted_here = sum(1 for i in range(170) if i != 130 and i % 10 == n)
         view = ledger.member(member)
         assert view["balance"] == view["ledger_balance"] == 140 + accepted_here * (10 - 2)
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)
 
     # The terminal fixes its journal: the rest of the chain applies, once.
     rest = t.push(j.events[pushed + 170 :])
     assert statuses(rest) == ["accepted"] * 30
     assert t.push(j.events[pushed + 170 :])["results"][0]["status"] == "duplicate"
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)
 
 
 def test_an_id_of_another_terminal_late_in_a_full_batch_is_a_conflict(
     ledger: LedgerServer,
 ) -> None:
     a, b = ledger.add_terminal(), ledger.add_terminal()
-    a.journal.enroll(*_ids())
+    a.journal.enroll(*new_ids())
     assert statuses(a.push(a.journal.events)) == ["accepted"]
     top = ledger.top()
     j = b.journal
@@ -126,7 +114,7 @@ def test_an_id_of_another_terminal_late_in_a_full_batch_is_a_conflict(
     for member, _ in people:
         view = ledger.member(member)
         assert view["balance"] == view["ledger_balance"] == 230
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)
     assert statuses(b.push(j.events[120:])) == ["accepted"] * 125
 
 
@@ -154,7 +142,7 @@ def test_a_member_changed_early_and_again_late_in_one_batch_keeps_its_last_recor
     pulled = t.http.get("/v1/sync/pull", params={"since": since}).json()
     assert [m["member_id"] for m in pulled["members"]] == [busy, early]  # last change last
     assert pulled["members"][1]["balance"] == 75
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)
 
 
 @pytest.fixture
@@ -230,4 +218,4 @@ def test_member_ids_and_cards_of_any_text_are_stored_as_sent(
         view = ledger.member(member)
         assert view["member_id"] == member and view["balance"] == 10
         assert view["cards"] == [{"card": card, "status": "active"}]
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
-from ledger_helpers import DroppingProxy, Journal, LedgerServer, statuses
+from ledger_helpers import (
+    DroppingProxy,
+    Journal,
+    LedgerServer,
+    assert_books_balance,
+    new_ids,
+    statuses,
+)
 
 from loyalty_pos.domain.events import chain_hash, seal
 from loyalty_pos.ledger.models import PullResponse
 
 
-def _ids() -> tuple[str, str]:
-    tag = uuid.uuid4().hex[:10]
-    return f"M-{tag}", f"CARD{tag.upper()}"
-
-
-def _assert_books_balance(ledger: LedgerServer) -> None:
-    audit = ledger.audit()
-    assert audit["sum_of_balances"] == 0
-    assert audit["unbalanced_transfers"] == 0
-    assert audit["members_mismatched"] == []
-
-
 def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     since = ledger.top()
     j = t.journal
     j.enroll(member, card, birthday="1990-05-17", email="a@example.org")
@@ -65,13 +58,13 @@ def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) ->
     assert t.http.get(f"/v1/cards/{card}B").json() == snap
     again = t.http.get("/v1/sync/pull", params={"since": pulled["cursor"]}).json()
     assert again["members"] == [] and again["cursor"] == pulled["cursor"]
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)
 
 
 def test_pull_pages_through_changes_in_order(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
     since = ledger.top()
-    wanted = [_ids() for _ in range(5)]
+    wanted = [new_ids() for _ in range(5)]
     for member, card in wanted:
         t.journal.enroll(member, card)
     t.push(t.journal.events)
@@ -91,7 +84,7 @@ def test_pull_pages_through_changes_in_order(ledger: LedgerServer) -> None:
 
 def test_the_same_batch_sent_three_times_is_applied_once(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     j = t.journal
     j.enroll(member, card)
     j.checkout(member, card, 5000, earned=500)
@@ -110,14 +103,14 @@ def test_the_same_batch_sent_three_times_is_applied_once(ledger: LedgerServer) -
     assert second["head"] == third["head"] == {"seq": 4, "hash": j.head}
     assert ledger.member(member)["balance"] == 500 + 20 - 300
     assert ledger.member(member)["ledger_balance"] == 220
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)
 
 
 def test_a_response_lost_after_commit_is_answered_duplicate_on_resend(
     ledger: LedgerServer,
 ) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     t.journal.enroll(member, card)
     t.journal.checkout(member, card, 9900, earned=99)
     proxy = DroppingProxy(ledger.port)
@@ -134,14 +127,14 @@ def test_a_response_lost_after_commit_is_answered_duplicate_on_resend(
     resent = t.push(t.journal.events)
     assert statuses(resent) == ["duplicate", "duplicate"]
     assert ledger.member(member)["balance"] == 99
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)
 
 
 def test_a_resend_that_overlaps_new_events_applies_only_the_new_ones(
     ledger: LedgerServer,
 ) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     j = t.journal
     j.enroll(member, card)
     j.checkout(member, card, 1000, earned=10)
@@ -157,7 +150,7 @@ def test_a_resend_that_overlaps_new_events_applies_only_the_new_ones(
 
 def test_an_edited_event_that_was_already_pushed_is_a_conflict(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     j = t.journal
     j.enroll(member, card)
     sale = j.checkout(member, card, 1000, earned=10)
@@ -175,7 +168,7 @@ def test_an_edited_event_that_was_already_pushed_is_a_conflict(ledger: LedgerSer
 
 def test_an_event_edited_before_its_push_breaks_the_chain(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     j = t.journal
     j.enroll(member, card)
     j.checkout(member, card, 1000, earned=10)
@@ -193,7 +186,7 @@ def test_a_deleted_event_is_a_gap_and_nothing_after_it_applies_until_it_comes(
     ledger: LedgerServer,
 ) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     j = t.journal
     j.enroll(member, card)
     j.checkout(member, card, 1000, earned=10)
@@ -212,7 +205,7 @@ def test_a_deleted_event_is_a_gap_and_nothing_after_it_applies_until_it_comes(
 
 def test_a_truncated_journal_is_caught_at_the_next_push(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     j = t.journal
     j.enroll(member, card)
     j.checkout(member, card, 1000, earned=10)
@@ -232,7 +225,7 @@ def test_a_truncated_journal_is_caught_at_the_next_push(ledger: LedgerServer) ->
 
 def test_a_broken_prev_hash_is_rejected_as_chain(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     j = t.journal
     j.enroll(member, card)
     t.push(j.events)
@@ -248,7 +241,7 @@ def test_invalid_events_are_rejected_one_by_one_and_the_chain_goes_on(
     ledger: LedgerServer,
 ) -> None:
     t = ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     j = t.journal
     j.enroll(member, card)
     j.checkout(
@@ -275,7 +268,7 @@ def test_invalid_events_are_rejected_one_by_one_and_the_chain_goes_on(
 def test_an_event_of_another_terminal_inside_a_batch_is_invalid(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
     other = Journal("SOMEONE-ELSE")
-    other.enroll(*_ids())
+    other.enroll(*new_ids())
 
     out = t.push(other.events)
 
@@ -323,7 +316,7 @@ def test_bad_json_and_huge_bodies_are_refused_without_a_500(ledger: LedgerServer
 
 def test_an_event_id_reused_by_another_terminal_is_a_conflict(ledger: LedgerServer) -> None:
     a, b = ledger.add_terminal(), ledger.add_terminal()
-    member, card = _ids()
+    member, card = new_ids()
     first = a.journal.enroll(member, card)
     a.push(a.journal.events)
     copycat = Journal(b.terminal_id)
@@ -354,7 +347,7 @@ def test_an_event_id_reused_by_another_terminal_is_a_conflict(ledger: LedgerServ
 
     assert statuses(out) == ["rejected:conflict"]
     assert out["head"]["seq"] == 0
-    b.journal.enroll(*_ids())
+    b.journal.enroll(*new_ids())
     assert statuses(b.push(b.journal.events)) == ["accepted"]
 
 
@@ -363,7 +356,7 @@ def test_concurrent_pushes_from_many_terminals_keep_the_books(ledger: LedgerServ
     from concurrent.futures import ThreadPoolExecutor
 
     setup = ledger.add_terminal()
-    people = [_ids() for _ in range(6)]
+    people = [new_ids() for _ in range(6)]
     for member, card in people:
         setup.journal.enroll(member, card)
         setup.journal.checkout(member, card, 10_000, earned=1000)
@@ -390,4 +383,4 @@ def test_concurrent_pushes_from_many_terminals_keep_the_books(ledger: LedgerServ
     for member, _ in people:
         view = ledger.member(member)
         assert view["balance"] == view["ledger_balance"] == expected[member]
-    _assert_books_balance(ledger)
+    assert_books_balance(ledger)

@@ -213,19 +213,7 @@ class Store:
                 self._save_debt(member_id, account.debt)
             return
         self.conn.execute("DELETE FROM lots WHERE member_id = ?", (member_id,))
-        self.conn.executemany(
-            "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)",
-            [
-                (
-                    member_id,
-                    lot.points,
-                    lot.earned_at.isoformat(),
-                    lot.expires_at.isoformat() if lot.expires_at else None,
-                )
-                for lot in account.lots
-                if lot.points
-            ],
-        )
+        self.conn.executemany(INSERT_LOT, lot_rows(member_id, account))
         if before is None or before.debt != account.debt:
             self._save_debt(member_id, account.debt)
 
@@ -401,6 +389,23 @@ class Store:
     def draft(self) -> dict[str, Any] | None:
         row = self.one("SELECT basket FROM drafts WHERE id = 1")
         return json.loads(row["basket"]) if row else None
+
+
+INSERT_LOT = "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)"
+
+
+def lot_rows(member_id: str, account: Account) -> list[tuple[str, int, str, str | None]]:
+    """The ``lots`` rows of ``account`` (for ``INSERT_LOT``); spent lots are not kept."""
+    return [
+        (
+            member_id,
+            lot.points,
+            lot.earned_at.isoformat(),
+            lot.expires_at.isoformat() if lot.expires_at else None,
+        )
+        for lot in account.lots
+        if lot.points
+    ]
 
 
 def _spend_minor(event: Mapping[str, Any]) -> int:

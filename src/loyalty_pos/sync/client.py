@@ -29,7 +29,7 @@ from ..domain.accounting import apply_event
 from ..domain.errors import AuthError, LoyaltyPosError
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program
-from ..store.db import Store
+from ..store.db import INSERT_LOT, Store, lot_rows
 
 PUSH_BATCH = 500
 PULL_PAGE = 1000
@@ -300,16 +300,7 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
             (card["card"], member_id, "blocked" if card.get("status") == "blocked" else "active")
             for card in snap.get("cards", [])
         )
-        lots_rows.extend(
-            (
-                member_id,
-                lot.points,
-                lot.earned_at.isoformat(),
-                lot.expires_at.isoformat() if lot.expires_at else None,
-            )
-            for lot in account.lots
-            if lot.points
-        )
+        lots_rows.extend(lot_rows(member_id, account))
     conn = store.conn
     conn.executemany(_UPSERT_MEMBER, members)
     conn.executemany(
@@ -318,10 +309,7 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
         cards,
     )
     conn.executemany("DELETE FROM lots WHERE member_id = ?", [(m[0],) for m in members])
-    conn.executemany(
-        "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)",
-        lots_rows,
-    )
+    conn.executemany(INSERT_LOT, lots_rows)
 
 
 def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
