@@ -692,9 +692,5 @@ def extra_groups(quick: bool) -> list[tuple[str, Callable[[Path], list[Figure]]]
     ]
 
 
-def not_measured(name: str) -> list[Figure]:
-    return [Figure(name, None, "", "", note="not measured yet: no harness for it in this release")]
-
-
 if __name__ == "__main__":
     raise SystemExit(main())
