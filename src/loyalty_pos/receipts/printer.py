@@ -467,6 +467,9 @@ def _message(
     if reason == "permission":
         return f"This terminal is not allowed to use the receipt printer {where}. Ask IT to grant access."
     if reason == "unsupported":
-        return f"Printing to {where} needs USB support (pyusb), which is not installed. Ask IT."
+        return (
+            f"Printing to {where} needs USB support, which is not installed. Ask IT "
+            "(the usb extra: pip install 'loyalty-pos[usb]', and libusb-1.0)."
+        )
     detail = f" ({e.strerror or e})" if isinstance(e, OSError) else (f" ({e})" if e else "")
     return f"The receipt printer {where} reported an error{detail}. Check it, {again}"

@@ -133,4 +133,4 @@ def test_usb_without_pyusb_says_what_to_install(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(printer.Usb, "is_usable", staticmethod(lambda: False))
     with pytest.raises(PrinterError) as caught:
         print_receipt(sample_receipt(), PrinterConfig(url="usb:04b8:0202"))
-    assert caught.value.reason == "unsupported" and "pyusb" in str(caught.value)
+    assert caught.value.reason == "unsupported" and "loyalty-pos[usb]" in str(caught.value)
