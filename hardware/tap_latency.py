@@ -23,7 +23,8 @@ from hardware.pcscd import Pcscd
 from hardware.virtual_card import DEFAULT_PORT, VirtualCard
 from loyalty_pos.devices.codes import DEFAULT_RULES
 from loyalty_pos.devices.events import DeviceEvent, StatusBoard
-from loyalty_pos.devices.pcsc import CardSource, ReaderConfig, ReaderLoop
+from loyalty_pos.devices.pcsc import CardSource, ReaderConfig, ReaderLoop, read_card_on
+from loyalty_pos.domain.errors import DeviceError
 
 READER_FOR_PORT = {35963: "Virtual PCD 00 00", 35964: "Virtual PCD 00 01"}
 PCSCD_POLL_S = 0.4
@@ -75,6 +76,45 @@ def measure_tap_latency(
         if daemon is not None:
             daemon.stop()
     return latencies
+
+
+def measure_read_latency(
+    n: int = 200,
+    *,
+    port: int = DEFAULT_PORT,
+    card_source: CardSource = "uid",
+    start_pcscd: bool | None = None,
+    timeout_s: float = 5.0,
+) -> list[float]:
+    """Read a card already on the reader ``n`` times (``read_card_on``: connect, the APDUs,
+    release) and return each read's time in seconds: the reader loop's own share of a tap, the
+    part that does not wait for pcscd to notice the card."""
+    daemon: Pcscd | None = None
+    if start_pcscd or (start_pcscd is None and not _pcscd_answers()):
+        daemon = Pcscd().start()
+    reader = READER_FOR_PORT.get(port, "Virtual PCD")
+    card = VirtualCard(uid="04A1B2C3D4E500", ndef_text="READ-BENCH", port=port)
+    card.place()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:  # until pcscd has noticed the card
+            try:
+                read_card_on(reader, card_source)
+                break
+            except DeviceError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no card seen on {reader} within {timeout_s} s") from None
+                time.sleep(0.05)
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            read_card_on(reader, card_source)
+            times.append(time.perf_counter() - started)
+        return times
+    finally:
+        card.remove()
+        if daemon is not None:
+            daemon.stop()
 
 
 def _wait_until_seen_removed(loop: ReaderLoop, reader: str, timeout_s: float) -> None:

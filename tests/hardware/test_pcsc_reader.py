@@ -303,3 +303,13 @@ def test_list_devices_with_pcscd_down_reports_it_instead_of_raising(pcscd_stoppe
     assert listing["pcsc"]["state"] == "absent"  # type: ignore[index]
     assert "pcscd" in listing["pcsc"]["reason"]  # type: ignore[index]
     assert listing["readers"] == []
+
+
+def test_the_tap_latency_harness_times_taps_and_reads_through_pcscd(pcscd) -> None:
+    """scripts/bench's tap figures: each tap gives one event; a card already seen reads again."""
+    from hardware.tap_latency import measure_read_latency, measure_tap_latency
+
+    taps = measure_tap_latency(3, start_pcscd=False)
+    reads = measure_read_latency(5, start_pcscd=False)
+    assert len(taps) == 3 and all(0 < t < 5 for t in taps)
+    assert len(reads) == 5 and all(0 < r < 1 for r in reads)
