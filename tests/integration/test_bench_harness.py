@@ -5,6 +5,7 @@ here (performance is measured by scripts/bench, not timed in tests)."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,10 @@ def measured(figures: list) -> dict[str, float]:
     values = {f.name: f.value for f in figures}
     assert all(v is not None and v > 0 for v in values.values()), [
         (f.name, f.note) for f in figures
+    ]
+    # --json promises targets as "<= 2" or ">= 0.5" in the figure's own unit (or none)
+    assert all(re.fullmatch(r"((<=|>=) \d+(\.\d+)?)?", f.target) for f in figures), [
+        f.target for f in figures
     ]
     return values
 
