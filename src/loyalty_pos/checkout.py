@@ -105,7 +105,8 @@ def _member_view(
 ) -> MemberView:
     """``row`` is the member's row when the caller has just read it (``Store.card`` joins it)."""
     program = t.program
-    row = row or t.store.member(member_id)
+    if row is None:
+        row = t.store.member(member_id)
     if row is None:
         raise NotFound(f"Member {member_id} is not known here.")
     account = t.store.account(member_id, debt=row["debt"])

@@ -19,8 +19,18 @@ TERMINAL_EVENT_TYPES = frozenset(
 LEDGER_EVENT_TYPES = frozenset({"expire", "freeze", "unfreeze", "adjust"})
 
 
+#: Set up once: it serialises every event a terminal records and a ledger receives.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_text(obj: Mapping[str, Any]) -> str:
+    """Sorted keys, no spaces, no escaping of non-ASCII: the form events are hashed and kept in."""
+    return _CANONICAL.encode(obj)
+
+
 def canonical_json(obj: Mapping[str, Any]) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """``canonical_text`` as UTF-8: the bytes the chain hash covers."""
+    return canonical_text(obj).encode()
 
 
 def chain_hash(prev_hash: str, event: Mapping[str, Any]) -> str:

@@ -1083,7 +1083,7 @@ class LedgerStore:
     @staticmethod
     def _spend_column(now: datetime, current: CurrentProgram | None) -> Any:
         """A member's qualifying spend in the tier window as a column of a select from
-        ``members`` (the same sum as ``_spends``; 0 without a program)."""
+        ``members`` (a correlated sum over ``ix_events_member_time``; 0 without a program)."""
         if current is None:
             return sa.literal(0).label("spend")
         start = to_us(now - timedelta(days=current.program.tier_window_days))
@@ -1099,27 +1099,6 @@ class LedgerStore:
             .label("spend")
         )
 
-    def _spends(
-        self, conn: Connection, member_ids: list[str], now: datetime, current: CurrentProgram | None
-    ) -> dict[str, int]:
-        if not member_ids or current is None:
-            return {}
-        start = to_us(now - timedelta(days=current.program.tier_window_days))
-        spends: dict[str, int] = {}
-        for chunk in _chunks(member_ids):
-            for member_id, total in conn.execute(
-                sa.select(events.c.member_id, sa.func.sum(events.c.spend_minor))
-                .where(
-                    events.c.member_id.in_(chunk),
-                    events.c.spend_minor != 0,
-                    events.c.occurred_us > start,
-                    events.c.occurred_us <= to_us(now),
-                )
-                .group_by(events.c.member_id)
-            ):
-                spends[member_id] = int(total)
-        return spends
-
     @staticmethod
     def _load_record(conn: Connection, member_id: str) -> MemberRecord:
         row = conn.execute(
@@ -1131,8 +1110,12 @@ class LedgerStore:
 
     def _snapshot_of(self, conn: Connection, record: MemberRecord, now: datetime) -> dict[str, Any]:
         current = self.current_program(conn)
-        spend = self._spends(conn, [record.member_id], now, current).get(record.member_id, 0)
-        return self._snapshot(record, spend, current)
+        spend = conn.execute(
+            sa.select(self._spend_column(now, current)).where(
+                members.c.member_id == record.member_id
+            )
+        ).scalar_one()
+        return self._snapshot(record, int(spend), current)
 
     @staticmethod
     def _snapshot(

@@ -11,7 +11,6 @@ stored body (the hash covers them) but are not interpreted.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from loyalty_pos.domain.events import canonical_text
+
 #: The ledger's own chain of events (expire, freeze, admin adjust, ...). ``@`` is not allowed in a
 #: terminal id, so no terminal can ever push into it.
 LEDGER_TERMINAL = "@ledger"
@@ -36,10 +37,6 @@ _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
-
-#: ``domain.events.canonical_json`` (sorted keys, no spaces, UTF-8) without setting up a new
-#: encoder for every event; a test holds the two to the same output.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 MAX_POINTS = 10**12
 MAX_MINOR = 10**13
@@ -342,7 +339,7 @@ class Envelope:
             # serialisation that is also what the ledger stores (pushes are CPU-bound).
             content = raw.copy()
             del content["hash"]
-            text = _CANONICAL.encode(content)
+            text = canonical_text(content)
             body = text.encode()
             hash_ok = hashlib.sha256(prev_hash.encode() + body).hexdigest() == hash_
         except (UnicodeEncodeError, ValueError, RecursionError):

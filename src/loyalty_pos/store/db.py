@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..domain.errors import StorageError
-from ..domain.events import GENESIS_HASH, seal
+from ..domain.events import GENESIS_HASH, canonical_text, seal
 from ..domain.lots import Account, Lot
 from ..domain.program import Program, parse_program, program_to_json
 from .schema import migrations
@@ -64,7 +64,6 @@ class Store:
         self.db = Database(conn)
         self._program: Program | None = None
         self._data_version: int | None = None
-        self._head: tuple[int, str] | None = None  # the chain's head, only inside a transaction
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -75,7 +74,6 @@ class Store:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
             raise _storage_error(e, self.path) from e
-        self._head = None  # another process may have appended since our last transaction
         try:
             yield self.conn
             self.conn.execute("COMMIT")
@@ -85,8 +83,6 @@ class Store:
         except BaseException:
             self._rollback()
             raise
-        finally:
-            self._head = None
 
     def _rollback(self) -> None:
         try:
@@ -130,9 +126,10 @@ class Store:
         data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if data_version != self._data_version:
             self._data_version = data_version
-            row = self.one("SELECT MAX(version) AS v FROM programs")
-            if self._program is not None and row is not None and row["v"] != self._program.version:
-                self._program = None
+            if self._program is not None:
+                row = self.one("SELECT MAX(version) AS v FROM programs")
+                if row is not None and row["v"] != self._program.version:
+                    self._program = None
         if self._program is None:
             row = self.one("SELECT version, rules FROM programs ORDER BY version DESC LIMIT 1")
             if row is None:
@@ -213,9 +210,31 @@ class Store:
                 self._save_debt(member_id, account.debt)
             return
         self.conn.execute("DELETE FROM lots WHERE member_id = ?", (member_id,))
-        self.conn.executemany(INSERT_LOT, lot_rows(member_id, account))
+        self.conn.executemany(_INSERT_LOT, _lot_rows(member_id, account))
         if before is None or before.debt != account.debt:
             self._save_debt(member_id, account.debt)
+
+    def replace_members(
+        self,
+        members: Sequence[Mapping[str, Any]],
+        cards: Sequence[tuple[str, str, str]],
+        accounts: Mapping[str, Account],
+    ) -> None:
+        """Insert or overwrite members (rows of ``SNAPSHOT_COLUMNS``), their cards (card,
+        member_id, status) and their lots, with a fixed number of statements (a pull page)."""
+        self.conn.executemany(_UPSERT_MEMBER, members)
+        self.conn.executemany(
+            "INSERT INTO cards (card, member_id, status) VALUES (?, ?, ?) ON CONFLICT(card) "
+            "DO UPDATE SET member_id = excluded.member_id, status = excluded.status",
+            cards,
+        )
+        self.conn.executemany(
+            "DELETE FROM lots WHERE member_id = ?", [(member_id,) for member_id in accounts]
+        )
+        self.conn.executemany(
+            _INSERT_LOT,
+            [row for member_id, a in accounts.items() for row in _lot_rows(member_id, a)],
+        )
 
     def _save_debt(self, member_id: str, debt: int) -> None:
         self.conn.execute("UPDATE members SET debt = ? WHERE member_id = ?", (debt, member_id))
@@ -239,14 +258,10 @@ class Store:
     # -- journal ----------------------------------------------------------------------------
 
     def head(self) -> tuple[int, str]:
-        """The last (seq, hash) of the chain; remembered until the transaction ends."""
-        if self._head is not None and self.conn.in_transaction:
-            return self._head
+        """The last (seq, hash) of the chain: read inside the write transaction that appends, it
+        is the head another connection to the same cache (the app, a CLI call) left."""
         row = self.one("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
-        head = (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
-        if self.conn.in_transaction:
-            self._head = head
-        return head
+        return (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
 
     def append(
         self, terminal_id: str, event: Mapping[str, Any], *, seq: int | None = None
@@ -276,12 +291,10 @@ class Store:
                 _spend_minor(sealed),
                 int(sealed.get("points_redeemed") or 0),
                 1 if sealed.get("offline") else 0,
-                json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                canonical_text(sealed),
                 sealed["hash"],
             ),
         )
-        if self.conn.in_transaction:
-            self._head = (sealed["seq"], sealed["hash"])
         return sealed
 
     def events(self, since: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -296,12 +309,24 @@ class Store:
         except sqlite3.Error as e:
             raise _storage_error(e, self.path) from e
 
-    def member_events(self, member_id: str, after_seq: int) -> list[dict[str, Any]]:
-        rows = self.query(
-            "SELECT body FROM journal WHERE member_id = ? AND seq > ? ORDER BY seq",
-            (member_id, after_seq),
-        )
-        return [json.loads(r["body"]) for r in rows]
+    def member_events(self, after: Mapping[str, int]) -> dict[str, list[dict[str, Any]]]:
+        """This journal's events of each member in ``after`` with a seq above the member's value
+        there, oldest first; a statement per few hundred members."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        items = list(after.items())
+        for i in range(0, len(items), _MEMBERS_PER_QUERY):
+            chunk = items[i : i + _MEMBERS_PER_QUERY]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            rows = self.query(
+                f"WITH wanted (member_id, after_seq) AS (VALUES {values}) "
+                "SELECT j.member_id, j.body FROM wanted "
+                "JOIN journal j ON j.member_id = wanted.member_id AND j.seq > wanted.after_seq "
+                "ORDER BY j.seq",
+                [x for pair in chunk for x in pair],
+            )
+            for row in rows:
+                found.setdefault(row["member_id"], []).append(json.loads(row["body"]))
+        return found
 
     def event_by_receipt(self, receipt_id: str) -> dict[str, Any] | None:
         row = self.one("SELECT body FROM journal WHERE receipt_id = ?", (receipt_id,))
@@ -391,11 +416,38 @@ class Store:
         return json.loads(row["basket"]) if row else None
 
 
-INSERT_LOT = "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)"
+#: The members columns a ledger snapshot sets (``Store.replace_members``).
+SNAPSHOT_COLUMNS = (
+    "member_id",
+    "name",
+    "email",
+    "phone",
+    "birthday",
+    "status",
+    "debt",
+    "punch",
+    "last_birthday_bonus",
+    "base_lots",
+    "base_debt",
+    "base_seq",
+    "base_spend_minor",
+    "base_punch",
+    "base_last_birthday_bonus",
+)
+_UPSERT_MEMBER = (
+    f"INSERT INTO members ({', '.join(SNAPSHOT_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in SNAPSHOT_COLUMNS)}) ON CONFLICT(member_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SNAPSHOT_COLUMNS[1:])
+)
+
+#: Members per ``member_events`` statement (two SQL variables each).
+_MEMBERS_PER_QUERY = 400
+
+_INSERT_LOT = "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)"
 
 
-def lot_rows(member_id: str, account: Account) -> list[tuple[str, int, str, str | None]]:
-    """The ``lots`` rows of ``account`` (for ``INSERT_LOT``); spent lots are not kept."""
+def _lot_rows(member_id: str, account: Account) -> list[tuple[str, int, str, str | None]]:
+    """The ``lots`` rows of ``account``; spent lots are not kept."""
     return [
         (
             member_id,

@@ -29,7 +29,7 @@ from ..domain.accounting import apply_event
 from ..domain.errors import AuthError, LoyaltyPosError
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program
-from ..store.db import INSERT_LOT, Store, lot_rows
+from ..store.db import Store
 
 PUSH_BATCH = 500
 PULL_PAGE = 1000
@@ -198,54 +198,12 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
         after = min(still_open) - 1 if still_open else batch[-1][0]
 
 
-def apply_snapshot(t: Terminal, snap: Mapping[str, Any]) -> None:
-    """Replace a member's cached state by the ledger's, then replay our events it has not counted."""
-    apply_snapshots(t, [snap])
-
-
-#: Members per statement when a page's own events are looked up (two SQL variables each).
-_REPLAY_CHUNK = 400
-
-_UPSERT_MEMBER = (
-    "INSERT INTO members (member_id, name, email, phone, birthday, status, debt, punch, "
-    "last_birthday_bonus, base_lots, base_debt, base_seq, base_spend_minor, base_punch, "
-    "base_last_birthday_bonus) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(member_id) DO UPDATE SET "
-    "name = excluded.name, email = excluded.email, phone = excluded.phone, "
-    "birthday = excluded.birthday, status = excluded.status, debt = excluded.debt, "
-    "punch = excluded.punch, last_birthday_bonus = excluded.last_birthday_bonus, "
-    "base_lots = excluded.base_lots, base_debt = excluded.base_debt, base_seq = excluded.base_seq, "
-    "base_spend_minor = excluded.base_spend_minor, base_punch = excluded.base_punch, "
-    "base_last_birthday_bonus = excluded.base_last_birthday_bonus"
-)
-
-
-def _own_events(store: Store, after: Mapping[str, int]) -> dict[str, list[dict[str, Any]]]:
-    """This terminal's events of each member in ``after`` with a seq above the member's value,
-    oldest first: a few statements per page instead of one per member."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    items = list(after.items())
-    for i in range(0, len(items), _REPLAY_CHUNK):
-        chunk = items[i : i + _REPLAY_CHUNK]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        rows = store.query(
-            f"WITH wanted (member_id, after_seq) AS (VALUES {values}) "
-            "SELECT j.member_id, j.body FROM wanted "
-            "JOIN journal j ON j.member_id = wanted.member_id AND j.seq > wanted.after_seq "
-            "ORDER BY j.seq",
-            [x for pair in chunk for x in pair],
-        )
-        for row in rows:
-            found.setdefault(row["member_id"], []).append(json.loads(row["body"]))
-    return found
-
-
 def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
     """Replace the cached state of each member in ``snaps`` (one pull page) by the ledger's, then
     replay this terminal's events the ledger has not counted yet; call inside a transaction.
 
-    A page is written with a fixed number of statements (``executemany``), not several per
-    member: the first pull into an empty terminal applies every member the ledger has.
+    A page is read and written with a fixed number of statements, not several per member: the
+    first pull into an empty terminal applies every member the ledger has.
     """
     store, terminal_id = t.store, t.config.terminal_id
     today = t.now().date()
@@ -257,10 +215,10 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
         debt = max(live - int(snap.get("balance", live)), 0)
         base_seq = int((snap.get("counted_through") or {}).get(terminal_id, 0))
         parsed.append((snap, str(snap["member_id"]), lots, debt, base_seq))
-    own = _own_events(store, {member_id: base_seq for _, member_id, _, _, base_seq in parsed})
-    members: list[tuple[Any, ...]] = []
+    own = store.member_events({member_id: base_seq for _, member_id, _, _, base_seq in parsed})
+    members: list[dict[str, Any]] = []
     cards: list[tuple[str, str, str]] = []
-    lots_rows: list[tuple[str, int, str, str | None]] = []
+    accounts: dict[str, Account] = {}
     for snap, member_id, lots, debt, base_seq in parsed:
         base_punch = dict(snap.get("punch") or {})
         punch = dict(base_punch)
@@ -278,38 +236,30 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
                 for sku, delta in (event.get("punch_delta") or {}).items():
                     punch[sku] = max(punch.get(sku, 0) + delta, 0)
         members.append(
-            (
-                member_id,
-                snap.get("name") or "",
-                snap.get("email") or "",
-                snap.get("phone") or "",
-                snap.get("birthday"),
-                "frozen" if snap.get("status") == "frozen" else "active",
-                account.debt,
-                json.dumps(punch, sort_keys=True),
-                last_bonus,
-                json.dumps([lot.to_json() for lot in lots]),
-                debt,
-                base_seq,
-                int(snap.get("qualifying_spend_minor") or 0),
-                json.dumps(base_punch),
-                snap.get("last_birthday_bonus"),
-            )
+            {
+                "member_id": member_id,
+                "name": snap.get("name") or "",
+                "email": snap.get("email") or "",
+                "phone": snap.get("phone") or "",
+                "birthday": snap.get("birthday"),
+                "status": "frozen" if snap.get("status") == "frozen" else "active",
+                "debt": account.debt,
+                "punch": json.dumps(punch, sort_keys=True),
+                "last_birthday_bonus": last_bonus,
+                "base_lots": json.dumps([lot.to_json() for lot in lots]),
+                "base_debt": debt,
+                "base_seq": base_seq,
+                "base_spend_minor": int(snap.get("qualifying_spend_minor") or 0),
+                "base_punch": json.dumps(base_punch),
+                "base_last_birthday_bonus": snap.get("last_birthday_bonus"),
+            }
         )
         cards.extend(
             (card["card"], member_id, "blocked" if card.get("status") == "blocked" else "active")
             for card in snap.get("cards", [])
         )
-        lots_rows.extend(lot_rows(member_id, account))
-    conn = store.conn
-    conn.executemany(_UPSERT_MEMBER, members)
-    conn.executemany(
-        "INSERT INTO cards (card, member_id, status) VALUES (?, ?, ?) ON CONFLICT(card) "
-        "DO UPDATE SET member_id = excluded.member_id, status = excluded.status",
-        cards,
-    )
-    conn.executemany("DELETE FROM lots WHERE member_id = ?", [(m[0],) for m in members])
-    conn.executemany(INSERT_LOT, lots_rows)
+        accounts[member_id] = account
+    store.replace_members(members, cards, accounts)
 
 
 def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
