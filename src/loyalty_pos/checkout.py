@@ -109,7 +109,7 @@ def _member_view(
         row = t.store.member(member_id)
     if row is None:
         raise NotFound(f"Member {member_id} is not known here.")
-    account = t.store.account(member_id, debt=row["debt"])
+    account = t.store.account(member_id, row)
     window_start = now - timedelta(days=program.tier_window_days)
     spend = from_minor(
         row["base_spend_minor"]
@@ -224,10 +224,11 @@ def checkout(
     if not lines:
         raise Refused("The basket is empty.")
     now = t.now(at)
-    program = t.program
     with t.store.transaction():
+        program = t.program
         q, member = price_basket(t, card, lines, redeem, now)
-        seq = t.store.head()[0] + 1
+        head = t.store.head()
+        seq = head[0] + 1
         receipt_id = f"{t.config.terminal_id}-{seq:06d}"
         cur = program.currency
         event = {
@@ -265,7 +266,7 @@ def checkout(
             "birthday_bonus": q.birthday_awarded,
             "offline": not is_online(t, now),
         }
-        sealed = t.store.append(t.config.terminal_id, event)
+        sealed = t.store.append(t.config.terminal_id, event, head=head)
         after: dict[str, Any] = {}
         if member:
             account = apply_event(member.account, sealed)
@@ -737,6 +738,10 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
                 f" - {cached.debt}) differ from the journal replay "
                 f"({sum(lot.points for lot in account.lots)} - {account.debt})"
             )
+    problems.extend(
+        f"member {member_id}: cached tier spend per day differs from the journal"
+        for member_id in t.store.spend_days_drift()
+    )
     return {"ok": not problems, "events": len(events), "problems": problems}
 
 

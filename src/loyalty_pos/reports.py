@@ -11,9 +11,9 @@ from .domain.metrics import period_report
 
 def member_balances(t: Terminal, on: date) -> dict[str, int]:
     rows = t.store.query(
-        "SELECT m.member_id, COALESCE(SUM(l.points), 0) - m.debt AS balance FROM members m "
-        "LEFT JOIN lots l ON l.member_id = m.member_id "
-        "AND (l.expires_at IS NULL OR l.expires_at > ?) GROUP BY m.member_id",
+        "SELECT m.member_id, COALESCE((SELECT SUM(json_extract(l.value, '$.points')) "
+        "FROM json_each(m.lots) l WHERE json_extract(l.value, '$.expires_at') IS NULL "
+        "OR json_extract(l.value, '$.expires_at') > ?), 0) - m.debt AS balance FROM members m",
         (on.isoformat(),),
     )
     return {r["member_id"]: r["balance"] for r in rows}

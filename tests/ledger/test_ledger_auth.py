@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 from ledger_helpers import ADMIN_TOKEN, LedgerServer, free_port, subprocess_env
 
+from loyalty_pos.ledger.store import LedgerStore
+
 
 def _push_body(terminal_id: str) -> dict:
     return {"terminal_id": terminal_id, "events": []}
@@ -53,6 +55,44 @@ def test_a_revoked_terminal_is_refused_at_once(ledger: LedgerServer) -> None:
     assert "revoked" in r.json()["message"]
     assert t.http.get("/v1/sync/pull").status_code == 401
     assert ledger.admin.delete("/v1/terminals/NOPE-" + uuid.uuid4().hex[:8]).status_code == 404
+
+
+def test_a_token_revoked_or_replaced_by_another_process_is_refused_at_the_next_push(
+    ledger: LedgerServer,
+) -> None:
+    """The service remembers tokens it accepted and does not read them again before a push;
+    the push itself checks the token under its write lock, so a revocation by another process
+    (the CLI) still takes effect at once."""
+    t = ledger.add_terminal()
+    j = t.journal
+    j.enroll("M-" + uuid.uuid4().hex[:8], None)
+    assert t.push(j.events)["results"][0]["status"] == "accepted"  # the token is now known
+    other = LedgerStore.open(ledger.db_url)  # what `loyalty-ledger terminal ...` does
+    try:
+        other.revoke_terminal(t.terminal_id)
+        r = t.http.post("/v1/sync/push", json=_push_body(t.terminal_id))
+        assert r.status_code == 401
+        assert "revoked" in r.json()["message"]
+
+        new_token = other.add_terminal(t.terminal_id)  # re-admitted with a new token
+        assert t.http.post("/v1/sync/push", json=_push_body(t.terminal_id)).status_code == 401
+        fresh = ledger.client(new_token)
+        j.enroll("M-" + uuid.uuid4().hex[:8], None)
+        r = fresh.post("/v1/sync/push", json={"terminal_id": t.terminal_id, "events": j.events})
+        assert r.status_code == 200
+        assert [x["status"] for x in r.json()["results"]] == ["duplicate", "accepted"]
+
+        # replaced while the service still knows the old token: refused, not applied
+        other.revoke_terminal(t.terminal_id)
+        newest = other.add_terminal(t.terminal_id)
+        j.enroll("M-" + uuid.uuid4().hex[:8], None)
+        body = {"terminal_id": t.terminal_id, "events": j.events}
+        r = fresh.post("/v1/sync/push", json=body)
+        assert r.status_code == 401
+        r = ledger.client(newest).post("/v1/sync/push", json=body)
+        assert [x["status"] for x in r.json()["results"]] == ["duplicate", "duplicate", "accepted"]
+    finally:
+        other.close()
 
 
 def test_a_terminal_cannot_push_as_another_terminal(ledger: LedgerServer) -> None:

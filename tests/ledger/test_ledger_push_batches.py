@@ -27,15 +27,20 @@ def _people(j: Journal, n: int) -> list[tuple[str, str]]:
     return people
 
 
+def _sales(j: Journal, people: list[tuple[str, str]], n: int) -> None:
+    """``n`` sales of 10.00 (10 points each), to the enrolled people in turn."""
+    for i in range(n):
+        member, card = people[i % len(people)]
+        j.checkout(member, card, 1000, earned=10)
+
+
 def test_duplicates_an_invalid_event_and_a_broken_chain_deep_in_a_full_batch(
     ledger: LedgerServer,
 ) -> None:
     t = ledger.add_terminal()
     j = t.journal
     people = _people(j, 10)
-    for i in range(140):
-        member, card = people[i % 10]
-        j.checkout(member, card, 1000, earned=10)
+    _sales(j, people, 140)
     assert set(statuses(t.push(j.events))) == {"accepted"}
     pushed = len(j.events)
 
@@ -98,9 +103,7 @@ def test_an_id_of_another_terminal_late_in_a_full_batch_is_a_conflict(
     top = ledger.top()
     j = b.journal
     people = _people(j, 5)
-    for i in range(240):
-        member, card = people[i % 5]
-        j.checkout(member, card, 1000, earned=10)
+    _sales(j, people, 240)
     forged = seal(
         {**j.events[120], "event_id": a.journal.events[0]["event_id"]}, j.events[119]["hash"]
     )
@@ -175,6 +178,49 @@ def test_members_read_in_the_middle_of_a_streamed_batch(
     audit = store.audit()
     assert audit["sum_of_balances"] == 0 and audit["members_mismatched"] == []
     assert audit["events"] == 600
+
+
+def test_events_are_checked_as_the_push_reaches_them_and_unsound_ones_name_nobody(
+    store: LedgerStore,
+) -> None:
+    """The push reads what a batch may need from the raw events before checking them (a
+    member named by an event with an invalid body, a card of an event that turns out unsound):
+    such an event changes nobody, and the members written early or late are the last ones."""
+    store.add_terminal("T1")
+    events = journal("T1", 400, members=20)
+    assert {r.status for r in store.push("T1", events[:100]).results} == {"accepted"}
+    batch = [dict(e) for e in events[100:]]
+    hero = batch[150]["member_id"]
+    other = {"member_id": batch[151]["member_id"], "card": batch[151]["card"]}
+    for i in range(170, 300, 20):  # the hero's later checkouts go to someone else...
+        batch[i] = {**batch[i], **other}
+    # ...but for an invalid body naming the hero after their last change: their record is
+    # written at the end of the push instead of with its hundred
+    batch[250] = {**batch[250], "member_id": hero, "points_earned": 7}
+    # an unsound envelope (bad event id) naming a card: rejected, and the chain stops there
+    batch[290] = {**batch[290], "event_id": "not-a-uuid", "card": "BC-nobody"}
+    head = events[99]["hash"]
+    for i, e in enumerate(batch):
+        batch[i] = seal(e, head)
+        head = batch[i]["hash"]
+
+    out = store.push("T1", batch)
+
+    statuses = [r.status for r in out.results]
+    assert statuses[:250] == ["accepted"] * 250 and statuses[251:290] == ["accepted"] * 39
+    assert out.results[250].reason == "invalid" and out.results[290].reason == "invalid"
+    assert {r.reason for r in out.results[291:]} == {"gap"}
+    assert out.head_seq == 100 + 290
+    audit = store.audit()
+    assert audit["sum_of_balances"] == 0 and audit["members_mismatched"] == []
+    assert audit["events"] == 100 + 290  # the unsound one is not stored
+    view = store.member_view(hero)
+    assert view["counted_through"] == {"T1": 100 + 151}
+    applied = [
+        e for e in events[:100] + batch[:250] if e["type"] == "checkout" and e["member_id"] == hero
+    ]
+    expected = sum(e["points_earned"] - e["points_redeemed"] for e in applied)
+    assert len(applied) == 12 and view["balance"] == view["ledger_balance"] == expected
 
 
 def test_the_stored_body_is_the_canonical_json_the_hash_covers() -> None:

@@ -18,7 +18,7 @@ def snapshot(t: svc.Terminal) -> tuple:
     return (
         [e["hash"] for e in t.store.events()],
         t.store.query("SELECT COUNT(*) FROM receipts")[0][0],
-        t.store.query("SELECT COALESCE(SUM(points), 0) FROM lots")[0][0],
+        [tuple(r) for r in t.store.query("SELECT member_id, lots, debt FROM members")],
     )
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty_pos.domain.events import GENESIS_HASH, seal, verify_chain
+from loyalty_pos.domain.events import (
+    GENESIS_HASH,
+    canonical_text,
+    chain_hash,
+    seal,
+    seal_text,
+    verify_chain,
+)
 from loyalty_pos.domain.lots import Account, Lot
 
 D1 = date(2026, 1, 1)
@@ -77,3 +85,26 @@ def test_any_edit_deletion_or_reordering_is_detected() -> None:
     swapped = _chain(5)
     swapped[1], swapped[2] = swapped[2], swapped[1]
     assert verify_chain(swapped)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    st.dictionaries(st.text(max_size=10), _json_values, max_size=8),
+    st.sampled_from(["0" * 64, "ab" * 32]),
+)
+def test_seal_text_is_the_sealed_events_canonical_text(event: dict[str, object], prev: str) -> None:
+    """The one-encode sealing gives what sealing and encoding apart give, for any keys (some
+    sorting before "hash", some after, an event's own stale "hash" dropped)."""
+    sealed, text = seal_text(event, prev)
+    assert sealed == seal(event, prev)
+    assert sealed["hash"] == chain_hash(prev, sealed)
+    assert text == canonical_text(sealed)
+    assert json.loads(text) == sealed

@@ -40,10 +40,25 @@ def chain_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
 
 def seal(event: Mapping[str, Any], prev_hash: str) -> dict[str, Any]:
     """The event with ``prev_hash`` and ``hash`` set."""
+    return seal_text(event, prev_hash)[0]
+
+
+def seal_text(event: Mapping[str, Any], prev_hash: str) -> tuple[dict[str, Any], str]:
+    """``seal`` and the sealed event's ``canonical_text``, encoding the body once.
+
+    Canonical text is ``{`` + the members in key order + ``}``, so the members sorting before
+    "hash" and those after it are encoded apart: joined, they are the text the hash covers; with
+    the hash member between them, the text that is kept.
+    """
     sealed = {k: v for k, v in event.items() if k != "hash"}
     sealed["prev_hash"] = prev_hash
-    sealed["hash"] = chain_hash(prev_hash, sealed)
-    return sealed
+    before = canonical_text({k: v for k, v in sealed.items() if k < "hash"})[1:-1]
+    after = canonical_text({k: v for k, v in sealed.items() if k > "hash"})[1:-1]
+    hashed = "{" + ",".join(part for part in (before, after) if part) + "}"
+    digest = hashlib.sha256(prev_hash.encode() + hashed.encode()).hexdigest()
+    sealed["hash"] = digest
+    member = f'"hash":"{digest}"'
+    return sealed, "{" + ",".join(part for part in (before, member, after) if part) + "}"
 
 
 def verify_chain(

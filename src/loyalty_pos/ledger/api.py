@@ -181,11 +181,17 @@ def create_app(
             status_code=500,
         )
 
-    def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+    def bearer_token(creds: HTTPAuthorizationCredentials | None) -> tuple[str, bool]:
+        """The request's bearer token, and whether it is the admin token."""
         if creds is None or not creds.credentials:
             raise AuthError("a bearer token is required (Authorization: Bearer <token>)")
         token = creds.credentials
-        if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+        is_admin = admin_token and hmac.compare_digest(token.encode(), admin_token.encode())
+        return token, bool(is_admin)
+
+    def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        token, is_admin = bearer_token(creds)
+        if is_admin:
             return Caller(admin=True)
         return Caller(admin=False, terminal_id=store.authenticate(token))
 
@@ -194,10 +200,19 @@ def create_app(
             raise Forbidden("this needs the admin token")
         return who
 
-    def terminal(who: Annotated[Caller, Depends(caller)]) -> Caller:
-        if who.admin:
+    async def pusher(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> tuple[Caller, str]:
+        """The terminal a push comes from, and its token: a token this process accepted before is not
+        read again here (no pooled connection, no thread) because the push checks it again under
+        its write lock (``LedgerStore.push(..., token=)``)."""
+        token, is_admin = bearer_token(creds)
+        if is_admin:
             raise Forbidden("pushes need a terminal's own token, not the admin token")
-        return who
+        terminal_id = store.pushing_terminal(token)
+        if terminal_id is None:
+            terminal_id = await run_in_threadpool(store.authenticate, token)
+        return Caller(admin=False, terminal_id=terminal_id), token
 
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": m.Problem} for code in (400, 401, 403, 404, 409, 413)
@@ -221,7 +236,10 @@ def create_app(
         tags=["sync"],
         openapi_extra={"requestBody": push_body},
     )
-    async def push(request: Request, who: Annotated[Caller, Depends(terminal)]) -> JSONResponse:
+    async def push(
+        request: Request, auth: Annotated[tuple[Caller, str], Depends(pusher)]
+    ) -> JSONResponse:
+        who, token = auth
         # The body is parsed and validated in one pass from bytes (pydantic's JSON parser),
         # not json.loads and then validated: pushes are the hot path.
         try:
@@ -232,7 +250,9 @@ def create_app(
             raise Forbidden(
                 f"this token belongs to terminal {who.terminal_id}, not {body.terminal_id}"
             )
-        outcome = await run_in_threadpool(store.push, body.terminal_id, body.events, body.sent_at)
+        outcome = await run_in_threadpool(
+            store.push, body.terminal_id, body.events, body.sent_at, token
+        )
         # Built by hand and returned as is: re-validating 1000 results against the response
         # model costs more than the rest of the request (the model still documents it).
         return JSONResponse(

@@ -107,7 +107,10 @@ def journal(terminal_id: str, n_events: int, members: int | None = None) -> list
     return events
 
 
-class _Server:
+class LedgerServer:
+    """``loyalty-ledger serve`` in a subprocess on a free loopback port, with an admin token:
+    the far end of every ingest figure (this module's and ``scripts/bench``'s)."""
+
     def __init__(self, db_url: str) -> None:
         self.port = _free_port()
         self.admin_token = secrets.token_urlsafe(16)
@@ -161,7 +164,7 @@ class _Server:
 
 def bench_push(db_url: str, n_events: int = 20000, batch: int = 500) -> float:
     """Events per second pushed through the real HTTP service on loopback, ``batch`` at a time."""
-    server = _Server(db_url)
+    server = LedgerServer(db_url)
     try:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
         terminal_id = "bench-" + uuid.uuid4().hex[:8]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import secrets
@@ -169,6 +170,75 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[i : i + _CHUNK]
 
 
+class _Batch:
+    """The events of one push: what the push must know before it starts (which stored ids,
+    members and cards to read), taken from the raw events without checking them, and each
+    event's envelope and validated body, computed once, when the push reaches the event.
+
+    The up-front facts are a superset of what the checked events name (an event that turns out
+    unsound names nothing), which only means reading a row that is not needed. Checking the
+    events one by one inside the loop, rather than all before it, lets that CPU work (canonical
+    JSON, hash, validation: about half of a push's Python) run while PostgreSQL writes the
+    events before it (``db.Writer``). A retry of the push (``check_all_ids``) reuses the checks.
+    """
+
+    def __init__(self, raw_events: Sequence[Any]) -> None:
+        self.raw = list(raw_events)
+        self._checked: list[tuple[wire.Envelope, wire.EventIn | str | None] | None] = [None] * len(
+            self.raw
+        )
+        self.member_ids: list[str] = []
+        self.card_ids: list[str] = []
+        #: member id -> index of the last event naming it
+        self.last_use: dict[str, int] = {}
+        for i, raw in enumerate(self.raw):
+            if not isinstance(raw, dict):
+                continue
+            member_id, card = raw.get("member_id"), raw.get("card")
+            if isinstance(member_id, str):
+                self.member_ids.append(member_id)
+                self.last_use[member_id] = i
+            if isinstance(card, str) and (
+                member_id is None or raw.get("type") not in ("checkout", "refund")
+            ):
+                self.card_ids.append(card)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def ids_to_look_up(self, terminal_id: str, head_seq: int, check_all_ids: bool) -> list[str]:
+        """Event ids that may already be stored: a resend has seqs at or below the head; new
+        events normally have new ids, and if one does not, the unique constraint says so at
+        insert time (see ``LedgerStore.push``)."""
+        ids = []
+        for raw in self.raw:
+            if not isinstance(raw, dict) or not isinstance(event_id := raw.get("event_id"), str):
+                continue
+            seq = raw.get("seq")
+            if (
+                check_all_ids
+                or raw.get("terminal_id") != terminal_id
+                or (isinstance(seq, int) and seq <= head_seq)
+            ):
+                ids.append(event_id)
+        return ids
+
+    def event(self, i: int) -> tuple[wire.Envelope, wire.EventIn | str | None]:
+        """The envelope of event ``i`` and its body: the typed event, the sentence saying why it
+        is invalid, or None when the envelope is unsound."""
+        checked = self._checked[i]
+        if checked is None:
+            env = wire.Envelope.check(self.raw[i])
+            body: wire.EventIn | str | None = None
+            if env.problem is None:
+                try:
+                    body = wire.parse_body(env.raw, wire.TERMINAL_TYPES)
+                except ValueError as e:
+                    body = str(e)
+            checked = self._checked[i] = (env, body)
+        return checked
+
+
 class LedgerStore:
     """The ledger's one way in: the HTTP service, the CLI and the benchmarks all use it."""
 
@@ -177,6 +247,9 @@ class LedgerStore:
         self.clock = clock
         self._program_cache: CurrentProgram | None = None
         self._records = _RecordCache()
+        #: token hash -> terminal id, of the tokens ``authenticate`` accepted (see ``push``)
+        self._tokens: dict[str, str] = {}
+        self._tokens_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, clock: Callable[[], datetime] = utc_now) -> LedgerStore:
@@ -195,6 +268,7 @@ class LedgerStore:
             raise Refused(f"terminal id {terminal_id[:40]!r} must be 1-32 of A-Z a-z 0-9 _ -")
         token = "lpt_" + secrets.token_urlsafe(32)
         now = to_us(self.clock())
+        self._forget_tokens(terminal_id)
         with writing(self.engine) as conn:
             row = conn.execute(
                 sa.select(terminals.c.revoked_us).where(terminals.c.terminal_id == terminal_id)
@@ -224,6 +298,7 @@ class LedgerStore:
 
     def revoke_terminal(self, terminal_id: str) -> datetime:
         now = self.clock()
+        self._forget_tokens(terminal_id)
         with writing(self.engine) as conn:
             row = conn.execute(
                 sa.select(terminals.c.revoked_us).where(terminals.c.terminal_id == terminal_id)
@@ -251,7 +326,21 @@ class LedgerStore:
             raise AuthError("unknown token")
         if row.revoked_us is not None:
             raise AuthError(f"terminal {row.terminal_id} has been revoked")
+        with self._tokens_lock:
+            if len(self._tokens) >= 10_000:
+                self._tokens.clear()
+            self._tokens[hash_token(token)] = str(row.terminal_id)
         return str(row.terminal_id)
+
+    def pushing_terminal(self, token: str) -> str | None:
+        """The terminal a token belonged to when ``authenticate`` last accepted it, without
+        reading the database, or None. Only for a push, which checks the token again under the
+        write lock (``push(..., token=)``): another process may have revoked it since."""
+        return self._tokens.get(hash_token(token))
+
+    def _forget_tokens(self, terminal_id: str) -> None:
+        with self._tokens_lock:
+            self._tokens = {h: t for h, t in self._tokens.items() if t != terminal_id}
 
     def terminal_head(self, terminal_id: str) -> tuple[int, str]:
         with reading(self.engine) as conn:
@@ -267,78 +356,73 @@ class LedgerStore:
     # ------------------------------------------------------------------ push
 
     def push(
-        self, terminal_id: str, raw_events: Sequence[Any], sent_at: datetime | None = None
+        self,
+        terminal_id: str,
+        raw_events: Sequence[Any],
+        sent_at: datetime | None = None,
+        token: str | None = None,
     ) -> PushOutcome:
-        """Apply a terminal's batch in order; see DESIGN.md §8 and the module docstring."""
+        """Apply a terminal's batch in order; see DESIGN.md §8 and the module docstring.
+
+        With ``token``, the push itself checks, under the write lock, that it is the terminal's
+        current token and the terminal is not revoked (AuthError otherwise): the HTTP service
+        then authenticates pushes from ``pushing_terminal`` without a read of its own."""
         received = self.clock()
         received_us = to_us(received)
         offset_s = int((received - sent_at).total_seconds()) if sent_at is not None else None
-        # The CPU work (canonical JSON, hashes, validation) happens before the lock is taken.
-        envelopes = [wire.Envelope.check(raw) for raw in raw_events]
-        parsed: list[wire.EventIn | str | None] = []
-        for env in envelopes:
-            if env.problem is not None:
-                parsed.append(None)
-                continue
-            try:
-                parsed.append(wire.parse_body(env.raw, wire.TERMINAL_TYPES))
-            except ValueError as e:
-                parsed.append(str(e))
+        batch = _Batch(raw_events)
         try:
-            return self._push(terminal_id, envelopes, parsed, received_us, offset_s, False)
+            return self._push(terminal_id, batch, received_us, offset_s, False, token)
         except sa.exc.IntegrityError:
             # An event id of this batch already exists elsewhere (another terminal, another seq):
             # the fast path did not look for it, the unique constraint caught it. Redo the batch
             # comparing every id with the stored events.
-            return self._push(terminal_id, envelopes, parsed, received_us, offset_s, True)
+            return self._push(terminal_id, batch, received_us, offset_s, True, token)
 
     def _push(
         self,
         terminal_id: str,
-        envelopes: list[wire.Envelope],
-        parsed: list[wire.EventIn | str | None],
+        batch: _Batch,
         received_us: int,
         offset_s: int | None,
         check_all_ids: bool,
+        token: str | None,
     ) -> PushOutcome:
-        member_ids = [m for p in parsed if isinstance(m := getattr(p, "member_id", None), str)]
-        last_use = {
-            m: i
-            for i, p in enumerate(parsed)
-            if isinstance(m := getattr(p, "member_id", None), str)
-        }
-        card_ids = [p.card for p in parsed if _needs_card(p)]  # type: ignore[union-attr]
         with writing(self.engine) as conn, Writer(conn) as out:
             rows = self._rows(conn, received_us)
             cached, epoch = self._records.check(rows.gseq)
             term = conn.execute(
                 sa.select(
-                    terminals.c.head_seq, terminals.c.head_hash, terminals.c.revoked_us
+                    terminals.c.head_seq,
+                    terminals.c.head_hash,
+                    terminals.c.revoked_us,
+                    terminals.c.token_hash,
                 ).where(terminals.c.terminal_id == terminal_id)
             ).first()
+            if term is not None and term.revoked_us is not None and token is not None:
+                self._forget_tokens(terminal_id)
+                raise AuthError(f"terminal {terminal_id} has been revoked")
             if term is None or term.revoked_us is not None:
                 raise AuthError(f"terminal {terminal_id} is not registered or has been revoked")
+            if token is not None and not hmac.compare_digest(
+                str(term.token_hash), hash_token(token)
+            ):
+                self._forget_tokens(terminal_id)
+                raise AuthError("unknown token")
             head_seq, head_hash = int(term.head_seq), str(term.head_hash)
-            # A resend has seqs at or below the head; new events normally have new ids, and if
-            # one does not, the unique constraint says so at insert time (see push).
-            ids = [
-                env.event_id
-                for env in envelopes
-                if env.event_id
-                and (
-                    check_all_ids
-                    or env.terminal_id != terminal_id
-                    or (env.seq is not None and env.seq <= head_seq)
-                )
-            ]
-            known = self._known_events(conn, ids)
+            known = self._known_events(
+                conn, batch.ids_to_look_up(terminal_id, head_seq, check_all_ids)
+            )
             # A member or card the preload missed is read in the loop: the writer syncs first.
             book = self._book(conn, cached, before_read=out.sync)
-            book.preload(member_ids, card_ids)
+            book.preload(batch.member_ids, batch.card_ids)
 
             results: list[EventResult] = []
             refused: list[tuple[int, wire.Envelope]] = []
-            for env, body in zip(envelopes, parsed, strict=True):
+            for i in range(len(batch)):
+                # Checked here, not before the lock: on PostgreSQL this CPU work (canonical
+                # JSON, hash, validation) runs while the server writes the events before it.
+                env, body = batch.event(i)
                 result = None
                 if env.problem is not None or env.event_id is None:
                     result = EventResult(env.event_id, "rejected", "invalid", env.problem)
@@ -422,7 +506,7 @@ class LedgerStore:
                     # On to the server while the next events are computed. A member goes too
                     # once no later event of the batch names it (one changed again after all,
                     # through a card, is written again at the end).
-                    self._stream(out, book, rows, _named_before(last_use, len(results)))
+                    self._stream(out, book, rows, _named_before(batch.last_use, len(results)))
             self._conflicts_among(conn, refused, known, results, before_read=out.sync)
             rows.rejections.extend(
                 {
@@ -1141,15 +1225,6 @@ class LedgerStore:
             "last_birthday_bonus": record.last_birthday_bonus,
             "counted_through": dict(record.counted_through),
         }
-
-
-def _needs_card(event: wire.EventIn | str | None) -> bool:
-    """Whether applying the event looks up its card (sales name their member directly)."""
-    if not isinstance(event, wire.EventIn) or not isinstance(getattr(event, "card", None), str):
-        return False
-    if event.type in ("checkout", "refund"):
-        return getattr(event, "member_id", None) is None
-    return True
 
 
 def _named_before(last_use: Mapping[str, int], end: int) -> Callable[[str], bool]:

@@ -12,14 +12,14 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from ..domain.errors import StorageError
-from ..domain.events import GENESIS_HASH, canonical_text, seal
+from ..domain.events import GENESIS_HASH, seal_text
 from ..domain.lots import Account, Lot
 from ..domain.program import Program, parse_program, program_to_json
 from .schema import migrations
@@ -75,6 +75,7 @@ class Store:
         except sqlite3.Error as e:
             raise _storage_error(e, self.path) from e
         try:
+            self._check_program()
             yield self.conn
             self.conn.execute("COMMIT")
         except sqlite3.Error as e:
@@ -122,14 +123,11 @@ class Store:
     def program(self) -> Program:
         """The newest program version, parsed once. A version stored by another connection (the
         app's background sync, say) takes over at the next call: ``PRAGMA data_version`` tells,
-        without reading a table, whether anyone else has committed since we last looked."""
-        data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-        if data_version != self._data_version:
-            self._data_version = data_version
-            if self._program is not None:
-                row = self.one("SELECT MAX(version) AS v FROM programs")
-                if row is not None and row["v"] != self._program.version:
-                    self._program = None
+        without reading a table, whether anyone else has committed since we last looked. Inside
+        a write transaction nobody else can commit, so the check ``transaction()`` made at its
+        start holds."""
+        if not self.conn.in_transaction:
+            self._check_program()
         if self._program is None:
             row = self.one("SELECT version, rules FROM programs ORDER BY version DESC LIMIT 1")
             if row is None:
@@ -140,6 +138,16 @@ class Store:
                 json.loads(row["rules"]), f"program v{row['version']} (stored)"
             )
         return self._program
+
+    def _check_program(self) -> None:
+        """Forget the parsed program if another connection stored a newer version."""
+        data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if data_version != self._data_version:
+            self._data_version = data_version
+            if self._program is not None:
+                row = self.one("SELECT MAX(version) AS v FROM programs")
+                if row is not None and row["v"] != self._program.version:
+                    self._program = None
 
     def program_version(self, version: int) -> Program:
         if self.program().version == version:
@@ -184,35 +192,23 @@ class Store:
             "SELECT card, status FROM cards WHERE member_id = ? ORDER BY rowid", (member_id,)
         )
 
-    def account(self, member_id: str, debt: int | None = None) -> Account:
-        """The member's cached lots and debt (``debt`` when the caller has just read it)."""
-        rows = self.query(
-            "SELECT points, earned_at, expires_at FROM lots WHERE member_id = ? ORDER BY id",
-            (member_id,),
-        )
-        if debt is None:
-            member = self.member(member_id)
-            debt = member["debt"] if member else 0
-        lots = tuple(
-            Lot(
-                r["points"],
-                date.fromisoformat(r["earned_at"]),
-                date.fromisoformat(r["expires_at"]) if r["expires_at"] else None,
-            )
-            for r in rows
-        )
-        return Account(lots, debt)
+    def account(self, member_id: str, row: Mapping[str, Any] | None = None) -> Account:
+        """The member's cached lots and debt (from ``row``, the member's row, when the caller
+        has just read it)."""
+        if row is None:
+            row = self.member(member_id)
+        if row is None:
+            return Account()
+        return Account(tuple(Lot.from_json(lot) for lot in json.loads(row["lots"])), row["debt"])
 
     def save_account(self, member_id: str, account: Account, before: Account | None = None) -> None:
-        """Store the member's lots and debt; ``before`` (what is stored now) skips unchanged parts."""
-        if before is not None and before.lots == account.lots:
-            if before.debt != account.debt:
-                self._save_debt(member_id, account.debt)
+        """Store the member's lots and debt; ``before`` (what is stored now) skips a no-op."""
+        if before is not None and before.lots == account.lots and before.debt == account.debt:
             return
-        self.conn.execute("DELETE FROM lots WHERE member_id = ?", (member_id,))
-        self.conn.executemany(_INSERT_LOT, _lot_rows(member_id, account))
-        if before is None or before.debt != account.debt:
-            self._save_debt(member_id, account.debt)
+        self.conn.execute(
+            "UPDATE members SET lots = ?, debt = ? WHERE member_id = ?",
+            (_lots_text(account), account.debt, member_id),
+        )
 
     def replace_members(
         self,
@@ -220,30 +216,63 @@ class Store:
         cards: Sequence[tuple[str, str, str]],
         accounts: Mapping[str, Account],
     ) -> None:
-        """Insert or overwrite members (rows of ``SNAPSHOT_COLUMNS``), their cards (card,
-        member_id, status) and their lots, with a fixed number of statements (a pull page)."""
-        self.conn.executemany(_UPSERT_MEMBER, members)
+        """Insert or overwrite members (rows of ``SNAPSHOT_COLUMNS``) with their lots, and their
+        cards (card, member_id, status), with a fixed number of statements (a pull page)."""
+        self.conn.executemany(
+            _UPSERT_MEMBER,
+            [{**m, "lots": _lots_text(accounts[m["member_id"]])} for m in members],
+        )
         self.conn.executemany(
             "INSERT INTO cards (card, member_id, status) VALUES (?, ?, ?) ON CONFLICT(card) "
             "DO UPDATE SET member_id = excluded.member_id, status = excluded.status",
             cards,
         )
-        self.conn.executemany(
-            "DELETE FROM lots WHERE member_id = ?", [(member_id,) for member_id in accounts]
-        )
-        self.conn.executemany(
-            _INSERT_LOT,
-            [row for member_id, a in accounts.items() for row in _lot_rows(member_id, a)],
-        )
+        self._recount_spend_days([m["member_id"] for m in members])
 
-    def _save_debt(self, member_id: str, debt: int) -> None:
-        self.conn.execute("UPDATE members SET debt = ? WHERE member_id = ?", (debt, member_id))
+    def _recount_spend_days(self, member_ids: Sequence[str]) -> None:
+        """Rebuild ``spend_days`` of these members (their base just moved) from the journal."""
+        self.conn.executemany(
+            "DELETE FROM spend_days WHERE member_id = ?", [(m,) for m in member_ids]
+        )
+        for i in range(0, len(member_ids), _MEMBERS_PER_QUERY):
+            chunk = member_ids[i : i + _MEMBERS_PER_QUERY]
+            self.conn.execute(
+                "INSERT INTO spend_days (member_id, day, spend_minor) "
+                "SELECT member_id, day, spend_minor FROM journal_spend_days "
+                f"WHERE member_id IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+
+    def spend_days_drift(self) -> list[str]:
+        """Members whose ``spend_days`` differ from a recount of the journal (``verify``)."""
+        rows = self.query(
+            "WITH kept AS (SELECT member_id, day, spend_minor FROM spend_days "
+            "WHERE spend_minor != 0) "
+            "SELECT DISTINCT member_id FROM ("
+            "SELECT * FROM journal_spend_days EXCEPT SELECT * FROM kept "
+            "UNION ALL SELECT * FROM (SELECT * FROM kept EXCEPT SELECT * FROM journal_spend_days)"
+            ") ORDER BY member_id"
+        )
+        return [r["member_id"] for r in rows]
 
     def local_spend_minor(self, member_id: str, base_seq: int, since: datetime) -> int:
+        """Money this member paid here after ``since`` in events the ledger has not counted yet
+        (seq above ``base_seq``): whole days from ``spend_days``, the day ``since`` falls in
+        from the journal."""
+        start = utc_iso(since)
+        day = date.fromisoformat(start[:10])
         row = self.one(
-            "SELECT COALESCE(SUM(spend_minor), 0) AS s FROM journal "
-            "WHERE member_id = ? AND seq > ? AND occurred_at > ?",
-            (member_id, base_seq, utc_iso(since)),
+            "SELECT COALESCE((SELECT SUM(spend_minor) FROM spend_days "
+            "WHERE member_id = :member AND day > :day), 0) "
+            "+ COALESCE((SELECT SUM(spend_minor) FROM journal WHERE member_id = :member "
+            "AND occurred_at > :start AND occurred_at < :next_day AND seq > :base_seq), 0) AS s",
+            {
+                "member": member_id,
+                "day": day.isoformat(),
+                "start": start,
+                "next_day": (day + timedelta(days=1)).isoformat(),
+                "base_seq": base_seq,
+            },
         )
         return int(row["s"]) if row else 0
 
@@ -264,18 +293,16 @@ class Store:
         return (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
 
     def append(
-        self, terminal_id: str, event: Mapping[str, Any], *, seq: int | None = None
+        self, terminal_id: str, event: Mapping[str, Any], *, head: tuple[int, str] | None = None
     ) -> dict[str, Any]:
-        """Seal ``event`` onto the chain and append it; call inside ``transaction()``."""
-        last_seq, last_hash = self.head()
+        """Seal ``event`` onto the chain and append it; call inside ``transaction()``. ``head`` is
+        what ``head()`` returned earlier in this same transaction, when the caller needed it."""
+        last_seq, last_hash = head or self.head()
         body = dict(event)
-        body.update(
-            event_id=str(uuid.uuid4()),
-            terminal_id=terminal_id,
-            seq=seq or last_seq + 1,
-        )
-        sealed = seal(body, last_hash)
-        occurred = datetime.fromisoformat(sealed["occurred_at"])
+        body.update(event_id=str(uuid.uuid4()), terminal_id=terminal_id, seq=last_seq + 1)
+        sealed, text = seal_text(body, last_hash)
+        occurred = utc_iso(datetime.fromisoformat(sealed["occurred_at"]))
+        spend = _spend_minor(sealed)
         self.conn.execute(
             "INSERT INTO journal (seq, event_id, type, occurred_at, member_id, receipt_id, "
             "original_receipt_id, spend_minor, points_redeemed, offline, body, hash) "
@@ -284,17 +311,19 @@ class Store:
                 sealed["seq"],
                 sealed["event_id"],
                 sealed["type"],
-                utc_iso(occurred),
+                occurred,
                 sealed.get("member_id"),
                 sealed.get("receipt_id"),
                 sealed.get("original_receipt_id"),
-                _spend_minor(sealed),
+                spend,
                 int(sealed.get("points_redeemed") or 0),
                 1 if sealed.get("offline") else 0,
-                canonical_text(sealed),
+                text,
                 sealed["hash"],
             ),
         )
+        if spend:
+            self.conn.execute(_ADD_SPEND_DAY, (sealed["member_id"], occurred[:10], spend))
         return sealed
 
     def events(self, since: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -367,14 +396,14 @@ class Store:
 
     def add_receipt(self, receipt_id: str, seq: int, kind: str, extra: Mapping[str, Any]) -> None:
         self.conn.execute(
-            "INSERT INTO receipts (receipt_id, seq, kind, extra) VALUES (?, ?, ?, ?)",
-            (receipt_id, seq, kind, json.dumps(extra)),
+            "INSERT INTO receipts (seq, receipt_id, kind, extra) VALUES (?, ?, ?, ?)",
+            (seq, receipt_id, kind, json.dumps(extra)),
         )
 
     def receipt(self, receipt_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         row = self.one(
-            "SELECT r.extra, j.body FROM receipts r JOIN journal j ON j.seq = r.seq "
-            "WHERE r.receipt_id = ?",
+            "SELECT r.extra, j.body FROM journal j JOIN receipts r ON r.seq = j.seq "
+            "WHERE j.receipt_id = ?",
             (receipt_id,),
         )
         return (json.loads(row["body"]), json.loads(row["extra"])) if row else None
@@ -386,7 +415,8 @@ class Store:
     def mark_printed(self, receipt_id: str, now: datetime | None, error: str | None) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE receipts SET printed_at = ?, print_error = ? WHERE receipt_id = ?",
+                "UPDATE receipts SET printed_at = ?, print_error = ? "
+                "WHERE seq = (SELECT seq FROM journal WHERE receipt_id = ?)",
                 (utc_iso(now) if now else None, error, receipt_id),
             )
 
@@ -425,6 +455,7 @@ SNAPSHOT_COLUMNS = (
     "birthday",
     "status",
     "debt",
+    "lots",
     "punch",
     "last_birthday_bonus",
     "base_lots",
@@ -440,24 +471,19 @@ _UPSERT_MEMBER = (
     + ", ".join(f"{c} = excluded.{c}" for c in SNAPSHOT_COLUMNS[1:])
 )
 
-#: Members per ``member_events`` statement (two SQL variables each).
+#: Members per ``member_events`` (two SQL variables each) or ``spend_days`` recount statement.
 _MEMBERS_PER_QUERY = 400
 
-_INSERT_LOT = "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES (?, ?, ?, ?)"
+#: A member's spend of one UTC day, kept with every event that has one (``append``).
+_ADD_SPEND_DAY = (
+    "INSERT INTO spend_days (member_id, day, spend_minor) VALUES (?, ?, ?) "
+    "ON CONFLICT (member_id, day) DO UPDATE SET spend_minor = spend_minor + excluded.spend_minor"
+)
 
 
-def _lot_rows(member_id: str, account: Account) -> list[tuple[str, int, str, str | None]]:
-    """The ``lots`` rows of ``account``; spent lots are not kept."""
-    return [
-        (
-            member_id,
-            lot.points,
-            lot.earned_at.isoformat(),
-            lot.expires_at.isoformat() if lot.expires_at else None,
-        )
-        for lot in account.lots
-        if lot.points
-    ]
+def _lots_text(account: Account) -> str:
+    """``members.lots``: the account's lots as JSON; spent lots are not kept."""
+    return json.dumps([lot.to_json() for lot in account.lots if lot.points])
 
 
 def _spend_minor(event: Mapping[str, Any]) -> int:

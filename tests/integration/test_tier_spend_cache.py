@@ -1,0 +1,167 @@
+"""The tier window's spend read from ``spend_days`` (one row per member and day) plus the journal
+for the day the window starts in: the same figure as summing every sale, kept right by sales,
+refunds and pulls, checked by ``verify``, and built by the upgrade of an older cache."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from loyalty_pos import checkout as svc
+from loyalty_pos.domain.lots import Account, Lot
+from loyalty_pos.sync.client import apply_snapshots
+
+from ..conftest import NOW
+from .test_services import BEN, buy
+
+
+def spend(t: svc.Terminal, at) -> Decimal:
+    return svc.find_member(t, BEN, at).state.qualifying_spend
+
+
+def summed(t: svc.Terminal, member_id: str, since) -> int:
+    """Every sale of the member after ``since`` and above its base, the long way."""
+    base = t.store.member(member_id)["base_seq"]
+    return sum(
+        e.get("due_minor", 0) if e["type"] == "checkout" else -e.get("refund_minor", 0)
+        for e in t.store.events()
+        if e.get("member_id") == member_id
+        and e["seq"] > base
+        and datetime.fromisoformat(e["occurred_at"]) > since
+    )
+
+
+def test_the_window_counts_sales_to_the_second_across_days(demo) -> None:
+    window = timedelta(days=demo.program.tier_window_days)
+    morning = NOW.replace(hour=9)
+    evening = NOW.replace(hour=19)
+    buy(demo, BEN, "MASCARA", at=morning - timedelta(days=3))  # three days before
+    buy(demo, BEN, "BOOK-NOVEL", at=morning)
+    buy(demo, BEN, "MASCARA", at=evening)
+    refund = svc.refund(demo, f"{demo.config.terminal_id}-000002", None, "1234", at=evening)
+    assert refund["points_reversed"] > 0
+
+    # money paid (points and promotions off): 12.95 + 14.00 + 12.95, less the 14.00 refunded
+    everything = Decimal("25.90")
+    assert spend(demo, morning - timedelta(days=3, seconds=1) + window) == everything
+    assert spend(demo, evening + timedelta(seconds=1) + window) == 0
+    # window starts at each sale, a second either side, and in the middle of a day
+    starts = [morning - timedelta(days=3), morning, evening, morning + timedelta(hours=5)]
+    for start in starts:
+        for since in (start - timedelta(seconds=1), start, start + timedelta(seconds=1)):
+            expected = Decimal(summed(demo, "M0002", since)) / 100
+            assert spend(demo, since + window) == expected, since
+    assert svc.verify(demo)["ok"]
+
+
+def test_verify_names_a_member_whose_cached_spend_drifted(demo) -> None:
+    buy(demo, BEN, "MASCARA")
+    assert svc.verify(demo)["ok"]
+    demo.store.conn.execute("UPDATE spend_days SET spend_minor = spend_minor + 1")
+    report = svc.verify(demo)
+    assert not report["ok"]
+    assert report["problems"] == [
+        "member M0002: cached tier spend per day differs from the journal"
+    ]
+
+
+def test_a_pulled_snapshot_leaves_only_the_uncounted_sales_in_the_cache(demo) -> None:
+    first = buy(demo, BEN, "MASCARA", at=NOW - timedelta(days=1))
+    buy(demo, BEN, "BOOK-NOVEL")
+    counted = demo.store.event_by_receipt(first["receipt_id"])["seq"]
+    snapshot = {
+        "member_id": "M0002",
+        "name": "Ben",
+        "cards": [{"card": BEN, "status": "active"}],
+        "tier": "Bronze",
+        "balance": 0,
+        "lots": [],
+        "status": "active",
+        "qualifying_spend_minor": 1295,  # the ledger counted the first sale (12.95 paid)
+        "counted_through": {demo.config.terminal_id: counted},
+    }
+    with demo.store.transaction():
+        apply_snapshots(demo, [snapshot])
+    rows = [tuple(r) for r in demo.store.query("SELECT * FROM spend_days ORDER BY day")]
+    assert rows == [("M0002", NOW.astimezone(UTC).date().isoformat(), 1400)]
+    assert spend(demo, NOW) == Decimal("26.95")
+    assert svc.verify(demo)["ok"]
+
+
+def test_a_cache_from_an_earlier_release_upgrades_in_place(tmp_path: Path) -> None:
+    """A cache at migration m002 with sales, a refund, receipts and lots: the upgrade builds the
+    per-day spend from the journal (above each member's base), moves the lots onto the member's
+    row in their order, and keeps every receipt findable."""
+    from sqlite_utils import Database
+
+    from loyalty_pos.store import open_store
+    from loyalty_pos.store.schema import migrations
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m003_lean_checkout")
+    old.execute("INSERT INTO members (member_id, name, base_seq) VALUES ('M1', 'Ann', 1)")
+    rows = [  # seq, type, occurred_at, member, receipt, spend
+        (1, "checkout", "2026-11-20T10:00:00+00:00", "M1", "T1-000001", 1000),  # counted
+        (2, "checkout", "2026-11-20T12:00:00+00:00", "M1", "T1-000002", 700),
+        (3, "checkout", "2026-11-21T09:00:00+00:00", None, "T1-000003", 0),
+        (4, "refund", "2026-11-21T10:00:00+00:00", "M1", "T1-000004", -200),
+        (5, "checkout", "2026-11-21T11:00:00+00:00", "M1", "T1-000005", 300),
+    ]
+    for seq, kind, occurred, member, receipt, spend_minor in rows:
+        body = json.dumps({"seq": seq, "type": kind, "receipt_id": receipt})
+        old.execute(
+            "INSERT INTO journal (seq, event_id, type, occurred_at, member_id, receipt_id, "
+            "spend_minor, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [seq, f"e{seq}", kind, occurred, member, receipt, spend_minor, body, f"h{seq}"],
+        )
+        old.execute(
+            "INSERT INTO receipts (receipt_id, seq, kind, extra, printed_at) VALUES (?, ?, ?, ?, ?)",
+            [receipt, seq, "refund" if kind == "refund" else "sale", f'{{"n": {seq}}}', None],
+        )
+    old.execute(
+        "INSERT INTO lots (member_id, points, earned_at, expires_at) VALUES "
+        "('M1', 40, '2026-11-20', '2027-11-20'), ('M1', 15, '2026-11-21', NULL)"
+    )
+    old.conn.commit()
+    old.close()
+
+    store = open_store(path)
+    try:
+        assert store.account("M1") == Account(
+            (Lot(40, date(2026, 11, 20), date(2027, 11, 20)), Lot(15, date(2026, 11, 21), None))
+        )
+        assert store.account("M-unknown") == Account()
+        days = [tuple(r) for r in store.query("SELECT * FROM spend_days ORDER BY day")]
+        assert days == [("M1", "2026-11-20", 700), ("M1", "2026-11-21", 100)]
+        assert [r["receipt_id"] for r in store.query("SELECT receipt_id FROM receipts")] == [
+            f"T1-00000{n}" for n in range(1, 6)
+        ]
+        body, extra = store.receipt("T1-000004")
+        assert body["type"] == "refund" and extra == {"n": 4}
+        store.mark_printed("T1-000004", None, "paper out")
+        assert store.unprinted() == ["T1-000004"]
+        assert store.last_receipt_id() == "T1-000005"
+        plan = " ".join(
+            str(r[3])
+            for r in store.query(
+                "EXPLAIN QUERY PLAN SELECT SUM(spend_minor) FROM journal WHERE member_id = ? "
+                "AND occurred_at > ? AND occurred_at < ? AND seq > ?",
+                ("M1", "2026-11-20T11", "2026-11-21", 1),
+            )
+        )
+        assert (
+            "COVERING INDEX journal_member (member_id=? AND occurred_at>? AND occurred_at<?)"
+            in plan
+        )
+        refund_plan = " ".join(
+            str(r[3])
+            for r in store.query(
+                "EXPLAIN QUERY PLAN SELECT body FROM journal WHERE original_receipt_id = ?", ("R",)
+            )
+        )
+        assert "journal_original" in refund_plan
+    finally:
+        store.close()
