@@ -95,6 +95,11 @@ async def fill(pilot: Pilot[None], text: str, *, enter: bool = True) -> None:
     """Put ``text`` in the focused field at once (and Enter): for tests where typing is not the
     point; ``type_text`` types key by key."""
     app = pilot.app
+    # A screen just pushed focuses its first field when it is resumed, a message or two after the
+    # push: under load that can be after the key that pushed it has settled.
+    deadline = time.monotonic() + 5.0
+    while not hasattr(app.focused, "value") and time.monotonic() < deadline:
+        await pilot.pause(0.01)
     field = app.focused
     assert field is not None and hasattr(field, "value"), f"no field has the focus ({field!r})"
     field.value = text  # type: ignore[attr-defined]
