@@ -495,9 +495,9 @@ class ReaderLoop:
 
     def _lost(self, error: BaseException | None) -> None:
         reason = PCSCD_DOWN if error is None or _service_gone(error) else f"PC/SC error: {error}"
-        self.board.update(SERVICE, "reader", "absent", reason)
-        for name in self._known:
+        for name in self._known:  # the readers first: whoever sees the service gone sees them gone
             self.board.update(name, "reader", "absent", reason)
+        self.board.update(SERVICE, "reader", "absent", reason)
         self._known.clear()
         self._present = frozenset()
 
