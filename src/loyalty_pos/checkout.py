@@ -266,10 +266,12 @@ def checkout(
             "birthday_bonus": q.birthday_awarded,
             "offline": not is_online(t, now),
         }
-        sealed = t.store.append(t.config.terminal_id, event, head=head)
         after: dict[str, Any] = {}
         if member:
-            account = apply_event(member.account, sealed)
+            account = apply_event(member.account, event)
+            after = _after(program, account, q.tier_after, now)
+        sealed = t.store.append(t.config.terminal_id, event, head=head, receipt=after)
+        if member:
             t.store.save_account(member.member_id, account, before=member.account)
             if dict(q.punch_after) != dict(member.state.punch) or q.birthday_awarded:
                 t.store.conn.execute(
@@ -281,8 +283,6 @@ def checkout(
                         member.member_id,
                     ),
                 )
-            after = _after(program, account, q.tier_after, now)
-        t.store.add_receipt(receipt_id, seq, "sale", after)
     return _checkout_result(program, sealed, q, member, after)
 
 
@@ -412,10 +412,15 @@ def refund(
             "lots": [lot.to_json() for lot in restored if lot.points and member_id],
             "punch_delta": dict(result.punch_delta),
         }
-        sealed = t.store.append(t.config.terminal_id, event)
         after: dict[str, Any] = {}
         if member_id:
-            account = apply_event(t.store.account(member_id), sealed)
+            # The member as the refund leaves them: its lots, and its money out of the tier spend.
+            view = _member_view(t, member_id, original.get("card") or "", now)
+            account = apply_event(view.account, event)
+            spend = view.state.qualifying_spend - from_minor(event["refund_minor"], cur)
+            after = _after(program, account, tier_status(t.program, spend), now)
+        sealed = t.store.append(t.config.terminal_id, event, receipt=after)
+        if member_id:
             t.store.save_account(member_id, account)
             row = t.store.member(member_id)
             punch = _load(row["punch"]) if row else {}
@@ -424,9 +429,6 @@ def refund(
             t.store.conn.execute(
                 "UPDATE members SET punch = ? WHERE member_id = ?", (_json(punch), member_id)
             )
-            view = _member_view(t, member_id, original.get("card") or "", now)
-            after = _after(program, account, view.tier, now)
-        t.store.add_receipt(sealed["receipt_id"], seq, "refund", after)
     return {
         "receipt_id": sealed["receipt_id"],
         "original_receipt_id": receipt_id,

@@ -40,7 +40,8 @@ def state(t: svc.Terminal) -> tuple:
     return (
         [e["hash"] for e in journal(t)],
         [tuple(r) for r in rows],
-        [tuple(r) for r in t.store.query("SELECT receipt_id FROM receipts")],
+        [tuple(r) for r in t.store.query("SELECT receipt_id, receipt FROM journal")],
+        [tuple(r) for r in t.store.query("SELECT * FROM receipt_prints")],
     )
 
 
@@ -276,9 +277,27 @@ def test_full_refund_returns_the_member_to_the_balance_before_and_the_chain_veri
     except RedeemRefused:
         return
     assert r["points_earned"] >= 0 and r["balance"] >= 0
-    svc.refund(demo, r["receipt_id"], None, "1234")
+    assert shown(demo, r["receipt_id"]) == standing(demo, BEN)
+    refunded = svc.refund(demo, r["receipt_id"], None, "1234")
+    assert shown(demo, refunded["receipt_id"]) == standing(demo, BEN)
     assert svc.balance(demo, BEN)["balance"] == before
     assert svc.verify(demo)["ok"]
+
+
+STANDING = ("balance", "tier", "next_tier", "spend_to_next_tier")
+
+
+def shown(t: svc.Terminal, receipt_id: str) -> dict:
+    """The member's balance and tier as the receipt prints them (worked out before the event
+    was written)."""
+    found = t.store.receipt(receipt_id)
+    assert found is not None
+    return {k: found[1][k] for k in STANDING}
+
+
+def standing(t: svc.Terminal, card: str) -> dict:
+    """The member's balance and tier read back from the cache afterwards."""
+    return {k: svc.balance(t, card)[k] for k in STANDING}
 
 
 def test_unknown_card_message_tells_the_cashier_what_to_do(demo) -> None:
@@ -334,7 +353,7 @@ def test_a_failed_checkout_does_not_leave_a_stale_chain_head(demo, monkeypatch) 
         raise sqlite3.OperationalError("disk I/O error")
 
     with monkeypatch.context() as m:
-        m.setattr(demo.store, "add_receipt", disk_error)
+        m.setattr(demo.store, "save_account", disk_error)  # after the event is appended
         with pytest.raises(StorageError):
             buy(demo, ANNA, "MASCARA")
     r = buy(demo, BEN, "MASCARA")

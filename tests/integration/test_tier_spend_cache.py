@@ -136,7 +136,7 @@ def test_a_cache_from_an_earlier_release_upgrades_in_place(tmp_path: Path) -> No
         assert store.account("M-unknown") == Account()
         days = [tuple(r) for r in store.query("SELECT * FROM spend_days ORDER BY day")]
         assert days == [("M1", "2026-11-20", 700), ("M1", "2026-11-21", 100)]
-        assert [r["receipt_id"] for r in store.query("SELECT receipt_id FROM receipts")] == [
+        assert [r["receipt_id"] for r in store.query("SELECT receipt_id FROM journal")] == [
             f"T1-00000{n}" for n in range(1, 6)
         ]
         body, extra = store.receipt("T1-000004")

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.reliability
 def snapshot(t: svc.Terminal) -> tuple:
     return (
         [e["hash"] for e in t.store.events()],
-        t.store.query("SELECT COUNT(*) FROM receipts")[0][0],
+        t.store.query("SELECT COUNT(receipt) FROM journal")[0][0],
+        t.store.query("SELECT COUNT(*) FROM receipt_prints")[0][0],
         [tuple(r) for r in t.store.query("SELECT member_id, lots, debt FROM members")],
     )
 

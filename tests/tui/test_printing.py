@@ -29,8 +29,12 @@ async def test_completing_a_sale_prints_the_receipt_with_its_barcode(make_app, t
             await until(
                 pilot,
                 lambda: (
-                    t.store.one(
-                        "SELECT printed_at FROM receipts WHERE receipt_id = 'DEMO1-000001'"
+                    (
+                        t.store.one(
+                            "SELECT printed_at FROM receipt_prints p JOIN journal j ON j.seq = p.seq "
+                            "WHERE j.receipt_id = 'DEMO1-000001'"
+                        )
+                        or [None]
                     )[0]
                     is not None
                 ),

@@ -293,10 +293,17 @@ class Store:
         return (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
 
     def append(
-        self, terminal_id: str, event: Mapping[str, Any], *, head: tuple[int, str] | None = None
+        self,
+        terminal_id: str,
+        event: Mapping[str, Any],
+        *,
+        head: tuple[int, str] | None = None,
+        receipt: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Seal ``event`` onto the chain and append it; call inside ``transaction()``. ``head`` is
-        what ``head()`` returned earlier in this same transaction, when the caller needed it."""
+        what ``head()`` returned earlier in this same transaction, when the caller needed it;
+        ``receipt`` is what the receipt of a sale or refund shows besides the event (the
+        member's balance and tier after it), kept on the event's row."""
         last_seq, last_hash = head or self.head()
         body = dict(event)
         body.update(event_id=str(uuid.uuid4()), terminal_id=terminal_id, seq=last_seq + 1)
@@ -305,8 +312,8 @@ class Store:
         spend = _spend_minor(sealed)
         self.conn.execute(
             "INSERT INTO journal (seq, event_id, type, occurred_at, member_id, receipt_id, "
-            "original_receipt_id, spend_minor, points_redeemed, offline, body, hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "original_receipt_id, spend_minor, points_redeemed, offline, body, hash, receipt) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sealed["seq"],
                 sealed["event_id"],
@@ -320,6 +327,7 @@ class Store:
                 1 if sealed.get("offline") else 0,
                 text,
                 sealed["hash"],
+                None if receipt is None else json.dumps(receipt),
             ),
         )
         if spend:
@@ -358,8 +366,18 @@ class Store:
         return found
 
     def event_by_receipt(self, receipt_id: str) -> dict[str, Any] | None:
-        row = self.one("SELECT body FROM journal WHERE receipt_id = ?", (receipt_id,))
+        row = self._receipt_row(receipt_id)
         return json.loads(row["body"]) if row else None
+
+    def _receipt_row(self, receipt_id: str) -> sqlite3.Row | None:
+        """The journal row of this terminal's receipt ``TERMINAL-SEQ`` (found by its seq)."""
+        _, _, digits = receipt_id.rpartition("-")
+        if not (digits.isascii() and digits.isdigit() and len(digits) < 19):
+            return None
+        return self.one(
+            "SELECT seq, body, receipt FROM journal WHERE seq = ? AND receipt_id = ?",
+            (int(digits), receipt_id),
+        )
 
     def refunds_of(self, receipt_id: str) -> list[dict[str, Any]]:
         rows = self.query(
@@ -394,38 +412,38 @@ class Store:
 
     # -- receipts ---------------------------------------------------------------------------
 
-    def add_receipt(self, receipt_id: str, seq: int, kind: str, extra: Mapping[str, Any]) -> None:
-        self.conn.execute(
-            "INSERT INTO receipts (seq, receipt_id, kind, extra) VALUES (?, ?, ?, ?)",
-            (seq, receipt_id, kind, json.dumps(extra)),
-        )
-
     def receipt(self, receipt_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        row = self.one(
-            "SELECT r.extra, j.body FROM journal j JOIN receipts r ON r.seq = j.seq "
-            "WHERE j.receipt_id = ?",
-            (receipt_id,),
-        )
-        return (json.loads(row["body"]), json.loads(row["extra"])) if row else None
+        """A receipt's event and what it shows besides (``append``'s ``receipt``)."""
+        row = self._receipt_row(receipt_id)
+        if row is None or row["receipt"] is None:
+            return None
+        return json.loads(row["body"]), json.loads(row["receipt"])
 
     def last_receipt_id(self) -> str | None:
-        row = self.one("SELECT receipt_id FROM receipts ORDER BY seq DESC LIMIT 1")
+        row = self.one(
+            "SELECT receipt_id FROM journal WHERE receipt IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        )
         return row["receipt_id"] if row else None
 
     def mark_printed(self, receipt_id: str, now: datetime | None, error: str | None) -> None:
         with self.transaction() as conn:
+            row = self._receipt_row(receipt_id)
+            if row is None:
+                return
             conn.execute(
-                "UPDATE receipts SET printed_at = ?, print_error = ? "
-                "WHERE seq = (SELECT seq FROM journal WHERE receipt_id = ?)",
-                (utc_iso(now) if now else None, error, receipt_id),
+                "INSERT INTO receipt_prints (seq, printed_at, print_error) VALUES (?, ?, ?) "
+                "ON CONFLICT (seq) DO UPDATE SET printed_at = excluded.printed_at, "
+                "print_error = excluded.print_error",
+                (row["seq"], utc_iso(now) if now else None, error),
             )
 
     def unprinted(self) -> list[str]:
+        """Receipts whose last print failed."""
         return [
             r["receipt_id"]
             for r in self.query(
-                "SELECT receipt_id FROM receipts WHERE printed_at IS NULL AND print_error IS NOT NULL "
-                "ORDER BY seq"
+                "SELECT j.receipt_id FROM receipt_prints p JOIN journal j ON j.seq = p.seq "
+                "WHERE p.printed_at IS NULL AND p.print_error IS NOT NULL ORDER BY p.seq"
             )
         ]
 

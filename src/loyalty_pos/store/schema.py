@@ -6,6 +6,8 @@ program can rewrite history. Sync state lives beside it in ``outbox_acks``.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -181,3 +183,92 @@ def m003_lean_checkout(db: Database) -> None:
         DROP TABLE lots;
         """
     )
+
+
+@migrations(transactional=False)
+def m004_one_btree_per_sale(db: Database) -> None:
+    """Fewer b-trees written per sale (each one is a page flushed at every commit).
+
+    - A receipt's after-state (balance, tier, ... printed under the sale) is the journal row's
+      ``receipt`` column, beside the event it belongs to, instead of a row in ``receipts``. What
+      the printer made of it lives in ``receipt_prints``, written only when a print is tried.
+    - The journal no longer keeps an index of ``event_id`` (a random UUID this terminal makes
+      for each event, never looked up here; the ledger holds it unique) nor of ``receipt_id``
+      (``TERMINAL-SEQ``: a receipt is found by its seq).
+
+    The journal is rebuilt with the same rows, in the same order, with the same bodies and
+    hashes. Foreign keys are off during the rebuild (SQLite's own procedure for changing a
+    table), so this runs outside the migration's own transaction, in one of its own, and checks
+    the keys before it commits. Run again after a crash between that commit and the record of
+    the migration, it finds the work done and does nothing.
+    """
+    if "receipt" in db["journal"].columns_dict:
+        return
+    conn = db.conn
+    # Views, triggers and indexes on the journal come back as they were (bar the two indexes).
+    keep = [
+        row[0]
+        for row in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND ("
+            "(type IN ('index', 'trigger') AND tbl_name = 'journal' "
+            "AND name NOT IN ('journal_receipt')) OR (type = 'view' AND name IN "
+            "('outbox', 'journal_spend_days'))) ORDER BY type = 'view', rowid"
+        )
+    ]
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _M004_REBUILD.split(";"):  # executescript would commit first
+                conn.execute(statement)
+            for sql in keep:
+                conn.execute(sql)
+            broken = [tuple(r) for r in conn.execute("PRAGMA foreign_key_check")]
+            if broken:
+                raise sqlite3.IntegrityError(
+                    f"its upgrade would leave broken foreign keys ({broken[:3]}), "
+                    "so it was left as it was"
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
+
+
+_M004_REBUILD = """
+DROP VIEW outbox;
+DROP VIEW journal_spend_days;
+CREATE TABLE journal_m004 (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    member_id TEXT,
+    receipt_id TEXT,
+    original_receipt_id TEXT,
+    spend_minor INTEGER NOT NULL DEFAULT 0,
+    points_redeemed INTEGER NOT NULL DEFAULT 0,
+    offline INTEGER NOT NULL DEFAULT 0,
+    body TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    receipt TEXT
+);
+INSERT INTO journal_m004
+    SELECT j.seq, j.event_id, j.type, j.occurred_at, j.member_id, j.receipt_id,
+        j.original_receipt_id, j.spend_minor, j.points_redeemed, j.offline,
+        j.body, j.hash, r.extra
+    FROM journal j LEFT JOIN receipts r ON r.seq = j.seq ORDER BY j.seq;
+CREATE TABLE receipt_prints (
+    seq INTEGER PRIMARY KEY REFERENCES journal(seq),
+    printed_at TEXT,
+    print_error TEXT
+);
+INSERT INTO receipt_prints (seq, printed_at, print_error)
+    SELECT seq, printed_at, print_error FROM receipts
+    WHERE printed_at IS NOT NULL OR print_error IS NOT NULL;
+DROP TABLE receipts;
+DROP TABLE journal;
+ALTER TABLE journal_m004 RENAME TO journal
+"""
