@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,34 @@ def test_m004_that_fails_midway_leaves_the_old_cache_as_it_was(tmp_path: Path) -
     assert db["receipts"].count == 4
     assert M004 not in {m.name for m in migrations.applied(db)}
     db.close()
+
+
+def test_two_programs_opening_an_old_cache_at_once_both_get_the_upgraded_cache(
+    tmp_path: Path,
+) -> None:
+    """The app and a CLI call started together: one upgrades, the other waits and finds it
+    done."""
+    path = tmp_path / "terminal.db"
+    before = old_cache(path)
+    start = threading.Barrier(2)
+    opened: list[object] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            opened.append(open_store(path))
+        except Exception as e:  # collected: the assertion below names it
+            opened.append(e)
+
+    threads = [threading.Thread(target=open_it) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    stores = [s for s in opened if not isinstance(s, Exception)]
+    assert len(stores) == 2, opened
+    for store in stores:
+        rows = store.query(f"SELECT {JOURNAL_COLUMNS} FROM journal ORDER BY seq")
+        assert [tuple(r) for r in rows] == [tuple(r) for r in before]
+        assert store.receipt("T1-000001") is not None
+        store.close()

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
 from sqlite_utils import Database
 
 from ..domain.errors import StorageError
@@ -25,6 +27,8 @@ from ..domain.program import Program, parse_program, program_to_json
 from .schema import migrations
 
 BUSY_TIMEOUT_MS = 5000
+#: How long opening a cache waits for another program's upgrade of it (a year of sales: seconds).
+UPGRADE_WAIT_S = 300
 
 
 def _storage_error(e: sqlite3.Error, path: str) -> StorageError:
@@ -526,8 +530,18 @@ def open_store(path: str | Path) -> Store:
         conn.execute("PRAGMA foreign_keys=ON")
         store = Store(conn, path)
         if migrations.pending(store.db):
-            migrations.apply(store.db)
+            # One program upgrades, any other opening the cache at that moment waits for it
+            # (the app and a CLI call started together after an update).
+            with FileLock(path + ".upgrade-lock", timeout=UPGRADE_WAIT_S):
+                if migrations.pending(store.db):
+                    migrations.apply(store.db)
         conn.row_factory = sqlite3.Row
         return store
     except sqlite3.Error as e:
         raise _storage_error(e, path) from e
+    except FileLockTimeout as e:
+        raise StorageError(
+            f"The database {path} is being upgraded by another program; wait for it to finish "
+            "and try again.",
+            reason="locked",
+        ) from e

@@ -199,26 +199,29 @@ def m004_one_btree_per_sale(db: Database) -> None:
     The journal is rebuilt with the same rows, in the same order, with the same bodies and
     hashes. Foreign keys are off during the rebuild (SQLite's own procedure for changing a
     table), so this runs outside the migration's own transaction, in one of its own, and checks
-    the keys before it commits. Run again after a crash between that commit and the record of
-    the migration, it finds the work done and does nothing.
+    the keys before it commits. Run again (after a crash between that commit and the record of
+    the migration, or by a second program that opened the same cache at the same moment), it
+    finds the work done under the write lock and does nothing.
     """
-    if "receipt" in db["journal"].columns_dict:
-        return
     conn = db.conn
-    # Views, triggers and indexes on the journal come back as they were (bar the two indexes).
-    keep = [
-        row[0]
-        for row in conn.execute(
-            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND ("
-            "(type IN ('index', 'trigger') AND tbl_name = 'journal' "
-            "AND name NOT IN ('journal_receipt')) OR (type = 'view' AND name IN "
-            "('outbox', 'journal_spend_days'))) ORDER BY type = 'view', rowid"
-        )
-    ]
     conn.execute("PRAGMA foreign_keys=OFF")
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # under the write lock: another opener may have done it
         try:
+            if "receipt" in db["journal"].columns_dict:
+                conn.execute("ROLLBACK")
+                return
+            # Views, triggers and indexes on the journal come back as they were (bar the two
+            # indexes).
+            keep = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND ("
+                    "(type IN ('index', 'trigger') AND tbl_name = 'journal' "
+                    "AND name NOT IN ('journal_receipt')) OR (type = 'view' AND name IN "
+                    "('outbox', 'journal_spend_days'))) ORDER BY type = 'view', rowid"
+                )
+            ]
             for statement in _M004_REBUILD.split(";"):  # executescript would commit first
                 conn.execute(statement)
             for sql in keep:
