@@ -223,6 +223,37 @@ def test_events_are_checked_as_the_push_reaches_them_and_unsound_ones_name_nobod
     assert len(applied) == 12 and view["balance"] == view["ledger_balance"] == expected
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"event_id": "not-a-uuid", "seq": [[], ["x", 154], None]},
+        {"event_id": 7, "terminal_id": {"a": 1}, "seq": {"b": 2}},
+        {"event_id": None, "seq": True, "prev_hash": ["h"], "hash": {"h": 1}},
+        {"seq": [1], "terminal_id": ["T1"]},
+    ],
+)
+def test_an_envelope_malformed_in_several_fields_is_rejected_and_recorded(
+    store: LedgerStore, fields: dict[str, Any]
+) -> None:
+    """Found by schemathesis: a bad event id together with a seq that was a list reached the
+    rejections table as a list (a server error). Each chain field is now kept only when it is
+    well formed."""
+    store.add_terminal("T1")
+    events = journal("T1", 3, members=1)
+    bad = {**events[1], **fields}
+    envelope = wire.Envelope.check(bad)
+    assert envelope.problem
+    assert envelope.seq is None or isinstance(envelope.seq, int)
+    assert envelope.event_id is None or isinstance(envelope.event_id, str)
+    assert envelope.terminal_id is None or isinstance(envelope.terminal_id, str)
+
+    out = store.push("T1", [events[0], bad, events[2]])
+
+    assert [r.status for r in out.results] == ["accepted", "rejected", "rejected"]
+    assert out.results[1].reason == "invalid" and out.results[2].reason == "gap"
+    assert store.push("T1", events[1:]).head_seq == 3  # the sound events still go in
+
+
 def test_the_stored_body_is_the_canonical_json_the_hash_covers() -> None:
     event = {
         "event_id": str(uuid.uuid4()),

@@ -319,15 +319,23 @@ class Envelope:
             return Envelope(
                 raw, None, None, None, None, None, "an event must be a JSON object", "", False
             )
+        # Each field is kept only when it is well formed, whatever else is wrong: a rejection
+        # records them, so a malformed one (a list for a seq) must never get that far.
         event_id, terminal_id, seq = raw.get("event_id"), raw.get("terminal_id"), raw.get("seq")
+        if not isinstance(event_id, str) or not _UUID_RE.match(event_id):
+            event_id = None
+        if not isinstance(terminal_id, str) or len(terminal_id) > 40:
+            terminal_id = None
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
+            seq = None
         prev_hash, hash_ = raw.get("prev_hash"), raw.get("hash")
         problem = None
-        if not isinstance(event_id, str) or not _UUID_RE.match(event_id):
-            problem, event_id = "event_id must be a UUID", None
-        elif not isinstance(terminal_id, str) or len(terminal_id) > 40:
-            problem, terminal_id = "terminal_id must be a terminal id", None
-        elif isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
-            problem, seq = "seq must be a whole number from 1", None
+        if event_id is None:
+            problem = "event_id must be a UUID"
+        elif terminal_id is None:
+            problem = "terminal_id must be a terminal id"
+        elif seq is None:
+            problem = "seq must be a whole number from 1"
         elif not isinstance(prev_hash, str) or not _HEX64_RE.match(prev_hash):
             problem = "prev_hash must be 64 lower-case hex digits"
         elif not isinstance(hash_, str) or not _HEX64_RE.match(hash_):
