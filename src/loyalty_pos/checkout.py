@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import TerminalConfig, pin_matches
-from .domain.accounting import apply_event
+from .domain.accounting import apply_event, tier_spend_minor
 from .domain.cards import mask_card
 from .domain.errors import AuthError, NotFound, Refused
+from .domain.events import receipt_id as new_receipt_id
 from .domain.events import verify_chain
 from .domain.lots import Account, Lot, expiry_date
 from .domain.money import from_minor, parse_money, to_minor
@@ -229,7 +230,7 @@ def checkout(
         q, member = price_basket(t, card, lines, redeem, now)
         head = t.store.head()
         seq = head[0] + 1
-        receipt_id = f"{t.config.terminal_id}-{seq:06d}"
+        receipt_id = new_receipt_id(t.config.terminal_id, seq)
         cur = program.currency
         event = {
             "type": "checkout",
@@ -402,7 +403,7 @@ def refund(
             "program_version": program.version,
             "member_id": member_id,
             "card": original.get("card"),
-            "receipt_id": f"{t.config.terminal_id}-{seq:06d}",
+            "receipt_id": new_receipt_id(t.config.terminal_id, seq),
             "original_receipt_id": receipt_id,
             "currency": cur,
             "lines": [{"sku": s, "qty": q} for s, q in result.returned.items()],
@@ -417,7 +418,7 @@ def refund(
             # The member as the refund leaves them: its lots, and its money out of the tier spend.
             view = _member_view(t, member_id, original.get("card") or "", now)
             account = apply_event(view.account, event)
-            spend = view.state.qualifying_spend - from_minor(event["refund_minor"], cur)
+            spend = view.state.qualifying_spend + from_minor(tier_spend_minor(event), cur)
             after = _after(program, account, tier_status(t.program, spend), now)
         sealed = t.store.append(t.config.terminal_id, event, receipt=after)
         if member_id:

@@ -182,3 +182,19 @@ def test_two_programs_opening_an_old_cache_at_once_both_get_the_upgraded_cache(
         assert [tuple(r) for r in rows] == [tuple(r) for r in before]
         assert store.receipt("T1-000001") is not None
         store.close()
+
+
+def test_an_old_cache_whose_folder_cannot_take_the_upgrade_lock_is_refused_unchanged(
+    tmp_path: Path,
+) -> None:
+    """The lock file cannot be made (here a folder stands in its place, as a read-only folder
+    would refuse it): a sentence, not a traceback, and the cache as it was."""
+    path = tmp_path / "terminal.db"
+    before = old_cache(path)
+    (tmp_path / "terminal.db.upgrade-lock").mkdir()
+    with pytest.raises(StorageError, match="needs an upgrade .* cannot be written"):
+        open_store(path)
+    db = Database(path)
+    assert db.execute(f"SELECT {JOURNAL_COLUMNS} FROM journal ORDER BY seq").fetchall() == before
+    assert M004 not in {m.name for m in migrations.applied(db)}
+    db.close()

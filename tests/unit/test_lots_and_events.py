@@ -8,15 +8,19 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loyalty_pos.domain.accounting import tier_spend_minor
 from loyalty_pos.domain.events import (
     GENESIS_HASH,
     canonical_text,
     chain_hash,
+    receipt_id,
+    receipt_seq,
     seal,
     seal_text,
     verify_chain,
 )
 from loyalty_pos.domain.lots import Account, Lot
+from loyalty_pos.tui.router import is_receipt_id
 
 D1 = date(2026, 1, 1)
 
@@ -108,3 +112,34 @@ def test_seal_text_is_the_sealed_events_canonical_text(event: dict[str, object],
     assert sealed["hash"] == chain_hash(prev, sealed)
     assert text == canonical_text(sealed)
     assert json.loads(text) == sealed
+
+
+@given(
+    terminal=st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True),
+    seq=st.integers(1, 10**18 - 1),
+)
+def test_a_receipt_id_gives_back_its_seq_and_is_recognised_when_scanned(terminal, seq) -> None:
+    made = receipt_id(terminal, seq)
+    assert receipt_seq(made) == seq
+    assert is_receipt_id(made)  # past seq 999,999 too (seven digits and more)
+
+
+def test_what_is_not_a_receipt_id_has_no_seq() -> None:
+    assert receipt_id("T1", 17) == "T1-000017"
+    for text in (
+        "T1",
+        "T1-",
+        "T1-12345",
+        "T1-00001x",
+        "T1-" + "1" * 19,
+        "T1-" + "\u0661" * 6,
+        "000017",
+    ):
+        assert receipt_seq(text) is None, text
+
+
+def test_tier_spend_of_an_event_is_money_due_less_money_back_for_members_only() -> None:
+    assert tier_spend_minor({"type": "checkout", "member_id": "M1", "due_minor": 995}) == 995
+    assert tier_spend_minor({"type": "refund", "member_id": "M1", "refund_minor": 300}) == -300
+    assert tier_spend_minor({"type": "checkout", "member_id": None, "due_minor": 995}) == 0
+    assert tier_spend_minor({"type": "adjust", "member_id": "M1", "points": 50}) == 0

@@ -14,6 +14,16 @@ from .lots import Account, Lot
 POINT_EVENTS = frozenset({"checkout", "refund", "adjust", "expire"})
 
 
+def tier_spend_minor(event: Mapping[str, Any]) -> int:
+    """What the event adds to its member's tier spend, in minor units: a sale's money due, less a
+    refund's money back; nothing for an event without a member."""
+    if event.get("type") == "checkout" and event.get("member_id"):
+        return int(event.get("due_minor") or 0)
+    if event.get("type") == "refund" and event.get("member_id"):
+        return -int(event.get("refund_minor") or 0)
+    return 0
+
+
 def event_day(event: Mapping[str, Any]) -> datetime:
     return datetime.fromisoformat(str(event["occurred_at"]))
 

@@ -19,6 +19,20 @@ TERMINAL_EVENT_TYPES = frozenset(
 LEDGER_EVENT_TYPES = frozenset({"expire", "freeze", "unfreeze", "adjust"})
 
 
+def receipt_id(terminal_id: str, seq: int) -> str:
+    """The id printed on a sale's or refund's receipt: the terminal and the seq of its event
+    (``T1-000017``), unique without coordination."""
+    return f"{terminal_id}-{seq:06d}"
+
+
+def receipt_seq(receipt: str) -> int | None:
+    """The seq in an id made by ``receipt_id``, or None when ``receipt`` is not one."""
+    _, dash, digits = receipt.rpartition("-")
+    if not dash or not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 18):
+        return None
+    return int(digits)
+
+
 #: Set up once: it serialises every event a terminal records and a ledger receives.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -399,10 +399,8 @@ class LedgerStore:
                     terminals.c.token_hash,
                 ).where(terminals.c.terminal_id == terminal_id)
             ).first()
-            if term is not None and term.revoked_us is not None and token is not None:
-                self._forget_tokens(terminal_id)
-                raise AuthError(f"terminal {terminal_id} has been revoked")
             if term is None or term.revoked_us is not None:
+                self._forget_tokens(terminal_id)  # revoked by another process since it was read
                 raise AuthError(f"terminal {terminal_id} is not registered or has been revoked")
             if token is not None and not hmac.compare_digest(
                 str(term.token_hash), hash_token(token)

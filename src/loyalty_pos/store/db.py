@@ -20,8 +20,9 @@ from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 from sqlite_utils import Database
 
+from ..domain.accounting import tier_spend_minor
 from ..domain.errors import StorageError
-from ..domain.events import GENESIS_HASH, seal_text
+from ..domain.events import GENESIS_HASH, receipt_seq, seal_text
 from ..domain.lots import Account, Lot
 from ..domain.program import Program, parse_program, program_to_json
 from .schema import migrations
@@ -313,7 +314,7 @@ class Store:
         body.update(event_id=str(uuid.uuid4()), terminal_id=terminal_id, seq=last_seq + 1)
         sealed, text = seal_text(body, last_hash)
         occurred = utc_iso(datetime.fromisoformat(sealed["occurred_at"]))
-        spend = _spend_minor(sealed)
+        spend = tier_spend_minor(sealed)
         self.conn.execute(
             "INSERT INTO journal (seq, event_id, type, occurred_at, member_id, receipt_id, "
             "original_receipt_id, spend_minor, points_redeemed, offline, body, hash, receipt) "
@@ -374,13 +375,13 @@ class Store:
         return json.loads(row["body"]) if row else None
 
     def _receipt_row(self, receipt_id: str) -> sqlite3.Row | None:
-        """The journal row of this terminal's receipt ``TERMINAL-SEQ`` (found by its seq)."""
-        _, _, digits = receipt_id.rpartition("-")
-        if not (digits.isascii() and digits.isdigit() and len(digits) < 19):
+        """The journal row of this terminal's receipt ``receipt_id`` (found by its seq)."""
+        seq = receipt_seq(receipt_id)
+        if seq is None:
             return None
         return self.one(
             "SELECT seq, body, receipt FROM journal WHERE seq = ? AND receipt_id = ?",
-            (int(digits), receipt_id),
+            (seq, receipt_id),
         )
 
     def refunds_of(self, receipt_id: str) -> list[dict[str, Any]]:
@@ -508,12 +509,28 @@ def _lots_text(account: Account) -> str:
     return json.dumps([lot.to_json() for lot in account.lots if lot.points])
 
 
-def _spend_minor(event: Mapping[str, Any]) -> int:
-    if event.get("type") == "checkout" and event.get("member_id"):
-        return int(event.get("due_minor") or 0)
-    if event.get("type") == "refund" and event.get("member_id"):
-        return -int(event.get("refund_minor") or 0)
-    return 0
+@contextmanager
+def _upgrade_lock(path: str) -> Iterator[None]:
+    """Held while one program upgrades the cache at ``path`` (another waits for it)."""
+    try:
+        lock = FileLock(path + ".upgrade-lock", timeout=UPGRADE_WAIT_S)
+        lock.acquire()
+    except FileLockTimeout as e:
+        raise StorageError(
+            f"The database {path} is being upgraded by another program; wait for it to finish "
+            "and try again.",
+            reason="locked",
+        ) from e
+    except OSError as e:
+        raise StorageError(
+            f"The database {path} needs an upgrade for this version, and its folder cannot be "
+            f"written ({e.strerror or e}); nothing was changed. Check the disk and permissions.",
+            reason="readonly",
+        ) from e
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def open_store(path: str | Path) -> Store:
@@ -532,16 +549,10 @@ def open_store(path: str | Path) -> Store:
         if migrations.pending(store.db):
             # One program upgrades, any other opening the cache at that moment waits for it
             # (the app and a CLI call started together after an update).
-            with FileLock(path + ".upgrade-lock", timeout=UPGRADE_WAIT_S):
+            with _upgrade_lock(path):
                 if migrations.pending(store.db):
                     migrations.apply(store.db)
         conn.row_factory = sqlite3.Row
         return store
     except sqlite3.Error as e:
         raise _storage_error(e, path) from e
-    except FileLockTimeout as e:
-        raise StorageError(
-            f"The database {path} is being upgraded by another program; wait for it to finish "
-            "and try again.",
-            reason="locked",
-        ) from e

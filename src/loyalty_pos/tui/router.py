@@ -11,7 +11,7 @@ import re
 
 from loyalty_pos.domain.errors import Refused
 
-RECEIPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}-\d{6}$")
+RECEIPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}-\d{6,18}$")  # domain.events.receipt_id
 QTY_PREFIX = re.compile(r"^(\d+)\*$")
 _ENTRY = re.compile(r"^(?:(\d+)\s*\*\s*)?(.+)$")
 
