@@ -45,10 +45,10 @@ def percentile(values: list[float], p: float) -> float:
 class RawSqlite:
     """The anchor: one ~900-byte row inserted and committed per transaction, same pragmas."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute(f"PRAGMA synchronous={synchronous}")
         self.conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         self.body = "x" * 900  # about the size of a checkout event
         self.next_id = 0
@@ -72,24 +72,45 @@ def demo_terminal(folder: Path):  # type: ignore[no-untyped-def]
 def bench_checkout(folder: Path, n: int, rounds: int = 5) -> list[Figure]:
     """Checkouts and the raw anchor in alternating rounds on the same disk; the medians. The
     disk's flush time drifts within seconds on a shared machine, so back-to-back blocks would
-    compare two different moments."""
+    compare two different moments.
+
+    The same rounds also time both with ``synchronous=OFF`` (a second terminal, a second raw
+    file), which leaves out the WAL flush at each commit: the second figure splits each side's
+    time into work (OFF) and flush (FULL less OFF), which is what the ratio is made of."""
     from loyalty_pos import checkout as svc
 
     t = demo_terminal(folder)
+    unflushed = demo_terminal(folder / "unflushed")
+    unflushed.store.conn.execute("PRAGMA synchronous=OFF")  # the work without the flush
     raw = RawSqlite(folder / "raw.db")
-    lines = svc.resolve_items(t, [("MASCARA", 1), ("BOOK-NOVEL", 2), ("MILK", 3)])
+    raw_unflushed = RawSqlite(folder / "raw-unflushed.db", synchronous="OFF")
     cards = ["04A1B2C3D4E500", "LC00100037", None]
     per_round = max(1, n // rounds)
-    done = 0
-    rates, raws = [], []
-    for _ in range(rounds):
+
+    def checkouts_per_s(terminal: Any) -> float:
+        lines = svc.resolve_items(terminal, [("MASCARA", 1), ("BOOK-NOVEL", 2), ("MILK", 3)])
         start = time.perf_counter()
-        for _ in range(per_round):
-            svc.checkout(t, cards[done % 3], lines)
-            done += 1
-        rates.append(per_round / (time.perf_counter() - start))
+        for i in range(per_round):
+            svc.checkout(terminal, cards[i % 3], lines)
+        return per_round / (time.perf_counter() - start)
+
+    rates: list[float] = []
+    raws: list[float] = []
+    work: list[float] = []
+    raw_work: list[float] = []
+    for _ in range(rounds):
+        rates.append(checkouts_per_s(t))
         raws.append(raw.commits_per_s(per_round))
+        work.append(checkouts_per_s(unflushed))
+        raw_work.append(raw_unflushed.commits_per_s(per_round))
     rate, raw_rate = statistics.median(rates), statistics.median(raws)
+    done = per_round * rounds
+
+    def us(per_s: float) -> float:
+        return 1e6 / per_s
+
+    checkout_us, raw_us = us(rate), us(raw_rate)
+    work_us, raw_work_us = us(statistics.median(work)), us(statistics.median(raw_work))
     return [
         Figure(
             "checkout commits/s (service layer, synchronous=FULL)",
@@ -102,7 +123,21 @@ def bench_checkout(folder: Path, n: int, rounds: int = 5) -> list[Figure]:
             f"{done} checkouts; median of {rounds} alternating rounds (checkout "
             f"{min(rates):.0f}-{max(rates):.0f}, raw {min(raws):.0f}-{max(raws):.0f}); "
             "target 0.5 x raw",
-        )
+        ),
+        Figure(
+            "checkout time, of which work (synchronous=OFF)",
+            round(work_us),
+            "us",
+            "",
+            "raw insert+commit, of which work, us",
+            round(raw_work_us),
+            round(work_us / raw_work_us, 1),
+            f"a checkout takes {checkout_us:.0f} us: {work_us:.0f} us of work (pricing, "
+            f"the event, its hash, the SQL) and {checkout_us - work_us:.0f} us waiting for "
+            f"the flush; the anchor takes {raw_us:.0f} us: {raw_work_us:.0f} us of work, "
+            f"{raw_us - raw_work_us:.0f} us of flush. Same rounds as the figure above; "
+            "work is timed with synchronous=OFF",
+        ),
     ]
 
 
@@ -307,12 +342,13 @@ def bench_ledger(folder: Path, n: int, rounds: int = 3) -> list[Figure]:
     so one pair would say more about the moment than about the ledger."""
     from loyalty_pos.ledger.bench import bench_push, bench_raw_pg
 
-    pushed, raw = [], []
+    pushes, raw = [], []
     for _ in range(rounds):
         with PgDatabase() as dsn:
-            pushed.append(bench_push(dsn, n_events=n, batch=500))
+            pushes.append(bench_push(dsn, n_events=n, batch=500))
         with PgDatabase() as dsn:
             raw.append(bench_raw_pg(dsn, n=n))
+    pushed = [p.events_per_s for p in pushes]
     push_rate, raw_rate = statistics.median(pushed), statistics.median(raw)
     sqlite_push = bench_push(f"sqlite:///{folder / 'ledger.db'}", n_events=n, batch=500)
     note = f"{n:,} events in batches of 500, HTTP on loopback"
@@ -320,6 +356,12 @@ def bench_ledger(folder: Path, n: int, rounds: int = 3) -> list[Figure]:
         f"; median of {rounds} alternating rounds (push {min(pushed):.0f}-{max(pushed):.0f}, "
         f"raw {min(raw):.0f}-{max(raw):.0f})"
     )
+    busy = [p.service_busy for p in pushes if p.service_busy is not None]
+    if busy:
+        spread += (
+            f"; the service's process was busy {min(busy):.0%}-{max(busy):.0%} of each push "
+            "(its CPU time over the push's wall time)"
+        )
     return [
         Figure(
             "ledger ingest, PostgreSQL",
@@ -333,7 +375,7 @@ def bench_ledger(folder: Path, n: int, rounds: int = 3) -> list[Figure]:
         ),
         Figure(
             "ledger ingest, SQLite (embedded default)",
-            round(sqlite_push),
+            round(sqlite_push.events_per_s),
             "events/s",
             "",
             note=note,

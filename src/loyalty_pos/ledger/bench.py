@@ -21,7 +21,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -163,8 +163,27 @@ class LedgerServer:
         self.log.close()
 
 
-def bench_push(db_url: str, n_events: int = 20000, batch: int = 500) -> float:
-    """Events per second pushed through the real HTTP service on loopback, ``batch`` at a time."""
+class Push(NamedTuple):
+    """What a timed push measured."""
+
+    events_per_s: float
+    #: CPU time of the service's process over the push's wall time (0-1 per core it kept busy);
+    #: None where the operating system does not tell (no /proc)
+    service_busy: float | None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_push(db_url: str, n_events: int = 20000, batch: int = 500) -> Push:
+    """Events per second pushed through the real HTTP service on loopback, ``batch`` at a time,
+    and how busy the service's process was meanwhile."""
     server = LedgerServer(db_url)
     try:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
@@ -189,6 +208,7 @@ def bench_push(db_url: str, n_events: int = 20000, batch: int = 500) -> float:
             timeout=120,
             headers={"Authorization": f"Bearer {r.json()['token']}"},
         ) as client:
+            cpu_before = _cpu_seconds(server.proc.pid)
             started = time.perf_counter()
             for i in range(0, len(events), batch):
                 bodies = ",".join(events[i : i + batch])
@@ -202,7 +222,11 @@ def bench_push(db_url: str, n_events: int = 20000, batch: int = 500) -> float:
                 if bad:
                     raise RuntimeError(f"bench events were not accepted: {bad[:3]}")
             elapsed = time.perf_counter() - started
-        return n_events / elapsed
+            cpu_after = _cpu_seconds(server.proc.pid)
+        busy = None
+        if cpu_before is not None and cpu_after is not None:
+            busy = (cpu_after - cpu_before) / elapsed
+        return Push(n_events / elapsed, busy)
     finally:
         gc.unfreeze()
         server.stop()
@@ -249,7 +273,9 @@ def main() -> int:
         return 2
     db_url = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
-    print(f"push: {bench_push(db_url, n):.0f} events/s")
+    pushed = bench_push(db_url, n)
+    busy = "" if pushed.service_busy is None else f" (service busy {pushed.service_busy:.0%})"
+    print(f"push: {pushed.events_per_s:.0f} events/s{busy}")
     if db_url.startswith("postgres"):
         print(f"raw PostgreSQL insert: {bench_raw_pg(db_url, n):.0f} rows/s")
     return 0
