@@ -19,6 +19,7 @@ from . import checkout as svc
 from .bootstrap import init_terminal, open_terminal, resolve_home
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused
+from .domain.quote import MAX_QTY
 from .imports import import_catalog, import_members
 
 Handler = Callable[[argparse.Namespace], Any]
@@ -43,8 +44,8 @@ def _item(text: str) -> tuple[str, int]:
         n = int(qty) if qty else 1
     except ValueError:
         raise Refused(f"--item {text!r}: the quantity must be a whole number") from None
-    if n <= 0:
-        raise Refused(f"--item {text!r}: the quantity must be at least 1")
+    if not 1 <= n <= MAX_QTY:
+        raise Refused(f"--item {text!r}: the quantity must be from 1 to {MAX_QTY}")
     return code, n
 
 

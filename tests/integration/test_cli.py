@@ -103,6 +103,9 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
     [
         (("checkout", "--card", "NOPE1234", "--item", "MILK"), "not_found"),
         (("checkout", "--item", "MILK:0"), "refused"),
+        (("checkout", "--item", "MILK:99999999999999999999"), "refused"),
+        (("checkout", "--line", "1e400:grocery"), "refused"),
+        (("checkout", "--line", "99999999999.99:grocery", "--line", "1.00:grocery"), "refused"),
         (("checkout", "--item", "MILK", "--at", "yesterday"), "refused"),
         (
             ("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", "999999"),

@@ -60,6 +60,18 @@ async def test_an_unknown_code_is_refused_in_plain_words_and_the_basket_stays(ma
         assert "Unknown code 'NOSUCHTHING'" in notes(app)[-1]
 
 
+async def test_a_line_never_grows_past_the_largest_quantity(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "999*COFFEE")
+        await type_text(pilot, "COFFEE")  # one more of the same line: 1000
+        assert lines(app) == [("COFFEE", 999)]
+        assert "from 1 to 999 (got 1000)" in notes(app)[-1]
+        await type_text(pilot, "99999999999*MASCARA")
+        assert lines(app) == [("COFFEE", 999)]
+
+
 async def test_delete_removes_the_selected_line(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

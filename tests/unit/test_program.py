@@ -36,6 +36,17 @@ def test_example_program_has_all_five_promotion_kinds_and_four_tiers(program_tex
             "promotions[4].kind: unknown promotion kind 'lottery'",
         ),
         (("\ndays = 365", "\ndays = 36.5"), "expiry.days: must be a whole number"),
+        # numbers past any real program: refused by name, never an overflow later
+        (('min_cash = "1.00"', 'min_cash = "1e400"'), "redeem.min_cash: must be at most"),
+        (('max_share = "1.0"', 'max_share = "2"'), "redeem.max_share: must be at most 1"),
+        (("\ndays = 365", "\ndays = 999999999"), "expiry.days: must be at most 36500"),
+        (("grace_minutes = 60", "grace_minutes = 99999999999"), "offline.grace_minutes: must"),
+        (
+            ("points_per_unit = 1 ", "points_per_unit = 100000 "),
+            "earn.points_per_unit: must be at most 10000",
+        ),
+        (('min_spend = "2500"', 'min_spend = "1e30"'), "tiers.levels[3].min_spend: must be at"),
+        (("bonus = ", "bonus = 9223372036854775807 #"), "promotions[0].bonus: must be at most"),
     ],
 )
 def test_invalid_program_names_file_and_key(

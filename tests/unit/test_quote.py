@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal as D
 
 import pytest
 
 from loyalty_pos.domain.errors import RedeemRefused, Refused
-from loyalty_pos.domain.quote import BasketLine, MemberState, quote
+from loyalty_pos.domain.money import MAX_MINOR, parse_money
+from loyalty_pos.domain.quote import MAX_QTY, BasketLine, MemberState, quote
 
 from .programs import program
 
@@ -47,6 +49,23 @@ def test_quantity_must_be_positive_and_price_not_negative() -> None:
         line(qty=0)
     with pytest.raises(Refused):
         line(price="-1.00")
+    assert line(qty=MAX_QTY).qty == MAX_QTY
+    with pytest.raises(Refused, match=f"from 1 to {MAX_QTY}"):
+        line(qty=MAX_QTY + 1)
+
+
+def test_a_basket_over_the_largest_amount_is_refused_not_overflowed() -> None:
+    largest = D(MAX_MINOR).scaleb(-2)  # EUR
+    assert quote(program(), [line(price=str(largest))], None, NOW).total == largest
+    with pytest.raises(Refused, match="largest amount 100,000,000,000.00 EUR"):
+        quote(program(), [line(price=str(largest)), line("Y", "0.01")], None, NOW)
+
+
+@pytest.mark.parametrize("text", ["1e400", "-1e400", "100000000000.01", "1E+11.5"])
+def test_amounts_beyond_the_largest_or_not_numbers_are_refused(text: str) -> None:
+    with pytest.raises(Refused, match=re.escape(repr(text))):
+        parse_money(text, "EUR")
+    assert parse_money("100000000000.00", "EUR") == D(MAX_MINOR).scaleb(-2)
 
 
 def test_basket_scope_nth_free_makes_every_third_unit_free() -> None:

@@ -39,6 +39,12 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }
 
 
+#: The largest amount recorded anywhere, in minor units: a price, a line, a basket's total, a
+#: refund (100,000,000,000.00 in a currency of two decimals). The ledger refuses events over it,
+#: and every sum of such amounts stays far inside SQLite's 64-bit integers.
+MAX_MINOR = 10**13
+
+
 def exponent(currency: str) -> int:
     try:
         return CURRENCY_EXPONENTS[currency]
@@ -78,8 +84,20 @@ def parse_money(text: str, currency: str, what: str = "amount") -> Decimal:
         raise Refused(f"{what} {text!r} is not a number") from None
     if not value.is_finite():
         raise Refused(f"{what} {text!r} is not a number")
+    if over_max(value, currency):
+        raise Refused(f"{what} {text!r} is more than the largest amount {largest(currency)}")
     to_minor(value, currency)
     return value.quantize(minor_unit(currency))
+
+
+def over_max(amount: Decimal, currency: str) -> bool:
+    """Whether ``amount`` is beyond ``MAX_MINOR`` either way."""
+    return abs(amount).scaleb(exponent(currency)) > MAX_MINOR
+
+
+def largest(currency: str) -> str:
+    """``MAX_MINOR`` as people read it: ``100,000,000,000.00 EUR``."""
+    return f"{from_minor(MAX_MINOR, currency):,} {currency}"
 
 
 def floor_points(value: Decimal) -> int:

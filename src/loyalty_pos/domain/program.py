@@ -117,6 +117,15 @@ class Program:
         return next((p for p in self.promotions if p.id == promo_id), None)
 
 
+#: Bounds on a rule's numbers: far above any real program, low enough that every figure computed
+#: from them (points, dates, money) stays exact and inside what the cache and the ledger store.
+MOST_POINTS = 10**12  # a bonus, a day's offline cap, points that pay one unit
+MOST_MONEY = Decimal(10**15)  # a tier's or a promotion's spend, the cash part
+MOST_RATE = Decimal(10_000)  # points per unit earned, a multiplier
+MOST_DAYS = 36_500  # an expiry, a window, a validity: a hundred years
+MOST_MINUTES = 10 * 366 * 24 * 60  # the offline grace: ten years
+
+
 class _Reader:
     """Reads typed values out of a TOML table, recording problems instead of stopping at the first."""
 
@@ -146,7 +155,12 @@ class _Reader:
         return value
 
     def integer(
-        self, data: Mapping[str, Any], key: str, where: str, default: int | None = None
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        where: str,
+        default: int | None = None,
+        at_most: int = MOST_POINTS,
     ) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -155,10 +169,18 @@ class _Reader:
         if value < 0:
             self.problems.append(f"{where}.{key}: must not be negative (got {value})")
             return 0
+        if value > at_most:
+            self.problems.append(f"{where}.{key}: must be at most {at_most} (got {value})")
+            return 0
         return value
 
     def decimal(
-        self, data: Mapping[str, Any], key: str, where: str, default: str | None = None
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        where: str,
+        default: str | None = None,
+        at_most: Decimal = MOST_MONEY,
     ) -> Decimal:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -174,6 +196,9 @@ class _Reader:
             return Decimal(0)
         if number < 0:
             self.problems.append(f"{where}.{key}: must not be negative (got {value})")
+            return Decimal(0)
+        if number > at_most:
+            self.problems.append(f"{where}.{key}: must be at most {at_most} (got {value})")
             return Decimal(0)
         return number
 
@@ -245,7 +270,7 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
             bonus=r.integer(raw, "bonus", where),
         )
     if kind == "category_multiplier":
-        multiplier = r.decimal(raw, "multiplier", where)
+        multiplier = r.decimal(raw, "multiplier", where, at_most=MOST_RATE)
         if multiplier < 1:
             r.problems.append(f"{where}.multiplier: must be at least 1")
         return Promotion(**common, category=r.string(raw, "category", where), multiplier=multiplier)
@@ -261,12 +286,12 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
         return Promotion(
             **common,
             bonus=r.integer(raw, "bonus", where),
-            window_days=r.integer(raw, "window_days", where, 0),
+            window_days=r.integer(raw, "window_days", where, 0, MOST_DAYS),
         )
     percent = r.decimal(raw, "percent", where)
     if percent > 100:
         r.problems.append(f"{where}.percent: must be at most 100")
-    valid_days = r.integer(raw, "valid_days", where)
+    valid_days = r.integer(raw, "valid_days", where, at_most=MOST_DAYS)
     if valid_days == 0:
         r.problems.append(f"{where}.valid_days: must be at least 1")
     return Promotion(
@@ -297,7 +322,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
         problems.append("earn.excluded_categories: must be a list of category names")
         excluded = []
     earn = EarnRules(
-        points_per_unit=r.decimal(earn_t, "points_per_unit", "earn", "1"),
+        points_per_unit=r.decimal(earn_t, "points_per_unit", "earn", "1", MOST_RATE),
         excluded_categories=frozenset(excluded),
         earn_on_points_paid=r.boolean(earn_t, "earn_on_points_paid", "earn", False),
     )
@@ -306,13 +331,11 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
     redeem = RedeemRules(
         points_per_unit=r.integer(red_t, "points_per_unit", "redeem", 100),
         min_cash=r.decimal(red_t, "min_cash", "redeem", "0"),
-        max_share=r.decimal(red_t, "max_share", "redeem", "1"),
+        max_share=r.decimal(red_t, "max_share", "redeem", "1", Decimal(1)),
         min_points=r.integer(red_t, "min_points", "redeem", 0),
     )
     if redeem.points_per_unit < 1:
         problems.append("redeem.points_per_unit: must be at least 1")
-    if redeem.max_share > 1:
-        problems.append("redeem.max_share: must be between 0 and 1")
     if (
         redeem.min_cash != redeem.min_cash.quantize(minor_unit(currency))
         if redeem.min_cash
@@ -323,7 +346,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
     exp_t = r.table(data, "expiry", {"days"})
     off_t = r.table(data, "offline", {"grace_minutes", "max_redeem_points_per_member_per_day"})
     offline = OfflinePolicy(
-        grace_minutes=r.integer(off_t, "grace_minutes", "offline", 60),
+        grace_minutes=r.integer(off_t, "grace_minutes", "offline", 60, MOST_MINUTES),
         max_redeem_points_per_member_per_day=r.integer(
             off_t, "max_redeem_points_per_member_per_day", "offline", 0
         ),
@@ -344,7 +367,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
         tier = Tier(
             r.string(level, "name", where),
             r.decimal(level, "min_spend", where),
-            r.decimal(level, "multiplier", where, "1"),
+            r.decimal(level, "multiplier", where, "1", MOST_RATE),
         )
         if tier.multiplier < 1:
             problems.append(f"{where}.multiplier: must be at least 1")
@@ -375,8 +398,8 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
 
     program_id = r.string(prog, "id", "program")
     name = r.string(prog, "name", "program")
-    expiry_days = r.integer(exp_t, "days", "expiry", 365)
-    tier_window_days = r.integer(tiers_t, "window_days", "tiers", 365)
+    expiry_days = r.integer(exp_t, "days", "expiry", 365, MOST_DAYS)
+    tier_window_days = r.integer(tiers_t, "window_days", "tiers", 365, MOST_DAYS)
     if problems:
         raise ConfigError(source, problems)
     return Program(

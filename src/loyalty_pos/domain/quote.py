@@ -15,11 +15,13 @@ from decimal import ROUND_DOWN, Decimal
 
 from .errors import RedeemRefused, Refused
 from .lots import Lot, expiry_date
-from .money import exponent, quantize
+from .money import exponent, largest, over_max, quantize
 from .program import Program, Promotion
 from .tiers import TierStatus, tier_status
 
 MAX = "max"
+#: Units of one item on one basket line: more is a slip (a code typed into the quantity).
+MAX_QTY = 999
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +33,10 @@ class BasketLine:
     category: str
 
     def __post_init__(self) -> None:
-        if self.qty <= 0:
-            raise Refused(f"quantity of {self.sku} must be at least 1 (got {self.qty})")
+        if not 1 <= self.qty <= MAX_QTY:
+            raise Refused(
+                f"The quantity of {self.sku} must be from 1 to {MAX_QTY} (got {self.qty})."
+            )
         if self.unit_price < 0:
             raise Refused(f"price of {self.sku} must not be negative (got {self.unit_price})")
 
@@ -280,6 +284,10 @@ def quote(
     # 1. Line totals, with free units.
     qlines, punch_after = _apply_free_units(program, lines, member, now)
     total = sum((q.line_total for q in qlines), Decimal(0))
+    if over_max(total, cur):
+        raise Refused(
+            f"The basket's total {total} {cur} is more than the largest amount {largest(cur)}."
+        )
     discount = sum((q.free_units * q.line.unit_price for q in qlines), Decimal(0))
 
     # 2. Points payment.

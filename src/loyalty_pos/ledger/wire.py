@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from loyalty_pos.domain.events import canonical_text
+from loyalty_pos.domain.money import MAX_MINOR
 
 #: The ledger's own chain of events (expire, freeze, admin adjust, ...). ``@`` is not allowed in a
 #: terminal id, so no terminal can ever push into it.
@@ -39,7 +40,6 @@ _UUID_RE = re.compile(
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
 MAX_POINTS = 10**12
-MAX_MINOR = 10**13
 MAX_QTY = 10**6
 MAX_SEQ = 2**53
 MAX_EVENT_BYTES = 256 * 1024

@@ -22,15 +22,13 @@ from loyalty_pos.checkout import (
     resolve_items,
 )
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
-from loyalty_pos.domain.quote import Quote
+from loyalty_pos.domain.quote import MAX_QTY, Quote
 from loyalty_pos.printing import receipt_text
 
 from .basket import Basket
 from .words import cap_reason
 
 logger = logging.getLogger(__name__)
-
-MAX_QTY = 999
 
 
 @dataclass(frozen=True, slots=True)
