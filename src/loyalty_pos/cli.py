@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +21,38 @@ from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused
 from .domain.quote import MAX_QTY
 from .imports import import_catalog, import_members
+from .receipts.text import MAX_WIDTH, MIN_WIDTH
 
 Handler = Callable[[argparse.Namespace], Any]
+
+
+#: The years a time given on the command line may fall in: wider than any sale or report a
+#: store makes, narrow enough that a window or an expiry counted from it is still a date.
+YEARS = range(1970, 3000)
 
 
 def _at(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise Refused(
             f"--at {text!r} is not an ISO-8601 time such as 2026-11-22T14:00:00+01:00"
         ) from None
+    if when.year not in YEARS:
+        raise Refused(f"--at {text!r} is not between {YEARS[0]} and {YEARS[-1]}")
+    return when
+
+
+def _day(text: str, flag: str) -> date:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"{flag} {text!r} is not a date YYYY-MM-DD") from None
+    if day.year not in YEARS:
+        raise Refused(f"{flag} {text!r} is not between {YEARS[0]} and {YEARS[-1]}")
+    return day
 
 
 def _item(text: str) -> tuple[str, int]:
@@ -277,6 +296,8 @@ def scripted_demo(t: Terminal) -> Any:
 def cmd_receipt(args: argparse.Namespace) -> Any:
     from . import printing
 
+    if args.width is not None and not MIN_WIDTH <= args.width <= MAX_WIDTH:
+        raise Refused(f"--width must be {MIN_WIDTH}-{MAX_WIDTH} characters (32, 42 or 48)")
     t = _terminal(args)
     result: dict[str, Any] = {"receipt_id": printing.build_receipt(t, args.receipt_id).receipt_id}
     if args.png:
@@ -300,16 +321,13 @@ def cmd_sync(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> Any:
-    from datetime import date
-
     from .reports import day_report, report_text
 
     t = _terminal(args)
-    try:
-        start = date.fromisoformat(args.date) if args.date else t.now().date()
-        end = date.fromisoformat(args.to) if args.to else None
-    except ValueError:
-        raise Refused("--date/--to must be dates YYYY-MM-DD") from None
+    start = _day(args.date, "--date") if args.date else t.now().date()
+    end = _day(args.to, "--to") if args.to else None
+    if end is not None and end < start:
+        raise Refused(f"--to {end} is before the first day {start}")
     report = day_report(t, start, end)
     if args.json:
         return report

@@ -14,7 +14,7 @@ from typing import Any
 
 from .checkout import Terminal
 from .domain.cards import mask_card
-from .domain.errors import NotFound
+from .domain.errors import NotFound, Refused
 from .domain.money import from_minor
 from .receipts import MemberPart, PointsExpiry, PointsLine, Receipt, ReceiptLine, RefundPart
 
@@ -137,7 +137,11 @@ def save_png(t: Terminal, receipt_id: str, path: Path, dots: int | None = None) 
     from .receipts.image import save_png as save
 
     cfg = printer_config(t)
-    return save(build_receipt(t, receipt_id), path, dots or cfg.dots, qr=cfg.qr)
+    receipt = build_receipt(t, receipt_id)
+    try:
+        return save(receipt, path, dots or cfg.dots, qr=cfg.qr)
+    except OSError as e:
+        raise Refused(f"The receipt image cannot be saved as {path}: {e.strerror or e}.") from None
 
 
 def print_receipt(t: Terminal, receipt_id: str, url: str | None = None) -> dict[str, Any]:

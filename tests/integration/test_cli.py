@@ -107,6 +107,11 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
         (("checkout", "--line", "1e400:grocery"), "refused"),
         (("checkout", "--line", "99999999999.99:grocery", "--line", "1.00:grocery"), "refused"),
         (("checkout", "--item", "MILK", "--at", "yesterday"), "refused"),
+        (("checkout", "--item", "MILK", "--at", "0001-01-01T00:00:00+14:00"), "refused"),
+        (("balance", "LC00100037", "--at", "9999-12-31T23:59:59-12:00"), "refused"),
+        (("report", "--date", "9999-12-31"), "refused"),
+        (("report", "--date", "2026-11-22", "--to", "2026-11-01"), "refused"),
+        (("receipt", "last", "--width", "5"), "refused"),
         (
             ("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", "999999"),
             "redeem_refused",
@@ -126,6 +131,16 @@ def test_refusals_exit_2_with_json_on_stderr_and_record_nothing(
     assert json.loads(out.stderr)["error"] == error
     assert "Traceback" not in out.stderr
     assert journal_lines(home) == before
+
+
+def test_a_receipt_image_that_cannot_be_written_is_a_sentence(home: Path, tmp_path: Path) -> None:
+    assert run(home, "checkout", "--item", "MILK", "--at", AT).returncode == 0
+    for target in (tmp_path, tmp_path / "missing" / "r.png"):
+        out = run(home, "receipt", "last", "--png", str(target))
+        assert out.returncode == 2
+        assert out.stderr.startswith(f"loyalty-pos: The receipt image cannot be saved as {target}")
+    out = run(home, "receipt", "last", "--png", str(tmp_path / "r.png"))
+    assert out.returncode == 0 and (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_plain_errors_are_one_sentence(home: Path) -> None:

@@ -43,7 +43,7 @@ from loyalty_pos.domain.errors import ConfigError, DeviceError
 from loyalty_pos.receipts.image import barcode_image, qr_image
 from loyalty_pos.receipts.layout import build_rows
 from loyalty_pos.receipts.model import Receipt
-from loyalty_pos.receipts.text import MIN_WIDTH, row_lines
+from loyalty_pos.receipts.text import MAX_WIDTH, MIN_WIDTH, row_lines
 
 Reason = Literal[
     "not_configured",  # url = "none"
@@ -170,8 +170,10 @@ def _check(values: Mapping[str, object], section: str) -> list[str]:
         except ValueError as e:
             problems.append(f"{section}.url: {e}")
     width = values["width_chars"]
-    if not _is_int(width) or not MIN_WIDTH <= width <= 64:  # type: ignore[operator]
-        problems.append(f"{section}.width_chars: must be a whole number 24-64 (32, 42 or 48)")
+    if not _is_int(width) or not MIN_WIDTH <= width <= MAX_WIDTH:  # type: ignore[operator]
+        problems.append(
+            f"{section}.width_chars: must be a whole number {MIN_WIDTH}-{MAX_WIDTH} (32, 42 or 48)"
+        )
     dots = values["dots"]
     if not _is_int(dots) or not 192 <= dots <= 2048 or dots % 8:  # type: ignore[operator]
         problems.append(f"{section}.dots: must be a multiple of 8, 192-2048 (384 or 576)")

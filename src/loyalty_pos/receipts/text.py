@@ -12,6 +12,8 @@ from loyalty_pos.receipts.layout import Row, build_rows, fit_row
 from loyalty_pos.receipts.model import Receipt
 
 MIN_WIDTH = 24
+#: The widest line a receipt printer's font has (64: font B on 80 mm paper).
+MAX_WIDTH = 64
 
 
 def row_lines(row: Row, width: int) -> list[str]:
