@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,9 @@ from .domain.errors import LoyaltyPosError, Refused
 from .domain.quote import MAX_QTY
 from .imports import import_catalog, import_members
 from .receipts.text import MAX_WIDTH, MIN_WIDTH
+from .reports import YEARS, parse_day
 
 Handler = Callable[[argparse.Namespace], Any]
-
-
-#: The years a time given on the command line may fall in: wider than any sale or report a
-#: store makes, narrow enough that a window or an expiry counted from it is still a date.
-YEARS = range(1970, 3000)
 
 
 def _at(text: str | None) -> datetime | None:
@@ -43,16 +39,6 @@ def _at(text: str | None) -> datetime | None:
     if when.year not in YEARS:
         raise Refused(f"--at {text!r} is not between {YEARS[0]} and {YEARS[-1]}")
     return when
-
-
-def _day(text: str, flag: str) -> date:
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise Refused(f"{flag} {text!r} is not a date YYYY-MM-DD") from None
-    if day.year not in YEARS:
-        raise Refused(f"{flag} {text!r} is not between {YEARS[0]} and {YEARS[-1]}")
-    return day
 
 
 def _item(text: str) -> tuple[str, int]:
@@ -324,8 +310,8 @@ def cmd_report(args: argparse.Namespace) -> Any:
     from .reports import day_report, report_text
 
     t = _terminal(args)
-    start = _day(args.date, "--date") if args.date else t.now().date()
-    end = _day(args.to, "--to") if args.to else None
+    start = parse_day(args.date, "--date") if args.date else t.now().date()
+    end = parse_day(args.to, "--to") if args.to else None
     if end is not None and end < start:
         raise Refused(f"--to {end} is before the first day {start}")
     report = day_report(t, start, end)

@@ -24,8 +24,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from . import checkout as svc
 from .bootstrap import open_terminal, resolve_home
 from .checkout import Terminal
-from .domain.errors import LoyaltyPosError
-from .reports import day_report, report_text
+from .domain.errors import LoyaltyPosError, Refused
+from .reports import day_report, parse_day, report_text
 
 log = logging.getLogger("loyalty_pos.nightly")
 
@@ -114,7 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     try:
         t = open_terminal(home)
-        day = date.fromisoformat(args.date) if args.date else t.now().date()
+        day = parse_day(args.date, "--date") if args.date else t.now().date()
+        if args.keep < 1:
+            raise Refused(f"--keep must be at least 1 (got {args.keep})")
     except (LoyaltyPosError, ValueError) as e:
         log.error("%s", e)
         return 2

@@ -6,7 +6,24 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .checkout import Terminal
+from .domain.errors import Refused
 from .domain.metrics import period_report
+
+#: The years a time or a day given by a person (a report's day, a CLI ``--at``) may fall in: wider
+#: than any sale or report a store makes, narrow enough that a window or an expiry counted from it
+#: is still a date.
+YEARS = range(1970, 3000)
+
+
+def parse_day(text: str, what: str) -> date:
+    """A report day typed as ``YYYY-MM-DD``; Refused, naming ``what``, otherwise."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"{what} {text!r} is not a date YYYY-MM-DD") from None
+    if day.year not in YEARS:
+        raise Refused(f"{what} {text!r} is not between {YEARS[0]} and {YEARS[-1]}")
+    return day
 
 
 def member_balances(t: Terminal, on: date) -> dict[str, int]:

@@ -143,6 +143,30 @@ def test_a_receipt_image_that_cannot_be_written_is_a_sentence(home: Path, tmp_pa
     assert out.returncode == 0 and (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--date", "9999-12-31"), "--date '9999-12-31' is not between 1970 and 2999"),
+        (("--date", "2026-13-01"), "--date '2026-13-01' is not a date YYYY-MM-DD"),
+        (("--keep", "0"), "--keep must be at least 1 (got 0)"),
+        (("--keep", "-1"), "--keep must be at least 1 (got -1)"),
+    ],
+)
+def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
+    home: Path, args: tuple[str, ...], said: str
+) -> None:
+    backups = sorted((home / "backups").glob("*.db"))
+    out = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert said in out.stderr and "Traceback" not in out.stderr
+    assert sorted((home / "backups").glob("*.db")) == backups
+
+
 def test_plain_errors_are_one_sentence(home: Path) -> None:
     out = run(home, "checkout", "--item", "NOSUCH")
     assert out.returncode == 2
