@@ -6,11 +6,13 @@ import os
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import platformdirs
+import tomli_w
 
 from .checkout import Terminal
-from .config import hash_pin, load_terminal_config
+from .config import hash_pin, load_terminal_config, parse_terminal_config
 from .domain.errors import ConfigError, Refused
 from .domain.program import parse_program_text
 from .store import open_store
@@ -59,27 +61,24 @@ def init_terminal(
 
     if not TERMINAL_ID.match(terminal_id):
         raise Refused("The terminal id must be 1-32 letters, digits, '_' or '-'.")
-    home.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "# This terminal's config. See config/terminal.example.toml for every key.",
-        "[terminal]",
-        f'id = "{terminal_id}"',
-        "",
-        "[store]",
-        f'name = "{store_name or "Demo Store"}"',
-        "",
-        "[manager]",
-        f'pin_hash = "{hash_pin(manager_pin) if manager_pin else ""}"',
-        "",
-        "[ledger]",
-        f'url = "{ledger_url}"',
-    ]
+    config: dict[str, Any] = {
+        "terminal": {"id": terminal_id},
+        "store": {"name": store_name or "Demo Store"},
+        "manager": {"pin_hash": hash_pin(manager_pin) if manager_pin else ""},
+        "ledger": {"url": ledger_url},
+    }
+    # Checked as it will be read back, before anything is written: a refused init leaves no home.
+    check = {**config, "ledger": {**config["ledger"], "token": token}}
+    parse_terminal_config(check, str(home / CONFIG_FILE))
+    token_file = home / "ledger.token"
     if token:
-        token_file = home / "ledger.token"
+        config["ledger"]["token_file"] = str(token_file)
+    home.mkdir(parents=True, exist_ok=True)
+    if token:
         token_file.write_text(token + "\n", encoding="utf-8")
         token_file.chmod(0o600)
-        lines.append(f'token_file = "{token_file}"')
-    (home / CONFIG_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "# This terminal's config. See config/terminal.example.toml for every key.\n"
+    (home / CONFIG_FILE).write_text(text + tomli_w.dumps(config), encoding="utf-8")
     shutil.copyfile(program_path, home / PROGRAM_FILE)
     terminal = open_terminal(home)
     with terminal.store.transaction():

@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .domain.errors import ConfigError
@@ -88,6 +89,15 @@ def load_terminal_config(path: Path) -> TerminalConfig:
     return parse_terminal_config(data, source)
 
 
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and url == url.strip()
+
+
 def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     problems: list[str] = []
     for key, value in data.items():
@@ -132,6 +142,8 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     interval = get("ledger", "sync_interval_s", int, 60)
     timeout = get("ledger", "timeout_s", (int, float), 5.0)
     url = os.environ.get("LOYALTY_POS_LEDGER_URL") or get("ledger", "url", str, "")
+    if url and not _is_http_url(url):
+        problems.append(f"ledger.url: must be http://HOST[:PORT] or https://..., got {url[:80]!r}")
     token = os.environ.get("LOYALTY_POS_LEDGER_TOKEN") or token
     max_gap_ms = get("wedge", "max_gap_ms", int, 40)
     if not 5 <= max_gap_ms <= 75:

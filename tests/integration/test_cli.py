@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,24 @@ def test_init_refuses_an_invalid_program_naming_file_and_key(tmp_path: Path) -> 
     err = json.loads(out.stderr)
     assert err["file"] == str(bad) and any("redeem.min_points" in p for p in err["problems"])
     assert not (tmp_path / "t" / "terminal.toml").exists()
+
+
+def test_init_writes_any_store_name_and_refuses_a_ledger_url_before_writing(
+    tmp_path: Path,
+) -> None:
+    program = str(ROOT / "config/program.example.toml")
+    name = 'Joe\'s "Best" Shop \\ Ölmühle'
+    init = ("init", "--terminal-id", "T3", "--program", program)
+    out = run(tmp_path / "a", *init, "--store-name", name, "--ledger-url", "http://127.0.0.1:9")
+    assert out.returncode == 0, out.stderr
+    config = tomllib.loads((tmp_path / "a" / "terminal.toml").read_text(encoding="utf-8"))
+    assert config["store"]["name"] == name
+    assert run(tmp_path / "a", "verify").returncode == 0  # the terminal opens again
+
+    out = run(tmp_path / "b", *init, "--ledger-url", "ledger.example:8700", "--token", "x")
+    assert out.returncode == 2
+    assert "ledger.url: must be http://HOST[:PORT]" in out.stderr
+    assert not (tmp_path / "b").exists()
 
 
 def test_program_set_keeps_the_last_valid_program(home: Path, tmp_path: Path) -> None:

@@ -37,6 +37,10 @@ def test_the_example_config_is_valid_for_every_part() -> None:
         ("terminal", "timezone", "Mars/Olympus", "unknown time zone"),
         ("terminal", "card_pattern", "([", "not a valid regular expression"),
         ("ledger", "sync_interval_s", "often", "ledger.sync_interval_s: must be int"),
+        ("ledger", "url", "ledger.example:8700", "ledger.url: must be http://HOST[:PORT]"),
+        ("ledger", "url", "ftp://ledger.example", "ledger.url: must be http://HOST[:PORT]"),
+        ("ledger", "url", "http://ledger.example:port", "ledger.url: must be http://HOST[:PORT]"),
+        ("ledger", "url", " http://ledger.example", "ledger.url: must be http://HOST[:PORT]"),
         ("wedge", "max_gap_ms", 200, "wedge.max_gap_ms: must be 5-75"),
         ("wedge", "min_length", 1, "wedge.min_length: must be 2-64"),
     ],
@@ -57,3 +61,10 @@ def test_manager_pin_is_stored_as_a_scrypt_hash() -> None:
     assert "2468" not in stored and stored.startswith("scrypt$")
     assert pin_matches("2468", stored) and not pin_matches("2469", stored)
     assert not pin_matches("2468", "plain-text")
+
+
+@pytest.mark.parametrize("url", ["", "http://127.0.0.1:8700", "https://ledger.example/base"])
+def test_a_ledger_url_is_http_or_https_with_a_host(url: str) -> None:
+    data = example()
+    data["ledger"]["url"] = url
+    assert parse_terminal_config(data, "till/terminal.toml").ledger.url == url
