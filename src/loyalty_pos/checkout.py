@@ -20,8 +20,8 @@ from .config import TerminalConfig, pin_matches
 from .domain.accounting import apply_event, tier_spend_minor
 from .domain.cards import mask_card
 from .domain.errors import AuthError, NotFound, Refused
+from .domain.events import MAX_ID, MAX_POINTS, MAX_REASON, MAX_TEXT, too_long, verify_chain
 from .domain.events import receipt_id as new_receipt_id
-from .domain.events import verify_chain
 from .domain.lots import Account, Lot, expiry_date
 from .domain.money import from_minor, parse_money, to_minor
 from .domain.program import Program
@@ -37,6 +37,8 @@ from .domain.tiers import TierStatus, tier_status
 from .store import Store
 
 PIN_ATTEMPTS = 5
+#: A free-amount line's SKU is this and its category.
+OPEN_LINE = "OPEN:"
 PIN_LOCKOUT = timedelta(minutes=15)
 
 
@@ -192,7 +194,11 @@ def resolve_items(
             raise Refused(f"amount must not be negative (got {amount})")
         if not category:
             raise Refused("a free-amount line needs a category")
-        lines.append(BasketLine(f"OPEN:{category}", category.capitalize(), 1, price, category))
+        if problem := too_long(category, MAX_ID - len(OPEN_LINE), "The category"):
+            raise Refused(problem + ".")
+        lines.append(
+            BasketLine(f"{OPEN_LINE}{category}", category.capitalize(), 1, price, category)
+        )
     return lines
 
 
@@ -516,6 +522,14 @@ def enroll(
     card = card.strip()
     if not card:
         raise Refused("A card number is needed to enrol.")
+    for problem in (
+        too_long(card, MAX_ID, "The card number"),
+        too_long(name.strip(), MAX_TEXT, "The name"),
+        too_long(email.strip(), MAX_TEXT, "The email address"),
+        too_long(phone.strip(), MAX_TEXT, "The phone number"),
+    ):
+        if problem:
+            raise Refused(problem + ".")
     if email and ("@" not in email or " " in email.strip()):
         raise Refused(f"{email!r} is not an email address.")
     if birthday:
@@ -564,8 +578,12 @@ def adjust(
     """A manager's correction (positive) or clawback (negative), with a reason on the record."""
     if not reason.strip():
         raise Refused("An adjustment needs a reason.")
+    if problem := too_long(reason.strip(), MAX_REASON, "The reason"):
+        raise Refused(problem + ".")
     if points == 0:
         raise Refused("An adjustment of 0 points changes nothing.")
+    if abs(points) > MAX_POINTS:
+        raise Refused(f"An adjustment moves at most {MAX_POINTS:,} points (asked {points:,}).")
     check_manager_pin(t, pin, at)
     now = t.now(at)
     program = t.program
@@ -621,6 +639,8 @@ def _link(t: Terminal, new_card: str, member_id: str, now: datetime) -> None:
     """Give ``member_id`` the card ``new_card`` inside the caller's transaction."""
     if not new_card:
         raise Refused("Give the new card's number.")
+    if problem := too_long(new_card, MAX_ID, "The new card's number"):
+        raise Refused(problem + ".")
     if t.store.member(member_id) is None:
         raise NotFound(f"Member {member_id} is not known here.")
     if t.store.card(new_card) is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .checkout import Terminal
 from .domain.errors import ConfigError, Refused
+from .domain.events import MAX_ID, MAX_TEXT, too_long
 from .domain.gtin import gtin_check_digit_ok
 from .domain.money import parse_money, to_minor
 
@@ -35,6 +36,11 @@ def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
         raise ConfigError(str(path), [f"not a UTF-8 CSV file ({e})"]) from e
 
 
+def _too_long(line: int, row: dict[str, str], limits: dict[str, int]) -> list[str]:
+    found = (too_long(row[column], limit, column) for column, limit in limits.items())
+    return [f"line {line}: {problem}" for problem in found if problem]
+
+
 def import_members(t: Terminal, path: Path) -> dict[str, int]:
     rows = _rows(path, MEMBER_COLUMNS)
     problems: list[str] = []
@@ -53,6 +59,8 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
                 problems.append(f"line {line}: birthday {row['birthday']!r} is not YYYY-MM-DD")
         if row["email"] and "@" not in row["email"]:
             problems.append(f"line {line}: email {row['email']!r} is not an email address")
+        problems.extend(_too_long(line, row, {"member_id": MAX_ID, "card": MAX_ID}))
+        problems.extend(_too_long(line, row, {"name": MAX_TEXT, "email": MAX_TEXT}))
     for line, row in rows:
         existing = t.store.card(row["card"]) if row["card"] else None
         if existing is not None and existing["member_id"] != row["member_id"]:
@@ -99,6 +107,8 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: name is empty")
         if not row["category"]:
             problems.append(f"line {line}: category is empty")
+        problems.extend(_too_long(line, row, {"sku": MAX_ID, "name": MAX_TEXT}))
+        problems.extend(_too_long(line, row, {"category": MAX_TEXT}))
         try:
             price = parse_money(row["price"], currency, "price")
             if price < 0:

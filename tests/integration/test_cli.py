@@ -113,6 +113,15 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
         (("report", "--date", "9999-12-31"), "refused"),
         (("report", "--date", "2026-11-22", "--to", "2026-11-01"), "refused"),
         (("receipt", "last", "--width", "5"), "refused"),
+        # longer than the ledger takes: refused here, not rejected there after the sale
+        (("enroll", "--card", "LC77770001", "--name", "n" * 201, "--email", "a@b.c"), "refused"),
+        (("enroll", "--card", "C" * 65, "--name", "Zoe", "--email", "a@b.c"), "refused"),
+        (("checkout", "--line", "1.00:" + "g" * 60), "refused"),
+        (("adjust", "LC00100037", "10", "--reason", "r" * 501, "--manager-pin", "2468"), "refused"),
+        (
+            ("adjust", "LC00100037", str(10**12 + 1), "--reason", "x", "--manager-pin", "2468"),
+            "refused",
+        ),
         (
             ("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", "999999"),
             "redeem_refused",
@@ -166,6 +175,45 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
     assert out.returncode == 2
     assert said in out.stderr and "Traceback" not in out.stderr
     assert sorted((home / "backups").glob("*.db")) == backups
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "said"),
+    [
+        (
+            "catalog",
+            "sku,ean,name,price,category\n" + "S" * 65 + ",,Tea,1.00,drinks\nOK,,Ok,1.00,x\n",
+            "line 2: sku is 65 characters long (at most 64)",
+        ),
+        (
+            "catalog",
+            "sku,ean,name,price,category\nTEA,,Tea,1.00," + "c" * 201 + "\n",
+            "line 2: category is 201 characters long (at most 200)",
+        ),
+        (
+            "members",
+            "member_id,card,name,birthday,email\nX1,LC1," + "n" * 201 + ",,\n",
+            "line 2: name is 201 characters long (at most 200)",
+        ),
+        (
+            "members",
+            "member_id,card,name,birthday,email\nX1," + "C" * 65 + ",Zoe,,\n",
+            "line 2: card is 65 characters long (at most 64)",
+        ),
+        ("catalog", "sku,ean,name,price,category\nBIG,,Big,1e400,x\n", "line 2: price '1e400'"),
+    ],
+)
+def test_an_import_with_a_bad_row_names_it_and_imports_nothing(
+    home: Path, tmp_path: Path, kind: str, text: str, said: str
+) -> None:
+    csv_file = tmp_path / f"{kind}.csv"
+    csv_file.write_text(text, encoding="utf-8")
+    before = run(home, "journal").stdout, (home / "terminal.db").stat().st_size
+    out = run(home, kind, "import", str(csv_file))
+    assert out.returncode == 2 and said in out.stderr, out.stderr
+    assert run(home, "checkout", "--item", "OK").returncode == 2  # not in the catalog
+    assert run(home, "balance", "LC1").returncode == 2  # nor in the members
+    assert run(home, "journal").stdout == before[0]
 
 
 def test_plain_errors_are_one_sentence(home: Path) -> None:

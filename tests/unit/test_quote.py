@@ -61,6 +61,13 @@ def test_a_basket_over_the_largest_amount_is_refused_not_overflowed() -> None:
         quote(program(), [line(price=str(largest)), line("Y", "0.01")], None, NOW)
 
 
+def test_a_basket_earning_more_points_than_an_event_carries_is_refused() -> None:
+    rich = program(earn={"points_per_unit": 20})
+    assert quote(rich, [line(price="50000000000.00")], member(), NOW).points_earned == 10**12
+    with pytest.raises(Refused, match="1,000,000,000,001 points, more than one sale may"):
+        quote(rich, [line(price="50000000000.00"), line("Y", "0.05")], member(), NOW)
+
+
 @pytest.mark.parametrize("text", ["1e400", "-1e400", "100000000000.01", "1E+11.5"])
 def test_amounts_beyond_the_largest_or_not_numbers_are_refused(text: str) -> None:
     with pytest.raises(Refused, match=re.escape(repr(text))):

@@ -13,6 +13,25 @@ from typing import Any
 
 GENESIS_HASH = "0" * 64
 
+#: The longest id an event carries (a member id, a card, a SKU) and the longest text (a name, an
+#: email, a category, a rule's label). The ledger refuses an event with a longer one, so the
+#: terminal refuses it where it comes in (an import, an enrolment, a new card, a program): a sale
+#: it has recorded is never turned away by the ledger for the length of a field.
+MAX_ID = 64
+MAX_TEXT = 200
+#: The longest reason a manager gives for an adjustment or the ledger for a freeze.
+MAX_REASON = 500
+#: The most points one event moves (the ledger refuses more).
+MAX_POINTS = 10**12
+
+
+def too_long(value: str, limit: int, what: str) -> str | None:
+    """A sentence saying ``what`` is longer than ``limit`` characters, or None."""
+    if len(value) <= limit:
+        return None
+    return f"{what} is {len(value)} characters long (at most {limit})"
+
+
 TERMINAL_EVENT_TYPES = frozenset(
     {"enroll", "checkout", "refund", "adjust", "card_link", "card_block"}
 )

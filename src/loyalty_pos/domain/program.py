@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ConfigError
+from .events import MAX_ID, MAX_POINTS, MAX_TEXT, too_long
 from .money import CURRENCY_EXPONENTS, minor_unit
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -119,7 +120,7 @@ class Program:
 
 #: Bounds on a rule's numbers: far above any real program, low enough that every figure computed
 #: from them (points, dates, money) stays exact and inside what the cache and the ledger store.
-MOST_POINTS = 10**12  # a bonus, a day's offline cap, points that pay one unit
+MOST_POINTS = MAX_POINTS  # a bonus, a day's offline cap, points that pay one unit
 MOST_MONEY = Decimal(10**15)  # a tier's or a promotion's spend, the cash part
 MOST_RATE = Decimal(10_000)  # points per unit earned, a multiplier
 MOST_DAYS = 36_500  # an expiry, a window, a validity: a hundred years
@@ -146,12 +147,19 @@ class _Reader:
                 self.problems.append(f"{where}.{key}: unknown key")
 
     def string(
-        self, data: Mapping[str, Any], key: str, where: str, default: str | None = None
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        where: str,
+        default: str | None = None,
+        at_most: int = MAX_ID,
     ) -> str:
         value = data.get(key, default)
         if not isinstance(value, str) or not value:
             self.problems.append(f"{where}.{key}: must be a non-empty string")
             return default or ""
+        if problem := too_long(value, at_most, f"{where}.{key}"):
+            self.problems.append(problem)
         return value
 
     def integer(
@@ -254,9 +262,7 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
     common: dict[str, Any] = {
         "id": promo_id,
         "kind": kind,
-        "name": raw.get("name", promo_id)
-        if isinstance(raw.get("name", promo_id), str)
-        else promo_id,
+        "name": r.string(raw, "name", where, promo_id or "?", MAX_TEXT),
         "starts": r.day(raw, "starts", where),
         "ends": r.day(raw, "ends", where),
         "weekdays": frozenset(weekdays),
@@ -273,7 +279,11 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
         multiplier = r.decimal(raw, "multiplier", where, at_most=MOST_RATE)
         if multiplier < 1:
             r.problems.append(f"{where}.multiplier: must be at least 1")
-        return Promotion(**common, category=r.string(raw, "category", where), multiplier=multiplier)
+        return Promotion(
+            **common,
+            category=r.string(raw, "category", where, at_most=MAX_TEXT),
+            multiplier=multiplier,
+        )
     if kind == "nth_free":
         every = r.integer(raw, "every", where)
         if every < 2:
@@ -295,7 +305,10 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
     if valid_days == 0:
         r.problems.append(f"{where}.valid_days: must be at least 1")
     return Promotion(
-        **common, category=r.string(raw, "category", where), percent=percent, valid_days=valid_days
+        **common,
+        category=r.string(raw, "category", where, at_most=MAX_TEXT),
+        percent=percent,
+        valid_days=valid_days,
     )
 
 
@@ -365,7 +378,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
             continue
         r.unknown(level, where, {"name", "min_spend", "multiplier"})
         tier = Tier(
-            r.string(level, "name", where),
+            r.string(level, "name", where, at_most=MAX_TEXT),
             r.decimal(level, "min_spend", where),
             r.decimal(level, "multiplier", where, "1", MOST_RATE),
         )
@@ -397,7 +410,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
         problems.append("promotions: ids must be unique")
 
     program_id = r.string(prog, "id", "program")
-    name = r.string(prog, "name", "program")
+    name = r.string(prog, "name", "program", at_most=MAX_TEXT)
     expiry_days = r.integer(exp_t, "days", "expiry", 365, MOST_DAYS)
     tier_window_days = r.integer(tiers_t, "window_days", "tiers", 365, MOST_DAYS)
     if problems:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 
 from .errors import RedeemRefused, Refused
+from .events import MAX_POINTS
 from .lots import Lot, expiry_date
 from .money import exponent, largest, over_max, quantize
 from .program import Program, Promotion
@@ -363,6 +364,8 @@ def quote(
             if points:
                 breakdown.append(BreakdownLine(f"promo:{promo.id}", points, promo.name))
         earned = sum(b.points for b in breakdown)
+        if earned > MAX_POINTS:
+            raise Refused(f"This basket would earn {earned:,} points, more than one sale may.")
         cashback_points = sum(p for p, _ in cashback)
         if earned - cashback_points:
             lots.append(

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from loyalty_pos.domain.events import canonical_text
+from loyalty_pos.domain.events import MAX_ID, MAX_POINTS, MAX_REASON, MAX_TEXT, canonical_text
 from loyalty_pos.domain.money import MAX_MINOR
 
 #: The ledger's own chain of events (expire, freeze, admin adjust, ...). ``@`` is not allowed in a
@@ -39,7 +39,6 @@ _UUID_RE = re.compile(
 )
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
-MAX_POINTS = 10**12
 MAX_QTY = 10**6
 MAX_SEQ = 2**53
 MAX_EVENT_BYTES = 256 * 1024
@@ -56,9 +55,9 @@ Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
 Qty = Annotated[int, Field(strict=True, ge=1, le=MAX_QTY)]
 Count = Annotated[int, Field(strict=True, ge=0, le=10**9)]
 Delta = Annotated[int, Field(strict=True, ge=-(10**9), le=10**9)]
-Ident = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Label = Annotated[str, StringConstraints(max_length=200)]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
+Label = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=MAX_REASON)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Flag = Annotated[bool, Field(strict=True)]
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from loyalty_pos.checkout import OPEN_LINE
 from loyalty_pos.domain.quote import BasketLine
-
-OPEN_PREFIX = "OPEN:"
 
 
 def is_open_line(line: BasketLine) -> bool:
     """A free-amount line (typed amount and category) rather than a catalog item."""
-    return line.sku.startswith(OPEN_PREFIX)
+    return line.sku.startswith(OPEN_LINE)
 
 
 @dataclass(frozen=True, slots=True)
