@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from loyalty_pos.domain.errors import ConfigError
-from loyalty_pos.domain.program import parse_program_text
+from loyalty_pos.domain.program import MAX_PROMOTIONS, parse_program, parse_program_text
+
+from .programs import BASE
 
 
 def test_example_program_has_all_five_promotion_kinds_and_four_tiers(program_text: str) -> None:
@@ -79,3 +83,18 @@ def test_several_problems_are_reported_together(program_text: str) -> None:
 def test_not_toml_at_all() -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         parse_program_text("[program\nid=", "p.toml")
+
+
+def program_dict() -> dict:
+    return copy.deepcopy(BASE)
+
+
+def test_a_program_has_at_most_as_many_promotions_as_a_breakdown_lists() -> None:
+    promo = {"kind": "threshold_bonus", "min_spend": "10", "bonus": 5, "name": "Bonus"}
+    base = program_dict()
+    base["promotions"] = [{**promo, "id": f"p{i}"} for i in range(MAX_PROMOTIONS)]
+    assert len(parse_program(base).promotions) == MAX_PROMOTIONS
+    base["promotions"].append({**promo, "id": "one-more"})
+    with pytest.raises(ConfigError) as e:
+        parse_program(base)
+    assert any(p.startswith(f"promotions: at most {MAX_PROMOTIONS}") for p in e.value.problems)

@@ -9,6 +9,7 @@ from decimal import Decimal as D
 import pytest
 
 from loyalty_pos.domain.errors import RedeemRefused, Refused
+from loyalty_pos.domain.events import MAX_LINES
 from loyalty_pos.domain.money import MAX_MINOR, parse_money
 from loyalty_pos.domain.quote import MAX_QTY, BasketLine, MemberState, quote
 
@@ -59,6 +60,13 @@ def test_a_basket_over_the_largest_amount_is_refused_not_overflowed() -> None:
     assert quote(program(), [line(price=str(largest))], None, NOW).total == largest
     with pytest.raises(Refused, match="largest amount 100,000,000,000.00 EUR"):
         quote(program(), [line(price=str(largest)), line("Y", "0.01")], None, NOW)
+
+
+def test_a_basket_of_more_lines_than_an_event_carries_is_refused() -> None:
+    lines = [line(f"S{i}", "1.00") for i in range(MAX_LINES)]
+    assert len(quote(program(), lines, member(), NOW).lines) == MAX_LINES
+    with pytest.raises(Refused, match=f"at most {MAX_LINES} lines"):
+        quote(program(), [*lines, line("ONE-MORE")], member(), NOW)
 
 
 def test_a_basket_earning_more_points_than_an_event_carries_is_refused() -> None:

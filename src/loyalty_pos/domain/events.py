@@ -23,6 +23,10 @@ MAX_TEXT = 200
 MAX_REASON = 500
 #: The most points one event moves (the ledger refuses more).
 MAX_POINTS = 10**12
+#: The most lines a sale or a refund lists, and the most entries of its other lists (the points
+#: breakdown, the lots, the punch counters): the ledger refuses longer ones.
+MAX_LINES = 1000
+MAX_ENTRIES = 100
 
 
 def too_long(value: str, limit: int, what: str) -> str | None:

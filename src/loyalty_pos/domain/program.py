@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ConfigError
-from .events import MAX_ID, MAX_POINTS, MAX_TEXT, too_long
+from .events import MAX_ENTRIES, MAX_ID, MAX_POINTS, MAX_TEXT, too_long
 from .money import CURRENCY_EXPONENTS, minor_unit
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -125,6 +125,8 @@ MOST_MONEY = Decimal(10**15)  # a tier's or a promotion's spend, the cash part
 MOST_RATE = Decimal(10_000)  # points per unit earned, a multiplier
 MOST_DAYS = 36_500  # an expiry, a window, a validity: a hundred years
 MOST_MINUTES = 10 * 366 * 24 * 60  # the offline grace: ten years
+#: A sale's points breakdown lists the base points, the tier bonus and each promotion.
+MAX_PROMOTIONS = MAX_ENTRIES - 2
 
 
 class _Reader:
@@ -408,6 +410,11 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
             promotions.append(promo)
     if len({p.id for p in promotions}) != len(promotions):
         problems.append("promotions: ids must be unique")
+    if len(promos_raw) > MAX_PROMOTIONS:
+        problems.append(
+            f"promotions: at most {MAX_PROMOTIONS} (a sale's points breakdown lists the base, the "
+            f"tier and each promotion, {MAX_ENTRIES} entries at most), got {len(promos_raw)}"
+        )
 
     program_id = r.string(prog, "id", "program")
     name = r.string(prog, "name", "program", at_most=MAX_TEXT)

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 
 from .errors import RedeemRefused, Refused
-from .events import MAX_POINTS
+from .events import MAX_LINES, MAX_POINTS
 from .lots import Lot, expiry_date
 from .money import exponent, largest, over_max, quantize
 from .program import Program, Promotion
@@ -282,6 +282,8 @@ def quote(
             raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")
         raise Refused("This member is frozen: sell without the card, or ask the manager.")
 
+    if len(lines) > MAX_LINES:
+        raise Refused(f"A basket holds at most {MAX_LINES} lines (this one has {len(lines)}).")
     # 1. Line totals, with free units.
     qlines, punch_after = _apply_free_units(program, lines, member, now)
     total = sum((q.line_total for q in qlines), Decimal(0))

@@ -26,7 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from loyalty_pos.domain.events import MAX_ID, MAX_POINTS, MAX_REASON, MAX_TEXT, canonical_text
+from loyalty_pos.domain.events import (
+    MAX_ENTRIES,
+    MAX_ID,
+    MAX_LINES,
+    MAX_POINTS,
+    MAX_REASON,
+    MAX_TEXT,
+    canonical_text,
+)
 from loyalty_pos.domain.money import MAX_MINOR
 
 #: The ledger's own chain of events (expire, freeze, admin adjust, ...). ``@`` is not allowed in a
@@ -147,12 +155,12 @@ class Checkout(EventIn):
     due_minor: Minor
     points_earned: Points = 0
     points_redeemed: Points = 0
-    lines: Annotated[list[SaleLine], Field(max_length=1000)] = []
-    breakdown: Annotated[list[BreakdownIn], Field(max_length=100)] = []
-    lots: Annotated[list[LotIn], Field(max_length=100)] = []
+    lines: Annotated[list[SaleLine], Field(max_length=MAX_LINES)] = []
+    breakdown: Annotated[list[BreakdownIn], Field(max_length=MAX_ENTRIES)] = []
+    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
     tier: Label | None = None
-    punch_before: Annotated[dict[Ident, Count], Field(max_length=100)] = {}
-    punch_after: Annotated[dict[Ident, Count], Field(max_length=100)] = {}
+    punch_before: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES)] = {}
+    punch_after: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES)] = {}
     birthday_bonus: Flag = False
     offline: Flag = False
 
@@ -178,12 +186,12 @@ class Refund(EventIn):
     receipt_id: Ident
     original_receipt_id: Ident
     currency: Currency
-    lines: Annotated[list[ReturnLine], Field(max_length=1000)] = []
+    lines: Annotated[list[ReturnLine], Field(max_length=MAX_LINES)] = []
     refund_minor: Minor
     points_reversed: Points = 0
     points_restored: Points = 0
-    lots: Annotated[list[LotIn], Field(max_length=100)] = []
-    punch_delta: Annotated[dict[Ident, Delta], Field(max_length=100)] = {}
+    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
+    punch_delta: Annotated[dict[Ident, Delta], Field(max_length=MAX_ENTRIES)] = {}
 
     @model_validator(mode="after")
     def _adds_up(self) -> Refund:
@@ -203,7 +211,7 @@ class Adjust(EventIn):
     member_id: Ident
     points: SignedPoints
     reason: Reason
-    lots: Annotated[list[LotIn], Field(max_length=100)] = []
+    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
 
     @model_validator(mode="after")
     def _adds_up(self) -> Adjust:
