@@ -380,3 +380,72 @@ def test_a_program_stored_by_another_connection_rules_the_next_sale(demo, progra
     assert demo.program.version == 2 and demo.program.redeem.max_share == Decimal("0.5")
     r = buy(demo, ANNA, "MASCARA")
     assert demo.store.event_by_receipt(r["receipt_id"])["program_version"] == 2
+
+
+# -- every event the terminal records is one the ledger takes ------------------------------
+
+_chars = st.characters(blacklist_categories=("Cs", "Zs", "Cc"))
+
+
+def near(limit: int) -> st.SearchStrategy[str]:
+    """Short texts, and texts just either side of ``limit`` characters."""
+    return st.one_of(
+        st.text(_chars, min_size=1, max_size=12),
+        st.text(_chars, min_size=limit - 2, max_size=limit + 2),
+    )
+
+
+def ledger_problems(t: svc.Terminal, since: int) -> list[str]:
+    """What the ledger's wire models say about this terminal's events after seq ``since``."""
+    from loyalty_pos.ledger import wire
+
+    problems = []
+    for event in t.store.events(since):
+        env = wire.Envelope.check(event)
+        if env.problem or not env.hash_ok:
+            problems.append(f"seq {event['seq']}: {env.problem or 'hash'}")
+            continue
+        try:
+            wire.parse_body(env.raw, wire.TERMINAL_TYPES)
+        except ValueError as e:
+            problems.append(f"seq {event['seq']} ({event['type']}): {e}")
+    return problems
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    items=st.lists(
+        st.tuples(st.sampled_from(["MILK", "MASCARA", "COFFEE", "GIFT25"]), st.integers(1, 999)),
+        max_size=4,
+    ),
+    open_lines=st.lists(
+        st.tuples(st.integers(0, 10**12).map(lambda m: f"{m // 100}.{m % 100:02d}"), near(59)),
+        max_size=3,
+    ),
+    card=st.sampled_from([ANNA, BEN, None]),
+    redeem=st.sampled_from([None, "max"]),
+    new_card=near(64),
+    name=near(200),
+    email=near(198),
+)
+def test_whatever_the_terminal_records_the_ledger_takes(
+    demo, items, open_lines, card, redeem, new_card, name, email
+) -> None:
+    since = demo.store.head()[0]
+    recorded = 0
+    try:
+        lines = svc.resolve_items(demo, items, open_lines)
+        if lines:
+            svc.checkout(demo, card, lines, redeem)
+            recorded += 1
+    except Refused:
+        pass  # refused at the terminal: nothing recorded, nothing for the ledger to refuse
+    try:
+        svc.enroll(demo, f"{new_card}{since}"[-len(new_card) :], name, f"x@{email}")
+        recorded += 1
+    except Refused:
+        pass
+    assert demo.store.head()[0] == since + recorded
+    assert ledger_problems(demo, since) == []
