@@ -41,6 +41,28 @@ def _at(text: str | None) -> datetime | None:
     return when
 
 
+def _seconds(text: str) -> float:
+    """``--timeout``: a wait of more than 0 seconds and at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 < seconds <= 3600")
+    return value
+
+
+def _seq(text: str) -> int:
+    """``--since``: a seq of this terminal's journal (0 for all of it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a seq from 0")
+    return value
+
+
 def _item(text: str) -> tuple[str, int]:
     code, _, qty = text.partition(":")
     if not code:
@@ -404,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("read", cmd_card_read, "wait for one tap on a PC/SC reader and print it", into=csub)
     p.add_argument("--reader", help="a reader's name, or part of it (default: the config's filter)")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S")
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S")
 
     add("devices", cmd_devices, "list PC/SC readers (card present or not) and serial ports")
     p = add("scan", cmd_scan, "wait for one code from a serial scanner and print it")
@@ -414,10 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="a path, /dev/serial/by-id/..., or usb:VID:PID",
     )
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S")
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S")
 
     p = add("journal", cmd_journal, "print the journal as JSON lines")
-    p.add_argument("--since", type=int, default=0, metavar="SEQ")
+    p.add_argument("--since", type=_seq, default=0, metavar="SEQ")
     add("verify", cmd_verify, "check the hash chain and every balance against the journal", at)
 
     program = sub.add_parser("program", help="the loyalty program", parents=[common])

@@ -216,6 +216,21 @@ def test_an_import_with_a_bad_row_names_it_and_imports_nothing(
     assert run(home, "journal").stdout == before[0]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("card", "read", "--timeout", "nan"),
+        ("card", "read", "--timeout", "-1"),
+        ("scan", "--serial", "/dev/null", "--timeout", "1e400"),
+        ("journal", "--since", "99999999999999999999999"),
+    ],
+)
+def test_numbers_out_of_range_are_usage_errors(home: Path, args: tuple[str, ...]) -> None:
+    out = run(home, *args)
+    assert out.returncode == 2
+    assert "error: argument" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_plain_errors_are_one_sentence(home: Path) -> None:
     out = run(home, "checkout", "--item", "NOSUCH")
     assert out.returncode == 2
