@@ -37,9 +37,9 @@ from .domain.tiers import TierStatus, tier_status
 from .store import Store
 
 PIN_ATTEMPTS = 5
+PIN_LOCKOUT = timedelta(minutes=15)
 #: A free-amount line's SKU is this and its category.
 OPEN_LINE = "OPEN:"
-PIN_LOCKOUT = timedelta(minutes=15)
 
 
 @dataclass

@@ -59,8 +59,9 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
                 problems.append(f"line {line}: birthday {row['birthday']!r} is not YYYY-MM-DD")
         if row["email"] and "@" not in row["email"]:
             problems.append(f"line {line}: email {row['email']!r} is not an email address")
-        problems.extend(_too_long(line, row, {"member_id": MAX_ID, "card": MAX_ID}))
-        problems.extend(_too_long(line, row, {"name": MAX_TEXT, "email": MAX_TEXT}))
+        problems += _too_long(
+            line, row, {"member_id": MAX_ID, "card": MAX_ID, "name": MAX_TEXT, "email": MAX_TEXT}
+        )
     for line, row in rows:
         existing = t.store.card(row["card"]) if row["card"] else None
         if existing is not None and existing["member_id"] != row["member_id"]:
@@ -107,8 +108,7 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: name is empty")
         if not row["category"]:
             problems.append(f"line {line}: category is empty")
-        problems.extend(_too_long(line, row, {"sku": MAX_ID, "name": MAX_TEXT}))
-        problems.extend(_too_long(line, row, {"category": MAX_TEXT}))
+        problems += _too_long(line, row, {"sku": MAX_ID, "name": MAX_TEXT, "category": MAX_TEXT})
         try:
             price = parse_money(row["price"], currency, "price")
             if price < 0:
