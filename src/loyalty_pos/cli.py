@@ -238,9 +238,9 @@ def cmd_program_set(args: argparse.Namespace) -> Any:
     except OSError as e:
         raise Refused(f"cannot read {path} ({e.strerror})") from e
     program = parse_program_text(text, str(path))
-    current = t.program
-    if program.version <= current.version:
-        raise Refused(f"{path}: program.version must be above the current {current.version}")
+    current = t.store.latest_program_version()
+    if program.version <= current:
+        raise Refused(f"{path}: program.version must be above the current {current}")
     with t.store.transaction():
         t.store.save_program(program, t.now())
     return {"program": program.id, "version": program.version}

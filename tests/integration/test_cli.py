@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -267,6 +268,28 @@ def test_init_writes_any_store_name_and_refuses_a_ledger_url_before_writing(
     assert out.returncode == 2
     assert "ledger.url: must be http://HOST[:PORT]" in out.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_a_stored_program_past_a_newer_bound_is_replaced_by_program_set(tmp_path: Path) -> None:
+    """A program an older release stored may break a bound added since (here an expiry of a
+    million days): the terminal says so, and ``program set`` with a newer version mends it."""
+    home = tmp_path / "t"
+    example = ROOT / "config" / "program.example.toml"
+    assert run(home, "init", "--terminal-id", "T4", "--program", str(example)).returncode == 0
+    with sqlite3.connect(home / "terminal.db") as db:
+        rules = json.loads(db.execute("SELECT rules FROM programs").fetchone()[0])
+        rules["program"]["version"] = 2
+        rules["expiry"]["days"] = 1_000_000
+        db.execute(
+            "INSERT INTO programs (version, rules, stored_at) VALUES (2, ?, '2026-11-01')",
+            (json.dumps(rules),),
+        )
+    out = run(home, "checkout", "--line", "1.00:grocery")
+    assert out.returncode == 2 and "program v2 (stored) is invalid" in out.stderr
+    newer = tmp_path / "program.toml"
+    newer.write_text(example.read_text().replace("version = 1 ", "version = 3 ", 1))
+    assert run(home, "program", "set", str(newer)).returncode == 0
+    assert run(home, "checkout", "--line", "1.00:grocery").returncode == 0
 
 
 def test_program_set_keeps_the_last_valid_program(home: Path, tmp_path: Path) -> None:

@@ -264,7 +264,7 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
     common: dict[str, Any] = {
         "id": promo_id,
         "kind": kind,
-        "name": r.string(raw, "name", where, promo_id or "?", MAX_TEXT),
+        "name": _promotion_name(r, raw, where, promo_id),
         "starts": r.day(raw, "starts", where),
         "ends": r.day(raw, "ends", where),
         "weekdays": frozenset(weekdays),
@@ -312,6 +312,16 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
         percent=percent,
         valid_days=valid_days,
     )
+
+
+def _promotion_name(r: _Reader, raw: Mapping[str, Any], where: str, promo_id: str) -> str:
+    """The name shown on receipts: the id when there is none (or it is not text), as ever."""
+    name = raw.get("name", promo_id)
+    if not isinstance(name, str):
+        return promo_id
+    if problem := too_long(name, MAX_TEXT, f"{where}.name"):
+        r.problems.append(problem)
+    return name
 
 
 def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Program:

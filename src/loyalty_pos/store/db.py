@@ -154,6 +154,13 @@ class Store:
                 if row is not None and row["v"] != self._program.version:
                     self._program = None
 
+    def latest_program_version(self) -> int:
+        """The newest stored program's version, 0 when there is none, without parsing its rules
+        (a program stored by an older release may break a bound this one added: a newer one
+        must still be able to replace it)."""
+        row = self.one("SELECT MAX(version) AS v FROM programs")
+        return int(row["v"]) if row is not None and row["v"] is not None else 0
+
     def program_version(self, version: int) -> Program:
         if self.program().version == version:
             return self.program()

@@ -283,7 +283,7 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
                     apply_snapshots(t, snaps)
                     pulled += len(snaps)
                 program = page.get("program")
-                if program and int(program.get("version", 0)) > t.program.version:
+                if program and int(program.get("version", 0)) > t.store.latest_program_version():
                     t.store.save_program(
                         parse_program(program["rules"], "program from the ledger"), t.now()
                     )
