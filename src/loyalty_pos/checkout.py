@@ -136,6 +136,12 @@ def _member_view(
     )
 
 
+def _refuse_too_long(value: str, limit: int, what: str) -> None:
+    """Refused when ``value`` is longer than the ledger takes (``domain.events`` limits)."""
+    if problem := too_long(value, limit, what):
+        raise Refused(problem + ".")
+
+
 def _date(text: str | None) -> Any:
     return date.fromisoformat(text) if text else None
 
@@ -194,8 +200,7 @@ def resolve_items(
             raise Refused(f"amount must not be negative (got {amount})")
         if not category:
             raise Refused("a free-amount line needs a category")
-        if problem := too_long(category, MAX_ID - len(OPEN_LINE), "The category"):
-            raise Refused(problem + ".")
+        _refuse_too_long(category, MAX_ID - len(OPEN_LINE), "The category")
         lines.append(
             BasketLine(f"{OPEN_LINE}{category}", category.capitalize(), 1, price, category)
         )
@@ -276,7 +281,7 @@ def checkout(
         after: dict[str, Any] = {}
         if member:
             account = apply_event(member.account, event)
-            after = _after(program, account, q.tier_after, now)
+            after = _after(account, q.tier_after, now)
         sealed = t.store.append(t.config.terminal_id, event, head=head, receipt=after)
         if member:
             t.store.save_account(member.member_id, account, before=member.account)
@@ -297,9 +302,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _after(
-    program: Program, account: Account, tier: TierStatus | None, now: datetime
-) -> dict[str, Any]:
+def _after(account: Account, tier: TierStatus | None, now: datetime) -> dict[str, Any]:
     nxt = account.next_expiring(now.date())
     return {
         "balance": account.balance(now.date()),
@@ -402,7 +405,8 @@ def refund(
         result = compute_refund(program, sale, items, previous)
         member_id = original["member_id"]
         restored = [Lot(result.points_restored, now.date(), expiry_date(now, program.expiry_days))]
-        seq = t.store.head()[0] + 1
+        head = t.store.head()
+        seq = head[0] + 1
         event = {
             "type": "refund",
             "occurred_at": now.isoformat(),
@@ -425,8 +429,8 @@ def refund(
             view = _member_view(t, member_id, original.get("card") or "", now)
             account = apply_event(view.account, event)
             spend = view.state.qualifying_spend + from_minor(tier_spend_minor(event), cur)
-            after = _after(program, account, tier_status(t.program, spend), now)
-        sealed = t.store.append(t.config.terminal_id, event, receipt=after)
+            after = _after(account, tier_status(t.program, spend), now)
+        sealed = t.store.append(t.config.terminal_id, event, head=head, receipt=after)
         if member_id:
             t.store.save_account(member_id, account)
             row = t.store.member(member_id)
@@ -522,14 +526,10 @@ def enroll(
     card = card.strip()
     if not card:
         raise Refused("A card number is needed to enrol.")
-    for problem in (
-        too_long(card, MAX_ID, "The card number"),
-        too_long(name.strip(), MAX_TEXT, "The name"),
-        too_long(email.strip(), MAX_TEXT, "The email address"),
-        too_long(phone.strip(), MAX_TEXT, "The phone number"),
-    ):
-        if problem:
-            raise Refused(problem + ".")
+    _refuse_too_long(card, MAX_ID, "The card number")
+    _refuse_too_long(name.strip(), MAX_TEXT, "The name")
+    _refuse_too_long(email.strip(), MAX_TEXT, "The email address")
+    _refuse_too_long(phone.strip(), MAX_TEXT, "The phone number")
     if email and ("@" not in email or " " in email.strip()):
         raise Refused(f"{email!r} is not an email address.")
     if birthday:
@@ -578,8 +578,7 @@ def adjust(
     """A manager's correction (positive) or clawback (negative), with a reason on the record."""
     if not reason.strip():
         raise Refused("An adjustment needs a reason.")
-    if problem := too_long(reason.strip(), MAX_REASON, "The reason"):
-        raise Refused(problem + ".")
+    _refuse_too_long(reason.strip(), MAX_REASON, "The reason")
     if points == 0:
         raise Refused("An adjustment of 0 points changes nothing.")
     if abs(points) > MAX_POINTS:
@@ -639,8 +638,7 @@ def _link(t: Terminal, new_card: str, member_id: str, now: datetime) -> None:
     """Give ``member_id`` the card ``new_card`` inside the caller's transaction."""
     if not new_card:
         raise Refused("Give the new card's number.")
-    if problem := too_long(new_card, MAX_ID, "The new card's number"):
-        raise Refused(problem + ".")
+    _refuse_too_long(new_card, MAX_ID, "The new card's number")
     if t.store.member(member_id) is None:
         raise NotFound(f"Member {member_id} is not known here.")
     if t.store.card(new_card) is not None:

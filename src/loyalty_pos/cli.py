@@ -41,26 +41,25 @@ def _at(text: str | None) -> datetime | None:
     return when
 
 
-def _seconds(text: str) -> float:
-    """``--timeout``: a wait of more than 0 seconds and at most an hour."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 3600:  # also false for nan
-        raise argparse.ArgumentTypeError(f"{text!r}: give 0 < seconds <= 3600")
-    return value
+def _number(kind: Callable[[str], Any], ok: Callable[[Any], bool], wanted: str) -> Any:
+    """An argparse type: ``kind`` of the text (float, int) when ``ok`` holds (false for nan)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: give {wanted}")
+        return value
+
+    return parse
 
 
-def _seq(text: str) -> int:
-    """``--since``: a seq of this terminal's journal (0 for all of it)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a seq from 0")
-    return value
+#: ``--timeout``: a wait of more than 0 seconds and at most an hour.
+_seconds = _number(float, lambda s: 0 < s <= 3600, "0 < seconds <= 3600")
+#: ``--since``: a seq of this terminal's journal (0 for all of it).
+_seq = _number(int, lambda n: 0 <= n < 2**63, "a seq from 0")
 
 
 def _item(text: str) -> tuple[str, int]:

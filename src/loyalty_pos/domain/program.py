@@ -120,7 +120,6 @@ class Program:
 
 #: Bounds on a rule's numbers: far above any real program, low enough that every figure computed
 #: from them (points, dates, money) stays exact and inside what the cache and the ledger store.
-MOST_POINTS = MAX_POINTS  # a bonus, a day's offline cap, points that pay one unit
 MOST_MONEY = Decimal(10**15)  # a tier's or a promotion's spend, the cash part
 MOST_RATE = Decimal(10_000)  # points per unit earned, a multiplier
 MOST_DAYS = 36_500  # an expiry, a window, a validity: a hundred years
@@ -170,7 +169,7 @@ class _Reader:
         key: str,
         where: str,
         default: int | None = None,
-        at_most: int = MOST_POINTS,
+        at_most: int = MAX_POINTS,  # a bonus, a day's offline cap, points that pay one unit
     ) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):

@@ -150,8 +150,7 @@ class Store:
         if data_version != self._data_version:
             self._data_version = data_version
             if self._program is not None:
-                row = self.one("SELECT MAX(version) AS v FROM programs")
-                if row is not None and row["v"] != self._program.version:
+                if self.latest_program_version() != self._program.version:
                     self._program = None
 
     def latest_program_version(self) -> int:
