@@ -193,6 +193,23 @@ def test_the_loop_survives_a_pcscd_restart_and_reads_the_next_tap(
         assert next_event(events).text == "04000000000051"
 
 
+def test_a_lost_call_is_told_as_pcscd_down_when_pcscd_no_longer_answers(pcscd_stopped, board):
+    """A call cut short by a killed pcscd has come back as "access denied" (0x8010006A) rather
+    than "no service": the loop asks the service before it names the reason."""
+    from smartcard.Exceptions import CardRequestException
+    from smartcard.scard import SCARD_W_SECURITY_VIOLATION
+
+    from loyalty_pos.devices.pcsc import ReaderConfig, ReaderLoop
+
+    loop = ReaderLoop(ReaderConfig(name_filter=READER_0), lambda _: None, board)
+    cut_short = CardRequestException("Access denied", hresult=SCARD_W_SECURITY_VIOLATION)
+    loop._lost(cut_short)  # pcscd is not running
+    assert "pcscd" in (board.get("pcsc").reason or "")
+    pcscd_stopped.start()
+    loop._lost(cut_short)  # pcscd answers: the error is the reader's own
+    assert board.get("pcsc").reason.startswith("PC/SC error")
+
+
 def test_a_loop_started_before_pcscd_waits_for_it(pcscd_stopped, reader_loop, events, board):
     loop = reader_loop(name_filter=READER_0)
     status = board.wait_for("pcsc", "absent", 3.0)

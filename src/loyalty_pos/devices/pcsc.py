@@ -350,6 +350,17 @@ def _service_gone(e: BaseException) -> bool:
     }
 
 
+def _service_answers() -> bool:
+    """Whether pcscd takes a new context now. A call cut short by pcscd's death does not always
+    fail with a "no service" code (a killed daemon has also been seen to answer "access
+    denied"), so a loss is classified by asking the service, not by the code alone."""
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return False
+    scard.SCardReleaseContext(context)
+    return True
+
+
 def _context_of(request: Any) -> Any:
     """The PC/SC context inside a CardRequest (pyscard keeps it on the wrapped request)."""
     inner = getattr(request, "pcsccardrequest", None)
@@ -494,7 +505,8 @@ class ReaderLoop:
         self._lost(error)
 
     def _lost(self, error: BaseException | None) -> None:
-        reason = PCSCD_DOWN if error is None or _service_gone(error) else f"PC/SC error: {error}"
+        gone = error is None or _service_gone(error) or not _service_answers()
+        reason = PCSCD_DOWN if gone else f"PC/SC error: {error}"
         for name in self._known:  # the readers first: whoever sees the service gone sees them gone
             self.board.update(name, "reader", "absent", reason)
         self.board.update(SERVICE, "reader", "absent", reason)
