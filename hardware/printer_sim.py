@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import socket
 import sys
 import threading
@@ -267,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out,
         log=True,
     )
+    # Ctrl-C or a service manager's SIGTERM stops it. SIGINT is set here, not left to Python's
+    # default: a shell that starts a program in the background makes it ignore SIGINT, and
+    # Python then keeps it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     with sim:
         print(f"printer simulator listening on {sim.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
