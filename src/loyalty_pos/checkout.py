@@ -20,7 +20,7 @@ from .config import TerminalConfig, pin_matches
 from .domain.accounting import apply_event, tier_spend_minor
 from .domain.cards import mask_card
 from .domain.errors import AuthError, NotFound, Refused
-from .domain.events import MAX_ID, MAX_POINTS, MAX_REASON, MAX_TEXT, too_long, verify_chain
+from .domain.events import MAX_ID, MAX_POINTS, MAX_REASON, MAX_TEXT, text_problem, verify_chain
 from .domain.events import receipt_id as new_receipt_id
 from .domain.lots import Account, Lot, expiry_date
 from .domain.money import from_minor, parse_money, to_minor
@@ -136,9 +136,9 @@ def _member_view(
     )
 
 
-def _refuse_too_long(value: str, limit: int, what: str) -> None:
+def _refuse_bad_text(value: str, limit: int, what: str) -> None:
     """Refused when ``value`` is longer than the ledger takes (``domain.events`` limits)."""
-    if problem := too_long(value, limit, what):
+    if problem := text_problem(value, limit, what):
         raise Refused(problem + ".")
 
 
@@ -200,7 +200,7 @@ def resolve_items(
             raise Refused(f"amount must not be negative (got {amount})")
         if not category:
             raise Refused("a free-amount line needs a category")
-        _refuse_too_long(category, MAX_ID - len(OPEN_LINE), "The category")
+        _refuse_bad_text(category, MAX_ID - len(OPEN_LINE), "The category")
         lines.append(
             BasketLine(f"{OPEN_LINE}{category}", category.capitalize(), 1, price, category)
         )
@@ -526,10 +526,10 @@ def enroll(
     card = card.strip()
     if not card:
         raise Refused("A card number is needed to enrol.")
-    _refuse_too_long(card, MAX_ID, "The card number")
-    _refuse_too_long(name.strip(), MAX_TEXT, "The name")
-    _refuse_too_long(email.strip(), MAX_TEXT, "The email address")
-    _refuse_too_long(phone.strip(), MAX_TEXT, "The phone number")
+    _refuse_bad_text(card, MAX_ID, "The card number")
+    _refuse_bad_text(name.strip(), MAX_TEXT, "The name")
+    _refuse_bad_text(email.strip(), MAX_TEXT, "The email address")
+    _refuse_bad_text(phone.strip(), MAX_TEXT, "The phone number")
     if email and ("@" not in email or " " in email.strip()):
         raise Refused(f"{email!r} is not an email address.")
     if birthday:
@@ -578,7 +578,7 @@ def adjust(
     """A manager's correction (positive) or clawback (negative), with a reason on the record."""
     if not reason.strip():
         raise Refused("An adjustment needs a reason.")
-    _refuse_too_long(reason.strip(), MAX_REASON, "The reason")
+    _refuse_bad_text(reason.strip(), MAX_REASON, "The reason")
     if points == 0:
         raise Refused("An adjustment of 0 points changes nothing.")
     if abs(points) > MAX_POINTS:
@@ -638,7 +638,7 @@ def _link(t: Terminal, new_card: str, member_id: str, now: datetime) -> None:
     """Give ``member_id`` the card ``new_card`` inside the caller's transaction."""
     if not new_card:
         raise Refused("Give the new card's number.")
-    _refuse_too_long(new_card, MAX_ID, "The new card's number")
+    _refuse_bad_text(new_card, MAX_ID, "The new card's number")
     if t.store.member(member_id) is None:
         raise NotFound(f"Member {member_id} is not known here.")
     if t.store.card(new_card) is not None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .domain.errors import ConfigError
+from .domain.events import MAX_TEXT, text_problem
 
 TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 DEFAULT_CARD_PATTERN = r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}|LC[0-9]{6,16})$"
@@ -130,8 +131,20 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
         re.compile(pattern)
     except re.error as e:
         problems.append(f"terminal.card_pattern: not a valid regular expression ({e})")
+    cashier = get("terminal", "cashier", str, "")
+    store_name = get("store", "name", str, "Demo Store")
     address = get("store", "address", list, [])
     footer = get("store", "footer", list, [])
+    # What the receipt prints: each one line of printable text (a line break or a printer
+    # command in a name would reach the paper).
+    printed = {"terminal.cashier": cashier, "store.name": store_name}
+    printed |= {f"store.address[{i}]": line for i, line in enumerate(address)}
+    printed |= {f"store.footer[{i}]": line for i, line in enumerate(footer)}
+    for key, line in printed.items():
+        if not isinstance(line, str):
+            problems.append(f"{key}: must be str")
+        elif problem := text_problem(line, MAX_TEXT, key):
+            problems.append(problem)
     token = get("ledger", "token", str, "")
     token_file = get("ledger", "token_file", str, "")
     if token_file and not token:
@@ -159,10 +172,10 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
         terminal_id=terminal_id,
         timezone=timezone,
         card_pattern=pattern,
-        cashier=get("terminal", "cashier", str, ""),
-        store_name=get("store", "name", str, "Demo Store"),
-        store_address=tuple(str(a) for a in address),
-        footer=tuple(str(f) for f in footer),
+        cashier=cashier,
+        store_name=store_name,
+        store_address=tuple(address),
+        footer=tuple(footer),
         pin_hash=get("manager", "pin_hash", str, ""),
         ledger=LedgerConfig(
             url=url, token=token, sync_interval_s=interval, timeout_s=float(timeout)

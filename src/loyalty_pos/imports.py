@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .checkout import Terminal
 from .domain.errors import ConfigError, Refused
-from .domain.events import MAX_ID, MAX_TEXT, too_long
+from .domain.events import MAX_ID, MAX_TEXT, text_problem
 from .domain.gtin import gtin_check_digit_ok
 from .domain.money import parse_money, to_minor
 
@@ -17,27 +17,33 @@ CATALOG_COLUMNS = ["sku", "ean", "name", "price", "category"]
 
 
 def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
+    """The file's records with the line each starts on (a quoted field may hold a line break,
+    so a record can span lines; a spreadsheet shows it as the row it starts on)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None or [c.strip() for c in reader.fieldnames] != columns:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None or [c.strip() for c in header] != columns:
                 raise ConfigError(str(path), [f"line 1: the columns must be {','.join(columns)}"])
             rows = []
-            for row in reader:
-                if None in row or any(v is None for v in row.values()):
-                    raise ConfigError(
-                        str(path), [f"line {reader.line_num}: wrong number of fields"]
-                    )
-                rows.append((reader.line_num, {k.strip(): v.strip() for k, v in row.items()}))
-            return rows
+            while True:
+                line = reader.line_num + 1
+                values = next(reader, None)
+                if values is None:
+                    return rows
+                if not values:
+                    continue  # a blank line
+                if len(values) != len(columns):
+                    raise ConfigError(str(path), [f"line {line}: wrong number of fields"])
+                rows.append((line, dict(zip(columns, (v.strip() for v in values), strict=True))))
     except OSError as e:
         raise ConfigError(str(path), [f"cannot read the file ({e.strerror})"]) from e
     except (UnicodeDecodeError, csv.Error) as e:
         raise ConfigError(str(path), [f"not a UTF-8 CSV file ({e})"]) from e
 
 
-def _too_long(line: int, row: dict[str, str], limits: dict[str, int]) -> list[str]:
-    found = (too_long(row[column], limit, column) for column, limit in limits.items())
+def _bad_text(line: int, row: dict[str, str], limits: dict[str, int]) -> list[str]:
+    found = (text_problem(row[column], limit, column) for column, limit in limits.items())
     return [f"line {line}: {problem}" for problem in found if problem]
 
 
@@ -59,7 +65,7 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
                 problems.append(f"line {line}: birthday {row['birthday']!r} is not YYYY-MM-DD")
         if row["email"] and "@" not in row["email"]:
             problems.append(f"line {line}: email {row['email']!r} is not an email address")
-        problems += _too_long(
+        problems += _bad_text(
             line, row, {"member_id": MAX_ID, "card": MAX_ID, "name": MAX_TEXT, "email": MAX_TEXT}
         )
     for line, row in rows:
@@ -108,7 +114,7 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: name is empty")
         if not row["category"]:
             problems.append(f"line {line}: category is empty")
-        problems += _too_long(line, row, {"sku": MAX_ID, "name": MAX_TEXT, "category": MAX_TEXT})
+        problems += _bad_text(line, row, {"sku": MAX_ID, "name": MAX_TEXT, "category": MAX_TEXT})
         try:
             price = parse_money(row["price"], currency, "price")
             if price < 0:

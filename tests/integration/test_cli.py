@@ -202,6 +202,16 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
             "line 2: card is 65 characters long (at most 64)",
         ),
         ("catalog", "sku,ean,name,price,category\nBIG,,Big,1e400,x\n", "line 2: price '1e400'"),
+        (
+            "catalog",  # ESC p: a receipt printer's command to open the cash drawer
+            "sku,ean,name,price,category\nOK,,Ok,1.00,x\nTEA,,Tea\x1bp\x00\x19,1.00,x\n",
+            "line 3: name holds a control character (U+001B at position 4)",
+        ),
+        (
+            "members",
+            'member_id,card,name,birthday,email\nX1,LC1,"Zoe\nSmith",,\n',
+            "line 2: name holds a control character (U+000A at position 4)",
+        ),
     ],
 )
 def test_an_import_with_a_bad_row_names_it_and_imports_nothing(
@@ -268,6 +278,11 @@ def test_init_writes_any_store_name_and_refuses_a_ledger_url_before_writing(
     assert out.returncode == 2
     assert "ledger.url: must be http://HOST[:PORT]" in out.stderr
     assert not (tmp_path / "b").exists()
+
+    out = run(tmp_path / "c", *init, "--store-name", "Joe's\nShop")
+    assert out.returncode == 2
+    assert "store.name holds a control character (U+000A at position 6)" in out.stderr
+    assert not (tmp_path / "c").exists()
 
 
 def test_a_stored_program_past_a_newer_bound_is_replaced_by_program_set(tmp_path: Path) -> None:

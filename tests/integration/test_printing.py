@@ -54,6 +54,27 @@ def test_printing_sends_the_receipt_with_its_barcode_and_a_cut(demo) -> None:
     assert demo.store.unprinted() == []
 
 
+def test_a_name_with_printer_commands_in_it_prints_as_text(demo) -> None:
+    """A name stored before the terminal refused control characters (or written into the cache
+    by hand) reaches the paper as text: its ESC p (open the cash drawer) and GS V (cut) are not
+    sent as commands, and the preview keeps one row per line."""
+    name = "Tea\x1bp\x00\x19\xfa\x1dV\x00 \nleaves"
+    demo.store.conn.execute(
+        "INSERT INTO catalog (sku, ean, name, price_minor, category) "
+        "VALUES ('TEA', NULL, ?, 250, 'grocery')",
+        (name,),
+    )
+    lines = svc.resolve_items(demo, [("TEA", 1)])
+    receipt_id = svc.checkout(demo, None, lines)["receipt_id"]
+    with PrinterSim() as sim:
+        printing.print_receipt(demo, receipt_id, sim.url)
+        job = sim.wait_for_jobs(1)[0]
+    assert b"\x1bp" not in job and job.count(b"\x1dV") == 1  # the cut at the end, only
+    assert b"Tea p" in job and b"leaves" in job
+    text = printing.receipt_text(demo, receipt_id, 32)
+    assert "Tea p" in text and all(c == "\n" or c >= " " for c in text)
+
+
 def test_a_printer_that_refuses_keeps_the_receipt_queued_and_the_sale(demo) -> None:
     receipt_id = sale(demo)
     with PrinterSim(mode="refuse") as sim:

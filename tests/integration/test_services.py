@@ -119,6 +119,9 @@ def test_tiers_by_yearly_spend_in_a_rolling_window(demo) -> None:
         lambda t: svc.refund(t, "DEMO1-000001", {"MILK": 5}, "1234"),
         lambda t: svc.adjust(t, ANNA, 50, "goodwill", "0000"),
         lambda t: svc.enroll(t, ANNA, "Dup"),
+        lambda t: svc.enroll(t, "LC00999999", "Zoe\x1bp\x00\x19"),  # a printer command
+        lambda t: svc.adjust(t, ANNA, 5, "goodwill\nsecond line", "1234"),
+        lambda t: svc.resolve_items(t, [], [("2.00", "gro\tcery")]),
     ],
 )
 def test_a_refusal_leaves_journal_lots_and_receipts_exactly_as_they_were(demo, attempt) -> None:

@@ -56,6 +56,12 @@ def test_example_program_has_all_five_promotion_kinds_and_four_tiers(program_tex
         (('name = "Malachite"', f'name = "{"m" * 201}"'), "tiers.levels[0].name is 201"),
         (('id = "spend60"', f'id = "{"s" * 65}"'), "promotions[0].id is 65 characters"),
         (('name = "Spend 60, get 5000"', f'name = "{"s" * 201}"'), "promotions[0].name is 201"),
+        # a receipt prints these names: one line of printable text
+        (
+            ('name = "Spend 60, get 5000"', 'name = "Spend 60\\u001b@"'),
+            "promotions[0].name holds a control character (U+001B at position 9)",
+        ),
+        (('name = "Malachite"', 'name = "Mala\\nchite"'), "tiers.levels[0].name holds a control"),
     ],
 )
 def test_invalid_program_names_file_and_key(

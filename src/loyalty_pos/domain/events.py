@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,11 +30,24 @@ MAX_LINES = 1000
 MAX_ENTRIES = 100
 
 
-def too_long(value: str, limit: int, what: str) -> str | None:
-    """A sentence saying ``what`` is longer than ``limit`` characters, or None."""
-    if len(value) <= limit:
-        return None
-    return f"{what} is {len(value)} characters long (at most {limit})"
+#: Characters no name, label or reason may hold: C0 and C1 controls, DEL, and the Unicode line
+#: and paragraph separators. On a receipt printer a control character is a command (ESC @ resets
+#: it, ESC p opens the cash drawer, GS V cuts the paper); on a screen or a receipt a line break in
+#: a name breaks the layout.
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def text_problem(value: str, limit: int, what: str) -> str | None:
+    """A sentence saying what is wrong with the text ``what``: longer than ``limit`` characters
+    or holding a control character; None when it is fine."""
+    if len(value) > limit:
+        return f"{what} is {len(value)} characters long (at most {limit})"
+    if found := CONTROL_CHARACTER.search(value):
+        return (
+            f"{what} holds a control character (U+{ord(found.group()):04X} at position "
+            f"{found.start() + 1}); only printable text is taken"
+        )
+    return None
 
 
 TERMINAL_EVENT_TYPES = frozenset(

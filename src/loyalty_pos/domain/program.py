@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ConfigError
-from .events import MAX_ENTRIES, MAX_ID, MAX_POINTS, MAX_TEXT, too_long
+from .events import MAX_ENTRIES, MAX_ID, MAX_POINTS, MAX_TEXT, text_problem
 from .money import CURRENCY_EXPONENTS, minor_unit
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -159,7 +159,7 @@ class _Reader:
         if not isinstance(value, str) or not value:
             self.problems.append(f"{where}.{key}: must be a non-empty string")
             return default or ""
-        if problem := too_long(value, at_most, f"{where}.{key}"):
+        if problem := text_problem(value, at_most, f"{where}.{key}"):
             self.problems.append(problem)
         return value
 
@@ -318,7 +318,7 @@ def _promotion_name(r: _Reader, raw: Mapping[str, Any], where: str, promo_id: st
     name = raw.get("name", promo_id)
     if not isinstance(name, str):
         return promo_id
-    if problem := too_long(name, MAX_TEXT, f"{where}.name"):
+    if problem := text_problem(name, MAX_TEXT, f"{where}.name"):
         r.problems.append(problem)
     return name
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from loyalty_pos.domain.events import CONTROL_CHARACTER
 from loyalty_pos.receipts.model import Receipt, ReceiptLine
 
 #: Currencies without minor units; every other code is shown with 2 decimals.
@@ -186,6 +187,13 @@ def _shorten(lines: list[str], max_lines: int, limit: float, measure: Measure) -
     return kept
 
 
+def printable(text: str) -> str:
+    """``text`` with each control character as a space. The terminal refuses such characters
+    where text comes in (imports, enrolment, the program, its config); this keeps a name stored
+    before that, or from elsewhere, from sending a command to the printer or breaking a line."""
+    return CONTROL_CHARACTER.sub(" ", text)
+
+
 def fit_row(row: Row, width: float, measure: Measure) -> list[tuple[str, str]]:
     """Break ``row`` into physical lines ``(left, right)`` that fit ``width``.
 
@@ -200,20 +208,21 @@ def fit_row(row: Row, width: float, measure: Measure) -> list[tuple[str, str]]:
         return [("", "")]  # renderers draw the rule themselves, full width
     pad = " " * row.indent
     limit = width - measure(pad)
-    lefts = wrap(row.left, limit, measure)
+    lefts = wrap(printable(row.left), limit, measure)
     if row.max_lines is not None:
         lefts = _shorten(lefts, row.max_lines, limit, measure)
     lines = [(pad + left if left else "", "") for left in lefts]
     if not row.right:
         return lines
+    right = printable(row.right)
     last = lines[-1][0]
-    if not last or measure(last) + measure(" ") + measure(row.right) <= width:
-        if measure(row.right) <= width:
-            lines[-1] = (last, row.right)
+    if not last or measure(last) + measure(" ") + measure(right) <= width:
+        if measure(right) <= width:
+            lines[-1] = (last, right)
             return lines
-    elif measure(row.right) <= width:
-        return [*lines, ("", row.right)]
+    elif measure(right) <= width:
+        return [*lines, ("", right)]
     # An amount wider than the paper: break it, never cut it.
     if not last:
         lines.pop()
-    return lines + [("", part) for part in wrap(row.right, width, measure)]
+    return lines + [("", part) for part in wrap(right, width, measure)]
