@@ -20,7 +20,15 @@ from .config import TerminalConfig, pin_matches
 from .domain.accounting import apply_event, tier_spend_minor
 from .domain.cards import mask_card
 from .domain.errors import AuthError, NotFound, Refused
-from .domain.events import MAX_ID, MAX_POINTS, MAX_REASON, MAX_TEXT, text_problem, verify_chain
+from .domain.events import (
+    MAX_ID,
+    MAX_POINTS,
+    MAX_REASON,
+    MAX_TEXT,
+    birthday_problem,
+    text_problem,
+    verify_chain,
+)
 from .domain.events import receipt_id as new_receipt_id
 from .domain.lots import Account, Lot, expiry_date
 from .domain.money import from_minor, parse_money, to_minor
@@ -86,6 +94,8 @@ class MemberView:
 def find_member(t: Terminal, card: str, at: datetime | None = None) -> MemberView:
     """The member holding ``card``; refuses an unknown or blocked card."""
     now = t.now(at)
+    if not card.strip():
+        raise Refused("No card number given.")
     row = t.store.card(card)
     if row is None:
         raise NotFound(
@@ -532,8 +542,8 @@ def enroll(
     _refuse_bad_text(phone.strip(), MAX_TEXT, "The phone number")
     if email and ("@" not in email or " " in email.strip()):
         raise Refused(f"{email!r} is not an email address.")
-    if birthday:
-        _parse_birthday(birthday)
+    if birthday and (problem := birthday_problem(birthday, now.date())):
+        raise Refused(problem + ".")
     provisional = t.config.ledger.configured
     with t.store.transaction():
         if t.store.card(card) is not None:
@@ -563,13 +573,6 @@ def enroll(
             },
         )
     return {"member_id": member_id, "card": mask(card), "status": status}
-
-
-def _parse_birthday(text: str) -> Any:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise Refused(f"birthday {text!r} is not a date YYYY-MM-DD") from None
 
 
 def adjust(

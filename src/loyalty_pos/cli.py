@@ -63,13 +63,12 @@ _seq = _number(int, lambda n: 0 <= n < 2**63, "a seq from 0")
 
 
 def _item(text: str) -> tuple[str, int]:
-    code, _, qty = text.partition(":")
+    code, colon, qty = text.partition(":")
     if not code:
         raise Refused(f"--item {text!r}: give SKU or SKU:QTY")
-    try:
-        n = int(qty) if qty else 1
-    except ValueError:
-        raise Refused(f"--item {text!r}: the quantity must be a whole number") from None
+    if colon and not (qty.isascii() and qty.isdigit()):  # int() also takes " 3", "1_0", "+3"
+        raise Refused(f"--item {text!r}: the quantity must be a whole number")
+    n = int(qty) if colon else 1
     if not 1 <= n <= MAX_QTY:
         raise Refused(f"--item {text!r}: the quantity must be from 1 to {MAX_QTY}")
     return code, n

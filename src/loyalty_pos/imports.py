@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-from datetime import date
 from pathlib import Path
 
 from .checkout import Terminal
 from .domain.errors import ConfigError, Refused
-from .domain.events import MAX_ID, MAX_TEXT, text_problem
+from .domain.events import MAX_ID, MAX_TEXT, birthday_problem, text_problem
 from .domain.gtin import gtin_check_digit_ok
 from .domain.money import parse_money, to_minor
 
@@ -25,7 +24,7 @@ def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
             header = next(reader, None)
             if header is None or [c.strip() for c in header] != columns:
                 raise ConfigError(str(path), [f"line 1: the columns must be {','.join(columns)}"])
-            rows = []
+            rows: list[tuple[int, dict[str, str]]] = []
             while True:
                 line = reader.line_num + 1
                 values = next(reader, None)
@@ -49,6 +48,7 @@ def _bad_text(line: int, row: dict[str, str], limits: dict[str, int]) -> list[st
 
 def import_members(t: Terminal, path: Path) -> dict[str, int]:
     rows = _rows(path, MEMBER_COLUMNS)
+    today = t.now().date()
     problems: list[str] = []
     seen_cards: dict[str, str] = {}
     for line, row in rows:
@@ -58,11 +58,8 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: card is empty")
         elif seen_cards.setdefault(row["card"], row["member_id"]) != row["member_id"]:
             problems.append(f"line {line}: card {row['card']} is given to two members")
-        if row["birthday"]:
-            try:
-                date.fromisoformat(row["birthday"])
-            except ValueError:
-                problems.append(f"line {line}: birthday {row['birthday']!r} is not YYYY-MM-DD")
+        if row["birthday"] and (problem := birthday_problem(row["birthday"], today)):
+            problems.append(f"line {line}: {problem}")
         if row["email"] and "@" not in row["email"]:
             problems.append(f"line {line}: email {row['email']!r} is not an email address")
         problems += _bad_text(

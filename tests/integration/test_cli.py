@@ -106,6 +106,10 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
         (("checkout", "--card", "NOPE1234", "--item", "MILK"), "not_found"),
         (("checkout", "--item", "MILK:0"), "refused"),
         (("checkout", "--item", "MILK:99999999999999999999"), "refused"),
+        (("checkout", "--item", "MILK:"), "refused"),  # an empty quantity is not 1
+        (("checkout", "--item", "MILK:1_0"), "refused"),
+        (("enroll", "--card", "LC77770001", "--birthday", "20000101"), "refused"),
+        (("balance", " "), "refused"),
         (("checkout", "--line", "1e400:grocery"), "refused"),
         (("checkout", "--line", "99999999999.99:grocery", "--line", "1.00:grocery"), "refused"),
         (("checkout", "--item", "MILK", "--at", "yesterday"), "refused"),
@@ -206,6 +210,11 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
             "catalog",  # ESC p: a receipt printer's command to open the cash drawer
             "sku,ean,name,price,category\nOK,,Ok,1.00,x\nTEA,,Tea\x1bp\x00\x19,1.00,x\n",
             "line 3: name holds a control character (U+001B at position 4)",
+        ),
+        (
+            "members",
+            "member_id,card,name,birthday,email\nX1,LC1,Zoe,2999-01-01,\n",
+            "line 2: birthday 2999-01-01 is in the future",
         ),
         (
             "members",

@@ -120,6 +120,11 @@ def test_tiers_by_yearly_spend_in_a_rolling_window(demo) -> None:
         lambda t: svc.adjust(t, ANNA, 50, "goodwill", "0000"),
         lambda t: svc.enroll(t, ANNA, "Dup"),
         lambda t: svc.enroll(t, "LC00999999", "Zoe\x1bp\x00\x19"),  # a printer command
+        # a birthday the ledger would not take, or no one has
+        lambda t: svc.enroll(t, "LC00999999", "Zoe", birthday="20000101"),
+        lambda t: svc.enroll(t, "LC00999999", "Zoe", birthday="2000-W01-1"),
+        lambda t: svc.enroll(t, "LC00999999", "Zoe", birthday="2099-01-01"),
+        lambda t: svc.enroll(t, "LC00999999", "Zoe", birthday="1850-01-01"),
         lambda t: svc.adjust(t, ANNA, 5, "goodwill\nsecond line", "1234"),
         lambda t: svc.resolve_items(t, [], [("2.00", "gro\tcery")]),
     ],

@@ -65,11 +65,15 @@ def test_members_import_is_all_or_nothing_and_names_the_lines(
         "M2,C1,Bob,,\n"
         "M3,C3,Cid,31/01/1990,\n"
         "M1,C4,Dup,,\n"
+        "M6,C6,Eve,19900131,\n"
+        "M7,C7,Fay\x1b@,,\n"
     )
     code, _, err = run(capsys, "members", "import", str(bad), "--db", db_url)
     assert code == 2
     assert "nothing imported" in err
     assert "line 3" in err and "line 4" in err and "line 5" in err
+    assert "line 6: birthday '19900131' is not a date YYYY-MM-DD" in err
+    assert "line 7: name holds a control character (U+001B at position 4)" in err
 
     good = tmp_path / "good.csv"
     good.write_text(

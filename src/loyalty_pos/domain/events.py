@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -47,6 +48,27 @@ def text_problem(value: str, limit: int, what: str) -> str | None:
             f"{what} holds a control character (U+{ord(found.group()):04X} at position "
             f"{found.start() + 1}); only printable text is taken"
         )
+    return None
+
+
+#: A member's birthday, as an enrolment or an import gives it: exactly YYYY-MM-DD
+#: (``date.fromisoformat`` also takes 20000101 and 2000-W01-1, which the ledger's wire does not).
+_BIRTHDAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_EARLIEST_BIRTHDAY = date(1900, 1, 1)
+
+
+def birthday_problem(text: str, today: date) -> str | None:
+    """What is wrong with ``text`` as a member's birthday on ``today``, or None."""
+    try:
+        born = date.fromisoformat(text) if _BIRTHDAY.fullmatch(text) else None
+    except ValueError:
+        born = None
+    if born is None:
+        return f"birthday {text!r} is not a date YYYY-MM-DD"
+    if born > today:
+        return f"birthday {text} is in the future"
+    if born < _EARLIEST_BIRTHDAY:
+        return f"birthday {text} is before {_EARLIEST_BIRTHDAY.year}"
     return None
 
 

@@ -32,7 +32,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from loyalty_pos.domain.errors import AuthError, NotFound, Refused
-from loyalty_pos.domain.events import GENESIS_HASH, seal
+from loyalty_pos.domain.events import (
+    GENESIS_HASH,
+    MAX_ID,
+    MAX_TEXT,
+    birthday_problem,
+    seal,
+    text_problem,
+)
 from loyalty_pos.domain.lots import Lot, expiry_date
 from loyalty_pos.domain.program import Program, parse_program, program_to_json
 from loyalty_pos.domain.tiers import tier_status
@@ -855,13 +862,14 @@ class LedgerStore:
                 + (f" (unknown {', '.join(unknown)})" if unknown else "")
             )
         entries: list[tuple[int, dict[str, Any]]] = []
+        today = self.clock().date()
         seen_ids: dict[str, int] = {}
         seen_cards: dict[str, int] = {}
         for row in reader:
             line = reader.line_num
             problems.extend(
                 f"{source}: line {line}: {p}"
-                for p in _member_row_problems(row, seen_ids, seen_cards, line)
+                for p in _member_row_problems(row, seen_ids, seen_cards, line, today)
             )
             entries.append((line, row))
         if not entries and not problems:
@@ -1260,32 +1268,35 @@ def _member_balance(conn: Connection, member_id: str) -> int:
 
 
 def _member_row_problems(
-    row: Mapping[str, str | None], seen_ids: dict[str, int], seen_cards: dict[str, int], line: int
+    row: Mapping[str, str | None],
+    seen_ids: dict[str, int],
+    seen_cards: dict[str, int],
+    line: int,
+    today: date,
 ) -> list[str]:
     problems = []
     member_id = (row.get("member_id") or "").strip()
     card = (row.get("card") or "").strip()
     if None in row:  # csv puts surplus cells under the key None
         problems.append("more cells than columns")
-    if not member_id or len(member_id) > 64:
-        problems.append("member_id must be 1-64 characters")
+    if not member_id or len(member_id) > MAX_ID:
+        problems.append(f"member_id must be 1-{MAX_ID} characters")
+    elif problem := text_problem(member_id, MAX_ID, "member_id"):
+        problems.append(problem)
     elif member_id in seen_ids:
         problems.append(f"member {member_id} is also on line {seen_ids[member_id]}")
     else:
         seen_ids[member_id] = line
-    if len(card) > 64:
-        problems.append("card must be at most 64 characters")
+    if problem := text_problem(card, MAX_ID, "card"):
+        problems.append(problem)
     elif card and card in seen_cards:
         problems.append(f"card {mask(card)} is also on line {seen_cards[card]}")
     elif card:
         seen_cards[card] = line
     for key in ("name", "email"):
-        if len(row.get(key) or "") > 200:
-            problems.append(f"{key} must be at most 200 characters")
+        if problem := text_problem((row.get(key) or "").strip(), MAX_TEXT, key):
+            problems.append(problem)
     birthday = (row.get("birthday") or "").strip()
-    if birthday:
-        try:
-            date.fromisoformat(birthday)
-        except ValueError:
-            problems.append(f"birthday {birthday!r} is not a date YYYY-MM-DD")
+    if birthday and (problem := birthday_problem(birthday, today)):
+        problems.append(problem)
     return problems
