@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -114,7 +115,7 @@ def _member_view(
     member_id: str,
     card: str,
     now: datetime,
-    row: Mapping[str, Any] | None = None,
+    row: sqlite3.Row | None = None,
 ) -> MemberView:
     """``row`` is the member's row when the caller has just read it (``Store.card`` joins it)."""
     program = t.program

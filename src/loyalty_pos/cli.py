@@ -508,8 +508,9 @@ def _fail(args: argparse.Namespace | None, error: LoyaltyPosError | None, messag
         sys.stderr.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
     else:
         sys.stderr.write(f"loyalty-pos: {message}\n")
-        if error is not None and isinstance(error.details.get("problems"), list):
-            for problem in error.details["problems"]:
+        problems = error.details.get("problems") if error is not None else None
+        if isinstance(problems, list):
+            for problem in problems:
                 sys.stderr.write(f"  - {problem}\n")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from .wire import MAX_POINTS
+from loyalty_pos.domain.events import MAX_POINTS
 
 TerminalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64)]

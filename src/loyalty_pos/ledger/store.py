@@ -35,6 +35,7 @@ from loyalty_pos.domain.errors import AuthError, NotFound, Refused
 from loyalty_pos.domain.events import (
     GENESIS_HASH,
     MAX_ID,
+    MAX_POINTS,
     MAX_TEXT,
     birthday_problem,
     seal,
@@ -676,8 +677,8 @@ class LedgerStore:
         """An admin's correction: points in (a lot with the program's expiry) or out."""
         if points == 0:
             raise Refused("an adjustment must move at least one point")
-        if abs(points) > wire.MAX_POINTS:
-            raise Refused(f"an adjustment moves at most {wire.MAX_POINTS} points")
+        if abs(points) > MAX_POINTS:
+            raise Refused(f"an adjustment moves at most {MAX_POINTS} points")
         now = self.clock()
         with writing(self.engine) as conn:
             rows, book = self._rows(conn, to_us(now)), self._book(conn)

@@ -203,7 +203,7 @@ class Store:
             "SELECT card, status FROM cards WHERE member_id = ? ORDER BY rowid", (member_id,)
         )
 
-    def account(self, member_id: str, row: Mapping[str, Any] | None = None) -> Account:
+    def account(self, member_id: str, row: sqlite3.Row | None = None) -> Account:
         """The member's cached lots and debt (from ``row``, the member's row, when the caller
         has just read it)."""
         if row is None:
