@@ -211,7 +211,12 @@ def test_expire_writes_an_event_per_lapsed_lot(fresh_ledger: LedgerServer) -> No
     assert [lot["expires_at"] for lot in snap["lots"]] == ["2025-09-01", "2099-01-01"]
     again = ledger.admin.post("/v1/expire", params={"at": "2025-07-01"}).json()
     assert again["lots"] == 0
-    later = ledger.admin.post("/v1/expire", params={"at": "2030-01-01T00:00:00+00:00"}).json()
+    # Ahead of the clock: refused (a mistyped year would expire points early), nothing written.
+    top = ledger.top()
+    ahead = ledger.admin.post("/v1/expire", params={"at": "2999-01-01T00:00:00+00:00"})
+    assert ahead.status_code == 400 and "in the future" in ahead.text
+    assert ledger.top() == top
+    later = ledger.admin.post("/v1/expire").json()  # now: the 2025-09-01 lot has lapsed
     assert later["points"] == 70
     audit = ledger.audit()
     assert audit["program_accounts"]["program:expired"] == 90

@@ -138,6 +138,8 @@ def test_expire_and_report_print_text_or_json(
     assert code == 2 and "--to" in err
     code, _, err = run(capsys, "expire", "--at", "soon", "--db", db_url)
     assert code == 2 and "--at" in err
+    code, _, err = run(capsys, "expire", "--at", "2999-01-01", "--db", db_url)
+    assert code == 2 and "in the future" in err and "Traceback" not in err
     # days at the ends of the calendar: refused by name, not an overflow
     for first, last in (("0001-01-01", "2026-01-31"), ("2026-01-01", "9999-12-31")):
         code, _, err = run(capsys, "report", "--from", first, "--to", last, "--db", db_url)

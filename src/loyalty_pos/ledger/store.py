@@ -813,8 +813,16 @@ class LedgerStore:
         return {"version": program.version, "ledger_seq": result.ledger_seq}
 
     def expire(self, at: datetime | None = None) -> dict[str, Any]:
-        """Write an ``expire`` event for every lot that has lapsed on ``at``'s date."""
-        at = at or self.clock()
+        """Write an ``expire`` event for every lot that has lapsed on ``at``'s date. ``at`` may
+        lie in the past (a run that was missed), never in the future: the events are final, and
+        a mistyped year would take every member's points that lapse by then."""
+        now = self.clock()
+        if at is not None and at > now:
+            raise Refused(
+                f"{at.isoformat()} is in the future: points are expired for a moment that has "
+                "come (leave the time out for now)"
+            )
+        at = at or now
         on = at.date()
         lots_n = points = 0
         with writing(self.engine) as conn:
