@@ -31,7 +31,17 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     return Path(platformdirs.user_data_dir("loyalty-pos", appauthor=False))
 
 
+def check_home(home: Path) -> None:
+    """Refuses a home that is a file: the home is the folder holding a terminal's files."""
+    if home.exists() and not home.is_dir():
+        raise Refused(
+            f"{home} is a file, not a folder: --home (or LOYALTY_POS_HOME) names the folder "
+            f"that holds a terminal's {CONFIG_FILE} and {DB_FILE}."
+        )
+
+
 def open_terminal(home: Path) -> Terminal:
+    check_home(home)
     config = load_terminal_config(home / CONFIG_FILE)
     store = open_store(home / DB_FILE)
     return Terminal(store=store, config=config, home=home)
@@ -48,12 +58,15 @@ def init_terminal(
     now: datetime | None = None,
 ) -> Terminal:
     """Create a terminal's home: validated config and program, an empty cache."""
+    check_home(home)
     if (home / CONFIG_FILE).exists():
         raise Refused(f"{home} already holds a terminal; use another --home or remove it first.")
     try:
         program_text = program_path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(str(program_path), [f"cannot read the file ({e.strerror})"]) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(program_path), [f"not UTF-8 text (byte {e.start})"]) from e
     program = parse_program_text(program_text, str(program_path))
     if manager_pin is not None and not (manager_pin.isdigit() and 4 <= len(manager_pin) <= 12):
         raise Refused("The manager PIN must be 4 to 12 digits.")

@@ -235,6 +235,8 @@ def cmd_program_set(args: argparse.Namespace) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise Refused(f"cannot read {path} ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise Refused(f"{path} is not UTF-8 text (byte {e.start})") from e
     program = parse_program_text(text, str(path))
     current = t.store.latest_program_version()
     if program.version <= current:
@@ -532,17 +534,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # the outermost edge: a bug must still not show a traceback
-        import logging
         import traceback
 
         log = resolve_home(args.home) / "error.log"
+        where = f"; details in {log}"
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("a", encoding="utf-8") as f:
                 f.write(f"{datetime.now().isoformat()} {traceback.format_exc()}\n")
-        except OSError:
-            logging.getLogger(__name__).exception("internal error")
-        _fail(args, None, f"internal error ({type(e).__name__}: {e}); details in {log}")
+        except OSError as log_error:  # the report itself must not end in a traceback
+            where = f" (the details could not be written to {log}: {log_error.strerror})"
+        _fail(args, None, f"internal error ({type(e).__name__}: {e}){where}")
         return 1
 
 

@@ -85,6 +85,10 @@ def load_terminal_config(path: Path) -> TerminalConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(source, ["file not found: run `loyalty-pos init` first"]) from None
+    except OSError as e:
+        raise ConfigError(source, [f"cannot read the file ({e.strerror or e})"]) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(source, [f"not UTF-8 text (byte {e.start})"]) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(source, [f"not valid TOML: {e}"]) from e
     return parse_terminal_config(data, source)
@@ -152,6 +156,8 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
             token = Path(token_file).read_text(encoding="utf-8").strip()
         except OSError as e:
             problems.append(f"ledger.token_file: cannot read {token_file} ({e.strerror})")
+        except UnicodeDecodeError:
+            problems.append(f"ledger.token_file: {token_file} is not UTF-8 text")
     interval = get("ledger", "sync_interval_s", int, 60)
     timeout = get("ledger", "timeout_s", (int, float), 5.0)
     url = os.environ.get("LOYALTY_POS_LEDGER_URL") or get("ledger", "url", str, "")

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from . import checkout as svc
-from .bootstrap import open_terminal, resolve_home
+from .bootstrap import check_home, open_terminal, resolve_home
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused
 from .reports import day_report, parse_day, report_text
@@ -106,12 +106,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     home = resolve_home(args.home)
     lock_path = home / "nightly.lock"
     try:
+        check_home(home)
         home.mkdir(parents=True, exist_ok=True)
         lock = lock_path.open("w")
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         log.error("another nightly run holds %s; not starting a second one", lock_path)
         return 3
+    except Refused as e:
+        log.error("%s", e)
+        return 2
+    except OSError as e:
+        log.error("cannot take the nightly lock %s (%s)", lock_path, e.strerror or e)
+        return 2
     try:
         t = open_terminal(home)
         day = parse_day(args.date, "--date") if args.date else t.now().date()

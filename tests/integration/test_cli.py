@@ -350,3 +350,35 @@ def test_scripted_demo_runs_on_a_fresh_home(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["verify"]["ok"] and result["balance"]["balance"] >= 0
+
+
+def test_a_home_that_is_a_file_or_unreadable_files_are_sentences(tmp_path: Path) -> None:
+    """A mistyped --home (a file, or a folder under a file) and files that are not UTF-8: exit
+    2 with a sentence, no traceback, nothing written."""
+    program = str(ROOT / "config" / "program.example.toml")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a terminal\n")
+    for home, args in (
+        (a_file, ("balance", "LC00100037")),
+        (a_file, ("init", "--terminal-id", "T1", "--program", program)),
+        (a_file / "sub", ("balance", "LC00100037")),
+    ):
+        out = run(home, *args)
+        assert out.returncode == 2, out.stderr
+        assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+        assert str(a_file) in out.stderr
+    assert a_file.read_text() == "not a terminal\n"
+
+    nightly = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(a_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert nightly.returncode == 2 and "is a file, not a folder" in nightly.stderr
+
+    latin1 = tmp_path / "program.toml"
+    latin1.write_bytes((ROOT / "config" / "program.example.toml").read_bytes() + b"# caf\xe9\n")
+    out = run(tmp_path / "t", "init", "--terminal-id", "T1", "--program", str(latin1))
+    assert out.returncode == 2 and "not UTF-8 text" in out.stderr, out.stderr
+    assert not (tmp_path / "t").exists()
