@@ -110,6 +110,7 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
         (("checkout", "--item", "MILK:1_0"), "refused"),
         (("enroll", "--card", "LC77770001", "--birthday", "20000101"), "refused"),
         (("balance", " "), "refused"),
+        (("sync",), "refused"),  # a standalone terminal: a usage error, not a fault
         (("checkout", "--line", "1e400:grocery"), "refused"),
         (("checkout", "--line", "99999999999.99:grocery", "--line", "1.00:grocery"), "refused"),
         (("checkout", "--item", "MILK", "--at", "yesterday"), "refused"),

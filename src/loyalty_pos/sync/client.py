@@ -26,7 +26,7 @@ from tenacity import (
 
 from ..checkout import Terminal
 from ..domain.accounting import apply_event
-from ..domain.errors import AuthError, LoyaltyPosError
+from ..domain.errors import AuthError, LoyaltyPosError, Refused
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program
 from ..store.db import Store
@@ -147,7 +147,9 @@ class LedgerClient:
 def client_for(t: Terminal) -> LedgerClient:
     ledger = t.config.ledger
     if not ledger.configured:
-        raise SyncError("No ledger is configured for this terminal (ledger.url in terminal.toml).")
+        raise Refused(  # asked of a standalone terminal: a usage error, not a fault (exit 2)
+            "No ledger is configured for this terminal (ledger.url in terminal.toml)."
+        )
     return LedgerClient(ledger.url, ledger.token, ledger.timeout_s)
 
 
