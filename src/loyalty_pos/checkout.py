@@ -399,9 +399,7 @@ def refund(
     check_manager_pin(t, pin, at)
     now = t.now(at)
     with t.store.transaction():
-        original = t.store.event_by_receipt(receipt_id)
-        if original is None or original["type"] != "checkout":
-            raise NotFound(f"No sale with receipt id {receipt_id!r} on this terminal.")
+        original = _sale(t, receipt_id)
         program = t.store.program_version(original["program_version"])
         cur = program.currency
         previous = _returned(t, receipt_id)
@@ -712,6 +710,19 @@ class RefundableLine:
     unit_price: Decimal
 
 
+def _sale(t: Terminal, receipt_id: str) -> dict[str, Any]:
+    """The sale event printed as ``receipt_id``; a refund's receipt names its sale."""
+    event = t.store.event_by_receipt(receipt_id)
+    if event is not None and event["type"] == "refund":
+        raise NotFound(
+            f"Receipt {receipt_id} is a refund, not a sale: refund the sale "
+            f"{event['original_receipt_id']} instead."
+        )
+    if event is None or event["type"] != "checkout":
+        raise NotFound(f"No sale with receipt id {receipt_id!r} on this terminal.")
+    return event
+
+
 def _returned(t: Terminal, receipt_id: str) -> dict[str, int]:
     returned: dict[str, int] = {}
     for r in t.store.refunds_of(receipt_id):
@@ -722,9 +733,7 @@ def _returned(t: Terminal, receipt_id: str) -> dict[str, int]:
 
 def refundable_lines(t: Terminal, receipt_id: str) -> tuple[list[RefundableLine], str]:
     """The lines of sale ``receipt_id`` with what is left to refund, and the member's masked card."""
-    sale = t.store.event_by_receipt(receipt_id)
-    if sale is None or sale.get("type") != "checkout":
-        raise NotFound(f"No sale with receipt id {receipt_id!r} on this terminal.")
+    sale = _sale(t, receipt_id)
     returned = _returned(t, receipt_id)
     sold: dict[str, RefundableLine] = {}
     for line in sale["lines"]:

@@ -137,6 +137,21 @@ def test_a_refusal_leaves_journal_lots_and_receipts_exactly_as_they_were(demo, a
     assert state(demo) == before
 
 
+def test_a_refund_receipt_scanned_for_a_refund_names_the_sale(demo) -> None:
+    sale = buy(demo, ANNA, "MILK:2")["receipt_id"]
+    refund = svc.refund(demo, sale, {"MILK": 1}, "1234")["receipt_id"]
+    before = state(demo)
+    for attempt in (
+        lambda: svc.refund(demo, refund, None, "1234"),
+        lambda: svc.refundable_lines(demo, refund),
+    ):
+        with pytest.raises(
+            NotFound, match=f"{refund} is a refund, not a sale: refund the sale {sale}"
+        ):
+            attempt()
+    assert state(demo) == before
+
+
 def test_redeeming_more_than_allowed_names_the_limit(demo) -> None:
     buy(demo, ANNA, "BOOK-COOK", "BOOK-TRAVEL", "FACECREAM")  # earns > 5000 points
     with pytest.raises(RedeemRefused) as e:
