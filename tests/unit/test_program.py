@@ -44,6 +44,7 @@ def test_example_program_has_all_five_promotion_kinds_and_four_tiers(program_tex
         (('min_cash = "1.00"', 'min_cash = "1e400"'), "redeem.min_cash: must be at most"),
         (('max_share = "1.0"', 'max_share = "2"'), "redeem.max_share: must be at most 1"),
         (("\ndays = 365", "\ndays = 999999999"), "expiry.days: must be at most 36500"),
+        (("window_days = 365 ", "window_days = 0 "), "tiers.window_days: must be at least 1"),
         (("grace_minutes = 60", "grace_minutes = 99999999999"), "offline.grace_minutes: must"),
         (
             ("points_per_unit = 1 ", "points_per_unit = 100000 "),

@@ -429,6 +429,9 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
     name = r.string(prog, "name", "program", at_most=MAX_TEXT)
     expiry_days = r.integer(exp_t, "days", "expiry", 365, MOST_DAYS)
     tier_window_days = r.integer(tiers_t, "window_days", "tiers", 365, MOST_DAYS)
+    if tiers_t.get("window_days") == 0 and tiers_t.get("window_days") is not False:
+        # an empty window counts no spend: every member would stay in the first tier for good
+        problems.append("tiers.window_days: must be at least 1 (got 0)")
     if problems:
         raise ConfigError(source, problems)
     return Program(
