@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 import tomli_w
+import tomlkit
+import tomlkit.exceptions
 
-from .checkout import Terminal
-from .config import hash_pin, load_terminal_config, parse_terminal_config
+from .checkout import Terminal, check_manager_pin
+from .config import hash_pin, load_terminal_config, parse_terminal_config, pin_problem
 from .domain.errors import ConfigError, Refused
 from .domain.program import parse_program_text
 from .store import open_store
@@ -68,8 +71,8 @@ def init_terminal(
     except UnicodeDecodeError as e:
         raise ConfigError(str(program_path), [f"not UTF-8 text (byte {e.start})"]) from e
     program = parse_program_text(program_text, str(program_path))
-    if manager_pin is not None and not (manager_pin.isdigit() and 4 <= len(manager_pin) <= 12):
-        raise Refused("The manager PIN must be 4 to 12 digits.")
+    if manager_pin is not None and (problem := pin_problem(manager_pin)):
+        raise Refused(problem)
     from .config import TERMINAL_ID
 
     if not TERMINAL_ID.match(terminal_id):
@@ -105,6 +108,34 @@ def demo_data_dir() -> Path:
     if (source_tree / "demo" / "catalog.csv").exists():
         return source_tree
     return Path(__file__).resolve().parent / "_config"
+
+
+def set_manager_pin(
+    t: Terminal, new_pin: str, current_pin: str | None = None, at: datetime | None = None
+) -> dict[str, str]:
+    """Set the manager PIN in ``terminal.toml``: the first one freely (a terminal made without
+    one cannot refund, adjust or block a card), a new one only with the current PIN. The file
+    keeps its comments and layout (tomlkit); it is replaced whole, never half written."""
+    if problem := pin_problem(new_pin):
+        raise Refused(problem)
+    if t.config.pin_hash:
+        check_manager_pin(t, current_pin, at)
+    path = t.home / CONFIG_FILE
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as e:
+        raise ConfigError(str(path), [f"cannot be updated ({e})"]) from e
+    manager = document.setdefault("manager", tomlkit.table())
+    manager["pin_hash"] = hash_pin(new_pin)
+    text = tomlkit.dumps(document)
+    parse_terminal_config(tomllib.loads(text), str(path))  # as it will be read back
+    partial = path.with_name(path.name + ".new")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as e:
+        raise ConfigError(str(path), [f"cannot be written ({e.strerror or e})"]) from e
+    return {"manager_pin": "set", "config": str(path)}
 
 
 def make_demo_home(home: Path, terminal_id: str = "DEMO1", manager_pin: str = "1234") -> Terminal:

@@ -358,7 +358,7 @@ def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) 
     now = t.now(at)
     if not t.config.pin_hash:
         raise AuthError(
-            "No manager PIN is set on this terminal: run `loyalty-pos init --manager-pin`."
+            "No manager PIN is set on this terminal: set one with `loyalty-pos pin set`."
         )
     locked_until = t.store.meta("pin_locked_until")
     if locked_until and now < datetime.fromisoformat(locked_until):

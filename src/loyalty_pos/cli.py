@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checkout as svc
-from .bootstrap import init_terminal, open_terminal, resolve_home
+from .bootstrap import init_terminal, open_terminal, resolve_home, set_manager_pin
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused
 from .domain.quote import MAX_QTY
@@ -224,6 +224,10 @@ def cmd_verify(args: argparse.Namespace) -> Any:
         _emit(args, result)
         raise SystemExit(2)
     return result
+
+
+def cmd_pin_set(args: argparse.Namespace) -> Any:
+    return set_manager_pin(_terminal(args), args.new_pin, args.manager_pin, _at(args.at))
 
 
 def cmd_program_set(args: argparse.Namespace) -> Any:
@@ -446,6 +450,18 @@ def build_parser() -> argparse.ArgumentParser:
     psub = program.add_subparsers(dest="action", required=True)
     p = add("set", cmd_program_set, "load a new program version (validated)", into=psub)
     p.add_argument("file")
+
+    manager = sub.add_parser("pin", help="the manager PIN", parents=[common])
+    msub = manager.add_subparsers(dest="action", required=True)
+    p = add(
+        "set",
+        cmd_pin_set,
+        "set the manager PIN (a new one needs the current one as --manager-pin)",
+        at,
+        pin,
+        into=msub,
+    )
+    p.add_argument("--new-pin", required=True, help="4 to 12 digits")
 
     p = add("run", cmd_run, "open the checkout app")
     p = add("demo", cmd_demo, "open the checkout app on a fresh copy of the demo store")

@@ -199,6 +199,13 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
+def pin_problem(pin: str) -> str | None:
+    """Why ``pin`` cannot be a manager PIN, or None: 4 to 12 ASCII digits (a keypad's)."""
+    if pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12:
+        return None
+    return "The manager PIN must be 4 to 12 digits."
+
+
 def hash_pin(pin: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(pin.encode(), salt=salt, dklen=32, **_SCRYPT)

@@ -383,3 +383,39 @@ def test_a_home_that_is_a_file_or_unreadable_files_are_sentences(tmp_path: Path)
     out = run(tmp_path / "t", "init", "--terminal-id", "T1", "--program", str(latin1))
     assert out.returncode == 2 and "not UTF-8 text" in out.stderr, out.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_a_terminal_made_without_a_manager_pin_gets_one_with_pin_set(tmp_path: Path) -> None:
+    """The first PIN is set freely, a new one only with the current one; the config keeps the
+    comments and keys a person wrote in it."""
+    home = tmp_path / "t"
+    program = str(ROOT / "config" / "program.example.toml")
+    assert run(home, "init", "--terminal-id", "T5", "--program", program).returncode == 0
+    config = home / "terminal.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "[store]", '[store]\naddress = ["1 Quay"]  # kept by hand'
+        ),
+        encoding="utf-8",
+    )
+    assert run(home, "enroll", "--card", "LC55550001").returncode == 0
+    adjust = ("adjust", "LC55550001", "5", "--reason", "goodwill")
+    out = run(home, *adjust, "--manager-pin", "2468")
+    assert out.returncode == 2 and "`loyalty-pos pin set`" in out.stderr
+
+    before = config.read_text(encoding="utf-8")
+    for bad in ("12a4", "123", "1234567890123", "１２３４"):
+        out = run(home, "pin", "set", "--new-pin", bad)
+        assert out.returncode == 2 and "4 to 12 digits" in out.stderr
+    assert config.read_text(encoding="utf-8") == before
+
+    assert run(home, "pin", "set", "--new-pin", "2468").returncode == 0
+    assert run(home, *adjust, "--manager-pin", "2468").returncode == 0
+    text = config.read_text(encoding="utf-8")
+    assert "# kept by hand" in text and "2468" not in text and "scrypt$" in text
+
+    out = run(home, "pin", "set", "--new-pin", "1357")
+    assert out.returncode == 2 and "Wrong manager PIN" in out.stderr
+    assert run(home, "pin", "set", "--new-pin", "1357", "--manager-pin", "2468").returncode == 0
+    assert run(home, *adjust, "--manager-pin", "2468").returncode == 2
+    assert run(home, *adjust, "--manager-pin", "1357").returncode == 0
