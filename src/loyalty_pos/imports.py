@@ -23,7 +23,10 @@ def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None or [c.strip() for c in header] != columns:
-                raise ConfigError(str(path), [f"line 1: the columns must be {','.join(columns)}"])
+                wanted = f"line 1: the columns must be {','.join(columns)}"
+                if header and len(header) == 1 and ";" in header[0]:  # a spreadsheet's export
+                    wanted += ", separated by commas (this file separates them with ';')"
+                raise ConfigError(str(path), [wanted])
             rows: list[tuple[int, dict[str, str]]] = []
             while True:
                 line = reader.line_num + 1

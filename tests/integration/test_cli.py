@@ -213,6 +213,11 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
             "line 3: name holds a control character (U+001B at position 4)",
         ),
         (
+            "catalog",  # as a spreadsheet in many European locales exports it
+            "sku;ean;name;price;category\nOK;;Ok;1,00;x\n",
+            "separated by commas (this file separates them with ';')",
+        ),
+        (
             "members",
             "member_id,card,name,birthday,email\nX1,LC1,Zoe,2999-01-01,\n",
             "line 2: birthday 2999-01-01 is in the future",
