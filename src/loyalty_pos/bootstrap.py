@@ -131,7 +131,11 @@ def set_manager_pin(
     parse_terminal_config(tomllib.loads(text), str(path))  # as it will be read back
     partial = path.with_name(path.name + ".new")
     try:
-        partial.write_text(text, encoding="utf-8")
+        with partial.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it takes the old file's place
+        partial.chmod(path.stat().st_mode & 0o777)  # as restricted as the file it replaces
         os.replace(partial, path)
     except OSError as e:
         raise ConfigError(str(path), [f"cannot be written ({e.strerror or e})"]) from e

@@ -408,6 +408,7 @@ def test_a_terminal_made_without_a_manager_pin_gets_one_with_pin_set(tmp_path: P
     out = run(home, *adjust, "--manager-pin", "2468")
     assert out.returncode == 2 and "`loyalty-pos pin set`" in out.stderr
 
+    config.chmod(0o600)
     before = config.read_text(encoding="utf-8")
     for bad in ("12a4", "123", "1234567890123", "１２３４"):
         out = run(home, "pin", "set", "--new-pin", bad)
@@ -418,6 +419,7 @@ def test_a_terminal_made_without_a_manager_pin_gets_one_with_pin_set(tmp_path: P
     assert run(home, *adjust, "--manager-pin", "2468").returncode == 0
     text = config.read_text(encoding="utf-8")
     assert "# kept by hand" in text and "2468" not in text and "scrypt$" in text
+    assert config.stat().st_mode & 0o777 == 0o600
 
     out = run(home, "pin", "set", "--new-pin", "1357")
     assert out.returncode == 2 and "Wrong manager PIN" in out.stderr
