@@ -141,6 +141,10 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     footer = get("store", "footer", list, [])
     # What the receipt prints: each one line of printable text (a line break or a printer
     # command in a name would reach the paper).
+    # A whole number in a line (a postcode written 1000) is read as its digits, as releases
+    # before this check did, so that such a till still starts.
+    address = [str(a) if isinstance(a, int) and not isinstance(a, bool) else a for a in address]
+    footer = [str(f) if isinstance(f, int) and not isinstance(f, bool) else f for f in footer]
     printed = {"terminal.cashier": cashier, "store.name": store_name}
     printed |= {f"store.address[{i}]": line for i, line in enumerate(address)}
     printed |= {f"store.footer[{i}]": line for i, line in enumerate(footer)}

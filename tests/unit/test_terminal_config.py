@@ -43,6 +43,11 @@ def test_the_example_config_is_valid_for_every_part() -> None:
         ("ledger", "url", " http://ledger.example", "ledger.url: must be http://HOST[:PORT]"),
         ("wedge", "max_gap_ms", 200, "wedge.max_gap_ms: must be 5-75"),
         ("wedge", "min_length", 1, "wedge.min_length: must be 2-64"),
+        # what a receipt prints: one line of printable text each
+        ("store", "name", "Joe's\nShop", "store.name holds a control character (U+000A"),
+        ("store", "address", ["1 Quay", {"city": "x"}], "store.address[1]: must be str"),
+        ("store", "footer", ["Thanks\x1bp"], "store.footer[0] holds a control character"),
+        ("terminal", "cashier", "A" * 201, "terminal.cashier is 201 characters long"),
     ],
 )
 def test_mistakes_name_the_file_and_the_key(
@@ -54,6 +59,13 @@ def test_mistakes_name_the_file_and_the_key(
         parse_terminal_config(data, "till/terminal.toml")
     assert e.value.source == "till/terminal.toml"
     assert any(expected in p for p in e.value.problems), e.value.problems
+
+
+def test_a_whole_number_in_an_address_line_reads_as_its_digits() -> None:
+    """``address = ["1 Quay", 1000]`` worked before the text check; such a till still starts."""
+    data = example()
+    data["store"]["address"] = ["1 Quay", 1000]
+    assert parse_terminal_config(data, "t.toml").store_address == ("1 Quay", "1000")
 
 
 def test_manager_pin_is_stored_as_a_scrypt_hash() -> None:
