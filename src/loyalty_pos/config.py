@@ -94,6 +94,11 @@ def load_terminal_config(path: Path) -> TerminalConfig:
     return parse_terminal_config(data, source)
 
 
+def _digits(value: Any) -> Any:
+    """A whole number (not a boolean) as its digits; anything else as it is."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -143,8 +148,7 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     # command in a name would reach the paper).
     # A whole number in a line (a postcode written 1000) is read as its digits, as releases
     # before this check did, so that such a till still starts.
-    address = [str(a) if isinstance(a, int) and not isinstance(a, bool) else a for a in address]
-    footer = [str(f) if isinstance(f, int) and not isinstance(f, bool) else f for f in footer]
+    address, footer = ([_digits(x) for x in lines] for lines in (address, footer))
     printed = {"terminal.cashier": cashier, "store.name": store_name}
     printed |= {f"store.address[{i}]": line for i, line in enumerate(address)}
     printed |= {f"store.footer[{i}]": line for i, line in enumerate(footer)}

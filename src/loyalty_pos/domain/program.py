@@ -170,13 +170,15 @@ class _Reader:
         where: str,
         default: int | None = None,
         at_most: int = MAX_POINTS,  # a bonus, a day's offline cap, points that pay one unit
+        at_least: int = 0,
     ) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             self.problems.append(f"{where}.{key}: must be a whole number")
             return 0
-        if value < 0:
-            self.problems.append(f"{where}.{key}: must not be negative (got {value})")
+        if value < at_least:
+            floor = "must not be negative" if at_least == 0 else f"must be at least {at_least}"
+            self.problems.append(f"{where}.{key}: {floor} (got {value})")
             return 0
         if value > at_most:
             self.problems.append(f"{where}.{key}: must be at most {at_most} (got {value})")
@@ -428,10 +430,8 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
     program_id = r.string(prog, "id", "program")
     name = r.string(prog, "name", "program", at_most=MAX_TEXT)
     expiry_days = r.integer(exp_t, "days", "expiry", 365, MOST_DAYS)
-    tier_window_days = r.integer(tiers_t, "window_days", "tiers", 365, MOST_DAYS)
-    if tiers_t.get("window_days") == 0 and tiers_t.get("window_days") is not False:
-        # an empty window counts no spend: every member would stay in the first tier for good
-        problems.append("tiers.window_days: must be at least 1 (got 0)")
+    # an empty window counts no spend: every member would stay in the first tier for good
+    tier_window_days = r.integer(tiers_t, "window_days", "tiers", 365, MOST_DAYS, at_least=1)
     if problems:
         raise ConfigError(source, problems)
     return Program(
