@@ -106,8 +106,30 @@ def test_adjustments_move_points_to_and_from_the_adjusted_account(ledger: Ledger
         {"points": 10**15, "reason": "x"},
         {"points": 5},
         {"points": 1.5, "reason": "x"},
+        {"points": 5, "reason": "   "},
+        {"points": 5, "reason": "goodwill\x1bp"},  # ESC p: a printer's drawer-kick command
+        {"points": 5, "reason": "two\nlines"},
     ):
-        assert ledger.admin.post(f"/v1/members/{member}/adjust", json=bad).status_code == 400
+        top = ledger.top()
+        r = ledger.admin.post(f"/v1/members/{member}/adjust", json=bad)
+        assert r.status_code == 400, (bad, r.text)
+        assert ledger.top() == top
+    assert "control character" in r.json()["message"]
+    assert ledger.member(member)["balance"] == -150
+
+
+def test_a_freeze_reason_must_be_printable_text(ledger: LedgerServer) -> None:
+    t = ledger.add_terminal()
+    member, _ = _member(t)
+    top = ledger.top()
+    for reason in ("", "  ", "audit\x07", "audit\u2028again"):
+        r = ledger.admin.post(f"/v1/members/{member}/freeze", json={"reason": reason})
+        assert r.status_code == 400, (reason, r.text)
+    assert ledger.top() == top
+    assert ledger.member(member)["status"] == "active"
+    r = ledger.admin.post(f"/v1/members/{member}/freeze", json={"reason": "  audit  "})
+    assert r.status_code == 200
+    assert ledger.member(member)["status"] == "frozen"
 
 
 def test_cards_can_be_blocked_and_linked_but_never_shared(ledger: LedgerServer) -> None:

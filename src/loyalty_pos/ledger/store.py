@@ -36,6 +36,7 @@ from loyalty_pos.domain.events import (
     GENESIS_HASH,
     MAX_ID,
     MAX_POINTS,
+    MAX_REASON,
     MAX_TEXT,
     birthday_problem,
     seal,
@@ -679,6 +680,7 @@ class LedgerStore:
             raise Refused("an adjustment must move at least one point")
         if abs(points) > MAX_POINTS:
             raise Refused(f"an adjustment moves at most {MAX_POINTS} points")
+        reason = _reason(reason)
         now = self.clock()
         with writing(self.engine) as conn:
             rows, book = self._rows(conn, to_us(now)), self._book(conn)
@@ -707,6 +709,7 @@ class LedgerStore:
         }
 
     def set_frozen(self, member_id: str, frozen: bool, reason: str) -> dict[str, Any]:
+        reason = _reason(reason)
         now = self.clock()
         with writing(self.engine) as conn:
             rows, book = self._rows(conn, to_us(now)), self._book(conn)
@@ -1309,3 +1312,13 @@ def _member_row_problems(
     if birthday and (problem := birthday_problem(birthday, today)):
         problems.append(problem)
     return problems
+
+
+def _reason(reason: str) -> str:
+    """An admin's reason as it goes on the record: one line of printable text, not blank."""
+    reason = reason.strip()
+    if not reason:
+        raise Refused("a reason is needed")
+    if problem := text_problem(reason, MAX_REASON, "the reason"):
+        raise Refused(problem)
+    return reason
