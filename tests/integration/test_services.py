@@ -236,6 +236,26 @@ def test_member_import_is_all_or_nothing_and_names_the_lines(demo, tmp_path: Pat
     assert demo.store.member("N1") is None
 
 
+def test_a_member_may_have_a_row_per_card_but_the_rows_must_agree(demo, tmp_path: Path) -> None:
+    two_cards = tmp_path / "two-cards.csv"
+    two_cards.write_text(
+        "member_id,card,name,birthday,email\n"
+        "N1,LC0099000001,Nina,1990-01-02,n@x.org\nN1,LC0099000002,Nina,1990-01-02,n@x.org\n"
+    )
+    assert import_members(demo, two_cards) == {"imported": 2}
+    assert sorted(c["card"] for c in demo.store.cards_of("N1")) == ["LC0099000001", "LC0099000002"]
+
+    disagree = tmp_path / "disagree.csv"
+    disagree.write_text(
+        "member_id,card,name,birthday,email\n"
+        "N2,LC0099000003,Noor,,\nN2,LC0099000004,Nils,,nils@x.org\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        import_members(demo, disagree)
+    assert e.value.problems == ["line 3: member N2 is also on line 2 with another name and email"]
+    assert demo.store.member("N2") is None and demo.store.card("LC0099000003") is None
+
+
 def test_catalog_import_checks_ean_digits_and_prices(demo, tmp_path: Path) -> None:
     bad = tmp_path / "catalog.csv"
     bad.write_text(
