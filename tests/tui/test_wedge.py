@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from loyalty_pos.tui.router import parse_entry, pending_quantity
 from loyalty_pos.tui.wedge import MAX_GAP_S, WedgeDetector
 
-from .pilot import scan, settle
+from .pilot import notes, scan, settle
 
 
 def feed(detector: WedgeDetector, text: str, gap: float, start: float = 0.0, enter: bool = True):
@@ -75,3 +75,15 @@ async def test_a_quantity_and_code_typed_as_fast_as_a_scanner_still_counts_the_q
         await settle(pilot)
         await scan(pilot, key_clock, "3*COFFEE")
         assert [(line.sku, line.qty) for line in app.checkout.view.basket.lines] == [("COFFEE", 3)]
+
+
+async def test_a_zero_quantity_typed_as_fast_as_a_scanner_is_refused_as_typed_by_hand(
+    make_app, key_clock
+):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await scan(pilot, key_clock, "0*MILK")
+        assert not app.checkout.view.basket.lines
+        assert notes(app)[-1] == "The quantity must be at least 1."
+        assert not any("Unknown code" in note for note in notes(app))

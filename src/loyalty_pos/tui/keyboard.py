@@ -16,7 +16,7 @@ from textual.widgets import Input
 from loyalty_pos.domain.errors import Refused
 
 from .messages import CodeScanned
-from .router import parse_entry, pending_quantity
+from .router import QUANTITY_GIVEN, parse_entry, pending_quantity
 from .wedge import WedgeDetector
 
 KeyClock = Callable[[events.Key], float]
@@ -57,7 +57,10 @@ class WedgeKeys:
             field.call_later(_restore, field, kept, min(cursor, len(kept)))
         try:
             code, typed_qty = parse_entry(verdict.scan)  # "3*COFFEE" typed or pasted fast
-        except Refused:
+        except Refused as e:
+            if QUANTITY_GIVEN.match(verdict.scan):  # "0*MILK": the quantity is what is wrong
+                app.notify(str(e), severity="warning")
+                return True
             code, typed_qty = verdict.scan, 1
         app.post_message(CodeScanned(code, "wedge", qty=typed_qty if typed_qty > 1 else qty))
         return True

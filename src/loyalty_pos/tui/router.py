@@ -14,6 +14,7 @@ from loyalty_pos.domain.errors import Refused
 RECEIPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}-\d{6,18}$")  # domain.events.receipt_id
 QTY_PREFIX = re.compile(r"^(\d+)\*$")
 _ENTRY = re.compile(r"^(?:(\d+)\s*\*\s*)?(.+)$")
+QUANTITY_GIVEN = re.compile(r"^\s*\d+\s*\*")  # the entry starts with a quantity: "3*", "0 * MILK"
 
 
 def is_receipt_id(code: str) -> bool:
