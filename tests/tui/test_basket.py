@@ -28,6 +28,21 @@ async def test_typing_a_card_with_f2_attaches_the_member_and_gives_focus_back(ma
         assert isinstance(app.focused, ItemField)
 
 
+async def test_a_card_scanned_into_the_f2_window_attaches_the_member(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f2")
+        assert isinstance(app.screen, FormScreen)
+        await scan(pilot, key_clock, BEN)
+        await settle(pilot)
+        assert isinstance(app.screen, FormScreen)
+        assert app.screen.query_one("#field-card", Input).value == BEN
+        await press(pilot, "enter")
+        assert app.checkout.view.member.name == "Ben Carter"
+        assert app.screen is app.checkout
+
+
 async def test_a_card_scanned_while_a_window_is_open_still_attaches_the_member(make_app, key_clock):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -49,12 +49,18 @@ class WedgeKeys:
         if verdict.scan is None:
             return False
         qty = 1
+        deliver = app.post_message
         if self._before_burst is not None:
             field, value, cursor = self._before_burst
             qty = pending_quantity(value) or 1
             kept = "" if qty > 1 else value
-            # The burst's keys are still queued for the field: put its text back after them.
+            # The burst's keys are still queued for the field: put its text back after them, and
+            # only then hand on the scan, which a window may write into that very field (F2).
             field.call_later(_restore, field, kept, min(cursor, len(kept)))
+
+            def deliver(message: CodeScanned) -> bool:
+                return field.call_later(app.post_message, message)
+
         try:
             code, typed_qty = parse_entry(verdict.scan)  # "3*COFFEE" typed or pasted fast
         except Refused as e:
@@ -62,7 +68,7 @@ class WedgeKeys:
                 app.notify(str(e), severity="warning")
                 return True
             code, typed_qty = verdict.scan, 1
-        app.post_message(CodeScanned(code, "wedge", qty=typed_qty if typed_qty > 1 else qty))
+        deliver(CodeScanned(code, "wedge", qty=typed_qty if typed_qty > 1 else qty))
         return True
 
 
