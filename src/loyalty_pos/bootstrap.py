@@ -73,6 +73,11 @@ def init_terminal(
     program = parse_program_text(program_text, str(program_path))
     if manager_pin is not None and (problem := pin_problem(manager_pin)):
         raise Refused(problem)
+    if ledger_url and not token.strip():
+        raise Refused(
+            "A terminal with a ledger needs its token: add --token (`loyalty-ledger terminal add "
+            f"{terminal_id}` prints it)."
+        )
     from .config import TERMINAL_ID
 
     if not TERMINAL_ID.match(terminal_id):

@@ -213,6 +213,13 @@ def cmd_scan(args: argparse.Namespace) -> Any:
 
 def cmd_journal(args: argparse.Namespace) -> Any:
     t = _terminal(args)
+    if args.held:  # the events the ledger refused, each with the ledger's reason
+        for row in t.store.rejected():
+            if row["seq"] > args.since:
+                event = t.store.event_at(row["seq"])
+                line = {"held": row["ack_reason"], "event": event}
+                sys.stdout.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
+        return None
     for event in t.store.events(since=args.since):
         sys.stdout.write(json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n")
     return None
@@ -234,6 +241,11 @@ def cmd_program_set(args: argparse.Namespace) -> Any:
     from .domain.program import parse_program_text
 
     t = _terminal(args)
+    if t.config.ledger.configured:
+        raise Refused(
+            "This terminal takes its program from the ledger: set it there "
+            "(`loyalty-ledger program set`); the terminal gets it at its next sync."
+        )
     path = Path(args.file)
     try:
         text = path.read_text(encoding="utf-8")
@@ -245,6 +257,12 @@ def cmd_program_set(args: argparse.Namespace) -> Any:
     current = t.store.latest_program_version()
     if program.version <= current:
         raise Refused(f"{path}: program.version must be above the current {current}")
+    currency = t.store.program_currency()  # the stored program may be one that no longer parses
+    if currency is not None and program.currency != currency:
+        raise Refused(
+            f"{path}: the currency is {program.currency}, this terminal's is {currency}: every "
+            f"price and sale here is stored in {currency}, so a new currency needs a new terminal"
+        )
     with t.store.transaction():
         t.store.save_program(program, t.now())
     return {"program": program.id, "version": program.version}
@@ -444,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("journal", cmd_journal, "print the journal as JSON lines")
     p.add_argument("--since", type=_seq, default=0, metavar="SEQ")
+    p.add_argument(
+        "--held", action="store_true", help="only the events the ledger refused, with its reason"
+    )
     add("verify", cmd_verify, "check the hash chain and every balance against the journal", at)
 
     program = sub.add_parser("program", help="the loyalty program", parents=[common])

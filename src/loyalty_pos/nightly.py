@@ -62,7 +62,14 @@ def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> d
     if t.config.ledger.configured:
         from .sync import sync
 
-        step("sync", lambda: sync(t))
+        def synced() -> dict[str, Any]:
+            result = sync(t)
+            if result.get("problem"):  # the sync ran, but the ledger does not take our events
+                failures.append(f"sync: {result['problem']}")
+                log.error("sync: %s", result["problem"])
+            return result
+
+        step("sync", synced)
     else:
         results["sync"] = "skipped: no ledger configured"
     step("verify", lambda: _verified(t))

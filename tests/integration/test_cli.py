@@ -283,7 +283,12 @@ def test_init_writes_any_store_name_and_refuses_a_ledger_url_before_writing(
     program = str(ROOT / "config/program.example.toml")
     name = 'Joe\'s "Best" Shop \\ Ölmühle'
     init = ("init", "--terminal-id", "T3", "--program", program)
-    out = run(tmp_path / "a", *init, "--store-name", name, "--ledger-url", "http://127.0.0.1:9")
+    out = run(tmp_path / "a", *init, "--ledger-url", "http://127.0.0.1:9")
+    assert out.returncode == 2
+    assert "A terminal with a ledger needs its token: add --token" in out.stderr
+    assert not (tmp_path / "a").exists()
+    with_ledger = ("--ledger-url", "http://127.0.0.1:9", "--token", "t0ken")
+    out = run(tmp_path / "a", *init, "--store-name", name, *with_ledger)
     assert out.returncode == 0, out.stderr
     config = tomllib.loads((tmp_path / "a" / "terminal.toml").read_text(encoding="utf-8"))
     assert config["store"]["name"] == name
@@ -320,6 +325,39 @@ def test_a_stored_program_past_a_newer_bound_is_replaced_by_program_set(tmp_path
     newer.write_text(example.read_text().replace("version = 1 ", "version = 3 ", 1))
     assert run(home, "program", "set", str(newer)).returncode == 0
     assert run(home, "checkout", "--line", "1.00:grocery").returncode == 0
+
+
+def test_program_set_refuses_another_currency(home: Path, tmp_path: Path) -> None:
+    yen = tmp_path / "yen.toml"
+    yen.write_text(
+        (ROOT / "config/program.example.toml")
+        .read_text()
+        .replace("version = 1", "version = 9")
+        .replace('currency = "EUR"', 'currency = "JPY"')
+    )
+    before = journal_lines(home)
+    out = run(home, "program", "set", str(yen), "--json")
+    assert out.returncode == 2
+    assert "the currency is JPY, this terminal's is EUR" in json.loads(out.stderr)["message"]
+    assert journal_lines(home) == before
+    sale = json.loads(run(home, "checkout", "--item", "MILK", "--json", "--at", AT).stdout)
+    assert sale["total"] == "1.19"
+
+
+def test_a_terminal_with_a_ledger_takes_its_program_only_from_the_ledger(tmp_path: Path) -> None:
+    program = ROOT / "config/program.example.toml"
+    home = tmp_path / "t"
+    ledger = ("--ledger-url", "http://127.0.0.1:9", "--token", "t0ken")
+    assert (
+        run(home, "init", "--terminal-id", "T5", "--program", str(program), *ledger).returncode == 0
+    )
+    newer = tmp_path / "v2.toml"
+    newer.write_text(program.read_text().replace("version = 1", "version = 2"))
+    out = run(home, "program", "set", str(newer))
+    assert out.returncode == 2
+    assert "takes its program from the ledger" in out.stderr
+    with sqlite3.connect(home / "terminal.db") as db:
+        assert db.execute("SELECT MAX(version) FROM programs").fetchone() == (1,)
 
 
 def test_program_set_keeps_the_last_valid_program(home: Path, tmp_path: Path) -> None:

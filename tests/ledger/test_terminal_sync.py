@@ -5,6 +5,9 @@ the nightly job runs end to end."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,8 +17,8 @@ import pytest
 from ledger_helpers import LedgerServer, subprocess_env
 
 from loyalty_pos import checkout as svc
-from loyalty_pos.bootstrap import init_terminal
-from loyalty_pos.domain.errors import RedeemRefused
+from loyalty_pos.bootstrap import init_terminal, open_terminal
+from loyalty_pos.domain.errors import AuthError, RedeemRefused
 from loyalty_pos.imports import import_catalog
 from loyalty_pos.nightly import run as nightly_run
 from loyalty_pos.sync import SyncError, sync
@@ -168,3 +171,68 @@ def test_a_pull_in_small_pages_with_the_next_page_fetched_ahead_gets_every_membe
     assert t.store.meta("pull_cursor") == cursor
     assert t.store.one("SELECT COUNT(*) AS n FROM members")["n"] == 20
     assert svc.balance(t, ANNA)["balance"] == ledger_member(store, "M0001")["balance"]
+
+
+def test_a_till_restored_from_an_old_backup_is_told_the_ledger_holds_back_its_sales(
+    store, tmp_path
+) -> None:
+    """The ledger already holds the lost till's later sales: the restored copy's next sale takes
+    a seq the ledger has, and everything after it waits behind it. The till must say so, stop
+    counting as online, and the nightly job must fail, not report a clean sync."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    sync(t)
+    copy = tmp_path / "restored"
+    shutil.copytree(t.home, copy, ignore=shutil.ignore_patterns("terminal.db*"))
+    with sqlite3.connect(copy / "terminal.db") as backup:
+        t.store.conn.backup(backup)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("COFFEE", 1)]))  # the lost till's last sale
+    assert sync(t)["pushed"] == 1
+
+    restored = open_terminal(copy)
+    svc.checkout(restored, ANNA, svc.resolve_items(restored, [("MASCARA", 1)]))
+    first = sync(restored)
+    assert (first["pushed"], first["held"]) == (0, 1)
+    assert "The ledger holds back 1 of this terminal's events" in first["problem"]
+    assert "seq 2 (checkout T1-000002): chain: seq 2 was already" in first["problem"]
+
+    grace = restored.program.offline.grace_minutes
+    restored.store.set_meta(
+        "last_sync_at", (restored.now() - timedelta(minutes=grace + 1)).isoformat()
+    )
+    for basket in ([("MILK", 2)], [("MILK", 3)]):  # seq 3 is the ledger's too; seq 4 is new
+        svc.checkout(restored, ANNA, svc.resolve_items(restored, basket))
+    second = sync(restored)
+    assert second["held"] == 3 and "every later one waits behind them" in second["problem"]
+    assert second["online"] is False and not svc.is_online(restored, restored.now())
+
+    out = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(copy), "journal", "--held"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    held = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(h["event"]["seq"], h["held"].split(":")[0]) for h in held] == [
+        (2, "chain"),
+        (3, "chain"),
+        (4, "gap"),
+    ]
+    assert held[0]["event"]["lines"][0]["sku"] == "MASCARA"
+
+    result = nightly_run(restored, restored.now().date(), keep=2, progress=lambda _: None)
+    assert result["ok"] is False
+    assert any("holds back 3" in failure for failure in result["failures"])
+
+
+def test_a_till_with_another_tills_token_is_told_whose_token_it_is(store, tmp_path) -> None:
+    first = till(store, tmp_path / "t1", "T1")
+    second = till(store, tmp_path / "t2", "T2")
+    (second.home / "ledger.token").write_text(first.config.ledger.token + "\n")
+    second = open_terminal(second.home)
+    svc.checkout(second, None, svc.resolve_items(second, [("MILK", 1)]))
+    with pytest.raises(AuthError, match="this token belongs to terminal T1, not T2"):
+        sync(second)
+    assert second.store.outbox_count() == 1

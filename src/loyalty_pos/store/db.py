@@ -160,6 +160,14 @@ class Store:
         row = self.one("SELECT MAX(version) AS v FROM programs")
         return int(row["v"]) if row is not None and row["v"] is not None else 0
 
+    def program_currency(self) -> str | None:
+        """The newest stored program's currency, read without parsing its rules (see above)."""
+        row = self.one("SELECT rules FROM programs ORDER BY version DESC LIMIT 1")
+        if row is None:
+            return None
+        currency = json.loads(row["rules"]).get("program", {}).get("currency")
+        return currency if isinstance(currency, str) else None
+
     def program_version(self, version: int) -> Program:
         if self.program().version == version:
             return self.program()
@@ -357,6 +365,10 @@ class Store:
         except sqlite3.Error as e:
             raise _storage_error(e, self.path) from e
 
+    def event_at(self, seq: int) -> dict[str, Any] | None:
+        row = self.one("SELECT body FROM journal WHERE seq = ?", (seq,))
+        return json.loads(row["body"]) if row else None
+
     def member_events(self, after: Mapping[str, int]) -> dict[str, list[dict[str, Any]]]:
         """This journal's events of each member in ``after`` with a seq above the member's value
         there, oldest first; a statement per few hundred members."""
@@ -408,9 +420,15 @@ class Store:
         row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE ack_status IS NULL")
         return int(row["n"]) if row else 0
 
+    def held_count(self) -> int:
+        """Events the ledger refused (``rejected()``), counted."""
+        row = self.one("SELECT COUNT(*) AS n FROM outbox_acks WHERE status = 'rejected'")
+        return int(row["n"]) if row else 0
+
     def rejected(self) -> list[sqlite3.Row]:
         return self.query(
-            "SELECT seq, type, receipt_id, ack_reason FROM outbox WHERE ack_status = 'rejected'"
+            "SELECT seq, type, receipt_id, ack_reason FROM outbox WHERE ack_status = 'rejected' "
+            "ORDER BY seq"
         )
 
     def ack(self, seq: int, status: str, reason: str | None, now: datetime) -> None:

@@ -24,7 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ..checkout import Terminal
+from ..checkout import Terminal, is_online
 from ..domain.accounting import apply_event
 from ..domain.errors import AuthError, LoyaltyPosError, Refused
 from ..domain.lots import Account, Lot
@@ -90,9 +90,12 @@ class LedgerClient:
         except httpx.HTTPStatusError as e:
             status = e.response.status_code
             if status in (401, 403):
+                said = _problem_message(e.response)
                 raise AuthError(
-                    f"The ledger refused this terminal's token ({status}): ask the ledger admin "
-                    "for a new one (`loyalty-ledger terminal add`).",
+                    f"The ledger refused this terminal's token ({status}"
+                    + (f": {said}" if said else "")
+                    + "): ask the ledger admin for this terminal's own token "
+                    "(`loyalty-ledger terminal add`).",
                     status=status,
                 ) from e
             raise SyncError(
@@ -144,11 +147,27 @@ class LedgerClient:
             raise
 
 
+def _problem_message(response: httpx.Response) -> str:
+    """The ledger's own sentence from an error answer (``{"error", "message"}``), if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return message[:200] if isinstance(message, str) else ""
+
+
 def client_for(t: Terminal) -> LedgerClient:
     ledger = t.config.ledger
     if not ledger.configured:
         raise Refused(  # asked of a standalone terminal: a usage error, not a fault (exit 2)
             "No ledger is configured for this terminal (ledger.url in terminal.toml)."
+        )
+    if not ledger.token:
+        raise AuthError(
+            "This terminal has no token for its ledger (ledger.token_file in terminal.toml, or "
+            "LOYALTY_POS_LEDGER_TOKEN): ask the ledger admin for one (`loyalty-ledger terminal "
+            "add`); sales go on offline meanwhile."
         )
     return LedgerClient(ledger.url, ledger.token, ledger.timeout_s)
 
@@ -186,7 +205,11 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
                 if seq is None or status not in ("accepted", "duplicate", "rejected"):
                     continue
                 reason = result.get("reason")
-                t.store.ack(seq, status, reason, now)
+                said = result.get("message")
+                # The ledger's sentence is kept beside its reason word: an event held back must
+                # say why where the till's people can read it (sync's answer, the nightly job).
+                noted = f"{reason}: {str(said)[:300]}" if reason and said else reason
+                t.store.ack(seq, status, noted, now)
                 key = {"accepted": "pushed", "duplicate": "duplicates", "rejected": "rejected"}[
                     status
                 ]
@@ -311,12 +334,32 @@ def sync(
     finally:
         if own:
             client.close()
-    with t.store.transaction():
-        t.store.set_meta("last_sync_at", t.now().isoformat())
-    return {
+    held = t.store.rejected()
+    # Events the ledger refused to place after an event it rejected for good (reason "gap") do
+    # not reach it however often they are sent: this terminal's sales are then not on the
+    # ledger, so the sync did not succeed and the terminal goes offline after its grace (the
+    # offline cap protects the other tills). Rejections of single events (invalid, conflict)
+    # do not hold back the rest.
+    blocked = any(str(row["ack_reason"] or "").startswith(RETRYABLE_REJECTIONS) for row in held)
+    if not blocked:
+        with t.store.transaction():
+            t.store.set_meta("last_sync_at", t.now().isoformat())
+    result: dict[str, Any] = {
         **counts,
         "pulled": pulled,
         "cursor": cursor,
-        "online": True,
+        "online": is_online(t, t.now()),
         "waiting": t.store.outbox_count(),
+        "held": len(held),
     }
+    if held:
+        first = held[0]
+        result["problem"] = (
+            f"The ledger holds back {len(held)} of this terminal's events"
+            + (", and every later one waits behind them" if blocked else "")
+            + f"; the first is seq {first['seq']} ({first['type']}"
+            + (f" {first['receipt_id']}" if first["receipt_id"] else "")
+            + f"): {first['ack_reason']}. They stay in this terminal's journal; see README, "
+            "'Events the ledger holds back'."
+        )
+    return result

@@ -104,6 +104,7 @@ class TerminalStatus:
         standalone: no ledger is configured; the terminal is its own record.
         last_sync: when the last successful sync ended, or None.
         waiting: journal events not yet accepted by the ledger.
+        held: journal events the ledger refused (they stay here; the sync says why).
     """
 
     terminal_id: str
@@ -111,6 +112,7 @@ class TerminalStatus:
     standalone: bool
     last_sync: datetime | None
     waiting: int
+    held: int = 0
 
 
 def terminal_status(t: Terminal) -> TerminalStatus:
@@ -122,4 +124,5 @@ def terminal_status(t: Terminal) -> TerminalStatus:
         standalone=not t.config.ledger.configured,
         last_sync=datetime.fromisoformat(last).astimezone(now.tzinfo) if last else None,
         waiting=t.store.outbox_count(),
+        held=t.store.held_count(),
     )

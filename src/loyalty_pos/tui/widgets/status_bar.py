@@ -47,6 +47,8 @@ class StatusBar(Static):
                 online = Text("online", "green") if s.online else Text("OFFLINE", "bold red")
                 text.append(online).append(f" · sync {clock(s.last_sync)}")
             text.append(" │ ", style="dim").append(f"{s.waiting} to sync")
+            if s.held:
+                text.append(f" · {s.held} HELD BY THE LEDGER", style="bold red")
         for kind in ("reader", "scanner", "printer"):
             state = self.device_state(kind)
             text.append(" │ ", style="dim").append(f"{kind} ")
