@@ -432,6 +432,10 @@ def refund(
             "lots": [lot.to_json() for lot in restored if lot.points and member_id],
             "punch_delta": dict(result.punch_delta),
         }
+        if member_id and result.fully_refunded and original.get("birthday_bonus"):
+            # Everything came back, the birthday bonus with it: the member may earn this year's
+            # bonus again (on the sale that replaces this one, say).
+            event["birthday_bonus_returned"] = original["occurred_at"][:10]
         after: dict[str, Any] = {}
         if member_id:
             # The member as the refund leaves them: its lots, and its money out of the tier spend.
@@ -449,6 +453,12 @@ def refund(
             t.store.conn.execute(
                 "UPDATE members SET punch = ? WHERE member_id = ?", (_json(punch), member_id)
             )
+            if returned_bonus := event.get("birthday_bonus_returned"):
+                t.store.conn.execute(
+                    "UPDATE members SET last_birthday_bonus = NULL "
+                    "WHERE member_id = ? AND last_birthday_bonus = ?",
+                    (member_id, returned_bonus),
+                )
     return {
         "receipt_id": sealed["receipt_id"],
         "original_receipt_id": receipt_id,

@@ -91,6 +91,29 @@ def test_birthday_bonus_once_in_the_window(demo) -> None:
     assert all(b["rule"] != "promo:birthday" for b in second["breakdown"])
 
 
+def test_a_birthday_sale_returned_in_full_gives_the_bonus_back_to_earn_again(demo) -> None:
+    birthday = datetime(2026, 12, 30, 12, tzinfo=NOW.tzinfo)  # Anna: 1 January
+    first = buy(demo, ANNA, "MILK", at=birthday)
+    assert {"rule": "promo:birthday", "points": 500} in first["breakdown"]
+    returned = svc.refund(demo, first["receipt_id"], None, "1234", at=birthday + timedelta(hours=1))
+    assert returned["fully_refunded"] and returned["balance"] == 0
+    assert journal(demo)[-1]["birthday_bonus_returned"] == "2026-12-30"
+    again = buy(demo, ANNA, "MILK", at=birthday + timedelta(hours=2))  # the exchanged purchase
+    assert {"rule": "promo:birthday", "points": 500} in again["breakdown"]
+    once_more = buy(demo, ANNA, "MILK", at=birthday + timedelta(hours=3))
+    assert all(b["rule"] != "promo:birthday" for b in once_more["breakdown"])
+    assert svc.verify(demo)["ok"]
+
+
+def test_a_birthday_sale_returned_in_part_keeps_the_bonus_used(demo) -> None:
+    birthday = datetime(2026, 12, 30, 12, tzinfo=NOW.tzinfo)
+    first = buy(demo, ANNA, "MILK:2", at=birthday)
+    svc.refund(demo, first["receipt_id"], {"MILK": 1}, "1234", at=birthday + timedelta(hours=1))
+    assert "birthday_bonus_returned" not in journal(demo)[-1]
+    again = buy(demo, ANNA, "MILK", at=birthday + timedelta(hours=2))
+    assert all(b["rule"] != "promo:birthday" for b in again["breakdown"])
+
+
 def test_cashback_points_expire_after_sixty_days(demo) -> None:
     buy(demo, BEN, "BOOK-NOVEL")  # 14.00 -> 14 base + 140 cashback
     assert svc.balance(demo, BEN)["balance"] == 154

@@ -236,3 +236,33 @@ def test_a_till_with_another_tills_token_is_told_whose_token_it_is(store, tmp_pa
     with pytest.raises(AuthError, match="this token belongs to terminal T1, not T2"):
         sync(second)
     assert second.store.outbox_count() == 1
+
+
+def test_a_birthday_sale_returned_in_full_frees_the_bonus_at_the_ledger_too(
+    store, tmp_path
+) -> None:
+    t = till(store, tmp_path / "t1", "T1")
+    other = till(store, tmp_path / "t2", "T2")
+    today = t.now().date()
+    born = (
+        today.replace(year=1990)
+        if (today.month, today.day) != (2, 29)
+        else today.replace(year=1992)
+    )
+    member = svc.enroll(t, "LC00990001", name="Birthday", birthday=born.isoformat())["member_id"]
+    sale = svc.checkout(t, "LC00990001", svc.resolve_items(t, [("MILK", 1)]))
+    assert any(b["rule"] == "promo:birthday" for b in sale["breakdown"])
+    svc.refund(t, sale["receipt_id"], None, "1234")
+    sync(t)
+    assert ledger_member(store, member)["last_birthday_bonus"] is None
+
+    sync(other)  # the member as the ledger has them: the bonus may be earned again, once
+    again = svc.checkout(other, "LC00990001", svc.resolve_items(other, [("MILK", 1)]))
+    assert any(b["rule"] == "promo:birthday" for b in again["breakdown"])
+    sync(other)
+    assert ledger_member(store, member)["last_birthday_bonus"] == today.isoformat()
+    assert ledger_member(store, member)["balance"] == again["balance"]
+    sync(t)
+    assert svc.balance(t, "LC00990001")["balance"] == again["balance"]
+    later = svc.checkout(t, "LC00990001", svc.resolve_items(t, [("MILK", 1)]))
+    assert all(b["rule"] != "promo:birthday" for b in later["breakdown"])

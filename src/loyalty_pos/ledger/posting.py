@@ -389,8 +389,11 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
     if e.points_restored:
         transfers.append(Transfer("restore", REDEEMED, acc, e.points_restored, record.member_id))
     account = record.account.take(e.points_reversed, on, allow_debt=True).earn(_lots(e.lots))
-    punch = _bump(record.punch, e.punch_delta)
-    return _save(book, record, e, gseq, transfers, -e.refund_minor, account=account, punch=punch)
+    changes: dict[str, Any] = {"account": account, "punch": _bump(record.punch, e.punch_delta)}
+    returned = e.birthday_bonus_returned
+    if returned is not None and record.last_birthday_bonus == returned.isoformat():
+        changes["last_birthday_bonus"] = None  # this year's bonus may be earned again
+    return _save(book, record, e, gseq, transfers, -e.refund_minor, **changes)
 
 
 def _adjust(book: Book, e: wire.Adjust, gseq: int, occurred_us: int) -> Posted:

@@ -192,6 +192,8 @@ class Refund(EventIn):
     points_restored: Points = 0
     lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
     punch_delta: Annotated[dict[Ident, Delta], Field(max_length=MAX_ENTRIES)] = {}
+    #: the day of the birthday bonus this refund takes back (everything was returned)
+    birthday_bonus_returned: date | None = None
 
     @model_validator(mode="after")
     def _adds_up(self) -> Refund:

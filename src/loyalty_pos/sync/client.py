@@ -260,6 +260,8 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
             elif event["type"] == "refund":
                 for sku, delta in (event.get("punch_delta") or {}).items():
                     punch[sku] = max(punch.get(sku, 0) + delta, 0)
+                if last_bonus and event.get("birthday_bonus_returned") == last_bonus:
+                    last_bonus = None
         members.append(
             {
                 "member_id": member_id,
