@@ -11,7 +11,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -218,6 +218,22 @@ def resolve_items(
     return lines
 
 
+def distinct_open_lines(lines: Sequence[BasketLine]) -> list[BasketLine]:
+    """The basket with each free-amount line under its own SKU: a second grocery amount is
+    ``OPEN:grocery#2``. A refund names lines by SKU, so two amounts of one category must differ
+    there, or a refund could not tell the 30.00 line from the 20.00 one."""
+    seen: dict[str, int] = {}
+    out = []
+    for line in lines:
+        if line.sku.startswith(OPEN_LINE):
+            n = seen[line.sku] = seen.get(line.sku, 0) + 1
+            if n > 1:
+                suffix = f"#{n}"
+                line = replace(line, sku=line.sku[: MAX_ID - len(suffix)] + suffix)
+        out.append(line)
+    return out
+
+
 def price_basket(
     t: Terminal,
     card: str | None,
@@ -246,6 +262,7 @@ def checkout(
     """Record one sale: points earned and paid, journal event and receipt, in one transaction."""
     if not lines:
         raise Refused("The basket is empty.")
+    lines = distinct_open_lines(lines)
     now = t.now(at)
     with t.store.transaction():
         program = t.program

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import checkout as svc
 from .bootstrap import init_terminal, open_terminal, resolve_home, set_manager_pin
-from .checkout import Terminal
+from .checkout import OPEN_LINE, Terminal
 from .domain.errors import LoyaltyPosError, Refused
 from .domain.quote import MAX_QTY
 from .imports import import_catalog, import_members
@@ -64,6 +64,12 @@ _seq = _number(int, lambda n: 0 <= n < 2**63, "a seq from 0")
 
 def _item(text: str) -> tuple[str, int]:
     code, colon, qty = text.partition(":")
+    if code + colon == OPEN_LINE:  # a free-amount line's SKU holds a colon: OPEN:grocery[:QTY]
+        rest = text[len(OPEN_LINE) :]
+        category, colon, qty = rest.rpartition(":")
+        if not (colon and qty.isascii() and qty.isdigit()):
+            category, colon, qty = rest, "", ""
+        code = OPEN_LINE + category
     if not code:
         raise Refused(f"--item {text!r}: give SKU or SKU:QTY")
     if colon and not (qty.isascii() and qty.isdigit()):  # int() also takes " 3", "1_0", "+3"

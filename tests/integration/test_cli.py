@@ -327,6 +327,30 @@ def test_a_stored_program_past_a_newer_bound_is_replaced_by_program_set(tmp_path
     assert run(home, "checkout", "--line", "1.00:grocery").returncode == 0
 
 
+def test_two_free_amounts_of_one_category_are_refunded_each_by_its_own_line(home: Path) -> None:
+    sale = json.loads(
+        run(
+            home,
+            *("checkout", "--card", "LC00100037", "--line", "30:grocery", "--line", "20:grocery"),
+            *("--at", AT, "--json"),
+        ).stdout
+    )
+    event = json.loads(journal_lines(home)[-1])
+    assert [(line["sku"], line["unit_price_minor"]) for line in event["lines"]] == [
+        ("OPEN:grocery", 3000),
+        ("OPEN:grocery#2", 2000),
+    ]
+    refund = ("refund", sale["receipt_id"], "--manager-pin", "2468", "--at", AT, "--json")
+    second = run(home, *refund, "--item", "OPEN:grocery#2")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["refunded"] == "20.00"
+    first = run(home, *refund, "--item", "OPEN:grocery:1")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["refunded"] == "30.00"
+    again = run(home, *refund, "--item", "OPEN:grocery")
+    assert again.returncode == 2 and "already been fully refunded" in again.stderr
+
+
 def test_program_set_refuses_another_currency(home: Path, tmp_path: Path) -> None:
     yen = tmp_path / "yen.toml"
     yen.write_text(
