@@ -244,3 +244,35 @@ def test_expire_writes_an_event_per_lapsed_lot(fresh_ledger: LedgerServer) -> No
     assert audit["program_accounts"]["program:expired"] == 90
     assert audit["sum_of_balances"] == 0 and audit["members_mismatched"] == []
     assert ledger.admin.post("/v1/expire", params={"at": "yesterday"}).status_code == 400
+
+
+def test_a_control_character_in_an_id_is_refused_with_400_and_nothing_written(
+    ledger: LedgerServer,
+) -> None:
+    # PostgreSQL cannot hold NUL in a text value: before the ids were checked at the edge, such
+    # an id reached the database and came back as a 500.
+    t = ledger.add_terminal()
+    member, card = _member(t, earned=100)
+    top = ledger.top()
+    for bad in ("%00", "A%00B", "%1B", "%C2%85"):  # NUL, NUL inside, ESC, NEL (a C1 control)
+        calls = [
+            t.http.get(f"/v1/cards/{bad}"),
+            ledger.admin.get(f"/v1/cards/{bad}"),
+            ledger.admin.get(f"/v1/members/{bad}"),
+            ledger.admin.post(f"/v1/cards/{bad}/block"),
+            ledger.admin.post(f"/v1/members/{bad}/adjust", json={"points": 5, "reason": "x"}),
+            ledger.admin.post(f"/v1/members/{bad}/freeze", json={"reason": "x"}),
+            ledger.admin.post(f"/v1/members/{bad}/unfreeze", json={"reason": "x"}),
+            ledger.admin.post(f"/v1/members/{bad}/cards", json={"card": "CNEW"}),
+        ]
+        for r in calls:
+            assert r.status_code == 400, (bad, r.request.url, r.text)
+            assert r.json()["error"] == "invalid"
+            assert "control character" in r.json()["message"]
+    for bad_card in ("\u0000", "C\u0000", "C\x1b", "C\u2028"):
+        r = ledger.admin.post(f"/v1/members/{member}/cards", json={"card": bad_card})
+        assert r.status_code == 400, (bad_card, r.text)
+        assert "control character" in r.json()["message"]
+    assert ledger.top() == top
+    view = ledger.member(member)
+    assert view["cards"] == [{"card": card, "status": "active"}] and view["balance"] == 100
