@@ -97,6 +97,31 @@ def test_members_import_is_all_or_nothing_and_names_the_lines(
     assert code == 2 and "line 1" in err
 
 
+def test_files_saved_with_a_byte_order_mark_are_read(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Excel's "CSV UTF-8" starts the file with a BOM (and ends lines with CRLF); the BOM was
+    # read as part of the first column's name: "missing member_id (unknown \ufeffmember_id)".
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(
+        "member_id,card,name,birthday,email\r\nM1,C1,Zoë,1990-01-31,\r\nM2,,Bob,,\r\n".encode(
+            "utf-8-sig"
+        )
+    )
+    code, out, err = run(capsys, "members", "import", str(excel), "--db", db_url, "--json")
+    assert (code, err) == (0, "") and json.loads(out) == {"imported": 2}
+    program = tmp_path / "program.toml"
+    program.write_bytes(PROGRAM.read_text().encode("utf-8-sig"))
+    assert run(capsys, "program", "set", str(program), "--db", db_url)[0] == 0
+
+    store = LedgerStore.open(db_url)
+    try:
+        assert store.card_snapshot("C1")["name"] == "Zoë"
+        assert store.member_view("M2")["name"] == "Bob"
+    finally:
+        store.close()
+
+
 def test_program_set_validates_the_file(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
