@@ -183,6 +183,21 @@ def test_program_versions_are_validated_and_must_increase(fresh_ledger: LedgerSe
     assert t.http.get("/v1/program").json()["version"] == 2
 
 
+def test_a_program_in_another_currency_is_refused(fresh_ledger: LedgerServer) -> None:
+    ledger = fresh_ledger
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200  # EUR
+    top = ledger.top()
+    for currency in ("JPY", "USD"):  # another exponent (rescales all money), or the same one
+        r = ledger.admin.put("/v1/program", json=program(2, program={"currency": currency}))
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "conflict"
+        assert f"currency is {currency}" in r.json()["message"] and "EUR" in r.json()["message"]
+    assert ledger.top() == top
+    current = ledger.admin.get("/v1/program").json()
+    assert current["version"] == 1 and current["rules"]["program"]["currency"] == "EUR"
+    assert ledger.admin.put("/v1/program", json=program(2)).status_code == 200
+
+
 def test_the_tier_follows_qualifying_spend_in_the_window(fresh_ledger: LedgerServer) -> None:
     ledger = fresh_ledger
     ledger.admin.put("/v1/program", json=program(1))

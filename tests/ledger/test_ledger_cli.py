@@ -144,6 +144,28 @@ def test_program_set_validates_the_file(
     assert code == 2 and "cannot read" in err
 
 
+def test_program_set_refuses_another_currency(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "program", "set", str(PROGRAM), "--db", db_url)[0] == 0
+    yen = tmp_path / "yen.toml"
+    yen.write_text(
+        PROGRAM.read_text()
+        .replace("version = 1", "version = 2")
+        .replace('currency = "EUR"', 'currency = "JPY"')
+    )
+    code, out, err = run(capsys, "program", "set", str(yen), "--db", db_url)
+    assert code == 2 and out == ""
+    assert "currency is JPY" in err and "in EUR" in err and "Traceback" not in err
+    store = LedgerStore.open(db_url)
+    try:
+        current = store.current_program()
+        assert current is not None and current.version == 1
+        assert current.program.currency == "EUR"
+    finally:
+        store.close()
+
+
 def test_expire_and_report_print_text_or_json(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -783,7 +783,8 @@ class LedgerStore:
         }
 
     def put_program(self, rules: Mapping[str, Any], source: str = "program") -> dict[str, Any]:
-        """Store a new program version; ConfigError lists every problem, Conflict if not newer."""
+        """Store a new program version; ConfigError lists every problem, Conflict if not newer
+        or in another currency."""
         program = parse_program(rules, source)
         stored = program_to_json(program)
         now = self.clock()
@@ -793,6 +794,14 @@ class LedgerStore:
                 raise Conflict(
                     f"program version {program.version} is not above the current "
                     f"version {current.version}"
+                )
+            # Every amount the ledger holds (spend, the tier window, reports) is in minor units
+            # of the first program's currency: another currency would silently rescale them all
+            # (100.00 EUR, 10000 minor units, would read as 10000 JPY).
+            if current is not None and program.currency != current.program.currency:
+                raise Conflict(
+                    f"the program's currency is {program.currency}, but the ledger keeps its "
+                    f"amounts in {current.program.currency}: a program cannot change the currency"
                 )
             rows, book = self._rows(conn, to_us(now)), self._book(conn)
             result = self._append_ledger(
