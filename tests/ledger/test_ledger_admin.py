@@ -132,6 +132,33 @@ def test_a_freeze_reason_must_be_printable_text(ledger: LedgerServer) -> None:
     assert ledger.member(member)["status"] == "frozen"
 
 
+def test_a_reason_with_a_bidi_control_or_nothing_visible_is_refused(ledger: LedgerServer) -> None:
+    t = ledger.add_terminal()
+    member, _ = _member(t, earned=100)
+    top = ledger.top()
+    for reason in (
+        "refund \u202egnorw",  # RIGHT-TO-LEFT OVERRIDE: shows as "refund wrong"
+        "audit \u2066note\u2069",  # an isolate
+        "\u200b",  # a zero-width space alone
+        " \u200b\u200c\u200d\u2060\ufeff ",
+    ):
+        for path, body in (
+            ("adjust", {"points": 5, "reason": reason}),
+            ("freeze", {"reason": reason}),
+        ):
+            r = ledger.admin.post(f"/v1/members/{member}/{path}", json=body)
+            assert r.status_code == 400, (reason, path, r.text)
+    assert "no visible character" in r.json()["message"]
+    assert ledger.top() == top
+    view = ledger.member(member)
+    assert view["balance"] == 100 and view["status"] == "active"
+    # A joiner inside text is part of it (an emoji, a script), not a trick.
+    r = ledger.admin.post(
+        f"/v1/members/{member}/adjust", json={"points": 5, "reason": "bonus 👩\u200d💻 team"}
+    )
+    assert r.status_code == 200, r.text
+
+
 def test_cards_can_be_blocked_and_linked_but_never_shared(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
     member, card = _member(t)

@@ -39,6 +39,7 @@ from loyalty_pos.domain.events import (
     MAX_REASON,
     MAX_TEXT,
     birthday_problem,
+    is_blank,
     seal,
     text_problem,
 )
@@ -1324,10 +1325,11 @@ def _member_row_problems(
 
 
 def _reason(reason: str) -> str:
-    """An admin's reason as it goes on the record: one line of printable text, not blank."""
+    """An admin's reason as it goes on the record: one line of printable text with at least one
+    visible character (not only spaces and zero-width characters)."""
     reason = reason.strip()
-    if not reason:
-        raise Refused("a reason is needed")
+    if is_blank(reason):
+        raise Refused("a reason is needed: this one has no visible character")
     if problem := text_problem(reason, MAX_REASON, "the reason"):
         raise Refused(problem)
     return reason
