@@ -27,6 +27,7 @@ from .domain.events import (
     MAX_REASON,
     MAX_TEXT,
     birthday_problem,
+    is_blank,
     text_problem,
     verify_chain,
 )
@@ -605,8 +606,8 @@ def adjust(
     t: Terminal, card: str, points: int, reason: str, pin: str | None, at: datetime | None = None
 ) -> dict[str, Any]:
     """A manager's correction (positive) or clawback (negative), with a reason on the record."""
-    if not reason.strip():
-        raise Refused("An adjustment needs a reason.")
+    if is_blank(reason):  # a zero-width space alone looks like a reason but says nothing
+        raise Refused("An adjustment needs a reason with a visible character.")
     _refuse_bad_text(reason.strip(), MAX_REASON, "The reason")
     if points == 0:
         raise Refused("An adjustment of 0 points changes nothing.")

@@ -149,6 +149,8 @@ def test_tiers_by_yearly_spend_in_a_rolling_window(demo) -> None:
         lambda t: svc.enroll(t, "LC00999999", "Zoe", birthday="2099-01-01"),
         lambda t: svc.enroll(t, "LC00999999", "Zoe", birthday="1850-01-01"),
         lambda t: svc.adjust(t, ANNA, 5, "goodwill\nsecond line", "1234"),
+        lambda t: svc.adjust(t, ANNA, 5, "\u200b \u2060", "1234"),  # nothing visible
+        lambda t: svc.adjust(t, ANNA, 5, "bonus \u202egnorw", "1234"),  # shows as "bonus wrong"
         lambda t: svc.resolve_items(t, [], [("2.00", "gro\tcery")]),
     ],
 )

@@ -132,6 +132,33 @@ def test_a_freeze_reason_must_be_printable_text(ledger: LedgerServer) -> None:
     assert ledger.member(member)["status"] == "frozen"
 
 
+def test_a_reason_with_a_bidi_control_or_nothing_visible_is_refused(ledger: LedgerServer) -> None:
+    t = ledger.add_terminal()
+    member, _ = _member(t, earned=100)
+    top = ledger.top()
+    for reason in (
+        "refund \u202egnorw",  # RIGHT-TO-LEFT OVERRIDE: shows as "refund wrong"
+        "audit \u2066note\u2069",  # an isolate
+        "\u200b",  # a zero-width space alone
+        " \u200b\u200c\u200d\u2060\ufeff ",
+    ):
+        for path, body in (
+            ("adjust", {"points": 5, "reason": reason}),
+            ("freeze", {"reason": reason}),
+        ):
+            r = ledger.admin.post(f"/v1/members/{member}/{path}", json=body)
+            assert r.status_code == 400, (reason, path, r.text)
+    assert "no visible character" in r.json()["message"]
+    assert ledger.top() == top
+    view = ledger.member(member)
+    assert view["balance"] == 100 and view["status"] == "active"
+    # A joiner inside text is part of it (an emoji, a script), not a trick.
+    r = ledger.admin.post(
+        f"/v1/members/{member}/adjust", json={"points": 5, "reason": "bonus 👩\u200d💻 team"}
+    )
+    assert r.status_code == 200, r.text
+
+
 def test_cards_can_be_blocked_and_linked_but_never_shared(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
     member, card = _member(t)
@@ -181,6 +208,21 @@ def test_program_versions_are_validated_and_must_increase(fresh_ledger: LedgerSe
     r = ledger.admin.put("/v1/program", json=program(2, tiers={"window_days": 30}))
     assert r.status_code == 200
     assert t.http.get("/v1/program").json()["version"] == 2
+
+
+def test_a_program_in_another_currency_is_refused(fresh_ledger: LedgerServer) -> None:
+    ledger = fresh_ledger
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200  # EUR
+    top = ledger.top()
+    for currency in ("JPY", "USD"):  # another exponent (rescales all money), or the same one
+        r = ledger.admin.put("/v1/program", json=program(2, program={"currency": currency}))
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "conflict"
+        assert f"currency is {currency}" in r.json()["message"] and "EUR" in r.json()["message"]
+    assert ledger.top() == top
+    current = ledger.admin.get("/v1/program").json()
+    assert current["version"] == 1 and current["rules"]["program"]["currency"] == "EUR"
+    assert ledger.admin.put("/v1/program", json=program(2)).status_code == 200
 
 
 def test_the_tier_follows_qualifying_spend_in_the_window(fresh_ledger: LedgerServer) -> None:
@@ -244,3 +286,35 @@ def test_expire_writes_an_event_per_lapsed_lot(fresh_ledger: LedgerServer) -> No
     assert audit["program_accounts"]["program:expired"] == 90
     assert audit["sum_of_balances"] == 0 and audit["members_mismatched"] == []
     assert ledger.admin.post("/v1/expire", params={"at": "yesterday"}).status_code == 400
+
+
+def test_a_control_character_in_an_id_is_refused_with_400_and_nothing_written(
+    ledger: LedgerServer,
+) -> None:
+    # PostgreSQL cannot hold NUL in a text value: before the ids were checked at the edge, such
+    # an id reached the database and came back as a 500.
+    t = ledger.add_terminal()
+    member, card = _member(t, earned=100)
+    top = ledger.top()
+    for bad in ("%00", "A%00B", "%1B", "%C2%85"):  # NUL, NUL inside, ESC, NEL (a C1 control)
+        calls = [
+            t.http.get(f"/v1/cards/{bad}"),
+            ledger.admin.get(f"/v1/cards/{bad}"),
+            ledger.admin.get(f"/v1/members/{bad}"),
+            ledger.admin.post(f"/v1/cards/{bad}/block"),
+            ledger.admin.post(f"/v1/members/{bad}/adjust", json={"points": 5, "reason": "x"}),
+            ledger.admin.post(f"/v1/members/{bad}/freeze", json={"reason": "x"}),
+            ledger.admin.post(f"/v1/members/{bad}/unfreeze", json={"reason": "x"}),
+            ledger.admin.post(f"/v1/members/{bad}/cards", json={"card": "CNEW"}),
+        ]
+        for r in calls:
+            assert r.status_code == 400, (bad, r.request.url, r.text)
+            assert r.json()["error"] == "invalid"
+            assert "control character" in r.json()["message"]
+    for bad_card in ("\u0000", "C\u0000", "C\x1b", "C\u2028"):
+        r = ledger.admin.post(f"/v1/members/{member}/cards", json={"card": bad_card})
+        assert r.status_code == 400, (bad_card, r.text)
+        assert "control character" in r.json()["message"]
+    assert ledger.top() == top
+    view = ledger.member(member)
+    assert view["cards"] == [{"card": card, "status": "active"}] and view["balance"] == 100

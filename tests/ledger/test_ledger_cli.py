@@ -97,6 +97,31 @@ def test_members_import_is_all_or_nothing_and_names_the_lines(
     assert code == 2 and "line 1" in err
 
 
+def test_files_saved_with_a_byte_order_mark_are_read(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Excel's "CSV UTF-8" starts the file with a BOM (and ends lines with CRLF); the BOM was
+    # read as part of the first column's name: "missing member_id (unknown \ufeffmember_id)".
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(
+        "member_id,card,name,birthday,email\r\nM1,C1,Zoë,1990-01-31,\r\nM2,,Bob,,\r\n".encode(
+            "utf-8-sig"
+        )
+    )
+    code, out, err = run(capsys, "members", "import", str(excel), "--db", db_url, "--json")
+    assert (code, err) == (0, "") and json.loads(out) == {"imported": 2}
+    program = tmp_path / "program.toml"
+    program.write_bytes(PROGRAM.read_text().encode("utf-8-sig"))
+    assert run(capsys, "program", "set", str(program), "--db", db_url)[0] == 0
+
+    store = LedgerStore.open(db_url)
+    try:
+        assert store.card_snapshot("C1")["name"] == "Zoë"
+        assert store.member_view("M2")["name"] == "Bob"
+    finally:
+        store.close()
+
+
 def test_program_set_validates_the_file(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -117,6 +142,28 @@ def test_program_set_validates_the_file(
     assert any("typo" in p for p in problem["problems"])
     code, _, err = run(capsys, "program", "set", str(tmp_path / "missing.toml"), "--db", db_url)
     assert code == 2 and "cannot read" in err
+
+
+def test_program_set_refuses_another_currency(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "program", "set", str(PROGRAM), "--db", db_url)[0] == 0
+    yen = tmp_path / "yen.toml"
+    yen.write_text(
+        PROGRAM.read_text()
+        .replace("version = 1", "version = 2")
+        .replace('currency = "EUR"', 'currency = "JPY"')
+    )
+    code, out, err = run(capsys, "program", "set", str(yen), "--db", db_url)
+    assert code == 2 and out == ""
+    assert "currency is JPY" in err and "in EUR" in err and "Traceback" not in err
+    store = LedgerStore.open(db_url)
+    try:
+        current = store.current_program()
+        assert current is not None and current.version == 1
+        assert current.program.currency == "EUR"
+    finally:
+        store.close()
 
 
 def test_expire_and_report_print_text_or_json(

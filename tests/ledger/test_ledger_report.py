@@ -3,10 +3,14 @@ scenario whose every number is worked out by hand below."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from ledger_helpers import LedgerServer, program, statuses
+
+from loyalty_pos.ledger.report import duration, render
 
 
 def test_an_overspend_from_two_terminals_is_recorded_negative_and_flagged(
@@ -140,5 +144,29 @@ def test_rejections_and_clock_skew_show_in_the_report_of_the_day(
     assert set(flagged) == {"FAST", "SLOW"}
     assert flagged["FAST"]["events"] == 1 and flagged["FAST"]["max_ahead_s"] > 2 * 86400
     assert flagged["SLOW"]["max_behind_s"] > 86400
+    # The printed report says it in days and hours, not seconds (JSON keeps the seconds).
+    lines = render(report).splitlines()
+    assert re.fullmatch(r" {4}FAST: 1 event, up to (3 days|2 days 23 h) ahead", lines[-2])
+    assert re.fullmatch(r" {4}SLOW: 1 event, up to (2 days|1 day 23 h) behind", lines[-1])
     r = ledger.admin.get("/v1/reports/summary", params={"from": today, "to": "2000-01-01"})
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 s"),
+        (59, "59 s"),
+        (60, "1 min"),
+        (12 * 60 + 59, "12 min"),
+        (3600, "1 h"),
+        (5 * 3600 + 12 * 60 + 7, "5 h 12 min"),
+        (86_400, "1 day"),
+        (86_400 + 3600 * 3, "1 day 3 h"),
+        (355 * 86_400 + 10 * 3600 + 59 * 60, "355 days 10 h"),
+        (30_708_187_274, "355,418 days 20 h"),  # a clock set about 970 years ahead
+        (-12 * 60, "12 min"),  # the side (ahead, behind) is said apart
+    ],
+)
+def test_a_clock_skew_is_printed_in_days_hours_and_minutes(seconds: int, text: str) -> None:
+    assert duration(seconds) == text

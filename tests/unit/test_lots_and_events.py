@@ -13,10 +13,12 @@ from loyalty_pos.domain.events import (
     GENESIS_HASH,
     canonical_text,
     chain_hash,
+    is_blank,
     receipt_id,
     receipt_seq,
     seal,
     seal_text,
+    text_problem,
     verify_chain,
 )
 from loyalty_pos.domain.lots import Account, Lot
@@ -143,3 +145,23 @@ def test_tier_spend_of_an_event_is_money_due_less_money_back_for_members_only() 
     assert tier_spend_minor({"type": "refund", "member_id": "M1", "refund_minor": 300}) == -300
     assert tier_spend_minor({"type": "checkout", "member_id": None, "due_minor": 995}) == 0
     assert tier_spend_minor({"type": "adjust", "member_id": "M1", "points": 50}) == 0
+
+
+def test_bidi_controls_are_refused_in_text_but_joiners_inside_text_are_not() -> None:
+    # "Trojan source": an override or isolate shows the text in another order than it is stored.
+    for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069":
+        problem = text_problem(f"ab{control}cd", 200, "the reason")
+        assert problem == (
+            f"the reason holds a control character (U+{ord(control):04X} at position 3); "
+            "only printable text is taken"
+        )
+    # Scripts and emoji need the zero-width (non-)joiner inside a word; a bidi mark is fine too.
+    for fine in ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "👩\u200d💻", "a\u200eb"):
+        assert text_problem(fine, 200, "name") is None
+
+
+def test_text_of_only_whitespace_and_zero_width_characters_is_blank() -> None:
+    for blank in ("", "   ", "\u200b", " \u200b\u200c\u200d\u2060\ufeff\u3000 "):
+        assert is_blank(blank), repr(blank)
+    for visible in ("x", "\u200bx", "👩\u200d💻", "."):
+        assert not is_blank(visible), repr(visible)

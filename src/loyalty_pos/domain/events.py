@@ -31,11 +31,24 @@ MAX_LINES = 1000
 MAX_ENTRIES = 100
 
 
-#: Characters no name, label or reason may hold: C0 and C1 controls, DEL, and the Unicode line
-#: and paragraph separators. On a receipt printer a control character is a command (ESC @ resets
+#: Characters no name, label or reason may hold: C0 and C1 controls, DEL, the Unicode line and
+#: paragraph separators, and the bidirectional embedding, override and isolate controls (U+202A-
+#: U+202E, U+2066-U+2069). On a receipt printer a control character is a command (ESC @ resets
 #: it, ESC p opens the cash drawer, GS V cuts the paper); on a screen or a receipt a line break in
-#: a name breaks the layout.
-CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: a name breaks the layout; a bidi override shows text in another order than it is stored
+#: ("Trojan source"), so a reason or a name could read as something else in every report. The
+#: zero-width joiners (U+200C, U+200D) are not here: scripts and emoji need them inside text.
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+#: Characters that show nothing on their own: the zero-width space, non-joiner and joiner, the
+#: word joiner and the byte order mark (zero-width no-break space).
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+
+
+def is_blank(value: str) -> bool:
+    """True when ``value`` has no visible character: only whitespace and zero-width characters
+    (a reason made of a zero-width space looks given but says nothing)."""
+    return all(c.isspace() or c in _INVISIBLE for c in value)
 
 
 def text_problem(value: str, limit: int, what: str) -> str | None:

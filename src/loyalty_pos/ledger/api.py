@@ -18,7 +18,7 @@ from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +31,7 @@ from loyalty_pos.domain.errors import (
     Refused,
     StorageError,
 )
+from loyalty_pos.domain.events import MAX_ID
 
 from . import models as m
 from .store import Conflict, LedgerStore
@@ -217,8 +218,9 @@ def create_app(
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": m.Problem} for code in (400, 401, 403, 404, 409, 413)
     }
-    MemberId = Annotated[str, Path(min_length=1, max_length=64)]
-    CardId = Annotated[str, Path(min_length=1, max_length=64)]
+    # Path ids are checked like body ids (``models.printable``): a control character is a 400.
+    MemberId = Annotated[str, Path(min_length=1, max_length=MAX_ID), AfterValidator(m.printable)]
+    CardId = Annotated[str, Path(min_length=1, max_length=MAX_ID), AfterValidator(m.printable)]
 
     @app.get("/v1/health", response_model=m.Health, tags=["ops"])
     def health() -> dict[str, Any]:

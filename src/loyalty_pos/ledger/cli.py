@@ -92,8 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: Path) -> str:
+    # utf-8-sig: a byte order mark at the start (Excel's "CSV UTF-8" writes one) is dropped, not
+    # read as part of the first column's name; a file without one reads as plain UTF-8.
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise Refused(f"cannot read {path}: {e.strerror or e}") from e
     except UnicodeDecodeError as e:

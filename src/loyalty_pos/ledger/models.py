@@ -6,12 +6,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
 
-from loyalty_pos.domain.events import MAX_POINTS
+from loyalty_pos.domain.events import MAX_ID, MAX_POINTS, text_problem
+
+
+def printable(value: str, info: ValidationInfo) -> str:
+    """An id (a member id, a card) as text the ledger can store and print: no control character.
+    PostgreSQL cannot hold NUL in text at all, so refusing it here keeps it from the database
+    (a 500 before); ESC or a line break would be a command or a broken line on a receipt."""
+    if problem := text_problem(value, MAX_ID, info.field_name or "the id"):
+        raise PydanticCustomError("control_character", "{problem}", {"problem": problem})
+    return value
+
 
 TerminalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
-Ident = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Ident = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID), AfterValidator(printable)
+]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 MAX_EVENTS = 1000
 

@@ -295,12 +295,33 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"  members with a negative balance: {len(negatives)}")
     lines.extend(f"    {n['member_id']}: {n['balance']}" for n in negatives[:50])
     lines.append(f"  terminals with a clock more than 24 h off: {len(report['clock_skew'])}")
-    lines.extend(
-        f"    {s['terminal_id']}: {s['events']} events, up to {s['max_behind_s']} s behind, "
-        f"{s['max_ahead_s']} s ahead"
-        for s in report["clock_skew"]
-    )
+    for s in report["clock_skew"]:
+        off = [
+            f"{duration(seconds)} {side}"
+            for seconds, side in ((s["max_behind_s"], "behind"), (s["max_ahead_s"], "ahead"))
+            if seconds
+        ]
+        events_n = f"{s['events']} event{'s' if s['events'] != 1 else ''}"
+        lines.append(f"    {s['terminal_id']}: {events_n}, up to {' and '.join(off)}")
     return "\n".join(lines)
+
+
+def duration(seconds: int) -> str:
+    """A length of time for a person: its two largest units, floored ("355 days 10 h",
+    "5 h 12 min", "12 min", "40 s"); a clock years off reads in days (``30,708,187,274`` s is
+    "355,418 days 10 h")."""
+    seconds = abs(int(seconds))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = f"{days:,} day{'s' if days != 1 else ''}"
+        return f"{text} {hours} h" if hours else text
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
 
 
 def _pairs(items: Iterable[tuple[str, int]]) -> str:

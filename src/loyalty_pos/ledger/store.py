@@ -39,6 +39,7 @@ from loyalty_pos.domain.events import (
     MAX_REASON,
     MAX_TEXT,
     birthday_problem,
+    is_blank,
     seal,
     text_problem,
 )
@@ -783,7 +784,8 @@ class LedgerStore:
         }
 
     def put_program(self, rules: Mapping[str, Any], source: str = "program") -> dict[str, Any]:
-        """Store a new program version; ConfigError lists every problem, Conflict if not newer."""
+        """Store a new program version; ConfigError lists every problem, Conflict if not newer
+        or in another currency."""
         program = parse_program(rules, source)
         stored = program_to_json(program)
         now = self.clock()
@@ -793,6 +795,14 @@ class LedgerStore:
                 raise Conflict(
                     f"program version {program.version} is not above the current "
                     f"version {current.version}"
+                )
+            # Every amount the ledger holds (spend, the tier window, reports) is in minor units
+            # of the first program's currency: another currency would silently rescale them all
+            # (100.00 EUR, 10000 minor units, would read as 10000 JPY).
+            if current is not None and program.currency != current.program.currency:
+                raise Conflict(
+                    f"the program's currency is {program.currency}, but the ledger keeps its "
+                    f"amounts in {current.program.currency}: a program cannot change the currency"
                 )
             rows, book = self._rows(conn, to_us(now)), self._book(conn)
             result = self._append_ledger(
@@ -1315,10 +1325,11 @@ def _member_row_problems(
 
 
 def _reason(reason: str) -> str:
-    """An admin's reason as it goes on the record: one line of printable text, not blank."""
+    """An admin's reason as it goes on the record: one line of printable text with at least one
+    visible character (not only spaces and zero-width characters)."""
     reason = reason.strip()
-    if not reason:
-        raise Refused("a reason is needed")
+    if is_blank(reason):
+        raise Refused("a reason is needed: this one has no visible character")
     if problem := text_problem(reason, MAX_REASON, "the reason"):
         raise Refused(problem)
     return reason
