@@ -131,9 +131,23 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
             parsed.append((row, to_minor(price, currency)))
         except Refused as e:
             problems.append(f"line {line}: {e}")
+    for line, row in rows:
+        # An EAN may move between SKUs of this file, not take one from a SKU the file leaves as is.
+        if not row["ean"]:
+            continue
+        holder = t.store.one("SELECT sku FROM catalog WHERE ean = ?", (row["ean"],))
+        if holder is not None and holder["sku"] not in skus:
+            problems.append(
+                f"line {line}: ean {row['ean']} already belongs to sku {holder['sku']} "
+                "in the catalog"
+            )
     if problems:
         raise ConfigError(str(path), problems)
     with t.store.transaction() as conn:
+        # The file's SKUs let go of their EANs first, so EANs may change hands among them.
+        conn.executemany(
+            "UPDATE catalog SET ean = NULL WHERE sku = ?", [(r["sku"],) for r, _ in parsed]
+        )
         conn.executemany(
             "INSERT INTO catalog (sku, ean, name, price_minor, category) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(sku) DO UPDATE SET ean = excluded.ean, name = excluded.name, "

@@ -242,6 +242,17 @@ def test_an_import_with_a_bad_row_names_it_and_imports_nothing(
     assert run(home, "journal").stdout == before[0]
 
 
+def test_an_import_taking_a_stored_items_ean_is_refused_not_a_storage_fault(
+    home: Path, tmp_path: Path
+) -> None:
+    csv_file = tmp_path / "catalog.csv"
+    csv_file.write_text("sku,ean,name,price,category\nSOY,4000011742186,Soy,1.49,grocery\n")
+    out = run(home, "catalog", "import", str(csv_file))
+    assert out.returncode == 2, out.stderr
+    assert "line 2: ean 4000011742186 already belongs to sku MILK in the catalog" in out.stderr
+    assert run(home, "checkout", "--item", "SOY").returncode == 2  # nothing imported
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -267,6 +267,40 @@ def test_catalog_import_checks_ean_digits_and_prices(demo, tmp_path: Path) -> No
     assert demo.store.item("A") is None
 
 
+MILK_EAN = "4000011742186"  # MILK's in the demo catalog
+BREAD_EAN = "4000011821379"  # BREAD's
+
+
+def test_an_ean_of_a_sku_the_file_leaves_alone_is_refused_naming_the_line(
+    demo, tmp_path: Path
+) -> None:
+    taken = tmp_path / "catalog.csv"
+    taken.write_text(
+        f"sku,ean,name,price,category\nOAT,,Oat milk,1.99,x\nSOY,{MILK_EAN},Soy,1.49,x\n"
+    )
+    before = state(demo)
+    with pytest.raises(ConfigError) as e:
+        import_catalog(demo, taken)
+    assert e.value.problems == [
+        f"line 3: ean {MILK_EAN} already belongs to sku MILK in the catalog"
+    ]
+    assert demo.store.item("OAT") is None and demo.store.item(MILK_EAN)["sku"] == "MILK"
+    assert state(demo) == before
+
+
+def test_eans_may_change_hands_among_the_skus_of_one_file(demo, tmp_path: Path) -> None:
+    moved = tmp_path / "catalog.csv"
+    moved.write_text(  # BREAD takes MILK's EAN before MILK's row gives it up; SOY takes BREAD's
+        "sku,ean,name,price,category\n"
+        f"BREAD,{MILK_EAN},Bread,3.49,grocery\nMILK,,Milk,1.19,grocery\n"
+        f"SOY,{BREAD_EAN},Soy,1.49,grocery\n"
+    )
+    assert import_catalog(demo, moved) == {"imported": 3}
+    assert demo.store.item(MILK_EAN)["sku"] == "BREAD"
+    assert demo.store.item(BREAD_EAN)["sku"] == "SOY"
+    assert demo.store.item("MILK")["ean"] is None
+
+
 def test_a_corrupt_database_gives_a_sentence_not_a_traceback(tmp_path: Path, demo) -> None:
     home = demo.home
     demo.store.close()
