@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .checkout import Terminal
+from .checkout import OPEN_LINE, Terminal
 from .domain.errors import ConfigError, Refused
-from .domain.events import MAX_ID, MAX_TEXT, birthday_problem, text_problem
+from .domain.events import MAX_ID, MAX_TEXT, birthday_problem, is_receipt_id, text_problem
 from .domain.gtin import gtin_check_digit_ok
 from .domain.money import parse_money, to_minor
 
@@ -100,6 +100,17 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
     return {"imported": len(rows)}
 
 
+def _unsellable_sku(sku: str) -> str | None:
+    """Why a checkout could never sell ``sku`` as itself, or None."""
+    if sku.startswith(OPEN_LINE):
+        return f"starts with {OPEN_LINE}, which marks a free-amount line"
+    if ":" in sku:
+        return "holds ':', which the checkout's --item SKU:QTY reads as the quantity"
+    if is_receipt_id(sku):
+        return "looks like a receipt id (a scan of it would open a refund)"
+    return None
+
+
 def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
     rows = _rows(path, CATALOG_COLUMNS)
     currency = t.program.currency
@@ -112,7 +123,15 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: sku is empty")
         elif row["sku"] in skus:
             problems.append(f"line {line}: sku {row['sku']} appears twice")
+        elif problem := _unsellable_sku(row["sku"]):
+            problems.append(f"line {line}: sku {row['sku']} {problem}")
         skus.add(row["sku"])
+        for column in ("sku", "ean"):
+            if row[column] and t.store.card(row[column]) is not None:
+                problems.append(
+                    f"line {line}: {column} {row[column]} is a member's card here "
+                    "(a scan of it would add the item, not the member)"
+                )
         if row["ean"]:
             if not gtin_check_digit_ok(row["ean"]):
                 problems.append(f"line {line}: ean {row['ean']} has a wrong check digit or length")

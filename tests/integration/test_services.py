@@ -301,6 +301,39 @@ def test_eans_may_change_hands_among_the_skus_of_one_file(demo, tmp_path: Path) 
     assert demo.store.item("MILK")["ean"] is None
 
 
+@pytest.mark.parametrize(
+    ("sku", "said"),
+    [
+        ("TEA:2", "holds ':', which the checkout's --item SKU:QTY reads as the quantity"),
+        ("OPEN:grocery", "starts with OPEN:, which marks a free-amount line"),
+        ("T1-000001", "looks like a receipt id (a scan of it would open a refund)"),
+        (ANNA, "is a member's card here (a scan of it would add the item, not the member)"),
+    ],
+)
+def test_a_sku_the_checkout_could_never_sell_is_refused_naming_the_line(
+    demo, tmp_path: Path, sku: str, said: str
+) -> None:
+    bad = tmp_path / "catalog.csv"
+    bad.write_text(f"sku,ean,name,price,category\nOK,,Ok,1.00,x\n{sku},,Odd,1.00,x\n")
+    with pytest.raises(ConfigError) as e:
+        import_catalog(demo, bad)
+    assert e.value.problems == [f"line 3: sku {sku} {said}"]
+    assert demo.store.item("OK") is None and demo.store.item(sku) is None
+
+
+def test_an_ean_that_is_a_members_card_is_refused(demo, tmp_path: Path) -> None:
+    card = "96385074"  # a 4-byte NFC UID in hex, and a valid EAN-8
+    svc.enroll(demo, card, "Eve")
+    bad = tmp_path / "catalog.csv"
+    bad.write_text(f"sku,ean,name,price,category\nGUM,{card},Gum,1.00,x\n")
+    with pytest.raises(ConfigError) as e:
+        import_catalog(demo, bad)
+    assert e.value.problems == [
+        f"line 2: ean {card} is a member's card here (a scan of it would add the item, not the member)"
+    ]
+    assert demo.store.item(card) is None
+
+
 def test_a_corrupt_database_gives_a_sentence_not_a_traceback(tmp_path: Path, demo) -> None:
     home = demo.home
     demo.store.close()
