@@ -27,6 +27,7 @@ from .domain.events import (
     MAX_REASON,
     MAX_TEXT,
     birthday_problem,
+    is_receipt_id,
     text_problem,
     verify_chain,
 )
@@ -151,6 +152,19 @@ def _refuse_bad_text(value: str, limit: int, what: str) -> None:
     """Refused when ``value`` is longer than the ledger takes (``domain.events`` limits)."""
     if problem := text_problem(value, limit, what):
         raise Refused(problem + ".")
+
+
+def _refuse_unreadable_card(t: Terminal, card: str) -> None:
+    """Refused unless a scan of ``card`` at this terminal finds the card: the scanner takes a
+    receipt id first, then a catalog item, and only then a code matching ``card_pattern``."""
+    if is_receipt_id(card):
+        raise Refused(f"{card} is a receipt id, not a card.")
+    if t.store.item(card) is not None:
+        raise Refused(f"{card} is an item in the catalog, not a card.")
+    if not t.is_card(card):
+        raise Refused(
+            f"{card!r} is not a card number this terminal can read (terminal.card_pattern)."
+        )
 
 
 def _date(text: str | None) -> Any:
@@ -536,6 +550,7 @@ def enroll(
     if not card:
         raise Refused("A card number is needed to enrol.")
     _refuse_bad_text(card, MAX_ID, "The card number")
+    _refuse_unreadable_card(t, card)
     _refuse_bad_text(name.strip(), MAX_TEXT, "The name")
     _refuse_bad_text(email.strip(), MAX_TEXT, "The email address")
     _refuse_bad_text(phone.strip(), MAX_TEXT, "The phone number")
@@ -641,6 +656,7 @@ def _link(t: Terminal, new_card: str, member_id: str, now: datetime) -> None:
     if not new_card:
         raise Refused("Give the new card's number.")
     _refuse_bad_text(new_card, MAX_ID, "The new card's number")
+    _refuse_unreadable_card(t, new_card)
     if t.store.member(member_id) is None:
         raise NotFound(f"Member {member_id} is not known here.")
     if t.store.card(new_card) is not None:

@@ -268,6 +268,27 @@ def test_numbers_out_of_range_are_usage_errors(home: Path, args: tuple[str, ...]
     assert "error: argument" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("enroll", "--card", "MILK"), "MILK is an item in the catalog, not a card."),
+        (("enroll", "--card", "T1-000001"), "T1-000001 is a receipt id, not a card."),
+        (("enroll", "--card", "foo"), "'foo' is not a card number this terminal can read"),
+        (
+            ("card", "link", "lowercaseabc", "--member", "M0001", "--manager-pin", "2468"),
+            "'lowercaseabc' is not a card number this terminal can read",
+        ),
+    ],
+)
+def test_a_card_no_scan_could_find_is_refused_and_nothing_recorded(
+    home: Path, args: tuple[str, ...], said: str
+) -> None:
+    before = journal_lines(home)
+    out = run(home, *args)
+    assert out.returncode == 2 and said in out.stderr, out.stderr
+    assert journal_lines(home) == before
+
+
 def test_plain_errors_are_one_sentence(home: Path) -> None:
     out = run(home, "checkout", "--item", "NOSUCH")
     assert out.returncode == 2

@@ -29,6 +29,8 @@ from ..conftest import NOW
 
 ANNA = "04A1B2C3D4E500"  # member M0001, born 1960-01-01
 BEN = "LC00100037"  # member M0002
+MILK_EAN = "4000011742186"  # MILK's in the demo catalog
+BREAD_EAN = "4000011821379"  # BREAD's
 
 
 def journal(t: svc.Terminal) -> list[dict]:
@@ -135,6 +137,36 @@ def test_a_refusal_leaves_journal_lots_and_receipts_exactly_as_they_were(demo, a
     with pytest.raises(Refused):
         attempt(demo)
     assert state(demo) == before
+
+
+@pytest.mark.parametrize(
+    ("card", "said"),
+    [
+        ("MILK", "MILK is an item in the catalog, not a card."),
+        (MILK_EAN, f"{MILK_EAN} is an item in the catalog, not a card."),
+        ("DEMO1-000001", "DEMO1-000001 is a receipt id, not a card."),
+        ("foo", "'foo' is not a card number this terminal can read (terminal.card_pattern)."),
+        ("04a1b2c3d4e5ff", "'04a1b2c3d4e5ff' is not a card number this terminal can read"),
+    ],
+)
+@pytest.mark.parametrize(
+    "give",
+    [
+        lambda t, card: svc.enroll(t, card, "Zoe"),
+        lambda t, card: svc.link_card(t, card, "M0001", "1234"),
+        lambda t, card: svc.replace_lost_card(t, ANNA, card, "1234"),
+    ],
+    ids=["enroll", "link", "replace"],
+)
+def test_a_card_the_terminal_could_never_read_as_a_card_is_refused(
+    demo, give, card: str, said: str
+) -> None:
+    before = state(demo)
+    with pytest.raises(Refused) as e:
+        give(demo, card)
+    assert str(e.value).startswith(said)
+    assert state(demo) == before and demo.store.card(card) is None
+    assert demo.store.card(ANNA)["card_status"] == "active"
 
 
 def test_a_refund_receipt_scanned_for_a_refund_names_the_sale(demo) -> None:
@@ -265,10 +297,6 @@ def test_catalog_import_checks_ean_digits_and_prices(demo, tmp_path: Path) -> No
         import_catalog(demo, bad)
     assert len(e.value.problems) == 3
     assert demo.store.item("A") is None
-
-
-MILK_EAN = "4000011742186"  # MILK's in the demo catalog
-BREAD_EAN = "4000011821379"  # BREAD's
 
 
 def test_an_ean_of_a_sku_the_file_leaves_alone_is_refused_naming_the_line(
