@@ -368,7 +368,8 @@ def _checkout_result(
 
 
 def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) -> None:
-    """Refuse unless ``pin`` is the manager PIN; 5 wrong PINs lock manager actions for 15 minutes."""
+    """Refuse unless ``pin`` is the manager PIN; 5 wrong PINs lock manager actions for 15 minutes.
+    No PIN at all (None, empty) is refused without counting as a wrong one."""
     now = t.now(at)
     if not t.config.pin_hash:
         raise AuthError(
@@ -381,8 +382,10 @@ def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) 
             f"{datetime.fromisoformat(locked_until).astimezone(now.tzinfo):%H:%M}.",
             reason="locked",
         )
+    if not pin:  # forgotten, not wrong: no try is used up
+        raise AuthError("This needs the manager PIN (--manager-pin).", reason="missing_pin")
     with t.store.transaction():
-        if pin and pin_matches(pin, t.config.pin_hash):
+        if pin_matches(pin, t.config.pin_hash):
             t.store.set_meta("pin_failures", "0")
             return
         failures = int(t.store.meta("pin_failures", "0") or 0) + 1
@@ -394,7 +397,7 @@ def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) 
     raise AuthError(
         "Wrong manager PIN."
         + (
-            f" {left} tries left."
+            f" {left} {'try' if left == 1 else 'tries'} left."
             if failures < PIN_ATTEMPTS
             else " Manager actions are locked for 15 minutes."
         ),

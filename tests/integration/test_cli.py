@@ -454,7 +454,21 @@ def test_a_terminal_made_without_a_manager_pin_gets_one_with_pin_set(tmp_path: P
     assert config.stat().st_mode & 0o777 == 0o600
 
     out = run(home, "pin", "set", "--new-pin", "1357")
-    assert out.returncode == 2 and "Wrong manager PIN" in out.stderr
+    assert out.returncode == 2 and "This needs the manager PIN (--manager-pin)." in out.stderr
     assert run(home, "pin", "set", "--new-pin", "1357", "--manager-pin", "2468").returncode == 0
     assert run(home, *adjust, "--manager-pin", "2468").returncode == 2
     assert run(home, *adjust, "--manager-pin", "1357").returncode == 0
+
+
+def test_a_forgotten_manager_pin_is_asked_for_and_never_locks(tmp_path: Path) -> None:
+    home = tmp_path / "t"
+    program = str(ROOT / "config" / "program.example.toml")
+    init = ("init", "--terminal-id", "T6", "--program", program, "--manager-pin", "2468")
+    assert run(home, *init).returncode == 0
+    assert run(home, "enroll", "--card", "LC55550002").returncode == 0
+    adjust = ("adjust", "LC55550002", "5", "--reason", "goodwill")
+    for _ in range(5):
+        out = run(home, *adjust)
+        assert out.returncode == 2
+        assert out.stderr == "loyalty-pos: This needs the manager PIN (--manager-pin).\n"
+    assert run(home, *adjust, "--manager-pin", "2468").returncode == 0

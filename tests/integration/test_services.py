@@ -221,6 +221,16 @@ def test_five_wrong_pins_lock_manager_actions_for_fifteen_minutes(demo) -> None:
     )
 
 
+def test_a_forgotten_pin_is_asked_for_and_uses_up_no_try(demo) -> None:
+    for missing in (None, "", None, "", None, ""):
+        with pytest.raises(AuthError, match=r"^This needs the manager PIN \(--manager-pin\)\.$"):
+            svc.adjust(demo, ANNA, 10, "test", missing)
+    for left in ("4 tries", "3 tries", "2 tries", "1 try"):
+        with pytest.raises(AuthError, match=f"^Wrong manager PIN. {left} left.$"):
+            svc.adjust(demo, ANNA, 10, "test", "9999")
+    assert svc.adjust(demo, ANNA, 10, "test", "1234")["points"] == 10  # not locked
+
+
 def test_adjust_clawback_can_go_negative_and_negative_balance_cannot_be_spent(demo) -> None:
     svc.adjust(demo, ANNA, -30, "clawback of a mistaken bonus", "1234")
     assert svc.balance(demo, ANNA)["balance"] == -30
