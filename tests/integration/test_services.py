@@ -560,6 +560,19 @@ def ledger_problems(t: svc.Terminal, since: int) -> list[str]:
     return problems
 
 
+def test_a_sale_pays_at_most_the_points_one_event_carries_and_the_ledger_takes_it(demo) -> None:
+    for _ in range(2):  # a balance above what one event may move
+        svc.adjust(demo, BEN, 10**12, "migration", "1234")
+    since = demo.store.head()[0]
+    big = svc.resolve_items(demo, [], [("50000000000.00", "grocery")])
+    with pytest.raises(RedeemRefused, match=r"at most 1,000,000,000,000 points") as e:
+        svc.checkout(demo, BEN, big, 10**12 + 1)
+    assert e.value.limit == "max_points" and demo.store.head()[0] == since
+    sale = svc.checkout(demo, BEN, big, "max")
+    assert sale["points_redeemed"] == 10**12 and sale["points_value"] == "10000000000.00"
+    assert ledger_problems(demo, since) == []
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
