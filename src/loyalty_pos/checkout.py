@@ -28,6 +28,7 @@ from .domain.events import (
     MAX_TEXT,
     birthday_problem,
     is_blank,
+    is_receipt_id,
     text_problem,
     verify_chain,
 )
@@ -152,6 +153,19 @@ def _refuse_bad_text(value: str, limit: int, what: str) -> None:
     """Refused when ``value`` is longer than the ledger takes (``domain.events`` limits)."""
     if problem := text_problem(value, limit, what):
         raise Refused(problem + ".")
+
+
+def _refuse_unreadable_card(t: Terminal, card: str) -> None:
+    """Refused unless a scan of ``card`` at this terminal finds the card: the scanner takes a
+    receipt id first, then a catalog item, and only then a code matching ``card_pattern``."""
+    if is_receipt_id(card):
+        raise Refused(f"{card} is a receipt id, not a card.")
+    if t.store.item(card) is not None:
+        raise Refused(f"{card} is an item in the catalog, not a card.")
+    if not t.is_card(card):
+        raise Refused(
+            f"{card!r} is not a card number this terminal can read (terminal.card_pattern)."
+        )
 
 
 def _date(text: str | None) -> Any:
@@ -372,7 +386,8 @@ def _checkout_result(
 
 
 def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) -> None:
-    """Refuse unless ``pin`` is the manager PIN; 5 wrong PINs lock manager actions for 15 minutes."""
+    """Refuse unless ``pin`` is the manager PIN; 5 wrong PINs lock manager actions for 15 minutes.
+    No PIN at all (None, empty) is refused without counting as a wrong one."""
     now = t.now(at)
     if not t.config.pin_hash:
         raise AuthError(
@@ -385,8 +400,10 @@ def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) 
             f"{datetime.fromisoformat(locked_until).astimezone(now.tzinfo):%H:%M}.",
             reason="locked",
         )
+    if not pin:  # forgotten, not wrong: no try is used up
+        raise AuthError("This needs the manager PIN (--manager-pin).", reason="missing_pin")
     with t.store.transaction():
-        if pin and pin_matches(pin, t.config.pin_hash):
+        if pin_matches(pin, t.config.pin_hash):
             t.store.set_meta("pin_failures", "0")
             return
         failures = int(t.store.meta("pin_failures", "0") or 0) + 1
@@ -398,7 +415,7 @@ def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) 
     raise AuthError(
         "Wrong manager PIN."
         + (
-            f" {left} tries left."
+            f" {left} {'try' if left == 1 else 'tries'} left."
             if failures < PIN_ATTEMPTS
             else " Manager actions are locked for 15 minutes."
         ),
@@ -564,6 +581,7 @@ def enroll(
     if not card:
         raise Refused("A card number is needed to enrol.")
     _refuse_bad_text(card, MAX_ID, "The card number")
+    _refuse_unreadable_card(t, card)
     _refuse_bad_text(name.strip(), MAX_TEXT, "The name")
     _refuse_bad_text(email.strip(), MAX_TEXT, "The email address")
     _refuse_bad_text(phone.strip(), MAX_TEXT, "The phone number")
@@ -669,6 +687,7 @@ def _link(t: Terminal, new_card: str, member_id: str, now: datetime) -> None:
     if not new_card:
         raise Refused("Give the new card's number.")
     _refuse_bad_text(new_card, MAX_ID, "The new card's number")
+    _refuse_unreadable_card(t, new_card)
     if t.store.member(member_id) is None:
         raise NotFound(f"Member {member_id} is not known here.")
     if t.store.card(new_card) is not None:

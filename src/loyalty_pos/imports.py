@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .checkout import Terminal
+from .checkout import OPEN_LINE, Terminal
 from .domain.errors import ConfigError, Refused
-from .domain.events import MAX_ID, MAX_TEXT, birthday_problem, text_problem
+from .domain.events import MAX_ID, MAX_TEXT, birthday_problem, is_receipt_id, text_problem
 from .domain.gtin import gtin_check_digit_ok
 from .domain.money import parse_money, to_minor
 
@@ -100,6 +100,17 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
     return {"imported": len(rows)}
 
 
+def _unsellable_sku(sku: str) -> str | None:
+    """Why a checkout could never sell ``sku`` as itself, or None."""
+    if sku.startswith(OPEN_LINE):
+        return f"starts with {OPEN_LINE}, which marks a free-amount line"
+    if ":" in sku:
+        return "holds ':', which the checkout's --item SKU:QTY reads as the quantity"
+    if is_receipt_id(sku):
+        return "looks like a receipt id (a scan of it would open a refund)"
+    return None
+
+
 def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
     rows = _rows(path, CATALOG_COLUMNS)
     currency = t.program.currency
@@ -112,7 +123,15 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: sku is empty")
         elif row["sku"] in skus:
             problems.append(f"line {line}: sku {row['sku']} appears twice")
+        elif problem := _unsellable_sku(row["sku"]):
+            problems.append(f"line {line}: sku {row['sku']} {problem}")
         skus.add(row["sku"])
+        for column in ("sku", "ean"):
+            if row[column] and t.store.card(row[column]) is not None:
+                problems.append(
+                    f"line {line}: {column} {row[column]} is a member's card here "
+                    "(a scan of it would add the item, not the member)"
+                )
         if row["ean"]:
             if not gtin_check_digit_ok(row["ean"]):
                 problems.append(f"line {line}: ean {row['ean']} has a wrong check digit or length")
@@ -131,9 +150,23 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
             parsed.append((row, to_minor(price, currency)))
         except Refused as e:
             problems.append(f"line {line}: {e}")
+    for line, row in rows:
+        # An EAN may move between SKUs of this file, not take one from a SKU the file leaves as is.
+        if not row["ean"]:
+            continue
+        holder = t.store.one("SELECT sku FROM catalog WHERE ean = ?", (row["ean"],))
+        if holder is not None and holder["sku"] not in skus:
+            problems.append(
+                f"line {line}: ean {row['ean']} already belongs to sku {holder['sku']} "
+                "in the catalog"
+            )
     if problems:
         raise ConfigError(str(path), problems)
     with t.store.transaction() as conn:
+        # The file's SKUs let go of their EANs first, so EANs may change hands among them.
+        conn.executemany(
+            "UPDATE catalog SET ean = NULL WHERE sku = ?", [(r["sku"],) for r, _ in parsed]
+        )
         conn.executemany(
             "INSERT INTO catalog (sku, ean, name, price_minor, category) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(sku) DO UPDATE SET ean = excluded.ean, name = excluded.name, "

@@ -242,6 +242,17 @@ def test_an_import_with_a_bad_row_names_it_and_imports_nothing(
     assert run(home, "journal").stdout == before[0]
 
 
+def test_an_import_taking_a_stored_items_ean_is_refused_not_a_storage_fault(
+    home: Path, tmp_path: Path
+) -> None:
+    csv_file = tmp_path / "catalog.csv"
+    csv_file.write_text("sku,ean,name,price,category\nSOY,4000011742186,Soy,1.49,grocery\n")
+    out = run(home, "catalog", "import", str(csv_file))
+    assert out.returncode == 2, out.stderr
+    assert "line 2: ean 4000011742186 already belongs to sku MILK in the catalog" in out.stderr
+    assert run(home, "checkout", "--item", "SOY").returncode == 2  # nothing imported
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -255,6 +266,27 @@ def test_numbers_out_of_range_are_usage_errors(home: Path, args: tuple[str, ...]
     out = run(home, *args)
     assert out.returncode == 2
     assert "error: argument" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("enroll", "--card", "MILK"), "MILK is an item in the catalog, not a card."),
+        (("enroll", "--card", "T1-000001"), "T1-000001 is a receipt id, not a card."),
+        (("enroll", "--card", "foo"), "'foo' is not a card number this terminal can read"),
+        (
+            ("card", "link", "lowercaseabc", "--member", "M0001", "--manager-pin", "2468"),
+            "'lowercaseabc' is not a card number this terminal can read",
+        ),
+    ],
+)
+def test_a_card_no_scan_could_find_is_refused_and_nothing_recorded(
+    home: Path, args: tuple[str, ...], said: str
+) -> None:
+    before = journal_lines(home)
+    out = run(home, *args)
+    assert out.returncode == 2 and said in out.stderr, out.stderr
+    assert journal_lines(home) == before
 
 
 def test_plain_errors_are_one_sentence(home: Path) -> None:
@@ -484,7 +516,21 @@ def test_a_terminal_made_without_a_manager_pin_gets_one_with_pin_set(tmp_path: P
     assert config.stat().st_mode & 0o777 == 0o600
 
     out = run(home, "pin", "set", "--new-pin", "1357")
-    assert out.returncode == 2 and "Wrong manager PIN" in out.stderr
+    assert out.returncode == 2 and "This needs the manager PIN (--manager-pin)." in out.stderr
     assert run(home, "pin", "set", "--new-pin", "1357", "--manager-pin", "2468").returncode == 0
     assert run(home, *adjust, "--manager-pin", "2468").returncode == 2
     assert run(home, *adjust, "--manager-pin", "1357").returncode == 0
+
+
+def test_a_forgotten_manager_pin_is_asked_for_and_never_locks(tmp_path: Path) -> None:
+    home = tmp_path / "t"
+    program = str(ROOT / "config" / "program.example.toml")
+    init = ("init", "--terminal-id", "T6", "--program", program, "--manager-pin", "2468")
+    assert run(home, *init).returncode == 0
+    assert run(home, "enroll", "--card", "LC55550002").returncode == 0
+    adjust = ("adjust", "LC55550002", "5", "--reason", "goodwill")
+    for _ in range(5):
+        out = run(home, *adjust)
+        assert out.returncode == 2
+        assert out.stderr == "loyalty-pos: This needs the manager PIN (--manager-pin).\n"
+    assert run(home, *adjust, "--manager-pin", "2468").returncode == 0

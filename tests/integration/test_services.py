@@ -29,6 +29,8 @@ from ..conftest import NOW
 
 ANNA = "04A1B2C3D4E500"  # member M0001, born 1960-01-01
 BEN = "LC00100037"  # member M0002
+MILK_EAN = "4000011742186"  # MILK's in the demo catalog
+BREAD_EAN = "4000011821379"  # BREAD's
 
 
 def journal(t: svc.Terminal) -> list[dict]:
@@ -162,6 +164,36 @@ def test_a_refusal_leaves_journal_lots_and_receipts_exactly_as_they_were(demo, a
     assert state(demo) == before
 
 
+@pytest.mark.parametrize(
+    ("card", "said"),
+    [
+        ("MILK", "MILK is an item in the catalog, not a card."),
+        (MILK_EAN, f"{MILK_EAN} is an item in the catalog, not a card."),
+        ("DEMO1-000001", "DEMO1-000001 is a receipt id, not a card."),
+        ("foo", "'foo' is not a card number this terminal can read (terminal.card_pattern)."),
+        ("04a1b2c3d4e5ff", "'04a1b2c3d4e5ff' is not a card number this terminal can read"),
+    ],
+)
+@pytest.mark.parametrize(
+    "give",
+    [
+        lambda t, card: svc.enroll(t, card, "Zoe"),
+        lambda t, card: svc.link_card(t, card, "M0001", "1234"),
+        lambda t, card: svc.replace_lost_card(t, ANNA, card, "1234"),
+    ],
+    ids=["enroll", "link", "replace"],
+)
+def test_a_card_the_terminal_could_never_read_as_a_card_is_refused(
+    demo, give, card: str, said: str
+) -> None:
+    before = state(demo)
+    with pytest.raises(Refused) as e:
+        give(demo, card)
+    assert str(e.value).startswith(said)
+    assert state(demo) == before and demo.store.card(card) is None
+    assert demo.store.card(ANNA)["card_status"] == "active"
+
+
 def test_a_refund_receipt_scanned_for_a_refund_names_the_sale(demo) -> None:
     sale = buy(demo, ANNA, "MILK:2")["receipt_id"]
     refund = svc.refund(demo, sale, {"MILK": 1}, "1234")["receipt_id"]
@@ -212,6 +244,16 @@ def test_five_wrong_pins_lock_manager_actions_for_fifteen_minutes(demo) -> None:
     assert (
         svc.adjust(demo, ANNA, 10, "test", "1234", at=NOW + timedelta(minutes=16))["points"] == 10
     )
+
+
+def test_a_forgotten_pin_is_asked_for_and_uses_up_no_try(demo) -> None:
+    for missing in (None, "", None, "", None, ""):
+        with pytest.raises(AuthError, match=r"^This needs the manager PIN \(--manager-pin\)\.$"):
+            svc.adjust(demo, ANNA, 10, "test", missing)
+    for left in ("4 tries", "3 tries", "2 tries", "1 try"):
+        with pytest.raises(AuthError, match=f"^Wrong manager PIN. {left} left.$"):
+            svc.adjust(demo, ANNA, 10, "test", "9999")
+    assert svc.adjust(demo, ANNA, 10, "test", "1234")["points"] == 10  # not locked
 
 
 def test_adjust_clawback_can_go_negative_and_negative_balance_cannot_be_spent(demo) -> None:
@@ -290,6 +332,69 @@ def test_catalog_import_checks_ean_digits_and_prices(demo, tmp_path: Path) -> No
         import_catalog(demo, bad)
     assert len(e.value.problems) == 3
     assert demo.store.item("A") is None
+
+
+def test_an_ean_of_a_sku_the_file_leaves_alone_is_refused_naming_the_line(
+    demo, tmp_path: Path
+) -> None:
+    taken = tmp_path / "catalog.csv"
+    taken.write_text(
+        f"sku,ean,name,price,category\nOAT,,Oat milk,1.99,x\nSOY,{MILK_EAN},Soy,1.49,x\n"
+    )
+    before = state(demo)
+    with pytest.raises(ConfigError) as e:
+        import_catalog(demo, taken)
+    assert e.value.problems == [
+        f"line 3: ean {MILK_EAN} already belongs to sku MILK in the catalog"
+    ]
+    assert demo.store.item("OAT") is None and demo.store.item(MILK_EAN)["sku"] == "MILK"
+    assert state(demo) == before
+
+
+def test_eans_may_change_hands_among_the_skus_of_one_file(demo, tmp_path: Path) -> None:
+    moved = tmp_path / "catalog.csv"
+    moved.write_text(  # BREAD takes MILK's EAN before MILK's row gives it up; SOY takes BREAD's
+        "sku,ean,name,price,category\n"
+        f"BREAD,{MILK_EAN},Bread,3.49,grocery\nMILK,,Milk,1.19,grocery\n"
+        f"SOY,{BREAD_EAN},Soy,1.49,grocery\n"
+    )
+    assert import_catalog(demo, moved) == {"imported": 3}
+    assert demo.store.item(MILK_EAN)["sku"] == "BREAD"
+    assert demo.store.item(BREAD_EAN)["sku"] == "SOY"
+    assert demo.store.item("MILK")["ean"] is None
+
+
+@pytest.mark.parametrize(
+    ("sku", "said"),
+    [
+        ("TEA:2", "holds ':', which the checkout's --item SKU:QTY reads as the quantity"),
+        ("OPEN:grocery", "starts with OPEN:, which marks a free-amount line"),
+        ("T1-000001", "looks like a receipt id (a scan of it would open a refund)"),
+        (ANNA, "is a member's card here (a scan of it would add the item, not the member)"),
+    ],
+)
+def test_a_sku_the_checkout_could_never_sell_is_refused_naming_the_line(
+    demo, tmp_path: Path, sku: str, said: str
+) -> None:
+    bad = tmp_path / "catalog.csv"
+    bad.write_text(f"sku,ean,name,price,category\nOK,,Ok,1.00,x\n{sku},,Odd,1.00,x\n")
+    with pytest.raises(ConfigError) as e:
+        import_catalog(demo, bad)
+    assert e.value.problems == [f"line 3: sku {sku} {said}"]
+    assert demo.store.item("OK") is None and demo.store.item(sku) is None
+
+
+def test_an_ean_that_is_a_members_card_is_refused(demo, tmp_path: Path) -> None:
+    card = "96385074"  # a 4-byte NFC UID in hex, and a valid EAN-8
+    svc.enroll(demo, card, "Eve")
+    bad = tmp_path / "catalog.csv"
+    bad.write_text(f"sku,ean,name,price,category\nGUM,{card},Gum,1.00,x\n")
+    with pytest.raises(ConfigError) as e:
+        import_catalog(demo, bad)
+    assert e.value.problems == [
+        f"line 2: ean {card} is a member's card here (a scan of it would add the item, not the member)"
+    ]
+    assert demo.store.item(card) is None
 
 
 def test_a_corrupt_database_gives_a_sentence_not_a_traceback(tmp_path: Path, demo) -> None:
@@ -478,6 +583,19 @@ def ledger_problems(t: svc.Terminal, since: int) -> list[str]:
         except ValueError as e:
             problems.append(f"seq {event['seq']} ({event['type']}): {e}")
     return problems
+
+
+def test_a_sale_pays_at_most_the_points_one_event_carries_and_the_ledger_takes_it(demo) -> None:
+    for _ in range(2):  # a balance above what one event may move
+        svc.adjust(demo, BEN, 10**12, "migration", "1234")
+    since = demo.store.head()[0]
+    big = svc.resolve_items(demo, [], [("50000000000.00", "grocery")])
+    with pytest.raises(RedeemRefused, match=r"at most 1,000,000,000,000 points") as e:
+        svc.checkout(demo, BEN, big, 10**12 + 1)
+    assert e.value.limit == "max_points" and demo.store.head()[0] == since
+    sale = svc.checkout(demo, BEN, big, "max")
+    assert sale["points_redeemed"] == 10**12 and sale["points_value"] == "10000000000.00"
+    assert ledger_problems(demo, since) == []
 
 
 @settings(

@@ -25,12 +25,24 @@ async def test_five_wrong_pins_lock_manager_actions_for_15_minutes(make_app):
         await press(pilot, "f8")
         for tries_left in (4, 3, 2, 1):
             await fill(pilot, "0000")
-            assert f"Wrong manager PIN. {tries_left} tries left." in text_in(app.screen, "#error")
+            tries = "try" if tries_left == 1 else "tries"
+            assert f"Wrong manager PIN. {tries_left} {tries} left." in text_in(app.screen, "#error")
         await fill(pilot, "0000")
         assert "locked for 15 minutes" in text_in(app.screen, "#error")
         await fill(pilot, "1234")  # even the right PIN is refused now
         assert "locked after 5 wrong PINs until 14:15" in text_in(app.screen, "#error")
         assert isinstance(app.screen, FormScreen)
+
+
+async def test_an_empty_pin_is_asked_for_again_and_uses_up_no_try(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f8")
+        await fill(pilot, "")
+        assert "Type the manager PIN." in text_in(app.screen, "#error")
+        assert isinstance(app.screen, FormScreen)
+    assert terminal.store.meta("pin_failures", "0") in ("0", None)
 
 
 async def test_the_right_pin_opens_the_manager_menu(make_app):

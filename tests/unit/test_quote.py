@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 
 from loyalty_pos.domain.errors import RedeemRefused, Refused
-from loyalty_pos.domain.events import MAX_LINES
+from loyalty_pos.domain.events import MAX_LINES, MAX_POINTS
 from loyalty_pos.domain.money import MAX_MINOR, parse_money
 from loyalty_pos.domain.quote import MAX_QTY, BasketLine, MemberState, quote
 
@@ -67,6 +67,18 @@ def test_a_basket_of_more_lines_than_an_event_carries_is_refused() -> None:
     assert len(quote(program(), lines, member(), NOW).lines) == MAX_LINES
     with pytest.raises(Refused, match=f"at most {MAX_LINES} lines"):
         quote(program(), [*lines, line("ONE-MORE")], member(), NOW)
+
+
+def test_a_sale_pays_at_most_the_points_an_event_carries() -> None:
+    rich = member(balance=3 * MAX_POINTS)
+    big = [line(price="50000000000.00")]  # 5 * 10**12 points' worth, the balance 3 * 10**12
+    q = quote(program(), big, rich, NOW, "max")
+    assert (q.points_redeemed, q.cap.rule) == (MAX_POINTS, "max_points")
+    assert q.due == D("40000000000.00")
+    assert quote(program(), big, rich, NOW, MAX_POINTS).points_redeemed == MAX_POINTS
+    with pytest.raises(RedeemRefused, match="at most 1,000,000,000,000 points") as e:
+        quote(program(), big, rich, NOW, MAX_POINTS + 1)
+    assert e.value.limit == "max_points"
 
 
 def test_a_basket_earning_more_points_than_an_event_carries_is_refused() -> None:

@@ -97,6 +97,15 @@ def receipt_id(terminal_id: str, seq: int) -> str:
     return f"{terminal_id}-{seq:06d}"
 
 
+#: What a scanned code must look like to be taken for a receipt id (and open a refund): any
+#: terminal's ``receipt_id``.
+RECEIPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}-\d{6,18}$")
+
+
+def is_receipt_id(code: str) -> bool:
+    return RECEIPT_ID.fullmatch(code) is not None
+
+
 def receipt_seq(receipt: str) -> int | None:
     """The seq in an id made by ``receipt_id``, or None when ``receipt`` is not one."""
     _, dash, digits = receipt.rpartition("-")

@@ -175,6 +175,8 @@ def redeem_cap(
         ("min_cash", max(total - rules.min_cash, Decimal(0))),
         ("max_share", total * rules.max_share),
         ("balance", value_of_points(program, member.balance)),
+        # The ledger takes no event moving more points: a sale it would reject is never recorded.
+        ("max_points", value_of_points(program, MAX_POINTS)),
     ]
     if offline_cap is not None:
         candidates.append(("offline_cap", value_of_points(program, max(offline_cap, 0))))
@@ -210,6 +212,11 @@ def _check_redeem(
         raise RedeemRefused(
             f"The balance is negative ({member.balance}): points cannot be paid.",
             limit="negative_balance",
+        )
+    if requested > MAX_POINTS:
+        raise RedeemRefused(
+            f"One sale can pay at most {MAX_POINTS:,} points (asked {requested:,}).",
+            limit="max_points",
         )
     value = value_of_points(program, requested)
     points = points_for_value(program, value)

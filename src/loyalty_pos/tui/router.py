@@ -10,15 +10,12 @@ from __future__ import annotations
 import re
 
 from loyalty_pos.domain.errors import Refused
+from loyalty_pos.domain.events import RECEIPT_ID as RECEIPT_ID  # the import checks it too
+from loyalty_pos.domain.events import is_receipt_id as is_receipt_id
 
-RECEIPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}-\d{6,18}$")  # domain.events.receipt_id
 QTY_PREFIX = re.compile(r"^(\d+)\*$")
 _ENTRY = re.compile(r"^(?:(\d+)\s*\*\s*)?(.+)$")
 QUANTITY_GIVEN = re.compile(r"^\s*\d+\s*\*")  # the entry starts with a quantity: "3*", "0 * MILK"
-
-
-def is_receipt_id(code: str) -> bool:
-    return RECEIPT_ID.fullmatch(code) is not None
 
 
 def parse_entry(text: str) -> tuple[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from loyalty_pos.domain.events import MAX_POINTS
 from loyalty_pos.domain.money import format_money
 from loyalty_pos.domain.program import Program
 from loyalty_pos.domain.quote import RedeemCap
@@ -18,6 +19,7 @@ def cap_reason(cap: RedeemCap, program: Program) -> str:
         "min_cash": f"at least {rules.min_cash} {cur} must be paid in money",
         "max_share": f"points may pay at most {rules.max_share * 100:.0f}% of the total",
         "balance": "that is all the points the member has",
+        "max_points": f"one sale may pay at most {MAX_POINTS:,} points",
         "offline_cap": (
             "the terminal is offline: a member may pay at most "
             f"{program.offline.max_redeem_points_per_member_per_day} points a day here"

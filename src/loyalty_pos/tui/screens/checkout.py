@@ -285,6 +285,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
             "Manager",
             [Field("pin", "Manager PIN", password=True, restrict=r"\d{0,12}")],
             submit=checked,
+            check=lambda v: None if v["pin"] else "Type the manager PIN.",
         )
         self.app.push_screen(form, opened)
 
