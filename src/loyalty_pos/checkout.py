@@ -24,11 +24,10 @@ from .domain.errors import AuthError, NotFound, Refused
 from .domain.events import (
     MAX_ID,
     MAX_POINTS,
-    MAX_REASON,
     MAX_TEXT,
     birthday_problem,
-    is_blank,
     is_receipt_id,
+    reason_problem,
     text_problem,
     verify_chain,
 )
@@ -624,9 +623,8 @@ def adjust(
     t: Terminal, card: str, points: int, reason: str, pin: str | None, at: datetime | None = None
 ) -> dict[str, Any]:
     """A manager's correction (positive) or clawback (negative), with a reason on the record."""
-    if is_blank(reason):  # a zero-width space alone looks like a reason but says nothing
-        raise Refused("An adjustment needs a reason with a visible character.")
-    _refuse_bad_text(reason.strip(), MAX_REASON, "The reason")
+    if problem := reason_problem(reason):  # a zero-width space alone says nothing
+        raise Refused(f"{problem[0].upper()}{problem[1:]}.")
     if points == 0:
         raise Refused("An adjustment of 0 points changes nothing.")
     if abs(points) > MAX_POINTS:

@@ -51,6 +51,14 @@ def is_blank(value: str) -> bool:
     return all(c.isspace() or c in _INVISIBLE for c in value)
 
 
+def reason_problem(reason: str) -> str | None:
+    """What is wrong with a reason put on the record (an adjustment, a freeze), or None: it must
+    have a visible character and be one line of printable text (its surrounding spaces aside)."""
+    if is_blank(reason):
+        return "the reason has no visible character"
+    return text_problem(reason.strip(), MAX_REASON, "the reason")
+
+
 def text_problem(value: str, limit: int, what: str) -> str | None:
     """A sentence saying what is wrong with the text ``what``: longer than ``limit`` characters
     or holding a control character; None when it is fine."""

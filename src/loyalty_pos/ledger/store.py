@@ -36,10 +36,9 @@ from loyalty_pos.domain.events import (
     GENESIS_HASH,
     MAX_ID,
     MAX_POINTS,
-    MAX_REASON,
     MAX_TEXT,
     birthday_problem,
-    is_blank,
+    reason_problem,
     seal,
     text_problem,
 )
@@ -1327,9 +1326,6 @@ def _member_row_problems(
 def _reason(reason: str) -> str:
     """An admin's reason as it goes on the record: one line of printable text with at least one
     visible character (not only spaces and zero-width characters)."""
-    reason = reason.strip()
-    if is_blank(reason):
-        raise Refused("a reason is needed: this one has no visible character")
-    if problem := text_problem(reason, MAX_REASON, "the reason"):
+    if problem := reason_problem(reason):
         raise Refused(problem)
-    return reason
+    return reason.strip()
