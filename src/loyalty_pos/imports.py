@@ -57,15 +57,15 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
     # A member with several cards has a row per card; the rows must agree on who it is.
     seen_members: dict[str, tuple[int, dict[str, str]]] = {}
     for line, row in rows:
+        first_line, first_row = seen_members.setdefault(row["member_id"], (line, row))
+        differ = [c for c in ("name", "birthday", "email") if row[c] != first_row[c]]
         if not row["member_id"]:
             problems.append(f"line {line}: member_id is empty")
-        elif (first := seen_members.setdefault(row["member_id"], (line, row)))[0] != line:
-            differ = [c for c in ("name", "birthday", "email") if row[c] != first[1][c]]
-            if differ:
-                problems.append(
-                    f"line {line}: member {row['member_id']} is also on line {first[0]} "
-                    f"with another {' and '.join(differ)}"
-                )
+        elif differ:
+            problems.append(
+                f"line {line}: member {row['member_id']} is also on line {first_line} "
+                f"with another {' and '.join(differ)}"
+            )
         if not row["card"]:
             problems.append(f"line {line}: card is empty")
         elif seen_cards.setdefault(row["card"], row["member_id"]) != row["member_id"]:
