@@ -221,8 +221,8 @@ def resolve_items(
         )
     for amount, category in open_lines:
         price = parse_money(amount, currency, "amount")
-        if price < 0:
-            raise Refused(f"amount must not be negative (got {amount})")
+        if price <= 0:
+            raise Refused(f"a free-amount line needs an amount above 0 (got {amount})")
         if not category:
             raise Refused("a free-amount line needs a category")
         _refuse_bad_text(category, MAX_ID - len(OPEN_LINE), "The category")

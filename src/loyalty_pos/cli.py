@@ -92,10 +92,9 @@ def _redeem(text: str | None) -> int | str | None:
         return None
     if text == "max":
         return "max"
-    try:
-        return int(text)
-    except ValueError:
-        raise Refused(f"--redeem {text!r}: give a number of points or max") from None
+    if not (text.isascii() and text.isdigit()):  # int() also takes " 3", "1_0", "+3", "٣"
+        raise Refused(f"--redeem {text!r}: give a number of points or max")
+    return int(text)
 
 
 def _terminal(args: argparse.Namespace) -> Terminal:

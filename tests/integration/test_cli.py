@@ -112,6 +112,12 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
         (("balance", " "), "refused"),
         (("sync",), "refused"),  # a standalone terminal: a usage error, not a fault
         (("checkout", "--line", "1e400:grocery"), "refused"),
+        (("checkout", "--line", "1e2:grocery"), "refused"),  # an amount is written 100.00
+        (("checkout", "--line", "1_000:grocery"), "refused"),
+        (("checkout", "--line", "\u0661\u0662:grocery"), "refused"),  # Arabic-Indic 12
+        (("checkout", "--line", "0.00:grocery"), "refused"),  # a free amount of nothing
+        (("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", "1_0"), "refused"),
+        (("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", " 5"), "refused"),
         (("checkout", "--line", "99999999999.99:grocery", "--line", "1.00:grocery"), "refused"),
         (("checkout", "--item", "MILK", "--at", "yesterday"), "refused"),
         (("checkout", "--item", "MILK", "--at", "0001-01-01T00:00:00+14:00"), "refused"),
@@ -207,6 +213,7 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
             "line 2: card is 65 characters long (at most 64)",
         ),
         ("catalog", "sku,ean,name,price,category\nBIG,,Big,1e400,x\n", "line 2: price '1e400'"),
+        ("catalog", "sku,ean,name,price,category\nTEA,,Tea,1E+02,x\n", "line 2: price '1E+02'"),
         (
             "catalog",  # ESC p: a receipt printer's command to open the cash drawer
             "sku,ean,name,price,category\nOK,,Ok,1.00,x\nTEA,,Tea\x1bp\x00\x19,1.00,x\n",

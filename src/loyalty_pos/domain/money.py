@@ -6,6 +6,7 @@ Never float. Points are plain ``int``; all point rounding is floor unless a rule
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
 
 from .errors import Refused
@@ -76,14 +77,21 @@ def from_minor(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-exponent(currency)).quantize(minor_unit(currency))
 
 
+#: An amount as people write it: ASCII digits, an optional sign and decimal point. ``Decimal``
+#: itself also reads ``1e2``, ``1_000``, ``NaN`` and other scripts' digits, which in a price
+#: column are a spreadsheet's conversion or a typing slip, not an amount.
+_AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def parse_money(text: str, currency: str, what: str = "amount") -> Decimal:
-    """Parse a decimal string such as ``"60.00"``; refuses floats' cousins: NaN, inf, too many decimals."""
+    """Parse a decimal string such as ``"60.00"``; refuses exponents, NaN, inf, too many decimals."""
+    plain = str(text).strip()
+    if not _AMOUNT.fullmatch(plain):
+        raise Refused(f"{what} {text!r} is not a number: write it like 4.99")
     try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
+        value = Decimal(plain)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only plain decimals
         raise Refused(f"{what} {text!r} is not a number") from None
-    if not value.is_finite():
-        raise Refused(f"{what} {text!r} is not a number")
     if over_max(value, currency):
         raise Refused(f"{what} {text!r} is more than the largest amount {largest(currency)}")
     to_minor(value, currency)
