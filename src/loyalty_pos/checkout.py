@@ -154,17 +154,22 @@ def _refuse_bad_text(value: str, limit: int, what: str) -> None:
         raise Refused(problem + ".")
 
 
-def _refuse_unreadable_card(t: Terminal, card: str) -> None:
-    """Refused unless a scan of ``card`` at this terminal finds the card: the scanner takes a
-    receipt id first, then a catalog item, and only then a code matching ``card_pattern``."""
+def unreadable_card(t: Terminal, card: str) -> str | None:
+    """Why a scan of ``card`` at this terminal would not find the card, or None: the scanner
+    takes a receipt id first, then a catalog item, and only then a code matching
+    ``card_pattern``."""
     if is_receipt_id(card):
-        raise Refused(f"{card} is a receipt id, not a card.")
+        return f"{card} is a receipt id, not a card"
     if t.store.item(card) is not None:
-        raise Refused(f"{card} is an item in the catalog, not a card.")
+        return f"{card} is an item in the catalog, not a card"
     if not t.is_card(card):
-        raise Refused(
-            f"{card!r} is not a card number this terminal can read (terminal.card_pattern)."
-        )
+        return f"{card!r} is not a card number this terminal can read (terminal.card_pattern)"
+    return None
+
+
+def _refuse_unreadable_card(t: Terminal, card: str) -> None:
+    if problem := unreadable_card(t, card):
+        raise Refused(problem + ".")
 
 
 def _date(text: str | None) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .checkout import OPEN_LINE, Terminal
+from .checkout import OPEN_LINE, Terminal, unreadable_card
 from .domain.errors import ConfigError, Refused
 from .domain.events import MAX_ID, MAX_TEXT, birthday_problem, is_receipt_id, text_problem
 from .domain.gtin import gtin_check_digit_ok
@@ -68,6 +68,8 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
             )
         if not row["card"]:
             problems.append(f"line {line}: card is empty")
+        elif problem := unreadable_card(t, row["card"]):
+            problems.append(f"line {line}: {problem}")
         elif seen_cards.setdefault(row["card"], row["member_id"]) != row["member_id"]:
             problems.append(f"line {line}: card {row['card']} is given to two members")
         if row["birthday"] and (problem := birthday_problem(row["birthday"], today)):
@@ -151,9 +153,23 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
         except Refused as e:
             problems.append(f"line {line}: {e}")
     for line, row in rows:
-        # An EAN may move between SKUs of this file, not take one from a SKU the file leaves as is.
+        # A scan looks a code up as a SKU first: an EAN that is another item's SKU sells that item.
+        ean_holder = t.store.one("SELECT sku FROM catalog WHERE ean = ?", (row["sku"],))
+        if ean_holder is not None and ean_holder["sku"] not in skus:
+            problems.append(
+                f"line {line}: sku {row['sku']} is the ean of sku {ean_holder['sku']} in the "
+                "catalog (a scan of that item's barcode would sell this one)"
+            )
         if not row["ean"]:
             continue
+        if row["ean"] != row["sku"] and (
+            row["ean"] in skus or t.store.one("SELECT 1 FROM catalog WHERE sku = ?", (row["ean"],))
+        ):
+            problems.append(
+                f"line {line}: ean {row['ean']} is the sku of another item "
+                "(a scan of this barcode would sell that item)"
+            )
+        # An EAN may move between SKUs of this file, not take one from a SKU the file leaves as is.
         holder = t.store.one("SELECT sku FROM catalog WHERE ean = ?", (row["ean"],))
         if holder is not None and holder["sku"] not in skus:
             problems.append(

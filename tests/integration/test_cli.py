@@ -229,6 +229,24 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
             "member_id,card,name,birthday,email\nX1,LC1,Zoe,2999-01-01,\n",
             "line 2: birthday 2999-01-01 is in the future",
         ),
+        # a card a scan would never find: the scanner takes receipts, then items, then cards
+        (
+            "members",
+            "member_id,card,name,birthday,email\nX1,MILK,Zoe,,\n",
+            "line 2: MILK is an item",
+        ),
+        ("members", "member_id,card,name,birthday,email\nX1,T1-000001,Zoe,,\n", "a receipt id"),
+        ("members", "member_id,card,name,birthday,email\nX1,foo,Zoe,,\n", "line 2: 'foo' is not"),
+        (
+            "catalog",  # a scan of MILK's barcode looks the code up as a SKU first
+            "sku,ean,name,price,category\n4000011742186,,Soy,1.49,grocery\n",
+            "line 2: sku 4000011742186 is the ean of sku MILK in the catalog",
+        ),
+        (
+            "catalog",
+            "sku,ean,name,price,category\n5901234123457,,Tea,1.00,x\nCOF,5901234123457,C,2.00,x\n",
+            "line 3: ean 5901234123457 is the sku of another item",
+        ),
         (
             "members",
             'member_id,card,name,birthday,email\nX1,LC1,"Zoe\nSmith",,\n',
