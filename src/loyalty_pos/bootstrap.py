@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -119,32 +120,76 @@ def set_manager_pin(
     t: Terminal, new_pin: str, current_pin: str | None = None, at: datetime | None = None
 ) -> dict[str, str]:
     """Set the manager PIN in ``terminal.toml``: the first one freely (a terminal made without
-    one cannot refund, adjust or block a card), a new one only with the current PIN. The file
-    keeps its comments and layout (tomlkit); it is replaced whole, never half written."""
+    one cannot refund, adjust or block a card), a new one only with the current PIN."""
     if problem := pin_problem(new_pin):
         raise Refused(problem)
     if t.config.pin_hash:
         check_manager_pin(t, current_pin, at)
+
+    def edit(document: tomlkit.TOMLDocument) -> None:
+        document.setdefault("manager", tomlkit.table())["pin_hash"] = hash_pin(new_pin)
+
+    path = _update_config(t, edit)
+    return {"manager_pin": "set", "config": str(path)}
+
+
+def set_ledger_token(
+    t: Terminal, token: str, pin: str | None = None, at: datetime | None = None
+) -> dict[str, str]:
+    """Install a new ledger token (after `loyalty-ledger terminal revoke` and `terminal add`, or a
+    token that leaked): written to ``ledger.token`` beside the config (mode 0600), which
+    ``terminal.toml`` then names as ``ledger.token_file``; a token written inline in the config
+    moves there. Needs the manager PIN where the terminal has one."""
+    token = token.strip()
+    if not t.config.ledger.configured:
+        raise Refused("This terminal has no ledger (ledger.url in terminal.toml): no token to set.")
+    if not token or any(c.isspace() or not c.isprintable() for c in token):
+        raise Refused("The token is one word of printable characters, as `terminal add` printed.")
+    if t.config.pin_hash:
+        check_manager_pin(t, pin, at)
+    token_file = t.home / "ledger.token"
+
+    def edit(document: tomlkit.TOMLDocument) -> None:
+        ledger = document.setdefault("ledger", tomlkit.table())
+        ledger.pop("token", None)
+        ledger["token_file"] = str(token_file)
+
+    _replace_file(token_file, token + "\n", mode=0o600)
+    path = _update_config(t, edit)
+    return {"ledger_token": "set", "token_file": str(token_file), "config": str(path)}
+
+
+def _update_config(t: Terminal, edit: Callable[[tomlkit.TOMLDocument], None]) -> Path:
+    """Apply ``edit`` to ``terminal.toml``, keeping its comments and layout (tomlkit); the new
+    file is checked as it will be read back, then replaces the old one whole."""
     path = t.home / CONFIG_FILE
     try:
         document = tomlkit.parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as e:
         raise ConfigError(str(path), [f"cannot be updated ({e})"]) from e
-    manager = document.setdefault("manager", tomlkit.table())
-    manager["pin_hash"] = hash_pin(new_pin)
+    edit(document)
     text = tomlkit.dumps(document)
     parse_terminal_config(tomllib.loads(text), str(path))  # as it will be read back
+    try:
+        mode = path.stat().st_mode & 0o777  # as restricted as the file it replaces
+    except OSError as e:
+        raise ConfigError(str(path), [f"cannot be written ({e.strerror or e})"]) from e
+    _replace_file(path, text, mode)
+    return path
+
+
+def _replace_file(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a new file, on disk, then renamed over."""
     partial = path.with_name(path.name + ".new")
     try:
         with partial.open("w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())  # on disk before it takes the old file's place
-        partial.chmod(path.stat().st_mode & 0o777)  # as restricted as the file it replaces
+        partial.chmod(mode)
         os.replace(partial, path)
     except OSError as e:
         raise ConfigError(str(path), [f"cannot be written ({e.strerror or e})"]) from e
-    return {"manager_pin": "set", "config": str(path)}
 
 
 def make_demo_home(home: Path, terminal_id: str = "DEMO1", manager_pin: str = "1234") -> Terminal:

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from . import checkout as svc
-from .bootstrap import init_terminal, open_terminal, resolve_home, set_manager_pin
+from .bootstrap import (
+    init_terminal,
+    open_terminal,
+    resolve_home,
+    set_ledger_token,
+    set_manager_pin,
+)
 from .checkout import OPEN_LINE, Terminal
 from .domain.errors import LoyaltyPosError, Refused
 from .domain.quote import MAX_QTY
@@ -240,6 +246,11 @@ def cmd_verify(args: argparse.Namespace) -> Any:
 
 def cmd_pin_set(args: argparse.Namespace) -> Any:
     return set_manager_pin(_terminal(args), args.new_pin, args.manager_pin, _at(args.at))
+
+
+def cmd_token_set(args: argparse.Namespace) -> Any:
+    token = sys.stdin.readline() if args.token == "-" else args.token
+    return set_ledger_token(_terminal(args), token, args.manager_pin, _at(args.at))
 
 
 def cmd_program_set(args: argparse.Namespace) -> Any:
@@ -488,6 +499,18 @@ def build_parser() -> argparse.ArgumentParser:
         into=msub,
     )
     p.add_argument("--new-pin", required=True, help="4 to 12 digits")
+
+    token = sub.add_parser("token", help="the ledger token", parents=[common])
+    tsub = token.add_subparsers(dest="action", required=True)
+    p = add(
+        "set",
+        cmd_token_set,
+        "install a new ledger token (from `loyalty-ledger terminal add`)",
+        at,
+        pin,
+        into=tsub,
+    )
+    p.add_argument("--token", required=True, help="the token, or - to read it from stdin")
 
     p = add("run", cmd_run, "open the checkout app")
     p = add("demo", cmd_demo, "open the checkout app on a fresh copy of the demo store")

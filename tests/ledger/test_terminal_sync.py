@@ -266,3 +266,36 @@ def test_a_birthday_sale_returned_in_full_frees_the_bonus_at_the_ledger_too(
     assert svc.balance(t, "LC00990001")["balance"] == again["balance"]
     later = svc.checkout(t, "LC00990001", svc.resolve_items(t, [("MILK", 1)]))
     assert all(b["rule"] != "promo:birthday" for b in later["breakdown"])
+
+
+def test_a_new_token_installed_with_token_set_lets_a_revoked_till_sync_again(
+    store, tmp_path
+) -> None:
+    t = till(store, tmp_path / "t1", "T1")
+    svc.checkout(t, None, svc.resolve_items(t, [("MILK", 1)]))
+    assert store.admin.delete("/v1/terminals/T1").status_code == 200  # the old token leaked
+    with pytest.raises(AuthError):
+        sync(t)
+    new_token = store.admin.post("/v1/terminals", json={"terminal_id": "T1"}).json()["token"]
+
+    def token_set(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "loyalty_pos.cli", "--home", str(t.home), "token", "set", *args],
+            env=subprocess_env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    wrong = token_set("--token", new_token, "--manager-pin", "9999")
+    assert wrong.returncode == 2 and "PIN" in wrong.stderr
+    assert token_set("--token", "two words", "--manager-pin", "1234").returncode == 2
+    assert (t.home / "ledger.token").read_text().strip() == t.config.ledger.token  # unchanged
+    done = token_set("--token", "-", "--manager-pin", "1234", stdin=new_token + "\n")
+    assert done.returncode == 0, done.stderr
+    assert (t.home / "ledger.token").stat().st_mode & 0o777 == 0o600
+    t = open_terminal(t.home)
+    assert t.config.ledger.token == new_token
+    assert sync(t)["pushed"] == 1
+    assert t.store.outbox_count() == 0
