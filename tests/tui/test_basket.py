@@ -35,10 +35,7 @@ async def test_a_card_scanned_into_the_f2_window_attaches_the_member(make_app, k
         await press(pilot, "f2")
         assert isinstance(app.screen, FormScreen)
         await scan(pilot, key_clock, BEN)
-        await settle(pilot)
-        assert isinstance(app.screen, FormScreen)
-        assert app.screen.query_one("#field-card", Input).value == BEN
-        await press(pilot, "enter")
+        await settle(pilot)  # the scanner's Enter confirms: no second Enter to press
         assert app.checkout.view.member.name == "Ben Carter"
         assert app.screen is app.checkout
 
@@ -149,3 +146,17 @@ async def test_escape_on_an_empty_field_voids_the_basket_after_asking(make_app):
         await type_text(pilot, "COFFEE")
         await press(pilot, "escape", "y")
         assert lines(app) == []
+
+
+async def test_a_card_scanned_into_the_enrolment_window_moves_on_to_the_name(make_app, key_clock):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        await scan(pilot, key_clock, "LC99990002")
+        await settle(pilot)
+        assert app.screen is form  # more to fill in: the scan does not confirm the form
+        assert form.query_one("#field-card", Input).value == "LC99990002"
+        assert app.focused is form.query_one("#field-name", Input)

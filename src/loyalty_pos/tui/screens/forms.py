@@ -1,7 +1,8 @@
 """A small form window: labelled fields, Enter to go on, the job it confirms, refusals shown in it.
 
 Used for the card number (F2), enrolment (F4), a free-amount line (F7), the manager PIN and the
-manager's actions. Enter in a field moves to the next one; Enter in the last one confirms. With a
+manager's actions. Enter in a field moves to the next one; Enter in the last one confirms; a code
+scanned into a field does the same as typing it and Enter. With a
 ``submit`` job the window stays open on a refusal and shows it in plain words.
 """
 
@@ -96,10 +97,14 @@ class FormScreen(PosModal[Any]):
         self.query_one("#error", Static).update(Text(message, style="bold red"))
 
     @on(Input.Submitted)
-    def _next_or_confirm(self, event: Input.Submitted) -> None:
+    def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self._next_or_confirm(event.input.id.removeprefix("field-") if event.input.id else "")
+
+    def _next_or_confirm(self, name: str) -> None:
+        """What Enter in field ``name`` does: on to the next field, or confirm in the last."""
         names = [f.name for f in self.fields]
-        index = names.index(event.input.id.removeprefix("field-")) if event.input.id else 0
+        index = names.index(name) if name in names else 0
         if index + 1 < len(names):
             self.query_one(f"#field-{names[index + 1]}", Input).focus()
         else:
@@ -142,6 +147,9 @@ class FormScreen(PosModal[Any]):
             if field.scannable and (focused is box or focused is None):
                 box.value = message.text
                 box.cursor_position = len(box.value)
+                # A scan ends like a typed code and its Enter (which the wedge detector took):
+                # on to the next field, or, in the last one (F2's card), confirmed.
+                self._next_or_confirm(field.name)
                 return True
         scannable = [f for f in self.fields if f.scannable]
         if scannable and message.kind == "card":
