@@ -198,3 +198,26 @@ def test_an_old_cache_whose_folder_cannot_take_the_upgrade_lock_is_refused_uncha
     assert db.execute(f"SELECT {JOURNAL_COLUMNS} FROM journal ORDER BY seq").fetchall() == before
     assert M004 not in {m.name for m in migrations.applied(db)}
     db.close()
+
+
+def test_a_cache_switched_to_wal_waits_for_a_program_holding_it_like_any_busy_cache(
+    tmp_path: Path,
+) -> None:
+    """Switching a file to WAL needs it to itself, and SQLite says "locked" at once rather than
+    waiting, while another connection is in a write transaction: a cache another program writes
+    for a moment (here for 0.3 s, as the other program upgrading it) is waited for, not refused."""
+    path = tmp_path / "terminal.db"
+    before = old_cache(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        store = open_store(path)
+    finally:
+        release.join()
+        holder.close()
+    rows = store.query(f"SELECT {JOURNAL_COLUMNS} FROM journal ORDER BY seq")
+    assert [tuple(r) for r in rows] == [tuple(r) for r in before]
+    assert store.one("PRAGMA journal_mode")[0] == "wal"
+    store.close()

@@ -19,6 +19,7 @@ from typing import Any
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 from sqlite_utils import Database
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
 from ..domain.accounting import tier_spend_minor
 from ..domain.errors import StorageError
@@ -557,6 +558,20 @@ def _upgrade_lock(path: str) -> Iterator[None]:
         lock.release()
 
 
+@retry(
+    retry=retry_if_exception(lambda e: "locked" in str(e)),
+    wait=wait_random(0.005, 0.05),
+    stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
+    reraise=True,
+)
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (a no-op once it is). The switch needs the file to itself, and
+    SQLite answers "locked" at once, without waiting the busy timeout, when another program
+    holds it: a cache first opened by two programs at the same moment (the app and a CLI call
+    after an install) would make one of them fail. So it waits here as a busy timeout would."""
+    conn.execute("PRAGMA journal_mode=WAL")
+
+
 def open_store(path: str | Path) -> Store:
     """Open (creating if needed) the cache at ``path`` and bring its schema up to date."""
     path = str(path)
@@ -565,7 +580,7 @@ def open_store(path: str | Path) -> Store:
             path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys=ON")
