@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,13 @@ def backup(t: Terminal, keep: int, now: datetime) -> Path:
     for old in sorted(folder.glob("terminal-*.db"))[:-keep]:
         old.unlink()
     return target
+
+
+def report_day(now: datetime) -> date:
+    """The store day a run at ``now`` reports unless told: the one that ended last. Before noon
+    that is yesterday (the shipped timer runs at 02:30, when today has barely begun); from noon
+    on it is today (a run after closing time)."""
+    return now.date() - timedelta(days=1) if now.hour < 12 else now.date()
 
 
 def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -103,7 +110,11 @@ def _verified(t: Terminal) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nightly-sync", description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="the terminal's folder")
-    parser.add_argument("--date", help="the store day to report (default: today)")
+    parser.add_argument(
+        "--date",
+        help="the store day to report (default: the day that ended last: yesterday when run "
+        "before noon, as by the 02:30 timer; today from noon on, as after closing)",
+    )
     parser.add_argument("--keep", type=int, default=7, help="backups to keep (default 7)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
@@ -128,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         t = open_terminal(home)
-        day = parse_day(args.date, "--date") if args.date else t.now().date()
+        day = parse_day(args.date, "--date") if args.date else report_day(t.now())
         if args.keep < 1:
             raise Refused(f"--keep must be at least 1 (got {args.keep})")
     except (LoyaltyPosError, ValueError) as e:
