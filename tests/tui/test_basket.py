@@ -6,6 +6,7 @@ from textual.widgets import Input
 
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.help import HelpScreen
+from loyalty_pos.tui.screens.text import VoidScreen
 from loyalty_pos.tui.widgets.item_field import ItemField
 
 from .conftest import ANNA, BEN, COFFEE_EAN
@@ -144,8 +145,32 @@ async def test_escape_on_an_empty_field_voids_the_basket_after_asking(make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await type_text(pilot, "COFFEE")
-        await press(pilot, "escape", "y")
+        await press(pilot, "escape", "y", "enter")
         assert lines(app) == []
+        assert app.screen is app.checkout
+
+
+async def test_a_code_typed_after_escape_keeps_the_basket_and_reaches_the_item_field(
+    make_app,
+):
+    """Esc after a refused code is a reflex; the next code typed must not answer "void?"."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "COFFEE")
+        await type_text(pilot, "NOSUCH")  # refused, and the field is emptied
+        await press(pilot, "escape")
+        assert isinstance(app.screen, VoidScreen)
+        await type_text(pilot, "MILK")  # the Enter that ends it voided the basket before
+        assert app.screen is app.checkout
+        assert lines(app) == [("COFFEE", 1), ("MILK", 1)]
+        await press(pilot, "escape")
+        await type_text(pilot, "YOGURT")  # a Y first: not yet a yes
+        assert app.screen is app.checkout
+        assert lines(app)[:2] == [("COFFEE", 1), ("MILK", 1)]
+        assert "Unknown code 'YOGURT'" in notes(app)[-1]
+        await press(pilot, "escape", "y", "escape")  # Y, then Esc: keep it after all
+        assert app.screen is app.checkout and len(lines(app)) == 2
 
 
 async def test_a_card_scanned_into_the_enrolment_window_moves_on_to_the_name(make_app, key_clock):

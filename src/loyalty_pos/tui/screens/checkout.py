@@ -38,7 +38,7 @@ from .forms import Field, FormScreen, Values
 from .manager import ManagerScreen
 from .points import PointsScreen
 from .refund import RefundScreen
-from .text import ConfirmScreen, TextScreen
+from .text import TextScreen, VoidScreen
 
 if TYPE_CHECKING:
     from ..app import CheckoutApp
@@ -351,9 +351,14 @@ class CheckoutScreen(StaysUp, Screen[None]):
                 if yes:
                     self.pos.submit("void", self.pos.session.clear, target=self, done=BasketChanged)
 
+            def typed(text: str) -> None:  # a code typed on: into the item field, not lost
+                if text == "\n":
+                    field.call_later(field.action_submit)
+                else:
+                    field.insert_text_at_cursor(text)
+
             self.app.push_screen(
-                ConfirmScreen("Void the basket", "Remove every line and the card from the basket?"),
-                answered,
+                VoidScreen("Remove every line and the card from the basket?", typed), answered
             )
 
 
