@@ -123,6 +123,47 @@ def test_the_summary_report_matches_a_hand_computed_scenario(fresh_ledger: Ledge
     assert report["currency"] == "EUR"
 
 
+def test_a_past_days_report_shows_the_balances_at_its_end_not_todays(
+    fresh_ledger: LedgerServer,
+) -> None:
+    """On 1 May the member holds 1000 points; on 2 May two offline tills each let them spend
+    800. The report of 1 May must still say what was owed that night."""
+    ledger = fresh_ledger
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
+    t1, t2 = ledger.add_terminal("T1"), ledger.add_terminal("T2")
+    t1.journal.enroll("A", "CA", at=_at("2025-05-01", 9))
+    t1.journal.checkout("A", "CA", 100_000, earned=1000, at=_at("2025-05-01"))
+    t1.journal.checkout("A", "CA", 2000, redeemed=800, value_minor=800, at=_at("2025-05-02"))
+    t2.journal.checkout("A", "CA", 2000, redeemed=800, value_minor=800, at=_at("2025-05-02"))
+    assert set(statuses(t1.push(t1.journal.events)) + statuses(t2.push(t2.journal.events))) == {
+        "accepted"
+    }
+
+    def report(day: str) -> dict:
+        r = ledger.admin.get("/v1/reports/summary", params={"from": day, "to": day})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    first, second = report("2025-05-01"), report("2025-05-02")
+    assert first["negative_balances"] == []
+    assert first["outstanding"] == {
+        "points": 1000,
+        "value_minor": 1000,
+        "positive_balances": 1000,
+        "debt": 0,
+    }
+    assert second["negative_balances"] == [{"member_id": "A", "balance": -600}]
+    assert second["outstanding"] == {
+        "points": -600,
+        "value_minor": -600,
+        "positive_balances": 0,
+        "debt": 600,
+    }
+    assert "outstanding 1000 points = 10.00 EUR (members' points 1000, less debt 0)" in render(
+        first
+    )
+
+
 def test_rejections_and_clock_skew_show_in_the_report_of_the_day(
     fresh_ledger: LedgerServer,
 ) -> None:

@@ -22,7 +22,7 @@ from loyalty_pos.bootstrap import init_terminal, open_terminal
 from loyalty_pos.domain.errors import AuthError, RedeemRefused
 from loyalty_pos.imports import import_catalog
 from loyalty_pos.nightly import run as nightly_run
-from loyalty_pos.reports import day_report
+from loyalty_pos.reports import day_report, report_text
 from loyalty_pos.sync import SyncError, sync
 from tests.support.faultproxy import FaultProxy
 
@@ -325,3 +325,26 @@ def test_the_till_and_the_ledger_report_a_period_with_the_same_figures(store, tm
     assert (here["members_active_start"], here["members_active_end"]) == (2, 2)
     assert (members["active_at_start"], members["active_at_end"]) == (2, 2)
     assert Decimal(here["retention_pct"]) == Decimal(members["retention_pct"]) == 50
+
+
+def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
+    store, tmp_path
+) -> None:
+    """Members' accounts pulled from the ledger hold what every till did since: for a day that
+    ended before the pull the till says the ledger's report has the balances, and shows none."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    yesterday = t.now() - timedelta(days=1)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 1)]), at=yesterday)
+    assert sync(t)["pushed"] == 1
+
+    past = day_report(t, yesterday.date())
+    assert past["outstanding_points"] is None and past["negative_balances"] is None
+    assert past["checkouts"] == 1  # what the journal says of the day still stands
+    assert "the ledger's to tell (loyalty-ledger report)" in past["balances_unknown"]
+    assert "the ledger's to tell" in " ".join(report_text(past).split())
+    today = day_report(t, t.now().date())
+    assert today["outstanding_points"] == sum(
+        ledger_member(store, m["member_id"])["balance"]
+        for m in t.store.query("SELECT member_id FROM members")
+    )

@@ -138,14 +138,12 @@ def period_report(
     end: datetime,
     *,
     currency: str,
-    balances: Mapping[str, int] | None,
     points_per_unit: int,
     rejected: int = 0,
     active_days: int = 90,
 ) -> dict[str, Any]:
-    """Figures for ``start <= occurred_at < end`` from a terminal's journal; ``balances`` are the
-    members' balances at ``end`` (None when they cannot be known: the figures drawn from them
-    are then None too)."""
+    """Figures for ``start <= occurred_at < end`` from a terminal's journal (those of the
+    members' balances are ``balance_figures``)."""
     issued = redeemed = adjusted = 0
     all_checkouts = card_checkouts = 0
     paid_minor = 0
@@ -200,21 +198,12 @@ def period_report(
     t = in_periods(lifetime, start, end)
     value = ltv(None if m_minor is None else m_minor.scaleb(-exponent(currency)), a, t)
     retention = _pct(retention_pct(active_start, active_end, new))
-    owed = liability(balances.values()) if balances is not None else None
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "issued": issued,
         "redeemed": redeemed,
         "adjusted": adjusted,
-        "outstanding_points": owed.outstanding if owed else None,
-        "outstanding_value": (
-            str(points_value(owed.outstanding, points_per_unit, currency))
-            if owed and points_per_unit
-            else None
-        ),
-        "outstanding_positive_balances": owed.points if owed else None,
-        "outstanding_debt": owed.debt if owed else None,
         "checkouts": all_checkouts,
         "checkouts_with_card": card_checkouts,
         "engagement_pct": _pct(percent(card_checkouts, all_checkouts)),
@@ -229,8 +218,31 @@ def period_report(
         "members_new": len(new),
         "retention_pct": retention,
         "churn_pct": str(Decimal(100) - Decimal(retention)) if retention is not None else None,
-        "negative_balances": (
-            sorted(k for k, v in balances.items() if v < 0) if balances is not None else None
-        ),
         "rejected_events": rejected,
     }
+
+
+def balance_figures(
+    balances: Mapping[str, int] | None, *, currency: str, points_per_unit: int
+) -> dict[str, Any]:
+    """The figures drawn from the members' ``balances`` at the period's end: the liability with
+    the points and the debt apart, and who is in debt; None each when the balances are unknown."""
+    if balances is None:
+        return dict.fromkeys(_BALANCE_FIGURES)
+    owed = liability(balances.values())
+    return {
+        "outstanding_points": owed.outstanding,
+        "outstanding_value": str(points_value(owed.outstanding, points_per_unit, currency)),
+        "outstanding_positive_balances": owed.points,
+        "outstanding_debt": owed.debt,
+        "negative_balances": sorted(k for k, v in balances.items() if v < 0),
+    }
+
+
+_BALANCE_FIGURES = (
+    "outstanding_points",
+    "outstanding_value",
+    "outstanding_positive_balances",
+    "outstanding_debt",
+    "negative_balances",
+)

@@ -12,7 +12,8 @@ module reads the ledger's tables for them. Besides, for the ledger only:
   period's figure does not move with what happened after it.
 - ``average_check_all`` covers every checkout, with a member or not; money is integer minor
   units, m, LTV and the average checks floored.
-- negative balances: members whose balance is below zero now (overspend between terminals).
+- negative balances: members whose booked balance at ``end`` is below zero (an overspend
+  between terminals), so a past period lists those in debt then, not now.
 - clock skew: events whose terminal clock was more than 24 h off the ledger's.
 
 Percentages and ratios are decimal strings with two places.
@@ -170,12 +171,13 @@ def summary(
     }
     retention = metrics.retention_pct(s_set, e_set, new)
 
+    at_end = _balances_at(end_us)
     negatives = [
         {"member_id": str(r.member_id), "balance": int(r.balance)}
         for r in conn.execute(
-            sa.select(members.c.member_id, members.c.balance)
-            .where(members.c.balance < 0)
-            .order_by(members.c.balance, members.c.member_id)
+            sa.select(at_end.c.member_id, at_end.c.balance)
+            .where(at_end.c.balance < 0)
+            .order_by(at_end.c.balance, at_end.c.member_id)
         )
     ]
 
