@@ -7,6 +7,9 @@ module reads the ledger's tables for them. Besides, for the ledger only:
 
 - Period: ``[start, end)``, UTC unless the caller gives instants with an offset. Rejections and
   clock flags are placed by when the ledger received them.
+- rejected events: the distinct events the ledger first refused in the period (by reason: first
+  refused for that reason). An event held back is sent again at every sync and is refused again,
+  but counts once, in the period of its first refusal.
 - outstanding: the members' booked balances at ``end`` (each member's transfers before ``end``;
   a lot that has lapsed counts until the expiry run writes its ``expire`` event), so a past
   period's figure does not move with what happened after it.
@@ -181,15 +184,34 @@ def summary(
         )
     ]
 
+    # An event is counted in the period the ledger first refused it (for a reason, in
+    # ``by_reason``): a ledger before 0002 kept a row for every try of an event held back.
+    earlier = rejections.alias("earlier")
+    same_event_before = (
+        earlier.c.terminal_id == rejections.c.terminal_id,
+        earlier.c.event_id == rejections.c.event_id,
+        earlier.c.received_us < start_us,
+    )
     rejected = conn.execute(
         sa.select(
-            rejections.c.terminal_id, rejections.c.event_id, rejections.c.seq, rejections.c.reason
+            rejections.c.terminal_id,
+            rejections.c.event_id,
+            rejections.c.seq,
+            rejections.c.reason,
+            sa.select(earlier.c.id).where(*same_event_before).exists(),
+            sa.select(earlier.c.id)
+            .where(*same_event_before, earlier.c.reason == rejections.c.reason)
+            .exists(),
         ).where(rejections.c.received_us >= start_us, rejections.c.received_us < end_us)
     ).all()
     by_reason: dict[str, set[tuple[Any, ...]]] = {}
-    for terminal_id, event_id, seq, reason in rejected:
-        by_reason.setdefault(str(reason), set()).add((terminal_id, event_id or seq))
-    distinct = set().union(*by_reason.values()) if by_reason else set()
+    distinct: set[tuple[Any, ...]] = set()
+    for terminal_id, event_id, seq, reason, event_before, reason_before in rejected:
+        event = (terminal_id, event_id or seq)
+        if not reason_before:
+            by_reason.setdefault(str(reason), set()).add(event)
+        if not event_before:
+            distinct.add(event)
 
     skew = [
         {
