@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import textwrap
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .checkout import Terminal
+from .domain.accounting import POINT_EVENTS, apply_event, event_day
 from .domain.errors import Refused
-from .domain.metrics import period_report
+from .domain.lots import Account, Lot
+from .domain.metrics import balance_figures, period_report
+from .store.db import MEMBERS_PULLED_AT
 
 #: The years a time or a day given by a person (a report's day, a CLI ``--at``) may fall in: wider
 #: than any sale or report a store makes, narrow enough that a window or an expiry counted from it
@@ -26,31 +32,100 @@ def parse_day(text: str, what: str) -> date:
     return day
 
 
-def member_balances(t: Terminal, on: date) -> dict[str, int]:
-    rows = t.store.query(
-        "SELECT m.member_id, COALESCE((SELECT SUM(json_extract(l.value, '$.points')) "
-        "FROM json_each(m.lots) l WHERE json_extract(l.value, '$.expires_at') IS NULL "
-        "OR json_extract(l.value, '$.expires_at') > ?), 0) - m.debt AS balance FROM members m",
-        (on.isoformat(),),
-    )
-    return {r["member_id"]: r["balance"] for r in rows}
+class BalanceReplay:
+    """Every member's balance at ``end``, replayed as ``verify`` replays the journal: the member's
+    base (their account at the ledger when this till last took it; nothing on a till without a
+    ledger) and this till's later events that happened before ``end``. A lot lapses at the start
+    of its ``expires_at`` day, so at midnight the lots of that day are gone.
+
+    ``passing`` replays the journal's events while they go on to the report's other figures, so
+    the journal is read once; members it never names keep their base."""
+
+    def __init__(self, t: Terminal, end: datetime) -> None:
+        self.t, self.end, self.on = t, end, end.date()
+        self.base_seq: dict[str, int] = {}
+        self.at_end: dict[str, int] = {}
+        for row in t.store.query(_BASE_BALANCES, (self.on.isoformat(),)):
+            self.base_seq[row["member_id"]] = row["base_seq"]
+            self.at_end[row["member_id"]] = row["balance"]
+        self.accounts: dict[str, Account] = {}
+
+    def passing(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for event in events:
+            member = event.get("member_id")
+            if (
+                member in self.base_seq
+                and event.get("type") in POINT_EVENTS
+                and int(event["seq"]) > self.base_seq[member]
+                and event_day(event) < self.end
+            ):
+                account = self.accounts.get(member) or self._base(member)
+                self.accounts[member] = apply_event(account, event)
+            yield event
+
+    def _base(self, member_id: str) -> Account:
+        row = self.t.store.member(member_id)
+        assert row is not None  # read with the other members' bases
+        lots = tuple(Lot.from_json(lot) for lot in json.loads(row["base_lots"]))
+        return Account(lots, row["base_debt"])
+
+    def balances(self) -> dict[str, int]:
+        replayed = {m: account.balance(self.on) for m, account in self.accounts.items()}
+        return {**self.at_end, **replayed}
+
+
+#: Each member's base balance on a day (``?``): the live lots of ``base_lots`` less ``base_debt``.
+_BASE_BALANCES = (
+    "SELECT m.member_id, m.base_seq, COALESCE((SELECT SUM(json_extract(l.value, '$.points')) "
+    "FROM json_each(m.base_lots) l WHERE json_extract(l.value, '$.expires_at') IS NULL "
+    "OR json_extract(l.value, '$.expires_at') > ?), 0) - m.base_debt AS balance FROM members m"
+)
+
+
+def members_pulled_at(t: Terminal) -> datetime | None:
+    """When a pull last brought members' accounts from the ledger (None: never). A cache that
+    pulled before this was kept counts as having pulled just now."""
+    if at := t.store.meta(MEMBERS_PULLED_AT):
+        return datetime.fromisoformat(at)
+    if t.store.meta("pull_cursor") not in (None, "0"):
+        return t.now()
+    return None
 
 
 def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, Any]:
-    """Figures for the store-local days ``start`` to ``end`` (inclusive; default: that one day)."""
+    """Figures for the store-local days ``start`` to ``end`` (inclusive; default: that one day).
+
+    The balances are those at the end of the period (``BalanceReplay``), unless this till took
+    members' accounts from its ledger after that: they then hold what happened since, at this
+    till and at others, and the report leaves the balances to the ledger's report."""
     tz = t.now().tzinfo
     begin = datetime.combine(start, time(), tz)
     finish = datetime.combine((end or start) + timedelta(days=1), time(), tz)
     program = t.program
+    pulled = members_pulled_at(t)
+    replay = BalanceReplay(t, finish) if pulled is None or pulled <= finish else None
+    events = t.store.events()
     report = period_report(
-        t.store.events(),
+        replay.passing(events) if replay else events,
         begin,
         finish,
         currency=program.currency,
-        balances=member_balances(t, finish.date()),
         points_per_unit=program.redeem.points_per_unit,
         rejected=len(t.store.rejected()),
     )
+    report.update(
+        balance_figures(
+            replay.balances() if replay else None,
+            currency=program.currency,
+            points_per_unit=program.redeem.points_per_unit,
+        )
+    )
+    if replay is None and pulled is not None:
+        report["balances_unknown"] = (
+            "The balances at the end of this period are the ledger's to tell "
+            "(loyalty-ledger report): this till took members' accounts from it at "
+            f"{pulled:%Y-%m-%d %H:%M}, after the period ended."
+        )
     return {"terminal_id": t.config.terminal_id, "program": program.id, **report}
 
 
@@ -60,13 +135,16 @@ LABELS = [
     ("engagement_pct", "Engagement %"),
     ("issued", "Points issued"),
     ("redeemed", "Points redeemed"),
-    ("adjusted", "Points taken back by managers"),
+    ("adjusted", "Points adjusted by managers (net)"),
     ("redemption_rate_pct", "Redemption rate %"),
     ("outstanding_points", "Outstanding points (liability)"),
     ("outstanding_value", "  worth"),
+    ("outstanding_positive_balances", "  members' points"),
+    ("outstanding_debt", "  less members' debt"),
     ("average_check", "Average check (m)"),
     ("repeat_purchases", "Purchases per member (a)"),
-    ("average_lifetime_periods", "Member lifetime in periods (t)"),
+    ("average_lifetime_days", "Member lifetime in days"),
+    ("average_lifetime_periods", "  in periods (t)"),
     ("ltv", "LTV = m x a x t"),
     ("members_new", "New members"),
     ("retention_pct", "Retention %"),
@@ -84,7 +162,10 @@ def report_text(report: dict[str, Any], width: int = 48) -> str:
     for key, label in LABELS:
         value = report.get(key)
         lines.append(f"{label:<34}{'-' if value is None else value:>{width - 34}}")
-    negatives = report.get("negative_balances") or []
-    lines.append(f"{'Members with a negative balance':<34}{len(negatives):>{width - 34}}")
-    lines.extend(f"  {m}" for m in negatives[:20])
+    negatives = report.get("negative_balances")
+    count = "-" if negatives is None else len(negatives)
+    lines.append(f"{'Members with a negative balance':<34}{count:>{width - 34}}")
+    lines.extend(f"  {m}" for m in (negatives or [])[:20])
+    if unknown := report.get("balances_unknown"):
+        lines.extend(textwrap.wrap(unknown, width))
     return "\n".join(lines)

@@ -559,3 +559,59 @@ def test_a_forgotten_manager_pin_is_asked_for_and_never_locks(tmp_path: Path) ->
         assert out.returncode == 2
         assert out.stderr == "loyalty-pos: This needs the manager PIN (--manager-pin).\n"
     assert run(home, *adjust, "--manager-pin", "2468").returncode == 0
+
+
+def test_a_past_days_report_says_what_the_nightly_report_said_that_night(tmp_path: Path) -> None:
+    """The balances of a report are those at the end of its period, replayed from the journal:
+    what happens the next day does not change what the store owed on the night before."""
+    home = tmp_path / "t1"
+    program = str(ROOT / "config" / "program.example.toml")
+    init = run(home, "init", "--terminal-id", "T1", "--program", program, "--manager-pin", "2468")
+    assert init.returncode == 0, init.stderr
+    assert run(home, "members", "import", str(ROOT / "config/demo/members.csv")).returncode == 0
+    assert run(home, "catalog", "import", str(ROOT / "config/demo/catalog.csv")).returncode == 0
+    ben, pin = "LC00100037", ("--manager-pin", "2468")
+    # 1 March: Ben buys, a manager gives Anna points; the nightly job reports the day.
+    for args in (
+        ("checkout", "--card", ben, "--item", "BOOK-COOK:2"),
+        ("adjust", "04A1B2C3D4E500", "300", "--reason", "welcome", *pin),
+    ):
+        assert run(home, *args, "--at", "2026-03-01T12:00:00+01:00").returncode == 0
+    nightly = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), "--date", "2026-03-01"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert nightly.returncode == 0, nightly.stderr
+    that_night = json.loads((home / "reports" / "2026-03-01.json").read_text())
+    assert that_night["outstanding_points"] == 848  # Ben's 49 and 499 cashback, Anna's 300
+    assert that_night["negative_balances"] == [] and that_night["outstanding_debt"] == 0
+    # 2 March: Ben's points are taken back beyond his balance, and Anna buys.
+    assert run(
+        home, "adjust", ben, "-600", "--reason", "points given twice", *pin,
+        "--at", "2026-03-02T10:00:00+01:00",
+    ).returncode == 0  # fmt: skip
+    sale = run(
+        home, "checkout", "--card", "04A1B2C3D4E500", "--item", "OLIVEOIL",
+        "--at", "2026-03-02T11:00:00+01:00",
+    )  # fmt: skip
+    assert sale.returncode == 0, sale.stderr
+
+    out = run(home, "report", "--date", "2026-03-01", "--json")
+    assert out.returncode == 0, out.stderr
+    again = json.loads(out.stdout)
+    balance_figures = [
+        "outstanding_points",
+        "outstanding_value",
+        "outstanding_positive_balances",
+        "outstanding_debt",
+        "negative_balances",
+    ]
+    assert {k: again[k] for k in balance_figures} == {k: that_night[k] for k in balance_figures}
+    next_day = json.loads(run(home, "report", "--date", "2026-03-02", "--json").stdout)
+    assert next_day["negative_balances"] == ["M0002"]
+    assert (next_day["outstanding_debt"], next_day["outstanding_positive_balances"]) == (52, 308)
+    assert next_day["outstanding_points"] == 308 - 52
+    text = run(home, "report", "--date", "2026-03-01").stdout
+    assert "Members with a negative balance                0" in text

@@ -3,14 +3,21 @@ scenario whose every number is worked out by hand below."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from ledger_helpers import LedgerServer, program, statuses
+import sqlalchemy as sa
+from ledger_helpers import Journal, LedgerServer, program, statuses
 
+from loyalty_pos.ledger.cli import main as cli_main
+from loyalty_pos.ledger.db import make_engine
 from loyalty_pos.ledger.report import duration, render
+from loyalty_pos.ledger.schema import rejections
+from loyalty_pos.ledger.store import LedgerStore
+from loyalty_pos.ledger.times import to_us
 
 
 def test_an_overspend_from_two_terminals_is_recorded_negative_and_flagged(
@@ -93,16 +100,21 @@ def test_the_summary_report_matches_a_hand_computed_scenario(fresh_ledger: Ledge
         "restored": 0,
     }
     # 1000 + 5 + 110 earned, 10 reversed, 1000 redeemed, 5 expired, 7 adjusted in.
-    assert report["outstanding"] == {"points": 107, "value_minor": 107}
+    assert report["outstanding"] == {
+        "points": 107,
+        "value_minor": 107,
+        "positive_balances": 107,
+        "debt": 0,
+    }
     assert report["checkouts"] == {"all": 4, "with_card": 3, "engagement_pct": "75.00"}
     assert report["redemption_rate_pct"] == "1000.00"
     assert report["average_check_minor"] == 3666  # (4000 + 5000 + 2000) / 3
     assert report["average_check_all_minor"] == 3500  # (11000 + 3000) / 4
     assert report["repeat_purchases"] == "1.50"  # 3 card checkouts by A and N
-    # A: 10 Jan -> 20 Mar = 69 days; N: enrolled and bought at once = 0 days.
-    assert report["average_lifetime_days"] == "34.50"
-    assert report["average_lifetime_periods"] == "1.11"  # 34.5 / 31
-    assert report["ltv_minor"] == 6120  # 11000/3 * 1.5 * 34.5/31 = 6120.97
+    # A: 10 Jan -> 20 Mar, both days counted = 70 days; N: enrolled and bought on one day = 1.
+    assert report["average_lifetime_days"] == "35.50"
+    assert report["average_lifetime_periods"] == "1.15"  # 35.5 / 31
+    assert report["ltv_minor"] == 6298  # 11000/3 * 1.5 * 35.5/31 = 6298.39
     # S = {A, C, D}, E = {A, C, N}, N = {N}: (3 - 1) / 3.
     assert report["members"] == {
         "active_days": 90,
@@ -116,6 +128,47 @@ def test_the_summary_report_matches_a_hand_computed_scenario(fresh_ledger: Ledge
     assert report["rejected_events"] == {"total": 0, "by_reason": {}}
     assert report["clock_skew"] == []
     assert report["currency"] == "EUR"
+
+
+def test_a_past_days_report_shows_the_balances_at_its_end_not_todays(
+    fresh_ledger: LedgerServer,
+) -> None:
+    """On 1 May the member holds 1000 points; on 2 May two offline tills each let them spend
+    800. The report of 1 May must still say what was owed that night."""
+    ledger = fresh_ledger
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
+    t1, t2 = ledger.add_terminal("T1"), ledger.add_terminal("T2")
+    t1.journal.enroll("A", "CA", at=_at("2025-05-01", 9))
+    t1.journal.checkout("A", "CA", 100_000, earned=1000, at=_at("2025-05-01"))
+    t1.journal.checkout("A", "CA", 2000, redeemed=800, value_minor=800, at=_at("2025-05-02"))
+    t2.journal.checkout("A", "CA", 2000, redeemed=800, value_minor=800, at=_at("2025-05-02"))
+    assert set(statuses(t1.push(t1.journal.events)) + statuses(t2.push(t2.journal.events))) == {
+        "accepted"
+    }
+
+    def report(day: str) -> dict:
+        r = ledger.admin.get("/v1/reports/summary", params={"from": day, "to": day})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    first, second = report("2025-05-01"), report("2025-05-02")
+    assert first["negative_balances"] == []
+    assert first["outstanding"] == {
+        "points": 1000,
+        "value_minor": 1000,
+        "positive_balances": 1000,
+        "debt": 0,
+    }
+    assert second["negative_balances"] == [{"member_id": "A", "balance": -600}]
+    assert second["outstanding"] == {
+        "points": -600,
+        "value_minor": -600,
+        "positive_balances": 0,
+        "debt": 600,
+    }
+    assert "outstanding 1000 points = 10.00 EUR (members' points 1000, less debt 0)" in render(
+        first
+    )
 
 
 def test_rejections_and_clock_skew_show_in_the_report_of_the_day(
@@ -150,6 +203,83 @@ def test_rejections_and_clock_skew_show_in_the_report_of_the_day(
     assert re.fullmatch(r" {4}SLOW: 1 event, up to (2 days|1 day 23 h) behind", lines[-1])
     r = ledger.admin.get("/v1/reports/summary", params={"from": today, "to": "2000-01-01"})
     assert r.status_code == 400
+
+
+def _held_back(journal: Journal) -> tuple[dict, list[dict]]:
+    """A journal whose second event does not follow the first (restored from an old copy, say):
+    it is refused for good, and the two after it wait behind it (``gap``)."""
+    journal.enroll("H1", "CH1", at=_at("2025-06-01", 9))
+    for _ in range(3):
+        journal.checkout("H1", "CH1", 1000, earned=10, at=_at("2025-06-01"))
+    broken = {**journal.events[1], "prev_hash": "f" * 64}
+    return broken, journal.events[2:]
+
+
+def test_an_event_held_back_is_recorded_and_counted_once_however_often_it_is_sent(
+    fresh_ledger: LedgerServer,
+) -> None:
+    ledger = fresh_ledger
+    t = ledger.add_terminal("HELD")
+    broken, waiting = _held_back(t.journal)
+    assert statuses(t.push(t.journal.events[:1])) == ["accepted"]
+    assert statuses(t.push([broken, *waiting])) == ["rejected:chain"] + ["rejected:gap"] * 2
+    for _ in range(4):  # a terminal sends what waits again at every sync
+        assert statuses(t.push(waiting)) == ["rejected:gap", "rejected:gap"]
+
+    today = datetime.now(UTC).date().isoformat()
+    report = ledger.admin.get("/v1/reports/summary", params={"from": today, "to": today}).json()
+    assert report["rejected_events"] == {"total": 3, "by_reason": {"chain": 1, "gap": 2}}
+    engine = make_engine(ledger.db_url)
+    try:
+        with engine.connect() as conn:
+            recorded = conn.execute(sa.select(sa.func.count()).select_from(rejections)).scalar()
+    finally:
+        engine.dispose()
+    assert recorded == 3  # one row for each event refused, not one for each try
+
+
+def test_a_later_days_report_does_not_count_again_an_event_refused_before(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = [_at("2025-06-01", 12)]
+    store = LedgerStore.open(db_url, clock=lambda: now[0])
+    try:
+        store.add_terminal("HELD")
+        journal = Journal("HELD")
+        broken, waiting = _held_back(journal)
+        store.push("HELD", journal.events[:1])
+        store.push("HELD", [broken, *waiting])
+        now[0] = _at("2025-06-02", 12)  # the next day's syncs send what waits again
+        for _ in range(2):
+            outcome = store.push("HELD", waiting)
+            assert [r.reason for r in outcome.results] == ["gap", "gap"]
+        # A ledger before this release kept a row for every try: one such row, of the 2nd.
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.insert(rejections).values(
+                    received_us=to_us(_at("2025-06-02", 13)),
+                    terminal_id="HELD",
+                    event_id=waiting[0]["event_id"],
+                    seq=waiting[0]["seq"],
+                    reason="gap",
+                    message="expected seq 2, got 3",
+                )
+            )
+    finally:
+        store.close()
+
+    def rejected(first: str, last: str) -> dict:
+        code = cli_main(["report", "--from", first, "--to", last, "--db", db_url, "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return dict(json.loads(out)["rejected_events"])
+
+    assert rejected("2025-06-01", "2025-06-01") == {
+        "total": 3,
+        "by_reason": {"chain": 1, "gap": 2},
+    }
+    assert rejected("2025-06-02", "2025-06-02") == {"total": 0, "by_reason": {}}
+    assert rejected("2025-06-01", "2025-06-02")["total"] == 3
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from loyalty_pos.bootstrap import init_terminal, open_terminal
 from loyalty_pos.domain.errors import AuthError, RedeemRefused
 from loyalty_pos.imports import import_catalog
 from loyalty_pos.nightly import run as nightly_run
+from loyalty_pos.reports import day_report, report_text
 from loyalty_pos.sync import SyncError, sync
 from tests.support.faultproxy import FaultProxy
 
@@ -61,6 +63,18 @@ def till(
     )
     import_catalog(t, ROOT / "config/demo/catalog.csv")
     return t
+
+
+def in_utc(t: svc.Terminal) -> svc.Terminal:
+    """The till reopened with its store day in UTC, the ledger's days."""
+    config = t.home / "terminal.toml"
+    config.write_text(config.read_text().replace("[terminal]\n", '[terminal]\ntimezone = "UTC"\n'))
+    t.store.close()
+    return open_terminal(t.home)
+
+
+def utc(day: str, hour: int = 10) -> datetime:
+    return datetime.fromisoformat(f"{day}T{hour:02d}:00:00+00:00")
 
 
 def ledger_member(server: LedgerServer, member_id: str) -> dict:
@@ -299,3 +313,71 @@ def test_a_new_token_installed_with_token_set_lets_a_revoked_till_sync_again(
     assert t.config.ledger.token == new_token
     assert sync(t)["pushed"] == 1
     assert t.store.outbox_count() == 0
+
+
+def test_the_till_and_the_ledger_report_a_period_with_the_same_figures(store, tmp_path) -> None:
+    """One definition of every figure: the till's report of March, from its journal, and the
+    ledger's, from the events the till pushed, say the same."""
+    t = in_utc(till(store, tmp_path / "t1", "T1"))
+    old, gone, new = "LC90000001", "LC90000002", "LC90000003"
+    svc.enroll(t, gone, name="Gone", at=utc("2025-12-10"))  # active at the start, not the end
+    svc.enroll(t, old, name="Old", at=utc("2026-01-05"))
+    svc.checkout(t, old, svc.resolve_items(t, [("MILK", 1)]), at=utc("2026-01-20"))
+    # March: two members buy, one of them new; a sale without a card; managers adjust both ways.
+    svc.checkout(t, old, svc.resolve_items(t, [("BOOK-COOK", 2)]), at=utc("2026-03-05"))
+    svc.enroll(t, new, name="New", at=utc("2026-03-10", 9))
+    sale = svc.checkout(t, new, svc.resolve_items(t, [("MASCARA", 2)]), at=utc("2026-03-10", 9))
+    svc.checkout(t, None, svc.resolve_items(t, [("MILK", 3)]), at=utc("2026-03-15"))
+    svc.checkout(t, old, svc.resolve_items(t, [("OLIVEOIL", 1)]), at=utc("2026-03-20"))
+    svc.adjust(t, old, 50, "goodwill", "1234", at=utc("2026-03-21"))
+    svc.adjust(t, new, -5, "bonus given twice", "1234", at=utc("2026-03-22"))
+    svc.refund(t, sale["receipt_id"], {"MASCARA": 1}, "1234", at=utc("2026-03-25"))
+    pushed = sync(t)
+    assert (pushed["pushed"], pushed["held"]) == (11, 0)
+
+    here = day_report(t, date(2026, 3, 1), date(2026, 3, 31))
+    there = store.admin.get(
+        "/v1/reports/summary", params={"from": "2026-03-01", "to": "2026-03-31"}
+    ).json()
+
+    assert here["issued"] == there["points"]["issued"] > 0  # adjustments are not issued points
+    assert here["redeemed"] == there["points"]["redeemed"]
+    assert here["adjusted"] == there["points"]["adjusted"] == 45
+    assert here["checkouts"] == there["checkouts"]["all"] == 4
+    assert here["checkouts_with_card"] == there["checkouts"]["with_card"] == 3
+    assert Decimal(here["engagement_pct"]) == Decimal(there["checkouts"]["engagement_pct"])
+    assert Decimal(here["average_check"]) * 100 == there["average_check_minor"]
+    assert here["repeat_purchases"] == there["repeat_purchases"] == "1.50"
+    # Old: 5 Jan to 20 Mar, both days counted = 75 days; New: enrolled and bought on 10 Mar = 1.
+    assert here["average_lifetime_days"] == there["average_lifetime_days"] == "38.00"
+    assert Decimal(here["average_lifetime_periods"]).quantize(Decimal("0.01")) == Decimal(
+        there["average_lifetime_periods"]
+    )  # 38 / 31
+    assert Decimal(here["ltv"]) * 100 == there["ltv_minor"]
+    members = there["members"]
+    assert (here["members_active_start"], here["members_active_end"]) == (2, 2)
+    assert (members["active_at_start"], members["active_at_end"]) == (2, 2)
+    assert Decimal(here["retention_pct"]) == Decimal(members["retention_pct"]) == 50
+
+
+def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
+    store, tmp_path
+) -> None:
+    """Members' accounts pulled from the ledger hold what every till did since: for a day that
+    ended before the pull the till says the ledger's report has the balances, and shows none."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    yesterday = t.now() - timedelta(days=1)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 1)]), at=yesterday)
+    assert sync(t)["pushed"] == 1
+
+    past = day_report(t, yesterday.date())
+    assert past["outstanding_points"] is None and past["negative_balances"] is None
+    assert past["checkouts"] == 1  # what the journal says of the day still stands
+    assert "the ledger's to tell (loyalty-ledger report)" in past["balances_unknown"]
+    assert "the ledger's to tell" in " ".join(report_text(past).split())
+    today = day_report(t, t.now().date())
+    assert today["outstanding_points"] == sum(
+        ledger_member(store, m["member_id"])["balance"]
+        for m in t.store.query("SELECT member_id FROM members")
+    )

@@ -1,33 +1,135 @@
-"""Program metrics for a period (DESIGN.md §10), computed from journal events.
+"""Program metrics for a period (DESIGN.md §10): one set of definitions for the terminal's
+end-of-day report (``period_report``, from its journal) and the ledger's summary
+(``ledger/report.py``, from its tables), so that both mean the same by every figure.
 
 Definitions (written down because every program defines them a little differently):
 
-- issued = points earned at checkouts − points reversed by refunds + positive adjustments;
-  redeemed = points paid at checkouts − points given back by refunds.
-- engagement % = checkouts with a card / all checkouts.
+- The period is ``[start, end)``; points, checkouts and members are placed by the event's
+  ``occurred_at`` (when the sale happened).
+- issued = points earned at checkouts − points reversed by refunds (the design's
+  ``program:issued`` account); redeemed = points paid at checkouts − points given back by
+  refunds; adjusted = points put in by adjustments − points taken out (``program:adjusted``),
+  whoever made them, kept apart from issued.
 - redemption rate % = redeemed / issued.
-- m = average amount paid (money) per checkout with a card; a = checkouts per purchasing member in
-  the period; t = average member lifetime (first to last purchase, inclusive) in periods;
-  LTV = m × a × t.
-- a member is *active* on a day when they bought something in the ``active_days`` before it;
-  retention % = (E − N) / S × 100 with S active at the start, E active at the end, N enrolled in
-  the period; churn % = 100 − retention.
+- outstanding (the program's liability) = the sum of the members' balances at ``end``: a member's
+  debt nets against the others' points (DESIGN.md §9). Beside it, apart: the points of the
+  members whose balance is positive and the debt of those whose balance is negative, so that
+  outstanding = points − debt (``Liability``). Its money value is at the program's redemption
+  rate, toward zero at the minor unit.
+- engagement % = checkouts with a member / all checkouts.
+- m, average check = money due of checkouts with a member / their number.
+- a, repeat purchases = checkouts with a member / distinct members who bought.
+- t, average lifetime = for the members who bought in the period, the calendar days from the day
+  of their enrolment to the day of their last purchase in the period, both counted (enrolled and
+  bought on one day: 1 day; from their first purchase on record when their enrolment is not),
+  averaged; in periods: those days / the calendar days of the period. Days are those of the
+  period's time zone (the store's at a terminal, UTC at the ledger unless asked otherwise).
+- LTV = m × a × t, t in periods.
+- A member is *active* at an instant when they enrolled or bought in the ``active_days`` before
+  it. S = active at ``start``, E = active at ``end``, N = members enrolled in the period and
+  active at ``end``; retention % = (E − N) / S × 100, churn % = 100 − retention (none when S = 0).
+- members with a negative balance: at ``end``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .money import from_minor, quantize
+from .money import exponent, from_minor, quantize
+
+_US = timedelta(microseconds=1)
 
 
-def _pct(part: Decimal | int, whole: Decimal | int) -> str | None:
-    if not whole:
-        return None
-    return str((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+@dataclass(frozen=True, slots=True)
+class Liability:
+    """Members' balances at an instant, summed.
+
+    Attributes:
+        points: the sum of the positive balances.
+        debt: the sum of the negative balances, as a positive number.
+    """
+
+    points: int = 0
+    debt: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        """The design's liability: debt nets against points."""
+        return self.points - self.debt
+
+
+def liability(balances: Iterable[int]) -> Liability:
+    points = debt = 0
+    for balance in balances:
+        if balance > 0:
+            points += balance
+        else:
+            debt -= balance
+    return Liability(points, debt)
+
+
+def points_value(points: int, points_per_unit: int, currency: str) -> Decimal:
+    """What ``points`` pay at ``points_per_unit`` points per unit, toward zero at the minor unit."""
+    return quantize(Decimal(points) / points_per_unit, currency)
+
+
+def ratio(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
+    return Decimal(part) / Decimal(whole) if whole else None
+
+
+def percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
+    share = ratio(part, whole)
+    return None if share is None else share * 100
+
+
+def lifetime_days(enrolled: datetime, last_purchase: datetime, tz: tzinfo | None) -> int:
+    """A member's lifetime: the days from their enrolment's to their last purchase's, both
+    counted, in ``tz``; a purchase recorded before the enrolment (a clock set wrong) makes 1."""
+    first = enrolled.astimezone(tz).date()
+    last = last_purchase.astimezone(tz).date()
+    return max((last - first).days, 0) + 1
+
+
+def period_days(start: datetime, end: datetime) -> int:
+    """The calendar days ``[start, end)`` touches in ``start``'s time zone (a store-local day of
+    a clock change is one day, though 23 or 25 hours long)."""
+    last = (end - _US).astimezone(start.tzinfo).date()
+    return max((last - start.date()).days + 1, 1)
+
+
+def average_lifetime_days(lifetimes: Iterable[int]) -> Decimal | None:
+    """t in days: the average of the buyers' ``lifetime_days``; None without buyers."""
+    total = n = 0
+    for days in lifetimes:
+        total += days
+        n += 1
+    return Decimal(total) / n if n else None
+
+
+def in_periods(lifetime: Decimal | None, start: datetime, end: datetime) -> Decimal | None:
+    """t in periods: days over the period's ``period_days``."""
+    return None if lifetime is None else lifetime / period_days(start, end)
+
+
+def ltv(m: Decimal | None, a: Decimal | None, t: Decimal | None) -> Decimal | None:
+    return m * a * t if m is not None and a is not None and t is not None else None
+
+
+def in_active_window(when: datetime, at: datetime, active_days: int) -> bool:
+    """Whether an enrolment or a purchase at ``when`` makes its member active at ``at``."""
+    return at - timedelta(days=active_days) <= when < at
+
+
+def retention_pct(active_start: Set[str], active_end: Set[str], new: Set[str]) -> Decimal | None:
+    return percent(len(active_end) - len(active_end & new), len(active_start))
+
+
+def _pct(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
 def period_report(
@@ -36,27 +138,38 @@ def period_report(
     end: datetime,
     *,
     currency: str,
-    balances: Mapping[str, int],
     points_per_unit: int,
     rejected: int = 0,
     active_days: int = 90,
 ) -> dict[str, Any]:
-    """Figures for ``start <= occurred_at < end``; ``balances`` are members' points now."""
+    """Figures for ``start <= occurred_at < end`` from a terminal's journal (those of the
+    members' balances are ``balance_figures``)."""
     issued = redeemed = adjusted = 0
     all_checkouts = card_checkouts = 0
     paid_minor = 0
     per_member: dict[str, int] = {}
+    enrolled_at: dict[str, datetime] = {}
     first_buy: dict[str, datetime] = {}
-    last_buy: dict[str, datetime] = {}
-    enrolled: set[str] = set()
+    last_buy: dict[str, datetime] = {}  # in the period
+    new: set[str] = set()
+    active_start: set[str] = set()
+    active_end: set[str] = set()
     for event in events:
         at = datetime.fromisoformat(str(event["occurred_at"]))
+        if at >= end:
+            continue
         kind = event.get("type")
         member = event.get("member_id")
-        if kind == "checkout" and member and at < end:
-            first_buy.setdefault(member, at)
-            last_buy[member] = at
-        if not start <= at < end:
+        if member and kind in ("enroll", "checkout"):
+            if kind == "enroll":
+                enrolled_at.setdefault(member, at)
+            else:
+                first_buy.setdefault(member, at)
+            if in_active_window(at, start, active_days):
+                active_start.add(member)
+            if in_active_window(at, end, active_days):
+                active_end.add(member)
+        if at < start:
             continue
         if kind == "checkout":
             all_checkouts += 1
@@ -66,55 +179,70 @@ def period_report(
                 card_checkouts += 1
                 paid_minor += int(event.get("due_minor") or 0)
                 per_member[member] = per_member.get(member, 0) + 1
+                last_buy[member] = at
         elif kind == "refund":
             issued -= int(event.get("points_reversed") or 0)
             redeemed -= int(event.get("points_restored") or 0)
         elif kind == "adjust":
-            points = int(event.get("points") or 0)
-            if points > 0:
-                issued += points
-            else:
-                adjusted += points
+            adjusted += int(event.get("points") or 0)
         elif kind == "enroll" and member:
-            enrolled.add(member)
+            new.add(member)
 
-    def active_on(day: datetime) -> set[str]:
-        since = day - timedelta(days=active_days)
-        return {m for m, last in last_buy.items() if since <= last < day} | {
-            m for m, first in first_buy.items() if since <= first < day
-        }
-
-    period_days = max((end - start).days, 1)
+    m_minor = ratio(paid_minor, card_checkouts)
     m = from_minor(paid_minor // card_checkouts, currency) if card_checkouts else Decimal(0)
-    a = Decimal(card_checkouts) / len(per_member) if per_member else Decimal(0)
-    lifetimes = [((last_buy[x] - first_buy[x]).days + 1) / period_days for x in first_buy]
-    t = Decimal(str(round(sum(lifetimes) / len(lifetimes), 3))) if lifetimes else Decimal(0)
-    s_active, e_active = active_on(start), active_on(end)
-    retention = _pct(len(e_active) - len(enrolled & e_active), len(s_active))
-    outstanding = sum(balances.values())
+    a = ratio(card_checkouts, len(per_member))
+    lifetime = average_lifetime_days(
+        lifetime_days(enrolled_at.get(x, first_buy[x]), last, start.tzinfo)
+        for x, last in last_buy.items()
+    )
+    t = in_periods(lifetime, start, end)
+    value = ltv(None if m_minor is None else m_minor.scaleb(-exponent(currency)), a, t)
+    retention = _pct(retention_pct(active_start, active_end, new))
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "issued": issued,
         "redeemed": redeemed,
         "adjusted": adjusted,
-        "outstanding_points": outstanding,
-        "outstanding_value": str(
-            quantize(Decimal(outstanding) / points_per_unit, currency) if points_per_unit else 0
-        ),
         "checkouts": all_checkouts,
         "checkouts_with_card": card_checkouts,
-        "engagement_pct": _pct(card_checkouts, all_checkouts),
-        "redemption_rate_pct": _pct(redeemed, issued),
+        "engagement_pct": _pct(percent(card_checkouts, all_checkouts)),
+        "redemption_rate_pct": _pct(percent(redeemed, issued)),
         "average_check": str(m),
-        "repeat_purchases": str(a.quantize(Decimal("0.01"))),
-        "average_lifetime_periods": str(t),
-        "ltv": str(quantize(m * a * t, currency)),
-        "members_active_start": len(s_active),
-        "members_active_end": len(e_active),
-        "members_new": len(enrolled),
+        "repeat_purchases": str((a or Decimal(0)).quantize(Decimal("0.01"))),
+        "average_lifetime_days": str((lifetime or Decimal(0)).quantize(Decimal("0.01"))),
+        "average_lifetime_periods": str((t or Decimal(0)).quantize(Decimal("0.001"))),
+        "ltv": str(quantize(value or Decimal(0), currency)),
+        "members_active_start": len(active_start),
+        "members_active_end": len(active_end),
+        "members_new": len(new),
         "retention_pct": retention,
         "churn_pct": str(Decimal(100) - Decimal(retention)) if retention is not None else None,
-        "negative_balances": sorted(k for k, v in balances.items() if v < 0),
         "rejected_events": rejected,
     }
+
+
+def balance_figures(
+    balances: Mapping[str, int] | None, *, currency: str, points_per_unit: int
+) -> dict[str, Any]:
+    """The figures drawn from the members' ``balances`` at the period's end: the liability with
+    the points and the debt apart, and who is in debt; None each when the balances are unknown."""
+    if balances is None:
+        return dict.fromkeys(_BALANCE_FIGURES)
+    owed = liability(balances.values())
+    return {
+        "outstanding_points": owed.outstanding,
+        "outstanding_value": str(points_value(owed.outstanding, points_per_unit, currency)),
+        "outstanding_positive_balances": owed.points,
+        "outstanding_debt": owed.debt,
+        "negative_balances": sorted(k for k, v in balances.items() if v < 0),
+    }
+
+
+_BALANCE_FIGURES = (
+    "outstanding_points",
+    "outstanding_value",
+    "outstanding_positive_balances",
+    "outstanding_debt",
+    "negative_balances",
+)

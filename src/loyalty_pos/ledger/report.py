@@ -1,29 +1,25 @@
 """The owner's summary for a period (DESIGN.md §10), computed from the append-only tables.
 
-Definitions, so that the figures can be checked by hand:
+Every figure the terminal's end-of-day report also has is defined once, in
+``loyalty_pos.domain.metrics`` (issued, redeemed, adjusted, outstanding with the members' points
+and debt apart, engagement, redemption rate, m, a, t, LTV, active members, retention, churn); this
+module reads the ledger's tables for them. Besides, for the ledger only:
 
-- Period: ``[start, end)``. Points, checkouts and members are placed by the event's
-  ``occurred_at`` (the terminal's claim: when the sale happened); rejections and clock flags by
-  when the ledger received them.
-- issued = points earned at checkouts less points reversed by refunds; redeemed = points paid with
-  less points given back by refunds; expired; adjusted (net, admin and terminal corrections).
-- outstanding = all members' points as of ``end`` (= minus the program accounts' balances), and
-  its money value at the current program's redemption rate, floored to the minor unit.
-- engagement % = checkouts with a member / all checkouts.
-- redemption rate % = redeemed / issued.
-- m, average check = money due of checkouts with a member / their number (``average_check_all``
-  covers every checkout).
-- a, repeat purchases = checkouts with a member / distinct members who bought.
-- t, average lifetime = for the members who bought, days from enrolment to their last checkout in
-  the period, averaged; in periods: days / period length.
-- LTV = m × a × t (t in periods), floored to the minor unit.
-- A member is *active* at an instant when they enrolled or bought in the ``active_days`` before
-  it. S = active at start, E = active at end, N = members enrolled in the period and active at
-  end; retention % = (E − N) / S × 100, churn % = 100 − retention (null when S = 0).
-- negative balances: members whose balance is below zero now (overspend between terminals).
+- Period: ``[start, end)``, UTC unless the caller gives instants with an offset. Rejections and
+  clock flags are placed by when the ledger received them.
+- rejected events: the distinct events the ledger first refused in the period (by reason: first
+  refused for that reason). An event held back is sent again at every sync and is refused again,
+  but counts once, in the period of its first refusal.
+- outstanding: the members' booked balances at ``end`` (each member's transfers before ``end``;
+  a lot that has lapsed counts until the expiry run writes its ``expire`` event), so a past
+  period's figure does not move with what happened after it.
+- ``average_check_all`` covers every checkout, with a member or not; money is integer minor
+  units, m, LTV and the average checks floored.
+- negative balances: members whose booked balance at ``end`` is below zero (an overspend
+  between terminals), so a past period lists those in debt then, not now.
 - clock skew: events whose terminal clock was more than 24 h off the ledger's.
 
-Percentages and ratios are decimal strings with two places; money is integer minor units.
+Percentages and ratios are decimal strings with two places.
 """
 
 from __future__ import annotations
@@ -36,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loyalty_pos.domain import metrics
 from loyalty_pos.domain.money import exponent
 
 from .schema import events, members, rejections, transfers
-from .times import to_us
+from .times import from_us, to_us
 
 if TYPE_CHECKING:
     from .store import CurrentProgram
@@ -49,13 +46,9 @@ SKEW_LIMIT_S = 24 * 3600
 _CENT = Decimal("0.01")
 
 
-def _ratio(num: Decimal | int, den: Decimal | int, scale: int = 1) -> str | None:
-    if not den:
-        return None
-    return str((Decimal(num) * scale / Decimal(den)).quantize(_CENT, ROUND_HALF_EVEN))
-
-
 def _active(conn: Connection, at_us: int, active_days: int) -> set[str]:
+    """Members active at ``at_us`` (``metrics.in_active_window``): enrolled or bought in the
+    ``active_days`` before it."""
     rows = conn.execute(
         sa.select(events.c.member_id)
         .distinct()
@@ -79,6 +72,38 @@ def _kinds(conn: Connection, *where: sa.ColumnElement[bool]) -> dict[str, int]:
     return {str(kind): int(total) for kind, total in rows}
 
 
+def _balances_at(end_us: int) -> sa.Subquery:
+    """Each member's booked balance at ``end_us``: what their transfers before it moved in less
+    what they moved out (every transfer has one member's account on one side)."""
+    into_member = transfers.c.credit == sa.literal("member:") + transfers.c.member_id
+    return (
+        sa.select(
+            transfers.c.member_id,
+            sa.func.sum(
+                sa.case((into_member, transfers.c.amount), else_=-transfers.c.amount)
+            ).label("balance"),
+        )
+        .where(transfers.c.occurred_us < end_us)
+        .group_by(transfers.c.member_id)
+        .subquery()
+    )
+
+
+def _liability(conn: Connection, end_us: int) -> metrics.Liability:
+    at_end = _balances_at(end_us)
+    points, debt = conn.execute(
+        sa.select(
+            sa.func.coalesce(
+                sa.func.sum(sa.case((at_end.c.balance > 0, at_end.c.balance), else_=0)), 0
+            ),
+            sa.func.coalesce(
+                sa.func.sum(sa.case((at_end.c.balance < 0, -at_end.c.balance), else_=0)), 0
+            ),
+        )
+    ).one()
+    return metrics.Liability(int(points), int(debt))
+
+
 def summary(
     conn: Connection,
     current: CurrentProgram | None,
@@ -87,27 +112,19 @@ def summary(
     active_days: int = 90,
 ) -> dict[str, Any]:
     start_us, end_us = to_us(start), to_us(end)
-    period_days = Decimal(end_us - start_us) / DAY_US
 
     moved = _kinds(conn, transfers.c.occurred_us >= start_us, transfers.c.occurred_us < end_us)
-    upto = _kinds(conn, transfers.c.occurred_us < end_us)
     issued = moved.get("earn", 0) - moved.get("reverse", 0)
     redeemed = moved.get("redeem", 0) - moved.get("restore", 0)
-    outstanding = (
-        upto.get("earn", 0)
-        - upto.get("reverse", 0)
-        - upto.get("redeem", 0)
-        + upto.get("restore", 0)
-        - upto.get("expire", 0)
-        + upto.get("adjust_in", 0)
-        - upto.get("adjust_out", 0)
-    )
+    owed = _liability(conn, end_us)
     value_minor = None
     currency = None
     if current is not None:
         currency = current.program.currency
-        major = Decimal(outstanding) / current.program.redeem.points_per_unit
-        value_minor = int(major.scaleb(exponent(currency)).to_integral_value(ROUND_FLOOR))
+        value = metrics.points_value(
+            owed.outstanding, current.program.redeem.points_per_unit, currency
+        )
+        value_minor = int(value.scaleb(exponent(currency)))
 
     in_period = (
         events.c.status == "accepted",
@@ -136,20 +153,14 @@ def summary(
         .where(events.c.type == "checkout", *in_period)
         .group_by(events.c.member_id, members.c.enrolled_us)
     ).all()
-    lifetime_days = (
-        sum((Decimal(max(last - first, 0)) / DAY_US for _, last, first in lifetimes), Decimal(0))
-        / len(lifetimes)
-        if lifetimes
-        else None
+    lifetime_days = metrics.average_lifetime_days(
+        metrics.lifetime_days(from_us(int(first)), from_us(int(last)), start.tzinfo)
+        for _, last, first in lifetimes
     )
-    m = Decimal(due_card) / n_card if n_card else None
-    a = Decimal(n_card) / buyers if buyers else None
-    t = lifetime_days / period_days if lifetime_days is not None and period_days else None
-    ltv = (
-        int((m * a * t).to_integral_value(ROUND_FLOOR))
-        if m is not None and a is not None and t is not None
-        else None
-    )
+    m = metrics.ratio(due_card, n_card)
+    a = metrics.ratio(n_card, buyers)
+    t = metrics.in_periods(lifetime_days, start, end)
+    ltv = metrics.ltv(m, a, t)
 
     s_set = _active(conn, start_us, active_days)
     e_set = _active(conn, end_us, active_days)
@@ -161,27 +172,46 @@ def summary(
             )
         )
     }
-    n_new = len(e_set & new)
-    retention = _ratio(len(e_set) - n_new, len(s_set), 100)
+    retention = metrics.retention_pct(s_set, e_set, new)
 
+    at_end = _balances_at(end_us)
     negatives = [
         {"member_id": str(r.member_id), "balance": int(r.balance)}
         for r in conn.execute(
-            sa.select(members.c.member_id, members.c.balance)
-            .where(members.c.balance < 0)
-            .order_by(members.c.balance, members.c.member_id)
+            sa.select(at_end.c.member_id, at_end.c.balance)
+            .where(at_end.c.balance < 0)
+            .order_by(at_end.c.balance, at_end.c.member_id)
         )
     ]
 
+    # An event is counted in the period the ledger first refused it (for a reason, in
+    # ``by_reason``): a ledger before 0002 kept a row for every try of an event held back.
+    earlier = rejections.alias("earlier")
+    same_event_before = (
+        earlier.c.terminal_id == rejections.c.terminal_id,
+        earlier.c.event_id == rejections.c.event_id,
+        earlier.c.received_us < start_us,
+    )
     rejected = conn.execute(
         sa.select(
-            rejections.c.terminal_id, rejections.c.event_id, rejections.c.seq, rejections.c.reason
+            rejections.c.terminal_id,
+            rejections.c.event_id,
+            rejections.c.seq,
+            rejections.c.reason,
+            sa.select(earlier.c.id).where(*same_event_before).exists(),
+            sa.select(earlier.c.id)
+            .where(*same_event_before, earlier.c.reason == rejections.c.reason)
+            .exists(),
         ).where(rejections.c.received_us >= start_us, rejections.c.received_us < end_us)
     ).all()
     by_reason: dict[str, set[tuple[Any, ...]]] = {}
-    for terminal_id, event_id, seq, reason in rejected:
-        by_reason.setdefault(str(reason), set()).add((terminal_id, event_id or seq))
-    distinct = set().union(*by_reason.values()) if by_reason else set()
+    distinct: set[tuple[Any, ...]] = set()
+    for terminal_id, event_id, seq, reason, event_before, reason_before in rejected:
+        event = (terminal_id, event_id or seq)
+        if not reason_before:
+            by_reason.setdefault(str(reason), set()).add(event)
+        if not event_before:
+            distinct.add(event)
 
     skew = [
         {
@@ -222,26 +252,31 @@ def summary(
             "redeemed_gross": moved.get("redeem", 0),
             "restored": moved.get("restore", 0),
         },
-        "outstanding": {"points": outstanding, "value_minor": value_minor},
+        "outstanding": {
+            "points": owed.outstanding,
+            "value_minor": value_minor,
+            "positive_balances": owed.points,
+            "debt": owed.debt,
+        },
         "checkouts": {
             "all": n_all,
             "with_card": n_card,
-            "engagement_pct": _ratio(n_card, n_all, 100),
+            "engagement_pct": _fmt(metrics.percent(n_card, n_all)),
         },
-        "redemption_rate_pct": _ratio(redeemed, issued, 100),
+        "redemption_rate_pct": _fmt(metrics.percent(redeemed, issued)),
         "average_check_minor": _floor(m),
-        "average_check_all_minor": _floor(Decimal(due_all) / n_all if n_all else None),
+        "average_check_all_minor": _floor(metrics.ratio(due_all, n_all)),
         "repeat_purchases": _fmt(a),
         "average_lifetime_days": _fmt(lifetime_days),
         "average_lifetime_periods": _fmt(t),
-        "ltv_minor": ltv,
+        "ltv_minor": _floor(ltv),
         "members": {
             "active_days": active_days,
             "active_at_start": len(s_set),
             "active_at_end": len(e_set),
-            "new": n_new,
-            "retention_pct": retention,
-            "churn_pct": _fmt(Decimal(100) - Decimal(retention)) if retention else None,
+            "new": len(e_set & new),
+            "retention_pct": _fmt(retention),
+            "churn_pct": _fmt(100 - retention) if retention is not None else None,
         },
         "negative_balances": negatives,
         "rejected_events": {
@@ -277,7 +312,8 @@ def render(report: dict[str, Any]) -> str:
         f"Loyalty report {report['from']} .. {report['to']}",
         f"  points issued {p['issued']}  redeemed {p['redeemed']}  expired {p['expired']}  "
         f"adjusted {p['adjusted']}",
-        f"  outstanding {out['points']} points = {money(out['value_minor'])}",
+        f"  outstanding {out['points']} points = {money(out['value_minor'])} (members' points "
+        f"{out['positive_balances']}, less debt {out['debt']})",
         f"  checkouts {c['all']}, with a card {c['with_card']} "
         f"(engagement {na(c['engagement_pct'], '%')})",
         f"  redemption rate {na(report['redemption_rate_pct'], '%')}",

@@ -88,6 +88,7 @@ rejections = sa.Table(
     sa.Column("reason", sa.String(16), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_rejections_time", "received_us"),
+    sa.Index("ix_rejections_event", "terminal_id", "event_id"),
 )
 
 members = sa.Table(

@@ -524,7 +524,9 @@ class LedgerStore:
                     "reason": results[i].reason,
                     "message": results[i].message or "",
                 }
-                for i, env in refused
+                for i, env in self._first_refusals(
+                    conn, terminal_id, refused, results, before_read=out.sync
+                )
             )
             self._flush(conn, book, rows, out)
             if head_seq != term.head_seq:
@@ -561,6 +563,44 @@ class LedgerStore:
                     "conflict",
                     "this event id was already pushed with another body",
                 )
+
+    def _first_refusals(
+        self,
+        conn: Connection,
+        terminal_id: str,
+        refused: list[tuple[int, wire.Envelope]],
+        results: list[EventResult],
+        before_read: Callable[[], None],
+    ) -> list[tuple[int, wire.Envelope]]:
+        """The refusals to put on record. A terminal sends the events that wait behind one held
+        back (``gap``) again at every sync; ``rejections`` keeps an event's refusal once for each
+        reason, the first time, so that its rows (never updated or deleted) do not grow with the
+        tries and the report counts events, not tries."""
+        ids = sorted({str(env.event_id) for _, env in refused if env.event_id is not None})
+        recorded: set[tuple[str, str]] = set()
+        if ids:
+            before_read()
+            for chunk in _chunks(ids):
+                recorded.update(
+                    (str(r.event_id), str(r.reason))
+                    for r in conn.execute(
+                        sa.select(rejections.c.event_id, rejections.c.reason)
+                        .distinct()
+                        .where(
+                            rejections.c.terminal_id == terminal_id,
+                            rejections.c.event_id.in_(chunk),
+                        )
+                    )
+                )
+        first: list[tuple[int, wire.Envelope]] = []
+        for i, env in refused:
+            if env.event_id is not None:  # an event without an id cannot be told from another
+                key = (str(env.event_id), str(results[i].reason))
+                if key in recorded:
+                    continue
+                recorded.add(key)
+            first.append((i, env))
+        return first
 
     def _consume(
         self,

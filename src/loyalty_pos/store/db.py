@@ -31,6 +31,8 @@ from .schema import migrations
 BUSY_TIMEOUT_MS = 5000
 #: How long opening a cache waits for another program's upgrade of it (a year of sales: seconds).
 UPGRADE_WAIT_S = 300
+#: The ``meta`` key of when a pull last brought members' accounts from the ledger (ISO time).
+MEMBERS_PULLED_AT = "members_pulled_at"
 
 
 def _storage_error(e: sqlite3.Error, path: str) -> StorageError:

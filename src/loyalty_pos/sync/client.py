@@ -29,7 +29,7 @@ from ..domain.accounting import apply_event
 from ..domain.errors import AuthError, LoyaltyPosError, Refused
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program
-from ..store.db import Store
+from ..store.db import MEMBERS_PULLED_AT, Store
 
 PUSH_BATCH = 500
 PULL_PAGE = 1000
@@ -309,6 +309,9 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
                 if snaps:
                     apply_snapshots(t, snaps)
                     pulled += len(snaps)
+                    # A report of a period that ended before now can no longer replay its
+                    # balances from these accounts (reports.member_balances).
+                    t.store.set_meta(MEMBERS_PULLED_AT, t.now().isoformat())
                 program = page.get("program")
                 if program and int(program.get("version", 0)) > t.store.latest_program_version():
                     t.store.save_program(

@@ -1,0 +1,64 @@
+"""The report figures' definitions (domain.metrics), shared by the till's report and the ledger's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loyalty_pos.domain.metrics import (
+    Liability,
+    average_lifetime_days,
+    in_periods,
+    liability,
+    lifetime_days,
+    period_days,
+    points_value,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_the_liability_nets_debt_against_points_and_shows_both_apart() -> None:
+    owed = liability([1200, -300, 0, 50, -1])
+    assert owed == Liability(points=1250, debt=301)
+    assert owed.outstanding == 949
+
+
+@given(st.lists(st.integers(-(10**12), 10**12)))
+def test_the_outstanding_points_are_the_sum_of_the_balances(balances: list[int]) -> None:
+    owed = liability(balances)
+    assert owed.outstanding == sum(balances) and owed.points >= 0 and owed.debt >= 0
+
+
+def test_the_money_value_of_points_is_rounded_toward_zero() -> None:
+    assert points_value(12_345, 100, "EUR") == Decimal("123.45")
+    assert points_value(7, 10, "EUR") == Decimal("0.70")
+    assert points_value(-15, 1000, "EUR") == Decimal("-0.01")
+    assert points_value(999, 100, "JPY") == Decimal("9")
+
+
+def test_a_member_who_enrolled_and_bought_on_one_day_has_a_lifetime_of_one_day() -> None:
+    at = datetime(2026, 3, 10, 9, tzinfo=UTC)
+    assert lifetime_days(at, at, UTC) == 1
+    assert lifetime_days(datetime(2026, 1, 10, 23, tzinfo=UTC), at, UTC) == 60
+    # A purchase recorded before the enrolment (a clock set wrong) counts as the same day.
+    assert lifetime_days(at, datetime(2026, 3, 1, tzinfo=UTC), UTC) == 1
+    # Days are the store's: 23:30 UTC on 9 March is already 10 March in Berlin.
+    late = datetime(2026, 3, 9, 23, 30, tzinfo=UTC)
+    assert lifetime_days(late, at, UTC) == 2
+    assert lifetime_days(late, at, BERLIN) == 1
+
+
+def test_t_in_periods_is_the_average_lifetime_over_the_calendar_days_of_the_period() -> None:
+    march = datetime(2026, 3, 1, tzinfo=BERLIN), datetime(2026, 4, 1, tzinfo=BERLIN)
+    assert period_days(*march) == 31  # the clock change on 29 March makes no short month
+    clock_change = datetime(2026, 3, 29, tzinfo=BERLIN), datetime(2026, 3, 30, tzinfo=BERLIN)
+    assert period_days(*clock_change) == 1
+    assert average_lifetime_days([70, 1]) == Decimal("35.5")
+    assert average_lifetime_days([]) is None
+    assert in_periods(Decimal(62), *march) == 2
+    assert in_periods(None, *march) is None
