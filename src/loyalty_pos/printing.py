@@ -37,8 +37,9 @@ def _receipt_id(t: Terminal, receipt_id: str) -> str:
     return receipt_id
 
 
-def build_receipt(t: Terminal, receipt_id: str) -> Receipt:
-    """The Receipt of a recorded sale or refund (``last`` = the newest one)."""
+def build_receipt(t: Terminal, receipt_id: str, copy: bool = False) -> Receipt:
+    """The Receipt of a recorded sale or refund (``last`` = the newest one); ``copy`` marks a
+    reprint of one that has already printed."""
     receipt_id = _receipt_id(t, receipt_id)
     found = t.store.receipt(receipt_id)
     if found is None:
@@ -124,6 +125,7 @@ def build_receipt(t: Terminal, receipt_id: str) -> Receipt:
         member=member,
         footer=t.config.footer,
         refund=refund,
+        copy=copy,
     )
 
 
@@ -151,7 +153,7 @@ def print_receipt(t: Terminal, receipt_id: str, url: str | None = None) -> dict[
     from .receipts.printer import print_receipt as send
 
     receipt_id = _receipt_id(t, receipt_id)
-    receipt = build_receipt(t, receipt_id)
+    receipt = build_receipt(t, receipt_id, copy=t.store.was_printed(receipt_id))
     cfg = printer_config(t, url)
     try:
         send(receipt, cfg)
@@ -159,4 +161,4 @@ def print_receipt(t: Terminal, receipt_id: str, url: str | None = None) -> dict[
         t.store.mark_printed(receipt_id, None, str(e))
         raise
     t.store.mark_printed(receipt_id, t.now(), None)
-    return {"receipt_id": receipt_id, "printed": True, "printer": cfg.url}
+    return {"receipt_id": receipt_id, "printed": True, "copy": receipt.copy, "printer": cfg.url}

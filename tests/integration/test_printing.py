@@ -54,6 +54,19 @@ def test_printing_sends_the_receipt_with_its_barcode_and_a_cut(demo) -> None:
     assert demo.store.unprinted() == []
 
 
+def test_a_receipt_printed_again_says_copy_and_a_failed_copy_does_not_queue_it(demo) -> None:
+    receipt_id = sale(demo)
+    with PrinterSim() as sim:
+        first = printing.print_receipt(demo, receipt_id, sim.url)
+        again = printing.print_receipt(demo, receipt_id, sim.url)
+        original, copy = sim.wait_for_jobs(2)
+    assert (first["copy"], again["copy"]) == (False, True)
+    assert b"COPY" not in original and b"COPY" in copy
+    with PrinterSim(mode="refuse") as off, pytest.raises(PrinterError):
+        printing.print_receipt(demo, receipt_id, off.url)
+    assert demo.store.unprinted() == []  # it printed once: nothing owed to the customer
+
+
 def test_a_name_with_printer_commands_in_it_prints_as_text(demo) -> None:
     """A name stored before the terminal refused control characters (or written into the cache
     by hand) reaches the paper as text: its ESC p (open the cash drawer) and GS V (cut) are not

@@ -54,3 +54,37 @@ async def test_a_printer_that_is_off_keeps_the_sale_and_queues_the_receipt(
             await until(pilot, lambda: t.store.unprinted() == ["DEMO1-000001"])
             assert any("print" in n.lower() for n in notes(app))
     assert t.store.event_by_receipt("DEMO1-000001") is not None
+
+
+async def test_a_receipt_that_did_not_print_prints_from_the_manager_menu_once_the_printer_is_back(
+    make_app, terminal
+) -> None:
+    """Paper out during a queue: F8 then 5 prints the queued receipt itself (the original), not
+    the last sale's; a reprint of a receipt that did print is marked COPY on the paper."""
+    from .test_manager import open_menu
+
+    with PrinterSim(mode="refuse") as off:
+        t = with_printer(terminal, off.url)
+        port = off.port
+    app = make_app(t)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA")  # DEMO1-000001: the printer is off
+        await until(pilot, lambda: t.store.unprinted() == ["DEMO1-000001"])
+        await pilot.press("escape")  # the receipt preview
+        with PrinterSim(port) as sim:
+            await sell(pilot, "MILK")  # DEMO1-000002 prints
+            await until(pilot, lambda: any(b"DEMO1-000002" in j for j in sim.received))
+            await pilot.press("escape")
+            await open_menu(pilot)
+            await pilot.press("5")
+            await until(pilot, lambda: any(b"DEMO1-000001" in j for j in sim.received))
+            await until(pilot, lambda: t.store.unprinted() == [])
+            first = next(j for j in sim.received if b"DEMO1-000001" in j)
+            assert b"COPY" not in first  # it never printed: this is the original
+            await pilot.press("escape")
+            await open_menu(pilot)
+            await pilot.press("5")  # nothing queued: the last receipt again
+            await until(pilot, lambda: sum(b"DEMO1-000002" in j for j in sim.received) == 2)
+            copy = [j for j in sim.received if b"DEMO1-000002" in j][-1]
+            assert b"COPY" in copy
+    assert any("did not print: DEMO1-000001" in n for n in notes(app))

@@ -87,6 +87,8 @@ def build_rows(r: Receipt) -> list[Row]:
     rows = [_center(r.store_name, strong=True), *(_center(a) for a in r.store_address), GAP]
     if refund is not None:
         rows += [_center("REFUND", strong=True), GAP]
+    if r.copy:
+        rows += [_center("COPY", strong=True), GAP]
     rows.append(Row("Receipt", r.receipt_id))
     rows.append(Row("Date", r.occurred_at.strftime("%Y-%m-%d %H:%M")))
     rows.append(Row(f"Terminal {r.terminal_id}", f"Cashier {r.cashier}" if r.cashier else ""))

@@ -193,6 +193,8 @@ class Receipt:
         member: The loyalty part, or None when no card was presented.
         footer: Free lines from the terminal config printed at the bottom ("Thank you!").
         refund: Present on a refund receipt only; then ``kind`` is "refund".
+        copy: A reprint of a receipt that has already come out of the printer: printed "COPY"
+            under the title, so the paper cannot pass for a second sale or refund.
     """
 
     store_name: str
@@ -211,6 +213,7 @@ class Receipt:
     member: MemberPart | None = None
     footer: tuple[str, ...] = ()
     refund: RefundPart | None = None
+    copy: bool = False
 
     def __post_init__(self) -> None:
         _as_tuple(self, "store_address", "lines", "footer")

@@ -464,10 +464,20 @@ class Store:
                 return
             conn.execute(
                 "INSERT INTO receipt_prints (seq, printed_at, print_error) VALUES (?, ?, ?) "
-                "ON CONFLICT (seq) DO UPDATE SET printed_at = excluded.printed_at, "
+                # a copy that fails does not undo the original's print
+                "ON CONFLICT (seq) DO UPDATE SET "
+                "printed_at = COALESCE(excluded.printed_at, printed_at), "
                 "print_error = excluded.print_error",
                 (row["seq"], utc_iso(now) if now else None, error),
             )
+
+    def was_printed(self, receipt_id: str) -> bool:
+        """Whether the receipt has come out of the printer once: a later print is a copy."""
+        row = self._receipt_row(receipt_id)
+        if row is None:
+            return False
+        printed = self.one("SELECT printed_at FROM receipt_prints WHERE seq = ?", (row["seq"],))
+        return printed is not None and printed["printed_at"] is not None
 
     def unprinted(self) -> list[str]:
         """Receipts whose last print failed."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ class DeviceLink:
         self.hub: Any = None
         self._demo: dict[str, list[str]] = {}
         self._turn: dict[str, int] = {}
+        self._printing = threading.Lock()  # one job at a time: receipts never interleave
 
     @property
     def source(self) -> str:
@@ -111,7 +113,8 @@ class DeviceLink:
         from loyalty_pos.receipts.printer import print_receipt
 
         try:
-            print_receipt(receipt, config)
+            with self._printing:
+                print_receipt(receipt, config)
         except (LoyaltyPosError, OSError) as e:
             self._status("printer", "printer", "error", str(e))
             return str(e)

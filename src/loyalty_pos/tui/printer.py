@@ -44,7 +44,11 @@ class Printing:
         t = self.terminal
         self.submit(
             "print",
-            lambda: (receipt_id, build_receipt(t, receipt_id), printer_config(t)),
+            lambda: (
+                receipt_id,
+                build_receipt(t, receipt_id, copy=t.store.was_printed(receipt_id)),
+                printer_config(t),
+            ),
             self,
             done=lambda found: ServiceDone("print", found),
         )
@@ -65,7 +69,7 @@ class Printing:
         if problem:
             self.notify(
                 f"Receipt {receipt_id} was not printed: {problem} "
-                "It stays queued; F8 then 5 prints it again.",
+                "It stays queued: F8 then 5 prints it when the printer is back.",
                 severity="error",
                 timeout=10,
             )

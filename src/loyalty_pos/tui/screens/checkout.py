@@ -139,6 +139,14 @@ class CheckoutScreen(StaysUp, Screen[None]):
             receipt_id, text = message.result
             self.app.push_screen(TextScreen(f"Receipt {receipt_id} (copy)", text))
             self.pos.print_receipt(receipt_id)
+        elif message.what == "print-queued":
+            queued: list[str] = message.result
+            self.notify(
+                f"Printing {len(queued)} receipt(s) that did not print: {', '.join(queued)}.",
+                title="Printer",
+            )
+            for receipt_id in queued:
+                self.pos.print_receipt(receipt_id)
         elif message.what.startswith("sync"):
             self.pos.refresh_status()
             if message.what == "sync":

@@ -29,7 +29,7 @@ ACTIONS: tuple[tuple[str, str], ...] = (
     ("block", "2  Block a lost card"),
     ("replace", "3  Replace a lost card (link a new card)"),
     ("status", "4  Member status (frozen / active)"),
-    ("reprint", "5  Reprint the last receipt"),
+    ("reprint", "5  Print receipts that did not print, else reprint the last (COPY)"),
     ("summary", "6  End-of-day summary"),
 )
 
@@ -170,9 +170,14 @@ class ManagerScreen(PosModal[None]):
         )
 
     def _reprint(self) -> None:
+        """Receipts whose print failed come first (the customer waiting for one after the
+        printer ran out of paper); with none queued, the last receipt again, marked COPY."""
         t = self.pos.terminal
 
-        def job() -> tuple[str, str]:
+        def job() -> tuple[str, str] | list[str]:
+            queued: list[str] = t.store.unprinted()
+            if queued:
+                return queued
             rid = t.store.last_receipt_id()
             if rid is None:
                 raise NotFound("No receipt has been made on this terminal yet.")
@@ -201,8 +206,8 @@ def _check_adjust(v: Values) -> str | None:
     return None
 
 
-def _reprinted(found: tuple[str, str]) -> ServiceDone:
-    return ServiceDone("reprint", found)
+def _reprinted(found: tuple[str, str] | list[str]) -> ServiceDone:
+    return ServiceDone("print-queued" if isinstance(found, list) else "reprint", found)
 
 
 def _text(found: tuple[str, str]) -> ServiceDone:
