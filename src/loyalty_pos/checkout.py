@@ -231,10 +231,29 @@ def resolve_items(
         if not category:
             raise Refused("a free-amount line needs a category")
         _refuse_bad_text(category, MAX_ID - len(OPEN_LINE), "The category")
+        known = store_categories(t)
+        same = [k for k in known if k.casefold() == category.casefold()]
+        if not same:
+            shown = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if known[12:] else "")
+            raise Refused(
+                f"{category!r} is not a category of this store: use one of {shown} "
+                "(a mistyped one would slip past the program's rules for it)."
+            )
+        category = category if category in same else same[0]
         lines.append(
             BasketLine(f"{OPEN_LINE}{category}", category.capitalize(), 1, price, category)
         )
     return lines
+
+
+def store_categories(t: Terminal) -> list[str]:
+    """The categories a free-amount line may take: the catalog's and those the program names
+    (its excluded categories, its promotions'), sorted."""
+    program = t.program
+    named = set(program.earn.excluded_categories)
+    named |= {p.category for p in program.promotions if p.category}
+    rows = t.store.query("SELECT DISTINCT category FROM catalog")
+    return sorted(named | {r["category"] for r in rows})
 
 
 def distinct_open_lines(lines: Sequence[BasketLine]) -> list[BasketLine]:

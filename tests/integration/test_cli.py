@@ -116,6 +116,7 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
         (("checkout", "--line", "1_000:grocery"), "refused"),
         (("checkout", "--line", "\u0661\u0662:grocery"), "refused"),  # Arabic-Indic 12
         (("checkout", "--line", "0.00:grocery"), "refused"),  # a free amount of nothing
+        (("checkout", "--line", "5.00:tobaco"), "refused"),  # a typo would earn on tobacco
         (("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", "1_0"), "refused"),
         (("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", " 5"), "refused"),
         (("checkout", "--line", "99999999999.99:grocery", "--line", "1.00:grocery"), "refused"),

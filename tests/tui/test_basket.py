@@ -185,3 +185,31 @@ async def test_a_card_scanned_into_the_enrolment_window_moves_on_to_the_name(mak
         assert app.screen is form  # more to fill in: the scan does not confirm the form
         assert form.query_one("#field-card", Input).value == "LC99990002"
         assert app.focused is form.query_one("#field-name", Input)
+
+
+async def test_a_free_amount_is_taken_as_typed_or_refused_in_words(make_app):
+    """The amount field does not drop keys ("-5" read 5, "1e3" 13); a category the store does
+    not know (a typo of tobacco would earn points) is refused."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f7")
+        form = app.screen
+        await type_text(pilot, "-5")
+        assert form.query_one("#field-amount", Input).value == "-5"
+        await type_text(pilot, "grocery")
+        assert "needs an amount above 0" in str(form.query_one("#error").render())
+        form.query_one("#field-amount", Input).value = "5.00"
+        form.query_one("#field-category", Input).value = "tobaco"
+        form.query_one("#field-category", Input).focus()
+        await type_text(pilot, "")
+        assert "'tobaco' is not a category of this store" in str(form.query_one("#error").render())
+        assert app.checkout.view.basket.lines == ()
+        form.query_one("#field-category", Input).value = "Grocery"
+        await type_text(pilot, "")
+        line = app.checkout.view.basket.lines[0]
+        assert (line.sku, str(line.unit_price), line.category) == (
+            "OPEN:grocery",
+            "5.00",
+            "grocery",
+        )

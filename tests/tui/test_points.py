@@ -167,3 +167,19 @@ async def test_removing_a_line_drops_a_points_payment_that_no_longer_fits(make_a
         await press(pilot, "delete")  # the mascara: 2.40 left cannot carry 10.00 in points
         assert app.checkout.view.quote.points_redeemed == 0
         assert "The points payment was removed" in notes(app)[-1]
+
+
+async def test_a_decimal_point_in_the_points_field_is_refused_not_dropped(make_app, terminal):
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA", "3*COFFEE")
+        await press(pilot, "f5")
+        await press(pilot, "1", "2", ".", "5")  # typed as a person would: 12.5 is not 125
+        screen = app.screen
+        assert isinstance(screen, PointsScreen)
+        assert screen.query_one("#points", Input).value == "12.5"
+        assert "Points are a whole number: 12.5 is not one." in text_of(screen, "#error")
+        await press(pilot, "enter")
+        assert app.screen is screen  # nothing paid
+        assert app.checkout.view.quote.points_redeemed == 0

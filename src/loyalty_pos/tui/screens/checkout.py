@@ -267,7 +267,9 @@ class CheckoutScreen(StaysUp, Screen[None]):
         form = FormScreen(
             "Free-amount line",
             [
-                Field("amount", "Amount", placeholder="4.99", restrict=r"\d{0,6}([.,]\d{0,2})?"),
+                # Not restricted as typed: a key the field dropped ("-5" read 5, "1e3" 13) changed
+                # the amount without a word; the sale refuses what is not an amount, in a sentence.
+                Field("amount", "Amount", placeholder="4.99"),
                 Field("category", "Category", placeholder="e.g. grocery"),
             ],
             submit=lambda v: job({**v, "amount": v["amount"].replace(",", ".")}),

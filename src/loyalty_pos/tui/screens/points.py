@@ -48,7 +48,7 @@ class PointsScreen(PosModal[BasketView]):
             yield Input(
                 value=str(view.quote.points_redeemed) if current else "",
                 placeholder="points to pay",
-                restrict=r"\d{0,9}",
+                restrict=r"[0-9.,]{0,12}",  # a decimal point shows, to be refused (12.5 is not 125)
                 id="points",
                 compact=True,
             )
@@ -69,6 +69,10 @@ class PointsScreen(PosModal[BasketView]):
 
     def _preview(self, text: str) -> None:
         self.query_one("#error", Static).update("")
+        if problem := _points_problem(text):
+            self.query_one("#value", Static).update("")
+            self.query_one("#error", Static).update(Text(problem, style="bold red"))
+            return
         if not text or int(text) == 0:
             self.query_one("#value", Static).update(Text("No points payment.", style="dim"))
             return
@@ -106,6 +110,8 @@ class PointsScreen(PosModal[BasketView]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if _points_problem(event.value):
+            return  # the error is on screen already
         self._pay(int(event.value) if event.value else None)
 
     def action_maximum(self) -> None:
@@ -121,3 +127,12 @@ class PointsScreen(PosModal[BasketView]):
     def on_basket_changed(self, message: BasketChanged) -> None:
         message.stop()
         self.dismiss(message.view)
+
+
+def _points_problem(text: str) -> str | None:
+    """Why ``text`` is not a number of points, or None (empty is no points payment)."""
+    if text and not (text.isascii() and text.isdigit()):
+        return f"Points are a whole number: {text} is not one."
+    if len(text) > 9:
+        return "That is more points than one sale may pay."
+    return None
