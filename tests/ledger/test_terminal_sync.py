@@ -320,3 +320,23 @@ def test_refunds_give_back_points_with_their_expiry_and_the_ledger_agrees(store,
     assert (audit["sum_of_balances"], audit["members_mismatched"]) == (0, [])
     assert audit["program_accounts"]["program:expired"] == 600  # written off, not renewed
     assert svc.verify(t)["ok"]
+
+
+def test_points_given_back_lapsed_to_a_member_in_debt_leave_the_debt_at_both_ends(
+    store, tmp_path
+) -> None:
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    sale, _ = _paid_with_expiring_points(t)
+    sync(t)
+    owed = ledger_member(store, "M0001")["spendable_balance"] + 1900
+    taken = store.admin.post("/v1/members/M0001/adjust", json={"points": -owed, "reason": "fraud"})
+    assert taken.status_code == 200, taken.text
+    sync(t)
+    svc.refund(t, sale["receipt_id"], None, "1234")  # 1,400 live points pay debt, 600 lapsed
+    sync(t)
+    at_ledger = ledger_member(store, "M0001")
+    assert at_ledger["debt"] > 0
+    assert _lots(at_ledger["lots"]) == _cached_lots(t, "M0001")
+    assert t.store.account("M0001").debt == at_ledger["debt"]
+    assert svc.balance(t, ANNA)["balance"] == at_ledger["spendable_balance"] < 0
