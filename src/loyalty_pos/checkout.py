@@ -22,6 +22,7 @@ from .domain.accounting import apply_event, tier_spend_minor
 from .domain.cards import mask_card
 from .domain.errors import AuthError, NotFound, Refused
 from .domain.events import (
+    MAX_ENTRIES,
     MAX_ID,
     MAX_POINTS,
     MAX_TEXT,
@@ -32,7 +33,7 @@ from .domain.events import (
     verify_chain,
 )
 from .domain.events import receipt_id as new_receipt_id
-from .domain.lots import Account, Lot, expiry_date
+from .domain.lots import Account, Lot, at_most, expiry_date
 from .domain.money import from_minor, parse_money, to_minor
 from .domain.program import Program
 from .domain.quote import (
@@ -309,6 +310,12 @@ def checkout(
         seq = head[0] + 1
         receipt_id = new_receipt_id(t.config.terminal_id, seq)
         cur = program.currency
+        # The lots the points payment comes from, with their dates: a refund gives them back so.
+        spent = (
+            member.account.spend(q.points_redeemed, now.date(), allow_debt=True)[1]
+            if member and q.points_redeemed
+            else ()
+        )
         event = {
             "type": "checkout",
             "occurred_at": now.isoformat(),
@@ -338,6 +345,7 @@ def checkout(
                 {"rule": b.rule, "points": b.points, "label": b.label} for b in q.breakdown
             ],
             "lots": [lot.to_json() for lot in q.lots],
+            "spent": [lot.to_json() for lot in at_most(spent, MAX_ENTRIES)],
             "tier": q.tier_before,
             "punch_before": dict(member.state.punch) if member else {},
             "punch_after": dict(q.punch_after) if member else {},
@@ -471,7 +479,10 @@ def refund(
             }
         result = compute_refund(program, sale, items, previous)
         member_id = original["member_id"]
-        restored = [Lot(result.points_restored, now.date(), expiry_date(now, program.expiry_days))]
+        restored = list(result.restored_lots)
+        if (unnamed := result.points_restored - sum(lot.points for lot in restored)) > 0:
+            # a sale recorded before sales named the lots they spent: a new lot, as then
+            restored.append(Lot(unnamed, now.date(), expiry_date(now, program.expiry_days)))
         head = t.store.head()
         seq = head[0] + 1
         event = {
@@ -488,6 +499,7 @@ def refund(
             "points_reversed": result.points_reversed if member_id else 0,
             "points_restored": result.points_restored if member_id else 0,
             "lots": [lot.to_json() for lot in restored if lot.points and member_id],
+            "reversed_lots": [lot.to_json() for lot in result.reversed_lots if member_id],
             "punch_delta": dict(result.punch_delta),
         }
         if member_id and result.fully_refunded and original.get("birthday_bonus"):
@@ -563,6 +575,8 @@ def _original_sale(program: Program, event: Mapping[str, Any]) -> OriginalSale:
         points_value=from_minor(event["points_value_minor"], cur),
         points_redeemed=event["points_redeemed"],
         points_earned=event["points_earned"],
+        lots=tuple(Lot.from_json(lot) for lot in event.get("lots") or []),
+        spent=tuple(Lot.from_json(lot) for lot in event["spent"]) if "spent" in event else None,
     )
 
 

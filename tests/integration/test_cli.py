@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -407,6 +408,46 @@ def test_two_free_amounts_of_one_category_are_refunded_each_by_its_own_line(home
     assert json.loads(first.stdout)["refunded"] == "30.00"
     again = run(home, *refund, "--item", "OPEN:grocery")
     assert again.returncode == 2 and "already been fully refunded" in again.stderr
+
+
+def test_a_refund_gives_back_the_points_paid_with_their_expiry_and_lapsed_ones_stay_lapsed(
+    home: Path,
+) -> None:
+    """David has 600 points expiring on 1 December and 2,000 until next November; he pays 2,000
+    points for two bags of beans (the 600 first), returns one bag on 25 November and the other on
+    5 December. The points come back as they were, the later ones first; the 600 had expired by
+    the second return, so they stay expired instead of starting a new year."""
+    card, pin = "LC00100111", ("--manager-pin", "2468")
+
+    def cli(*args: str) -> Any:
+        out = run(home, *args, "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def expiring(at: str) -> list[tuple[int, str]]:
+        shown = cli("balance", card, "--at", at)["expiring"]
+        return [(lot["points"], lot["expires_at"]) for lot in shown]
+
+    cli("adjust", card, "600", "--reason", "welcome", *pin, "--at", "2025-12-01T10:00:00+01:00")
+    cli("adjust", card, "2000", "--reason", "survey", *pin, "--at", "2026-11-01T10:00:00+01:00")
+    sale = cli(
+        *("checkout", "--card", card, "--item", "ESPRESSO:2", "--redeem", "2000"),
+        *("--at", "2026-11-22T14:00:00+01:00"),
+    )
+    earned = sale["points_earned"]
+    assert expiring("2026-11-22T15:00:00+01:00") == [(600, "2027-11-01"), (earned, "2027-11-22")]
+
+    refund = ("refund", sale["receipt_id"], *pin)
+    first = cli(*refund, "--item", "ESPRESSO:1", "--at", "2026-11-25T10:00:00+01:00")
+    assert first["points_restored"] == 1000
+    left = earned - first["points_reversed"]
+    assert expiring("2026-11-25T11:00:00+01:00") == [(1600, "2027-11-01"), (left, "2027-11-22")]
+
+    second = cli(*refund, "--at", "2026-12-05T10:00:00+01:00")
+    assert second["points_restored"] == 1000 and second["fully_refunded"]
+    assert second["balance"] == 2000  # the 600 given back had lapsed on 1 December
+    assert expiring("2026-12-05T11:00:00+01:00") == [(2000, "2027-11-01")]
+    assert cli("verify")["ok"]
 
 
 def test_program_set_refuses_another_currency(home: Path, tmp_path: Path) -> None:

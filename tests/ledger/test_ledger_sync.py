@@ -265,6 +265,37 @@ def test_invalid_events_are_rejected_one_by_one_and_the_chain_goes_on(
     assert again["results"][0]["duplicate"] is True
 
 
+def test_the_lots_a_sale_spent_or_a_refund_takes_back_may_not_exceed_its_points(
+    ledger: LedgerServer,
+) -> None:
+    t = ledger.add_terminal()
+    member, card = new_ids()
+    j = t.journal
+    j.enroll(member, card)
+    j.checkout(member, card, 5000, earned=50)
+    lot = {"points": 30, "earned_at": "2026-01-10", "expires_at": "2027-01-10"}
+    j.checkout(member, card, 1000, redeemed=20, value_minor=200, spent=[lot])
+    sale = j.checkout(member, card, 1000, redeemed=30, value_minor=300, spent=[lot])
+    refund = {
+        "member_id": member,
+        "receipt_id": "R",
+        "original_receipt_id": sale["receipt_id"],
+        "currency": "EUR",
+        "refund_minor": 700,
+    }
+    j.add("refund", **refund, points_reversed=5, reversed_lots=[lot])
+    j.add("refund", **refund, points_reversed=0, points_restored=30, lots=[lot])
+
+    out = t.push(j.events)
+
+    accepted, invalid = "accepted", "rejected:invalid"
+    assert statuses(out) == [accepted, accepted, invalid, accepted, invalid, accepted]
+    assert "spent" in out["results"][2]["message"]
+    assert "reversed" in out["results"][4]["message"]
+    assert ledger.member(member)["balance"] == 50  # 30 paid, 30 given back as they were
+    assert lot in ledger.member(member)["lots"]
+
+
 def test_an_event_of_another_terminal_inside_a_batch_is_invalid(ledger: LedgerServer) -> None:
     t = ledger.add_terminal()
     other = Journal("SOMEONE-ELSE")

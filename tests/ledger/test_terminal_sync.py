@@ -381,3 +381,77 @@ def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
         ledger_member(store, m["member_id"])["balance"]
         for m in t.store.query("SELECT member_id FROM members")
     )
+
+
+def _lots(snapshot_lots: list[dict]) -> list[tuple[int, str, str | None]]:
+    return sorted((lot["points"], lot["earned_at"], lot["expires_at"]) for lot in snapshot_lots)
+
+
+def _cached_lots(t: svc.Terminal, member_id: str) -> list[tuple[int, str, str | None]]:
+    return _lots([lot.to_json() for lot in t.store.account(member_id).lots])
+
+
+def _paid_with_expiring_points(t: svc.Terminal) -> tuple[dict, date]:
+    """Anna gets 600 points that lapse five days ago and 2,000 that last until next year, and
+    pays 2,000 points for two bags of beans twenty days ago (the 600 first)."""
+    today = t.now()
+    svc.adjust(t, ANNA, 600, "welcome", "1234", at=today - timedelta(days=370))
+    svc.adjust(t, ANNA, 2000, "survey", "1234", at=today - timedelta(days=40))
+    sale = svc.checkout(
+        t, ANNA, svc.resolve_items(t, [("ESPRESSO", 2)]), 2000, at=today - timedelta(days=20)
+    )
+    assert sale["points_redeemed"] == 2000
+    return sale, (today - timedelta(days=370)).date()
+
+
+def test_refunds_give_back_points_with_their_expiry_and_the_ledger_agrees(store, tmp_path) -> None:
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    sale, first_earned = _paid_with_expiring_points(t)
+    sync(t)
+    today = t.now()
+    svc.refund(t, sale["receipt_id"], {"ESPRESSO": 1}, "1234", at=today - timedelta(days=10))
+    svc.refund(t, sale["receipt_id"], None, "1234", at=today)  # the 600 lapsed 5 days ago
+    assert sync(t)["pushed"] == 2
+
+    at_ledger = ledger_member(store, "M0001")
+    lapsed = (600, first_earned.isoformat(), (first_earned + timedelta(days=365)).isoformat())
+    assert lapsed in _lots(at_ledger["lots"])  # given back as it was: lapsed, not a new year
+    assert _lots(at_ledger["lots"]) == _cached_lots(t, "M0001")
+    assert at_ledger["spendable_balance"] == svc.balance(t, ANNA)["balance"] == 2000
+    assert [lot["expires_at"] for lot in svc.balance(t, ANNA)["expiring"]] == [
+        (today - timedelta(days=40) + timedelta(days=365)).date().isoformat()
+    ]
+
+    expired = store.admin.post("/v1/expire").json()
+    assert (expired["lots"], expired["points"]) == (1, 600)
+    sync(t)
+    at_ledger = ledger_member(store, "M0001")
+    assert lapsed not in _lots(at_ledger["lots"])
+    assert _lots(at_ledger["lots"]) == _cached_lots(t, "M0001")
+    assert at_ledger["spendable_balance"] == at_ledger["balance"] == 2000
+    assert svc.balance(t, ANNA)["balance"] == 2000
+    audit = store.audit()
+    assert (audit["sum_of_balances"], audit["members_mismatched"]) == (0, [])
+    assert audit["program_accounts"]["program:expired"] == 600  # written off, not renewed
+    assert svc.verify(t)["ok"]
+
+
+def test_points_given_back_lapsed_to_a_member_in_debt_leave_the_debt_at_both_ends(
+    store, tmp_path
+) -> None:
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    sale, _ = _paid_with_expiring_points(t)
+    sync(t)
+    owed = ledger_member(store, "M0001")["spendable_balance"] + 1900
+    taken = store.admin.post("/v1/members/M0001/adjust", json={"points": -owed, "reason": "fraud"})
+    assert taken.status_code == 200, taken.text
+    sync(t)
+    svc.refund(t, sale["receipt_id"], None, "1234")  # 1,400 live points pay debt, 600 lapsed
+    sync(t)
+    at_ledger = ledger_member(store, "M0001")
+    assert at_ledger["debt"] > 0
+    assert _lots(at_ledger["lots"]) == _cached_lots(t, "M0001")
+    assert t.store.account("M0001").debt == at_ledger["debt"]
+    assert svc.balance(t, ANNA)["balance"] == at_ledger["spendable_balance"] < 0

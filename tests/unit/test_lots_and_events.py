@@ -53,6 +53,22 @@ def test_taking_back_more_than_the_balance_becomes_debt_and_earning_pays_it_firs
     assert account.debt == 0
 
 
+def test_taking_back_a_sales_points_takes_its_own_lot_first_then_first_to_expire_then_debt() -> (
+    None
+):
+    old, sale_lot = Lot(100, D1, date(2026, 3, 1)), Lot(40, date(2026, 2, 1), date(2027, 2, 1))
+    account = Account((old, sale_lot))
+    after = account.take(30, date(2026, 2, 2), allow_debt=True, prefer=[Lot(30, *_dates(sale_lot))])
+    assert after.lots == (old, Lot(10, *_dates(sale_lot)))
+    # the sale's lot has 10 left: the rest comes from the other lots first-to-expire, then debt
+    after = after.take(150, date(2026, 2, 2), allow_debt=True, prefer=[Lot(50, *_dates(sale_lot))])
+    assert (after.lots, after.debt) == ((), 40)
+
+
+def _dates(lot: Lot) -> tuple[date, date | None]:
+    return lot.earned_at, lot.expires_at
+
+
 @given(
     st.lists(st.tuples(st.integers(1, 500), st.integers(0, 400)), max_size=8), st.integers(0, 4000)
 )

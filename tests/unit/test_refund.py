@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
+from loyalty_pos.domain.accounting import apply_event
 from loyalty_pos.domain.errors import Refused
+from loyalty_pos.domain.lots import Account, Lot, at_most
 from loyalty_pos.domain.quote import BasketLine, MemberState, OriginalSale, quote, refund
 
 from .programs import program
 
 NOW = datetime(2026, 11, 22, 14, 0)
+D1 = date(2026, 1, 10)
 SPEND60 = {"id": "spend60", "kind": "threshold_bonus", "min_spend": "60.00", "bonus": 5000}
 
 
@@ -54,3 +60,222 @@ def test_refund_refuses_more_units_than_sold_unknown_items_and_a_second_full_ref
         refund(p, s, {"Z": 1}, {})
     with pytest.raises(Refused, match="already been fully refunded"):
         refund(p, s, {"A": 1}, {"A": 2})
+
+
+# -- the lots a refund gives back and takes back ------------------------------------------------
+
+SOON, LATER = date(2026, 12, 1), date(2027, 6, 1)
+CASHBACK = {"id": "cb", "kind": "cashback", "category": "books", "percent": "10", "valid_days": 60}
+
+
+def _sale_from(p, account, lines, redeem, now=NOW):  # type: ignore[no-untyped-def]
+    """A sale as the terminal records it: its quote, the lots it spent, the account after it."""
+    m = MemberState("M1", account.balance(now.date()), "Malachite", D(0))
+    q = quote(p, lines, m, now, redeem)
+    spent = account.spend(q.points_redeemed, now.date(), allow_debt=True)[1]
+    after = apply_event(account, _checkout_event(q, now))
+    original = OriginalSale(
+        tuple(lines),
+        m,
+        now,
+        q.total,
+        q.points_value,
+        q.points_redeemed,
+        q.points_earned,
+        lots=q.lots,
+        spent=spent,
+    )
+    return original, after
+
+
+def _checkout_event(q, now):  # type: ignore[no-untyped-def]
+    return {
+        "type": "checkout",
+        "occurred_at": now.isoformat(),
+        "points_redeemed": q.points_redeemed,
+        "lots": [lot.to_json() for lot in q.lots],
+    }
+
+
+def _refund_event(r, at):  # type: ignore[no-untyped-def]
+    return {
+        "type": "refund",
+        "occurred_at": at.isoformat(),
+        "points_reversed": r.points_reversed,
+        "points_restored": r.points_restored,
+        "lots": [lot.to_json() for lot in r.restored_lots],
+        "reversed_lots": [lot.to_json() for lot in r.reversed_lots],
+    }
+
+
+def _lots(account: Account) -> list[tuple[date, date | None, int]]:
+    """The account's lots, lots of one earning day and expiry as one (they behave as one)."""
+    merged: dict[tuple[date, date | None], int] = {}
+    for lot in account.lots:
+        merged[(lot.earned_at, lot.expires_at)] = (
+            merged.get((lot.earned_at, lot.expires_at), 0) + lot.points
+        )
+    return sorted((e, x, n) for (e, x), n in merged.items() if n)
+
+
+def test_a_full_refund_gives_back_the_points_paid_with_the_expiry_they_had() -> None:
+    p = program()
+    before = Account((Lot(600, D1, SOON), Lot(2000, D1, LATER)))
+    lines = [BasketLine("A", "A", 2, D("14.90"), "x")]
+    sale_, after_sale = _sale_from(p, before, lines, 2000)
+    assert sale_.spent == (Lot(600, D1, SOON), Lot(1400, D1, LATER))
+    r = refund(p, sale_, {"A": 2}, {})
+    assert set(r.restored_lots) == set(sale_.spent)
+    back = apply_event(after_sale, _refund_event(r, NOW + timedelta(days=3)))
+    assert _lots(back) == _lots(before)  # not a new lot expiring a year after the refund
+
+
+def test_partial_refunds_give_back_the_latest_expiring_points_first_and_add_up_to_the_sale() -> (
+    None
+):
+    p = program()
+    before = Account((Lot(600, D1, SOON), Lot(2000, D1, LATER)))
+    lines = [BasketLine("A", "A", 2, D("14.90"), "x")]
+    sale_, _ = _sale_from(p, before, lines, 2000)
+    first = refund(p, sale_, {"A": 1}, {})
+    # the smaller sale would have spent the 600 expiring soon and 400 of the later ones
+    assert first.restored_lots == (Lot(1000, D1, LATER),)
+    second = refund(p, sale_, {"A": 1}, {"A": 1})
+    assert second.restored_lots == (Lot(400, D1, LATER), Lot(600, D1, SOON))
+
+
+def test_points_that_lapsed_between_sale_and_refund_come_back_lapsed_and_pay_no_debt() -> None:
+    account = Account((), debt=50).restore([Lot(600, D1, SOON), Lot(30, D1, LATER)], SOON)
+    assert account.balance(SOON) == -20  # the 30 still live paid part of the debt
+    assert account.debt == 20
+    assert Lot(600, D1, SOON) in account.lots  # lapsed: the ledger's expiry run writes it off
+    assert account.expire(SOON)[1] == [Lot(600, D1, SOON)]
+
+
+def test_points_taken_back_come_from_the_sales_own_lots_latest_expiring_first() -> None:
+    p = program([CASHBACK])
+    before = Account((Lot(500, D1, SOON),))
+    lines = [
+        BasketLine("BOOK", "Book", 1, D("20.00"), "books"),
+        BasketLine("A", "A", 1, D("20.00"), "x"),
+    ]
+    sale_, after_sale = _sale_from(p, before, lines, None)
+    year, cashback = NOW.date() + timedelta(days=365), NOW.date() + timedelta(days=60)
+    assert sale_.lots == (Lot(40, NOW.date(), year), Lot(200, NOW.date(), cashback))
+    book = refund(p, sale_, {"BOOK": 1}, {})
+    # 220 back: the year's 40, then 180 of the cashback; never the 500 the member had before
+    assert book.reversed_lots == (Lot(40, NOW.date(), year), Lot(180, NOW.date(), cashback))
+    back = apply_event(after_sale, _refund_event(book, NOW + timedelta(days=1)))
+    assert _lots(back) == [(D1, SOON, 500), (NOW.date(), cashback, 20)]
+    rest = refund(p, sale_, {"A": 1}, {"BOOK": 1})
+    assert rest.reversed_lots == (Lot(20, NOW.date(), cashback),)
+    back = apply_event(back, _refund_event(rest, NOW + timedelta(days=2)))
+    assert _lots(back) == _lots(before)
+
+
+def test_a_sale_recorded_before_sales_named_their_lots_gives_back_no_dated_lots() -> None:
+    p = program()
+    s = sale(p, [BasketLine("A", "A", 1, D("30.00"), "x")], redeem=2000)
+    assert s.spent is None
+    assert refund(p, s, {"A": 1}, {}).restored_lots == ()  # the terminal makes a new lot
+
+
+def test_a_sale_spending_more_lots_than_an_event_lists_records_them_never_longer_lived() -> None:
+    spent = [Lot(10, D1, D1 + timedelta(days=30 + i)) for i in range(150)]
+    listed = at_most(spent, 100)
+    assert len(listed) == 100
+    assert sum(lot.points for lot in listed) == 1500
+    assert listed[0] == Lot(510, D1, D1 + timedelta(days=30))  # the 51 soonest, at the soonest
+    assert listed[1:] == tuple(spent[51:])
+
+
+_life = st.integers(1, 500)
+#: a lot held at the sale: points, days it has left then (negative: lapsed already), its age
+_held = st.tuples(st.integers(1, 3000), st.integers(-60, 400), st.integers(0, 300))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lots=st.lists(_held, max_size=6),
+    debt=st.one_of(st.just(0), st.just(0), st.integers(1, 300)),
+    prices=st.lists(st.tuples(st.integers(100, 6000), st.booleans()), min_size=1, max_size=4),
+    pay_share=st.one_of(st.just(100), st.integers(0, 100)),
+    days_to_refund=st.integers(0, 59),
+)
+def test_a_full_refund_returns_the_members_lots_to_before_the_sale_less_what_expired(
+    lots: list[tuple[int, int, int]],
+    debt: int,
+    prices: list[tuple[int, bool]],
+    pay_share: int,
+    days_to_refund: int,
+) -> None:
+    """Whatever the member held, whatever the sale paid with points and earned (base points in
+    a year's lot, book cashback in a 60-day one), returning it all before the sale's own points
+    lapse leaves exactly the lots the member had: points that lapsed meanwhile stay lapsed."""
+    p = program([CASHBACK])
+    day = NOW.date()
+    held = tuple(
+        Lot(n, day - timedelta(days=age), day + timedelta(days=max(left, 1 - age)))
+        for n, left, age in lots
+    )
+    # debt and live points never stand together: earnings pay the debt first
+    before = (
+        Account(held, 0)
+        if not debt
+        else Account(tuple(x for x in held if not x.live_on(day)), debt)
+    )
+    lines = [
+        BasketLine(f"S{i}", "item", 1, D(minor).scaleb(-2), "books" if book else "x")
+        for i, (minor, book) in enumerate(prices)
+    ]
+    m = MemberState("M1", before.balance(day), "Malachite", D(0))
+    most = quote(p, lines, m, NOW, "max").cap.points if before.balance(day) > 0 else 0
+    redeem = most * pay_share // 100 // 100 * 100  # whole money steps: 100 points pay 1.00
+    original, after_sale = _sale_from(p, before, lines, redeem or None)
+    everything = {line.sku: 1 for line in lines}
+    r = refund(p, original, everything, {})
+    assert (
+        sum(lot.points for lot in r.restored_lots) == r.points_restored == original.points_redeemed
+    )
+    refunded_on = day + timedelta(days=days_to_refund)
+    event(f"pays with points: {bool(original.spent)}; in debt: {bool(debt)}")
+    event(
+        f"a spent lot lapsed before the refund: {any(not x.live_on(refunded_on) for x in original.spent or ())}"
+    )
+    back = apply_event(after_sale, _refund_event(r, NOW + timedelta(days=days_to_refund)))
+    assert _lots(back) == _lots(before)
+    assert back.debt == before.debt
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    points=st.lists(st.tuples(st.integers(1, 2000), _life), min_size=1, max_size=5),
+    prices=st.lists(st.tuples(st.integers(100, 6000), st.booleans()), min_size=2, max_size=5),
+    order=st.randoms(use_true_random=False),
+)
+def test_partial_refunds_adding_up_to_the_sale_give_back_what_it_spent_and_take_back_what_it_earned(
+    points: list[tuple[int, int]], prices: list[tuple[int, bool]], order: Any
+) -> None:
+    p = program([CASHBACK])
+    day = NOW.date()
+    before = Account(tuple(Lot(n, day, day + timedelta(days=life)) for n, life in points))
+    lines = [
+        BasketLine(f"S{i}", "item", 1, D(minor).scaleb(-2), "books" if book else "x")
+        for i, (minor, book) in enumerate(prices)
+    ]
+    m = MemberState("M1", before.balance(day), "Malachite", D(0))
+    redeem = quote(p, lines, m, NOW, "max").cap.points
+    original, _ = _sale_from(p, before, lines, redeem or None)
+    skus = [line.sku for line in lines]
+    order.shuffle(skus)
+    returned: dict[str, int] = {}
+    restored: list[Lot] = []
+    taken_back: list[Lot] = []
+    for sku in skus:
+        r = refund(p, original, {sku: 1}, returned)
+        assert sum(lot.points for lot in r.restored_lots) == r.points_restored
+        restored += r.restored_lots
+        taken_back += r.reversed_lots
+        returned[sku] = 1
+    assert _lots(Account(tuple(restored))) == _lots(Account(original.spent or ()))
+    assert _lots(Account(tuple(taken_back))) == _lots(Account(original.lots))

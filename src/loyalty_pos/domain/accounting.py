@@ -4,8 +4,8 @@ by ``verify`` (replaying the journal) and by the central ledger, so all three ag
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from .lots import Account, Lot
@@ -28,18 +28,40 @@ def event_day(event: Mapping[str, Any]) -> datetime:
     return datetime.fromisoformat(str(event["occurred_at"]))
 
 
+def after_refund(
+    account: Account,
+    on: date,
+    points_reversed: int,
+    reversed_lots: Sequence[Lot],
+    restored: Sequence[Lot],
+) -> Account:
+    """The account after a refund on ``on``: the points it takes back come first from the lots
+    its sale earned (``reversed_lots``, where they are still live), then first-to-expire, then as
+    debt; the points it gives back come with the dates the sale spent them with (``restored``).
+    A refund recorded by an earlier release names no lots it takes back from (first-to-expire),
+    and gives back one new lot."""
+    return account.take(points_reversed, on, allow_debt=True, prefer=reversed_lots).restore(
+        restored, on
+    )
+
+
+def _lots(event: Mapping[str, Any], key: str) -> list[Lot]:
+    return [Lot.from_json(lot) for lot in event.get(key) or []]
+
+
 def apply_event(account: Account, event: Mapping[str, Any]) -> Account:
     """The account after ``event``. Points taken beyond the balance become debt (never lost)."""
     kind = event.get("type")
     on = event_day(event).date()
-    new_lots = [Lot.from_json(lot) for lot in event.get("lots") or []]
+    new_lots = _lots(event, "lots")
     if kind == "checkout":
         return account.take(int(event.get("points_redeemed") or 0), on, allow_debt=True).earn(
             new_lots
         )
     if kind == "refund":
-        return account.take(int(event.get("points_reversed") or 0), on, allow_debt=True).earn(
-            new_lots
+        reversed_lots = _lots(event, "reversed_lots")
+        return after_refund(
+            account, on, int(event.get("points_reversed") or 0), reversed_lots, new_lots
         )
     if kind == "adjust":
         points = int(event.get("points") or 0)

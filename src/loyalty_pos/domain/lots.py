@@ -3,10 +3,15 @@
 Every earning makes a lot; spending takes from the lots that expire first; a lot stops being
 spendable on its ``expires_at`` date. Points taken back beyond what the lots hold (a refund after
 the points were spent) become ``debt``: the balance goes negative and new earnings pay it off first.
+
+A refund undoes a sale lot by lot: it takes back the points from the lots the sale earned and gives
+back the points the sale spent with the dates they had, so buying with expiring points and
+returning the goods never renews them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -85,28 +90,63 @@ class Account:
                 added.append(replace(lot, points=lot.points - pay))
         return Account(self._merge(list(self.lots) + added), debt)
 
-    def take(self, points: int, on: date, allow_debt: bool) -> Account:
-        """Take ``points`` from the live lots, first-to-expire first. Shortfall becomes debt if allowed."""
+    def take(self, points: int, on: date, allow_debt: bool, prefer: Sequence[Lot] = ()) -> Account:
+        """Take ``points`` from the live lots, first-to-expire first. Shortfall becomes debt if allowed.
+
+        ``prefer`` names lots to take from before any other (a refund takes back the points from
+        the lots its sale earned): up to each one's points, from the live lot of the same earning
+        day and expiry, as far as it still holds them.
+        """
+        return self.spend(points, on, allow_debt, prefer)[0]
+
+    def spend(
+        self, points: int, on: date, allow_debt: bool, prefer: Sequence[Lot] = ()
+    ) -> tuple[Account, tuple[Lot, ...]]:
+        """``take``, also returning the points taken from each lot, first-to-expire (what a sale
+        records as the lots it spent, so that its refund can give them back as they were)."""
         if points <= 0:
-            return self
+            return self, ()
         remaining = points
         taken: dict[int, int] = {}
         ordered = sorted(
             (i for i, lot in enumerate(self.lots) if lot.live_on(on) and lot.points),
             key=lambda i: _expiry_order(self.lots[i]),
         )
+        for wanted in prefer:
+            want = min(wanted.points, remaining)
+            for i in ordered:
+                if not want:
+                    break
+                lot = self.lots[i]
+                if lot.earned_at != wanted.earned_at or lot.expires_at != wanted.expires_at:
+                    continue
+                part = min(want, lot.points - taken.get(i, 0))
+                taken[i] = taken.get(i, 0) + part
+                want -= part
+                remaining -= part
         for i in ordered:
             if not remaining:
                 break
-            part = min(remaining, self.lots[i].points)
-            taken[i] = part
+            part = min(remaining, self.lots[i].points - taken.get(i, 0))
+            taken[i] = taken.get(i, 0) + part
             remaining -= part
         if remaining and not allow_debt:
             raise ValueError("not enough points")
         lots = [
             replace(lot, points=lot.points - taken.get(i, 0)) for i, lot in enumerate(self.lots)
         ]
-        return Account(tuple(lot for lot in lots if lot.points), self.debt + remaining)
+        spent = tuple(replace(self.lots[i], points=taken[i]) for i in ordered if taken.get(i))
+        return Account(tuple(lot for lot in lots if lot.points), self.debt + remaining), spent
+
+    def restore(self, lots: Sequence[Lot], on: date) -> Account:
+        """Give back lots a sale spent, with the dates they had. Those still live on ``on`` pay
+        any debt first, as earnings do; those that lapsed meanwhile come back lapsed: an expired
+        point is gone (it pays no debt, and the ledger's next expiry run writes it off)."""
+        account = self.earn([lot for lot in lots if lot.live_on(on)])
+        lapsed = [lot for lot in lots if lot.points and not lot.live_on(on)]
+        if not lapsed:
+            return account
+        return Account(self._merge(list(account.lots) + lapsed), account.debt)
 
     def expire(self, on: date) -> tuple[Account, list[Lot]]:
         """Drop lapsed lots; returns the new account and the lots that lapsed (for expire events)."""
@@ -121,3 +161,36 @@ class Account:
             key = (lot.earned_at, lot.expires_at)
             merged[key] = merged.get(key, 0) + lot.points
         return tuple(sorted((Lot(p, e, x) for (e, x), p in merged.items() if p), key=_expiry_order))
+
+
+def latest_first(lots: Sequence[Lot], moved: int, points: int) -> tuple[Lot, ...]:
+    """The ``points`` of ``lots`` that follow the first ``moved``, counting latest-expiring first:
+    the part of a sale's lots one refund moves when the sale's earlier refunds moved ``moved``
+    points of them. Refunds that add up to the whole sale move exactly ``lots``; fewer than
+    ``points`` when ``lots`` do not hold them.
+
+    For the points a sale spent, this is what the smaller sale would have left unspent (spending
+    takes the first-to-expire points); for the points it earned, it never leaves a returned
+    sale's points with a longer life than they had.
+    """
+    out: list[Lot] = []
+    start, end = moved, moved + points
+    position = 0
+    for lot in sorted(lots, key=_expiry_order, reverse=True):
+        part = min(position + lot.points, end) - max(position, start)
+        if part > 0:
+            out.append(replace(lot, points=part))
+        position += lot.points
+    return tuple(out)
+
+
+def at_most(lots: Sequence[Lot], most: int) -> tuple[Lot, ...]:
+    """``lots`` as at most ``most`` lots (an event's list is bounded): past that, the
+    earliest-expiring ones become one lot with the earliest expiry among them, which never gives a
+    point a longer life than it had."""
+    ordered = sorted(lots, key=_expiry_order)
+    if len(ordered) <= max(most, 1):
+        return tuple(ordered)
+    head = ordered[: len(ordered) - most + 1]
+    first = replace(head[0], points=sum(lot.points for lot in head))
+    return (first, *ordered[len(head) :])

@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from .errors import RedeemRefused, Refused
 from .events import MAX_LINES, MAX_POINTS
-from .lots import Lot, expiry_date
+from .lots import Lot, expiry_date, latest_first
 from .money import exponent, largest, over_max, quantize
 from .program import Program, Promotion
 from .tiers import TierStatus, tier_status
@@ -411,7 +411,13 @@ def quote(
 
 @dataclass(frozen=True, slots=True)
 class OriginalSale:
-    """A recorded checkout, as a refund needs it: the lines, the member as they stood, the payment."""
+    """A recorded checkout, as a refund needs it: the lines, the member as they stood, the payment.
+
+    Attributes:
+        lots: the lots the sale earned.
+        spent: the lots its points payment was taken from, with their dates; None for a sale
+            recorded before sales named them.
+    """
 
     lines: tuple[BasketLine, ...]
     member: MemberState | None
@@ -420,16 +426,29 @@ class OriginalSale:
     points_value: Decimal
     points_redeemed: int
     points_earned: int
+    lots: tuple[Lot, ...] = ()
+    spent: tuple[Lot, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
+    """What a refund changes.
+
+    Attributes:
+        reversed_lots: the lots of the sale the points taken back come from, latest-expiring
+            first (``lots.latest_first``).
+        restored_lots: the points given back, with the dates the sale spent them with,
+            latest-expiring first; none for a sale that did not record the lots it spent.
+    """
+
     returned: Mapping[str, int]
     money_refunded: Decimal
     points_reversed: int
     points_restored: int
     punch_delta: Mapping[str, int]
     fully_refunded: bool
+    reversed_lots: tuple[Lot, ...] = ()
+    restored_lots: tuple[Lot, ...] = ()
 
 
 def _remaining(lines: Sequence[BasketLine], returned: Mapping[str, int]) -> list[BasketLine]:
@@ -486,11 +505,23 @@ def refund(
     earned_before, due_before, used_before = replay(previously_returned)
     earned_after, due_after, used_after = replay(after)
     punch_skus = {p.sku for p in program.promotions if p.kind == "nth_free" and p.scope == "member"}
+    points_reversed = earned_before - earned_after
+    points_restored = used_before - used_after
+    # Each refund moves the next points of the sale's lots, latest-expiring first: what earlier
+    # refunds moved is what the sale earned (or paid) less what the sale still earns (or pays).
     return RefundResult(
         returned=dict(returned),
         money_refunded=due_before - due_after,
-        points_reversed=earned_before - earned_after,
-        points_restored=used_before - used_after,
+        points_reversed=points_reversed,
+        points_restored=points_restored,
         punch_delta={s: -q for s, q in returned.items() if s in punch_skus and sale.member},
         fully_refunded=all(after[s] >= sold[s] for s in sold),
+        reversed_lots=latest_first(
+            sale.lots, sale.points_earned - earned_before, max(points_reversed, 0)
+        ),
+        restored_lots=latest_first(
+            sale.spent, sale.points_redeemed - used_before, max(points_restored, 0)
+        )
+        if sale.spent is not None
+        else (),
     )

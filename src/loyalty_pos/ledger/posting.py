@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
+from loyalty_pos.domain.accounting import after_refund
 from loyalty_pos.domain.lots import Account, Lot
 
 from . import wire
@@ -388,7 +389,9 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
         transfers.append(Transfer("reverse", acc, ISSUED, e.points_reversed, record.member_id))
     if e.points_restored:
         transfers.append(Transfer("restore", REDEEMED, acc, e.points_restored, record.member_id))
-    account = record.account.take(e.points_reversed, on, allow_debt=True).earn(_lots(e.lots))
+    account = after_refund(
+        record.account, on, e.points_reversed, _lots(e.reversed_lots), _lots(e.lots)
+    )
     changes: dict[str, Any] = {"account": account, "punch": _bump(record.punch, e.punch_delta)}
     returned = e.birthday_bonus_returned
     if returned is not None and record.last_birthday_bonus == returned.isoformat():

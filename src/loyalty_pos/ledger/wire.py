@@ -158,6 +158,9 @@ class Checkout(EventIn):
     lines: Annotated[list[SaleLine], Field(max_length=MAX_LINES)] = []
     breakdown: Annotated[list[BreakdownIn], Field(max_length=MAX_ENTRIES)] = []
     lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
+    #: the lots the points payment was taken from, with their dates (a refund gives them back
+    #: so); absent from sales recorded before they were named
+    spent: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
     tier: Label | None = None
     punch_before: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES)] = {}
     punch_after: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES)] = {}
@@ -170,6 +173,8 @@ class Checkout(EventIn):
             raise ValueError("due_minor must be total_minor - points_value_minor")
         if _lots_total(self.lots) != self.points_earned:
             raise ValueError("the lots must add up to points_earned")
+        if _lots_total(self.spent) > self.points_redeemed:
+            raise ValueError("the spent lots must not add up to more than points_redeemed")
         if (
             self.member_id is None
             and self.card is None
@@ -191,6 +196,8 @@ class Refund(EventIn):
     points_reversed: Points = 0
     points_restored: Points = 0
     lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
+    #: the lots of the sale the points taken back come from (earlier refunds name none)
+    reversed_lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
     punch_delta: Annotated[dict[Ident, Delta], Field(max_length=MAX_ENTRIES)] = {}
     #: the day of the birthday bonus this refund takes back (everything was returned)
     birthday_bonus_returned: date | None = None
@@ -199,6 +206,8 @@ class Refund(EventIn):
     def _adds_up(self) -> Refund:
         if _lots_total(self.lots) != self.points_restored:
             raise ValueError("the lots must add up to points_restored")
+        if _lots_total(self.reversed_lots) > self.points_reversed:
+            raise ValueError("the reversed lots must not add up to more than points_reversed")
         if (
             self.member_id is None
             and self.card is None

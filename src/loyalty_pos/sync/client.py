@@ -231,13 +231,13 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
     first pull into an empty terminal applies every member the ledger has.
     """
     store, terminal_id = t.store, t.config.terminal_id
-    today = t.now().date()
     parsed = []
     for snap in snaps:
         lots = [Lot.from_json(lot) for lot in snap.get("lots", [])]
-        # the ledger's balance is its live lots less any debt
-        live = Account(tuple(lots)).balance(today)
-        debt = max(live - int(snap.get("balance", live)), 0)
+        # The snapshot's balance is booked: all its lots, lapsed ones it has not expired yet
+        # included (a refund gives back points that lapsed after the sale so), less any debt.
+        held = sum(lot.points for lot in lots)
+        debt = max(held - int(snap.get("balance", held)), 0)
         base_seq = int((snap.get("counted_through") or {}).get(terminal_id, 0))
         parsed.append((snap, str(snap["member_id"]), lots, debt, base_seq))
     own = store.member_events({member_id: base_seq for _, member_id, _, _, base_seq in parsed})
