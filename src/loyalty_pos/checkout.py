@@ -477,7 +477,10 @@ def refund(
             items = {
                 s: q - previous.get(s, 0) for s, q in items.items() if q - previous.get(s, 0) > 0
             }
-        result = compute_refund(program, sale, items, previous)
+        reversed_before = sum(
+            int(r.get("points_reversed") or 0) for r in t.store.refunds_of(receipt_id)
+        )
+        result = compute_refund(program, sale, items, previous, reversed_before)
         member_id = original["member_id"]
         restored = list(result.restored_lots)
         if (unnamed := result.points_restored - sum(lot.points for lot in restored)) > 0:

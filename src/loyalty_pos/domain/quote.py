@@ -467,8 +467,17 @@ def refund(
     sale: OriginalSale,
     returned: Mapping[str, int],
     previously_returned: Mapping[str, int],
+    previously_reversed: int | None = None,
 ) -> RefundResult:
-    """Recompute the sale as if the returned units had never been bought and take the difference."""
+    """Recompute the sale as if the returned units had never been bought and take the difference.
+
+    ``previously_reversed`` is what the sale's earlier refunds took back (the sum of their
+    ``points_reversed``; None: what the recomputation says they did). A refund never gives
+    points: recomputing a smaller sale can earn a point more than the whole one by rounding
+    (returning an excluded item moves the points payment onto the items that earn), and the
+    ledger refuses a negative reversal. Taking back up to the recomputation's cumulative figure,
+    never less than before and never more than the sale earned, keeps the sum of a receipt's
+    refunds exactly what the sale earned once it is all returned."""
     sold: dict[str, int] = {}
     for line in sale.lines:
         sold[line.sku] = sold.get(line.sku, 0) + line.qty
@@ -505,7 +514,12 @@ def refund(
     earned_before, due_before, used_before = replay(previously_returned)
     earned_after, due_after, used_after = replay(after)
     punch_skus = {p.sku for p in program.promotions if p.kind == "nth_free" and p.scope == "member"}
-    points_reversed = earned_before - earned_after
+    earned = sale.points_earned
+    already = (
+        previously_reversed if previously_reversed is not None else max(earned - earned_before, 0)
+    )
+    target = min(max(earned - earned_after, already), earned)
+    points_reversed = target - already
     points_restored = used_before - used_after
     # Each refund moves the next points of the sale's lots, latest-expiring first: what earlier
     # refunds moved is what the sale earned (or paid) less what the sale still earns (or pays).
@@ -516,9 +530,7 @@ def refund(
         points_restored=points_restored,
         punch_delta={s: -q for s, q in returned.items() if s in punch_skus and sale.member},
         fully_refunded=all(after[s] >= sold[s] for s in sold),
-        reversed_lots=latest_first(
-            sale.lots, sale.points_earned - earned_before, max(points_reversed, 0)
-        ),
+        reversed_lots=latest_first(sale.lots, already, points_reversed),
         restored_lots=latest_first(
             sale.spent, sale.points_redeemed - used_before, max(points_restored, 0)
         )
