@@ -5,7 +5,10 @@ Thermal receipt printers print 203 dots per inch: 384 dots across 58 mm paper, 5
 black and white only, so what is saved is what a printer would print dot for dot. The receipt id
 is drawn as a Code128 barcode by python-barcode's ``ImageWriter`` with every module a whole
 number of dots wide (a module straddling two dots prints blurred and scans badly), and optionally
-as a QR code. The font is the one bundled with Pillow, so the output is the same on every machine.
+as a QR code. The font is DejaVu Sans where the system has it (Debian's fonts-dejavu-core,
+installed by most desktops and by ``scripts/test``): Pillow's bundled font draws every letter
+beyond ASCII as a box, and a receipt in Brussels says "Café crème". Without DejaVu the bundled
+font is used, so a receipt always renders.
 """
 
 from __future__ import annotations
@@ -35,10 +38,19 @@ BLACK, WHITE = 0, 1
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont | ImageFont.TransposedFont
 
 
+#: Fonts tried first, by file name: Pillow looks for them in the system's font folders.
+FONT_FILES = ("DejaVuSans.ttf",)
+
+
 @lru_cache(maxsize=16)
 def _font(size: int) -> Font:
-    # Pillow >= 10.1 embeds a scalable font (Aileron); without FreeType it falls back to its
-    # small bitmap font, which is ugly but still a receipt.
+    for name in FONT_FILES:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    # Pillow >= 10.1 embeds a scalable font (Aileron, ASCII only); without FreeType it falls
+    # back to its small bitmap font, which is ugly but still a receipt.
     return ImageFont.load_default(size=size)
 
 

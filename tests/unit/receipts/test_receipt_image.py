@@ -81,3 +81,17 @@ def test_save_png_writes_a_203_dpi_png(tmp_path: Path) -> None:
 
 def test_bench_render_reports_a_median_in_milliseconds() -> None:
     assert 0 < bench_render(3) < 1000
+
+
+def test_letters_beyond_ascii_are_drawn_not_boxed() -> None:
+    """A receipt in Brussels says "Café crème": é must come out as é, not as the box a font
+    draws for a letter it lacks (Pillow's bundled font lacks every one beyond ASCII)."""
+    import dataclasses
+
+    def drawn(name: str) -> bytes:
+        receipt = dataclasses.replace(sample_receipt(), store_name=f"Caf{name} cr{name}me")
+        return render_png(receipt, 384).tobytes()
+
+    lacking = "\u0378"  # not a character at all: every font draws its box for it
+    assert drawn("é") != drawn(lacking)
+    assert drawn("ß") != drawn(lacking)
