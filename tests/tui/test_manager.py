@@ -117,7 +117,9 @@ async def test_reprint_shows_the_last_receipt_again(make_app):
         await press(pilot, "f9", "enter")
         await open_menu(pilot)
         await press(pilot, "5")
-        assert isinstance(app.screen, TextScreen)
+        await until(
+            pilot, lambda: isinstance(app.screen, TextScreen)
+        )  # a job on the service thread
         assert "DEMO1-000001" in text_in(app.screen, ".body-text")
 
 

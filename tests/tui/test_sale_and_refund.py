@@ -9,7 +9,7 @@ from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import ANNA
-from .pilot import fill, notes, press, scan, settle, text_in
+from .pilot import fill, notes, press, scan, settle, text_in, type_text
 
 
 async def sell(pilot, *codes: str, card: str | None = ANNA) -> None:
@@ -50,6 +50,19 @@ async def test_the_next_scan_closes_the_receipt_and_starts_the_next_basket(make_
         await scan(pilot, key_clock, "4000010000003")
         assert app.screen is app.checkout
         assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
+
+
+async def test_the_next_code_typed_closes_the_receipt_and_starts_the_next_basket(make_app):
+    """A cashier serving a queue types the next customer's first item at once: the preview
+    closes on its first key and the whole code reaches the item field (it was swallowed)."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", card=None)
+        assert isinstance(app.screen, TextScreen)
+        await type_text(pilot, "2*COFFEE")
+        assert app.screen is app.checkout
+        assert [(x.sku, x.qty) for x in app.checkout.view.basket.lines] == [("COFFEE", 2)]
+        assert app.checkout.item_field.value == ""
 
 
 async def test_f9_on_an_empty_basket_records_nothing(make_app, terminal):

@@ -41,6 +41,10 @@ class WedgeKeys:
         verdict = self.wedge.feed(event.key, character, self.key_clock(event))
         if verdict.starts_burst:
             focused = app.focused
+            if not isinstance(focused, Input) and getattr(app.screen, "typed", None):
+                # A window that hands typed keys on to the item field (the receipt preview):
+                # a scanner's keys land there too, and must leave it as it was.
+                focused = app.checkout.item_field
             self._before_burst = (
                 (focused, focused.value, focused.cursor_position)
                 if isinstance(focused, Input)

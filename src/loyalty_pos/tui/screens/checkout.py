@@ -249,6 +249,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
                     outcome["text"],
                     summary=summary,
                     closes_on_scan=True,
+                    typed=self.type_on,
                     classes="receipt",
                 )
             )
@@ -328,8 +329,9 @@ class CheckoutScreen(StaysUp, Screen[None]):
                 f"Sale recorded: {result['receipt_id']}",
                 message.receipt_text,
                 summary=summary,
-                hint="Enter, Esc or a scan: next customer · ↑↓ scroll",
+                hint="Enter, Esc, scan, type: next customer · ↑↓ scroll",
                 closes_on_scan=True,
+                typed=self.type_on,
                 classes="receipt",
             )
         )
@@ -361,15 +363,19 @@ class CheckoutScreen(StaysUp, Screen[None]):
                 if yes:
                     self.pos.submit("void", self.pos.session.clear, target=self, done=BasketChanged)
 
-            def typed(text: str) -> None:  # a code typed on: into the item field, not lost
-                if text == "\n":
-                    field.call_later(field.action_submit)
-                else:
-                    field.insert_text_at_cursor(text)
-
             self.app.push_screen(
-                VoidScreen("Remove every line and the card from the basket?", typed), answered
+                VoidScreen("Remove every line and the card from the basket?", self.type_on),
+                answered,
             )
+
+    def type_on(self, text: str) -> None:
+        """Keys typed into a window that closed on them (the receipt preview, the void
+        question) go on into the item field, "\n" being its Enter: the code is not lost."""
+        field = self.item_field
+        if text == "\n":
+            field.call_later(field.action_submit)
+        else:
+            field.insert_text_at_cursor(text)
 
 
 def _scanned(result: ScanResult) -> BasketChanged | CardUnknown:

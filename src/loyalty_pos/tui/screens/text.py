@@ -15,11 +15,36 @@ from ..messages import CodeScanned
 from .base import PosModal
 
 
-class TextScreen(PosModal[None]):
+class ClosesOnTyping:
+    """For a window a cashier types through (the receipt preview, the void question): the
+    first key of a code closes it, and that key and the rest of the code, already on their way
+    to this window, go to ``typed`` ("\n" for the Enter), which puts them in the item field."""
+
+    typed: Callable[[str], None] | None = None
+    closed_by_typing = False
+
+    def hand_on(self, event: events.Key) -> bool:
+        """True when ``event`` was a key of a code typed on (then it is handled)."""
+        printable = event.character if event.is_printable and event.character else ""
+        if self.typed is None or not (
+            printable or (self.closed_by_typing and event.key == "enter")
+        ):
+            return False
+        event.stop()
+        event.prevent_default()
+        if not self.closed_by_typing:
+            self.closed_by_typing = True
+            self.dismiss(None)  # type: ignore[attr-defined]
+        self.typed(printable or "\n")
+        return True
+
+
+class TextScreen(ClosesOnTyping, PosModal[None]):
     """A titled text (monospaced, scrollable) with a summary line; Enter or Esc closes it.
 
-    With ``closes_on_scan`` the next scan closes the window and is handled as usual: the receipt
-    preview must not hold up the next customer.
+    With ``closes_on_scan`` the next scan closes the window and is handled as usual, and with
+    ``typed`` so does the next code typed (``ClosesOnTyping``): the receipt preview must not hold
+    up the next customer, nor swallow the first item typed for them.
     """
 
     BINDINGS = [
@@ -37,9 +62,11 @@ class TextScreen(PosModal[None]):
         summary: RenderableType = "",
         hint: str = "Enter or Esc: close · ↑↓: scroll",
         closes_on_scan: bool = False,
+        typed: Callable[[str], None] | None = None,
         classes: str = "",
     ) -> None:
         super().__init__(classes=classes)
+        self.typed = typed
         self.title_text = title
         self.body = body
         self.summary = summary
@@ -54,6 +81,13 @@ class TextScreen(PosModal[None]):
             with VerticalScroll(classes="body", can_focus=False):
                 yield Static(self.body, classes="body-text")
             yield Static(self.hint, classes="hint")
+
+    def on_key(self, event: events.Key) -> None:
+        self.hand_on(event)
+
+    def action_cancel(self) -> None:
+        if not self.closed_by_typing:  # closed already by the code typed on
+            super().action_cancel()
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
@@ -90,20 +124,17 @@ class ConfirmScreen(PosModal[bool]):
         self.dismiss(yes)
 
 
-class VoidScreen(PosModal[bool]):
+class VoidScreen(ClosesOnTyping, PosModal[bool]):
     """The question before the basket is thrown away: Y and then Enter voids it; any other key
     keeps it. Esc opens this window, and Esc is also a cashier's reflex after a refused code, so
     the next code typed must not answer it: with "Y / Enter: yes", the Enter that ends a code
-    (or a code starting with Y) voided the basket. The keys of a code that close the window
-    here are handed to ``typed`` (the item field; "\n" for its Enter), so the code is not lost
-    either."""
+    (or a code starting with Y) voided the basket. A code typed on goes to the item field."""
 
     def __init__(self, question: str, typed: Callable[[str], None]) -> None:
         super().__init__()
         self.question = question
         self.typed = typed
-        self.armed: str | None = None  # the Y pressed, once it was
-        self.closed = False
+        self.armed = ""  # the Y pressed, once it was
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm") as dialog:
@@ -119,21 +150,20 @@ class VoidScreen(PosModal[bool]):
     def on_key(self, event: events.Key) -> None:
         if event.key == "escape":
             return  # the window's Esc binding closes it: the basket stays
-        event.stop()
-        event.prevent_default()
         printable = event.character if event.is_printable and event.character else ""
-        if self.closed:  # keys of that code already on their way here: on to the item field
-            if printable or event.key == "enter":
-                self.typed(printable or "\n")
-            return
-        if printable in ("y", "Y") and not self.armed:
-            self.armed = printable
-            self.query_one("#hint", Static).update(self._hint())
-            return
-        if event.key == "enter" and self.armed:
-            self.dismiss(True)
-            return
-        self.closed = True
-        self.dismiss(False)
-        if printable:  # a code typed on ("YOGURT", "MILK"): its keys go to the item field
-            self.typed((self.armed or "") + printable)
+        if not self.closed_by_typing:
+            if printable in ("y", "Y") and not self.armed:
+                event.stop()
+                self.armed = printable
+                self.query_one("#hint", Static).update(self._hint())
+                return
+            if event.key == "enter" and self.armed:
+                event.stop()
+                self.dismiss(True)
+                return
+            if printable and self.armed and self.typed:  # "YOGURT": the Y began a code
+                self.typed(self.armed)
+        if not self.hand_on(event) and not self.closed_by_typing:
+            event.stop()  # Tab, an arrow, Enter without Y: keep the basket
+            self.closed_by_typing = True
+            self.dismiss(False)
