@@ -142,8 +142,18 @@ def bench_checkout(folder: Path, n: int, rounds: int = 5) -> list[Figure]:
     ]
 
 
+#: Dated spends the ledger sent for each member ``fill_members`` writes: a monthly shopper.
+DATED_SPENDS = 12
+
+
 def fill_members(t: Any, count: int) -> None:
-    """``count`` members with one card and one lot each, written straight into the cache."""
+    """``count`` members with one card, one lot and a year of monthly spend from the ledger
+    (``DATED_SPENDS`` dated rows, all in the tier window) each, written straight into the cache."""
+    from datetime import timedelta
+
+    from loyalty_pos.store.db import epoch_us
+
+    first = epoch_us(t.now() - timedelta(days=330))
     conn = t.store.conn
     conn.execute("BEGIN")
     batch = 50_000
@@ -165,6 +175,14 @@ def fill_members(t: Any, count: int) -> None:
             "INSERT INTO cards (card, member_id) VALUES (?, ?)",
             ((f"LC{i:010d}", f"B{i:07d}") for i in rows),
         )
+    conn.execute("UPDATE members SET base_spend_dated = 1 WHERE member_id LIKE 'B%'")
+    conn.execute(
+        "WITH RECURSIVE month (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM month WHERE n < ?) "
+        "INSERT INTO base_spend (member_id, at_us, spend_minor) "
+        "SELECT m.member_id, ? + month.n * ?, 2500 + m.rowid % 5000 "
+        "FROM members m, month WHERE m.member_id LIKE 'B%' ORDER BY m.member_id, month.n",
+        (DATED_SPENDS - 1, first, 30 * 86_400_000_000),
+    )
     conn.execute("COMMIT")
 
 
@@ -189,7 +207,7 @@ def bench_lookup(folder: Path, members: int, samples: int) -> list[Figure]:
         raw_conn.execute("SELECT member_id FROM cards WHERE card = ?", (card,)).fetchone()
         raw.append((time.perf_counter() - start) * 1000)
     raw_conn.close()
-    note = f"{members:,} members, {samples} random cards"
+    note = f"{members:,} members ({DATED_SPENDS} dated spends each), {samples} random cards"
     return [
         Figure(
             "card lookup p50 (member, balance, tier)",
@@ -746,7 +764,8 @@ def bench_rss(folder: Path, members: int) -> list[Figure]:
             "same app on the bare demo store (20 members), MB",
             round(anchor, 1),
             round(value / anchor, 2),
-            f"{members:,} members (a card and a lot each) in the SQLite cache; `loyalty-pos run` "
+            f"{members:,} members (a card, a lot and {DATED_SPENDS} dated spends each) in the "
+            "SQLite cache; `loyalty-pos run` "
             "in tmux (100x30), a card and an item scanned (keyboard wedge), F9, then VmHWM of the app process",
         )
     ]

@@ -127,11 +127,7 @@ def _member_view(
         raise NotFound(f"Member {member_id} is not known here.")
     account = t.store.account(member_id, row)
     window_start = now - timedelta(days=program.tier_window_days)
-    spend = from_minor(
-        row["base_spend_minor"]
-        + t.store.local_spend_minor(member_id, row["base_seq"], window_start),
-        program.currency,
-    )
+    spend = from_minor(t.store.tier_spend_minor(row, window_start, now), program.currency)
     status = tier_status(program, spend)
     state = MemberState(
         member_id=member_id,

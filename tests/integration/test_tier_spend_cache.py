@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from loyalty_pos import checkout as svc
 from loyalty_pos.domain.lots import Account, Lot
 from loyalty_pos.sync.client import apply_snapshots
@@ -163,5 +165,117 @@ def test_a_cache_from_an_earlier_release_upgrades_in_place(tmp_path: Path) -> No
             )
         )
         assert "journal_original" in refund_plan
+    finally:
+        store.close()
+
+
+def ben_snapshot(**fields) -> dict:
+    """Ben as a ledger sends him, counting none of this till's sales."""
+    return {
+        "member_id": "M0002",
+        "name": "Ben",
+        "cards": [{"card": BEN, "status": "active"}],
+        "tier": "Malachite",
+        "balance": 0,
+        "lots": [],
+        "status": "active",
+        "counted_through": {},
+        **fields,
+    }
+
+
+def test_the_ledgers_dated_spend_slides_with_the_window_beside_this_tills_own(demo) -> None:
+    window = timedelta(days=demo.program.tier_window_days)
+    old = NOW - timedelta(days=300)
+    recent = NOW - timedelta(days=10)
+    snapshot = ben_snapshot(
+        qualifying_spend_minor=60_000,
+        window_spend=[
+            [old.astimezone(UTC).isoformat(), 55_000],
+            [recent.isoformat(), 7_000],  # any offset: it is a moment
+            [recent.isoformat(), -2_000],  # a refund of the same moment
+        ],
+    )
+    with demo.store.transaction():
+        apply_snapshots(demo, [snapshot])
+    buy(demo, BEN, "MASCARA")  # 12.95 here, not counted by the ledger yet
+    dated = demo.store.query("SELECT at_us, spend_minor FROM base_spend ORDER BY at_us")
+    assert [tuple(r) for r in dated] == [
+        (int(old.timestamp()) * 1_000_000, 55_000),
+        (int(recent.timestamp()) * 1_000_000, 5_000),
+    ]
+
+    assert spend(demo, NOW) == Decimal("612.95")
+    assert svc.find_member(demo, BEN, NOW).tier.tier.name == "Sapphire"
+    assert spend(demo, old + window - timedelta(microseconds=1)) == Decimal("612.95")
+    assert spend(demo, old + window) == Decimal("62.95")
+    assert svc.find_member(demo, BEN, old + window).tier.tier.name == "Malachite"
+    assert spend(demo, recent + window) == Decimal("12.95")
+    assert spend(demo, old - timedelta(days=1)) == Decimal("12.95")  # before the ledger's sales
+
+
+def test_a_snapshot_without_dated_spend_keeps_the_ledgers_figure_at_the_pull(demo) -> None:
+    """A ledger of an earlier release sends only its figure at the pull: it stands for the
+    window until the member's next snapshot, as it always did. The next dated one replaces it."""
+    window = timedelta(days=demo.program.tier_window_days)
+    with demo.store.transaction():
+        apply_snapshots(demo, [ben_snapshot(qualifying_spend_minor=60_000)])
+    buy(demo, BEN, "MASCARA")
+    for at in (NOW, NOW + window - timedelta(days=1)):
+        assert spend(demo, at) == Decimal("612.95")
+    assert spend(demo, NOW + window) == Decimal("600.00")  # this till's sale has left
+    assert demo.store.member("M0002")["base_spend_dated"] == 0
+
+    dated = [[(NOW - timedelta(days=300)).isoformat(), 60_000]]
+    with demo.store.transaction():
+        apply_snapshots(demo, [ben_snapshot(qualifying_spend_minor=60_000, window_spend=dated)])
+    assert spend(demo, NOW) == Decimal("612.95")
+    assert spend(demo, NOW + timedelta(days=65)) == Decimal("12.95")
+    with demo.store.transaction():  # and back to an older ledger
+        apply_snapshots(demo, [ben_snapshot(qualifying_spend_minor=1_000)])
+    assert demo.store.query("SELECT * FROM base_spend") == []
+    assert spend(demo, NOW + timedelta(days=65)) == Decimal("22.95")
+
+
+def test_dated_spend_the_terminal_cannot_read_is_refused_and_nothing_stored(demo) -> None:
+    from loyalty_pos.sync import SyncError
+
+    for bad in ([["yesterday", 100]], [[NOW.isoformat(), 1.5]], [[NOW.isoformat()]], 7):
+        snapshot = ben_snapshot(qualifying_spend_minor=100, window_spend=bad)
+        with pytest.raises(SyncError, match="member M0002's spend in the tier window"):
+            with demo.store.transaction():
+                apply_snapshots(demo, [snapshot])
+        assert demo.store.member("M0002")["base_spend_dated"] == 0
+        assert demo.store.query("SELECT * FROM base_spend") == []
+
+
+def test_a_cache_upgraded_to_dated_spend_reads_its_members_as_before(tmp_path: Path) -> None:
+    """Members pulled before the upgrade keep the ledger's figure of their pull (until a pull
+    brings their dated spend); nothing else about them changes."""
+    from sqlite_utils import Database
+
+    from loyalty_pos.store import open_store
+    from loyalty_pos.store.schema import migrations
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m005_dated_base_spend")
+    old.execute(
+        "INSERT INTO members (member_id, name, base_seq, base_spend_minor) "
+        "VALUES ('M1', 'Ann', 0, 60000)"
+    )
+    old.execute("INSERT INTO meta (key, value) VALUES ('pull_cursor', '41')")
+    old.conn.commit()
+    old.close()
+
+    store = open_store(path)
+    try:
+        member = store.member("M1")
+        assert (member["base_spend_dated"], member["base_spend_minor"]) == (0, 60000)
+        year = timedelta(days=365)
+        for now in (NOW, NOW + 2 * year):
+            assert store.tier_spend_minor(member, now - year, now) == 60000
+        assert store.query("SELECT * FROM base_spend") == []
+        assert store.meta("pull_cursor") == "41"
     finally:
         store.close()

@@ -48,6 +48,7 @@ def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) ->
         "birthday": "1990-05-17",
         "tier": snap["tier"],
         "qualifying_spend_minor": snap["qualifying_spend_minor"],
+        "window_spend": snap["window_spend"],
         "balance": 60,
         "lots": [{"points": 60, "earned_at": sale["lots"][0]["earned_at"], "expires_at": expires}],
         "status": "active",
@@ -55,6 +56,9 @@ def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) ->
         "last_birthday_bonus": None,
         "counted_through": {t.terminal_id: 3},
     }
+    # the spend in the window comes with its moments (none without a program: no window)
+    assert sum(amount for _, amount in snap["window_spend"]) == snap["qualifying_spend_minor"]
+    assert pulled["snapshot_format"] == 2
     assert t.http.get(f"/v1/cards/{card}B").json() == snap
     again = t.http.get("/v1/sync/pull", params={"since": pulled["cursor"]}).json()
     assert again["members"] == [] and again["cursor"] == pulled["cursor"]

@@ -92,6 +92,12 @@ class MemberSnapshot(_Out):
     birthday: str | None
     tier: str | None
     qualifying_spend_minor: int
+    window_spend: list[tuple[str, int]] = Field(
+        default_factory=list,
+        description="The spend that counts in the tier window from now on, as [occurred_at, "
+        "spend_minor] pairs oldest first (refunds negative): a terminal sums the pairs inside "
+        "the window at any later moment. Left out by ledgers before snapshot_format 2.",
+    )
     balance: int
     lots: list[LotOut]
     status: str
@@ -118,6 +124,11 @@ class PullResponse(_Out):
     program: ProgramOut | None
     cursor: int
     more: bool
+    snapshot_format: int = Field(
+        1,
+        description="2 when the snapshots carry window_spend; a terminal holding snapshots of "
+        "an older format pulls again from 0.",
+    )
 
 
 class TerminalIn(_In):

@@ -53,6 +53,9 @@ from .schema import cards, events, ledger_state, members, programs, rejections, 
 from .times import from_us, to_us, utc_now
 
 SKEW_LIMIT_S = 24 * 3600
+#: What a pull's member snapshots hold: 2 since they carry ``window_spend`` (a terminal holding
+#: snapshots of an older format pulls every member again).
+SNAPSHOT_FORMAT = 2
 _CHUNK = 500
 #: Events of a push are sent to PostgreSQL this many at a time while the next ones are computed.
 _STREAM_CHUNK = 100
@@ -1009,11 +1012,11 @@ class LedgerStore:
             # are serialised), so a cursor never skips a change that commits later.
             top = int(conn.execute(sa.select(ledger_state.c.gseq)).scalar_one())
             current = self.current_program(conn)
-            # Each member's qualifying spend is read in the same statement as the member (a
-            # correlated sum over ix_events_member_time): one round trip per page, no list of
-            # ids to bind, and spend and state from the same snapshot.
+            # Each member's spend in the tier window is read in the same statement as the member
+            # (a correlated aggregate over ix_events_member_time): one round trip per page, no
+            # list of ids to bind, and spend and state from the same snapshot.
             found = conn.execute(
-                sa.select(members.c.change_seq, members.c.state, self._spend_column(now, current))
+                sa.select(members.c.change_seq, members.c.state, self._window_column(now, current))
                 .where(members.c.change_seq > since, members.c.change_seq <= top)
                 .order_by(members.c.change_seq)
                 .limit(limit + 1)
@@ -1028,12 +1031,13 @@ class LedgerStore:
             program = {"version": current.version, "rules": current.rules}
         return {
             "members": [
-                self._snapshot(MemberRecord.from_state(r.state), int(r.spend), current)
+                self._snapshot(MemberRecord.from_state(r.state), r.window, now, current)
                 for r in found
             ],
             "program": program,
             "cursor": cursor,
             "more": more,
+            "snapshot_format": SNAPSHOT_FORMAT,
         }
 
     def card_snapshot(self, card: str) -> dict[str, Any]:
@@ -1232,22 +1236,29 @@ class LedgerStore:
         )
 
     @staticmethod
-    def _spend_column(now: datetime, current: CurrentProgram | None) -> Any:
-        """A member's qualifying spend in the tier window as a column of a select from
-        ``members`` (a correlated sum over ``ix_events_member_time``; 0 without a program)."""
+    def _window_column(now: datetime, current: CurrentProgram | None) -> Any:
+        """A member's spend that counts in the tier window from ``now`` on, as a column of a
+        select from ``members``: ``occurred_us:spend_minor`` of each such event, joined by commas
+        (NULL when there is none, and without a program). A correlated aggregate over
+        ``ix_events_member_time``: the rows the window's sum used to read, sent instead of
+        summed. Events stamped after ``now`` are in it too: they count from their time on."""
         if current is None:
-            return sa.literal(0).label("spend")
+            return sa.null().label("window")
         start = to_us(now - timedelta(days=current.program.tier_window_days))
+        pair = (
+            sa.cast(events.c.occurred_us, sa.String)
+            + ":"
+            + sa.cast(events.c.spend_minor, sa.String)
+        )
         return (
-            sa.select(sa.func.coalesce(sa.func.sum(events.c.spend_minor), 0))
+            sa.select(sa.func.aggregate_strings(pair, ","))
             .where(
                 events.c.member_id == members.c.member_id,
                 events.c.spend_minor != 0,
                 events.c.occurred_us > start,
-                events.c.occurred_us <= to_us(now),
             )
             .scalar_subquery()
-            .label("spend")
+            .label("window")
         )
 
     @staticmethod
@@ -1261,17 +1272,19 @@ class LedgerStore:
 
     def _snapshot_of(self, conn: Connection, record: MemberRecord, now: datetime) -> dict[str, Any]:
         current = self.current_program(conn)
-        spend = conn.execute(
-            sa.select(self._spend_column(now, current)).where(
+        window = conn.execute(
+            sa.select(self._window_column(now, current)).where(
                 members.c.member_id == record.member_id
             )
         ).scalar_one()
-        return self._snapshot(record, int(spend), current)
+        return self._snapshot(record, window, now, current)
 
     @staticmethod
     def _snapshot(
-        record: MemberRecord, spend_minor: int, current: CurrentProgram | None
+        record: MemberRecord, window: str | None, now: datetime, current: CurrentProgram | None
     ) -> dict[str, Any]:
+        """The member's snapshot; ``window`` is what ``_window_column`` read for them."""
+        spend_minor, window_spend = _window_spend(window, to_us(now))
         tier = None
         if current is not None:
             spend = Decimal(spend_minor).scaleb(-_exponent(current.program.currency))
@@ -1285,6 +1298,7 @@ class LedgerStore:
             "birthday": record.birthday,
             "tier": tier,
             "qualifying_spend_minor": spend_minor,
+            "window_spend": window_spend,
             "balance": record.balance,
             "lots": [lot.to_json() for lot in record.account.lots],
             "status": record.status,
@@ -1298,6 +1312,29 @@ def _named_before(last_use: Mapping[str, int], end: int) -> Callable[[str], bool
     """Whether no event from index ``end`` on names the member (``last_use``: the index of the
     last event naming each member)."""
     return lambda member_id: last_use.get(member_id, -1) < end
+
+
+def _window_spend(window: str | None, now_us: int) -> tuple[int, list[list[Any]]]:
+    """From ``_window_column``'s text: the qualifying spend at ``now_us`` (what is dated up to
+    then) and the snapshot's ``window_spend``, ``[occurred_at, spend_minor]`` pairs oldest first,
+    one per moment (sales of the same microsecond added up; a moment that adds up to 0 left
+    out)."""
+    if not window:
+        return 0, []
+    by_moment: dict[int, int] = {}
+    for pair in window.split(","):
+        at, _, minor = pair.partition(":")
+        moment = int(at)
+        by_moment[moment] = by_moment.get(moment, 0) + int(minor)
+    spend = 0
+    dated: list[list[Any]] = []
+    for moment in sorted(by_moment):
+        amount = by_moment[moment]
+        if moment <= now_us:
+            spend += amount
+        if amount:
+            dated.append([from_us(moment).isoformat(), amount])
+    return spend, dated
 
 
 def _exponent(currency: str) -> int:

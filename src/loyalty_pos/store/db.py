@@ -63,6 +63,15 @@ def utc_iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def epoch_us(when: datetime) -> int:
+    """``when`` in microseconds since the epoch (UTC): how the ledger stores and compares times."""
+    return (when - _EPOCH) // _US
+
+
 class Store:
     """The cache behind one terminal. Not thread-safe: one Store per thread."""
 
@@ -237,9 +246,12 @@ class Store:
         members: Sequence[Mapping[str, Any]],
         cards: Sequence[tuple[str, str, str]],
         accounts: Mapping[str, Account],
+        base_spend: Sequence[tuple[str, int, int]] = (),
     ) -> None:
-        """Insert or overwrite members (rows of ``SNAPSHOT_COLUMNS``) with their lots, and their
-        cards (card, member_id, status), with a fixed number of statements (a pull page)."""
+        """Insert or overwrite members (rows of ``SNAPSHOT_COLUMNS``) with their lots, their
+        cards (card, member_id, status) and the ledger's dated spend of the members that have it
+        (member_id, at_us, spend_minor; one row per member and moment), with a fixed number of
+        statements (a pull page)."""
         self.conn.executemany(
             _UPSERT_MEMBER,
             [{**m, "lots": _lots_text(accounts[m["member_id"]])} for m in members],
@@ -249,21 +261,27 @@ class Store:
             "DO UPDATE SET member_id = excluded.member_id, status = excluded.status",
             cards,
         )
-        self._recount_spend_days([m["member_id"] for m in members])
+        member_ids = [m["member_id"] for m in members]
+        self._each_chunk("DELETE FROM base_spend WHERE member_id IN ({})", member_ids)
+        self.conn.executemany(
+            "INSERT INTO base_spend (member_id, at_us, spend_minor) VALUES (?, ?, ?)", base_spend
+        )
+        self._recount_spend_days(member_ids)
+
+    def _each_chunk(self, sql: str, member_ids: Sequence[str]) -> None:
+        """Run ``sql`` (``{}`` where the list of ids goes) for a few hundred members at a time."""
+        for i in range(0, len(member_ids), _MEMBERS_PER_QUERY):
+            chunk = member_ids[i : i + _MEMBERS_PER_QUERY]
+            self.conn.execute(sql.format(", ".join("?" for _ in chunk)), chunk)
 
     def _recount_spend_days(self, member_ids: Sequence[str]) -> None:
         """Rebuild ``spend_days`` of these members (their base just moved) from the journal."""
-        self.conn.executemany(
-            "DELETE FROM spend_days WHERE member_id = ?", [(m,) for m in member_ids]
+        self._each_chunk("DELETE FROM spend_days WHERE member_id IN ({})", member_ids)
+        self._each_chunk(
+            "INSERT INTO spend_days (member_id, day, spend_minor) "
+            "SELECT member_id, day, spend_minor FROM journal_spend_days WHERE member_id IN ({})",
+            member_ids,
         )
-        for i in range(0, len(member_ids), _MEMBERS_PER_QUERY):
-            chunk = member_ids[i : i + _MEMBERS_PER_QUERY]
-            self.conn.execute(
-                "INSERT INTO spend_days (member_id, day, spend_minor) "
-                "SELECT member_id, day, spend_minor FROM journal_spend_days "
-                f"WHERE member_id IN ({', '.join('?' for _ in chunk)})",
-                chunk,
-            )
 
     def spend_days_drift(self) -> list[str]:
         """Members whose ``spend_days`` differ from a recount of the journal (``verify``)."""
@@ -277,23 +295,38 @@ class Store:
         )
         return [r["member_id"] for r in rows]
 
-    def local_spend_minor(self, member_id: str, base_seq: int, since: datetime) -> int:
-        """Money this member paid here after ``since`` in events the ledger has not counted yet
-        (seq above ``base_seq``): whole days from ``spend_days``, the day ``since`` falls in
-        from the journal."""
+    def tier_spend_minor(self, member: sqlite3.Row, since: datetime, now: datetime) -> int:
+        """The qualifying spend of ``member`` (their row) in the tier window (``since``, ``now``],
+        in one statement:
+
+        - the ledger's part: its dated spend from the last pull inside the window, cut to the
+          microsecond as the ledger cuts it (so it slides with time, between pulls and
+          offline), or, from a ledger that sent no dates, its figure at that pull
+          (``base_spend_minor``);
+        - this terminal's part: money paid here after ``since`` in events the ledger has not
+          counted yet (seq above ``base_seq``): whole days from ``spend_days``, the day ``since``
+          falls in from the journal.
+        """
         start = utc_iso(since)
         day = date.fromisoformat(start[:10])
         row = self.one(
-            "SELECT COALESCE((SELECT SUM(spend_minor) FROM spend_days "
+            "SELECT CASE WHEN :dated THEN COALESCE((SELECT SUM(spend_minor) FROM base_spend "
+            "WHERE member_id = :member AND at_us > :since_us AND at_us <= :now_us), 0) "
+            "ELSE :base END "
+            "+ COALESCE((SELECT SUM(spend_minor) FROM spend_days "
             "WHERE member_id = :member AND day > :day), 0) "
             "+ COALESCE((SELECT SUM(spend_minor) FROM journal WHERE member_id = :member "
             "AND occurred_at > :start AND occurred_at < :next_day AND seq > :base_seq), 0) AS s",
             {
-                "member": member_id,
+                "member": member["member_id"],
+                "dated": member["base_spend_dated"],
+                "base": member["base_spend_minor"],
+                "since_us": epoch_us(since),
+                "now_us": epoch_us(now),
                 "day": day.isoformat(),
                 "start": start,
                 "next_day": (day + timedelta(days=1)).isoformat(),
-                "base_seq": base_seq,
+                "base_seq": member["base_seq"],
             },
         )
         return int(row["s"]) if row else 0
@@ -522,6 +555,7 @@ SNAPSHOT_COLUMNS = (
     "base_debt",
     "base_seq",
     "base_spend_minor",
+    "base_spend_dated",
     "base_punch",
     "base_last_birthday_bonus",
 )

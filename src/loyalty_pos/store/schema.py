@@ -240,6 +240,34 @@ def m004_one_btree_per_sale(db: Database) -> None:
         conn.execute("PRAGMA foreign_keys=ON")
 
 
+@migrations()
+def m005_dated_base_spend(db: Database) -> None:
+    """The ledger's part of a member's tier spend with the moment of each sale, so that the tier
+    window slides at the terminal between pulls and offline, as it does at the ledger.
+
+    - ``base_spend``: the spend the ledger had counted at the member's last pull, one row per
+      moment (``at_us``: microseconds since the epoch, UTC, the ledger's own resolution), from
+      the snapshot's ``window_spend``. The window's sum takes the rows inside it.
+    - ``members.base_spend_dated``: 1 when the last snapshot carried those moments. 0 (a ledger
+      that does not send them, a member pulled before this upgrade, a member enrolled here)
+      keeps ``base_spend_minor``, the ledger's figure at that pull, as before.
+
+    Nothing is rewritten: the members pulled before this upgrade get their moments when the
+    next pull from a ledger that sends them brings every member again (``snapshot_format``).
+    """
+    db.execute(
+        """
+        CREATE TABLE base_spend (
+            member_id TEXT NOT NULL,
+            at_us INTEGER NOT NULL,
+            spend_minor INTEGER NOT NULL,
+            PRIMARY KEY (member_id, at_us)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("ALTER TABLE members ADD COLUMN base_spend_dated INTEGER NOT NULL DEFAULT 0")
+
+
 _M004_REBUILD = """
 DROP VIEW outbox;
 DROP VIEW journal_spend_days;

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -29,7 +29,7 @@ from ..domain.accounting import apply_event
 from ..domain.errors import AuthError, LoyaltyPosError, Refused
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program
-from ..store.db import MEMBERS_PULLED_AT, Store
+from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us
 
 PUSH_BATCH = 500
 PULL_PAGE = 1000
@@ -244,7 +244,11 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
     members: list[dict[str, Any]] = []
     cards: list[tuple[str, str, str]] = []
     accounts: dict[str, Account] = {}
+    base_spend: list[tuple[str, int, int]] = []
     for snap, member_id, lots, debt, base_seq in parsed:
+        dated = snap.get("window_spend")  # None from a ledger that does not send it
+        if dated is not None:
+            base_spend.extend(_dated_spend(member_id, dated))
         base_punch = dict(snap.get("punch") or {})
         punch = dict(base_punch)
         account = Account(tuple(lots), debt)
@@ -277,6 +281,7 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
                 "base_debt": debt,
                 "base_seq": base_seq,
                 "base_spend_minor": int(snap.get("qualifying_spend_minor") or 0),
+                "base_spend_dated": 0 if dated is None else 1,
                 "base_punch": json.dumps(base_punch),
                 "base_last_birthday_bonus": snap.get("last_birthday_bonus"),
             }
@@ -286,20 +291,46 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
             for card in snap.get("cards", [])
         )
         accounts[member_id] = account
-    store.replace_members(members, cards, accounts)
+    store.replace_members(members, cards, accounts, base_spend)
+
+
+def _dated_spend(member_id: str, pairs: Any) -> list[tuple[str, int, int]]:
+    """A snapshot's ``window_spend`` ([occurred_at, spend_minor] pairs) as ``base_spend`` rows,
+    one per moment."""
+    by_moment: dict[int, int] = {}
+    try:
+        for at, amount in pairs:
+            if not isinstance(at, str) or type(amount) is not int:
+                raise TypeError(f"{[at, amount]!r} is not a time and an amount in minor units")
+            when = datetime.fromisoformat(at)
+            moment = epoch_us(when if when.tzinfo else when.replace(tzinfo=UTC))
+            by_moment[moment] = by_moment.get(moment, 0) + amount
+    except (TypeError, ValueError) as e:
+        raise SyncError(
+            f"The ledger sent member {member_id}'s spend in the tier window in a form this "
+            f"terminal cannot read ({str(e)[:200]}); nothing of this pull page was stored."
+        ) from e
+    return [(member_id, moment, amount) for moment, amount in by_moment.items()]
 
 
 def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
     """Apply every member snapshot changed since the stored cursor, a page per transaction. The
-    next page is asked for while this one is written (the ledger and the cache work at once)."""
+    next page is asked for while this one is written (the ledger and the cache work at once).
+
+    A ledger whose snapshots hold more than the cached ones (a higher ``snapshot_format``: an
+    upgraded ledger, or a cache upgraded to keep more) brings every member again, once: a member
+    who has not changed since would otherwise keep the older snapshot until they do."""
     cursor = t.store.meta("pull_cursor", "0") or "0"
+    held_format = int(t.store.meta("snapshot_format", "1") or "1")
     pulled = 0
     ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loyalty-pull")
     try:
         page = client.pull(cursor)
         while True:
             new_cursor = str(page.get("cursor", cursor))
-            if int(new_cursor) < int(cursor):  # the ledger was restored from a backup: start over
+            page_format = int(page.get("snapshot_format", 1))
+            # A cursor going back: the ledger was restored from a backup. Either way, start over.
+            if int(new_cursor) < int(cursor) or (page_format > held_format and cursor != "0"):
                 cursor = "0"
                 page = client.pull(cursor)
                 continue
@@ -319,6 +350,9 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
                     )
                 cursor = new_cursor
                 t.store.set_meta("pull_cursor", cursor)
+                if page_format != held_format:
+                    held_format = page_format
+                    t.store.set_meta("snapshot_format", str(held_format))
             if following is None:
                 return pulled, cursor
             page = following.result()
