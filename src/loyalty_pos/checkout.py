@@ -7,6 +7,7 @@ all. A refusal raises before anything is written, so the journal and the basket 
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sqlite3
@@ -228,19 +229,29 @@ def resolve_items(
         if not category:
             raise Refused("a free-amount line needs a category")
         _refuse_bad_text(category, MAX_ID - len(OPEN_LINE), "The category")
-        known = store_categories(t)
-        same = [k for k in known if k.casefold() == category.casefold()]
-        if not same:
-            shown = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if known[12:] else "")
-            raise Refused(
-                f"{category!r} is not a category of this store: use one of {shown} "
-                "(a mistyped one would slip past the program's rules for it)."
-            )
-        category = category if category in same else same[0]
+        category = _known_category(t, category)
         lines.append(
             BasketLine(f"{OPEN_LINE}{category}", category.capitalize(), 1, price, category)
         )
     return lines
+
+
+def _known_category(t: Terminal, category: str) -> str:
+    """The store's own spelling of ``category`` (any case); a new category as typed; refused
+    when it is one letter or two off a category the store knows: a typo of ``tobacco`` would
+    earn points the program excludes, one of ``books`` would miss its promotion."""
+    known = store_categories(t)
+    for k in known:
+        if k.casefold() == category.casefold():
+            return k
+    near = difflib.get_close_matches(category.casefold(), [k.casefold() for k in known], 1, 0.8)
+    if near:
+        meant = next(k for k in known if k.casefold() == near[0])
+        raise Refused(
+            f"Category {category!r} is not one of this store's: did you mean {meant!r}? "
+            "(A new category is taken as typed only when it is not that close to one.)"
+        )
+    return category
 
 
 def store_categories(t: Terminal) -> list[str]:
