@@ -63,8 +63,19 @@ def build_receipt(t: Terminal, receipt_id: str, copy: bool = False) -> Receipt:
                     line_total=price * returned["qty"],
                 )
             )
-        total = due = from_minor(event["refund_minor"], cur)
-        discount = points_value = Decimal(0)
+        due = from_minor(event["refund_minor"], cur)
+        # What the points given back were worth when the sale paid with them: the goods came
+        # back for the money and those points together ("Returned goods 14.00", "Back as 1366
+        # points -13.66", "Money back 0.34"), not for the money alone.
+        paid_points = original.get("points_redeemed") or 0
+        restored = event.get("points_restored") or 0
+        points_value = (
+            from_minor(original["points_value_minor"] * restored // paid_points, cur)
+            if paid_points and restored
+            else Decimal(0)
+        )
+        total = due + points_value
+        discount = Decimal(0)
         points_redeemed = 0
         refund = RefundPart(
             original_receipt_id=event["original_receipt_id"],

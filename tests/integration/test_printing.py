@@ -43,6 +43,22 @@ def test_refund_receipt_names_the_original(demo) -> None:
     assert "REFUND" in text and receipt_id in text
 
 
+def test_a_refund_of_a_sale_paid_with_points_shows_the_goods_the_points_and_the_money(
+    demo,
+) -> None:
+    """The goods came back for money and points together: the slip said "Returned goods 0.92"
+    for a 14.00 book when 13.08 of it went back as points."""
+    svc.adjust(demo, "04A1B2C3D4E500", 5000, "setup", "1234")
+    lines = svc.resolve_items(demo, [("BOOK-NOVEL", 1), ("MILK", 1)])
+    sale_id = svc.checkout(demo, "04A1B2C3D4E500", lines, redeem="max")["receipt_id"]
+    back = svc.refund(demo, sale_id, {"BOOK-NOVEL": 1}, "1234")
+    text = printing.receipt_text(demo, back["receipt_id"], 42)
+    rows = {line[:30].strip(): line[30:].strip() for line in text.splitlines() if line.strip()}
+    assert rows["Returned goods EUR"] == "14.00"
+    assert rows[f"Back as {back['points_restored']} points"] == "-13.08"
+    assert rows["Money back EUR"] == back["refunded"] == "0.92"
+
+
 def test_printing_sends_the_receipt_with_its_barcode_and_a_cut(demo) -> None:
     receipt_id = sale(demo)
     with PrinterSim() as sim:
