@@ -42,6 +42,7 @@ from .domain.quote import (
     MemberState,
     OriginalSale,
     Quote,
+    RefundResult,
     quote,
 )
 from .domain.quote import refund as compute_refund
@@ -472,22 +473,8 @@ def refund(
     check_manager_pin(t, pin, at)
     now = t.now(at)
     with t.store.transaction():
-        original = _sale(t, receipt_id)
-        program = t.store.program_version(original["program_version"])
+        original, program, result = _refund_of(t, receipt_id, items)
         cur = program.currency
-        previous = _returned(t, receipt_id)
-        sale = _original_sale(program, original)
-        if items is None:
-            items = {}
-            for line in sale.lines:
-                items[line.sku] = items.get(line.sku, 0) + line.qty
-            items = {
-                s: q - previous.get(s, 0) for s, q in items.items() if q - previous.get(s, 0) > 0
-            }
-        reversed_before = sum(
-            int(r.get("points_reversed") or 0) for r in t.store.refunds_of(receipt_id)
-        )
-        result = compute_refund(program, sale, items, previous, reversed_before)
         member_id = original["member_id"]
         restored = list(result.restored_lots)
         if (unnamed := result.points_restored - sum(lot.points for lot in restored)) > 0:
@@ -801,6 +788,38 @@ class RefundableLine:
     sold: int
     left: int
     unit_price: Decimal
+
+
+def _refund_of(
+    t: Terminal, receipt_id: str, items: Mapping[str, int] | None
+) -> tuple[dict[str, Any], Program, RefundResult]:
+    """The sale, its program version and what refunding ``items`` of it (None: all that is
+    left) gives back and takes back, as of the refunds recorded so far. Records nothing."""
+    original = _sale(t, receipt_id)
+    program = t.store.program_version(original["program_version"])
+    previous = _returned(t, receipt_id)
+    sale = _original_sale(program, original)
+    if items is None:
+        sold: dict[str, int] = {}
+        for line in sale.lines:
+            sold[line.sku] = sold.get(line.sku, 0) + line.qty
+        items = {s: q - previous.get(s, 0) for s, q in sold.items() if q - previous.get(s, 0) > 0}
+    reversed_before = sum(
+        int(r.get("points_reversed") or 0) for r in t.store.refunds_of(receipt_id)
+    )
+    return original, program, compute_refund(program, sale, items, previous, reversed_before)
+
+
+def preview_refund(t: Terminal, receipt_id: str, items: Mapping[str, int]) -> dict[str, Any]:
+    """What refunding ``items`` would pay back and move in points, for the manager to read
+    before the PIN; nothing is recorded and no PIN is asked."""
+    original, _, result = _refund_of(t, receipt_id, items)
+    member = bool(original["member_id"])
+    return {
+        "refunded": str(result.money_refunded),
+        "points_reversed": result.points_reversed if member else 0,
+        "points_restored": result.points_restored if member else 0,
+    }
 
 
 def _sale(t: Terminal, receipt_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import ANNA
-from .pilot import fill, notes, press, scan, settle, text_in, type_text
+from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
 
 
 async def sell(pilot, *codes: str, card: str | None = ANNA) -> None:
@@ -84,7 +84,14 @@ async def test_refund_with_the_manager_pin_reverses_the_points(make_app, termina
         await fill(pilot, "DEMO1-000001")
         table = refund.query_one("#lines", DataTable)
         assert table.row_count == 2
-        await press(pilot, "down", "minus", "minus", "enter")  # keep both coffees
+        # What the choice gives back shows before the PIN: all three units, then the mascara.
+        await until(pilot, lambda: "Money back 17.75" in text_in(refund, "#preview"))
+        assert "points taken back -29" in text_in(refund, "#preview")
+        await press(pilot, "down", "minus", "minus")  # keep both coffees
+        await until(pilot, lambda: "Money back 12.95" in text_in(refund, "#preview"))
+        assert "points taken back -25 · given back +0" in text_in(refund, "#preview")
+        assert terminal.store.event_by_receipt("DEMO1-000002") is None  # a preview records nothing
+        await press(pilot, "enter")
         assert isinstance(app.focused, Input) and app.focused.id == "pin"
         await fill(pilot, "1234")
         slip = app.screen

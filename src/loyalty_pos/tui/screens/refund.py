@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
-from loyalty_pos.checkout import RefundableLine, refund, refundable_lines
+from loyalty_pos.checkout import RefundableLine, preview_refund, refund, refundable_lines
 from loyalty_pos.printing import receipt_text
 
 from ..messages import CodeScanned, RefundLoaded, ServiceDone, ServiceRefused
@@ -53,6 +53,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
             yield Static(id="sale-member", classes="dim")
             table: DataTable[Text] = DataTable(cursor_type="row", id="lines")
             yield table
+            yield Static(id="preview")
             with Horizontal(classes="row"):
                 yield Label("Manager PIN")
                 yield Input(
@@ -109,6 +110,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
         table = self.query_one("#lines", DataTable)
         if not any(self.back.values()):
             self._error("This receipt has already been fully refunded.")
+        self._preview()
         table.focus()
 
     def _fill(self) -> None:
@@ -134,6 +136,21 @@ class RefundScreen(PosModal[dict[str, Any]]):
         line = self.lines[table.cursor_row]
         self.back[line.sku] = min(max(self.back[line.sku] + delta, 0), line.left)
         self._fill()
+        self._preview()
+
+    def _preview(self) -> None:
+        """What the units chosen would give back, before the manager types the PIN."""
+        items = {sku: qty for sku, qty in self.back.items() if qty > 0}
+        shown = self.query_one("#preview", Static)
+        if not items:
+            shown.update(Text("Nothing chosen to refund.", style="dim"))
+            return
+        terminal, rid = self.pos.terminal, self.receipt_id
+        self.submit(
+            "refund-preview",
+            lambda: (items, preview_refund(terminal, rid, items)),
+            done=lambda found: ServiceDone("refund-preview", found),
+        )
 
     def action_more(self) -> None:
         self._step(1)
@@ -183,12 +200,26 @@ class RefundScreen(PosModal[dict[str, Any]]):
 
     def on_service_done(self, message: ServiceDone) -> None:
         message.stop()
+        if message.what == "refund-preview":
+            items, found = message.result
+            if items == {sku: qty for sku, qty in self.back.items() if qty > 0}:  # still chosen
+                line = f"Money back {found['refunded']}"
+                if found["points_reversed"] or found["points_restored"]:
+                    line += (
+                        f" · points taken back -{found['points_reversed']}"
+                        f" · given back +{found['points_restored']}"
+                    )
+                self.query_one("#preview", Static).update(Text(line, style="bold"))
+            return
         self.busy = False
         result, text = message.result
         self.dismiss({"result": result, "text": text})
 
     def on_service_refused(self, message: ServiceRefused) -> None:
         message.stop()
+        if message.what == "refund-preview":
+            self.query_one("#preview", Static).update(Text(message.message, style="dim"))
+            return
         self.busy = False
         self._error(message.message)
         pin = self.query_one("#pin", Input)
