@@ -7,9 +7,9 @@ from textual.widgets import Input
 
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.manager import ManagerScreen
-from loyalty_pos.tui.screens.text import TextScreen
+from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
 
-from .conftest import ANNA
+from .conftest import ANNA, BEN
 from .pilot import fill, notes, press, settle, text_in, until
 
 
@@ -55,6 +55,22 @@ async def test_the_right_pin_opens_the_manager_menu(make_app):
         assert app.screen is app.checkout
 
 
+async def test_an_adjustment_not_confirmed_records_nothing(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        await fill(pilot, "-200")
+        await fill(pilot, "test")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Balance 0 now, -200 after." in text_in(app.screen, "Static")
+        await press(pilot, "n")
+        assert "Nothing was adjusted." in notes(app)[-1]
+    assert list(terminal.store.events()) == []
+
+
 async def test_a_manager_adjusts_points_with_a_reason(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -67,7 +83,16 @@ async def test_a_manager_adjusts_points_with_a_reason(make_app, terminal):
         assert app.focused is form.query_one("#field-points", Input)
         await fill(pilot, "250")
         await fill(pilot, "goodwill: broken bag")
-        assert "+250 points; the balance is now 250." in notes(app)[-1]
+        # Who and what, before anything is recorded: the name, the balance before and after.
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        asked = text_in(app.screen, "Static")
+        assert "Anna Schmidt (M0001" in asked and "+250 points" in asked
+        assert "Balance 0 now, 250 after." in asked
+        assert list(terminal.store.events()) == []
+        await press(pilot, "y")
+        await until(
+            pilot, lambda: "Anna Schmidt: +250 points; the balance is now 250." in notes(app)
+        )
         await press(pilot, "escape")
         assert app.checkout.view.member.balance == 250
     event = list(terminal.store.events())[-1]

@@ -22,7 +22,7 @@ from loyalty_pos.reports import day_report, report_text
 from ..messages import ServiceDone
 from .base import PosModal
 from .forms import Field, FormScreen, Values
-from .text import TextScreen
+from .text import ConfirmScreen, TextScreen
 
 ACTIONS: tuple[tuple[str, str], ...] = (
     ("adjust", "1  Adjust a member's points"),
@@ -79,22 +79,61 @@ class ManagerScreen(PosModal[None]):
         self.app.push_screen(FormScreen(title, fields, submit=job, check=check), done)
 
     def _adjust(self) -> None:
+        """Card, points and reason; then the member by name with the balance before and after,
+        to confirm: a mistyped card or sign must not move points unseen."""
         t, pin = self.pos.terminal, self.pin
 
-        def job(v: Values) -> Callable[[], Any]:
-            return lambda: adjust(t, v["card"], int(v["points"]), v["reason"], pin)
+        def look_up(v: Values) -> Callable[[], Any]:
+            return lambda: (v, find_member(t, v["card"]))
 
-        self._form(
-            "Adjust points",
-            [
-                Field("card", "Card", self.card, scannable=True),
-                Field("points", "Points", placeholder="+500 or -200", restrict=r"[-+]?\d{0,7}"),
-                Field("reason", "Reason", placeholder="why (kept on the record)"),
-            ],
-            job,
-            lambda r: f"{r['points']:+d} points; the balance is now {r['balance']}.",
-            check=_check_adjust,
+        def found(answer: tuple[Values, Any] | None) -> None:
+            if answer is None:
+                return
+            v, member = answer
+            points = int(v["points"])
+            question = (
+                f"{member.name or 'Member'} ({member.member_id}, card {mask(member.card)}): "
+                f"{points:+d} points, for “{v['reason']}”.\n"
+                f"Balance {member.balance} now, {member.balance + points} after."
+            )
+
+            def answered(yes: bool | None) -> None:
+                if not yes:
+                    self.notify("Nothing was adjusted.", title="Adjust points")
+                    return
+                self.pos.submit(
+                    "adjust",
+                    lambda: adjust(t, v["card"], points, v["reason"], pin),
+                    target=self,
+                    done=lambda r: ServiceDone("adjusted", (member.name, r)),
+                )
+
+            self.app.push_screen(ConfirmScreen("Adjust points", question), answered)
+
+        self.app.push_screen(
+            FormScreen(
+                "Adjust points",
+                [
+                    Field("card", "Card", self.card, scannable=True),
+                    Field("points", "Points", placeholder="+500 or -200", restrict=r"[-+]?\d{0,7}"),
+                    Field("reason", "Reason", placeholder="why (kept on the record)"),
+                ],
+                submit=look_up,
+                check=_check_adjust,
+            ),
+            found,
         )
+
+    def on_service_done(self, message: ServiceDone) -> None:
+        if message.what != "adjusted":
+            return
+        message.stop()
+        name, r = message.result
+        self.notify(
+            f"{name or r['member_id']}: {r['points']:+d} points; the balance is now {r['balance']}.",
+            title="Adjust points",
+        )
+        self.pos.reprice()
 
     def _block(self) -> None:
         t, pin, session = self.pos.terminal, self.pin, self.pos.session
