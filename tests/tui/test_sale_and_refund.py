@@ -142,3 +142,20 @@ async def test_a_points_payment_is_restored_on_refund(make_app, terminal):
         await press(pilot, "enter")
         await fill(pilot, "1234")
         assert "restored +1000" in text_in(app.screen, ".summary")
+
+
+async def test_an_item_scanned_into_the_refund_window_is_refused_there_not_sold(
+    make_app, key_clock
+):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f6")
+        refund = app.screen
+        assert isinstance(refund, RefundScreen)
+        await scan(pilot, key_clock, "4000010000003")  # the coffee's EAN
+        await settle(pilot)
+        assert app.screen is refund
+        assert "4000010000003 is not a receipt" in text_in(refund, "#error")
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]

@@ -82,11 +82,17 @@ class RefundScreen(PosModal[dict[str, Any]]):
             self.query_one("#receipt", Input).focus()
 
     def take_scan(self, message: CodeScanned) -> bool:
+        """A receipt's barcode loads it; anything else scanned while the window is open is
+        refused here, in words, rather than going into the basket unseen behind it."""
         if message.kind == "code" and is_receipt_id(message.text):
             self.query_one("#receipt", Input).value = message.text
             self.load(message.text)
             return True
-        return False
+        self._error(
+            f"{message.text} is not a receipt: nothing was added to the basket. Scan the "
+            "receipt's barcode here, or close the refund (Esc) to go on selling."
+        )
+        return True
 
     def load(self, receipt_id: str) -> None:
         self.receipt_id = receipt_id.strip()
