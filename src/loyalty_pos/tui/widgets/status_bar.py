@@ -41,12 +41,12 @@ class StatusBar(Static):
         s = self.status
         if s is not None:
             text.append(f" {s.terminal_id} ", style="bold reverse").append(" ")
-            if s.standalone:
+            if s.standalone:  # its own record: nothing is ever sent, so no count of it either
                 text.append("standalone", style="green")
             else:
                 online = Text("online", "green") if s.online else Text("OFFLINE", "bold red")
                 text.append(online).append(f" · sync {clock(s.last_sync)}")
-            text.append(" │ ", style="dim").append(f"{s.waiting} to sync")
+                text.append(" │ ", style="dim").append(f"{s.waiting} to sync")
             if s.held:
                 text.append(f" · {s.held} HELD BY THE LEDGER", style="bold red")
         for kind in ("reader", "scanner", "printer"):
