@@ -16,6 +16,7 @@ from loyalty_pos.domain.metrics import (
     liability,
     lifetime_days,
     period_days,
+    period_report,
     points_value,
 )
 
@@ -62,3 +63,52 @@ def test_t_in_periods_is_the_average_lifetime_over_the_calendar_days_of_the_peri
     assert average_lifetime_days([]) is None
     assert in_periods(Decimal(62), *march) == 2
     assert in_periods(None, *march) is None
+
+
+def test_the_period_counts_its_refunds_and_the_money_paid_back() -> None:
+    """A store owner reads refunds on their own line: before, a refund only showed as points
+    issued and redeemed going down."""
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+
+    def at(hour: int) -> str:
+        return day.replace(hour=hour).isoformat()
+
+    events = [
+        {
+            "type": "checkout",
+            "occurred_at": at(9),
+            "member_id": "M1",
+            "due_minor": 1019,
+            "points_earned": 103,
+            "points_redeemed": 500,
+        },
+        {
+            "type": "refund",
+            "occurred_at": at(10),
+            "member_id": "M1",
+            "refund_minor": 939,
+            "points_reversed": 103,
+            "points_restored": 461,
+        },
+        {
+            "type": "refund",
+            "occurred_at": at(11),
+            "member_id": None,
+            "refund_minor": 80,
+            "points_reversed": 0,
+            "points_restored": 0,
+        },
+        {
+            "type": "refund",
+            "occurred_at": "2026-11-24T09:00:00+00:00",
+            "member_id": None,
+            "refund_minor": 500,
+            "points_reversed": 0,
+            "points_restored": 0,
+        },  # the next day
+    ]
+    report = period_report(
+        events, day, datetime(2026, 11, 24, tzinfo=UTC), currency="EUR", points_per_unit=100
+    )
+    assert (report["refunds"], report["refunded"]) == (2, "10.19")
+    assert (report["issued"], report["redeemed"]) == (0, 39)

@@ -146,6 +146,7 @@ def period_report(
     members' balances are ``balance_figures``)."""
     issued = redeemed = adjusted = 0
     all_checkouts = card_checkouts = 0
+    refunds = refunded_minor = 0
     paid_minor = 0
     per_member: dict[str, int] = {}
     enrolled_at: dict[str, datetime] = {}
@@ -181,6 +182,8 @@ def period_report(
                 per_member[member] = per_member.get(member, 0) + 1
                 last_buy[member] = at
         elif kind == "refund":
+            refunds += 1
+            refunded_minor += int(event.get("refund_minor") or 0)
             issued -= int(event.get("points_reversed") or 0)
             redeemed -= int(event.get("points_restored") or 0)
         elif kind == "adjust":
@@ -206,6 +209,8 @@ def period_report(
         "adjusted": adjusted,
         "checkouts": all_checkouts,
         "checkouts_with_card": card_checkouts,
+        "refunds": refunds,
+        "refunded": str(from_minor(refunded_minor, currency)),
         "engagement_pct": _pct(percent(card_checkouts, all_checkouts)),
         "redemption_rate_pct": _pct(percent(redeemed, issued)),
         "average_check": str(m),
