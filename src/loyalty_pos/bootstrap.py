@@ -154,14 +154,21 @@ def set_ledger_token(
         ledger.pop("token", None)
         ledger["token_file"] = str(token_file)
 
-    _replace_file(token_file, token + "\n", mode=0o600)
-    path = _update_config(t, edit)
+    path = _update_config(
+        t, edit, before_write=lambda: _replace_file(token_file, token + "\n", mode=0o600)
+    )
     return {"ledger_token": "set", "token_file": str(token_file), "config": str(path)}
 
 
-def _update_config(t: Terminal, edit: Callable[[tomlkit.TOMLDocument], None]) -> Path:
+def _update_config(
+    t: Terminal,
+    edit: Callable[[tomlkit.TOMLDocument], None],
+    before_write: Callable[[], None] | None = None,
+) -> Path:
     """Apply ``edit`` to ``terminal.toml``, keeping its comments and layout (tomlkit); the new
-    file is checked as it will be read back, then replaces the old one whole."""
+    file is checked as it will be read back, then replaces the old one whole. ``before_write``
+    writes what the new file names (the token file), once the new file is known to be good: a
+    refused edit leaves everything as it was."""
     path = t.home / CONFIG_FILE
     try:
         document = tomlkit.parse(path.read_text(encoding="utf-8"))
@@ -174,6 +181,8 @@ def _update_config(t: Terminal, edit: Callable[[tomlkit.TOMLDocument], None]) ->
         mode = path.stat().st_mode & 0o777  # as restricted as the file it replaces
     except OSError as e:
         raise ConfigError(str(path), [f"cannot be written ({e.strerror or e})"]) from e
+    if before_write is not None:
+        before_write()
     _replace_file(path, text, mode)
     return path
 

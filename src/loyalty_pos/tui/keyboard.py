@@ -17,6 +17,7 @@ from loyalty_pos.domain.errors import Refused
 
 from .messages import CodeScanned
 from .router import QUANTITY_GIVEN, parse_entry, pending_quantity
+from .screens.text import ClosesOnTyping
 from .wedge import WedgeDetector
 
 KeyClock = Callable[[events.Key], float]
@@ -41,7 +42,12 @@ class WedgeKeys:
         verdict = self.wedge.feed(event.key, character, self.key_clock(event))
         if verdict.starts_burst:
             focused = app.focused
-            if not isinstance(focused, Input) and getattr(app.screen, "typed", None):
+            screen = app.screen
+            if (
+                not isinstance(focused, Input)
+                and isinstance(screen, ClosesOnTyping)
+                and screen.typed
+            ):
                 # A window that hands typed keys on to the item field (the receipt preview):
                 # a scanner's keys land there too, and must leave it as it was.
                 focused = app.checkout.item_field
