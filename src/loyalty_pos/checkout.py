@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from . import canonical
 from .config import TerminalConfig, pin_matches
 from .domain.accounting import apply_event, tier_spend_minor
 from .domain.cards import mask_card
@@ -136,7 +137,7 @@ def _member_view(
         balance=account.balance(now.date()),
         tier=status.tier.name,
         qualifying_spend=spend,
-        punch=json.loads(row["punch"]),
+        punch=canonical.loads(row["punch"]),
         birthday=_date(row["birthday"]),
         last_birthday_bonus=_date(row["last_birthday_bonus"]),
         status=row["status"],
@@ -381,7 +382,7 @@ def checkout(
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+    return canonical.dumps(value)
 
 
 def _after(account: Account, tier: TierStatus | None, now: datetime) -> dict[str, Any]:

@@ -283,6 +283,43 @@ def test_verify_detects_a_tampered_journal_and_a_tampered_balance(demo, tmp_path
     assert any("hash does not match" in p for p in svc.verify(demo)["problems"])
 
 
+def test_every_kind_of_event_is_kept_in_the_domain_s_canonical_text(demo) -> None:
+    """The journal is written with orjson (``loyalty_pos.canonical``): each kept body is the
+    text the domain's standard-library definition gives, and holds nothing that encoder would
+    write otherwise (floats) or refuse (UUID or enum objects)."""
+    from loyalty_pos.domain.events import canonical_text
+
+    svc.enroll(demo, "04C0FFEE000001", name="Zoë Ünal", email="z@example.org")
+    sale = buy(demo, ANNA, "MASCARA", "MILK:3")
+    buy(demo, ANNA, "BOOK-NOVEL", redeem="max")
+    buy(demo, None, "BREAD")
+    svc.refund(demo, sale["receipt_id"], {"MILK": 1}, "1234")
+    svc.adjust(demo, BEN, -5, "goodwill \u2014 returned voucher", "1234")
+    svc.replace_lost_card(demo, BEN, "LC00100099", "1234")
+    rows = demo.store.query("SELECT type, body FROM journal ORDER BY seq")
+    assert {r["type"] for r in rows} >= {
+        "enroll",
+        "checkout",
+        "refund",
+        "adjust",
+        "card_block",
+        "card_link",
+    }
+
+    def plain(value: object) -> bool:
+        if isinstance(value, dict):
+            return all(type(k) is str and plain(v) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        return value is None or type(value) in (str, int, bool)
+
+    for row in rows:
+        body = json.loads(row["body"])
+        assert plain(body), row["type"]
+        assert row["body"] == canonical_text(body)
+    assert svc.verify(demo)["ok"]
+
+
 def test_the_journal_refuses_updates_and_deletes(demo) -> None:
     buy(demo, ANNA, "MILK")
     with pytest.raises(sqlite3.IntegrityError):

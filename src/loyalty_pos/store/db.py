@@ -21,6 +21,7 @@ from filelock import Timeout as FileLockTimeout
 from sqlite_utils import Database
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
+from .. import canonical
 from ..domain.accounting import tier_spend_minor
 from ..domain.errors import StorageError
 from ..domain.events import GENESIS_HASH, receipt_seq, seal_text
@@ -81,6 +82,10 @@ class Store:
         self.db = Database(conn)
         self._program: Program | None = None
         self._data_version: int | None = None
+        #: The chain's (seq, hash) as this connection last read or appended it; valid while no
+        #: other connection has committed (``_check_program`` forgets it then).
+        self._head: tuple[int, str] | None = None
+        self._writing = False  # inside ``transaction()``
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -93,6 +98,7 @@ class Store:
             raise _storage_error(e, self.path) from e
         try:
             self._check_program()
+            self._writing = True
             yield self.conn
             self.conn.execute("COMMIT")
         except sqlite3.Error as e:
@@ -101,8 +107,11 @@ class Store:
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self._writing = False
 
     def _rollback(self) -> None:
+        self._head = None  # an event appended in the transaction is gone with it
         try:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
@@ -157,10 +166,12 @@ class Store:
         return self._program
 
     def _check_program(self) -> None:
-        """Forget the parsed program if another connection stored a newer version."""
+        """Forget the parsed program if another connection stored a newer version, and the
+        chain's head if another connection committed anything (it may have appended)."""
         data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if data_version != self._data_version:
             self._data_version = data_version
+            self._head = None
             if self._program is not None:
                 if self.latest_program_version() != self._program.version:
                     self._program = None
@@ -230,7 +241,9 @@ class Store:
             row = self.member(member_id)
         if row is None:
             return Account()
-        return Account(tuple(Lot.from_json(lot) for lot in json.loads(row["lots"])), row["debt"])
+        return Account(
+            tuple(Lot.from_json(lot) for lot in canonical.loads(row["lots"])), row["debt"]
+        )
 
     def save_account(self, member_id: str, account: Account, before: Account | None = None) -> None:
         """Store the member's lots and debt; ``before`` (what is stored now) skips a no-op."""
@@ -343,9 +356,18 @@ class Store:
 
     def head(self) -> tuple[int, str]:
         """The last (seq, hash) of the chain: read inside the write transaction that appends, it
-        is the head another connection to the same cache (the app, a CLI call) left."""
+        is the head another connection to the same cache (the app, a CLI call) left.
+
+        Inside a transaction the head this connection last read or appended is taken without a
+        query when no other connection has committed since (``PRAGMA data_version``, checked as
+        the transaction began; nobody else can commit until it ends)."""
+        if self._writing and self._head is not None:
+            return self._head
         row = self.one("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
-        return (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
+        head = (row["seq"], row["hash"]) if row else (0, GENESIS_HASH)
+        if self._writing:
+            self._head = head
+        return head
 
     def append(
         self,
@@ -362,7 +384,7 @@ class Store:
         last_seq, last_hash = head or self.head()
         body = dict(event)
         body.update(event_id=str(uuid.uuid4()), terminal_id=terminal_id, seq=last_seq + 1)
-        sealed, text = seal_text(body, last_hash)
+        sealed, text = seal_text(body, last_hash, canonical.canonical_text)
         occurred = utc_iso(datetime.fromisoformat(sealed["occurred_at"]))
         spend = tier_spend_minor(sealed)
         self.conn.execute(
@@ -382,11 +404,12 @@ class Store:
                 1 if sealed.get("offline") else 0,
                 text,
                 sealed["hash"],
-                None if receipt is None else json.dumps(receipt),
+                None if receipt is None else canonical.dumps(receipt),
             ),
         )
         if spend:
             self.conn.execute(_ADD_SPEND_DAY, (sealed["member_id"], occurred[:10], spend))
+        self._head = (sealed["seq"], sealed["hash"])
         return sealed
 
     def events(self, since: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -397,13 +420,13 @@ class Store:
             params += (limit,)
         try:
             for row in self.conn.execute(sql, params):
-                yield json.loads(row["body"])
+                yield canonical.loads(row["body"])
         except sqlite3.Error as e:
             raise _storage_error(e, self.path) from e
 
     def event_at(self, seq: int) -> dict[str, Any] | None:
         row = self.one("SELECT body FROM journal WHERE seq = ?", (seq,))
-        return json.loads(row["body"]) if row else None
+        return canonical.loads(row["body"]) if row else None
 
     def member_events(self, after: Mapping[str, int]) -> dict[str, list[dict[str, Any]]]:
         """This journal's events of each member in ``after`` with a seq above the member's value
@@ -421,12 +444,12 @@ class Store:
                 [x for pair in chunk for x in pair],
             )
             for row in rows:
-                found.setdefault(row["member_id"], []).append(json.loads(row["body"]))
+                found.setdefault(row["member_id"], []).append(canonical.loads(row["body"]))
         return found
 
     def event_by_receipt(self, receipt_id: str) -> dict[str, Any] | None:
         row = self._receipt_row(receipt_id)
-        return json.loads(row["body"]) if row else None
+        return canonical.loads(row["body"]) if row else None
 
     def _receipt_row(self, receipt_id: str) -> sqlite3.Row | None:
         """The journal row of this terminal's receipt ``receipt_id`` (found by its seq)."""
@@ -442,7 +465,7 @@ class Store:
         rows = self.query(
             "SELECT body FROM journal WHERE original_receipt_id = ? ORDER BY seq", (receipt_id,)
         )
-        return [json.loads(r["body"]) for r in rows]
+        return [canonical.loads(r["body"]) for r in rows]
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -450,7 +473,7 @@ class Store:
         rows = self.query(
             "SELECT body FROM outbox WHERE ack_status IS NULL ORDER BY seq LIMIT ?", (limit,)
         )
-        return [json.loads(r["body"]) for r in rows]
+        return [canonical.loads(r["body"]) for r in rows]
 
     def outbox_count(self) -> int:
         row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE ack_status IS NULL")
@@ -482,7 +505,7 @@ class Store:
         row = self._receipt_row(receipt_id)
         if row is None or row["receipt"] is None:
             return None
-        return json.loads(row["body"]), json.loads(row["receipt"])
+        return canonical.loads(row["body"]), canonical.loads(row["receipt"])
 
     def last_receipt_id(self) -> str | None:
         row = self.one(
@@ -577,7 +600,7 @@ _ADD_SPEND_DAY = (
 
 def _lots_text(account: Account) -> str:
     """``members.lots``: the account's lots as JSON; spent lots are not kept."""
-    return json.dumps([lot.to_json() for lot in account.lots if lot.points])
+    return canonical.dumps([lot.to_json() for lot in account.lots if lot.points])
 
 
 @contextmanager
