@@ -320,6 +320,35 @@ def test_every_kind_of_event_is_kept_in_the_domain_s_canonical_text(demo) -> Non
     assert svc.verify(demo)["ok"]
 
 
+def test_two_programs_appending_to_one_cache_keep_one_chain(demo) -> None:
+    """The app and a CLI call write the same cache: each takes the chain's head the other left
+    (a connection keeps the head it appended only while nobody else has written)."""
+    other = open_terminal(demo.home)
+    other.clock = demo.clock
+    try:
+        receipts = [
+            buy(demo, ANNA, "MILK")["receipt_id"],
+            buy(other, BEN, "MILK")["receipt_id"],
+            buy(other, None, "BREAD")["receipt_id"],
+            buy(demo, ANNA, "EGGS")["receipt_id"],
+            buy(other, ANNA, "EGGS")["receipt_id"],
+        ]
+    finally:
+        other.store.close()
+    assert receipts == [f"DEMO1-{seq:06d}" for seq in range(1, 6)]
+    assert [e["seq"] for e in journal(demo)] == [1, 2, 3, 4, 5]
+    assert svc.verify(demo)["ok"]
+
+
+def test_an_event_rolled_back_is_not_taken_for_the_chain_s_head(demo) -> None:
+    buy(demo, ANNA, "MILK")
+    with pytest.raises(RuntimeError), demo.store.transaction():
+        demo.store.append("DEMO1", {"type": "adjust", "occurred_at": NOW.isoformat()})
+        raise RuntimeError("the printer caught fire")
+    assert buy(demo, ANNA, "EGGS")["receipt_id"] == "DEMO1-000002"
+    assert svc.verify(demo)["ok"]
+
+
 def test_the_journal_refuses_updates_and_deletes(demo) -> None:
     buy(demo, ANNA, "MILK")
     with pytest.raises(sqlite3.IntegrityError):
