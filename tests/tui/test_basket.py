@@ -73,6 +73,24 @@ async def test_an_unknown_code_is_refused_in_plain_words_and_the_basket_stays(ma
         assert "Unknown code 'NOSUCHTHING'" in notes(app)[-1]
 
 
+async def test_a_refusal_goes_away_when_the_next_scan_works(make_app, key_clock):
+    """A warning left up beside the next item would read as said of that item."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "NOSUCHTHING")
+        await type_text(pilot, "0*MILK")
+        assert len(notes(app)) == 2
+        await scan(pilot, key_clock, COFFEE_EAN)
+        assert lines(app) == [("COFFEE", 1)]
+        assert notes(app) == []
+        # Information stays: it is not a refusal (a sync's report, say).
+        app.notify("Synced: 3 sent, 0 member updates, 0 still waiting.", title="Sync")
+        await scan(pilot, key_clock, COFFEE_EAN)
+        assert lines(app) == [("COFFEE", 2)]
+        assert notes(app) == ["Synced: 3 sent, 0 member updates, 0 still waiting."]
+
+
 async def test_a_line_never_grows_past_the_largest_quantity(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -73,6 +73,7 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         self.simulate = simulate
         self.sync_hook = sync
         self.services = ServiceQueue(terminal.home / "error.log")
+        self.refusal_shown = False  # a warning or an error toast is up (``notify``)
         self.session = CheckoutSession(terminal)
         self.devices = DeviceLink(terminal, self.post_message, simulate=simulate)
         self.wedge = WedgeDetector(
@@ -110,6 +111,20 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         self, what: str, job: Job, target: MessagePump | None = None, done: Done | None = None
     ) -> None:
         self.services.submit(what, job, target or self.screen, done)
+
+    def notify(self, message: str, **options: Any) -> None:
+        """A toast; a warning or an error stays until the next step that works
+        (``clear_refusals``), so that it is not read as said of what came after it."""
+        if options.get("severity", "information") != "information":
+            self.refusal_shown = True
+        super().notify(message, **options)
+
+    def clear_refusals(self) -> None:
+        """A step worked (a scan, a line removed, the card taken off): the toasts that said an
+        earlier one did not go away, with what was shown beside them."""
+        if self.refusal_shown:
+            self.refusal_shown = False
+            self.clear_notifications()
 
     def refresh_status(self) -> None:
         t = self.terminal

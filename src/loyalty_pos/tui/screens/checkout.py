@@ -107,6 +107,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
             self.notify(view.note)
 
     def on_basket_changed(self, message: BasketChanged) -> None:
+        self.pos.clear_refusals()
         self.show(message.view)
 
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
