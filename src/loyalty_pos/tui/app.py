@@ -113,8 +113,8 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         self.services.submit(what, job, target or self.screen, done)
 
     def notify(self, message: str, **options: Any) -> None:
-        """A toast; a warning or an error stays until the next step that works
-        (``clear_refusals``), so that it is not read as said of what came after it."""
+        """A toast; a warning or an error goes at the next step that works (``clear_refusals``)
+        if its time has not run out before, so that it is not read as said of what came after."""
         if options.get("severity", "information") != "information":
             self.refusal_shown = True
         super().notify(message, **options)
