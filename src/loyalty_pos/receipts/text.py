@@ -2,11 +2,15 @@
 
 A receipt printer's native font is monospaced and its line is a fixed number of characters: 32 on
 58 mm paper, 42 or 48 on 80 mm paper (Font A / Font B). ``render_text`` lays the receipt out for
-such a line; the ESC/POS printer module prints these same lines. One character is one column: the
-printer prints single-byte code pages, so there are no double-width characters to account for.
+such a line; the ESC/POS printer module prints these same lines. A line is measured in columns as
+a terminal shows it (``rich.cells.cell_len``): a Chinese or Japanese character or an emoji takes
+two, a combining accent none, so the amounts of a line naming "抹茶ラテ" end at the right edge
+like any other, on the screen and on a printer with a double-byte font.
 """
 
 from __future__ import annotations
+
+from rich.cells import cell_len
 
 from loyalty_pos.receipts.layout import Row, build_rows, fit_row
 from loyalty_pos.receipts.model import Receipt
@@ -17,15 +21,16 @@ MAX_WIDTH = 64
 
 
 def row_lines(row: Row, width: int) -> list[str]:
-    """One layout row as text lines of at most ``width`` characters, without trailing spaces."""
+    """One layout row as text lines of at most ``width`` columns, without trailing spaces."""
     if row.kind == "rule":
         return ["-" * width]
     lines = []
-    for left, right in fit_row(row, width, len):
+    for left, right in fit_row(row, width, cell_len):
         if row.kind == "center":
-            text = left.center(width)
+            margin = width - cell_len(left)
+            text = " " * (margin // 2 + (margin & width & 1)) + left  # as str.center places it
         elif right:
-            text = left + right.rjust(width - len(left))
+            text = left + " " * (width - cell_len(left) - cell_len(right)) + right
         else:
             text = left
         lines.append(text.rstrip())
@@ -33,7 +38,7 @@ def row_lines(row: Row, width: int) -> list[str]:
 
 
 def render_lines(receipt: Receipt, width: int = 42) -> list[str]:
-    """The receipt as a list of lines, each at most ``width`` characters."""
+    """The receipt as a list of lines, each at most ``width`` columns."""
     if width < MIN_WIDTH:
         raise ValueError(f"a receipt needs at least {MIN_WIDTH} columns, got {width}")
     return [line for row in build_rows(receipt) for line in row_lines(row, width)]

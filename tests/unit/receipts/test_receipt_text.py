@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from receipt_cases import extreme_receipt
+from rich.cells import cell_len
 
 from loyalty_pos.receipts.layout import money
 from loyalty_pos.receipts.model import (
@@ -49,6 +50,21 @@ def test_amounts_end_at_the_right_edge(width: int) -> None:
     for amount in ("45.00", "12.50", "9.90", "67.40", "-5.00", "62.40", "+5168", "7413"):
         (line,) = [line for line in lines if line.endswith(" " + amount)]
         assert len(line) == width
+
+
+@pytest.mark.parametrize("width", [32, 42])
+def test_wide_characters_take_two_columns_and_amounts_still_end_at_the_right_edge(
+    width: int,
+) -> None:
+    base = sample_receipt()
+    wide = dataclasses.replace(base.lines[0], name="抹茶ラテ 🍵 grande")
+    receipt = dataclasses.replace(base, lines=[wide, *base.lines[1:]], store_name="王记超市")
+    lines = render_lines(receipt, width)
+    (line,) = [line for line in lines if line.startswith("抹茶ラテ")]
+    assert line.endswith(" " + money(wide.line_total, receipt.currency))
+    assert cell_len(line) == width  # 4 + 1 + 2 of its 7 characters take two columns
+    (title,) = [line for line in lines if "王记超市" in line]
+    assert title == " " * ((width - 8) // 2) + "王记超市"
 
 
 def test_long_product_name_takes_two_lines_and_is_shortened() -> None:
@@ -108,7 +124,10 @@ def test_a_width_narrower_than_any_printer_is_refused() -> None:
 names = st.text(
     alphabet=st.characters(
         min_codepoint=0x20, max_codepoint=0x24F, categories=["L", "N", "P", "Zs"]
-    ),
+    )
+    # Any script, and symbols: Chinese and Japanese characters and emoji take two columns,
+    # combining marks none.
+    | st.characters(codec="utf-8", categories=["L", "N", "P", "Zs", "So", "Mn"]),
     min_size=1,
     max_size=150,
 )
@@ -180,7 +199,7 @@ def receipts(draw: st.DrawFn) -> Receipt:
 @given(receipt=receipts(), width=st.integers(24, 64))
 def test_no_line_is_ever_wider_than_the_paper(receipt: Receipt, width: int) -> None:
     for line in render_text(receipt, width).splitlines():
-        assert len(line) <= width, line
+        assert cell_len(line) <= width, line
 
 
 @settings(max_examples=200, deadline=None)
