@@ -7,10 +7,11 @@ from textual.widgets import Input
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.help import HelpScreen
 from loyalty_pos.tui.screens.text import VoidScreen
+from loyalty_pos.tui.widgets.basket_table import BasketTable
 from loyalty_pos.tui.widgets.item_field import ItemField
 
 from .conftest import ANNA, BEN, COFFEE_EAN
-from .pilot import notes, press, scan, settle, type_text
+from .pilot import notes, press, scan, settle, text_in, type_text
 
 
 def lines(app) -> list[tuple[str, int]]:
@@ -89,6 +90,35 @@ async def test_a_refusal_goes_away_when_the_next_scan_works(make_app, key_clock)
         await scan(pilot, key_clock, COFFEE_EAN)
         assert lines(app) == [("COFFEE", 2)]
         assert notes(app) == ["Synced: 3 sent, 0 member updates, 0 still waiting."]
+
+
+async def test_at_80_columns_the_basket_shows_whole_names_and_the_free_units_after_them(
+    make_app,
+):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f2")
+        await type_text(pilot, ANNA)
+        await type_text(pilot, "BOOK-NOVEL")
+        await type_text(pilot, "6*COFFEE")
+        table = app.checkout.query_one(BasketTable)
+        shown = text_in(table)
+        assert "Novel: The Quiet Harbour 1 14.00" in shown
+        assert "Filter coffee to … · 1 free 6 12.00" in shown  # the name gives way
+        assert "Price" not in shown
+
+
+async def test_a_wider_screen_shows_the_unit_price_and_free_units_in_columns(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f2")
+        await type_text(pilot, ANNA)
+        await type_text(pilot, "6*COFFEE")
+        shown = text_in(app.checkout.query_one(BasketTable))
+        assert "Item Qty Price Total Free" in shown
+        assert "Filter coffee to go 6 2.40 12.00 1" in shown
 
 
 async def test_a_line_never_grows_past_the_largest_quantity(make_app):

@@ -1,4 +1,8 @@
-"""The basket: one row per line with quantity, unit price, line total and free units."""
+"""The basket: one row per line with quantity, unit price, line total and free units.
+
+On a narrow screen (80 columns) the unit price and the free-units column would leave the item's
+name a dozen columns; there the table shows the name, the quantity and the line total, and a
+line's free units after its name ("Filter coffee to go · 1 free"). The receipt has them all."""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from textual.widgets import DataTable
 from ..session import BasketView
 from ..words import money
 
-# Fixed columns (qty, price, total, free) and the cell padding around five columns.
-_FIXED = 3 + 7 + 8 + 4 + 2 * 5
+_QTY, _PRICE, _TOTAL, _FREE = 3, 7, 8, 4
+_PADDING = 2  # around each column's cell
+#: The narrowest item column worth keeping the unit price and free-units columns for.
+_NARROWEST_ITEM = 20
 
 
 class BasketTable(DataTable[Text]):
@@ -20,6 +26,8 @@ class BasketTable(DataTable[Text]):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._view: BasketView | None = None
+        self.narrow = False  # the unit price and free-units columns left out (module doc)
+        self._item_width = 10
 
     def on_mount(self) -> None:
         self.border_title = "Basket"
@@ -31,13 +39,20 @@ class BasketTable(DataTable[Text]):
             self.show(self._view)
 
     def _columns(self) -> None:
-        item = max(self.size.width - _FIXED - 2, 10)
+        room = self.size.width - 2  # the scrollbar's column and a spare one
+        item = room - (_QTY + _PRICE + _TOTAL + _FREE) - 5 * _PADDING
+        self.narrow = item < _NARROWEST_ITEM
+        if self.narrow:
+            item = room - (_QTY + _TOTAL) - 3 * _PADDING
+        self._item_width = max(item, 10)
         self.clear(columns=True)
-        self.add_column("Item", width=item, key="item")
-        self.add_column(Text("Qty", justify="right"), width=3, key="qty")
-        self.add_column(Text("Price", justify="right"), width=7, key="price")
-        self.add_column(Text("Total", justify="right"), width=8, key="total")
-        self.add_column(Text("Free", justify="right"), width=4, key="free")
+        self.add_column("Item", width=self._item_width, key="item")
+        self.add_column(Text("Qty", justify="right"), width=_QTY, key="qty")
+        if not self.narrow:
+            self.add_column(Text("Price", justify="right"), width=_PRICE, key="price")
+        self.add_column(Text("Total", justify="right"), width=_TOTAL, key="total")
+        if not self.narrow:
+            self.add_column(Text("Free", justify="right"), width=_FREE, key="free")
 
     def show(self, view: BasketView) -> None:
         """Show the priced basket, keeping the selection where it was (or on the newest line)."""
@@ -47,11 +62,21 @@ class BasketTable(DataTable[Text]):
         self.clear()
         for index, qline in enumerate(view.quote.lines):
             line = qline.line
+            name = Text(line.name, no_wrap=True, overflow="ellipsis")
+            qty = Text(str(line.qty), justify="right")
+            total = Text(money(qline.line_total), justify="right")
+            if self.narrow:
+                if qline.free_units:  # after the name, shortened so that it still shows
+                    free = Text(f" · {qline.free_units} free", style="bold")
+                    name.truncate(max(self._item_width - free.cell_len, 1), overflow="ellipsis")
+                    name.append_text(free)
+                self.add_row(name, qty, total, key=str(index))
+                continue
             self.add_row(
-                Text(line.name, no_wrap=True, overflow="ellipsis"),
-                Text(str(line.qty), justify="right"),
+                name,
+                qty,
                 Text(money(line.unit_price), justify="right"),
-                Text(money(qline.line_total), justify="right"),
+                total,
                 Text(str(qline.free_units) if qline.free_units else "", justify="right"),
                 key=str(index),
             )
