@@ -111,7 +111,7 @@ async def test_at_80_columns_the_basket_shows_whole_names_and_the_free_units_aft
 
 async def test_a_wider_screen_shows_the_unit_price_and_free_units_in_columns(make_app):
     app = make_app()
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with app.run_test(size=(88, 24)) as pilot:  # README: from 88 columns on
         await settle(pilot)
         await press(pilot, "f2")
         await type_text(pilot, ANNA)
