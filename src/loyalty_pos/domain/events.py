@@ -122,8 +122,12 @@ def receipt_seq(receipt: str) -> int | None:
     return int(digits)
 
 
-#: Set up once: it serialises every event a terminal records and a ledger receives.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+#: Set up once: it serialises every event a terminal records and a ledger receives. An event is a
+#: tree (parsed JSON, or built from fields), never a cycle, so the encoder does not look for one:
+#: same text, about a tenth less time (a ledger encodes every event it receives).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
 
 
 def canonical_text(obj: Mapping[str, Any]) -> str:

@@ -86,9 +86,12 @@ class Account:
         for lot in sorted(new_lots, key=_expiry_order):
             pay = min(debt, lot.points)
             debt -= pay
-            if lot.points - pay:
-                added.append(replace(lot, points=lot.points - pay))
-        return Account(self._merge(list(self.lots) + added), debt)
+            if not pay:
+                if lot.points:
+                    added.append(lot)
+            elif lot.points - pay:
+                added.append(Lot(lot.points - pay, lot.earned_at, lot.expires_at))
+        return Account(self._merge([*self.lots, *added]), debt)
 
     def take(self, points: int, on: date, allow_debt: bool, prefer: Sequence[Lot] = ()) -> Account:
         """Take ``points`` from the live lots, first-to-expire first. Shortfall becomes debt if allowed.
@@ -133,9 +136,14 @@ class Account:
         if remaining and not allow_debt:
             raise ValueError("not enough points")
         lots = [
-            replace(lot, points=lot.points - taken.get(i, 0)) for i, lot in enumerate(self.lots)
+            Lot(lot.points - taken[i], lot.earned_at, lot.expires_at) if i in taken else lot
+            for i, lot in enumerate(self.lots)
         ]
-        spent = tuple(replace(self.lots[i], points=taken[i]) for i in ordered if taken.get(i))
+        spent = tuple(
+            Lot(taken[i], self.lots[i].earned_at, self.lots[i].expires_at)
+            for i in ordered
+            if taken.get(i)
+        )
         return Account(tuple(lot for lot in lots if lot.points), self.debt + remaining), spent
 
     def restore(self, lots: Sequence[Lot], on: date) -> Account:

@@ -31,8 +31,9 @@ PROGRAM_ACCOUNTS = (ISSUED, REDEEMED, EXPIRED, ADJUSTED)
 
 
 #: How a member's record is stored: ``json.dumps(..., sort_keys=True, separators=(",", ":"))``
-#: with the encoder set up once (it runs for every member a push changes).
-_STATE_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+#: with the encoder set up once (it runs for every member a push changes); a record is a tree of
+#: fresh dicts and lists, so the encoder does not look for cycles.
+_STATE_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
 
 
 def member_account(member_id: str) -> str:

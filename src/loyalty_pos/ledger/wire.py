@@ -155,15 +155,15 @@ class Checkout(EventIn):
     due_minor: Minor
     points_earned: Points = 0
     points_redeemed: Points = 0
-    lines: Annotated[list[SaleLine], Field(max_length=MAX_LINES)] = []
-    breakdown: Annotated[list[BreakdownIn], Field(max_length=MAX_ENTRIES)] = []
-    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
+    lines: Annotated[list[SaleLine], Field(max_length=MAX_LINES, default_factory=list)]
+    breakdown: Annotated[list[BreakdownIn], Field(max_length=MAX_ENTRIES, default_factory=list)]
+    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES, default_factory=list)]
     #: the lots the points payment was taken from, with their dates (a refund gives them back
     #: so); absent from sales recorded before they were named
-    spent: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
+    spent: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES, default_factory=list)]
     tier: Label | None = None
-    punch_before: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES)] = {}
-    punch_after: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES)] = {}
+    punch_before: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES, default_factory=dict)]
+    punch_after: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES, default_factory=dict)]
     birthday_bonus: Flag = False
     offline: Flag = False
 
@@ -191,14 +191,14 @@ class Refund(EventIn):
     receipt_id: Ident
     original_receipt_id: Ident
     currency: Currency
-    lines: Annotated[list[ReturnLine], Field(max_length=MAX_LINES)] = []
+    lines: Annotated[list[ReturnLine], Field(max_length=MAX_LINES, default_factory=list)]
     refund_minor: Minor
     points_reversed: Points = 0
     points_restored: Points = 0
-    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
+    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES, default_factory=list)]
     #: the lots of the sale the points taken back come from (earlier refunds name none)
-    reversed_lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
-    punch_delta: Annotated[dict[Ident, Delta], Field(max_length=MAX_ENTRIES)] = {}
+    reversed_lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES, default_factory=list)]
+    punch_delta: Annotated[dict[Ident, Delta], Field(max_length=MAX_ENTRIES, default_factory=dict)]
     #: the day of the birthday bonus this refund takes back (everything was returned)
     birthday_bonus_returned: date | None = None
 
@@ -222,7 +222,7 @@ class Adjust(EventIn):
     member_id: Ident
     points: SignedPoints
     reason: Reason
-    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES)] = []
+    lots: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES, default_factory=list)]
 
     @model_validator(mode="after")
     def _adds_up(self) -> Adjust:
