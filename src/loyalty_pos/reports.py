@@ -13,7 +13,7 @@ from .domain.accounting import POINT_EVENTS, apply_event, event_day
 from .domain.errors import Refused
 from .domain.lots import Account, Lot
 from .domain.metrics import balance_figures, period_report
-from .store.db import MEMBERS_PULLED_AT
+from .store.db import MEMBERS_PULLED_AT, utc_iso
 
 #: The years a time or a day given by a person (a report's day, a CLI ``--at``) may fall in: wider
 #: than any sale or report a store makes, narrow enough that a window or an expiry counted from it
@@ -92,6 +92,13 @@ def members_pulled_at(t: Terminal) -> datetime | None:
     return None
 
 
+def held_back(t: Terminal, begin: datetime, finish: datetime) -> int:
+    """This till's events of the period (``begin`` to ``finish``) that the ledger holds back now:
+    refused, kept here until a manager deals with them (``loyalty-pos journal --held``)."""
+    start, end = utc_iso(begin), utc_iso(finish)
+    return sum(1 for row in t.store.rejected() if start <= row["occurred_at"] < end)
+
+
 def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, Any]:
     """Figures for the store-local days ``start`` to ``end`` (inclusive; default: that one day).
 
@@ -111,7 +118,7 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
         finish,
         currency=program.currency,
         points_per_unit=program.redeem.points_per_unit,
-        rejected=len(t.store.rejected()),
+        rejected=held_back(t, begin, finish),
     )
     report.update(
         balance_figures(
@@ -153,7 +160,7 @@ LABELS = [
     ("members_new", "New members (N)"),
     ("retention_pct", "Retention % = (E - N) / S"),
     ("churn_pct", "Churn %"),
-    ("rejected_events", "Events rejected by the ledger"),
+    ("rejected_events", "Its events the ledger holds back (now)"),
 ]
 
 

@@ -349,6 +349,25 @@ def test_an_event_rolled_back_is_not_taken_for_the_chain_s_head(demo) -> None:
     assert svc.verify(demo)["ok"]
 
 
+def test_a_report_counts_the_periods_events_the_ledger_holds_back_now(demo) -> None:
+    from loyalty_pos.reports import day_report
+
+    yesterday = NOW - timedelta(days=1)
+    first = buy(demo, ANNA, "MILK", at=yesterday)["receipt_id"]
+    second = buy(demo, BEN, "MILK")["receipt_id"]
+    seq = {e["receipt_id"]: e["seq"] for e in journal(demo)}
+    for receipt in (first, second):  # as a sync records the ledger's refusal
+        demo.store.ack(seq[receipt], "rejected", "conflict: the card belongs to another", NOW)
+
+    def held(start, end=None) -> int:
+        return day_report(demo, start, end)["rejected_events"]
+
+    assert (held(yesterday.date()), held(NOW.date())) == (1, 1)
+    assert held(yesterday.date(), NOW.date()) == 2
+    demo.store.ack(seq[first], "accepted", None, NOW)  # taken after all: no longer held
+    assert (held(yesterday.date()), held(NOW.date())) == (0, 1)
+
+
 def test_the_journal_refuses_updates_and_deletes(demo) -> None:
     buy(demo, ANNA, "MILK")
     with pytest.raises(sqlite3.IntegrityError):

@@ -486,7 +486,8 @@ class Store:
 
     def rejected(self) -> list[sqlite3.Row]:
         return self.query(
-            "SELECT seq, type, receipt_id, ack_reason FROM outbox WHERE ack_status = 'rejected' "
+            "SELECT seq, type, occurred_at, receipt_id, ack_reason FROM outbox "
+            "WHERE ack_status = 'rejected' "
             "ORDER BY seq"
         )
 
