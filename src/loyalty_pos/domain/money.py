@@ -5,6 +5,7 @@ Never float. Points are plain ``int``; all point rounding is floor unless a rule
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
@@ -53,7 +54,9 @@ def exponent(currency: str) -> int:
         raise Refused(f"unknown currency {currency!r}") from None
 
 
+@functools.cache
 def minor_unit(currency: str) -> Decimal:
+    """The currency's smallest amount (``0.01`` for EUR); computed once per currency."""
     return Decimal(1).scaleb(-exponent(currency))
 
 
