@@ -35,21 +35,18 @@ def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def canonical_text(obj: Mapping[str, Any]) -> str:
-    """``domain.events.canonical_text``, fast."""
-    try:
-        return orjson.dumps(obj, default=_refuse, option=_OPTIONS).decode()
-    except TypeError:  # orjson.JSONEncodeError is one
-        return events.canonical_text(obj)
-
-
 def dumps(value: Any) -> str:
-    """Compact JSON with sorted keys (what ``canonical_text`` writes, for any JSON value): the
-    form the cache keeps lots, receipts and punch counters in."""
+    """The canonical text of any JSON value: an event's (``canonical_text``), and the form the
+    cache keeps lots, receipts and punch counters in."""
     try:
         return orjson.dumps(value, default=_refuse, option=_OPTIONS).decode()
-    except TypeError:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return events.canonical_text(value)
+
+
+def canonical_text(obj: Mapping[str, Any]) -> str:
+    """``domain.events.canonical_text``, fast."""
+    return dumps(obj)
 
 
 #: 19 digits in a row: maybe an integer past 64 bits, which orjson reads as a float.
