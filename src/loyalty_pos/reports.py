@@ -39,15 +39,20 @@ class BalanceReplay:
     of its ``expires_at`` day, so at midnight the lots of that day are gone.
 
     ``passing`` replays the journal's events while they go on to the report's other figures, so
-    the journal is read once; members it never names keep their base."""
+    the journal is read once; members it never names keep their base. ``since`` is the day the
+    period starts: the points that lapse after its midnight and by ``end`` are the period's
+    expired points (``expired``)."""
 
-    def __init__(self, t: Terminal, end: datetime) -> None:
-        self.t, self.end, self.on = t, end, end.date()
+    def __init__(self, t: Terminal, end: datetime, since: date) -> None:
+        self.t, self.end, self.on, self.since = t, end, end.date(), since
         self.base_seq: dict[str, int] = {}
         self.at_end: dict[str, int] = {}
-        for row in t.store.query(_BASE_BALANCES, (self.on.isoformat(),)):
+        self.lapsed: dict[str, int] = {}
+        days = {"on": self.on.isoformat(), "since": since.isoformat()}
+        for row in t.store.query(_BASE_BALANCES, days):
             self.base_seq[row["member_id"]] = row["base_seq"]
             self.at_end[row["member_id"]] = row["balance"]
+            self.lapsed[row["member_id"]] = row["lapsed"]
         self.accounts: dict[str, Account] = {}
 
     def passing(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -73,12 +78,31 @@ class BalanceReplay:
         replayed = {m: account.balance(self.on) for m, account in self.accounts.items()}
         return {**self.at_end, **replayed}
 
+    def expired(self) -> int:
+        """The points that lapsed in the period: those of the lots whose ``expires_at`` falls
+        after ``since`` and no later than the end's day, as the members held them then (a lapsed
+        lot is never spent from, so what it holds at the end is what lapsed)."""
+        replayed = {
+            m: sum(
+                lot.points
+                for lot in account.lots
+                if lot.expires_at is not None and self.since < lot.expires_at <= self.on
+            )
+            for m, account in self.accounts.items()
+        }
+        return sum({**self.lapsed, **replayed}.values())
 
-#: Each member's base balance on a day (``?``): the live lots of ``base_lots`` less ``base_debt``.
+
+#: Each member's base on a day (``:on``): the balance (the live lots of ``base_lots`` less
+#: ``base_debt``) and the points of the lots that lapsed after ``:since`` and by then.
 _BASE_BALANCES = (
-    "SELECT m.member_id, m.base_seq, COALESCE((SELECT SUM(json_extract(l.value, '$.points')) "
-    "FROM json_each(m.base_lots) l WHERE json_extract(l.value, '$.expires_at') IS NULL "
-    "OR json_extract(l.value, '$.expires_at') > ?), 0) - m.base_debt AS balance FROM members m"
+    "SELECT m.member_id, m.base_seq, "
+    "COALESCE((SELECT SUM(json_extract(l.value, '$.points')) FROM json_each(m.base_lots) l "
+    "WHERE json_extract(l.value, '$.expires_at') IS NULL "
+    "OR json_extract(l.value, '$.expires_at') > :on), 0) - m.base_debt AS balance, "
+    "COALESCE((SELECT SUM(json_extract(l.value, '$.points')) FROM json_each(m.base_lots) l "
+    "WHERE json_extract(l.value, '$.expires_at') > :since "
+    "AND json_extract(l.value, '$.expires_at') <= :on), 0) AS lapsed FROM members m"
 )
 
 
@@ -110,7 +134,7 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
     finish = datetime.combine((end or start) + timedelta(days=1), time(), tz)
     program = t.program
     pulled = members_pulled_at(t)
-    replay = BalanceReplay(t, finish) if pulled is None or pulled <= finish else None
+    replay = BalanceReplay(t, finish, start) if pulled is None or pulled <= finish else None
     events = t.store.events()
     report = period_report(
         replay.passing(events) if replay else events,
@@ -127,6 +151,7 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
             points_per_unit=program.redeem.points_per_unit,
         )
     )
+    report["expired"] = replay.expired() if replay else None
     if replay is None and pulled is not None:
         report["balances_unknown"] = (
             "The balances at the end of this period are the ledger's to tell "
@@ -144,6 +169,7 @@ LABELS = [
     ("refunded", "  money paid back"),
     ("issued", "Points issued (net of refunds)"),
     ("redeemed", "Points redeemed (net of refunds)"),
+    ("expired", "Points expired (lots that lapsed)"),
     ("adjusted", "Points adjusted by managers (net)"),
     ("redemption_rate_pct", "Redemption rate %"),
     ("outstanding_points", "Outstanding points (liability)"),

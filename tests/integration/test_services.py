@@ -720,3 +720,100 @@ def test_whatever_the_terminal_records_the_ledger_takes(
         pass
     assert demo.store.head()[0] == since + recorded
     assert ledger_problems(demo, since) == []
+
+
+def _day(t: svc.Terminal, start, end=None) -> dict:
+    from loyalty_pos.reports import day_report
+
+    return day_report(t, start, end)
+
+
+def _flows(report: dict) -> int:
+    return report["issued"] - report["redeemed"] + report["adjusted"] - report["expired"]
+
+
+def test_the_report_counts_points_expired_on_the_night_their_lot_lapses(demo) -> None:
+    """Ben's books earn a year's points and a cashback that lasts 60 days; he pays with some of
+    the cashback on day 30. The rest of it lapses at the start of day 60: the report of day 59
+    counts it expired, no other day does, and each day's liability is the day before's plus its
+    flows (issued - redeemed + adjusted - expired)."""
+    bought = NOW - timedelta(days=70)
+    sale = buy(demo, BEN, "BOOK-COOK:2", at=bought)
+    cashback = next(b["points"] for b in sale["breakdown"] if b["rule"] == "promo:books-cashback")
+    paid = buy(demo, BEN, "MILK:3", redeem=100, at=bought + timedelta(days=30))
+    assert paid["points_redeemed"] == 100
+    lapse_day = (bought + timedelta(days=59)).date()
+    previous = _day(demo, (bought - timedelta(days=1)).date())
+    for n in range(0, 62):
+        day = (bought + timedelta(days=n)).date()
+        report = _day(demo, day)
+        assert report["expired"] == (cashback - 100 if day == lapse_day else 0), day
+        assert report["outstanding_points"] == previous["outstanding_points"] + _flows(report)
+        previous = report
+    whole = _day(demo, bought.date(), lapse_day)
+    assert whole["expired"] == cashback - 100
+    assert "Points expired (lots that lapsed)" in _report_text(whole)
+
+
+def _report_text(report: dict) -> str:
+    from loyalty_pos.reports import report_text
+
+    return report_text(report)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.integers(0, 200),  # the day, counted from the first
+            st.sampled_from(["books", "redeem", "refund", "adjust", "clawback"]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    cut=st.integers(1, 250),
+)
+def test_a_period_s_liability_moves_by_its_flows_whatever_happens(ops, cut, tmp_path_factory) -> None:
+    """For any sales, points payments, refunds and adjustments over months: the liability at a
+    period's end is the liability before it plus the period's issued, less redeemed, plus
+    adjusted, less expired, for a single day and for a long period alike."""
+    from loyalty_pos.bootstrap import make_demo_home
+
+    t = make_demo_home(tmp_path_factory.mktemp("flows") / "demo")
+    start = NOW - timedelta(days=400)
+    t.clock = lambda: NOW
+    sales: list[str] = []
+    try:
+        for day, op in sorted(ops):
+            at = start + timedelta(days=day)
+            try:
+                if op == "books":
+                    sales.append(buy(t, BEN, "BOOK-COOK", at=at)["receipt_id"])
+                elif op == "redeem":
+                    buy(t, BEN, "MILK:3", redeem="max", at=at)
+                elif op == "refund" and sales:
+                    svc.refund(t, sales.pop(0), None, "1234", at=at)
+                elif op in ("adjust", "clawback"):
+                    points = 80 if op == "adjust" else -120
+                    svc.adjust(t, BEN, points, "correction", "1234", at=at)
+            except Refused:
+                pass
+        first = start.date()
+        before = _day(t, first - timedelta(days=1))
+        middle = first + timedelta(days=cut)
+        for a, b in ((first, middle), (middle + timedelta(days=1), first + timedelta(days=260))):
+            period = _day(t, a, b)
+            assert period["outstanding_points"] == before["outstanding_points"] + _flows(period)
+            before = period
+        # Single days: one picked at random, and those around each cashback's lapse.
+        days = {middle} | {
+            first + timedelta(days=day + k)
+            for day, op in ops
+            if op == "books"
+            for k in (58, 59, 60)
+        }
+        for day in sorted(days):
+            one, day_before = _day(t, day), _day(t, day - timedelta(days=1))
+            assert one["outstanding_points"] == day_before["outstanding_points"] + _flows(one), day
+    finally:
+        t.store.close()

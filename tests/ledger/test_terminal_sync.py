@@ -374,6 +374,7 @@ def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
     past = day_report(t, yesterday.date())
     assert past["outstanding_points"] is None and past["negative_balances"] is None
     assert past["checkouts"] == 1  # what the journal says of the day still stands
+    assert past["expired"] is None  # lapsed lots are the balances' part
     assert "the ledger's to tell (loyalty-ledger report)" in past["balances_unknown"]
     assert "the ledger's to tell" in " ".join(report_text(past).split())
     today = day_report(t, t.now().date())
@@ -381,6 +382,22 @@ def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
         ledger_member(store, m["member_id"])["balance"]
         for m in t.store.query("SELECT member_id FROM members")
     )
+
+
+def test_a_till_counts_the_pulled_points_that_lapse_in_a_later_day_s_report(store, tmp_path) -> None:
+    """Points a member holds at the ledger reach the till with their expiry: the report of the
+    day their lot lapses (after the pull) counts them expired, from the pulled lots."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)  # the till learns the members
+    sale = svc.checkout(t, ANNA, svc.resolve_items(t, [("BOOK-COOK", 2)]))
+    cashback = next(b["points"] for b in sale["breakdown"] if b["rule"] == "promo:books-cashback")
+    assert sync(t)["pushed"] == 1  # and pulled: Anna's lots are now the ledger's
+    row = t.store.member(sale["member_id"])
+    assert row is not None and row["base_seq"] >= 1
+    last_day = t.now().date() + timedelta(days=59)  # 60-day cashback: lapses as day 60 begins
+    assert day_report(t, last_day)["expired"] == cashback
+    assert day_report(t, last_day - timedelta(days=1))["expired"] == 0
+    assert day_report(t, t.now().date(), last_day)["expired"] == cashback
 
 
 def _lots(snapshot_lots: list[dict]) -> list[tuple[int, str, str | None]]:
