@@ -69,6 +69,46 @@ def demo_terminal(folder: Path):  # type: ignore[no-untyped-def]
     return make_demo_home(folder / "demo")
 
 
+class RecordingConnection:
+    """A cache connection that also keeps each transaction's statements and parameters, so a
+    checkout's SQL can be run again without the Python that chose it (``replay``)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.transactions: list[list[tuple[str, Any]]] = []
+        self._current: list[tuple[str, Any]] = []
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        self._current.append((sql, params))
+        if sql == "COMMIT":
+            self.transactions.append(self._current)
+            self._current = []
+        return self._conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def recorded_checkouts(
+    folder: Path, checkout: Callable[[Any, int], None], n: int
+) -> tuple[Path, list[list[tuple[str, Any]]]]:
+    """A copy of a fresh demo cache, and the statements of ``n`` checkouts made on the original
+    after the copy was taken: run on the copy, in order, they make the same rows."""
+    t = demo_terminal(folder)
+    copy = folder / "replay.db"
+    with sqlite3.connect(copy) as target:
+        t.store.conn.backup(target)
+    target.close()
+    t.store.conn.execute("PRAGMA synchronous=OFF")
+    recorder = RecordingConnection(t.store.conn)
+    t.store.conn = recorder  # type: ignore[assignment]
+    for i in range(n):
+        checkout(t, i)
+    t.store.conn = recorder._conn
+    t.store.close()
+    return copy, recorder.transactions
+
+
 def bench_checkout(folder: Path, n: int, rounds: int = 5) -> list[Figure]:
     """Checkouts and the raw anchor in alternating rounds on the same disk; the medians. The
     disk's flush time drifts within seconds on a shared machine, so back-to-back blocks would
@@ -76,7 +116,9 @@ def bench_checkout(folder: Path, n: int, rounds: int = 5) -> list[Figure]:
 
     The same rounds also time both with ``synchronous=OFF`` (a second terminal, a second raw
     file), which leaves out the WAL flush at each commit: the second figure splits each side's
-    time into work (OFF) and flush (FULL less OFF), which is what the ratio is made of."""
+    time into work (OFF) and flush (FULL less OFF), which is what the ratio is made of. The third
+    runs the statements of the same checkouts again on a copy of the cache, with nothing between
+    them (``synchronous=FULL``): what the ratio would be if a checkout's Python took no time."""
     from loyalty_pos import checkout as svc
 
     t = demo_terminal(folder)
@@ -86,24 +128,47 @@ def bench_checkout(folder: Path, n: int, rounds: int = 5) -> list[Figure]:
     raw_unflushed = RawSqlite(folder / "raw-unflushed.db", synchronous="OFF")
     cards = ["04A1B2C3D4E500", "LC00100037", None]
     per_round = max(1, n // rounds)
+    items = [("MASCARA", 1), ("BOOK-NOVEL", 2), ("MILK", 3)]
 
     def checkouts_per_s(terminal: Any) -> float:
-        lines = svc.resolve_items(terminal, [("MASCARA", 1), ("BOOK-NOVEL", 2), ("MILK", 3)])
+        lines = svc.resolve_items(terminal, items)
         start = time.perf_counter()
         for i in range(per_round):
             svc.checkout(terminal, cards[i % 3], lines)
+        return per_round / (time.perf_counter() - start)
+
+    def one(terminal: Any, i: int) -> None:
+        svc.checkout(terminal, cards[i % 3], svc.resolve_items(terminal, items))
+
+    (folder / "recorded").mkdir()
+    copy, transactions = recorded_checkouts(folder / "recorded", one, per_round * rounds)
+    replay = sqlite3.connect(copy, isolation_level=None)
+    replay.execute("PRAGMA journal_mode=WAL")
+    replay.execute("PRAGMA synchronous=FULL")
+    replay.execute("PRAGMA foreign_keys=ON")
+    replayed = iter(transactions)
+
+    def replays_per_s() -> float:
+        start = time.perf_counter()
+        for _ in range(per_round):
+            for sql, params in next(replayed):
+                replay.execute(sql, params).fetchall()
         return per_round / (time.perf_counter() - start)
 
     rates: list[float] = []
     raws: list[float] = []
     work: list[float] = []
     raw_work: list[float] = []
+    sql_only: list[float] = []
     for _ in range(rounds):
         rates.append(checkouts_per_s(t))
         raws.append(raw.commits_per_s(per_round))
         work.append(checkouts_per_s(unflushed))
         raw_work.append(raw_unflushed.commits_per_s(per_round))
+        sql_only.append(replays_per_s())
+    replay.close()
     rate, raw_rate = statistics.median(rates), statistics.median(raws)
+    sql_rate = statistics.median(sql_only)
     done = per_round * rounds
 
     def us(per_s: float) -> float:
@@ -138,6 +203,20 @@ def bench_checkout(folder: Path, n: int, rounds: int = 5) -> list[Figure]:
             f"{raw_us - raw_work_us:.0f} us more with the flush. Same rounds as the figure "
             "above; work is timed with synchronous=OFF. 'More with the flush' is the wait for "
             "it and the work after it running slower than without a wait (README)",
+        ),
+        Figure(
+            "a checkout's SQL alone, replayed (synchronous=FULL)",
+            round(sql_rate, 1),
+            "1/s",
+            "",
+            "raw sqlite3 insert+commit/s",
+            round(raw_rate, 1),
+            round(sql_rate / raw_rate, 3),
+            f"the statements of the same {done} checkouts with their parameters, run again "
+            "on a copy of the cache as it was before them, with no Python between them "
+            f"({us(sql_rate):.0f} us per checkout); same rounds. The ratio a checkout would "
+            "have if its own Python took no time: the ceiling of the first figure's with "
+            "this schema",
         ),
     ]
 

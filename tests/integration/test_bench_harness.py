@@ -38,8 +38,32 @@ def measured(figures: list) -> dict[str, float]:
 
 
 def test_checkout_and_lookup_figures(bench, tmp_path: Path) -> None:
-    assert len(measured(bench.bench_checkout(tmp_path / "c", 30))) == 2
+    assert len(measured(bench.bench_checkout(tmp_path / "c", 30))) == 3
     assert len(measured(bench.bench_lookup(tmp_path / "l", 2000, 50))) == 2
+
+
+def test_a_checkout_s_statements_replayed_make_the_same_journal(bench, tmp_path: Path) -> None:
+    """The SQL-alone figure runs what the checkouts ran: on the copy, the recorded statements
+    write the journal and the members' rows the checkouts wrote, byte for byte."""
+    import sqlite3
+
+    from loyalty_pos import checkout as svc
+
+    def one(t, i: int) -> None:
+        card = ["04A1B2C3D4E500", "LC00100037", None][i % 3]
+        svc.checkout(t, card, svc.resolve_items(t, [("BOOK-NOVEL", 2), ("MILK", 1 + i % 4)]))
+
+    copy, transactions = bench.recorded_checkouts(tmp_path, one, 12)
+    assert len(transactions) == 12
+    (original,) = [p for p in tmp_path.rglob("*.db") if p != copy]
+    replay = sqlite3.connect(copy, isolation_level=None)
+    for statements in transactions:
+        for sql, params in statements:
+            replay.execute(sql, params).fetchall()
+    rows = "SELECT seq, body, hash, receipt FROM journal UNION ALL SELECT member_id, lots, debt, punch FROM members ORDER BY 1"
+    with sqlite3.connect(original) as made:
+        assert replay.execute(rows).fetchall() == made.execute(rows).fetchall()
+    assert len(replay.execute("SELECT * FROM journal").fetchall()) == 12
 
 
 @pytest.mark.postgres

@@ -773,7 +773,9 @@ def _report_text(report: dict) -> str:
     ),
     cut=st.integers(1, 250),
 )
-def test_a_period_s_liability_moves_by_its_flows_whatever_happens(ops, cut, tmp_path_factory) -> None:
+def test_a_period_s_liability_moves_by_its_flows_whatever_happens(
+    ops, cut, tmp_path_factory
+) -> None:
     """For any sales, points payments, refunds and adjustments over months: the liability at a
     period's end is the liability before it plus the period's issued, less redeemed, plus
     adjusted, less expired, for a single day and for a long period alike."""

@@ -384,7 +384,9 @@ def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
     )
 
 
-def test_a_till_counts_the_pulled_points_that_lapse_in_a_later_day_s_report(store, tmp_path) -> None:
+def test_a_till_counts_the_pulled_points_that_lapse_in_a_later_day_s_report(
+    store, tmp_path
+) -> None:
     """Points a member holds at the ledger reach the till with their expiry: the report of the
     day their lot lapses (after the pull) counts them expired, from the pulled lots."""
     t = till(store, tmp_path / "t1", "T1")
