@@ -7,6 +7,7 @@ timeout, so the service layer can keep the receipt queued and offer a reprint.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import signal
@@ -135,6 +136,45 @@ def test_qr_code_is_added_when_configured(sim) -> None:
     (job,) = sim.wait_for_jobs(1)
     assert b"\x1d(k\x0c\x001P0T1-000017" in job  # GS ( k: store the QR data
     assert job.endswith(CUT)
+
+
+def _with_names(item: str, store: str):  # type: ignore[no-untyped-def]
+    base = sample_receipt()
+    first = dataclasses.replace(base.lines[0], name=item)
+    return dataclasses.replace(base, lines=[first, *base.lines[1:]], store_name=store)
+
+
+def _item_line(job: bytes, amount: bytes) -> bytes:
+    (line,) = [line for line in job.split(b"\n") if line.endswith(b" " + amount)]
+    return line
+
+
+def test_characters_the_printer_lacks_print_as_one_question_mark_each_and_amounts_align(
+    sim,
+) -> None:
+    """A printer without a Chinese font: a character none of its code pages has takes one
+    column as a ``?``, so the amount still ends at the edge; an accented letter, even typed as
+    a letter and a combining accent, prints from a code page; no GB18030 bytes are sent."""
+    receipt = _with_names("抹茶ラテ 🍵 grande", "王记超市")
+    print_receipt(dataclasses.replace(receipt, cashier="Rene\u0301e"), config(sim))
+    (job,) = sim.wait_for_jobs(1)
+    amount = receipt.lines[0].line_total
+    line = _item_line(job, f"{amount:.2f}".encode())
+    assert line.startswith(b"???? ? grande ") and len(line) == 42
+    assert "王".encode("gb18030") not in job and b"????" in job.split(b"\n")[0]
+    assert b"Ren\x82e" in job  # CP437's e acute (ESC t 0 is CP437)
+
+
+def test_a_printer_with_a_chinese_font_gets_chinese_and_japanese_in_gb18030(sim) -> None:
+    receipt = _with_names("抹茶ラテ 🍵 grande", "王记超市")
+    print_receipt(receipt, config(sim, gb18030=True))
+    (job,) = sim.wait_for_jobs(1)
+    amount = f"{receipt.lines[0].line_total:.2f}".encode()
+    line = _item_line(job, amount)
+    assert line.startswith("抹茶ラテ ? grande ".encode("gb18030"))
+    # Each of the four characters is two bytes and two columns: the line is 42 columns.
+    assert len(line) == 42 and line.decode("gb18030").startswith("抹茶ラテ")
+    assert "王记超市".encode("gb18030") in job
 
 
 def test_status_bar_says_ready(sim) -> None:

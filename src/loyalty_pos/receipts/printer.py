@@ -21,8 +21,9 @@ import io
 import os
 import re
 import socket
+import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +39,7 @@ from escpos.constants import (
 )
 from escpos.escpos import Escpos
 from escpos.printer import File, Network, Serial, Usb
+from rich.cells import cell_len
 
 from loyalty_pos.domain.errors import ConfigError, DeviceError
 from loyalty_pos.receipts.image import barcode_image, qr_image
@@ -188,8 +190,9 @@ def _check(values: Mapping[str, object], section: str) -> list[str]:
     timeout = values["timeout_s"]
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 120:
         problems.append(f"{section}.timeout_s: must be a number of seconds, > 0 and <= 120")
-    if not isinstance(values["qr"], bool):
-        problems.append(f"{section}.qr: must be true or false")
+    for key in ("qr", "gb18030"):
+        if not isinstance(values[key], bool):
+            problems.append(f"{section}.{key}: must be true or false")
     return problems
 
 
@@ -206,6 +209,9 @@ class PrinterConfig:
             whether the printer has a barcode command and can cut.
         timeout_s: Longest wait for the printer at any step (connect, send, status answer).
         qr: Also print the receipt id as a QR code.
+        gb18030: The printer has a Chinese font and prints GB18030 (Chinese-market printers):
+            Chinese and Japanese characters print in it, two columns each. Without it, each
+            character the profile's code pages lack prints as one ``?`` (``PrintableText``).
     """
 
     url: str = "none"
@@ -214,6 +220,7 @@ class PrinterConfig:
     profile: str = "default"
     timeout_s: float = 5.0
     qr: bool = False
+    gb18030: bool = False
     target: PrinterTarget = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -239,7 +246,7 @@ class PrinterConfig:
         return cls(**values)
 
 
-CONFIG_KEYS = ("url", "width_chars", "dots", "profile", "timeout_s", "qr")
+CONFIG_KEYS = ("url", "width_chars", "dots", "profile", "timeout_s", "qr", "gb18030")
 _DEFAULTS: dict[str, object] = {
     "url": "none",
     "width_chars": 42,
@@ -247,6 +254,7 @@ _DEFAULTS: dict[str, object] = {
     "profile": "default",
     "timeout_s": 5.0,
     "qr": False,
+    "gb18030": False,
 }
 
 
@@ -282,16 +290,62 @@ def printer_status(cfg: PrinterConfig) -> tuple[State, str]:
     return "ready", f"Receipt printer {target.where} is ready."
 
 
+class PrintableText:
+    """A receipt's text as this printer prints it, so that it is laid out as it will look.
+
+    A printer without a Chinese font prints a character when one of its profile's code pages
+    has it (python-escpos switches to that page), one column wide; any other character would
+    come out as one ``?`` or, for a line with a Chinese character, as that line's GB18030 bytes
+    (python-escpos sends such a line so), which such a printer prints as two or four unrelated
+    characters. Either way the amount at the end of the line would no longer end at the edge.
+    So each character it cannot print is a ``?`` before the line is laid out, and a line holds
+    only characters that take one column each.
+
+    With ``gb18030`` (a printer with a Chinese font), a line with a character beyond ASCII goes
+    as GB18030 bytes: Chinese and Japanese characters are two bytes and two columns there, as the
+    layout counts them; any other character beyond ASCII (an accented letter would take two
+    columns there, an emoji four bytes) is a ``?``."""
+
+    def __init__(self, p: Escpos, gb18030: bool) -> None:
+        self.p, self.gb18030 = p, gb18030
+        self._known: dict[str, bool] = {}
+
+    def _prints(self, char: str) -> bool:
+        known = self._known.get(char)
+        if known is None:
+            if self.gb18030:
+                known = cell_len(char) == 2 and len(char.encode("gb18030", "ignore")) == 2
+            else:
+                known = self.p.magic.encoder.find_suitable_encoding(char) is not None
+            self._known[char] = known
+        return known
+
+    def __call__(self, text: str) -> str:
+        if text.isascii():
+            return text
+        text = unicodedata.normalize("NFC", text)  # an accent typed apart joins its letter
+        return "".join(c if c.isascii() or self._prints(c) else "?" for c in text)
+
+    def send(self, line: str) -> None:
+        """One laid-out line (made of ``__call__``'s text) to the printer."""
+        if self.gb18030 and not line.isascii():
+            self.p._raw(line.encode("gb18030") + b"\n")
+        else:
+            self.p.textln(line)
+
+
 def _send_receipt(p: Escpos, receipt: Receipt, cfg: PrinterConfig) -> None:
     target = cfg.target
     p.hw("INIT")
     if target.answers:
         _require_ready(p, cfg)
+    text = PrintableText(p, cfg.gb18030)
     for row in build_rows(receipt):
+        row = replace(row, left=text(row.left), right=text(row.right))
         if row.strong:
             p.set(bold=True, double_height=True)
         for line in row_lines(row, cfg.width_chars):
-            p.textln(line)
+            text.send(line)
         if row.strong:
             p.set(bold=False, normal_textsize=True)
     p.ln()

@@ -61,6 +61,7 @@ def test_printer_table_is_read_with_defaults() -> None:
     cfg = PrinterConfig.from_dict({"url": "tcp://10.0.0.5", "width_chars": 48}, "terminal.toml")
     assert cfg == PrinterConfig(url="tcp://10.0.0.5", width_chars=48)
     assert (cfg.dots, cfg.profile, cfg.timeout_s, cfg.qr) == (576, "default", 5.0, False)
+    assert cfg.gb18030 is False
     assert cfg.target.where == "10.0.0.5:9100"
 
 
@@ -80,6 +81,7 @@ def test_every_problem_is_listed_at_once() -> None:
         "profile": "no-such-printer",
         "timeout_s": 0,
         "qr": "yes",
+        "gb18030": 1,
     }
     with pytest.raises(ConfigError) as caught:
         PrinterConfig.from_dict(bad, "terminal.toml")
