@@ -13,7 +13,8 @@ the domain's encoder too (which raises, as before). Two differences are left, fo
 event holds: orjson writes a float's exponent otherwise (``1e16`` for ``1e+16``) and writes UUID
 and enum objects the standard library refuses. Events carry no floats (money is in minor units,
 points are whole) and no such objects; a test walks every kind of event a terminal records to
-hold that.
+hold that. The ledger checks what it receives (any JSON a terminal sends) against this text
+first and, when the hash does not match, against the domain's (``ledger.wire.Envelope``).
 """
 
 from __future__ import annotations

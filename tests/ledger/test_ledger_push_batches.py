@@ -271,6 +271,19 @@ def test_the_stored_body_is_the_canonical_json_the_hash_covers() -> None:
     assert env.body.encode() == canonical_json({k: v for k, v in sealed.items() if k != "hash"})
 
 
+@pytest.mark.parametrize("value", [1e16, 1.5e-7, float("nan"), float("-inf"), 0.1])
+def test_an_event_holding_a_float_is_checked_against_the_domain_s_own_text(value: float) -> None:
+    """The ledger writes an event's text through orjson, which writes some floats otherwise
+    (``1e16`` for ``1e+16``, ``null`` for NaN); an event holding one is checked against the
+    domain's text, as its terminal sealed it, and stored in it."""
+    event = {"event_id": str(uuid.uuid4()), "terminal_id": "T1", "seq": 1, "x": value}
+    sealed = seal(event, "0" * 64)
+    env = wire.Envelope.check(json.loads(json.dumps(sealed)))
+
+    assert env.problem is None and env.hash_ok
+    assert env.body.encode() == canonical_json({k: v for k, v in sealed.items() if k != "hash"})
+
+
 @pytest.mark.parametrize(
     "tag",
     ["plain", " {a},b NULL é ", 'with "quotes" and \\ backslash'],

@@ -12,12 +12,12 @@ Accounts: ``member:<id>``, ``program:issued`` (points earned at checkouts), ``pr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
+from loyalty_pos import canonical
 from loyalty_pos.domain.accounting import after_refund
 from loyalty_pos.domain.lots import Account, Lot
 
@@ -28,12 +28,6 @@ REDEEMED = "program:redeemed"
 EXPIRED = "program:expired"
 ADJUSTED = "program:adjusted"
 PROGRAM_ACCOUNTS = (ISSUED, REDEEMED, EXPIRED, ADJUSTED)
-
-
-#: How a member's record is stored: ``json.dumps(..., sort_keys=True, separators=(",", ":"))``
-#: with the encoder set up once (it runs for every member a push changes); a record is a tree of
-#: fresh dicts and lists, so the encoder does not look for cycles.
-_STATE_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
 
 
 def member_account(member_id: str) -> str:
@@ -93,7 +87,9 @@ class MemberRecord:
         return min(dated).isoformat() if dated else None
 
     def to_state(self) -> str:
-        return _STATE_JSON.encode(
+        """The record as stored: compact JSON with sorted keys (written for every member a push
+        changes, so through orjson: ``canonical.dumps``)."""
+        return canonical.dumps(
             {
                 "member_id": self.member_id,
                 "name": self.name,
@@ -114,7 +110,7 @@ class MemberRecord:
 
     @staticmethod
     def from_state(text: str) -> MemberRecord:
-        d = json.loads(text)
+        d = canonical.loads(text)
         return MemberRecord(
             member_id=d["member_id"],
             name=d["name"],

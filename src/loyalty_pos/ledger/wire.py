@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from loyalty_pos import canonical
 from loyalty_pos.domain.events import (
     MAX_ENTRIES,
     MAX_ID,
@@ -365,9 +366,16 @@ class Envelope:
             # serialisation that is also what the ledger stores (pushes are CPU-bound).
             content = raw.copy()
             del content["hash"]
-            text = canonical_text(content)
+            text = canonical.canonical_text(content)
             body = text.encode()
             hash_ok = hashlib.sha256(prev_hash.encode() + body).hexdigest() == hash_
+            if not hash_ok:
+                # orjson writes a float otherwise than the domain's encoder (``canonical``), and
+                # a terminal's event holds none; should one come, the domain's text decides.
+                exact = canonical_text(content)
+                if exact != text:
+                    text, body = exact, exact.encode()
+                    hash_ok = hashlib.sha256(prev_hash.encode() + body).hexdigest() == hash_
         except (UnicodeEncodeError, ValueError, RecursionError):
             return Envelope(
                 raw,
