@@ -116,15 +116,13 @@ def demo_data_dir() -> Path:
     return Path(__file__).resolve().parent / "_config"
 
 
-def set_manager_pin(
-    t: Terminal, new_pin: str, current_pin: str | None = None, at: datetime | None = None
-) -> dict[str, str]:
+def set_manager_pin(t: Terminal, new_pin: str, current_pin: str | None = None) -> dict[str, str]:
     """Set the manager PIN in ``terminal.toml``: the first one freely (a terminal made without
     one cannot refund, adjust or block a card), a new one only with the current PIN."""
     if problem := pin_problem(new_pin):
         raise Refused(problem)
     if t.config.pin_hash:
-        check_manager_pin(t, current_pin, at)
+        check_manager_pin(t, current_pin)
 
     def edit(document: tomlkit.TOMLDocument) -> None:
         document.setdefault("manager", tomlkit.table())["pin_hash"] = hash_pin(new_pin)
@@ -133,9 +131,7 @@ def set_manager_pin(
     return {"manager_pin": "set", "config": str(path)}
 
 
-def set_ledger_token(
-    t: Terminal, token: str, pin: str | None = None, at: datetime | None = None
-) -> dict[str, str]:
+def set_ledger_token(t: Terminal, token: str, pin: str | None = None) -> dict[str, str]:
     """Install a new ledger token (after `loyalty-ledger terminal revoke` and `terminal add`, or a
     token that leaked): written to ``ledger.token`` beside the config (mode 0600), which
     ``terminal.toml`` then names as ``ledger.token_file``; a token written inline in the config
@@ -146,7 +142,7 @@ def set_ledger_token(
     if not token or any(c.isspace() or not c.isprintable() for c in token):
         raise Refused("The token is one word of printable characters, as `terminal add` printed.")
     if t.config.pin_hash:
-        check_manager_pin(t, pin, at)
+        check_manager_pin(t, pin)
     token_file = t.home / "ledger.token"
 
     def edit(document: tomlkit.TOMLDocument) -> None:

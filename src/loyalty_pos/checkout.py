@@ -425,10 +425,14 @@ def _checkout_result(
     }
 
 
-def check_manager_pin(t: Terminal, pin: str | None, at: datetime | None = None) -> None:
+def check_manager_pin(t: Terminal, pin: str | None) -> None:
     """Refuse unless ``pin`` is the manager PIN; 5 wrong PINs lock manager actions for 15 minutes.
-    No PIN at all (None, empty) is refused without counting as a wrong one."""
-    now = t.now(at)
+    No PIN at all (None, empty) is refused without counting as a wrong one.
+
+    The lockout runs on the terminal's clock, never on an operation's ``--at``: a time given
+    there would otherwise lock manager actions for years, or give five more tries each time it
+    moves past the lock."""
+    now = t.now()
     if not t.config.pin_hash:
         raise AuthError(
             "No manager PIN is set on this terminal: set one with `loyalty-pos pin set`."
@@ -471,7 +475,7 @@ def refund(
     at: datetime | None = None,
 ) -> dict[str, Any]:
     """Refund units of a receipt (all when ``items`` is None), recomputing its points."""
-    check_manager_pin(t, pin, at)
+    check_manager_pin(t, pin)
     now = t.now(at)
     with t.store.transaction():
         original, program, result = _refund_of(t, receipt_id, items)
@@ -665,7 +669,7 @@ def adjust(
         raise Refused("An adjustment of 0 points changes nothing.")
     if abs(points) > MAX_POINTS:
         raise Refused(f"An adjustment moves at most {MAX_POINTS:,} points (asked {points:,}).")
-    check_manager_pin(t, pin, at)
+    check_manager_pin(t, pin)
     now = t.now(at)
     program = t.program
     with t.store.transaction():
@@ -734,7 +738,7 @@ def block_card(
     t: Terminal, card: str, pin: str | None, at: datetime | None = None
 ) -> dict[str, Any]:
     """Block a lost card: it can no longer earn or pay; the member's points stay theirs."""
-    check_manager_pin(t, pin, at)
+    check_manager_pin(t, pin)
     with t.store.transaction():
         member_id = _block(t, card.strip(), t.now(at))
     return {"member_id": member_id, "card": mask(card), "status": "blocked"}
@@ -744,7 +748,7 @@ def link_card(
     t: Terminal, new_card: str, member_id: str, pin: str | None, at: datetime | None = None
 ) -> dict[str, Any]:
     """Give a member a new card (a lost card replaced): balance and history follow the member."""
-    check_manager_pin(t, pin, at)
+    check_manager_pin(t, pin)
     new_card = new_card.strip()
     with t.store.transaction():
         _link(t, new_card, member_id, t.now(at))
@@ -763,7 +767,7 @@ def replace_lost_card(
     old_card, new_card = old_card.strip(), new_card.strip()
     if not old_card or not new_card:
         raise Refused("Give the lost card and the new card.")
-    check_manager_pin(t, pin, at)
+    check_manager_pin(t, pin)
     now = t.now(at)
     with t.store.transaction():
         row = t.store.card(old_card)

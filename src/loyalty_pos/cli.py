@@ -245,12 +245,12 @@ def cmd_verify(args: argparse.Namespace) -> Any:
 
 
 def cmd_pin_set(args: argparse.Namespace) -> Any:
-    return set_manager_pin(_terminal(args), args.new_pin, args.manager_pin, _at(args.at))
+    return set_manager_pin(_terminal(args), args.new_pin, args.manager_pin)
 
 
 def cmd_token_set(args: argparse.Namespace) -> Any:
     token = sys.stdin.readline() if args.token == "-" else args.token
-    return set_ledger_token(_terminal(args), token, args.manager_pin, _at(args.at))
+    return set_ledger_token(_terminal(args), token, args.manager_pin)
 
 
 def cmd_program_set(args: argparse.Namespace) -> Any:

@@ -241,9 +241,22 @@ def test_five_wrong_pins_lock_manager_actions_for_fifteen_minutes(demo) -> None:
             svc.adjust(demo, ANNA, 10, "test", "9999")
     with pytest.raises(AuthError, match="locked"):
         svc.adjust(demo, ANNA, 10, "test", "1234")
-    assert (
-        svc.adjust(demo, ANNA, 10, "test", "1234", at=NOW + timedelta(minutes=16))["points"] == 10
-    )
+    demo.clock = lambda: NOW + timedelta(minutes=16)
+    assert svc.adjust(demo, ANNA, 10, "test", "1234")["points"] == 10
+
+
+def test_the_pin_lockout_runs_on_the_clock_not_on_an_operation_s_time(demo) -> None:
+    """Wrong PINs given with a time years ahead lock manager actions for 15 minutes of the
+    clock, not until then; and a time past the lock gives no more tries."""
+    far = NOW + timedelta(days=365 * 900)
+    for _ in range(5):
+        with pytest.raises(AuthError, match="Wrong manager PIN"):
+            svc.adjust(demo, ANNA, 10, "test", "9999", at=far)
+    for at in (None, far + timedelta(days=1)):
+        with pytest.raises(AuthError, match="locked"):
+            svc.adjust(demo, ANNA, 10, "test", "1234", at=at)
+    demo.clock = lambda: NOW + timedelta(minutes=16)
+    assert svc.adjust(demo, ANNA, 10, "test", "1234")["points"] == 10
 
 
 def test_a_forgotten_pin_is_asked_for_and_uses_up_no_try(demo) -> None:
