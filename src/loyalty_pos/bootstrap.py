@@ -27,12 +27,14 @@ DB_FILE = "terminal.db"
 
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:
-    """``--home``, else ``LOYALTY_POS_HOME``, else the platform's per-user data directory."""
+    """``--home``, else ``LOYALTY_POS_HOME``, else the platform's per-user data directory; as an
+    absolute path, since the config names files in it (``ledger.token``) that cron, the nightly
+    job or a command run from another folder must find."""
     if home:
-        return Path(home)
+        return Path(home).absolute()
     if os.environ.get("LOYALTY_POS_HOME"):
-        return Path(os.environ["LOYALTY_POS_HOME"])
-    return Path(platformdirs.user_data_dir("loyalty-pos", appauthor=False))
+        return Path(os.environ["LOYALTY_POS_HOME"]).absolute()
+    return Path(platformdirs.user_data_dir("loyalty-pos", appauthor=False)).absolute()
 
 
 def check_home(home: Path) -> None:

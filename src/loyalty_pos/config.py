@@ -108,6 +108,18 @@ def _is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and url == url.strip()
 
 
+def _token_path(token_file: str, source: str) -> Path:
+    """``ledger.token_file``: a relative path is in the folder of the config file (``source``).
+    An earlier release wrote the home as it was typed (``--home s1`` gave ``s1/ledger.token``,
+    relative to the folder the command ran in): such a path that is not found beside the config
+    but is from the current folder is still read there."""
+    path = Path(token_file)
+    if path.is_absolute():
+        return path
+    beside = Path(source).parent / path
+    return path if not beside.exists() and path.exists() else beside
+
+
 def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     problems: list[str] = []
     for key, value in data.items():
@@ -161,7 +173,7 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     token_file = get("ledger", "token_file", str, "")
     if token_file and not token:
         try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
+            token = _token_path(token_file, source).read_text(encoding="utf-8").strip()
         except OSError as e:
             problems.append(f"ledger.token_file: cannot read {token_file} ({e.strerror})")
         except UnicodeDecodeError:

@@ -657,3 +657,32 @@ def test_a_past_days_report_says_what_the_nightly_report_said_that_night(tmp_pat
     assert next_day["outstanding_points"] == 308 - 52
     text = run(home, "report", "--date", "2026-03-01").stdout
     assert "Members with a negative balance                0" in text
+
+
+def test_a_till_made_with_a_relative_home_opens_from_any_folder(tmp_path: Path) -> None:
+    """``--home s1`` names a folder of the one the command runs in; the config must not keep
+    that relative path (its token file), or cron and every other folder cannot open the till."""
+    program = str(ROOT / "config" / "program.example.toml")
+    shop, elsewhere = tmp_path / "shop", tmp_path / "elsewhere"
+    shop.mkdir()
+    elsewhere.mkdir()
+
+    def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "loyalty_pos.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=cwd,
+        )
+
+    made = cli(
+        shop, "--home", "s1", "init", "--terminal-id", "S1", "--program", program,
+        "--ledger-url", "http://127.0.0.1:9", "--token", "a-token",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    config = (shop / "s1" / "terminal.toml").read_text(encoding="utf-8")
+    assert str(shop / "s1" / "ledger.token") in config
+    for cwd, home in ((elsewhere, str(shop / "s1")), (shop, "s1"), (shop / "s1", ".")):
+        out = cli(cwd, "--home", home, "--json", "journal")
+        assert out.returncode == 0, (cwd, out.stderr)

@@ -80,3 +80,21 @@ def test_a_ledger_url_is_http_or_https_with_a_host(url: str) -> None:
     data = example()
     data["ledger"]["url"] = url
     assert parse_terminal_config(data, "till/terminal.toml").ledger.url == url
+
+
+def test_a_relative_token_file_is_read_beside_the_config_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "s1"
+    home.mkdir()
+    (home / "ledger.token").write_text("beside\n")
+    data = example()
+    data["ledger"] = {"url": "http://127.0.0.1:8700", "token_file": "ledger.token"}
+    monkeypatch.chdir(tmp_path)
+    assert parse_terminal_config(data, str(home / "terminal.toml")).ledger.token == "beside"
+    # As an earlier release wrote it for `--home s1`: relative to the folder it ran in.
+    data["ledger"]["token_file"] = "s1/ledger.token"
+    assert parse_terminal_config(data, str(home / "terminal.toml")).ledger.token == "beside"
+    monkeypatch.chdir(home)
+    with pytest.raises(ConfigError, match="ledger.token_file: cannot read s1/ledger.token"):
+        parse_terminal_config(data, str(home / "terminal.toml"))
