@@ -39,21 +39,23 @@ class BalanceReplay:
     of its ``expires_at`` day, so at midnight the lots of that day are gone.
 
     ``passing`` replays the journal's events while they go on to the report's other figures, so
-    the journal is read once; members it never names keep their base. ``since`` is the day the
-    period starts: the points that lapse after its midnight and by ``end`` are the period's
-    expired points (``expired``)."""
+    the journal is read once; members it never names keep their base. ``begin`` is when the
+    period starts, for its expired points (``expired``)."""
 
-    def __init__(self, t: Terminal, end: datetime, since: date) -> None:
-        self.t, self.end, self.on, self.since = t, end, end.date(), since
+    def __init__(self, t: Terminal, end: datetime, begin: datetime) -> None:
+        self.t, self.end, self.on = t, end, end.date()
+        self.begin, self.since = begin, begin.date()
         self.base_seq: dict[str, int] = {}
         self.at_end: dict[str, int] = {}
         self.lapsed: dict[str, int] = {}
-        days = {"on": self.on.isoformat(), "since": since.isoformat()}
+        days = {"on": self.on.isoformat(), "since": self.since.isoformat()}
         for row in t.store.query(_BASE_BALANCES, days):
             self.base_seq[row["member_id"]] = row["base_seq"]
             self.at_end[row["member_id"]] = row["balance"]
             self.lapsed[row["member_id"]] = row["lapsed"]
         self.accounts: dict[str, Account] = {}
+        #: lapsed points of each member as the period began, for those it has events of
+        self.lapsed_at_start: dict[str, int] = {}
 
     def passing(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for event in events:
@@ -65,6 +67,8 @@ class BalanceReplay:
                 and event_day(event) < self.end
             ):
                 account = self.accounts.get(member) or self._base(member)
+                if member not in self.lapsed_at_start and event_day(event) >= self.begin:
+                    self.lapsed_at_start[member] = _lapsed(account, self.since)
                 self.accounts[member] = apply_event(account, event)
             yield event
 
@@ -79,18 +83,27 @@ class BalanceReplay:
         return {**self.at_end, **replayed}
 
     def expired(self) -> int:
-        """The points that lapsed in the period: those of the lots whose ``expires_at`` falls
-        after ``since`` and no later than the end's day, as the members held them then (a lapsed
-        lot is never spent from, so what it holds at the end is what lapsed)."""
-        replayed = {
-            m: sum(
-                lot.points
-                for lot in account.lots
-                if lot.expires_at is not None and self.since < lot.expires_at <= self.on
-            )
-            for m, account in self.accounts.items()
-        }
-        return sum({**self.lapsed, **replayed}.values())
+        """The points that lapsed in the period: the lapsed points the members hold at its end
+        less those they held as it began. A lapsed lot is never spent from, so this is what the
+        lots that lapsed in the period held then, and the points a refund gave back already
+        lapsed (a sale paid with them before they lapsed): those count as given back, and so
+        here as expired, not in the balance. A member with no event in the period expires the
+        points of their lots whose ``expires_at`` is after its first day and by its end."""
+        total = 0
+        for member, lapsed in self.lapsed.items():
+            account = self.accounts.get(member)
+            if account is None:
+                total += lapsed  # the base's, from ``_BASE_BALANCES``
+            elif member in self.lapsed_at_start:
+                total += _lapsed(account, self.on) - self.lapsed_at_start[member]
+            else:
+                total += _lapsed(account, self.on) - _lapsed(account, self.since)
+        return total
+
+
+def _lapsed(account: Account, on: date) -> int:
+    """The points of ``account``'s lots that are no longer spendable on ``on``."""
+    return sum(lot.points for lot in account.lots if not lot.live_on(on))
 
 
 #: Each member's base on a day (``:on``): the balance (the live lots of ``base_lots`` less
@@ -134,7 +147,7 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
     finish = datetime.combine((end or start) + timedelta(days=1), time(), tz)
     program = t.program
     pulled = members_pulled_at(t)
-    replay = BalanceReplay(t, finish, start) if pulled is None or pulled <= finish else None
+    replay = BalanceReplay(t, finish, begin) if pulled is None or pulled <= finish else None
     events = t.store.events()
     report = period_report(
         replay.passing(events) if replay else events,

@@ -768,6 +768,32 @@ def test_the_report_counts_points_expired_on_the_night_their_lot_lapses(demo) ->
     assert "Points expired (lots that lapsed)" in _report_text(whole)
 
 
+def test_points_a_refund_gives_back_already_lapsed_count_as_expired_that_day(demo) -> None:
+    """Anna pays 500 points that lapse on 1 January; the sale is refunded on the 10th: the 500
+    come back lapsed. The day's report counts them given back (redeemed -500) and expired, so
+    the liability moves by the day's flows, and a report of the whole span says the same as
+    its days."""
+    first = datetime(2025, 1, 2, 10, tzinfo=NOW.tzinfo)
+    buy(demo, ANNA, "MASCARA", "BOOK-NOVEL:2", at=first)
+    svc.adjust(demo, ANNA, 600, "welcome", "1234", at=first)
+    paid = buy(
+        demo, ANNA, "FACECREAM", redeem=500, at=datetime(2025, 12, 20, 10, tzinfo=NOW.tzinfo)
+    )
+    assert paid["points_redeemed"] == 500
+    refund_day = datetime(2026, 1, 10, 10, tzinfo=NOW.tzinfo)
+    svc.refund(demo, paid["receipt_id"], None, "1234", at=refund_day)
+
+    before, day = _day(demo, refund_day.date() - timedelta(days=1)), _day(demo, refund_day.date())
+    assert day["redeemed"] == -500 and day["expired"] == 500
+    assert day["outstanding_points"] == before["outstanding_points"] + _flows(day)
+    span = _day(demo, first.date(), refund_day.date())
+    days = [
+        _day(demo, first.date() + timedelta(days=n))["expired"]
+        for n in range((refund_day.date() - first.date()).days + 1)
+    ]
+    assert span["expired"] == sum(days) >= 500
+
+
 def _report_text(report: dict) -> str:
     from loyalty_pos.reports import report_text
 
@@ -805,7 +831,7 @@ def test_a_period_s_liability_moves_by_its_flows_whatever_happens(
                 if op == "books":
                     sales.append(buy(t, BEN, "BOOK-COOK", at=at)["receipt_id"])
                 elif op == "redeem":
-                    buy(t, BEN, "MILK:3", redeem="max", at=at)
+                    sales.append(buy(t, BEN, "MILK:3", redeem="max", at=at)["receipt_id"])
                 elif op == "refund" and sales:
                     svc.refund(t, sales.pop(0), None, "1234", at=at)
                 elif op in ("adjust", "clawback"):
