@@ -479,6 +479,13 @@ def refund(
     now = t.now(at)
     with t.store.transaction():
         original, program, result = _refund_of(t, receipt_id, items)
+        sold_at = datetime.fromisoformat(original["occurred_at"])
+        if now < sold_at:
+            sold = sold_at.astimezone(now.tzinfo)
+            raise Refused(
+                f"Receipt {receipt_id} was sold on {sold:%Y-%m-%d at %H:%M}: a refund cannot "
+                f"come before its sale (this one is dated {now:%Y-%m-%d %H:%M})."
+            )
         cur = program.currency
         member_id = original["member_id"]
         restored = list(result.restored_lots)

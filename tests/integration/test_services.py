@@ -858,3 +858,13 @@ def test_a_period_s_liability_moves_by_its_flows_whatever_happens(
             assert one["outstanding_points"] == day_before["outstanding_points"] + _flows(one), day
     finally:
         t.store.close()
+
+
+def test_a_refund_dated_before_its_sale_is_refused_and_records_nothing(demo) -> None:
+    sale = buy(demo, ANNA, "BOOK-COOK", "MILK")
+    before = state(demo)
+    with pytest.raises(Refused, match=r"a refund cannot come before its sale") as refused:
+        svc.refund(demo, sale["receipt_id"], {"MILK": 1}, "1234", at=NOW - timedelta(days=9))
+    assert NOW.strftime("%Y-%m-%d at %H:%M") in str(refused.value)
+    assert state(demo) == before
+    assert svc.refund(demo, sale["receipt_id"], {"MILK": 1}, "1234")["receipt_id"]
