@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from . import checkout as svc
-from .bootstrap import check_home, open_terminal, resolve_home
+from .bootstrap import CONFIG_FILE, check_home, open_terminal, resolve_home
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused
 from .reports import day_report, parse_day, report_text
@@ -58,9 +58,11 @@ def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> d
 
     def step(name: str, fn: Callable[[], Any]) -> None:
         progress(name)
+        failed = len(failures)
         try:
             results[name] = fn()
-            log.info("%s: ok", name)
+            if len(failures) == failed:  # a step may finish and still report a failure
+                log.info("%s: ok", name)
         except (LoyaltyPosError, sqlite3.Error, OSError) as e:
             results[name] = {"error": str(e)}
             failures.append(f"{name}: {e}")
@@ -125,13 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     lock_path = home / "nightly.lock"
     try:
         check_home(home)
-        home.mkdir(parents=True, exist_ok=True)
+        if not (home / CONFIG_FILE).is_file():  # before the lock file: make nothing there
+            open_terminal(home)  # raises, saying to run init first
         lock = lock_path.open("w")
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         log.error("another nightly run holds %s; not starting a second one", lock_path)
         return 3
-    except Refused as e:
+    except LoyaltyPosError as e:
         log.error("%s", e)
         return 2
     except OSError as e:

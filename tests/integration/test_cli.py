@@ -686,3 +686,15 @@ def test_a_till_made_with_a_relative_home_opens_from_any_folder(tmp_path: Path) 
     for cwd, home in ((elsewhere, str(shop / "s1")), (shop, "s1"), (shop / "s1", ".")):
         out = cli(cwd, "--home", home, "--json", "journal")
         assert out.returncode == 0, (cwd, out.stderr)
+
+
+def test_the_nightly_job_for_a_folder_without_a_till_makes_nothing_there(tmp_path: Path) -> None:
+    missing = tmp_path / "no-till"
+    out = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "run `loyalty-pos init` first" in out.stderr
+    assert not missing.exists()

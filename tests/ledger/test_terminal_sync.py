@@ -6,6 +6,7 @@ the nightly job runs end to end."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 import subprocess
@@ -188,7 +189,7 @@ def test_a_pull_in_small_pages_with_the_next_page_fetched_ahead_gets_every_membe
 
 
 def test_a_till_restored_from_an_old_backup_is_told_the_ledger_holds_back_its_sales(
-    store, tmp_path
+    store, tmp_path, caplog
 ) -> None:
     """The ledger already holds the lost till's later sales: the restored copy's next sale takes
     a seq the ledger has, and everything after it waits behind it. The till must say so, stop
@@ -236,9 +237,13 @@ def test_a_till_restored_from_an_old_backup_is_told_the_ledger_holds_back_its_sa
     ]
     assert held[0]["event"]["lines"][0]["sku"] == "MASCARA"
 
-    result = nightly_run(restored, restored.now().date(), keep=2, progress=lambda _: None)
+    with caplog.at_level(logging.INFO, logger="loyalty_pos.nightly"):
+        result = nightly_run(restored, restored.now().date(), keep=2, progress=lambda _: None)
     assert result["ok"] is False
     assert any("holds back 3" in failure for failure in result["failures"])
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("sync: ") and "holds back 3" in m for m in said)
+    assert "sync: ok" not in said and "verify: ok" in said  # the log says the sync failed
 
 
 def test_a_till_with_another_tills_token_is_told_whose_token_it_is(store, tmp_path) -> None:
