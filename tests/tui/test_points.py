@@ -143,7 +143,7 @@ async def test_a_card_enrolled_offline_cannot_pay_yet(make_app, terminal):
         assert app.checkout.view.member.status == "provisional"
         await fill(pilot, "MASCARA")
         screen = await open_points(pilot, "100")
-        assert "can pay once the ledger has seen it" in text_of(screen, "#error")
+        assert "can pay once a sync has taken it to the ledger" in text_of(screen, "#error")
 
 
 async def test_a_frozen_member_is_refused_and_the_basket_stays(make_app, terminal):

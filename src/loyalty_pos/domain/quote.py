@@ -51,7 +51,7 @@ class MemberState:
         tier: the tier's name before this checkout.
         qualifying_spend: money paid in the tier window before this checkout.
         punch: per-SKU punch-card counters (member-scope ``nth_free``).
-        status: "active", "frozen" or "provisional" (enrolled offline, not yet seen by the ledger).
+        status: "active", "frozen" or "provisional" (enrolled at a till, not yet seen by the ledger).
     """
 
     member_id: str
@@ -205,7 +205,8 @@ def _check_redeem(
         raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")
     if member.status == "provisional":
         raise RedeemRefused(
-            "This card was enrolled offline: it earns now and can pay once the ledger has seen it.",
+            "This card was enrolled here and the ledger has not seen it yet: it earns now and can "
+            "pay once a sync has taken it to the ledger.",
             limit="provisional",
         )
     if member.balance < 0:

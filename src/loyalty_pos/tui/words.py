@@ -25,7 +25,8 @@ def cap_reason(cap: RedeemCap, program: Program) -> str:
             f"{program.offline.max_redeem_points_per_member_per_day} points a day here"
         ),
         "frozen": "the member is frozen: points cannot be paid",
-        "provisional": "the card was enrolled offline: it can pay once the ledger has seen it",
+        "provisional": "the card was enrolled here and the ledger has not seen it yet: it can pay "
+        "once a sync has taken it there",
         "negative_balance": "the balance is negative: points cannot be paid",
         "no_member": "no member card: scan or type the card first (F2)",
         "min_points": f"the balance is below the smallest points payment ({rules.min_points})",
