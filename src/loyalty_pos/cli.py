@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -598,6 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return closed_pipe()
     except Exception as e:  # the outermost edge: a bug must still not show a traceback
         import traceback
 
@@ -611,6 +614,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = f" (the details could not be written to {log}: {log_error.strerror})"
         _fail(args, None, f"internal error ({type(e).__name__}: {e}){where}")
         return 1
+
+
+def closed_pipe() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as a command killed by
+    SIGPIPE does, and keep Python from failing again on the final flush of stdout."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
 
 
 if __name__ == "__main__":

@@ -698,3 +698,21 @@ def test_the_nightly_job_for_a_folder_without_a_till_makes_nothing_there(tmp_pat
     )
     assert out.returncode == 2 and "run `loyalty-pos init` first" in out.stderr
     assert not missing.exists()
+
+
+def test_output_its_reader_stops_reading_ends_quietly(home: Path, tmp_path: Path) -> None:
+    """``loyalty-pos journal | head -3``: the reader goes away; no "internal error", no
+    traceback, the exit status of a command stopped by a closed pipe."""
+    assert run(home, "checkout", "--item", "MILK").returncode == 0  # a journal to print
+    commands = [
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "journal"],
+        [sys.executable, "-m", "loyalty_pos.ledger", "report", "--db", f"sqlite:///{tmp_path}/l.db",
+         "--from", "2026-01-01", "--to", "2026-01-31"],
+    ]  # fmt: skip
+    for command in commands:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # before the command writes anything
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141, (command, err)
+        assert "internal error" not in err and "Traceback" not in err, err

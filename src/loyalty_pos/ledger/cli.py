@@ -236,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if isinstance(e, Refused) else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return closed_pipe()
     except Exception as e:  # noqa: BLE001 - the outermost edge: a sentence, never a traceback
         _fail(
             {"error": "internal", "message": f"internal error: {type(e).__name__}: {e}"},
@@ -243,6 +245,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_json,
         )
         return 1
+
+
+def closed_pipe() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as a command killed by
+    SIGPIPE does, and keep Python from failing again on the final flush of stdout."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
 
 
 def _fail(body: dict[str, Any], sentence: str, as_json: bool) -> None:
