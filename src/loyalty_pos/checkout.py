@@ -373,16 +373,12 @@ def checkout(
                     "UPDATE members SET punch = ?, "
                     "last_birthday_bonus = COALESCE(?, last_birthday_bonus) WHERE member_id = ?",
                     (
-                        _json(q.punch_after),
+                        canonical.dumps(q.punch_after),
                         now.date().isoformat() if q.birthday_awarded else None,
                         member.member_id,
                     ),
                 )
     return _checkout_result(program, sealed, q, member, after)
-
-
-def _json(value: Any) -> str:
-    return canonical.dumps(value)
 
 
 def _after(account: Account, tier: TierStatus | None, now: datetime) -> dict[str, Any]:
@@ -530,7 +526,8 @@ def refund(
             for sku, delta in result.punch_delta.items():
                 punch[sku] = max(punch.get(sku, 0) + delta, 0)
             t.store.conn.execute(
-                "UPDATE members SET punch = ? WHERE member_id = ?", (_json(punch), member_id)
+                "UPDATE members SET punch = ? WHERE member_id = ?",
+                (canonical.dumps(punch), member_id),
             )
             if returned_bonus := event.get("birthday_bonus_returned"):
                 t.store.conn.execute(

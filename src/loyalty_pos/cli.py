@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -27,6 +26,7 @@ from .bootstrap import (
 from .checkout import OPEN_LINE, Terminal
 from .domain.errors import LoyaltyPosError, Refused
 from .domain.quote import MAX_QTY
+from .exits import closed_pipe
 from .imports import import_catalog, import_members
 from .receipts.text import MAX_WIDTH, MIN_WIDTH
 from .reports import YEARS, parse_day
@@ -614,13 +614,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = f" (the details could not be written to {log}: {log_error.strerror})"
         _fail(args, None, f"internal error ({type(e).__name__}: {e}){where}")
         return 1
-
-
-def closed_pipe() -> int:
-    """The reader of our output went away (``| head``): stop quietly, as a command killed by
-    SIGPIPE does, and keep Python from failing again on the final flush of stdout."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 141
 
 
 if __name__ == "__main__":

@@ -25,6 +25,16 @@ def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def nightly(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The nightly job (``scripts/nightly-sync``) run for ``home``."""
+    return subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("cli") / "t1"
@@ -180,12 +190,7 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
     home: Path, args: tuple[str, ...], said: str
 ) -> None:
     backups = sorted((home / "backups").glob("*.db"))
-    out = subprocess.run(
-        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = nightly(home, *args)
     assert out.returncode == 2
     assert said in out.stderr and "Traceback" not in out.stderr
     assert sorted((home / "backups").glob("*.db")) == backups
@@ -536,13 +541,8 @@ def test_a_home_that_is_a_file_or_unreadable_files_are_sentences(tmp_path: Path)
         assert str(a_file) in out.stderr
     assert a_file.read_text() == "not a terminal\n"
 
-    nightly = subprocess.run(
-        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(a_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert nightly.returncode == 2 and "is a file, not a folder" in nightly.stderr
+    night = nightly(a_file)
+    assert night.returncode == 2 and "is a file, not a folder" in night.stderr
 
     latin1 = tmp_path / "program.toml"
     latin1.write_bytes((ROOT / "config" / "program.example.toml").read_bytes() + b"# caf\xe9\n")
@@ -619,13 +619,8 @@ def test_a_past_days_report_says_what_the_nightly_report_said_that_night(tmp_pat
         ("adjust", "04A1B2C3D4E500", "300", "--reason", "welcome", *pin),
     ):
         assert run(home, *args, "--at", "2026-03-01T12:00:00+01:00").returncode == 0
-    nightly = subprocess.run(
-        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), "--date", "2026-03-01"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert nightly.returncode == 0, nightly.stderr
+    night = nightly(home, "--date", "2026-03-01")
+    assert night.returncode == 0, night.stderr
     that_night = json.loads((home / "reports" / "2026-03-01.json").read_text())
     assert that_night["outstanding_points"] == 848  # Ben's 49 and 499 cashback, Anna's 300
     assert that_night["negative_balances"] == [] and that_night["outstanding_debt"] == 0
@@ -690,12 +685,7 @@ def test_a_till_made_with_a_relative_home_opens_from_any_folder(tmp_path: Path) 
 
 def test_the_nightly_job_for_a_folder_without_a_till_makes_nothing_there(tmp_path: Path) -> None:
     missing = tmp_path / "no-till"
-    out = subprocess.run(
-        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(missing)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = nightly(missing)
     assert out.returncode == 2 and "run `loyalty-pos init` first" in out.stderr
     assert not missing.exists()
 

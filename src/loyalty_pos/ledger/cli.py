@@ -19,6 +19,7 @@ from typing import Any
 
 from loyalty_pos.domain.errors import LoyaltyPosError, Refused
 from loyalty_pos.domain.program import parse_program_text, program_to_json
+from loyalty_pos.exits import closed_pipe
 
 from .report import render
 from .store import LedgerStore
@@ -245,13 +246,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_json,
         )
         return 1
-
-
-def closed_pipe() -> int:
-    """The reader of our output went away (``| head``): stop quietly, as a command killed by
-    SIGPIPE does, and keep Python from failing again on the final flush of stdout."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 141
 
 
 def _fail(body: dict[str, Any], sentence: str, as_json: bool) -> None:
