@@ -16,23 +16,23 @@ ROOT = Path(__file__).resolve().parents[2]
 AT = "2026-11-22T14:00:00+01:00"
 
 
-def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _command(module: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), *args],
+        [sys.executable, "-m", module, "--home", str(home), *args],
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``loyalty-pos --home HOME ARGS``."""
+    return _command("loyalty_pos.cli", home, *args)
 
 
 def nightly(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The nightly job (``scripts/nightly-sync``) run for ``home``."""
-    return subprocess.run(
-        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return _command("loyalty_pos.nightly", home, *args)
 
 
 @pytest.fixture(scope="module")
