@@ -605,7 +605,8 @@ def balance(t: Terminal, card: str, at: datetime | None = None) -> dict[str, Any
             if lot.expires_at
         ],
         "status": m.status,
-        "pending_sync": t.store.outbox_count(),
+        # Events waiting for the ledger; a standalone till (no ledger) has none to send.
+        "pending_sync": t.store.outbox_count() if t.config.ledger.configured else 0,
     }
 
 

@@ -94,9 +94,11 @@ def test_an_offline_sale_reaches_the_ledger_once_and_balances_agree(store, tmp_p
         t.store.set_meta("last_sync_at", (t.now() - timedelta(hours=2)).isoformat())
         sale = svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 1), ("BOOK-COOK", 2)]))
         assert sale["offline"] is True
+        assert svc.balance(t, ANNA)["pending_sync"] == 1
         proxy.offline = False
         first = sync(t)
         assert (first["pushed"], first["rejected"], first["waiting"]) == (1, 0, 0)
+        assert svc.balance(t, ANNA)["pending_sync"] == 0
         assert sync(t)["pushed"] == 0
     audit = store.admin.get("/v1/audit").json()
     assert (audit["sum_of_balances"], audit["unbalanced_transfers"]) == (0, 0)
