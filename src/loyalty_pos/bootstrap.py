@@ -24,6 +24,8 @@ from .store import open_store
 CONFIG_FILE = "terminal.toml"
 PROGRAM_FILE = "program.toml"
 DB_FILE = "terminal.db"
+#: Marks a home made by ``make_demo_home``: the only kind of home ``loyalty-pos demo`` replaces.
+DEMO_MARKER = "DEMO-STORE"
 
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:
@@ -209,4 +211,20 @@ def make_demo_home(home: Path, terminal_id: str = "DEMO1", manager_pin: str = "1
     )
     import_catalog(terminal, data / "demo" / "catalog.csv")
     import_members(terminal, data / "demo" / "members.csv")
+    (home / DEMO_MARKER).write_text(
+        "A demo store made by `loyalty-pos demo`, which replaces this folder at its next run.\n",
+        encoding="utf-8",
+    )
     return terminal
+
+
+def is_demo_home(home: Path) -> bool:
+    """Whether ``home`` holds a demo store (marked, or made by a release before the mark: terminal
+    DEMO1 with no ledger), which ``loyalty-pos demo`` may replace."""
+    if (home / DEMO_MARKER).exists():
+        return True
+    try:
+        config = load_terminal_config(home / CONFIG_FILE)
+    except (ConfigError, Refused, OSError):
+        return False
+    return config.terminal_id == "DEMO1" and not config.ledger.configured

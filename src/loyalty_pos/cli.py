@@ -306,10 +306,18 @@ def demo_home(args: argparse.Namespace) -> Path:
 def cmd_demo(args: argparse.Namespace) -> Any:
     import shutil
 
-    from .bootstrap import make_demo_home
+    from .bootstrap import CONFIG_FILE, DB_FILE, check_home, is_demo_home, make_demo_home
 
     home = demo_home(args)
-    if (home / "terminal.toml").exists() and not args.keep:
+    check_home(home)
+    holds_till = (home / CONFIG_FILE).exists() or (home / DB_FILE).exists()
+    if holds_till and not is_demo_home(home):
+        raise Refused(
+            f"{home} holds a terminal, not the demo store: the demo starts from a fresh copy of "
+            "its folder, so it does not run there. Use `loyalty-pos run` for this terminal, or "
+            "give the demo another --home (or none)."
+        )
+    if holds_till and not args.keep:
         shutil.rmtree(home)
     t = open_terminal(home) if (home / "terminal.toml").exists() else make_demo_home(home)
     if args.script:

@@ -50,6 +50,14 @@ def _bad_text(line: int, row: dict[str, str], limits: dict[str, int]) -> list[st
 
 
 def import_members(t: Terminal, path: Path) -> dict[str, int]:
+    if t.config.ledger.configured:
+        # Members imported here would be unknown to the ledger, which would hold back every
+        # sale to them: at a till with a ledger, members come from the ledger's pull.
+        raise Refused(
+            "This terminal takes its members from the ledger: import them there "
+            "(`loyalty-ledger members import`); the terminal gets them at its next sync. "
+            "Nothing was imported."
+        )
     rows = _rows(path, MEMBER_COLUMNS)
     today = t.now().date()
     problems: list[str] = []

@@ -707,3 +707,26 @@ def test_output_its_reader_stops_reading_ends_quietly(home: Path, tmp_path: Path
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 141, (command, err)
         assert "internal error" not in err and "Traceback" not in err, err
+
+
+def test_the_demo_refuses_a_folder_holding_a_real_terminal_and_leaves_it_as_it_was(
+    tmp_path: Path, home: Path
+) -> None:
+    """`demo --home` starts from a fresh copy of the demo store: on a till's own folder it would
+    throw away its sales, backups and token, so it refuses there; a demo home is replaced."""
+    import shutil
+
+    till = tmp_path / "till"
+    shutil.copytree(home, till)
+    before = sorted(p.relative_to(till) for p in till.rglob("*"))
+    journal = run(till, "journal").stdout
+    out = run(till, "demo", "--script", "--json")
+    assert out.returncode == 2, out.stderr
+    assert "holds a terminal, not the demo store" in json.loads(out.stderr)["message"]
+    assert sorted(p.relative_to(till) for p in till.rglob("*")) == before
+    assert run(till, "journal").stdout == journal
+
+    demo = tmp_path / "demo"
+    first = json.loads(run(demo, "demo", "--script", "--json").stdout)
+    again = json.loads(run(demo, "demo", "--script", "--json").stdout)
+    assert first["first_sale"]["receipt_id"] == again["first_sale"]["receipt_id"] == "DEMO1-000001"

@@ -20,8 +20,8 @@ from ledger_helpers import LedgerServer, subprocess_env
 
 from loyalty_pos import checkout as svc
 from loyalty_pos.bootstrap import init_terminal, open_terminal
-from loyalty_pos.domain.errors import AuthError, RedeemRefused
-from loyalty_pos.imports import import_catalog
+from loyalty_pos.domain.errors import AuthError, RedeemRefused, Refused
+from loyalty_pos.imports import import_catalog, import_members
 from loyalty_pos.nightly import run as nightly_run
 from loyalty_pos.reports import day_report, report_text
 from loyalty_pos.sync import SyncError, sync
@@ -50,14 +50,18 @@ def store(fresh_ledger: LedgerServer) -> LedgerServer:
 
 
 def till(
-    server: LedgerServer, home: Path, terminal_id: str, url: str | None = None
+    server: LedgerServer,
+    home: Path,
+    terminal_id: str,
+    url: str | None = None,
+    program: Path = ROOT / "config/program.example.toml",
 ) -> svc.Terminal:
     answer = server.admin.post("/v1/terminals", json={"terminal_id": terminal_id})
     assert answer.status_code == 201, answer.text
     t = init_terminal(
         home,
         terminal_id,
-        ROOT / "config/program.example.toml",
+        program,
         "1234",
         ledger_url=url or server.base_url,
         token=answer.json()["token"],
@@ -481,3 +485,52 @@ def test_points_given_back_lapsed_to_a_member_in_debt_leave_the_debt_at_both_end
     assert _lots(at_ledger["lots"]) == _cached_lots(t, "M0001")
     assert t.store.account("M0001").debt == at_ledger["debt"]
     assert svc.balance(t, ANNA)["balance"] == at_ledger["spendable_balance"] < 0
+
+
+def test_a_till_set_up_with_its_own_program_file_sells_by_the_ledgers_after_a_sync(
+    store, tmp_path
+) -> None:
+    """The file a till was set up with rules only until the ledger's program arrives, even at
+    the same version number: ten times the points at one till would reach every member."""
+    ten = tmp_path / "ten.toml"
+    ten.write_text(
+        (ROOT / "config/program.example.toml")
+        .read_text()
+        .replace("points_per_unit = 1 ", "points_per_unit = 10 ", 1)
+    )
+    t = till(store, tmp_path / "t1", "T1", program=ten)
+    app = open_terminal(t.home)  # another program on the same cache (the app) holds it parsed
+    assert t.program.earn.points_per_unit == app.program.earn.points_per_unit == 10
+    sync(t)
+    assert app.program.earn.points_per_unit == 1
+    assert t.program.version == 1 and t.program.earn.points_per_unit == 1
+    same = till(store, tmp_path / "t2", "T2")  # set up with the ledger's own file
+    sync(same)
+    basket = [("MASCARA", 1), ("BOOK-COOK", 2)]
+    sale = svc.checkout(t, ANNA, svc.resolve_items(t, basket))
+    quoted = svc.price_basket(same, ANNA, svc.resolve_items(same, basket), None)[0]
+    assert sale["points_earned"] == quoted.points_earned > 0
+    assert sync(t)["pushed"] == 1
+    assert ledger_member(store, "M0001")["balance"] == sale["balance"]
+
+
+def test_a_till_in_another_currency_than_the_ledger_is_told_and_keeps_its_program(
+    store, tmp_path
+) -> None:
+    usd = tmp_path / "usd.toml"
+    usd.write_text((ROOT / "config/program.example.toml").read_text().replace('"EUR"', '"USD"', 1))
+    t = till(store, tmp_path / "t1", "T1", program=usd)
+    with pytest.raises(
+        SyncError, match="in EUR, but this terminal keeps its prices and sales in USD"
+    ):
+        sync(t)
+    assert t.program.currency == "USD"
+    assert t.store.one("SELECT COUNT(*) AS n FROM members")["n"] == 0  # nothing pulled
+
+
+def test_a_till_with_a_ledger_refuses_a_members_file_and_records_nothing(store, tmp_path) -> None:
+    t = till(store, tmp_path / "t1", "T1")
+    with pytest.raises(Refused, match="takes its members from the ledger"):
+        import_members(t, ROOT / "config/demo/members.csv")
+    assert t.store.one("SELECT COUNT(*) AS n FROM members")["n"] == 0
+    assert list(t.store.events()) == []

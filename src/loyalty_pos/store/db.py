@@ -81,6 +81,7 @@ class Store:
         self.path = path
         self.db = Database(conn)
         self._program: Program | None = None
+        self._program_stored: tuple[int, str] | None = None  # its version and stored_at
         self._data_version: int | None = None
         #: The chain's (seq, hash) as this connection last read or appended it; valid while no
         #: other connection has committed (``_check_program`` forgets it then).
@@ -155,7 +156,9 @@ class Store:
         if not self.conn.in_transaction:
             self._check_program()
         if self._program is None:
-            row = self.one("SELECT version, rules FROM programs ORDER BY version DESC LIMIT 1")
+            row = self.one(
+                "SELECT version, rules, stored_at FROM programs ORDER BY version DESC LIMIT 1"
+            )
             if row is None:
                 raise StorageError(
                     "This terminal has no program yet: run `loyalty-pos init` first."
@@ -163,6 +166,7 @@ class Store:
             self._program = parse_program(
                 json.loads(row["rules"]), f"program v{row['version']} (stored)"
             )
+            self._program_stored = (row["version"], row["stored_at"])
         return self._program
 
     def _check_program(self) -> None:
@@ -172,9 +176,14 @@ class Store:
         if data_version != self._data_version:
             self._data_version = data_version
             self._head = None
-            if self._program is not None:
-                if self.latest_program_version() != self._program.version:
-                    self._program = None
+            if self._program is not None and self._newest_program() != self._program_stored:
+                self._program = None
+
+    def _newest_program(self) -> tuple[int, str] | None:
+        """The newest stored version and when it was stored: a version taken again from the
+        ledger (``take_program``) keeps its number but not its moment."""
+        row = self.one("SELECT version, stored_at FROM programs ORDER BY version DESC LIMIT 1")
+        return (row["version"], row["stored_at"]) if row else None
 
     def latest_program_version(self) -> int:
         """The newest stored program's version, 0 when there is none, without parsing its rules
@@ -204,9 +213,22 @@ class Store:
     def save_program(self, program: Program, now: datetime) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO programs (version, rules, stored_at) VALUES (?, ?, ?)",
-            (program.version, json.dumps(program_to_json(program)), utc_iso(now)),
+            # To the microsecond: another connection tells a version taken again from this.
+            (
+                program.version,
+                json.dumps(program_to_json(program)),
+                now.astimezone(UTC).isoformat(),
+            ),
         )
         self._program = None
+
+    def take_program(self, program: Program, now: datetime) -> None:
+        """Make ``program`` the newest version: versions from its number on are dropped first
+        (a till's own program that the ledger replaces). A sale keeps its ``program_version``;
+        a refund of a sale under a dropped version is recomputed by the program now stored
+        under that number, or else by the newest."""
+        self.conn.execute("DELETE FROM programs WHERE version >= ?", (program.version,))
+        self.save_program(program, now)
 
     # -- catalog ----------------------------------------------------------------------------
 

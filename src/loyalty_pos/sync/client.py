@@ -28,7 +28,7 @@ from ..checkout import Terminal, is_online
 from ..domain.accounting import apply_event
 from ..domain.errors import AuthError, LoyaltyPosError, Refused
 from ..domain.lots import Account, Lot
-from ..domain.program import parse_program
+from ..domain.program import parse_program, program_to_json
 from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us
 
 PUSH_BATCH = 500
@@ -344,10 +344,8 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
                     # balances from these accounts (reports.member_balances).
                     t.store.set_meta(MEMBERS_PULLED_AT, t.now().isoformat())
                 program = page.get("program")
-                if program and int(program.get("version", 0)) > t.store.latest_program_version():
-                    t.store.save_program(
-                        parse_program(program["rules"], "program from the ledger"), t.now()
-                    )
+                if program:
+                    _take_program(t, program)
                 cursor = new_cursor
                 t.store.set_meta("pull_cursor", cursor)
                 if page_format != held_format:
@@ -358,6 +356,32 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
             page = following.result()
     finally:
         ahead.shutdown(wait=False, cancel_futures=True)
+
+
+def _take_program(t: Terminal, sent: Mapping[str, Any]) -> None:
+    """Rule the next sale by the ledger's program: a till with a ledger takes its program only
+    from there. A newer version is stored beside the till's; one that differs from the till's
+    at the same or a lower version (the program file the till was set up with, not the
+    ledger's) replaces the till's versions from that number on. A program in another currency
+    is refused: every amount in the cache is in minor units of the till's currency."""
+    program = parse_program(sent["rules"], "program from the ledger")
+    latest = t.store.latest_program_version()
+    if program.version > latest:
+        current = t.store.program() if latest else None
+    else:
+        current = t.store.program_version(program.version)
+        if current.version == program.version == latest and program_to_json(
+            current
+        ) == program_to_json(program):
+            return
+    if current is not None and current.currency != program.currency:
+        raise SyncError(
+            f"The ledger's program (version {program.version}) is in {program.currency}, but "
+            f"this terminal keeps its prices and sales in {current.currency}: set the till up "
+            "again (`loyalty-pos init`) with the ledger's currency. Its sales so far stay in its "
+            "journal; nothing of this pull was stored."
+        )
+    t.store.take_program(program, t.now())
 
 
 def sync(
