@@ -619,7 +619,8 @@ def enroll(
     birthday: str = "",
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Enrol a new member on the spot: a card and a way to reach them is all it takes."""
+    """Enrol a new member on the spot: a card is all it takes (a name, email, phone or
+    birthday if the customer gives them)."""
     now = t.now(at)
     card = card.strip()
     if not card:

@@ -534,3 +534,38 @@ def test_a_till_with_a_ledger_refuses_a_members_file_and_records_nothing(store, 
         import_members(t, ROOT / "config/demo/members.csv")
     assert t.store.one("SELECT COUNT(*) AS n FROM members")["n"] == 0
     assert list(t.store.events()) == []
+
+
+async def test_the_app_sends_a_sale_to_the_ledger_right_after_it_not_at_the_next_interval(
+    store, tmp_path
+) -> None:
+    """The background sync runs every `sync_interval_s` (an hour here) and right after each
+    sale: the ledger has the sale while the receipt is still on the screen."""
+    import asyncio
+
+    from loyalty_pos.tui.app import CheckoutApp
+    from tests.tui.pilot import fill, press, settle, until
+
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    config = t.home / "terminal.toml"
+    config.write_text(
+        config.read_text().replace("[ledger]\n", "[ledger]\nsync_interval_s = 3600\n")
+    )
+    t.store.close()
+    t = open_terminal(t.home)
+    assert t.config.ledger.sync_interval_s == 3600
+    app = CheckoutApp(t)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f9")
+        sale = t.store.event_by_receipt("T1-000001")
+        assert sale is not None
+        for _ in range(250):  # up to 5 s
+            if ledger_member(store, "M0001")["balance"] > 0:
+                break
+            await asyncio.sleep(0.02)
+        await until(pilot, lambda: t.store.outbox_count() == 0)
+    assert ledger_member(store, "M0001")["balance"] == sale["points_earned"] > 0

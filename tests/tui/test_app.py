@@ -17,7 +17,7 @@ from loyalty_pos.tui.screens.help import KEYS, HelpScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen
 
 from .conftest import ANNA, COFFEE_EAN
-from .pilot import fill, notes, press, scan, settle, text_in, type_text
+from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
 
 
 async def test_an_open_basket_comes_back_after_a_restart(make_app, terminal):
@@ -176,6 +176,37 @@ async def test_f12_syncs_with_the_ledger_and_a_failure_shows_offline(make_app, t
         assert "cannot be reached" in notes(app)[-1]
         assert calls[0].store is not terminal.store  # sync has a connection of its own
         assert "OFFLINE" in text_in(app.checkout.status_bar)
+
+
+async def test_a_sale_made_while_a_sync_runs_is_sent_by_one_more_sync_after_it(
+    make_app, terminal
+):
+    """The sync running when the sale commits may have read the outbox before it: one more
+    sync follows, so the sale does not wait for the next interval."""
+    terminal.config = dataclasses.replace(
+        terminal.config, ledger=LedgerConfig(url="http://127.0.0.1:9", sync_interval_s=3600)
+    )
+    release = threading.Event()
+    calls: list[int] = []
+
+    def slow_sync(t):
+        calls.append(t.store.outbox_count())
+        if len(calls) == 1:
+            release.wait(5)
+        return {"pushed": 0, "pulled": 0, "waiting": 0}
+
+    app = make_app(sync=slow_sync)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f12")  # a sync that hangs until released
+        await until(pilot, lambda: calls)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f9")
+        await until(pilot, lambda: terminal.store.last_receipt_id() is not None)
+        assert len(calls) == 1
+        release.set()
+        await until(pilot, lambda: len(calls) == 2)
+        assert calls == [0, 1]  # the second sync saw the sale waiting
 
 
 async def test_a_bug_in_the_screen_is_logged_and_the_checkout_stays_up(

@@ -11,7 +11,7 @@ from loyalty_pos.tui.widgets.basket_table import BasketTable
 from loyalty_pos.tui.widgets.item_field import ItemField
 
 from .conftest import ANNA, BEN, COFFEE_EAN
-from .pilot import notes, press, scan, settle, text_in, type_text
+from .pilot import notes, press, scan, settle, text_in, type_text, until
 
 
 def lines(app) -> list[tuple[str, int]]:
@@ -175,17 +175,22 @@ async def test_an_unknown_card_offers_enrolment_and_f4_enrols_it(make_app, termi
         assert enrolled[-1]["card"] == "LC99990001"
 
 
-async def test_enrolment_asks_for_a_name_and_an_email_or_a_phone(make_app):
+async def test_enrolment_needs_only_the_card(make_app, terminal):
+    """A customer in the queue may give no name, email or phone: the card alone enrols them
+    (as `loyalty-pos enroll --card` does)."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await press(pilot, "f4")
         await type_text(pilot, "LC99990002")
-        await type_text(pilot, "Zoe Quinn")
-        await type_text(pilot, "")
-        await type_text(pilot, "")
-        assert "email address or a phone number" in str(app.screen.query_one("#error").render())
-        assert isinstance(app.screen, FormScreen)
+        for _ in range(3):
+            await type_text(pilot, "")
+        await until(pilot, lambda: app.checkout.view.member is not None)
+        assert app.screen is app.checkout
+    enrolled = [e for e in terminal.store.events() if e["type"] == "enroll"]
+    assert [(e["card"], e["name"], e["email"], e["phone"]) for e in enrolled] == [
+        ("LC99990002", "", "", "")
+    ]
 
 
 async def test_escape_on_an_empty_field_voids_the_basket_after_asking(make_app):

@@ -1,4 +1,5 @@
-"""Sync with the central ledger from the app: F12 now, and every ``sync_interval_s`` quietly.
+"""Sync with the central ledger from the app: F12 now, right after each sale, refund and
+enrolment, and every ``sync_interval_s`` quietly.
 
 The sync runs on a thread and a database connection of its own, so a slow or absent ledger never
 holds up a scan; the result comes back to the checkout screen as ``ServiceDone`` or
@@ -28,6 +29,7 @@ class LedgerSync:
     checkout: Any
     sync_hook: SyncHook | None
     _syncing: bool = False
+    _sync_again: bool = False  # an event was recorded while a sync ran: one more when it ends
     _sync_terminal: Terminal | None = None
 
     def action_sync(self) -> None:
@@ -42,6 +44,17 @@ class LedgerSync:
 
     def sync_quietly(self) -> None:
         if not self._syncing:
+            self._sync("sync-background")
+
+    def sync_soon(self) -> None:
+        """After an event is recorded: send it now, not at the next interval (a new member can
+        pay with points, and the other tills see the balance, once the ledger has it). A sync
+        already running may have read the outbox before the event: one more follows it."""
+        if not self.terminal.config.ledger.configured:
+            return
+        if self._syncing:
+            self._sync_again = True
+        else:
             self._sync("sync-background")
 
     @work(thread=True, group="sync", exit_on_error=False)
@@ -66,6 +79,10 @@ class LedgerSync:
         finally:
             self._syncing = False
         self.checkout.post_message(message)
+        if self._sync_again:
+            self._sync_again = False
+            app: Any = self
+            app.call_from_thread(self.sync_quietly)
 
     def close_sync(self) -> None:
         if self._sync_terminal is not None:

@@ -204,12 +204,14 @@ class CheckoutScreen(StaysUp, Screen[None]):
             result, view = done
             self.show(view)
             extra = (
-                " Enrolled offline: the card earns now and can pay once the ledger has seen it."
+                " The card earns now and can pay with points once the ledger has seen it "
+                "(at the next sync)."
                 if result["status"] == "provisional"
                 else ""
             )
             self.notify(f"Welcome! Member {result['member_id']}, card {result['card']}.{extra}")
             self.pos.refresh_status()
+            self.pos.sync_soon()
 
         fields = [
             Field("card", "Card", self.unknown_card, scannable=True),
@@ -257,6 +259,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
             self.pos.print_receipt(result["receipt_id"])
             self.pos.reprice()
             self.pos.refresh_status()
+            self.pos.sync_soon()
 
         self.app.push_screen(RefundScreen(receipt_id), done)
 
@@ -338,6 +341,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
         )
         self.pos.print_receipt(result["receipt_id"])
         self.pos.refresh_status()
+        self.pos.sync_soon()
 
     def action_select(self, delta: int) -> None:
         self.query_one(BasketTable).step(delta)
@@ -387,10 +391,8 @@ def _scanned(result: ScanResult) -> BasketChanged | CardUnknown:
 
 
 def _check_enrol(v: Values) -> str | None:
+    """Only the card is needed (as for `loyalty-pos enroll`): a customer in a queue may give
+    a name, an email or a phone, or none of them."""
     if not v["card"]:
         return "Scan or type the new card."
-    if not v["name"]:
-        return "Give the member's name."
-    if not v["email"] and not v["phone"]:
-        return "Give an email address or a phone number."
     return None
