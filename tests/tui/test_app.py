@@ -178,9 +178,7 @@ async def test_f12_syncs_with_the_ledger_and_a_failure_shows_offline(make_app, t
         assert "OFFLINE" in text_in(app.checkout.status_bar)
 
 
-async def test_a_sale_made_while_a_sync_runs_is_sent_by_one_more_sync_after_it(
-    make_app, terminal
-):
+async def test_a_sale_made_while_a_sync_runs_is_sent_by_one_more_sync_after_it(make_app, terminal):
     """The sync running when the sale commits may have read the outbox before it: one more
     sync follows, so the sale does not wait for the next interval."""
     terminal.config = dataclasses.replace(
