@@ -501,8 +501,10 @@ def test_a_corrupt_database_gives_a_sentence_not_a_traceback(tmp_path: Path, dem
     (home / "terminal.db").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
         (home / f"terminal.db{suffix}").unlink(missing_ok=True)
-    with pytest.raises(StorageError, match="damaged"):
+    with pytest.raises(StorageError, match="damaged") as refused:
         open_terminal(home)
+    # A till with a ledger must not go on selling from a backup (README: 'A till's disk died').
+    assert "nightly backup" in str(refused.value) and "new terminal id" in str(refused.value)
 
 
 def test_a_locked_database_is_reported_as_busy(demo) -> None:

@@ -266,3 +266,30 @@ async def test_a_free_amount_is_taken_as_typed_or_refused_in_words(make_app):
             "5.00",
             "grocery",
         )
+
+
+async def test_the_totals_show_what_free_units_saved_without_a_minus_the_total_already_has(
+    make_app,
+):
+    """The total already leaves the free units out (DESIGN §5.1); a "-2.40" under it would be
+    taken off again by a cashier reading the panel."""
+    from textual.geometry import Region
+
+    from loyalty_pos.tui.widgets.totals_panel import TotalsPanel
+
+    from .conftest import BEN
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, BEN)
+        await type_text(pilot, "6*COFFEE")
+        quote = app.checkout.view.quote
+        assert quote.discount > 0
+        await settle(pilot)
+        panel = app.checkout.query_one(TotalsPanel)
+        strips = panel.render_lines(Region(0, 0, *panel.outer_size))  # border included
+        shown = " ".join(" ".join(strip.text.split()) for strip in strips)
+        assert "Saved (free items)" in shown and str(quote.discount) in shown
+        assert f"-{quote.discount}" not in shown
+        assert str(quote.total) in shown and str(quote.due) in shown

@@ -45,7 +45,9 @@ def _storage_error(e: sqlite3.Error, path: str) -> StorageError:
         )
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return StorageError(
-            f"The database {path} is damaged ({text}); restore it from the nightly backup.",
+            f"The database {path} is damaged ({text}). A till without a ledger: restore it "
+            "from the nightly backup (backups/). A till with a ledger: do not restore it, set "
+            "the till up again under a new terminal id and sync (README: 'A till's disk died').",
             reason="corrupt",
         )
     if "readonly" in text or "read-only" in text:

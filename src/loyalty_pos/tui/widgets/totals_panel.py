@@ -1,4 +1,5 @@
-"""The totals: total, free-item discount, points payment, amount due and points to earn."""
+"""The totals: total (free units already left out, what they saved beside it), points payment,
+amount due and points to earn."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ class TotalsPanel(Static):
         grid.add_column(justify="right")
         grid.add_row("Total", money(q.total))
         if q.discount:
-            grid.add_row("Free items", f"-{money(q.discount)}")
+            # Already left out of the total (the free units cost nothing): what was saved, as
+            # the receipt says it, not a minus the cashier would take off again.
+            grid.add_row(
+                Text("Saved (free items)", style="dim"), Text(money(q.discount), style="dim")
+            )
         if q.points_redeemed or view.basket.redeem:
             grid.add_row(f"Points ({q.points_redeemed})", f"-{money(q.points_value)}")
         grid.add_row(Text("Due", style="bold"), Text(money(q.due, cur), style="bold"))
