@@ -70,10 +70,13 @@ class Terminal:
         return self.store.program()
 
     def now(self, at: datetime | None = None) -> datetime:
+        """``at`` (else the clock) in the store's time zone: ``timezone`` from the config, else
+        the machine's. A moment typed with another offset is the same moment in store time, so
+        promotion days, birthdays and expiry do not depend on how ``--at`` was written."""
         when = at or self.clock()
         if when.tzinfo is None:
             when = when.replace(tzinfo=self.config.tz) if self.config.tz else when.astimezone()
-        return when.astimezone(self.config.tz) if self.config.tz else when
+        return when.astimezone(self.config.tz) if self.config.tz else when.astimezone()
 
     def is_card(self, code: str) -> bool:
         return re.fullmatch(self.config.card_pattern, code) is not None

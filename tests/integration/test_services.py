@@ -867,6 +867,23 @@ def test_a_refund_dated_before_its_sale_is_refused_and_records_nothing(demo) -> 
     before = state(demo)
     with pytest.raises(Refused, match=r"a refund cannot come before its sale") as refused:
         svc.refund(demo, sale["receipt_id"], {"MILK": 1}, "1234", at=NOW - timedelta(days=9))
-    assert NOW.strftime("%Y-%m-%d at %H:%M") in str(refused.value)
+    assert NOW.astimezone().strftime("%Y-%m-%d at %H:%M") in str(refused.value)  # store time
     assert state(demo) == before
     assert svc.refund(demo, sale["receipt_id"], {"MILK": 1}, "1234")["receipt_id"]
+
+
+def test_one_moment_typed_with_two_offsets_is_one_store_time(demo) -> None:
+    """Without a `timezone` in the config the store's time is the machine's: `--at` typed with
+    any offset is converted to it, so promotion days, birthdays and expiry follow the moment,
+    not how it was written."""
+    utc = datetime.fromisoformat("2026-03-10T23:30:00+00:00")
+    paris = datetime.fromisoformat("2026-03-11T00:30:00+01:00")
+    assert demo.config.tz is None
+    assert (
+        demo.now(utc) == demo.now(paris)
+        and demo.now(utc).isoformat() == demo.now(paris).isoformat()
+    )
+    a = svc.checkout(demo, ANNA, svc.resolve_items(demo, [("MILK", 1)]), at=utc)
+    b = svc.checkout(demo, ANNA, svc.resolve_items(demo, [("MILK", 1)]), at=paris)
+    first, second = (demo.store.event_by_receipt(x["receipt_id"]) for x in (a, b))
+    assert first["occurred_at"] == second["occurred_at"] == utc.astimezone().isoformat()
