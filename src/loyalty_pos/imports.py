@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 from pathlib import Path
 
 from .checkout import OPEN_LINE, Terminal, unreadable_card
@@ -121,6 +122,22 @@ def _unsellable_sku(sku: str) -> str | None:
     return None
 
 
+def _misspelt_category(category: str, named: set[str]) -> str | None:
+    """A category one letter or two off (or in another case than) one the program excludes or
+    promotes: the program matches categories exactly, so `tobaco` would earn the points that
+    `tobacco` excludes, on every sale of the item."""
+    if category in named:
+        return None
+    by_fold = {n.casefold(): n for n in named}
+    near = difflib.get_close_matches(category.casefold(), list(by_fold), 1, 0.8)
+    if not near:
+        return None
+    return (
+        f"category {category!r} is not the program's {by_fold[near[0]]!r} (the program "
+        "excludes or promotes that one, and matches a category as it is spelt): write it so"
+    )
+
+
 def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
     rows = _rows(path, CATALOG_COLUMNS)
     currency = t.program.currency
@@ -128,6 +145,10 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
     parsed = []
     skus: set[str] = set()
     eans: set[str] = set()
+    program = t.program
+    named = set(program.earn.excluded_categories) | {
+        p.category for p in program.promotions if p.category
+    }
     for line, row in rows:
         if not row["sku"]:
             problems.append(f"line {line}: sku is empty")
@@ -152,6 +173,8 @@ def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: name is empty")
         if not row["category"]:
             problems.append(f"line {line}: category is empty")
+        elif problem := _misspelt_category(row["category"], named):
+            problems.append(f"line {line}: {problem}")
         problems += _bad_text(line, row, {"sku": MAX_ID, "name": MAX_TEXT, "category": MAX_TEXT})
         try:
             price = parse_money(row["price"], currency, "price")

@@ -432,6 +432,26 @@ def test_catalog_import_checks_ean_digits_and_prices(demo, tmp_path: Path) -> No
     assert demo.store.item("A") is None
 
 
+def test_a_catalog_category_a_letter_off_one_the_program_excludes_is_refused(
+    demo, tmp_path: Path
+) -> None:
+    """`tobaco` would earn the points `tobacco` excludes on every sale: the import names the
+    line and the program's spelling; a new category far from the program's is taken."""
+    typo = tmp_path / "catalog.csv"
+    typo.write_text(
+        "sku,ean,name,price,category\nCIGS,,Cigarettes,8.00,tobaco\n"
+        "NOVEL2,,Novel,9.00,Books\nSEEDS,,Seeds,2.00,garden\n"
+    )
+    before = state(demo)
+    with pytest.raises(ConfigError) as e:
+        import_catalog(demo, typo)
+    assert [p.split(":")[0] for p in e.value.problems] == ["line 2", "line 3"]
+    assert "'tobacco'" in e.value.problems[0] and "'books'" in e.value.problems[1]
+    assert state(demo) == before and demo.store.item("SEEDS") is None
+    typo.write_text("sku,ean,name,price,category\nSEEDS,,Seeds,2.00,seeds\n")
+    assert import_catalog(demo, typo) == {"imported": 1}
+
+
 def test_an_ean_of_a_sku_the_file_leaves_alone_is_refused_naming_the_line(
     demo, tmp_path: Path
 ) -> None:
