@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from loyalty_pos import canonical
 from loyalty_pos.domain.accounting import after_refund
@@ -38,9 +38,8 @@ class EventInvalid(ValueError):
     """The event is well-formed but cannot be applied (unknown member, a card of someone else...)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    """Points moved from ``debit`` to ``credit``.
+class Transfer(NamedTuple):
+    """Points moved from ``debit`` to ``credit`` (a tuple: pushes build one or two per event).
 
     Attributes:
         kind: earn, redeem, reverse, restore, expire, adjust_in, adjust_out.
@@ -218,9 +217,9 @@ def _bump(counters: Mapping[str, int], deltas: Mapping[str, int]) -> dict[str, i
     return {sku: n for sku, n in result.items() if n}
 
 
-@dataclass(frozen=True, slots=True)
-class Posted:
-    """What applying one event did: its transfers, the member it concerns, its qualifying spend."""
+class Posted(NamedTuple):
+    """What applying one event did: its transfers, the member it concerns, its qualifying spend
+    (a tuple, like ``Transfer``: one for every event)."""
 
     transfers: tuple[Transfer, ...] = ()
     member_id: str | None = None
@@ -254,12 +253,17 @@ def _counted(record: MemberRecord, event: wire.EventIn) -> Mapping[str, int]:
     if event.terminal_id == wire.LEDGER_TERMINAL:
         return record.counted_through
     counted = dict(record.counted_through)
-    counted[event.terminal_id] = max(counted.get(event.terminal_id, 0), event.seq)
+    terminal_id, seq = event.terminal_id, event.seq
+    if counted.get(terminal_id, 0) < seq:
+        counted[terminal_id] = seq
     return counted
 
 
 def _booked(account: Account) -> int:
-    return sum(lot.points for lot in account.lots) - account.debt
+    total = -account.debt
+    for lot in account.lots:  # a loop, not sum() of a generator: twice per event, few lots
+        total += lot.points
+    return total
 
 
 def _save(
@@ -296,6 +300,22 @@ def _evolve(
 ) -> MemberRecord:
     """``dataclasses.replace(before, account=..., counted_through=..., **changes)``, spelled
     out: it runs for every event of every push and ``replace`` is several times dearer."""
+    if not changes:  # most events: a checkout changes the account alone
+        return MemberRecord(
+            before.member_id,
+            before.name,
+            before.email,
+            before.phone,
+            before.birthday,
+            before.status,
+            before.cards,
+            account,
+            before.punch,
+            before.last_birthday_bonus,
+            counted_through,
+            before.enrolled_at,
+            before.enrolled_us,
+        )
     if not changes.keys() <= _CHANGEABLE:
         raise TypeError(f"not fields of a member record: {sorted(changes.keys() - _CHANGEABLE)}")
     get = changes.get

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -71,9 +71,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class EventResult:
-    """The ledger's answer for one pushed event.
+class EventResult(NamedTuple):
+    """The ledger's answer for one pushed event (a tuple: one is built for every pushed event).
 
     Attributes:
         status: accepted, duplicate or rejected.
@@ -90,11 +89,15 @@ class EventResult:
     duplicate: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"event_id": self.event_id, "status": self.status}
-        for key in ("reason", "message", "ledger_seq"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        if self.duplicate:
+        event_id, status, reason, message, ledger_seq, duplicate = self
+        out: dict[str, Any] = {"event_id": event_id, "status": status}
+        if reason is not None:
+            out["reason"] = reason
+        if message is not None:
+            out["message"] = message
+        if ledger_seq is not None:
+            out["ledger_seq"] = ledger_seq
+        if duplicate:
             out["duplicate"] = True
         return out
 
