@@ -13,8 +13,9 @@ Accounts: ``member:<id>``, ``program:issued`` (points earned at checkouts), ``pr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import date
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from loyalty_pos import canonical
@@ -54,12 +55,17 @@ class Transfer(NamedTuple):
     member_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class MemberRecord:
+#: The empty counters a new record starts with: read-only, so one can be shared.
+_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
+
+
+class MemberRecord(NamedTuple):
     """A member as the ledger knows them: details, cards, points lots, counters.
 
     ``account`` holds every lot not yet expired by an ``expire`` event (lapsed ones included) and
-    the debt; its booked balance equals the sum of the member's transfers.
+    the debt; its booked balance equals the sum of the member's transfers. A tuple rather than a
+    frozen dataclass: every pushed event builds a new one, which a tuple does in a fraction of the
+    time.
     """
 
     member_id: str
@@ -70,9 +76,9 @@ class MemberRecord:
     status: str = "active"
     cards: tuple[tuple[str, str], ...] = ()
     account: Account = Account()
-    punch: Mapping[str, int] = field(default_factory=dict)
+    punch: Mapping[str, int] = _NO_COUNTS
     last_birthday_bonus: str | None = None
-    counted_through: Mapping[str, int] = field(default_factory=dict)
+    counted_through: Mapping[str, int] = _NO_COUNTS
     enrolled_at: str = ""
     enrolled_us: int = 0
 
@@ -336,7 +342,7 @@ def _evolve(
     )
 
 
-_CHANGEABLE = frozenset(f.name for f in fields(MemberRecord)) - {
+_CHANGEABLE = frozenset(MemberRecord._fields) - {
     "member_id",
     "account",
     "counted_through",
