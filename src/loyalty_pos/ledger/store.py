@@ -125,14 +125,39 @@ class _Rows:
     ledger_seq: int
     ledger_hash: str
     received_us: int
-    events: list[dict[str, Any]] = field(default_factory=list)
-    transfers: list[dict[str, Any]] = field(default_factory=list)
+    #: as tuples of ``_EVENT_COLUMNS`` and ``_TRANSFER_COLUMNS`` (a push builds one or more for
+    #: every event: tuples cost less than mappings, to build and to send)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    transfers: list[tuple[Any, ...]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     programs: list[dict[str, Any]] = field(default_factory=list)
     sent_events: int = 0  # events and transfers already handed to the writer
     sent_transfers: int = 0
     #: member id -> the change (gseq) of the record handed to the writer
     sent_members: dict[str, int] = field(default_factory=dict)
+
+
+_EVENT_COLUMNS = (
+    "gseq",
+    "event_id",
+    "terminal_id",
+    "seq",
+    "type",
+    "member_id",
+    "occurred_at",
+    "occurred_us",
+    "received_us",
+    "skew_s",
+    "program_version",
+    "prev_hash",
+    "hash",
+    "status",
+    "reason",
+    "message",
+    "spend_minor",
+    "body",
+)
+_TRANSFER_COLUMNS = ("gseq", "leg", "kind", "debit", "credit", "amount", "member_id", "occurred_us")
 
 
 class _RecordCache:
@@ -638,39 +663,31 @@ class LedgerStore:
         kind = raw.get("type")
         version = raw.get("program_version")
         rows.events.append(
-            {
-                "gseq": gseq,
-                "event_id": raw["event_id"],
-                "terminal_id": raw["terminal_id"],
-                "seq": raw["seq"],
-                "type": kind[:32] if isinstance(kind, str) else "?",
-                "member_id": posted.member_id,
-                "occurred_at": str(raw.get("occurred_at"))[:64],
-                "occurred_us": occurred_us,
-                "received_us": rows.received_us,
-                "skew_s": skew,
-                "program_version": version if isinstance(parsed, wire.EventIn) else None,
-                "prev_hash": raw["prev_hash"],
-                "hash": raw["hash"],
-                "status": status,
-                "reason": reason,
-                "message": message,
-                "spend_minor": posted.spend_minor,
-                "body": body_text,
-            }
+            (  # _EVENT_COLUMNS
+                gseq,
+                raw["event_id"],
+                raw["terminal_id"],
+                raw["seq"],
+                kind[:32] if isinstance(kind, str) else "?",
+                posted.member_id,
+                str(raw.get("occurred_at"))[:64],
+                occurred_us,
+                rows.received_us,
+                skew,
+                version if isinstance(parsed, wire.EventIn) else None,
+                raw["prev_hash"],
+                raw["hash"],
+                status,
+                reason,
+                message,
+                posted.spend_minor,
+                body_text,
+            )
         )
         for leg, t in enumerate(posted.transfers):
             rows.transfers.append(
-                {
-                    "gseq": gseq,
-                    "leg": leg,
-                    "kind": t.kind,
-                    "debit": t.debit,
-                    "credit": t.credit,
-                    "amount": t.amount,
-                    "member_id": t.member_id,
-                    "occurred_us": occurred_us,
-                }
+                # _TRANSFER_COLUMNS
+                (gseq, leg, t.kind, t.debit, t.credit, t.amount, t.member_id, occurred_us)
             )
         if status == "rejected":
             rows.rejections.append(
@@ -1193,8 +1210,8 @@ class LedgerStore:
     def _stream(self, out: Writer, book: Book, rows: _Rows, settled: Callable[[str], bool]) -> None:
         """Hand to the writer the events and transfers not written yet (events first: the
         transfers refer to them) and the changed members ``settled`` says are final."""
-        out.insert(events, rows.events[rows.sent_events :])
-        out.insert(transfers, rows.transfers[rows.sent_transfers :])
+        out.insert_rows(events, _EVENT_COLUMNS, rows.events[rows.sent_events :])
+        out.insert_rows(transfers, _TRANSFER_COLUMNS, rows.transfers[rows.sent_transfers :])
         rows.sent_events, rows.sent_transfers = len(rows.events), len(rows.transfers)
         changed = []
         for member_id, gseq in book.changed_members.items():
