@@ -102,6 +102,18 @@ class EventResult(NamedTuple):
         return out
 
 
+class _Stored(NamedTuple):
+    """An event the ledger holds, as a resend of it is answered: read from the database, or
+    stored earlier in the same push (a tuple: one for every event a push stores)."""
+
+    body: str
+    hash: str | None
+    status: str
+    reason: str | None
+    message: str | None
+    gseq: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class PushOutcome:
     results: tuple[EventResult, ...]
@@ -157,6 +169,7 @@ _EVENT_COLUMNS = (
     "spend_minor",
     "body",
 )
+_NOTHING_POSTED = Posted()
 _TRANSFER_COLUMNS = ("gseq", "leg", "kind", "debit", "credit", "amount", "member_id", "occurred_us")
 
 
@@ -466,24 +479,24 @@ class LedgerStore:
                     result = EventResult(env.event_id, "rejected", "invalid", env.problem)
                 elif env.event_id in known:
                     original = known[env.event_id]
-                    if original["body"] != env.body or original["hash"] != env.hash:
+                    if original.body != env.body or original.hash != env.hash:
                         result = EventResult(
                             env.event_id,
                             "rejected",
                             "conflict",
                             "this event id was already pushed with another body",
                         )
-                    elif original["status"] == "accepted":
+                    elif original.status == "accepted":
                         result = EventResult(
-                            env.event_id, "duplicate", None, None, original["gseq"], True
+                            env.event_id, "duplicate", None, None, original.gseq, True
                         )
                     else:
                         result = EventResult(
                             env.event_id,
                             "rejected",
-                            original["reason"],
-                            original["message"],
-                            original["gseq"],
+                            original.reason,
+                            original.message,
+                            original.gseq,
                             True,
                         )
                 elif env.terminal_id != terminal_id:
@@ -531,14 +544,14 @@ class LedgerStore:
                 assert body is not None  # a sound envelope always has a parse result
                 result = self._consume(book, rows, env.raw, env.body, body, offset_s)
                 results.append(result)
-                known[str(env.event_id)] = {
-                    "body": env.body,
-                    "hash": env.hash,
-                    "status": result.status,
-                    "reason": result.reason,
-                    "message": result.message,
-                    "gseq": result.ledger_seq,
-                }
+                known[str(env.event_id)] = _Stored(
+                    env.body,
+                    env.hash,
+                    result.status,
+                    result.reason,
+                    result.message,
+                    result.ledger_seq,
+                )
                 head_seq, head_hash = int(env.seq or 0), str(env.hash)
                 if out.streams and len(rows.events) - rows.sent_events >= _STREAM_CHUNK:
                     # On to the server while the next events are computed. A member goes too
@@ -574,7 +587,7 @@ class LedgerStore:
         self,
         conn: Connection,
         refused: list[tuple[int, wire.Envelope]],
-        known: dict[str, dict[str, Any]],
+        known: dict[str, _Stored],
         results: list[EventResult],
         before_read: Callable[[], None],
     ) -> None:
@@ -646,7 +659,7 @@ class LedgerStore:
         rows.gseq += 1
         gseq = rows.gseq
         status, reason, message = "accepted", None, None
-        posted = Posted()
+        posted = _NOTHING_POSTED
         occurred_us = None
         skew = 0
         if isinstance(parsed, str):
@@ -1183,8 +1196,8 @@ class LedgerStore:
             raise NotFound(f"no member {member_id[:64]!r}")
         return record
 
-    def _known_events(self, conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-        known: dict[str, dict[str, Any]] = {}
+    def _known_events(self, conn: Connection, ids: list[str]) -> dict[str, _Stored]:
+        known: dict[str, _Stored] = {}
         for chunk in _chunks(sorted(set(ids))):
             for row in conn.execute(
                 sa.select(
@@ -1197,14 +1210,9 @@ class LedgerStore:
                     events.c.gseq,
                 ).where(events.c.event_id.in_(chunk))
             ):
-                known[row.event_id] = {
-                    "body": row.body,
-                    "hash": row.hash,
-                    "status": row.status,
-                    "reason": row.reason,
-                    "message": row.message,
-                    "gseq": int(row.gseq),
-                }
+                known[row.event_id] = _Stored(
+                    row.body, row.hash, row.status, row.reason, row.message, int(row.gseq)
+                )
         return known
 
     def _stream(self, out: Writer, book: Book, rows: _Rows, settled: Callable[[str], bool]) -> None:

@@ -1,16 +1,20 @@
-"""The push's request parser (``models.parse_push``) answers exactly as pydantic's own
-``PushRequest.model_validate_json``: the same request, or the same errors, for any body."""
+"""A push's fast edges: its request parser (``models.parse_push``) answers exactly as pydantic's
+own ``PushRequest.model_validate_json`` (the same request, or the same errors, for any body), and
+its answer is the text ``JSONResponse`` writes, also where orjson cannot write it."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from fastapi.responses import JSONResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from loyalty_pos.ledger import models as m
+from loyalty_pos.ledger.api import push_answer
+from loyalty_pos.ledger.store import EventResult, PushOutcome
 
 EVENT = '{"event_id": "e1", "seq": 1, "n": %s}'
 
@@ -128,3 +132,38 @@ json_values = st.recursive(
 )
 def test_any_json_push_parses_as_pydantic_reads_it(head: dict, events: object) -> None:
     _same(json.dumps({**head, "events": events}).encode())
+
+
+def _answer_as_json_response_writes_it(outcome: PushOutcome) -> None:
+    answer = push_answer(outcome)
+    assert answer.media_type == "application/json"
+    expected = JSONResponse(
+        {
+            "results": [r.to_json() for r in outcome.results],
+            "head": {"seq": outcome.head_seq, "hash": outcome.head_hash},
+        }
+    )
+    assert answer.body == expected.body
+    assert answer.headers["content-type"] == expected.headers["content-type"]
+
+
+def test_a_push_is_answered_with_the_text_json_response_writes() -> None:
+    _answer_as_json_response_writes_it(
+        PushOutcome(
+            (
+                EventResult("e1", "accepted", None, None, 17),
+                EventResult("e2", "duplicate", None, None, 9, True),
+                EventResult("e3", "rejected", "invalid", 'unknown member Zoë \x1b\n"😀\u2028', 18),
+                EventResult(None, "rejected", "invalid", "event_id must be a UUID"),
+            ),
+            3,
+            "ab" * 32,
+        )
+    )
+
+
+def test_an_answer_orjson_cannot_write_is_written_by_the_standard_library() -> None:
+    huge = 2**70  # past 64 bits: orjson refuses it
+    _answer_as_json_response_writes_it(
+        PushOutcome((EventResult("e1", "accepted", None, None, huge),), huge, "0" * 64)
+    )
