@@ -84,7 +84,7 @@ class MemberRecord(NamedTuple):
 
     @property
     def balance(self) -> int:
-        return sum(lot.points for lot in self.account.lots) - self.account.debt
+        return _booked(self.account)
 
     @property
     def next_expiry(self) -> str | None:
@@ -102,12 +102,12 @@ class MemberRecord(NamedTuple):
                 "phone": self.phone,
                 "birthday": self.birthday,
                 "status": self.status,
-                "cards": [list(c) for c in self.cards],
+                "cards": self.cards,  # pairs, written as JSON arrays
                 "lots": [lot.to_json() for lot in self.account.lots],
                 "debt": self.account.debt,
-                "punch": dict(self.punch),
+                "punch": _plain(self.punch),
                 "last_birthday_bonus": self.last_birthday_bonus,
-                "counted_through": dict(self.counted_through),
+                "counted_through": _plain(self.counted_through),
                 "enrolled_at": self.enrolled_at,
                 "enrolled_us": self.enrolled_us,
             }
@@ -131,6 +131,11 @@ class MemberRecord(NamedTuple):
             enrolled_at=d["enrolled_at"],
             enrolled_us=d["enrolled_us"],
         )
+
+
+def _plain(counts: Mapping[str, int]) -> dict[str, int]:
+    """``counts`` as a dict for JSON (a new record's are a read-only view), not copied twice."""
+    return counts if type(counts) is dict else dict(counts)
 
 
 @dataclass(frozen=True, slots=True)
