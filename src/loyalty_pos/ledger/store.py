@@ -18,6 +18,7 @@ import csv
 import hashlib
 import hmac
 import io
+import itertools
 import json
 import secrets
 import threading
@@ -147,6 +148,10 @@ class _Rows:
     sent_transfers: int = 0
     #: member id -> the change (gseq) of the record handed to the writer
     sent_members: dict[str, int] = field(default_factory=dict)
+    #: how many of the book's changed members the streaming has looked at, and those of them a
+    #: later event still named then (looked at again at the next chunk)
+    looked_at: int = 0
+    unsettled: list[str] = field(default_factory=list)
 
 
 _EVENT_COLUMNS = (
@@ -1215,15 +1220,33 @@ class LedgerStore:
                 )
         return known
 
-    def _stream(self, out: Writer, book: Book, rows: _Rows, settled: Callable[[str], bool]) -> None:
+    def _stream(
+        self, out: Writer, book: Book, rows: _Rows, settled: Callable[[str], bool] | None = None
+    ) -> None:
         """Hand to the writer the events and transfers not written yet (events first: the
-        transfers refer to them) and the changed members ``settled`` says are final."""
+        transfers refer to them) and the changed members ``settled`` says are final; without
+        ``settled``, every changed member not written as it is now (the end of a transaction).
+
+        While streaming, only the members changed since the last chunk and those still named
+        by a later event then are looked at, not every member of the batch again at every
+        chunk; one changed again after it was written is written at the end."""
         out.insert_rows(events, _EVENT_COLUMNS, rows.events[rows.sent_events :])
         out.insert_rows(transfers, _TRANSFER_COLUMNS, rows.transfers[rows.sent_transfers :])
         rows.sent_events, rows.sent_transfers = len(rows.events), len(rows.transfers)
+        ready: Iterable[str] = book.changed_members
+        if settled is not None:
+            looked = rows.unsettled
+            looked.extend(itertools.islice(book.changed_members, rows.looked_at, None))
+            rows.looked_at = len(book.changed_members)
+            now: list[str] = []
+            later: list[str] = []
+            for member_id in looked:
+                (now if settled(member_id) else later).append(member_id)
+            ready, rows.unsettled = now, later
         changed = []
-        for member_id, gseq in book.changed_members.items():
-            if rows.sent_members.get(member_id) == gseq or not settled(member_id):
+        for member_id in ready:
+            gseq = book.changed_members[member_id]
+            if rows.sent_members.get(member_id) == gseq:
                 continue
             record = book.members[member_id]
             assert record is not None
@@ -1248,7 +1271,7 @@ class LedgerStore:
             with Writer(conn) as own:
                 self._flush(conn, book, rows, own)
             return
-        self._stream(out, book, rows, lambda _: True)
+        self._stream(out, book, rows)
         changed_cards = []
         for card in book.changed_cards:
             row = book.cards[card]
