@@ -141,6 +141,21 @@ class Writer:
             return
         self._send_arrays(table, names, rows, "")
 
+    def insert_rows(
+        self, table: sa.Table, names: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """``insert`` of rows given as tuples of the columns ``names``, in that order: what a
+        push builds for each event, cheaper than a mapping to build and to turn into arrays."""
+        if not rows:
+            return
+        if not self.streams:
+            self.conn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
+            return
+        if any(c.autoincrement is True and c.name not in names for c in table.primary_key):
+            self.insert(table, [dict(zip(names, row, strict=True)) for row in rows])
+            return
+        self._send_columns(table, names, list(zip(*rows, strict=True)), "")
+
     def upsert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
@@ -182,7 +197,14 @@ class Writer:
             columns: list[Sequence[Any]] = [[row[names[0]] for row in rows]]
         else:
             columns = list(zip(*map(itemgetter(*names), rows), strict=True))
-        kinds = [_array_type(table.c[n]) for n in names]
+        self._send_columns(table, names, columns, tail)
+
+    def _send_columns(
+        self, table: sa.Table, names: tuple[str, ...], columns: Sequence[Sequence[Any]], tail: str
+    ) -> None:
+        kinds = _ARRAY_KINDS.get((table.name, names))
+        if kinds is None:
+            kinds = _ARRAY_KINDS[table.name, names] = [_array_type(table.c[n]) for n in names]
         values = [_array_literal(c, k) for c, k in zip(columns, kinds, strict=True)]
         formats = tuple("%t" if isinstance(v, str) else "%b" for v in values)
         key = (table.name, names, tail, formats)
@@ -219,6 +241,7 @@ class Writer:
 
 
 _ARRAY_SQL: dict[tuple[str, tuple[str, ...], str, tuple[str, ...]], str] = {}
+_ARRAY_KINDS: dict[tuple[str, tuple[str, ...]], list[str]] = {}
 
 
 def _array_literal(values: Sequence[Any], kind: str) -> str | list[Any]:

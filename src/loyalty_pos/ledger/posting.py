@@ -13,9 +13,10 @@ Accounts: ``member:<id>``, ``program:issued`` (points earned at checkouts), ``pr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from loyalty_pos import canonical
 from loyalty_pos.domain.accounting import after_refund
@@ -38,9 +39,8 @@ class EventInvalid(ValueError):
     """The event is well-formed but cannot be applied (unknown member, a card of someone else...)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    """Points moved from ``debit`` to ``credit``.
+class Transfer(NamedTuple):
+    """Points moved from ``debit`` to ``credit`` (a tuple: pushes build one or two per event).
 
     Attributes:
         kind: earn, redeem, reverse, restore, expire, adjust_in, adjust_out.
@@ -55,12 +55,17 @@ class Transfer:
     member_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class MemberRecord:
+#: The empty counters a new record starts with: read-only, so one can be shared.
+_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
+
+
+class MemberRecord(NamedTuple):
     """A member as the ledger knows them: details, cards, points lots, counters.
 
     ``account`` holds every lot not yet expired by an ``expire`` event (lapsed ones included) and
-    the debt; its booked balance equals the sum of the member's transfers.
+    the debt; its booked balance equals the sum of the member's transfers. A tuple rather than a
+    frozen dataclass: every pushed event builds a new one, which a tuple does in a fraction of the
+    time.
     """
 
     member_id: str
@@ -71,15 +76,15 @@ class MemberRecord:
     status: str = "active"
     cards: tuple[tuple[str, str], ...] = ()
     account: Account = Account()
-    punch: Mapping[str, int] = field(default_factory=dict)
+    punch: Mapping[str, int] = _NO_COUNTS
     last_birthday_bonus: str | None = None
-    counted_through: Mapping[str, int] = field(default_factory=dict)
+    counted_through: Mapping[str, int] = _NO_COUNTS
     enrolled_at: str = ""
     enrolled_us: int = 0
 
     @property
     def balance(self) -> int:
-        return sum(lot.points for lot in self.account.lots) - self.account.debt
+        return _booked(self.account)
 
     @property
     def next_expiry(self) -> str | None:
@@ -97,12 +102,12 @@ class MemberRecord:
                 "phone": self.phone,
                 "birthday": self.birthday,
                 "status": self.status,
-                "cards": [list(c) for c in self.cards],
+                "cards": self.cards,  # pairs, written as JSON arrays
                 "lots": [lot.to_json() for lot in self.account.lots],
                 "debt": self.account.debt,
-                "punch": dict(self.punch),
+                "punch": _plain(self.punch),
                 "last_birthday_bonus": self.last_birthday_bonus,
-                "counted_through": dict(self.counted_through),
+                "counted_through": _plain(self.counted_through),
                 "enrolled_at": self.enrolled_at,
                 "enrolled_us": self.enrolled_us,
             }
@@ -126,6 +131,11 @@ class MemberRecord:
             enrolled_at=d["enrolled_at"],
             enrolled_us=d["enrolled_us"],
         )
+
+
+def _plain(counts: Mapping[str, int]) -> dict[str, int]:
+    """``counts`` as a dict for JSON (a new record's are a read-only view), not copied twice."""
+    return counts if type(counts) is dict else dict(counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +228,9 @@ def _bump(counters: Mapping[str, int], deltas: Mapping[str, int]) -> dict[str, i
     return {sku: n for sku, n in result.items() if n}
 
 
-@dataclass(frozen=True, slots=True)
-class Posted:
-    """What applying one event did: its transfers, the member it concerns, its qualifying spend."""
+class Posted(NamedTuple):
+    """What applying one event did: its transfers, the member it concerns, its qualifying spend
+    (a tuple, like ``Transfer``: one for every event)."""
 
     transfers: tuple[Transfer, ...] = ()
     member_id: str | None = None
@@ -254,12 +264,17 @@ def _counted(record: MemberRecord, event: wire.EventIn) -> Mapping[str, int]:
     if event.terminal_id == wire.LEDGER_TERMINAL:
         return record.counted_through
     counted = dict(record.counted_through)
-    counted[event.terminal_id] = max(counted.get(event.terminal_id, 0), event.seq)
+    terminal_id, seq = event.terminal_id, event.seq
+    if counted.get(terminal_id, 0) < seq:
+        counted[terminal_id] = seq
     return counted
 
 
 def _booked(account: Account) -> int:
-    return sum(lot.points for lot in account.lots) - account.debt
+    total = -account.debt
+    for lot in account.lots:  # a loop, not sum() of a generator: twice per event, few lots
+        total += lot.points
+    return total
 
 
 def _save(
@@ -296,6 +311,22 @@ def _evolve(
 ) -> MemberRecord:
     """``dataclasses.replace(before, account=..., counted_through=..., **changes)``, spelled
     out: it runs for every event of every push and ``replace`` is several times dearer."""
+    if not changes:  # most events: a checkout changes the account alone
+        return MemberRecord(
+            before.member_id,
+            before.name,
+            before.email,
+            before.phone,
+            before.birthday,
+            before.status,
+            before.cards,
+            account,
+            before.punch,
+            before.last_birthday_bonus,
+            counted_through,
+            before.enrolled_at,
+            before.enrolled_us,
+        )
     if not changes.keys() <= _CHANGEABLE:
         raise TypeError(f"not fields of a member record: {sorted(changes.keys() - _CHANGEABLE)}")
     get = changes.get
@@ -316,7 +347,7 @@ def _evolve(
     )
 
 
-_CHANGEABLE = frozenset(f.name for f in fields(MemberRecord)) - {
+_CHANGEABLE = frozenset(MemberRecord._fields) - {
     "member_id",
     "account",
     "counted_through",

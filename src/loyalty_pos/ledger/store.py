@@ -18,6 +18,7 @@ import csv
 import hashlib
 import hmac
 import io
+import itertools
 import json
 import secrets
 import threading
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -71,9 +72,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class EventResult:
-    """The ledger's answer for one pushed event.
+class EventResult(NamedTuple):
+    """The ledger's answer for one pushed event (a tuple: one is built for every pushed event).
 
     Attributes:
         status: accepted, duplicate or rejected.
@@ -90,13 +90,29 @@ class EventResult:
     duplicate: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"event_id": self.event_id, "status": self.status}
-        for key in ("reason", "message", "ledger_seq"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        if self.duplicate:
+        event_id, status, reason, message, ledger_seq, duplicate = self
+        out: dict[str, Any] = {"event_id": event_id, "status": status}
+        if reason is not None:
+            out["reason"] = reason
+        if message is not None:
+            out["message"] = message
+        if ledger_seq is not None:
+            out["ledger_seq"] = ledger_seq
+        if duplicate:
             out["duplicate"] = True
         return out
+
+
+class _Stored(NamedTuple):
+    """An event the ledger holds, as a resend of it is answered: read from the database, or
+    stored earlier in the same push (a tuple: one for every event a push stores)."""
+
+    body: str
+    hash: str | None
+    status: str
+    reason: str | None
+    message: str | None
+    gseq: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +138,44 @@ class _Rows:
     ledger_seq: int
     ledger_hash: str
     received_us: int
-    events: list[dict[str, Any]] = field(default_factory=list)
-    transfers: list[dict[str, Any]] = field(default_factory=list)
+    #: as tuples of ``_EVENT_COLUMNS`` and ``_TRANSFER_COLUMNS`` (a push builds one or more for
+    #: every event: tuples cost less than mappings, to build and to send)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    transfers: list[tuple[Any, ...]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     programs: list[dict[str, Any]] = field(default_factory=list)
     sent_events: int = 0  # events and transfers already handed to the writer
     sent_transfers: int = 0
     #: member id -> the change (gseq) of the record handed to the writer
     sent_members: dict[str, int] = field(default_factory=dict)
+    #: how many of the book's changed members the streaming has looked at, and those of them a
+    #: later event still named then (looked at again at the next chunk)
+    looked_at: int = 0
+    unsettled: list[str] = field(default_factory=list)
+
+
+_EVENT_COLUMNS = (
+    "gseq",
+    "event_id",
+    "terminal_id",
+    "seq",
+    "type",
+    "member_id",
+    "occurred_at",
+    "occurred_us",
+    "received_us",
+    "skew_s",
+    "program_version",
+    "prev_hash",
+    "hash",
+    "status",
+    "reason",
+    "message",
+    "spend_minor",
+    "body",
+)
+_NOTHING_POSTED = Posted()
+_TRANSFER_COLUMNS = ("gseq", "leg", "kind", "debit", "credit", "amount", "member_id", "occurred_us")
 
 
 class _RecordCache:
@@ -438,24 +484,24 @@ class LedgerStore:
                     result = EventResult(env.event_id, "rejected", "invalid", env.problem)
                 elif env.event_id in known:
                     original = known[env.event_id]
-                    if original["body"] != env.body or original["hash"] != env.hash:
+                    if original.body != env.body or original.hash != env.hash:
                         result = EventResult(
                             env.event_id,
                             "rejected",
                             "conflict",
                             "this event id was already pushed with another body",
                         )
-                    elif original["status"] == "accepted":
+                    elif original.status == "accepted":
                         result = EventResult(
-                            env.event_id, "duplicate", None, None, original["gseq"], True
+                            env.event_id, "duplicate", None, None, original.gseq, True
                         )
                     else:
                         result = EventResult(
                             env.event_id,
                             "rejected",
-                            original["reason"],
-                            original["message"],
-                            original["gseq"],
+                            original.reason,
+                            original.message,
+                            original.gseq,
                             True,
                         )
                 elif env.terminal_id != terminal_id:
@@ -503,14 +549,14 @@ class LedgerStore:
                 assert body is not None  # a sound envelope always has a parse result
                 result = self._consume(book, rows, env.raw, env.body, body, offset_s)
                 results.append(result)
-                known[str(env.event_id)] = {
-                    "body": env.body,
-                    "hash": env.hash,
-                    "status": result.status,
-                    "reason": result.reason,
-                    "message": result.message,
-                    "gseq": result.ledger_seq,
-                }
+                known[str(env.event_id)] = _Stored(
+                    env.body,
+                    env.hash,
+                    result.status,
+                    result.reason,
+                    result.message,
+                    result.ledger_seq,
+                )
                 head_seq, head_hash = int(env.seq or 0), str(env.hash)
                 if out.streams and len(rows.events) - rows.sent_events >= _STREAM_CHUNK:
                     # On to the server while the next events are computed. A member goes too
@@ -546,7 +592,7 @@ class LedgerStore:
         self,
         conn: Connection,
         refused: list[tuple[int, wire.Envelope]],
-        known: dict[str, dict[str, Any]],
+        known: dict[str, _Stored],
         results: list[EventResult],
         before_read: Callable[[], None],
     ) -> None:
@@ -618,7 +664,7 @@ class LedgerStore:
         rows.gseq += 1
         gseq = rows.gseq
         status, reason, message = "accepted", None, None
-        posted = Posted()
+        posted = _NOTHING_POSTED
         occurred_us = None
         skew = 0
         if isinstance(parsed, str):
@@ -635,39 +681,31 @@ class LedgerStore:
         kind = raw.get("type")
         version = raw.get("program_version")
         rows.events.append(
-            {
-                "gseq": gseq,
-                "event_id": raw["event_id"],
-                "terminal_id": raw["terminal_id"],
-                "seq": raw["seq"],
-                "type": kind[:32] if isinstance(kind, str) else "?",
-                "member_id": posted.member_id,
-                "occurred_at": str(raw.get("occurred_at"))[:64],
-                "occurred_us": occurred_us,
-                "received_us": rows.received_us,
-                "skew_s": skew,
-                "program_version": version if isinstance(parsed, wire.EventIn) else None,
-                "prev_hash": raw["prev_hash"],
-                "hash": raw["hash"],
-                "status": status,
-                "reason": reason,
-                "message": message,
-                "spend_minor": posted.spend_minor,
-                "body": body_text,
-            }
+            (  # _EVENT_COLUMNS
+                gseq,
+                raw["event_id"],
+                raw["terminal_id"],
+                raw["seq"],
+                kind[:32] if isinstance(kind, str) else "?",
+                posted.member_id,
+                str(raw.get("occurred_at"))[:64],
+                occurred_us,
+                rows.received_us,
+                skew,
+                version if isinstance(parsed, wire.EventIn) else None,
+                raw["prev_hash"],
+                raw["hash"],
+                status,
+                reason,
+                message,
+                posted.spend_minor,
+                body_text,
+            )
         )
         for leg, t in enumerate(posted.transfers):
             rows.transfers.append(
-                {
-                    "gseq": gseq,
-                    "leg": leg,
-                    "kind": t.kind,
-                    "debit": t.debit,
-                    "credit": t.credit,
-                    "amount": t.amount,
-                    "member_id": t.member_id,
-                    "occurred_us": occurred_us,
-                }
+                # _TRANSFER_COLUMNS
+                (gseq, leg, t.kind, t.debit, t.credit, t.amount, t.member_id, occurred_us)
             )
         if status == "rejected":
             rows.rejections.append(
@@ -1163,8 +1201,8 @@ class LedgerStore:
             raise NotFound(f"no member {member_id[:64]!r}")
         return record
 
-    def _known_events(self, conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-        known: dict[str, dict[str, Any]] = {}
+    def _known_events(self, conn: Connection, ids: list[str]) -> dict[str, _Stored]:
+        known: dict[str, _Stored] = {}
         for chunk in _chunks(sorted(set(ids))):
             for row in conn.execute(
                 sa.select(
@@ -1177,25 +1215,38 @@ class LedgerStore:
                     events.c.gseq,
                 ).where(events.c.event_id.in_(chunk))
             ):
-                known[row.event_id] = {
-                    "body": row.body,
-                    "hash": row.hash,
-                    "status": row.status,
-                    "reason": row.reason,
-                    "message": row.message,
-                    "gseq": int(row.gseq),
-                }
+                known[row.event_id] = _Stored(
+                    row.body, row.hash, row.status, row.reason, row.message, int(row.gseq)
+                )
         return known
 
-    def _stream(self, out: Writer, book: Book, rows: _Rows, settled: Callable[[str], bool]) -> None:
+    def _stream(
+        self, out: Writer, book: Book, rows: _Rows, settled: Callable[[str], bool] | None = None
+    ) -> None:
         """Hand to the writer the events and transfers not written yet (events first: the
-        transfers refer to them) and the changed members ``settled`` says are final."""
-        out.insert(events, rows.events[rows.sent_events :])
-        out.insert(transfers, rows.transfers[rows.sent_transfers :])
+        transfers refer to them) and the changed members ``settled`` says are final; without
+        ``settled``, every changed member not written as it is now (the end of a transaction).
+
+        While streaming, only the members changed since the last chunk and those still named
+        by a later event then are looked at, not every member of the batch again at every
+        chunk; one changed again after it was written is written at the end."""
+        out.insert_rows(events, _EVENT_COLUMNS, rows.events[rows.sent_events :])
+        out.insert_rows(transfers, _TRANSFER_COLUMNS, rows.transfers[rows.sent_transfers :])
         rows.sent_events, rows.sent_transfers = len(rows.events), len(rows.transfers)
+        ready: Iterable[str] = book.changed_members
+        if settled is not None:
+            looked = rows.unsettled
+            looked.extend(itertools.islice(book.changed_members, rows.looked_at, None))
+            rows.looked_at = len(book.changed_members)
+            now: list[str] = []
+            later: list[str] = []
+            for member_id in looked:
+                (now if settled(member_id) else later).append(member_id)
+            ready, rows.unsettled = now, later
         changed = []
-        for member_id, gseq in book.changed_members.items():
-            if rows.sent_members.get(member_id) == gseq or not settled(member_id):
+        for member_id in ready:
+            gseq = book.changed_members[member_id]
+            if rows.sent_members.get(member_id) == gseq:
                 continue
             record = book.members[member_id]
             assert record is not None
@@ -1220,7 +1271,7 @@ class LedgerStore:
             with Writer(conn) as own:
                 self._flush(conn, book, rows, own)
             return
-        self._stream(out, book, rows, lambda _: True)
+        self._stream(out, book, rows)
         changed_cards = []
         for card in book.changed_cards:
             row = book.cards[card]
