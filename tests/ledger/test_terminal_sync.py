@@ -520,12 +520,17 @@ def test_a_till_in_another_currency_than_the_ledger_is_told_and_keeps_its_progra
     usd = tmp_path / "usd.toml"
     usd.write_text((ROOT / "config/program.example.toml").read_text().replace('"EUR"', '"USD"', 1))
     t = till(store, tmp_path / "t1", "T1", program=usd)
+    svc.checkout(t, None, svc.resolve_items(t, [("MILK", 1)]))  # sold before its first sync
     with pytest.raises(
         SyncError, match="in EUR, but this terminal keeps its prices and sales in USD"
     ):
         sync(t)
     assert t.program.currency == "USD"
     assert t.store.one("SELECT COUNT(*) AS n FROM members")["n"] == 0  # nothing pulled
+    # The ledger did not take the USD sale as euros: it holds it back, saying why.
+    (held,) = t.store.rejected()
+    assert "in USD, but the ledger keeps them in EUR" in held["ack_reason"]
+    assert store.admin.get("/v1/audit").json()["sum_of_balances"] == 0
 
 
 def test_a_till_with_a_ledger_refuses_a_members_file_and_records_nothing(store, tmp_path) -> None:

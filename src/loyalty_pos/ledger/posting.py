@@ -154,9 +154,14 @@ class Book:
     absent), so the store can bulk-load a whole batch up front and still be correct for the rest.
     """
 
-    def __init__(self, load_members: Loader, load_cards: Loader) -> None:
+    def __init__(
+        self, load_members: Loader, load_cards: Loader, currency: str | None = None
+    ) -> None:
         self._load_members = load_members
         self._load_cards = load_cards
+        #: The ledger's program's currency: a sale or refund in another is refused (None: no
+        #: program yet, any is taken).
+        self.currency = currency
         self.members: dict[str, MemberRecord | None] = {}
         self.cards: dict[str, CardRow | None] = {}
         self.new_members: set[str] = set()
@@ -380,7 +385,18 @@ def _enroll(book: Book, e: wire.Enroll, gseq: int, occurred_us: int) -> Posted:
     )
 
 
+def _same_currency(book: Book, e: wire.Checkout | wire.Refund) -> None:
+    """Amounts are kept in minor units of the ledger's currency: a till whose program is in
+    another (set up with its own file) would have them read as the ledger's."""
+    if book.currency is not None and e.currency != book.currency:
+        raise EventInvalid(
+            f"its amounts are in {e.currency}, but the ledger keeps them in {book.currency} "
+            "(the till's program is not the ledger's)"
+        )
+
+
 def _checkout(book: Book, e: wire.Checkout, gseq: int, occurred_us: int) -> Posted:
+    _same_currency(book, e)
     record = _resolve(book, e.member_id, e.card)
     if record is None:
         if e.points_earned or e.points_redeemed:
@@ -405,6 +421,7 @@ def _checkout(book: Book, e: wire.Checkout, gseq: int, occurred_us: int) -> Post
 
 
 def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
+    _same_currency(book, e)
     record = _resolve(book, e.member_id, e.card)
     if record is None:
         if e.points_reversed or e.points_restored:

@@ -1192,7 +1192,8 @@ class LedgerStore:
                     found[row.card] = CardRow(row.member_id, row.status)
             return found
 
-        return Book(load_members, load_cards)
+        current = self.current_program(conn)
+        return Book(load_members, load_cards, current.program.currency if current else None)
 
     @staticmethod
     def _member(book: Book, member_id: str) -> MemberRecord:
