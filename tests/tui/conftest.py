@@ -6,7 +6,9 @@ whose key clock types like a person (200 ms between keys) unless a test scans a 
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -29,12 +31,23 @@ COFFEE_EAN = "4000010000003"
 
 
 @pytest.fixture(autouse=True)
-def _no_developer_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep the developer's own terminal, ledger and time zone out of the app's tests."""
+def _no_developer_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Keep the developer's own terminal, ledger and time zone out of the app's tests: the
+    demo store names no `timezone`, so its store time is the machine's, here Berlin's."""
     monkeypatch.setenv("LOYALTY_POS_HOME", str(tmp_path / "default-home"))
     monkeypatch.delenv("LOYALTY_POS_LEDGER_URL", raising=False)
     monkeypatch.delenv("LOYALTY_POS_LEDGER_TOKEN", raising=False)
-    monkeypatch.setenv("TZ", "Europe/Berlin")
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
 
 
 @pytest.fixture(scope="session")
