@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from operator import itemgetter
 from pathlib import Path
+from types import NoneType
 from typing import Any
 
 import sqlalchemy as sa
@@ -248,18 +249,22 @@ def _array_literal(values: Sequence[Any], kind: str) -> str | list[Any]:
     """The column as an array literal (``{1,2}``, ``{"a","b"}``, ``{NULL,NULL}``) when that is
     safe and cheap: whole numbers, strings without quotes or backslashes, or only NULLs. Else the
     list itself, which psycopg sends as a binary array with a Python call per element (that was
-    the dearest part of sending a push)."""
-    if None in values:
-        if values.count(None) == len(values):
-            return "{" + ",".join(["NULL"] * len(values)) + "}"
+    the dearest part of sending a push). The element types are looked at once, in one pass."""
+    types = set(map(type, values))
+    if len(types) != 1:  # mixed: NULLs among values, or numbers among text
         return list(values)
-    if kind == "bigint":
-        if set(map(type, values)) == {int}:
-            return "{" + ",".join(map(str, values)) + "}"
-    elif set(map(type, values)) == {str} and '"' not in values[0] and "\\" not in values[0]:
-        joined = "".join(values)  # (the first value turns JSON columns away before this join)
-        if '"' not in joined and "\\" not in joined:
-            return '{"' + '","'.join(values) + '"}'
+    if kind == "bigint" and int in types:
+        return "{" + ",".join(map(str, values)) + "}"
+    if kind == "text" and str in types:
+        if '"' in values[0] or "\\" in values[0]:  # a JSON column: not joined to find out
+            return list(values)
+        joined = '","'.join(values)
+        # no quote or backslash of a value's own: the separators' quotes are all there are
+        if joined.count('"') == 2 * (len(values) - 1) and "\\" not in joined:
+            return '{"' + joined + '"}'
+        return list(values)
+    if NoneType in types:
+        return "{" + ",".join(["NULL"] * len(values)) + "}"
     return list(values)
 
 
