@@ -319,7 +319,7 @@ def cmd_demo(args: argparse.Namespace) -> Any:
         )
     if holds_till and not args.keep:
         shutil.rmtree(home)
-    t = open_terminal(home) if (home / "terminal.toml").exists() else make_demo_home(home)
+    t = open_terminal(home) if (home / CONFIG_FILE).exists() else make_demo_home(home)
     if args.script:
         return scripted_demo(t)
     from .tui.app import run_app

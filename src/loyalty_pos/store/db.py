@@ -191,8 +191,8 @@ class Store:
         """The newest stored program's version, 0 when there is none, without parsing its rules
         (a program stored by an older release may break a bound this one added: a newer one
         must still be able to replace it)."""
-        row = self.one("SELECT MAX(version) AS v FROM programs")
-        return int(row["v"]) if row is not None and row["v"] is not None else 0
+        newest = self._newest_program()
+        return int(newest[0]) if newest else 0
 
     def program_currency(self) -> str | None:
         """The newest stored program's currency, read without parsing its rules (see above)."""
@@ -226,7 +226,7 @@ class Store:
 
     def take_program(self, program: Program, now: datetime) -> None:
         """Make ``program`` the newest version: versions from its number on are dropped first
-        (a till's own program that the ledger replaces). A sale keeps its ``program_version``;
+        (a till's own program that the ledger replaces; none when it is newer). A sale keeps its ``program_version``;
         a refund of a sale under a dropped version is recomputed by the program now stored
         under that number, or else by the newest."""
         self.conn.execute("DELETE FROM programs WHERE version >= ?", (program.version,))

@@ -360,21 +360,14 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
 
 def _take_program(t: Terminal, sent: Mapping[str, Any]) -> None:
     """Rule the next sale by the ledger's program: a till with a ledger takes its program only
-    from there. A newer version is stored beside the till's; one that differs from the till's
-    at the same or a lower version (the program file the till was set up with, not the
-    ledger's) replaces the till's versions from that number on. A program in another currency
-    is refused: every amount in the cache is in minor units of the till's currency."""
+    from there, whatever version number the till's own has (the file it was set up with). A
+    program in another currency is refused: every amount in the cache is in minor units of the
+    till's currency."""
     program = parse_program(sent["rules"], "program from the ledger")
-    latest = t.store.latest_program_version()
-    if program.version > latest:
-        current = t.store.program() if latest else None
-    else:
-        current = t.store.program_version(program.version)
-        if current.version == program.version == latest and program_to_json(
-            current
-        ) == program_to_json(program):
-            return
-    if current is not None and current.currency != program.currency:
+    current = t.store.program()
+    if program_to_json(program) == program_to_json(current):  # the version is part of it
+        return
+    if program.currency != current.currency:
         raise SyncError(
             f"The ledger's program (version {program.version}) is in {program.currency}, but "
             f"this terminal keeps its prices and sales in {current.currency}: set the till up "
