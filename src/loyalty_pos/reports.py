@@ -56,16 +56,19 @@ class BalanceReplay:
         self.accounts: dict[str, Account] = {}
         #: lapsed points of each member as the period began, for those it has events of
         self.lapsed_at_start: dict[str, int] = {}
+        #: a member's base counts one of this till's events stamped at or after ``end`` (a clock
+        #: that ran ahead): the balances at ``end`` cannot be told from the bases
+        self.base_holds_later = False
 
     def passing(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for event in events:
             member = event.get("member_id")
-            if (
-                member in self.base_seq
-                and event.get("type") in POINT_EVENTS
-                and int(event["seq"]) > self.base_seq[member]
-                and event_day(event) < self.end
-            ):
+            if member not in self.base_seq or event.get("type") not in POINT_EVENTS:
+                pass
+            elif int(event["seq"]) <= self.base_seq[member]:
+                if event_day(event) >= self.end:
+                    self.base_holds_later = True
+            elif event_day(event) < self.end:
                 account = self.accounts.get(member) or self._base(member)
                 if member not in self.lapsed_at_start and event_day(event) >= self.begin:
                     self.lapsed_at_start[member] = _lapsed(account, self.since)
@@ -157,6 +160,21 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
         points_per_unit=program.redeem.points_per_unit,
         rejected=held_back(t, begin, finish),
     )
+    if replay is not None and replay.base_holds_later:
+        replay = None
+        unknown = (
+            "The balances at the end of this period are the ledger's to tell "
+            "(loyalty-ledger report): the members' accounts this till took from it count an "
+            "event of this till stamped after the period (its clock ran ahead)."
+        )
+    elif replay is None and pulled is not None:
+        unknown = (
+            "The balances at the end of this period are the ledger's to tell "
+            "(loyalty-ledger report): this till took members' accounts from it at "
+            f"{pulled:%Y-%m-%d %H:%M}, after the period ended."
+        )
+    else:
+        unknown = None
     report.update(
         balance_figures(
             replay.balances() if replay else None,
@@ -165,12 +183,8 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
         )
     )
     report["expired"] = replay.expired() if replay else None
-    if replay is None and pulled is not None:
-        report["balances_unknown"] = (
-            "The balances at the end of this period are the ledger's to tell "
-            "(loyalty-ledger report): this till took members' accounts from it at "
-            f"{pulled:%Y-%m-%d %H:%M}, after the period ended."
-        )
+    if unknown:
+        report["balances_unknown"] = unknown
     return {"terminal_id": t.config.terminal_id, "program": program.id, **report}
 
 

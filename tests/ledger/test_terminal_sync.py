@@ -395,6 +395,39 @@ def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
     )
 
 
+def test_a_till_whose_pulled_accounts_hold_a_sale_stamped_after_the_day_leaves_them_to_the_ledger(
+    store, tmp_path
+) -> None:
+    """A sale stamped after the day (the till's clock ran ahead) is in the members' accounts the
+    till pulls; the ledger's report of the day leaves it out, so the till cannot tell that day's
+    balances from those accounts: it says so, as for a pull after the day, instead of counting
+    it."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    today = t.now().date()
+    sale = svc.checkout(
+        t, ANNA, svc.resolve_items(t, [("MASCARA", 1)]), at=t.now() + timedelta(days=1)
+    )
+    assert sync(t)["pushed"] == 1
+    row = t.store.member(sale["member_id"])
+    assert row is not None and row["base_seq"] >= 1  # the base counts the sale
+
+    here = day_report(t, today)
+    there = store.admin.get(
+        "/v1/reports/summary", params={"from": today.isoformat(), "to": today.isoformat()}
+    ).json()
+    assert here["checkouts"] == there["checkouts"]["all"] == 0
+    assert here["outstanding_points"] is None and here["expired"] is None
+    assert "stamped after the period" in here["balances_unknown"]
+    assert "the ledger's to tell (loyalty-ledger report)" in here["balances_unknown"]
+    # The day the sale is stamped with has its balances as the ledger books them.
+    later = day_report(t, today + timedelta(days=1))
+    assert later["outstanding_points"] == sum(
+        ledger_member(store, m["member_id"])["balance"]
+        for m in t.store.query("SELECT member_id FROM members")
+    )
+
+
 def test_a_till_counts_the_pulled_points_that_lapse_in_a_later_day_s_report(
     store, tmp_path
 ) -> None:
