@@ -293,6 +293,50 @@ def test_a_birthday_sale_returned_in_full_frees_the_bonus_at_the_ledger_too(
     assert all(b["rule"] != "promo:birthday" for b in later["breakdown"])
 
 
+def test_two_offline_tills_each_giving_the_birthday_bonus_are_flagged_in_the_ledgers_report(
+    store, tmp_path
+) -> None:
+    """Offline, neither till knows the other gave the bonus: both sales stand (the customer was
+    told), and the ledger's report names the member and the second sale, once; a bonus handed
+    back by a refund before the next is no repeat."""
+    tills = [till(store, tmp_path / name, name) for name in ("T1", "T2")]
+    today = tills[0].now().date()
+    born = today.replace(year=1990) if (today.month, today.day) != (2, 29) else date(1992, 2, 29)
+    card = "LC00990002"
+    member = svc.enroll(tills[0], card, name="Twice", birthday=born.isoformat())["member_id"]
+    for t in tills:
+        sync(t)
+        t.store.set_meta("last_sync_at", (t.now() - timedelta(hours=2)).isoformat())  # offline
+    sales = [svc.checkout(t, card, svc.resolve_items(t, [("MILK", 1)])) for t in tills]
+    for sale in sales:
+        assert sale["offline"] and any(b["rule"] == "promo:birthday" for b in sale["breakdown"])
+    for t in tills:
+        assert sync(t)["rejected"] == 0
+    day = {"from": today.isoformat(), "to": today.isoformat()}
+    report = store.admin.get("/v1/reports/summary", params=day).json()
+    assert [(r["member_id"], r["previous_on"], r["on"]) for r in report["birthday_repeats"]] == [
+        (member, today.isoformat(), today.isoformat())
+    ]
+    assert report["birthday_repeats"][0]["receipt_id"] in {s["receipt_id"] for s in sales}
+    text = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.ledger", "report", "--db", store.db_url]
+        + ["--from", day["from"], "--to", day["to"]],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "birthday bonus given again within 365 days: 1" in text
+    assert member in text
+
+    # The first sale returned in full hands its bonus back: the other one is then the only one.
+    svc.refund(tills[0], sales[0]["receipt_id"], None, "1234")
+    sync(tills[0])
+    report = store.admin.get("/v1/reports/summary", params=day).json()
+    assert report["birthday_repeats"] == []
+
+
 def test_a_new_token_installed_with_token_set_lets_a_revoked_till_sync_again(
     store, tmp_path
 ) -> None:

@@ -254,11 +254,20 @@ def _check_redeem(
     return points, value
 
 
+#: The birthday bonus is given at most once in this many days (DESIGN.md §5).
+BIRTHDAY_BONUS_EVERY_DAYS = 365
+
+
+def birthday_bonus_too_soon(last: date | None, today: date) -> bool:
+    """Whether a birthday bonus on ``today`` would come too soon after the one on ``last``."""
+    return last is not None and (today - last).days < BIRTHDAY_BONUS_EVERY_DAYS
+
+
 def _birthday_due(promo: Promotion, member: MemberState, now: datetime) -> bool:
     if member.birthday is None:
         return False
     today = now.date()
-    if member.last_birthday_bonus and (today - member.last_birthday_bonus).days < 365:
+    if birthday_bonus_too_soon(member.last_birthday_bonus, today):
         return False
     for year in (today.year - 1, today.year, today.year + 1):
         try:

@@ -18,14 +18,18 @@ module reads the ledger's tables for them. Besides, for the ledger only:
 - negative balances: members whose booked balance at ``end`` is below zero (an overspend
   between terminals), so a past period lists those in debt then, not now.
 - clock skew: events whose terminal clock was more than 24 h off the ledger's.
+- birthday repeats: checkouts of the period that gave a member the birthday bonus less than
+  365 days after an earlier one that no refund handed back (two tills offline, neither knowing
+  of the other's), by when the sales happened. The points stand, as an offline overspend does.
 
 Percentages and ratios are decimal strings with two places.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +38,7 @@ from sqlalchemy.engine import Connection
 
 from loyalty_pos.domain import metrics
 from loyalty_pos.domain.money import exponent
+from loyalty_pos.domain.quote import BIRTHDAY_BONUS_EVERY_DAYS, birthday_bonus_too_soon
 
 from .schema import events, members, rejections, transfers
 from .times import from_us, to_us
@@ -102,6 +107,72 @@ def _liability(conn: Connection, end_us: int) -> metrics.Liability:
         )
     ).one()
     return metrics.Liability(int(points), int(debt))
+
+
+def _birthday_repeats(conn: Connection, start_us: int, end_us: int) -> list[dict[str, Any]]:
+    """The checkouts of ``[start_us, end_us)`` whose birthday bonus came too soon after the
+    member's last (``domain.quote.birthday_bonus_too_soon``), replaying each member's bonuses
+    and refunds that handed one back, from a year before the period, in the order they
+    happened. An event's body is canonical JSON, so a flag set reads the same in every body."""
+    gave = events.c.body.contains('"birthday_bonus":true', autoescape=True)
+    handed_back = events.c.body.contains('"birthday_bonus_returned":"', autoescape=True)
+    given_in_period = sa.and_(
+        events.c.type == "checkout",
+        gave,
+        events.c.occurred_us >= start_us,
+        events.c.occurred_us < end_us,
+    )
+    concerned = sa.select(events.c.member_id).where(events.c.status == "accepted", given_in_period)
+    rows = conn.execute(
+        sa.select(
+            events.c.member_id,
+            events.c.type,
+            events.c.occurred_at,
+            events.c.occurred_us,
+            events.c.terminal_id,
+            events.c.body,
+        )
+        .where(
+            events.c.status == "accepted",
+            events.c.member_id.in_(concerned.scalar_subquery()),
+            events.c.occurred_us >= start_us - (BIRTHDAY_BONUS_EVERY_DAYS + 1) * DAY_US,
+            events.c.occurred_us < end_us,
+            sa.or_(
+                sa.and_(events.c.type == "checkout", gave),
+                sa.and_(events.c.type == "refund", handed_back),
+            ),
+        )
+        .order_by(events.c.member_id, events.c.occurred_us, events.c.gseq)
+    )
+    # Each member's bonuses no refund has handed back, in the order they were given, by receipt.
+    standing: dict[str, dict[str, tuple[date, str, bool]]] = {}
+    for member_id, kind, occurred_at, occurred_us, terminal_id, body in rows:
+        event = json.loads(body)
+        bonuses = standing.setdefault(str(member_id), {})
+        if kind == "refund":
+            if event.get("birthday_bonus_returned"):
+                bonuses.pop(event.get("original_receipt_id"), None)
+            continue
+        if event.get("birthday_bonus") is not True:
+            continue
+        on = datetime.fromisoformat(str(occurred_at)).date()
+        bonuses[event.get("receipt_id")] = (on, str(terminal_id), occurred_us >= start_us)
+    repeats = []
+    for member_id, bonuses in standing.items():
+        previous: date | None = None
+        for receipt_id, (on, terminal_id, in_period) in bonuses.items():
+            if in_period and previous is not None and birthday_bonus_too_soon(previous, on):
+                repeats.append(
+                    {
+                        "member_id": member_id,
+                        "on": on.isoformat(),
+                        "previous_on": previous.isoformat(),
+                        "terminal_id": terminal_id,
+                        "receipt_id": receipt_id,
+                    }
+                )
+            previous = on
+    return repeats
 
 
 def summary(
@@ -284,6 +355,7 @@ def summary(
             "by_reason": {k: len(v) for k, v in sorted(by_reason.items())},
         },
         "clock_skew": skew,
+        "birthday_repeats": _birthday_repeats(conn, start_us, end_us),
     }
 
 
@@ -330,6 +402,15 @@ def render(report: dict[str, Any]) -> str:
     negatives = report["negative_balances"]
     lines.append(f"  members with a negative balance: {len(negatives)}")
     lines.extend(f"    {n['member_id']}: {n['balance']}" for n in negatives[:50])
+    repeats = report["birthday_repeats"]
+    lines.append(
+        f"  birthday bonus given again within {BIRTHDAY_BONUS_EVERY_DAYS} days: {len(repeats)}"
+    )
+    lines.extend(
+        f"    {r['member_id']}: {r['on']} at {r['terminal_id']} ({r['receipt_id']}), "
+        f"after {r['previous_on']}"
+        for r in repeats[:50]
+    )
     lines.append(f"  terminals with a clock more than 24 h off: {len(report['clock_skew'])}")
     for s in report["clock_skew"]:
         off = [
