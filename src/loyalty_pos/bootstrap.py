@@ -16,7 +16,13 @@ import tomlkit
 import tomlkit.exceptions
 
 from .checkout import Terminal, check_manager_pin
-from .config import hash_pin, load_terminal_config, parse_terminal_config, pin_problem
+from .config import (
+    hash_pin,
+    is_http_url,
+    load_terminal_config,
+    parse_terminal_config,
+    pin_problem,
+)
 from .domain.errors import ConfigError, Refused
 from .domain.program import parse_program_text
 from .store import open_store
@@ -78,6 +84,10 @@ def init_terminal(
     program = parse_program_text(program_text, str(program_path))
     if manager_pin is not None and (problem := pin_problem(manager_pin)):
         raise Refused(problem)
+    if ledger_url and not is_http_url(ledger_url):
+        raise Refused(
+            f"--ledger-url must be http://HOST[:PORT] or https://..., got {ledger_url[:80]!r}."
+        )
     if ledger_url and not token.strip():
         raise Refused(
             "A terminal with a ledger needs its token: add --token (`loyalty-ledger terminal add "

@@ -21,7 +21,7 @@ from typing import Any
 from . import canonical
 from .config import TerminalConfig, pin_matches
 from .domain.accounting import apply_event, tier_spend_minor
-from .domain.cards import mask_card
+from .domain.cards import mask_card, normal_card
 from .domain.errors import AuthError, NotFound, Refused
 from .domain.events import (
     MAX_ENTRIES,
@@ -79,7 +79,9 @@ class Terminal:
         return when.astimezone(self.config.tz) if self.config.tz else when.astimezone()
 
     def is_card(self, code: str) -> bool:
-        return re.fullmatch(self.config.card_pattern, code) is not None
+        """Whether ``code`` (in its normal form: a UID typed in lower case counts) is one of
+        this terminal's card numbers (``terminal.card_pattern``)."""
+        return re.fullmatch(self.config.card_pattern, normal_card(code)) is not None
 
 
 # -- reading state --------------------------------------------------------------------------
@@ -105,12 +107,14 @@ def find_member(t: Terminal, card: str, at: datetime | None = None) -> MemberVie
     now = t.now(at)
     if not card.strip():
         raise Refused("No card number given.")
+    _refuse_bad_text(card.strip(), MAX_ID, "The card number")
     row = t.store.card(card)
     if row is None:
         raise NotFound(
             f"Card {mask(card)} is not known here: enrol it, or sell without a card.",
             card=mask(card),
         )
+    card = row["card"]  # as the store keeps it (``normal_card``)
     if row["card_status"] == "blocked":
         raise Refused(
             f"Card {mask(card)} is blocked (reported lost); ask for the new card.", reason="blocked"
@@ -166,7 +170,7 @@ def unreadable_card(t: Terminal, card: str) -> str | None:
     if t.store.item(card) is not None:
         return f"{card} is an item in the catalog, not a card"
     if not t.is_card(card):
-        return f"{card!r} is not a card number this terminal can read (terminal.card_pattern)"
+        return f"{shown(card)} is not a card number this terminal can read (terminal.card_pattern)"
     return None
 
 
@@ -177,6 +181,14 @@ def _refuse_unreadable_card(t: Terminal, card: str) -> None:
 
 def _date(text: str | None) -> Any:
     return date.fromisoformat(text) if text else None
+
+
+def shown(code: str, limit: int = 32) -> str:
+    """``code`` quoted for a message: whole when short, else its start and its length, so that
+    a scanner's runaway or a pasted page does not fill the cashier's screen."""
+    if len(code) <= limit:
+        return repr(code)
+    return f"{code[:limit]!r}... ({len(code)} characters)"
 
 
 def mask(card: str | None) -> str:
@@ -217,7 +229,7 @@ def resolve_items(
     for code, qty in items:
         row = t.store.item(code)
         if row is None:
-            raise NotFound(f"No item with code {code!r} in the catalog.", code=code)
+            raise NotFound(f"No item with code {shown(code)} in the catalog.", code=code)
         lines.append(
             BasketLine(
                 row["sku"],
@@ -333,7 +345,7 @@ def checkout(
             "occurred_at": now.isoformat(),
             "program_version": program.version,
             "member_id": member.member_id if member else None,
-            "card": card if member else None,
+            "card": member.card if member else None,
             "receipt_id": receipt_id,
             "currency": cur,
             "total_minor": to_minor(q.total, cur),
@@ -595,7 +607,7 @@ def balance(t: Terminal, card: str, at: datetime | None = None) -> dict[str, Any
     return {
         "member_id": m.member_id,
         "name": m.name,
-        "card": mask(card),
+        "card": mask(m.card),
         "balance": m.balance,
         "tier": m.tier.tier.name,
         "next_tier": m.tier.next_tier.name if m.tier.next_tier else None,
@@ -625,7 +637,7 @@ def enroll(
     """Enrol a new member on the spot: a card is all it takes (a name, email, phone or
     birthday if the customer gives them)."""
     now = t.now(at)
-    card = card.strip()
+    card = normal_card(card)
     if not card:
         raise Refused("A card number is needed to enrol.")
     _refuse_bad_text(card, MAX_ID, "The card number")
@@ -722,6 +734,7 @@ def _block(t: Terminal, card: str, now: datetime) -> str:
     row = t.store.card(card)
     if row is None:
         raise NotFound(f"Card {mask(card)} is not known here.")
+    card = row["card"]
     if row["card_status"] == "blocked":
         raise Refused(f"Card {mask(card)} is already blocked.")
     t.store.conn.execute("UPDATE cards SET status = 'blocked' WHERE card = ?", (card,))
@@ -750,7 +763,7 @@ def block_card(
     check_manager_pin(t, pin)
     with t.store.transaction():
         member_id = _block(t, card.strip(), t.now(at))
-    return {"member_id": member_id, "card": mask(card), "status": "blocked"}
+    return {"member_id": member_id, "card": mask(normal_card(card)), "status": "blocked"}
 
 
 def link_card(
@@ -758,7 +771,7 @@ def link_card(
 ) -> dict[str, Any]:
     """Give a member a new card (a lost card replaced): balance and history follow the member."""
     check_manager_pin(t, pin)
-    new_card = new_card.strip()
+    new_card = normal_card(new_card)
     with t.store.transaction():
         _link(t, new_card, member_id, t.now(at))
     return {
@@ -773,7 +786,7 @@ def replace_lost_card(
 ) -> dict[str, Any]:
     """The lost-card counter case in one transaction: the holder of ``old_card`` gets
     ``new_card`` and the old card is blocked (unless it already was)."""
-    old_card, new_card = old_card.strip(), new_card.strip()
+    old_card, new_card = old_card.strip(), normal_card(new_card)
     if not old_card or not new_card:
         raise Refused("Give the lost card and the new card.")
     check_manager_pin(t, pin)

@@ -26,7 +26,7 @@ from .bootstrap import (
 from .checkout import OPEN_LINE, Terminal
 from .domain.errors import LoyaltyPosError, Refused
 from .domain.quote import MAX_QTY
-from .exits import closed_pipe
+from .exits import Parser, closed_pipe
 from .imports import import_catalog, import_members
 from .receipts.text import MAX_WIDTH, MIN_WIDTH
 from .reports import YEARS, parse_day
@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     pin = argparse.ArgumentParser(add_help=False)
     pin.add_argument("--manager-pin", help="the manager PIN")
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="loyalty-pos",
         parents=[common],
         description="A loyalty terminal for a store's checkout.",

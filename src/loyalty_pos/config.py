@@ -99,7 +99,7 @@ def _digits(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-def _is_http_url(url: str) -> bool:
+def is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number
@@ -181,7 +181,7 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     interval = get("ledger", "sync_interval_s", int, 60)
     timeout = get("ledger", "timeout_s", (int, float), 5.0)
     url = os.environ.get("LOYALTY_POS_LEDGER_URL") or get("ledger", "url", str, "")
-    if url and not _is_http_url(url):
+    if url and not is_http_url(url):
         problems.append(f"ledger.url: must be http://HOST[:PORT] or https://..., got {url[:80]!r}")
     token = os.environ.get("LOYALTY_POS_LEDGER_TOKEN") or token
     max_gap_ms = get("wedge", "max_gap_ms", int, 40)

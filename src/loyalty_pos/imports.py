@@ -7,6 +7,7 @@ import difflib
 from pathlib import Path
 
 from .checkout import OPEN_LINE, Terminal, unreadable_card
+from .domain.cards import normal_card
 from .domain.errors import ConfigError, Refused
 from .domain.events import MAX_ID, MAX_TEXT, birthday_problem, is_receipt_id, text_problem
 from .domain.gtin import gtin_check_digit_ok
@@ -60,6 +61,8 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
             "Nothing was imported."
         )
     rows = _rows(path, MEMBER_COLUMNS)
+    for _, row in rows:
+        row["card"] = normal_card(row["card"])
     today = t.now().date()
     problems: list[str] = []
     seen_cards: dict[str, str] = {}

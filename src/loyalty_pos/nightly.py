@@ -7,7 +7,6 @@ terminal, plain log lines otherwise.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import logging
@@ -25,6 +24,7 @@ from . import checkout as svc
 from .bootstrap import CONFIG_FILE, check_home, open_terminal, resolve_home
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused
+from .exits import Parser
 from .reports import day_report, parse_day, report_text
 
 log = logging.getLogger("loyalty_pos.nightly")
@@ -110,7 +110,7 @@ def _verified(t: Terminal) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nightly-sync", description=__doc__.splitlines()[0])
+    parser = Parser(prog="nightly-sync", description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="the terminal's folder")
     parser.add_argument(
         "--date",

@@ -298,7 +298,8 @@ def test_an_import_taking_a_stored_items_ean_is_refused_not_a_storage_fault(
 def test_numbers_out_of_range_are_usage_errors(home: Path, args: tuple[str, ...]) -> None:
     out = run(home, *args)
     assert out.returncode == 2
-    assert "error: argument" in out.stderr and "Traceback" not in out.stderr
+    assert ": argument --" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.count("\n") == 1 and "usage:" not in out.stderr  # one line, no usage block
 
 
 @pytest.mark.parametrize(
@@ -326,6 +327,85 @@ def test_plain_errors_are_one_sentence(home: Path) -> None:
     out = run(home, "checkout", "--item", "NOSUCH")
     assert out.returncode == 2
     assert out.stderr.strip() == "loyalty-pos: No item with code 'NOSUCH' in the catalog."
+
+
+def test_a_value_that_starts_with_a_dash_is_told_how_to_give_it_and_nothing_recorded(
+    home: Path,
+) -> None:
+    before = journal_lines(home)
+    out = run(home, "checkout", "--line", "-5:grocery")
+    assert out.returncode == 2
+    assert out.stderr == (
+        "loyalty-pos checkout: argument --line: expected one argument (a value that starts "
+        "with '-' is written --line=VALUE); see loyalty-pos checkout --help\n"
+    )
+    given = run(home, "checkout", "--line=-5:grocery")
+    assert given.returncode == 2
+    assert "a free-amount line needs an amount above 0 (got -5)" in given.stderr
+    assert journal_lines(home) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("checkout", "--item", "A" * 5000),
+        ("checkout", "--card", "B" * 5000, "--item", "MILK"),
+        ("balance", "C" * 5000),
+        ("enroll", "--card", "D" * 5000),
+        ("card", "link", "E" * 5000, "--member", "M0001", "--manager-pin", "2468"),
+    ],
+)
+def test_a_runaway_code_is_refused_without_echoing_it_whole(
+    home: Path, args: tuple[str, ...]
+) -> None:
+    before = journal_lines(home)
+    out = run(home, *args)
+    assert out.returncode == 2, out.stderr
+    assert 20 < len(out.stderr) < 200, out.stderr
+    assert journal_lines(home) == before
+
+
+def test_a_uid_typed_in_lower_case_is_the_card_the_reader_reads(home: Path, tmp_path: Path) -> None:
+    """A PC/SC reader gives a UID in upper-case hex; typed in lower case it is the same card,
+    at enrolment, at the till and in a members file."""
+    enrolled = run(home, "enroll", "--card", "04c0ffee00aa11", "--name", "Lower", "--json")
+    assert enrolled.returncode == 0, enrolled.stderr
+    member = json.loads(enrolled.stdout)["member_id"]
+    for typed in ("04C0FFEE00AA11", "04c0ffee00aa11", " 04C0ffee00AA11 "):
+        out = run(home, "balance", typed, "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["member_id"] == member
+        assert json.loads(out.stdout)["card"].endswith("AA11")
+    again = run(home, "enroll", "--card", "04C0FFEE00AA11")
+    assert again.returncode == 2 and "already belongs to a member" in again.stderr
+    sale = run(home, "checkout", "--card", "04c0ffee00aa11", "--item", "MILK", "--json")
+    assert sale.returncode == 0, sale.stderr
+    assert json.loads(sale.stdout)["member_id"] == member
+    event = json.loads(journal_lines(home)[-1])
+    assert event["card"] == "04C0FFEE00AA11"  # the ledger gets the card as the reader reads it
+
+    members = tmp_path / "members.csv"
+    members.write_text("member_id,card,name,birthday,email\nMLOW2,04beef01,Low Two,,\n")
+    assert run(home, "members", "import", str(members)).returncode == 0
+    out = run(home, "balance", "04BEEF01", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["member_id"] == "MLOW2", out.stderr
+
+
+def test_a_card_an_earlier_release_stored_in_lower_case_is_still_found(home: Path) -> None:
+    with sqlite3.connect(home / "terminal.db") as conn:
+        conn.execute("INSERT INTO cards (card, member_id) VALUES ('04abcdef01', 'M0001')")
+    out = run(home, "balance", "04abcdef01", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["member_id"] == "M0001"
+
+
+def test_init_with_a_ledger_url_that_is_not_http_says_so_first(tmp_path: Path) -> None:
+    home = tmp_path / "t9"
+    program = str(ROOT / "config" / "program.example.toml")
+    out = run(home, "init", "--terminal-id", "T9", "--program", program, "--ledger-url", "ftp://x")
+    assert out.returncode == 2
+    assert "--ledger-url must be http://HOST[:PORT] or https://..., got 'ftp://x'" in out.stderr
+    assert not home.exists()
 
 
 def test_init_refuses_an_invalid_program_naming_file_and_key(tmp_path: Path) -> None:
@@ -361,7 +441,7 @@ def test_init_writes_any_store_name_and_refuses_a_ledger_url_before_writing(
 
     out = run(tmp_path / "b", *init, "--ledger-url", "ledger.example:8700", "--token", "x")
     assert out.returncode == 2
-    assert "ledger.url: must be http://HOST[:PORT]" in out.stderr
+    assert "--ledger-url must be http://HOST[:PORT]" in out.stderr
     assert not (tmp_path / "b").exists()
 
     out = run(tmp_path / "c", *init, "--store-name", "Joe's\nShop")

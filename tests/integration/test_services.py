@@ -171,7 +171,7 @@ def test_a_refusal_leaves_journal_lots_and_receipts_exactly_as_they_were(demo, a
         (MILK_EAN, f"{MILK_EAN} is an item in the catalog, not a card."),
         ("DEMO1-000001", "DEMO1-000001 is a receipt id, not a card."),
         ("foo", "'foo' is not a card number this terminal can read (terminal.card_pattern)."),
-        ("04a1b2c3d4e5ff", "'04a1b2c3d4e5ff' is not a card number this terminal can read"),
+        ("04a1b2c3d4e5f", "'04A1B2C3D4E5F' is not a card number this terminal can read"),
     ],
 )
 @pytest.mark.parametrize(

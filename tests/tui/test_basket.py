@@ -74,6 +74,18 @@ async def test_an_unknown_code_is_refused_in_plain_words_and_the_basket_stays(ma
         assert "Unknown code 'NOSUCHTHING'" in notes(app)[-1]
 
 
+async def test_a_uid_typed_in_lower_case_attaches_the_member_and_a_runaway_code_is_cut(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, ANNA.lower())
+        assert app.checkout.view.member.name == "Anna Schmidt"
+        await type_text(pilot, "X" * 300)
+        note = notes(app)[-1]
+        assert "... (300 characters)" in note and len(note) < 150
+        assert app.checkout.view.member.name == "Anna Schmidt" and lines(app) == []
+
+
 async def test_a_refusal_goes_away_when_the_next_scan_works(make_app, key_clock):
     """A warning left up beside the next item would read as said of that item."""
     app = make_app()

@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+import string
+
+_HEX_DIGITS = frozenset(string.hexdigits)
+
+#: A masked card shows at most this many stars: enough to tell it is masked, and a mistyped
+#: kilobyte of text does not fill a cashier's screen.
+MASK_STARS = 12
+
+
+def normal_card(card: str) -> str:
+    """A card id as the terminal keeps it: without the blanks around it, and a number of hex
+    digits only in upper case, as a PC/SC reader gives a UID (DESIGN §3), so that a UID typed as
+    ``04a1b2c3d4e500`` is the card read as ``04A1B2C3D4E500``.
+
+    >>> normal_card(" 04a1b2c3d4e500 "), normal_card("lc00100037")
+    ('04A1B2C3D4E500', 'lc00100037')
+    """
+    card = card.strip()
+    return card.upper() if card and _HEX_DIGITS.issuperset(card) else card
+
 
 def mask_card(card: str) -> str:
     """Hide all but the last 4 characters of a card id (DESIGN §3).
@@ -10,4 +30,4 @@ def mask_card(card: str) -> str:
     '**********E5F6'
     """
     card = card.strip()
-    return "*" * max(0, len(card) - 4) + card[-4:]
+    return "*" * min(MASK_STARS, max(0, len(card) - 4)) + card[-4:]

@@ -19,7 +19,7 @@ from typing import Any
 
 from loyalty_pos.domain.errors import LoyaltyPosError, Refused
 from loyalty_pos.domain.program import parse_program_text, program_to_json
-from loyalty_pos.exits import closed_pipe
+from loyalty_pos.exits import Parser, closed_pipe
 
 from .report import render
 from .store import LedgerStore
@@ -38,9 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--json", action="store_true", help="print JSON (errors too)")
 
-    parser = argparse.ArgumentParser(
-        prog="loyalty-ledger", description="The loyalty-pos central ledger."
-    )
+    parser = Parser(prog="loyalty-ledger", description="The loyalty-pos central ledger.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="run the HTTP service")

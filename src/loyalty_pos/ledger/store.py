@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from loyalty_pos.domain.cards import normal_card
 from loyalty_pos.domain.errors import AuthError, NotFound, Refused
 from loyalty_pos.domain.events import (
     GENESIS_HASH,
@@ -969,6 +970,8 @@ class LedgerStore:
         seen_cards: dict[str, int] = {}
         for row in reader:
             line = reader.line_num
+            if row.get("card"):
+                row["card"] = normal_card(row["card"])
             problems.extend(
                 f"{source}: line {line}: {p}"
                 for p in _member_row_problems(row, seen_ids, seen_cards, line, today)

@@ -23,6 +23,7 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
 from .. import canonical
 from ..domain.accounting import tier_spend_minor
+from ..domain.cards import normal_card
 from ..domain.errors import StorageError
 from ..domain.events import GENESIS_HASH, receipt_seq, seal_text
 from ..domain.lots import Account, Lot
@@ -73,6 +74,12 @@ _US = timedelta(microseconds=1)
 def epoch_us(when: datetime) -> int:
     """``when`` in microseconds since the epoch (UTC): how the ledger stores and compares times."""
     return (when - _EPOCH) // _US
+
+
+_CARD_SQL = (
+    "SELECT c.card, c.status AS card_status, m.* FROM cards c "
+    "JOIN members m ON m.member_id = c.member_id WHERE c.card = ?"
+)
 
 
 class Store:
@@ -244,11 +251,14 @@ class Store:
     # -- members, cards, lots ---------------------------------------------------------------
 
     def card(self, card: str) -> sqlite3.Row | None:
-        return self.one(
-            "SELECT c.card, c.status AS card_status, m.* FROM cards c "
-            "JOIN members m ON m.member_id = c.member_id WHERE c.card = ?",
-            (card,),
-        )
+        """The card (``c.card`` as stored, ``card_status``) and its member's row; ``card`` as
+        typed or read is taken in its normal form (``normal_card``), or else as it is, for a
+        card an earlier release stored in lower case."""
+        normal = normal_card(card)
+        row = self.one(_CARD_SQL, (normal,))
+        if row is None and normal != card:
+            row = self.one(_CARD_SQL, (card,))
+        return row
 
     def member(self, member_id: str) -> sqlite3.Row | None:
         return self.one("SELECT * FROM members WHERE member_id = ?", (member_id,))

@@ -20,6 +20,7 @@ from loyalty_pos.checkout import (
     enroll,
     price_basket,
     resolve_items,
+    shown,
 )
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
 from loyalty_pos.domain.quote import MAX_QTY, Quote
@@ -119,7 +120,7 @@ class CheckoutSession:
             if self.t.is_card(code):
                 return self._attach(code)
             raise NotFound(
-                f"Unknown code {code!r}: it is not an item, a member card or a receipt."
+                f"Unknown code {shown(code)}: it is not an item, a member card or a receipt."
             ) from None
         return ScanResult("item", self._commit(self.basket.add(line)), message=line.name)
 
