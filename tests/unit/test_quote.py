@@ -218,6 +218,31 @@ def test_earning_base_excludes_the_part_paid_with_points() -> None:
     assert q.points_earned == 10
 
 
+def test_the_earning_base_of_a_sale_part_paid_with_points_is_its_money_part_to_the_cent() -> None:
+    """base = eligible x due / total, exact before it is floored: 60.00 paid in money of a
+    110.25 basket is a base of 60.00 (the threshold bonus is reached), not 59.99; 1.00 of 3.90
+    earns its point."""
+    spend60 = {"id": "spend60", "kind": "threshold_bonus", "min_spend": "60.00", "bonus": 5000}
+    basket = [line("ESP", "1.95", 7), line("MILK", "19.32", 5)]  # 13.65 + 96.60 = 110.25
+    q = quote(program([spend60]), basket, member(balance=10_000), NOW, redeem=5025)
+    assert (q.total, q.due, q.base) == (D("110.25"), D("60.00"), D("60.00"))
+    assert [(b.rule, b.points) for b in q.breakdown] == [("base", 60), ("promo:spend60", 5000)]
+    q = quote(program(), [line("ESP", "1.95", 2)], member(balance=10_000), NOW, redeem="max")
+    assert (q.due, q.base, q.points_earned) == (D("1.00"), D("1.00"), 1)
+
+
+def test_every_money_part_of_a_basket_of_one_category_is_its_whole_earning_base() -> None:
+    """Over many totals and points payments: with nothing excluded, base == due exactly."""
+    p = program(redeem={"min_cash": "0"})
+    for cents in range(101, 20000, 37):
+        total = D(cents).scaleb(-2)
+        for redeem in (100, 2500, cents - 100):
+            if redeem <= 0 or redeem > cents:
+                continue
+            q = quote(p, [line(price=str(total))], member(balance=10**6), NOW, redeem=redeem)
+            assert q.base == q.due, (total, redeem)
+
+
 def test_earning_base_includes_points_paid_when_the_program_says_so() -> None:
     p = program(earn={"earn_on_points_paid": True})
     q = quote(p, [line(price="20.00")], member(balance=1000), NOW, redeem=1000)

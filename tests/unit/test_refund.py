@@ -30,6 +30,19 @@ def sale(p, lines, redeem=None, balance=10_000):  # type: ignore[no-untyped-def]
     )
 
 
+def test_a_partial_refund_splits_money_and_points_in_the_sale_s_proportion_to_the_cent() -> None:
+    """3 x 14.90 paid 3000 points (30.00) and 14.70 in money: two units back are two thirds of
+    each part, 9.80 and 2000 points exactly (not 9.79 and 2001), the last one 4.90 and 1000."""
+    p = program()
+    lines = [BasketLine("E", "E", 3, D("14.90"), "x")]
+    s = sale(p, lines, redeem=3000)
+    assert (s.total, s.points_value) == (D("44.70"), D("30.00"))
+    r = refund(p, s, {"E": 2}, {})
+    assert (r.money_refunded, r.points_restored) == (D("9.80"), 2000)
+    rest = refund(p, s, {"E": 1}, {"E": 2}, r.points_reversed)
+    assert (rest.money_refunded, rest.points_restored) == (D("4.90"), 1000)
+
+
 def test_returning_one_item_takes_back_the_threshold_bonus_it_no_longer_reaches() -> None:
     p = program([SPEND60])
     lines = [BasketLine("A", "A", 1, D("45.00"), "x"), BasketLine("B", "B", 1, D("15.00"), "x")]

@@ -328,7 +328,14 @@ def quote(
 
     # 3. Earning base.
     earn = program.earn
-    share = (due / total) if (not earn.earn_on_points_paid and total) else Decimal(1)
+    money_share = not earn.earn_on_points_paid and total
+
+    def money_part(amount: Decimal) -> Decimal:
+        """The part of ``amount`` paid in money: ``amount x due / total``, multiplied before it
+        is divided so that it is exact where it can be (the whole basket's is ``due`` to the
+        cent, never a cent less), then floored to the cent."""
+        return quantize(amount * due / total if money_share else amount, cur, ROUND_DOWN)
+
     by_category: dict[str, Decimal] = {}
     for q in qlines:
         if q.line.category not in earn.excluded_categories:
@@ -336,10 +343,10 @@ def quote(
                 by_category.get(q.line.category, Decimal(0)) + q.line_total
             )
     eligible = sum(by_category.values(), Decimal(0))
-    base = quantize(eligible * share, cur, ROUND_DOWN)
+    base = money_part(eligible)
 
     def category_base(category: str) -> Decimal:
-        return quantize(by_category.get(category, Decimal(0)) * share, cur, ROUND_DOWN)
+        return money_part(by_category.get(category, Decimal(0)))
 
     breakdown: list[BreakdownLine] = []
     lots: list[Lot] = []
@@ -515,10 +522,13 @@ def refund(
         if not lines:
             return 0, Decimal(0), 0
         plain = quote(program, lines, sale.member, sale.now, forced_points_value=Decimal(0))
-        share = plain.total / sale.total if sale.total else Decimal(0)
-        value = _floor_value(program, sale.points_value * share)
+        if not sale.total:
+            return plain.points_earned, plain.due, 0
+        # The kept units' part of the points payment, multiplied before it is divided so that
+        # a part that divides evenly (two thirds of 30.00) is exact, not a cent less.
+        value = _floor_value(program, sale.points_value * plain.total / sale.total)
         q = quote(program, lines, sale.member, sale.now, forced_points_value=value)
-        in_use = math.floor(sale.points_redeemed * share)
+        in_use = math.floor(sale.points_redeemed * plain.total / sale.total)
         return q.points_earned, q.due, in_use
 
     earned_before, due_before, used_before = replay(previously_returned)
