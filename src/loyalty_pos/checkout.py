@@ -625,6 +625,25 @@ def balance(t: Terminal, card: str, at: datetime | None = None) -> dict[str, Any
     }
 
 
+def _new_member_id(t: Terminal, seq: int) -> str:
+    """``{terminal_id}-M{seq:06d}``, unique without asking anyone; when a members file brought
+    that id already (a rebuilt till given its old list), the first free ``-2``, ``-3``, ..."""
+    member_id = f"{t.config.terminal_id}-M{seq:06d}"
+    taken = {
+        row["member_id"]
+        for row in t.store.query(
+            "SELECT member_id FROM members WHERE member_id = ? OR member_id LIKE ? ESCAPE '\\'",
+            (member_id, member_id.replace("_", "\\_") + "-%"),
+        )
+    }
+    n = 1
+    candidate = member_id
+    while candidate in taken:
+        n += 1
+        candidate = f"{member_id}-{n}"
+    return candidate
+
+
 def enroll(
     t: Terminal,
     card: str,
@@ -654,7 +673,7 @@ def enroll(
         if t.store.card(card) is not None:
             raise Refused(f"Card {mask(card)} already belongs to a member.")
         seq = t.store.head()[0] + 1
-        member_id = f"{t.config.terminal_id}-M{seq:06d}"
+        member_id = _new_member_id(t, seq)
         status = "provisional" if provisional else "active"
         t.store.conn.execute(
             "INSERT INTO members (member_id, name, email, phone, birthday, status) "

@@ -399,6 +399,29 @@ def test_a_card_an_earlier_release_stored_in_lower_case_is_still_found(home: Pat
     assert json.loads(out.stdout)["member_id"] == "M0001"
 
 
+def test_enrolment_after_a_members_file_that_holds_this_tills_own_ids_takes_a_free_one(
+    tmp_path: Path,
+) -> None:
+    """A rebuilt till given its old members list holds ids it would make itself: the next
+    enrolment takes the first free one, instead of failing on the database's unique key."""
+    home = tmp_path / "t1"
+    program = str(ROOT / "config" / "program.example.toml")
+    assert run(home, "init", "--terminal-id", "T1", "--program", program).returncode == 0
+    members = tmp_path / "old.csv"
+    members.write_text(
+        "member_id,card,name,birthday,email\n"
+        "T1-M000001,LC10000001,Old one,,\nT1-M000001-2,LC10000002,Old two,,\n"
+    )
+    assert run(home, "members", "import", str(members)).returncode == 0
+    out = run(home, "enroll", "--card", "LC10000003", "--name", "New", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["member_id"] == "T1-M000001-3"
+    again = run(home, "enroll", "--card", "LC10000004", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["member_id"] == "T1-M000002"
+    assert run(home, "verify").returncode == 0
+
+
 def test_init_with_a_ledger_url_that_is_not_http_says_so_first(tmp_path: Path) -> None:
     home = tmp_path / "t9"
     program = str(ROOT / "config" / "program.example.toml")
