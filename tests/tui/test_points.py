@@ -6,6 +6,7 @@ import dataclasses
 
 from textual.widgets import Input
 
+from loyalty_pos.bootstrap import open_terminal
 from loyalty_pos.checkout import adjust
 from loyalty_pos.config import LedgerConfig
 from loyalty_pos.domain.program import parse_program_text
@@ -66,6 +67,39 @@ async def test_f5_twice_pays_the_most_allowed(make_app, terminal):
         await press(pilot, "f5", "f5")
         assert app.checkout.view.quote.points_redeemed == 500
         assert app.checkout.view.basket.redeem == "max"
+
+
+async def test_f9_records_nothing_when_the_points_shown_are_no_longer_the_members(
+    make_app, terminal
+):
+    """The balance changed behind the screen (a manager at another till): F9 would record
+    another amount due than the customer was shown, so it records nothing, says what the sale
+    is now and shows it; the next F9 records that."""
+    give_points(terminal, ANNA, 2000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "2*ESPRESSO")  # 29.80
+        await press(pilot, "f5", "f5")
+        shown = app.checkout.view.quote
+        assert (shown.points_redeemed, str(shown.due)) == (2000, "9.80")
+        elsewhere = open_terminal(terminal.home)
+        elsewhere.clock = terminal.clock
+        adjust(elsewhere, ANNA, -1900, "taken back at the office", "1234")
+        elsewhere.store.close()
+        head = terminal.store.head()
+        await press(pilot, "f9")
+        await settle(pilot)
+        assert terminal.store.head() == head  # nothing recorded
+        assert "points changed since the amount was shown" in " ".join(notes(app))
+        assert "due 28.80 EUR, 100 points paid" in " ".join(notes(app))
+        now = app.checkout.view.quote
+        assert (now.points_redeemed, str(now.due)) == (100, "28.80")
+        assert app.checkout.view.member is not None and app.checkout.view.member.balance == 100
+        await press(pilot, "f9")
+        await settle(pilot)
+        assert terminal.store.head()[0] == head[0] + 1
+        sale = terminal.store.event_at(head[0] + 1)
+        assert sale is not None and (sale["points_redeemed"], sale["due_minor"]) == (100, 2880)
 
 
 async def test_points_without_a_member_card_are_refused(make_app):

@@ -44,9 +44,11 @@ class CodeScanned(Message):
 
 @dataclass
 class BasketChanged(Message):
-    """The basket was changed and priced (``view.note`` is a sentence for the cashier, if any)."""
+    """The basket was changed and priced (``view.note`` is a sentence for the cashier, if any).
+    ``after_refusal``: priced again to show beside a refusal, which stays up."""
 
     view: BasketView
+    after_refusal: bool = False
 
 
 @dataclass

@@ -148,9 +148,26 @@ class CheckoutSession:
     def clear(self) -> BasketView:
         return self._commit(Basket())
 
-    def complete(self) -> tuple[dict[str, Any], str, BasketView]:
-        """Record the sale; the basket starts empty for the next customer."""
+    def refresh(self) -> BasketView:
+        """The basket priced again as things stand now (a points payment no longer possible is
+        removed, with a note)."""
+        return self._commit(self.basket)
+
+    def complete(self, shown: Quote | None = None) -> tuple[dict[str, Any], str, BasketView]:
+        """Record the sale; the basket starts empty for the next customer. ``shown`` is the quote
+        on the cashier's screen: when the member's points changed since (another till, a sync,
+        a manager), the sale would not be what the customer was shown, so nothing is recorded
+        and the refusal says what it would be now."""
         basket = self.basket
+        if shown is not None:
+            now = self._price(basket).quote
+            if _told(now) != _told(shown):
+                raise Refused(
+                    "The member's points changed since the amount was shown: it is now due "
+                    f"{now.due} {self.t.program.currency}, {now.points_redeemed} points paid, "
+                    f"{now.points_earned} earned. Nothing was recorded: tell the customer, "
+                    "then F9 again."
+                )
         result = checkout(self.t, basket.card, basket.lines, basket.redeem)
         self.basket = Basket()
         try:
@@ -201,6 +218,11 @@ class CheckoutSession:
 
     def _save_draft(self, basket: Basket) -> None:
         self.t.store.save_draft(None if basket.is_empty else basket.to_draft(), self.t.now())
+
+
+def _told(quote: Quote) -> tuple[Any, ...]:
+    """What the customer is told of a sale: the money due and the points paid and earned."""
+    return quote.due, quote.points_redeemed, quote.points_earned
 
 
 def _qty(qty: int) -> int:

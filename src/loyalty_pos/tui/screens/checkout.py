@@ -107,7 +107,8 @@ class CheckoutScreen(StaysUp, Screen[None]):
             self.notify(view.note)
 
     def on_basket_changed(self, message: BasketChanged) -> None:
-        self.pos.clear_refusals()
+        if not message.after_refusal:
+            self.pos.clear_refusals()
         self.show(message.view)
 
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
@@ -125,6 +126,15 @@ class CheckoutScreen(StaysUp, Screen[None]):
     def on_service_refused(self, message: ServiceRefused) -> None:
         if message.what == "complete":
             self.busy = False
+            # Show the basket as it stands now (a member's balance that changed since, a points
+            # payment no longer possible taken off), beside the refusal that says why.
+            session = self.pos.session
+            self.pos.submit(
+                "refresh",
+                session.refresh,
+                target=self,
+                done=lambda view: BasketChanged(view, after_refusal=True),
+            )
         if message.what.startswith("sync"):
             self.pos.refresh_status()
             if message.what == "sync-background":
@@ -311,9 +321,10 @@ class CheckoutScreen(StaysUp, Screen[None]):
             self.notify("The basket is empty: scan the items first.", severity="warning")
             return
         self.busy = True
+        session, shown = self.pos.session, self.view.quote
         self.pos.submit(
             "complete",
-            self.pos.session.complete,
+            lambda: session.complete(shown),
             target=self,
             done=lambda r: SaleCompleted(r[0], r[1], r[2]),
         )
