@@ -52,6 +52,13 @@ def check_home(home: Path) -> None:
             f"{home} is a file, not a folder: --home (or LOYALTY_POS_HOME) names the folder "
             f"that holds a terminal's {CONFIG_FILE} and {DB_FILE}."
         )
+    existing = next((p for p in home.absolute().parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise Refused(
+            f"{existing} is a file, so {home} cannot be a folder: --home (or "
+            f"LOYALTY_POS_HOME) names the folder that holds a terminal's {CONFIG_FILE} and "
+            f"{DB_FILE}."
+        )
 
 
 def open_terminal(home: Path) -> Terminal:
@@ -109,7 +116,10 @@ def init_terminal(
     token_file = home / "ledger.token"
     if token:
         config["ledger"]["token_file"] = str(token_file)
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise Refused(f"The folder {home} cannot be made ({e.strerror}).") from None
     if token:
         token_file.write_text(token + "\n", encoding="utf-8")
         token_file.chmod(0o600)

@@ -358,6 +358,11 @@ def cmd_receipt(args: argparse.Namespace) -> Any:
     if args.png:
         result["png"] = str(printing.save_png(t, args.receipt_id, Path(args.png)))
     if args.print_to is not None:
+        if not args.print_to and printing.printer_config(t).url == "none":
+            raise Refused(
+                "No receipt printer is set up on this terminal: give one (--print "
+                "tcp://HOST:9100, --print file:/dev/usb/lp0) or set printer.url in terminal.toml."
+            )
         result.update(printing.print_receipt(t, args.receipt_id, args.print_to or None))
     text = printing.receipt_text(t, args.receipt_id, args.width)
     if args.json:

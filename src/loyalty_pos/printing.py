@@ -14,7 +14,7 @@ from typing import Any
 
 from .checkout import Terminal
 from .domain.cards import mask_card
-from .domain.errors import NotFound, Refused
+from .domain.errors import ConfigError, NotFound, Refused
 from .domain.money import from_minor
 from .receipts import MemberPart, PointsExpiry, PointsLine, Receipt, ReceiptLine, RefundPart
 
@@ -23,9 +23,16 @@ def printer_config(t: Terminal, url: str | None = None) -> Any:
     from .receipts.printer import PrinterConfig
 
     settings = dict(t.config.printer)
-    if url:
-        settings["url"] = url
-    return PrinterConfig.from_dict(settings, str(t.home / "terminal.toml"))
+    if not url:
+        return PrinterConfig.from_dict(settings, str(t.home / "terminal.toml"))
+    source = str(t.home / "terminal.toml")
+    try:
+        return PrinterConfig.from_dict({**settings, "url": url}, source)
+    except ConfigError as e:
+        typed = [p.removeprefix("printer.url: ") for p in e.problems if p.startswith("printer.url")]
+        if typed:  # the URL typed on the command line is the problem, not the file
+            raise Refused(f"--print {url!r}: " + "; ".join(typed) + ".") from None
+        raise
 
 
 def _receipt_id(t: Terminal, receipt_id: str) -> str:

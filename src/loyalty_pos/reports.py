@@ -213,7 +213,7 @@ LABELS = [
     ("members_new", "New members (N)"),
     ("retention_pct", "Retention % = (E - N) / S"),
     ("churn_pct", "Churn %"),
-    ("rejected_events", "Its events the ledger holds back (now)"),
+    ("rejected_events", "Events the ledger holds back now"),
 ]
 
 

@@ -422,6 +422,39 @@ def test_enrolment_after_a_members_file_that_holds_this_tills_own_ids_takes_a_fr
     assert run(home, "verify").returncode == 0
 
 
+def test_printing_a_receipt_without_a_printer_or_to_a_bad_url_is_refused_naming_the_option(
+    home: Path,
+) -> None:
+    assert run(home, "checkout", "--item", "MILK").returncode == 0
+    bad = run(home, "receipt", "last", "--print", "bogus://x")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("loyalty-pos: --print 'bogus://x': unknown printer URL")
+    assert "terminal.toml" not in bad.stderr
+    none = run(home, "receipt", "last", "--print")
+    assert none.returncode == 2  # refused, not a device fault
+    assert "No receipt printer is set up on this terminal: give one" in none.stderr
+
+
+def test_a_home_under_a_file_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    program = str(ROOT / "config" / "program.example.toml")
+    for args in (("init", "--terminal-id", "T1", "--program", program), ("balance", "LC1")):
+        out = run(tmp_path / "afile" / "x", *args)
+        assert out.returncode == 2, out.stderr
+        assert f"{tmp_path / 'afile'} is a file, so" in out.stderr
+        assert "internal error" not in out.stderr
+
+
+def test_the_end_of_day_text_keeps_its_columns_and_writes_money_as_money(home: Path) -> None:
+    out = run(home, "report", "--date", "2001-01-01")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert max(len(line) for line in lines) == 48
+    figures = {line[:34].strip(): line[34:].strip() for line in lines[3:]}
+    assert figures["Average check with a card (m)"] == "0.00"
+    assert figures["LTV = m x a x t"] == "0.00"
+
+
 def test_init_with_a_ledger_url_that_is_not_http_says_so_first(tmp_path: Path) -> None:
     home = tmp_path / "t9"
     program = str(ROOT / "config" / "program.example.toml")

@@ -192,7 +192,7 @@ def period_report(
             new.add(member)
 
     m_minor = ratio(paid_minor, card_checkouts)
-    m = from_minor(paid_minor // card_checkouts, currency) if card_checkouts else Decimal(0)
+    m = from_minor(paid_minor // card_checkouts if card_checkouts else 0, currency)
     a = ratio(card_checkouts, len(per_member))
     lifetime = average_lifetime_days(
         lifetime_days(enrolled_at.get(x, first_buy[x]), last, start.tzinfo)
