@@ -39,11 +39,13 @@ from .domain.lots import Account, Lot, at_most, expiry_date
 from .domain.money import from_minor, parse_money, to_minor
 from .domain.program import Program
 from .domain.quote import (
+    MAX,
     BasketLine,
     MemberState,
     OriginalSale,
     Quote,
     RefundResult,
+    cap_reason,
     quote,
 )
 from .domain.quote import refund as compute_refund
@@ -393,7 +395,7 @@ def checkout(
                         member.member_id,
                     ),
                 )
-    return _checkout_result(program, sealed, q, member, after)
+    return _checkout_result(program, sealed, q, member, after, redeem)
 
 
 def _after(account: Account, tier: TierStatus | None, now: datetime) -> dict[str, Any]:
@@ -417,6 +419,7 @@ def _checkout_result(
     q: Quote,
     member: MemberView | None,
     after: Mapping[str, Any],
+    redeem: int | str | None = None,
 ) -> dict[str, Any]:
     return {
         "receipt_id": event["receipt_id"],
@@ -433,6 +436,12 @@ def _checkout_result(
         "next_tier": after.get("next_tier"),
         "spend_to_next_tier": after.get("spend_to_next_tier"),
         "offline": event["offline"],
+        # With "max", what capped the points payment, so that 0 points paid is not a mystery.
+        **(
+            {"points_limit": cap_reason(q.cap, program)}
+            if redeem == MAX and member is not None
+            else {}
+        ),
     }
 
 

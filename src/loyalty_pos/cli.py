@@ -399,7 +399,7 @@ def cmd_report(args: argparse.Namespace) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--home",
         default=argparse.SUPPRESS,
@@ -408,9 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
     )
-    at = argparse.ArgumentParser(add_help=False)
+    at = Parser(add_help=False)
     at.add_argument("--at", help="when it happens (ISO-8601); default: now")
-    pin = argparse.ArgumentParser(add_help=False)
+    pin = Parser(add_help=False)
     pin.add_argument("--manager-pin", help="the manager PIN")
 
     parser = Parser(

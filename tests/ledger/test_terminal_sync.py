@@ -128,6 +128,10 @@ def test_two_offline_terminals_are_each_capped_and_the_overspend_is_flagged(
     for t in tills:
         sale = svc.checkout(t, ANNA, svc.resolve_items(t, basket), "max")
         assert sale["points_redeemed"] == 5000
+        assert sale["points_limit"].startswith("the terminal is offline: a member may pay at most")
+    capped = svc.checkout(tills[0], ANNA, svc.resolve_items(tills[0], [("MILK", 1)]), "max")
+    assert capped["points_redeemed"] == 0  # the sale goes through, and says why no points
+    assert "at most 5000 points a day here" in capped["points_limit"]
     for t in tills:
         assert sync(t)["rejected"] == 0
     assert ledger_member(store, "M0001")["balance"] < 0

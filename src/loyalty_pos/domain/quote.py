@@ -254,6 +254,29 @@ def _check_redeem(
     return points, value
 
 
+def cap_reason(cap: RedeemCap, program: Program) -> str:
+    """Why the points payment cannot be larger, as a sentence fragment (the points window, a checkout paying "max")."""
+    rules = program.redeem
+    cur = program.currency
+    reasons = {
+        "min_cash": f"at least {rules.min_cash} {cur} must be paid in money",
+        "max_share": f"points may pay at most {rules.max_share * 100:.0f}% of the total",
+        "balance": "that is all the points the member has",
+        "max_points": f"one sale may pay at most {MAX_POINTS:,} points",
+        "offline_cap": (
+            "the terminal is offline: a member may pay at most "
+            f"{program.offline.max_redeem_points_per_member_per_day} points a day here"
+        ),
+        "frozen": "the member is frozen: points cannot be paid",
+        "provisional": "the card was enrolled here and the ledger has not seen it yet: it can pay "
+        "once a sync has taken it there",
+        "negative_balance": "the balance is negative: points cannot be paid",
+        "no_member": "no member card: scan or type the card first (F2)",
+        "min_points": f"the balance is below the smallest points payment ({rules.min_points})",
+    }
+    return reasons.get(cap.rule, cap.rule)
+
+
 #: The birthday bonus is given at most once in this many days (DESIGN.md §5).
 BIRTHDAY_BONUS_EVERY_DAYS = 365
 

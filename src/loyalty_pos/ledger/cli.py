@@ -30,7 +30,7 @@ DB_ENV = "LOYALTY_LEDGER_DB"
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--db",
         default=os.environ.get(DB_ENV),

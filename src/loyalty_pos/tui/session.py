@@ -23,11 +23,10 @@ from loyalty_pos.checkout import (
     shown,
 )
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
-from loyalty_pos.domain.quote import MAX_QTY, Quote
+from loyalty_pos.domain.quote import MAX_QTY, Quote, cap_reason
 from loyalty_pos.printing import receipt_text
 
 from .basket import Basket
-from .words import cap_reason
 
 logger = logging.getLogger(__name__)
 
