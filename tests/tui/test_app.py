@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from datetime import datetime
 
 from loyalty_pos.bootstrap import open_terminal
 from loyalty_pos.config import LedgerConfig
@@ -15,6 +16,7 @@ from loyalty_pos.tui.app import CheckoutApp
 from loyalty_pos.tui.screens.checkout import CheckoutScreen
 from loyalty_pos.tui.screens.help import KEYS, HelpScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen
+from loyalty_pos.tui.services import TerminalStatus
 
 from .conftest import ANNA, COFFEE_EAN
 from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
@@ -95,6 +97,37 @@ async def test_a_scanner_that_cannot_be_opened_shows_in_the_status_line(make_app
         assert app.checkout.status_bar.device_state("scanner") in ("absent", "error")
         line = text_in(app.checkout.status_bar)
         assert "scanner absent" in line or "scanner ERROR" in line
+
+
+async def test_at_80_columns_the_status_line_keeps_held_events_and_a_device_that_is_out(
+    make_app,
+):
+    """Offline, events waiting and held, a scanner out: the line drops words, not facts."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        bar = app.checkout.status_bar
+        status = TerminalStatus("DEMO1", False, False, datetime(2026, 11, 22, 14, 5), 123, 12)
+        bar.show_status(status)
+        for name, kind, state in (
+            ("reader", "reader", "ready"),
+            ("scanner", "scanner", "absent"),
+            ("printer", "printer", "error"),
+        ):
+            bar.show_device(name, kind, state, None)
+        await settle(pilot)
+        line = text_in(bar)
+        assert "…" not in line and len(line.rstrip()) <= 80, line
+        for fact in ("OFFLINE", "14:05", "123 to sync", "12 HELD", "scanner absent", "ERROR"):
+            assert fact in line, line
+    async with make_app().run_test(size=(160, 24)) as pilot:  # room for every word
+        await settle(pilot)
+        bar = pilot.app.checkout.status_bar
+        bar.show_status(status)
+        bar.show_device("scanner", "scanner", "absent", None)
+        await settle(pilot)
+        line = text_in(bar)
+        assert "12 HELD BY THE LEDGER" in line and "reader off" in line, line
 
 
 async def test_the_demo_simulates_a_card_tap_and_a_scan(make_app):

@@ -36,7 +36,24 @@ class StatusBar(Static):
                 return state
         return "off"
 
+    def on_resize(self) -> None:
+        self._render_line()
+
     def _render_line(self) -> None:
+        """The first of these that fits the width: everything; the held events and the last
+        sync in fewer words; then only the devices that are not working (a cashier must still
+        see a printer that is out, and the events the ledger holds back, at 80 columns)."""
+        width = self.size.width
+        line = self._line(long_words=True, every_device=True)
+        for long_words, every_device in ((False, True), (False, False)):
+            if not width or line.cell_len <= width:
+                break
+            line = self._line(long_words, every_device)
+        self.update(line)
+        reasons = [f"{name}: {why}" for name, (_, _, why) in self.devices.items() if why]
+        self.tooltip = "\n".join(reasons) or None
+
+    def _line(self, long_words: bool, every_device: bool) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         s = self.status
         if s is not None:
@@ -45,14 +62,21 @@ class StatusBar(Static):
                 text.append("standalone", style="green")
             else:
                 online = Text("online", "green") if s.online else Text("OFFLINE", "bold red")
-                text.append(online).append(f" · sync {clock(s.last_sync)}")
+                sync = f" · sync {clock(s.last_sync)}" if long_words else f" {clock(s.last_sync)}"
+                text.append(online).append(sync)
                 text.append(" │ ", style="dim").append(f"{s.waiting} to sync")
             if s.held:
-                text.append(f" · {s.held} HELD BY THE LEDGER", style="bold red")
-        for kind in ("reader", "scanner", "printer"):
+                held = f"{s.held} HELD BY THE LEDGER" if long_words else f"{s.held} HELD"
+                text.append(f" · {held}", style="bold red")
+        kinds = [
+            kind
+            for kind in ("reader", "scanner", "printer")
+            if every_device or self.device_state(kind) not in ("ready", "off")
+        ]
+        for kind in kinds:
             state = self.device_state(kind)
             text.append(" │ ", style="dim").append(f"{kind} ")
             text.append(_STATE_WORD.get(state, state), style=_STATE_STYLE.get(state, ""))
-        self.update(text)
-        reasons = [f"{name}: {why}" for name, (_, _, why) in self.devices.items() if why]
-        self.tooltip = "\n".join(reasons) or None
+        if not kinds:
+            text.append(" │ ", style="dim").append("devices ok", style="green")
+        return text
