@@ -637,17 +637,9 @@ def balance(t: Terminal, card: str, at: datetime | None = None) -> dict[str, Any
 def _new_member_id(t: Terminal, seq: int) -> str:
     """``{terminal_id}-M{seq:06d}``, unique without asking anyone; when a members file brought
     that id already (a rebuilt till given its old list), the first free ``-2``, ``-3``, ..."""
-    member_id = f"{t.config.terminal_id}-M{seq:06d}"
-    taken = {
-        row["member_id"]
-        for row in t.store.query(
-            "SELECT member_id FROM members WHERE member_id = ? OR member_id LIKE ? ESCAPE '\\'",
-            (member_id, member_id.replace("_", "\\_") + "-%"),
-        )
-    }
+    member_id = candidate = f"{t.config.terminal_id}-M{seq:06d}"
     n = 1
-    candidate = member_id
-    while candidate in taken:
+    while t.store.member(candidate) is not None:
         n += 1
         candidate = f"{member_id}-{n}"
     return candidate

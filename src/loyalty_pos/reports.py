@@ -63,17 +63,22 @@ class BalanceReplay:
     def passing(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for event in events:
             member = event.get("member_id")
-            if member not in self.base_seq or event.get("type") not in POINT_EVENTS:
-                pass
-            elif int(event["seq"]) <= self.base_seq[member]:
-                if event_day(event) >= self.end:
-                    self.base_holds_later = True
-            elif event_day(event) < self.end:
-                account = self.accounts.get(member) or self._base(member)
-                if member not in self.lapsed_at_start and event_day(event) >= self.begin:
-                    self.lapsed_at_start[member] = _lapsed(account, self.since)
-                self.accounts[member] = apply_event(account, event)
+            if member in self.base_seq and event.get("type") in POINT_EVENTS:
+                self._replay(member, event)
             yield event
+
+    def _replay(self, member: str, event: dict[str, Any]) -> None:
+        """Apply ``event`` of ``member`` when it happened before ``end`` and after their base."""
+        after_end = event_day(event) >= self.end
+        if int(event["seq"]) <= self.base_seq[member]:  # already in the base
+            self.base_holds_later |= after_end
+            return
+        if after_end:
+            return
+        account = self.accounts.get(member) or self._base(member)
+        if member not in self.lapsed_at_start and event_day(event) >= self.begin:
+            self.lapsed_at_start[member] = _lapsed(account, self.since)
+        self.accounts[member] = apply_event(account, event)
 
     def _base(self, member_id: str) -> Account:
         row = self.t.store.member(member_id)
@@ -160,21 +165,18 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
         points_per_unit=program.redeem.points_per_unit,
         rejected=held_back(t, begin, finish),
     )
+    why = None
     if replay is not None and replay.base_holds_later:
         replay = None
-        unknown = (
-            "The balances at the end of this period are the ledger's to tell "
-            "(loyalty-ledger report): the members' accounts this till took from it count an "
-            "event of this till stamped after the period (its clock ran ahead)."
+        why = (
+            "the members' accounts this till took from it count an event of this till stamped "
+            "after the period (its clock ran ahead)"
         )
     elif replay is None and pulled is not None:
-        unknown = (
-            "The balances at the end of this period are the ledger's to tell "
-            "(loyalty-ledger report): this till took members' accounts from it at "
-            f"{pulled:%Y-%m-%d %H:%M}, after the period ended."
+        why = (
+            f"this till took members' accounts from it at {pulled:%Y-%m-%d %H:%M}, "
+            "after the period ended"
         )
-    else:
-        unknown = None
     report.update(
         balance_figures(
             replay.balances() if replay else None,
@@ -183,8 +185,11 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
         )
     )
     report["expired"] = replay.expired() if replay else None
-    if unknown:
-        report["balances_unknown"] = unknown
+    if why:
+        report["balances_unknown"] = (
+            "The balances at the end of this period are the ledger's to tell "
+            f"(loyalty-ledger report): {why}."
+        )
     return {"terminal_id": t.config.terminal_id, "program": program.id, **report}
 
 

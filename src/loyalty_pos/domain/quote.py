@@ -255,7 +255,8 @@ def _check_redeem(
 
 
 def cap_reason(cap: RedeemCap, program: Program) -> str:
-    """Why the points payment cannot be larger, as a sentence fragment (the points window, a checkout paying "max")."""
+    """Why the points payment cannot be larger, as a sentence fragment: the points window's
+    "Because", and a checkout paying "max" (its ``points_limit``)."""
     rules = program.redeem
     cur = program.currency
     reasons = {

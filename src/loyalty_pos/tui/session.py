@@ -152,15 +152,15 @@ class CheckoutSession:
         removed, with a note)."""
         return self._commit(self.basket)
 
-    def complete(self, shown: Quote | None = None) -> tuple[dict[str, Any], str, BasketView]:
-        """Record the sale; the basket starts empty for the next customer. ``shown`` is the quote
-        on the cashier's screen: when the member's points changed since (another till, a sync,
+    def complete(self, on_screen: Quote | None = None) -> tuple[dict[str, Any], str, BasketView]:
+        """Record the sale; the basket starts empty for the next customer. ``on_screen`` is the
+        quote on the cashier's screen: when the member's points changed since (another till, a sync,
         a manager), the sale would not be what the customer was shown, so nothing is recorded
         and the refusal says what it would be now."""
         basket = self.basket
-        if shown is not None:
+        if on_screen is not None:
             now = self._price(basket).quote
-            if _told(now) != _told(shown):
+            if _told(now) != _told(on_screen):
                 raise Refused(
                     "The member's points changed since the amount was shown: it is now due "
                     f"{now.due} {self.t.program.currency}, {now.points_redeemed} points paid, "

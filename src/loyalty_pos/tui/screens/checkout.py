@@ -321,10 +321,10 @@ class CheckoutScreen(StaysUp, Screen[None]):
             self.notify("The basket is empty: scan the items first.", severity="warning")
             return
         self.busy = True
-        session, shown = self.pos.session, self.view.quote
+        session, on_screen = self.pos.session, self.view.quote
         self.pos.submit(
             "complete",
-            lambda: session.complete(shown),
+            lambda: session.complete(on_screen),
             target=self,
             done=lambda r: SaleCompleted(r[0], r[1], r[2]),
         )
