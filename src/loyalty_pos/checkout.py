@@ -548,7 +548,7 @@ def refund(
             row = t.store.member(member_id)
             punch = _load(row["punch"]) if row else {}
             for sku, delta in result.punch_delta.items():
-                punch[sku] = max(punch.get(sku, 0) + delta, 0)
+                punch[sku] = punch.get(sku, 0) + delta  # below 0: punches a free unit used
             t.store.conn.execute(
                 "UPDATE members SET punch = ? WHERE member_id = ?",
                 (canonical.dumps(punch), member_id),

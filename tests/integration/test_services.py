@@ -85,6 +85,18 @@ def test_punch_card_sixth_coffee_is_free_across_visits(demo) -> None:
     assert buy(demo, BEN, "COFFEE")["due"] == "2.40"
 
 
+def test_returning_the_coffees_that_earned_a_free_one_does_not_earn_it_twice(demo) -> None:
+    """Buy 5, the 6th free, return the 5: the next 5 are paid, the 12th coffee is free."""
+    five = buy(demo, BEN, "COFFEE:5")
+    assert buy(demo, BEN, "COFFEE")["due"] == "0.00"
+    back = svc.refund(demo, five["receipt_id"], None, "1234")
+    assert back["refunded"] == "12.00"
+    assert journal(demo)[-1]["punch_delta"] == {"COFFEE": -5}
+    assert buy(demo, BEN, "COFFEE:5")["discount"] == "0.00"
+    assert buy(demo, BEN, "COFFEE:6")["discount"] == "2.40"
+    assert svc.verify(demo)["ok"]
+
+
 def test_birthday_bonus_once_in_the_window(demo) -> None:
     birthday = datetime(2026, 12, 30, 12, tzinfo=NOW.tzinfo)  # Anna: 1 January
     first = buy(demo, ANNA, "MILK", at=birthday)

@@ -64,6 +64,19 @@ def test_a_record_is_stored_as_it_always_was(enrolled_us: int) -> None:
     assert record.balance == 130
 
 
+def test_two_standing_birthday_bonuses_of_a_day_are_stored_and_read_back() -> None:
+    """Two offline tills each gave the bonus: both days are kept (one is the last bonus, as
+    always); a record with one bonus, or none, is stored as it always was."""
+    two = MemberRecord(
+        "M1", last_birthday_bonus="2026-12-06", bonus_days=("2026-12-06", "2026-12-06")
+    )
+    assert json.loads(two.to_state())["bonus_days"] == ["2026-12-06", "2026-12-06"]
+    assert MemberRecord.from_state(two.to_state()) == two
+    one = two._replace(bonus_days=("2026-12-06",))
+    assert one.to_state() == _as_before(one)
+    assert MemberRecord.from_state(one.to_state()) == one
+
+
 texts = st.text(max_size=12)
 counts = st.dictionaries(texts, st.integers(0, 10**9), max_size=3)
 

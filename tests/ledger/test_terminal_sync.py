@@ -29,6 +29,7 @@ from tests.support.faultproxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 ANNA = "04A1B2C3D4E500"
+BEN = "LC00100037"
 
 
 def ledger_cli(server: LedgerServer, *args: str) -> None:
@@ -334,11 +335,39 @@ def test_two_offline_tills_each_giving_the_birthday_bonus_are_flagged_in_the_led
     assert "birthday bonus given again within 365 days: 1" in text
     assert member in text
 
-    # The first sale returned in full hands its bonus back: the other one is then the only one.
+    # The first sale returned in full hands its bonus back: the other one is then the only one,
+    # and it still stands: neither till gives the bonus again, online.
     svc.refund(tills[0], sales[0]["receipt_id"], None, "1234")
     sync(tills[0])
     report = store.admin.get("/v1/reports/summary", params=day).json()
     assert report["birthday_repeats"] == []
+    assert ledger_member(store, member)["last_birthday_bonus"] == today.isoformat()
+    for t in tills:
+        sync(t)
+        again = svc.checkout(t, card, svc.resolve_items(t, [("MILK", 1)]))
+        assert not again["offline"]
+        assert all(b["rule"] != "promo:birthday" for b in again["breakdown"])
+
+
+def test_the_punches_a_refund_takes_below_zero_reach_the_other_tills_through_the_ledger(
+    store, tmp_path
+) -> None:
+    """Five coffees, the sixth free, the five returned: the ledger keeps the card at -5, and
+    another till sells the next five at full price."""
+    t, other = till(store, tmp_path / "t1", "T1"), till(store, tmp_path / "t2", "T2")
+    sync(t)
+    five = svc.checkout(t, BEN, svc.resolve_items(t, [("COFFEE", 5)]))
+    assert svc.checkout(t, BEN, svc.resolve_items(t, [("COFFEE", 1)]))["due"] == "0.00"
+    svc.refund(t, five["receipt_id"], None, "1234")
+    assert sync(t)["rejected"] == 0
+    assert ledger_member(store, "M0002")["punch"] == {"COFFEE": -5}
+    sync(other)
+    assert svc.checkout(other, BEN, svc.resolve_items(other, [("COFFEE", 5)]))["discount"] == "0.00"
+    assert svc.checkout(other, BEN, svc.resolve_items(other, [("COFFEE", 6)]))["discount"] == "2.40"
+    sync(other)
+    sync(t)
+    assert ledger_member(store, "M0002")["punch"] == {}
+    assert svc.verify(t)["ok"] and svc.verify(other)["ok"]
 
 
 def test_a_new_token_installed_with_token_set_lets_a_revoked_till_sync_again(

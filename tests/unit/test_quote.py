@@ -110,8 +110,29 @@ def test_member_punch_card_counts_across_visits() -> None:
     )
     q = quote(p, [line("COFFEE", "2.40", qty=2)], member(punch={"COFFEE": 5}), NOW)
     assert q.lines[0].free_units == 1  # the 6th coffee
-    assert q.punch_after == {"COFFEE": 7}
+    assert q.punch_after == {"COFFEE": 1}  # the 7th starts the card again
     assert q.total == D("2.40")
+
+
+def test_a_punch_counter_below_zero_is_bought_back_before_the_next_free_unit() -> None:
+    """-5: a refund took back 5 punches whose free unit a later sale had given."""
+    p = program(
+        [{"id": "coffee", "kind": "nth_free", "sku": "COFFEE", "every": 6, "scope": "member"}]
+    )
+    q = quote(p, [line("COFFEE", "2.40", qty=5)], member(punch={"COFFEE": -5}), NOW)
+    assert (q.lines[0].free_units, q.punch_after) == (0, {"COFFEE": 0})
+    q = quote(p, [line("COFFEE", "2.40", qty=11)], member(punch={"COFFEE": -5}), NOW)
+    assert (q.lines[0].free_units, q.punch_after) == (1, {"COFFEE": 0})
+
+
+def test_a_running_total_punch_counter_counts_from_its_last_multiple() -> None:
+    """A counter of 8 (two offline tills' 5 and 3 added up, or an earlier release's running
+    total): 2 toward the next free unit, so the 4th coffee now is free."""
+    p = program(
+        [{"id": "coffee", "kind": "nth_free", "sku": "COFFEE", "every": 6, "scope": "member"}]
+    )
+    q = quote(p, [line("COFFEE", "2.40", qty=4)], member(punch={"COFFEE": 8}), NOW)
+    assert (q.lines[0].free_units, q.punch_after) == (1, {"COFFEE": 0})
 
 
 def test_punch_card_needs_a_member() -> None:

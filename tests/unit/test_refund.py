@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
@@ -315,3 +316,98 @@ def test_returning_an_excluded_item_from_a_sale_paid_with_points_never_gives_a_p
     assert first.points_reversed == 0
     rest = refund(p, s, {"X": 1}, {"T": 1}, first.points_reversed)
     assert first.points_reversed + rest.points_reversed == s.points_earned == 99
+
+
+COFFEE_CARD = {"id": "coffee", "kind": "nth_free", "sku": "COFFEE", "every": 6, "scope": "member"}
+
+
+def _coffees(p, qty, punch):  # type: ignore[no-untyped-def]
+    """A sale of ``qty`` coffees to a member whose card stood at ``punch``: (sale, punch after,
+    free units)."""
+    m = MemberState("M1", 0, "Malachite", D(0), punch={"COFFEE": punch})
+    lines = [BasketLine("COFFEE", "Coffee", qty, D("2.40"), "drinks")]
+    q = quote(p, lines, m, NOW)
+    s = OriginalSale(tuple(lines), m, NOW, q.total, q.points_value, q.points_redeemed, 0)
+    return s, q.punch_after.get("COFFEE", 0), q.lines[0].free_units
+
+
+def test_returning_the_punches_a_later_free_coffee_used_does_not_earn_it_again() -> None:
+    """Buy 5, the 6th is free, return the 5: the member holds one (free) coffee and buys 11
+    more before the next free one, as if the 5 were never bought."""
+    p = program([COFFEE_CARD])
+    five, punch, _ = _coffees(p, 5, 0)
+    _, punch, free = _coffees(p, 1, punch)
+    assert (punch, free) == (0, 1)
+    back = refund(p, five, {"COFFEE": 5}, {})
+    assert (back.money_refunded, back.punch_delta) == (D("12.00"), {"COFFEE": -5})
+    punch += back.punch_delta["COFFEE"]
+    _, punch, free = _coffees(p, 5, punch)
+    assert (punch, free) == (0, 0)  # was: a second free coffee
+    _, punch, free = _coffees(p, 6, punch)
+    assert (punch, free) == (0, 1)
+
+
+def test_returning_the_free_coffee_of_a_sale_gives_its_punches_back() -> None:
+    """12 coffees, 2 free; one returned is a free one (no money back): 11 held with 1 free,
+    the card at 5, so the next coffee is free."""
+    p = program([COFFEE_CARD])
+    twelve, punch, free = _coffees(p, 12, 0)
+    assert (punch, free) == (0, 2)
+    back = refund(p, twelve, {"COFFEE": 1}, {})
+    assert (back.money_refunded, back.punch_delta) == (D("0.00"), {"COFFEE": 5})
+    _, punch, free = _coffees(p, 1, punch + 5)
+    assert free == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("buy"), st.integers(1, 14)),
+            st.tuples(st.just("refund"), st.integers(0, 20), st.integers(1, 14)),
+        ),
+        max_size=12,
+    )
+)
+def test_a_punch_card_never_gives_more_than_one_free_unit_for_every_held(ops) -> None:  # type: ignore[no-untyped-def]
+    """Whatever is bought and returned, the card's counter is the held units less ``every`` for
+    each free unit held: once the member has bought back what a refund took (a counter of 0 or
+    more), the free units held are one in ``every``, never more. Returning free units of two
+    sales can take the counter to ``every`` or more; the next sale counts from its last
+    multiple (``lost``), which only ever gives fewer free units."""
+    p = program([COFFEE_CARD])
+    punch = 0
+    held = free_held = lost = 0
+    sales: list[tuple[OriginalSale, dict[str, int]]] = []
+    for op in ops:
+        if op[0] == "buy":
+            lost += max(punch, 0) // 6
+            s, punch, free = _coffees(p, op[1], punch)
+            sales.append((s, {}))
+            held += op[1]
+            free_held += free
+        elif sales:
+            s, gone = sales[op[1] % len(sales)]
+            left = s.lines[0].qty - gone.get("COFFEE", 0)
+            if not left:
+                continue
+            qty = min(op[2], left)
+            before = _free(p, s, gone)
+            r = refund(p, s, {"COFFEE": qty}, gone)
+            gone["COFFEE"] = gone.get("COFFEE", 0) + qty
+            punch += r.punch_delta.get("COFFEE", 0)
+            held -= qty
+            free_held -= before - _free(p, s, gone)
+        assert punch == held - 6 * (free_held + lost)
+    if punch >= 0:
+        assert free_held <= held // 6
+        if lost == 0 and punch < 6:
+            assert free_held == held // 6
+
+
+def _free(p, s, gone) -> int:  # type: ignore[no-untyped-def]
+    """Free units among what is left of a coffee sale, as its checkout would have given them."""
+    left = s.lines[0].qty - gone.get("COFFEE", 0)
+    if not left:
+        return 0
+    return quote(p, [replace(s.lines[0], qty=left)], s.member, NOW).lines[0].free_units

@@ -132,6 +132,23 @@ def _floor_value(program: Program, value: Decimal) -> Decimal:
     return value_of_points(program, points_for_value(program, quantize(value, program.currency)))
 
 
+def punches(counter: int, qty: int, every: int) -> tuple[int, int]:
+    """(free units, counter after) for ``qty`` units of a member punch card's SKU.
+
+    The counter holds the punches toward the next free unit: the unit that brings it to
+    ``every`` is free and starts it again at 0. A refund takes its units' punches off, so the
+    counter goes below 0 when a later sale already had the free unit those punches earned: the
+    member buys them again before the next free unit, as if the returned units were never bought.
+    A counter of ``every`` or more (a counter kept as a running total by an earlier release, or
+    two offline tills' punches added up at the ledger) counts what is past its last multiple.
+    """
+    if counter >= every:
+        counter %= every
+    after = counter + qty
+    free = max(after // every, 0)
+    return free, after - free * every
+
+
 def _apply_free_units(
     program: Program, lines: Sequence[BasketLine], member: MemberState | None, now: datetime
 ) -> tuple[list[QuoteLine], dict[str, int]]:
@@ -145,14 +162,11 @@ def _apply_free_units(
         if promo and (promo.scope == "basket" or member is not None):
             if promo.scope == "basket":
                 before = seen_in_basket.get(line.sku, 0)
-            else:
-                before = punch.get(line.sku, 0)
-            after = before + line.qty
-            free = after // promo.every - before // promo.every
-            if promo.scope == "basket":
+                after = before + line.qty
+                free = after // promo.every - before // promo.every
                 seen_in_basket[line.sku] = after
             else:
-                punch[line.sku] = after
+                free, punch[line.sku] = punches(punch.get(line.sku, 0), line.qty, promo.every)
         paid = line.qty - free
         result.append(QuoteLine(line, free, paid * line.unit_price))
     return result, punch
@@ -503,6 +517,15 @@ def _remaining(lines: Sequence[BasketLine], returned: Mapping[str, int]) -> list
     return list(reversed(result))
 
 
+def _free_units(program: Program, sale: OriginalSale, gone: Mapping[str, int]) -> dict[str, int]:
+    """Free units per SKU of the sale less ``gone``, as the sale's own checkout gave them."""
+    lines = _remaining(sale.lines, gone)
+    free: dict[str, int] = {}
+    for ql in _apply_free_units(program, lines, sale.member, sale.now)[0]:
+        free[ql.line.sku] = free.get(ql.line.sku, 0) + ql.free_units
+    return free
+
+
 def refund(
     program: Program,
     sale: OriginalSale,
@@ -557,7 +580,22 @@ def refund(
 
     earned_before, due_before, used_before = replay(previously_returned)
     earned_after, due_after, used_after = replay(after)
-    punch_skus = {p.sku for p in program.promotions if p.kind == "nth_free" and p.scope == "member"}
+    # A returned unit takes its punch off the member's card; a free unit this sale gave that the
+    # returned units no longer earn gives back the ``every`` punches it used.
+    punch_every = {
+        p.sku: p.every
+        for p in program.promotions
+        if p.kind == "nth_free" and p.scope == "member" and p.sku in returned
+    }
+    if punch_every and sale.member:
+        free_before = _free_units(program, sale, previously_returned)
+        free_after = _free_units(program, sale, after)
+        punch_delta = {
+            sku: every * (free_before.get(sku, 0) - free_after.get(sku, 0)) - returned[sku]
+            for sku, every in punch_every.items()
+        }
+    else:
+        punch_delta = {}
     earned = sale.points_earned
     already = (
         previously_reversed if previously_reversed is not None else max(earned - earned_before, 0)
@@ -572,7 +610,7 @@ def refund(
         money_refunded=due_before - due_after,
         points_reversed=points_reversed,
         points_restored=points_restored,
-        punch_delta={s: -q for s, q in returned.items() if s in punch_skus and sale.member},
+        punch_delta={sku: delta for sku, delta in punch_delta.items() if delta},
         fully_refunded=all(after[s] >= sold[s] for s in sold),
         reversed_lots=latest_first(sale.lots, already, points_reversed),
         restored_lots=latest_first(

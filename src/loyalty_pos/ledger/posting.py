@@ -81,6 +81,9 @@ class MemberRecord(NamedTuple):
     counted_through: Mapping[str, int] = _NO_COUNTS
     enrolled_at: str = ""
     enrolled_us: int = 0
+    #: the days of the birthday bonuses that stand (one entry for each: two offline tills can
+    #: give one each on a day), the latest last; ``last_birthday_bonus`` is the latest
+    bonus_days: tuple[str, ...] = ()
 
     @property
     def balance(self) -> int:
@@ -94,24 +97,25 @@ class MemberRecord(NamedTuple):
     def to_state(self) -> str:
         """The record as stored: compact JSON with sorted keys (written for every member a push
         changes, so through orjson: ``canonical.dumps``)."""
-        return canonical.dumps(
-            {
-                "member_id": self.member_id,
-                "name": self.name,
-                "email": self.email,
-                "phone": self.phone,
-                "birthday": self.birthday,
-                "status": self.status,
-                "cards": self.cards,  # pairs, written as JSON arrays
-                "lots": [lot.to_json() for lot in self.account.lots],
-                "debt": self.account.debt,
-                "punch": _plain(self.punch),
-                "last_birthday_bonus": self.last_birthday_bonus,
-                "counted_through": _plain(self.counted_through),
-                "enrolled_at": self.enrolled_at,
-                "enrolled_us": self.enrolled_us,
-            }
-        )
+        state = {
+            "member_id": self.member_id,
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "birthday": self.birthday,
+            "status": self.status,
+            "cards": self.cards,  # pairs, written as JSON arrays
+            "lots": [lot.to_json() for lot in self.account.lots],
+            "debt": self.account.debt,
+            "punch": _plain(self.punch),
+            "last_birthday_bonus": self.last_birthday_bonus,
+            "counted_through": _plain(self.counted_through),
+            "enrolled_at": self.enrolled_at,
+            "enrolled_us": self.enrolled_us,
+        }
+        if self.bonus_days != _one(self.last_birthday_bonus):  # more than the last: say which
+            state["bonus_days"] = self.bonus_days
+        return canonical.dumps(state)
 
     @staticmethod
     def from_state(text: str) -> MemberRecord:
@@ -130,6 +134,8 @@ class MemberRecord(NamedTuple):
             counted_through=d["counted_through"],
             enrolled_at=d["enrolled_at"],
             enrolled_us=d["enrolled_us"],
+            # written only where they are more than the last bonus, once
+            bonus_days=tuple(d.get("bonus_days") or _one(d["last_birthday_bonus"])),
         )
 
 
@@ -226,10 +232,22 @@ def _compact(account: Account) -> Account:
     )
 
 
+def _one(day: str | None) -> tuple[str, ...]:
+    return (day,) if day else ()
+
+
+def _bonus_given(days: tuple[str, ...], on: str) -> tuple[str, ...]:
+    """The standing bonus days with one more given ``on``, in order; those more than two years
+    before the latest are dropped (the bonus comes once in 365 days: they decide nothing)."""
+    kept = sorted((*days, on))
+    latest = date.fromisoformat(kept[-1])
+    return tuple(d for d in kept if (latest - date.fromisoformat(d)).days <= 2 * 365)
+
+
 def _bump(counters: Mapping[str, int], deltas: Mapping[str, int]) -> dict[str, int]:
     result = dict(counters)
     for sku, delta in deltas.items():
-        result[sku] = max(0, result.get(sku, 0) + delta)
+        result[sku] = result.get(sku, 0) + delta  # below 0: a refund took punches a free unit used
     return {sku: n for sku, n in result.items() if n}
 
 
@@ -331,6 +349,7 @@ def _evolve(
             counted_through,
             before.enrolled_at,
             before.enrolled_us,
+            before.bonus_days,
         )
     if not changes.keys() <= _CHANGEABLE:
         raise TypeError(f"not fields of a member record: {sorted(changes.keys() - _CHANGEABLE)}")
@@ -349,6 +368,7 @@ def _evolve(
         counted_through=counted_through,
         enrolled_at=get("enrolled_at", before.enrolled_at),
         enrolled_us=get("enrolled_us", before.enrolled_us),
+        bonus_days=get("bonus_days", before.bonus_days),
     )
 
 
@@ -416,7 +436,8 @@ def _checkout(book: Book, e: wire.Checkout, gseq: int, occurred_us: int) -> Post
         deltas = {s: after.get(s, 0) - before.get(s, 0) for s in set(after) | set(before)}
         changes["punch"] = _bump(record.punch, deltas)
     if e.birthday_bonus:
-        changes["last_birthday_bonus"] = on.isoformat()
+        days = _bonus_given(record.bonus_days, on.isoformat())
+        changes["bonus_days"], changes["last_birthday_bonus"] = days, days[-1]
     return _save(book, record, e, gseq, transfers, spend=e.due_minor, **changes)
 
 
@@ -439,8 +460,13 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
     )
     changes: dict[str, Any] = {"account": account, "punch": _bump(record.punch, e.punch_delta)}
     returned = e.birthday_bonus_returned
-    if returned is not None and record.last_birthday_bonus == returned.isoformat():
-        changes["last_birthday_bonus"] = None  # this year's bonus may be earned again
+    if returned is not None and returned.isoformat() in record.bonus_days:
+        # That bonus may be earned again, unless another one of that day stands (two offline
+        # tills each gave it) or a later one does.
+        days = list(record.bonus_days)
+        days.remove(returned.isoformat())
+        changes["bonus_days"] = tuple(days)
+        changes["last_birthday_bonus"] = days[-1] if days else None
     return _save(book, record, e, gseq, transfers, -e.refund_minor, **changes)
 
 

@@ -162,8 +162,10 @@ class Checkout(EventIn):
     #: so); absent from sales recorded before they were named
     spent: Annotated[list[LotIn], Field(max_length=MAX_ENTRIES, default_factory=list)]
     tier: Label | None = None
-    punch_before: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES, default_factory=dict)]
-    punch_after: Annotated[dict[Ident, Count], Field(max_length=MAX_ENTRIES, default_factory=dict)]
+    #: punches toward each SKU's next free unit; below 0 after a refund took back punches that a
+    #: free unit had used
+    punch_before: Annotated[dict[Ident, Delta], Field(max_length=MAX_ENTRIES, default_factory=dict)]
+    punch_after: Annotated[dict[Ident, Delta], Field(max_length=MAX_ENTRIES, default_factory=dict)]
     birthday_bonus: Flag = False
     offline: Flag = False
 

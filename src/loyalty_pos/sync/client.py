@@ -263,7 +263,7 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
                     last_bonus = event["occurred_at"][:10]
             elif event["type"] == "refund":
                 for sku, delta in (event.get("punch_delta") or {}).items():
-                    punch[sku] = max(punch.get(sku, 0) + delta, 0)
+                    punch[sku] = punch.get(sku, 0) + delta
                 if last_bonus and event.get("birthday_bonus_returned") == last_bonus:
                     last_bonus = None
         members.append(
