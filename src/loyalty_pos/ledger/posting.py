@@ -97,7 +97,7 @@ class MemberRecord(NamedTuple):
     def to_state(self) -> str:
         """The record as stored: compact JSON with sorted keys (written for every member a push
         changes, so through orjson: ``canonical.dumps``)."""
-        state = {
+        state: dict[str, Any] = {
             "member_id": self.member_id,
             "name": self.name,
             "email": self.email,
