@@ -168,7 +168,7 @@ def test_the_nightly_job_runs_end_to_end_against_the_ledger(store, tmp_path) -> 
     assert result["ok"], result["failures"]
     assert result["sync"]["pushed"] == 2
     report = (t.home / "reports" / f"{t.now().date()}.json").read_text()
-    assert '"checkouts": 2' in report and '"engagement_pct": "50.0"' in report
+    assert '"checkouts": 2' in report and '"engagement_pct": "50.00"' in report
     assert len(list((t.home / "backups").glob("terminal-*.db"))) == 1
 
 
@@ -433,19 +433,17 @@ def test_the_till_and_the_ledger_report_a_period_with_the_same_figures(store, tm
     assert here["adjusted"] == there["points"]["adjusted"] == 45
     assert here["checkouts"] == there["checkouts"]["all"] == 4
     assert here["checkouts_with_card"] == there["checkouts"]["with_card"] == 3
-    assert Decimal(here["engagement_pct"]) == Decimal(there["checkouts"]["engagement_pct"])
+    assert here["engagement_pct"] == there["checkouts"]["engagement_pct"] == "75.00"
     assert Decimal(here["average_check"]) * 100 == there["average_check_minor"]
     assert here["repeat_purchases"] == there["repeat_purchases"] == "1.50"
     # Old: 5 Jan to 20 Mar, both days counted = 75 days; New: enrolled and bought on 10 Mar = 1.
     assert here["average_lifetime_days"] == there["average_lifetime_days"] == "38.00"
-    assert Decimal(here["average_lifetime_periods"]).quantize(Decimal("0.01")) == Decimal(
-        there["average_lifetime_periods"]
-    )  # 38 / 31
+    assert here["average_lifetime_periods"] == there["average_lifetime_periods"] == "1.23"  # 38/31
     assert Decimal(here["ltv"]) * 100 == there["ltv_minor"]
     members = there["members"]
     assert (here["members_active_start"], here["members_active_end"]) == (2, 2)
     assert (members["active_at_start"], members["active_at_end"]) == (2, 2)
-    assert Decimal(here["retention_pct"]) == Decimal(members["retention_pct"]) == 50
+    assert here["retention_pct"] == members["retention_pct"] == "50.00"
 
 
 def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from .money import exponent, from_minor, quantize
@@ -128,8 +128,10 @@ def retention_pct(active_start: Set[str], active_end: Set[str], new: Set[str]) -
     return percent(len(active_end) - len(active_end & new), len(active_start))
 
 
-def _pct(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(Decimal("0.1"), ROUND_HALF_UP))
+def decimal_text(value: Decimal | None) -> str | None:
+    """A report's figure or percentage as text, to the hundredth (the till's and the ledger's
+    reports write them alike)."""
+    return None if value is None else str(value.quantize(Decimal("0.01"), ROUND_HALF_EVEN))
 
 
 def period_report(
@@ -200,7 +202,7 @@ def period_report(
     )
     t = in_periods(lifetime, start, end)
     value = ltv(None if m_minor is None else m_minor.scaleb(-exponent(currency)), a, t)
-    retention = _pct(retention_pct(active_start, active_end, new))
+    retention = decimal_text(retention_pct(active_start, active_end, new))
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -211,12 +213,12 @@ def period_report(
         "checkouts_with_card": card_checkouts,
         "refunds": refunds,
         "refunded": str(from_minor(refunded_minor, currency)),
-        "engagement_pct": _pct(percent(card_checkouts, all_checkouts)),
-        "redemption_rate_pct": _pct(percent(redeemed, issued)),
+        "engagement_pct": decimal_text(percent(card_checkouts, all_checkouts)),
+        "redemption_rate_pct": decimal_text(percent(redeemed, issued)),
         "average_check": str(m),
         "repeat_purchases": str((a or Decimal(0)).quantize(Decimal("0.01"))),
         "average_lifetime_days": str((lifetime or Decimal(0)).quantize(Decimal("0.01"))),
-        "average_lifetime_periods": str((t or Decimal(0)).quantize(Decimal("0.001"))),
+        "average_lifetime_periods": decimal_text(t or Decimal(0)),
         "ltv": str(quantize(value or Decimal(0), currency)),
         "members_active_start": len(active_start),
         "members_active_end": len(active_end),

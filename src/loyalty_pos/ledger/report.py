@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date, datetime
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 DAY_US = 86_400 * 1_000_000
 SKEW_LIMIT_S = 24 * 3600
-_CENT = Decimal("0.01")
 
 
 def _active(conn: Connection, at_us: int, active_days: int) -> set[str]:
@@ -363,8 +362,7 @@ def _floor(value: Decimal | None) -> int | None:
     return None if value is None else int(value.to_integral_value(ROUND_FLOOR))
 
 
-def _fmt(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(_CENT, ROUND_HALF_EVEN))
+_fmt = metrics.decimal_text
 
 
 def render(report: dict[str, Any]) -> str:
