@@ -146,6 +146,9 @@ class CheckoutScreen(StaysUp, Screen[None]):
             view, restored = message.result
             self.show(view)
             self.app.post_message(CheckoutReady(restored))
+        elif message.what == "reloaded":
+            if message.result is not None:
+                self.show(message.result)
         elif message.what == "reprint":
             receipt_id, text = message.result
             self.app.push_screen(TextScreen(f"Receipt {receipt_id} (copy)", text))
