@@ -160,3 +160,22 @@ async def test_end_of_day_summary_counts_todays_sales(make_app):
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         text = text_in(app.screen, ".body-text")
         assert "Checkouts 1" in text and "with a loyalty card 1" in text
+
+
+async def test_an_adjustment_typed_with_letters_shows_them_and_is_refused(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        form = app.screen
+        await press(pilot, "minus", "2", "e", "2")
+        assert form.query_one("#field-points", Input).value == "-2e2"
+        await press(pilot, "enter")
+        await fill(pilot, "typo")
+        assert app.screen is form
+        assert "Points must be a whole number, e.g. 500 or -200: -2e2 is not one." in text_in(
+            form, "#error"
+        )
+    assert list(terminal.store.events()) == []

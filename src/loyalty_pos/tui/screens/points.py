@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
+from loyalty_pos.checkout import shown
 from loyalty_pos.domain.quote import Quote
 
 from ..messages import BasketChanged, ServiceDone, ServiceRefused
@@ -36,7 +37,8 @@ class PointsScreen(PosModal[BasketView]):
             yield Input(
                 value=str(view.quote.points_redeemed) if current else "",
                 placeholder="points to pay",
-                restrict=r"[0-9.,]{0,12}",  # a decimal point shows, to be refused (12.5 is not 125)
+                # Not restricted as typed: a key the field dropped changed the number without a
+                # word ("-200" paid 200, "1e3x 4" 134). What is typed shows, and is refused.
                 id="points",
                 compact=True,
             )
@@ -147,8 +149,14 @@ def _info(view: BasketView) -> Table:
 
 def _points_problem(text: str) -> str | None:
     """Why ``text`` is not a number of points, or None (empty is no points payment)."""
-    if text and not (text.isascii() and text.isdigit()):
-        return f"Points are a whole number: {text} is not one."
+    if not text:
+        return None
+    typed = text if len(text) <= 32 else shown(text)
+    digits = text[1:] if text[0] in "+-" else text
+    if text[0] == "-" and digits.isascii() and digits.isdigit():
+        return f"Points paid cannot be negative ({typed}): type 0 for no points payment."
+    if not (text.isascii() and text.isdigit()):
+        return f"Points are a whole number: {typed} is not one."
     if len(text) > 9:
         return "That is more points than one sale may pay."
     return None
