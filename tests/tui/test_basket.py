@@ -305,3 +305,18 @@ async def test_the_totals_show_what_free_units_saved_without_a_minus_the_total_a
         assert "Saved (free items)" in shown and str(quote.discount) in shown
         assert f"-{quote.discount}" not in shown
         assert str(quote.total) in shown and str(quote.due) in shown
+
+
+async def test_a_name_typed_in_a_quick_burst_at_enrolment_stays_in_its_field(
+    make_app, terminal, key_clock
+):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        await scan(pilot, key_clock, "LC99990004")  # the new card, scanned: on to the name
+        await scan(pilot, key_clock, "Zoe Quinn")  # typed as fast as a scanner
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        assert form.query_one("#field-name", Input).value == "Zoe Quinn"
+        assert not any("Unknown code" in n for n in notes(app))

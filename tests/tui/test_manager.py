@@ -10,7 +10,7 @@ from loyalty_pos.tui.screens.manager import ManagerScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
 
 from .conftest import ANNA, BEN
-from .pilot import fill, notes, press, settle, text_in, until
+from .pilot import fill, notes, press, scan, settle, text_in, until
 
 
 async def open_menu(pilot, pin: str = "1234") -> None:
@@ -179,3 +179,19 @@ async def test_an_adjustment_typed_with_letters_shows_them_and_is_refused(make_a
             form, "#error"
         )
     assert list(terminal.store.events()) == []
+
+
+async def test_a_reason_typed_in_a_quick_burst_stays_in_its_field(make_app, terminal, key_clock):
+    """A fast typist (or a paste) in a field where no code is expected is not a scanner: the
+    reason is not sent to the basket as an unknown code."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        await fill(pilot, "500")
+        await scan(pilot, key_clock, "welcome gift")  # keys 4 ms apart, then Enter
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "+500 points, for “welcome gift”" in text_in(app.screen, "Static")
+        assert not any("Unknown code" in n for n in notes(app))

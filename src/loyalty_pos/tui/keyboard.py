@@ -17,6 +17,7 @@ from loyalty_pos.domain.errors import Refused
 
 from .messages import CodeScanned
 from .router import QUANTITY_GIVEN, parse_entry, pending_quantity
+from .screens.base import FREE_TEXT
 from .screens.text import ClosesOnTyping
 from .wedge import WedgeDetector
 
@@ -41,6 +42,9 @@ class WedgeKeys:
     def _wedge_key(self, event: events.Key) -> bool:
         """Watch the key; True when it ended a scanner burst (the Enter is then swallowed)."""
         app: Any = self
+        if isinstance(app.focused, Input) and app.focused.has_class(FREE_TEXT):
+            self.wedge.reset()  # a burst never runs on from, or into, a free-text field
+            return False
         character = event.character if event.is_printable else None
         verdict = self.wedge.feed(event.key, character, self.key_clock(event))
         if verdict.starts_burst:

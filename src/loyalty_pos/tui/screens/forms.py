@@ -20,7 +20,7 @@ from textual.widgets import Input, Label, Static
 
 from ..messages import CodeScanned, ServiceDone, ServiceRefused
 from ..services import Job
-from .base import PosModal
+from .base import FREE_TEXT, PosModal
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,7 @@ class FormScreen(PosModal[Any]):
                         password=field.password,
                         restrict=field.restrict,
                         id=f"field-{field.name}",
+                        classes="" if field.scannable else FREE_TEXT,
                         compact=True,
                     )
             yield Static(id="error", classes="error")
