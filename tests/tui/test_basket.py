@@ -320,3 +320,16 @@ async def test_a_name_typed_in_a_quick_burst_at_enrolment_stays_in_its_field(
         assert isinstance(form, FormScreen)
         assert form.query_one("#field-name", Input).value == "Zoe Quinn"
         assert not any("Unknown code" in n for n in notes(app))
+
+
+async def test_a_function_key_after_escape_keeps_the_basket_and_does_its_action(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "COFFEE")
+        await press(pilot, "escape")
+        assert isinstance(app.screen, VoidScreen)
+        await press(pilot, "f7")  # a free-amount line: the window for it opens at once
+        await until(pilot, lambda: isinstance(app.screen, FormScreen))
+        assert app.screen.title_text == "Free-amount line"
+        assert lines(app) == [("COFFEE", 1)]
