@@ -262,7 +262,6 @@ async def test_a_free_amount_is_taken_as_typed_or_refused_in_words(make_app):
         form = app.screen
         await type_text(pilot, "-5")
         assert form.query_one("#field-amount", Input).value == "-5"
-        await type_text(pilot, "grocery")
         assert "needs an amount above 0" in str(form.query_one("#error").render())
         form.query_one("#field-amount", Input).value = "5.00"
         form.query_one("#field-category", Input).value = "tobaco"
@@ -333,3 +332,29 @@ async def test_a_function_key_after_escape_keeps_the_basket_and_does_its_action(
         await until(pilot, lambda: isinstance(app.screen, FormScreen))
         assert app.screen.title_text == "Free-amount line"
         assert lines(app) == [("COFFEE", 1)]
+
+
+async def test_a_free_amount_that_is_not_one_is_refused_at_the_amount(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f7")
+        form = app.screen
+        amount = form.query_one("#field-amount", Input)
+        for typed, said in (
+            ("-5", "needs an amount above 0"),
+            ("0", "needs an amount above 0"),
+            ("1e3", "is not a number"),
+            ("1,000", "could be a thousand or one"),
+        ):
+            amount.value = ""
+            amount.focus()
+            await type_text(pilot, typed)
+            assert app.focused is amount, typed  # not on to the category
+            assert said in text_in(form, "#error"), typed
+        assert app.checkout.view.basket.lines == ()
+        amount.value = ""
+        await type_text(pilot, "4,99")  # a decimal comma is taken
+        assert app.focused is form.query_one("#field-category", Input)
+        await type_text(pilot, "grocery")
+        assert str(app.checkout.view.basket.lines[0].unit_price) == "4.99"

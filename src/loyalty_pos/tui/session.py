@@ -24,6 +24,7 @@ from loyalty_pos.checkout import (
 )
 from loyalty_pos.domain.cards import normal_card
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
+from loyalty_pos.domain.money import parse_typed_amount
 from loyalty_pos.domain.quote import MAX_QTY, Quote, cap_reason
 from loyalty_pos.printing import receipt_text
 
@@ -128,7 +129,9 @@ class CheckoutSession:
         return ScanResult("item", self._commit(self.basket.add(line)), message=line.name)
 
     def add_open_line(self, amount: str, category: str) -> BasketView:
-        line = resolve_items(self.t, [], [(amount.strip(), category.strip().lower())])[0]
+        """``amount`` as typed (``parse_typed_amount``: a decimal comma is taken)."""
+        price = parse_typed_amount(amount, self.t.program.currency)
+        line = resolve_items(self.t, [], [(str(price), category.strip().lower())])[0]
         return self._commit(self.basket.add(line))
 
     def remove(self, index: int) -> BasketView:
