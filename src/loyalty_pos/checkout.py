@@ -22,7 +22,7 @@ from . import canonical
 from .config import TerminalConfig, pin_matches
 from .domain.accounting import apply_event, tier_spend_minor
 from .domain.cards import mask_card, normal_card
-from .domain.errors import AuthError, NotFound, Refused
+from .domain.errors import AuthError, NotFound, RedeemRefused, Refused
 from .domain.events import (
     MAX_ENTRIES,
     MAX_ID,
@@ -44,6 +44,7 @@ from .domain.quote import (
     MemberState,
     OriginalSale,
     Quote,
+    RedeemCap,
     RefundResult,
     cap_reason,
     quote,
@@ -305,10 +306,22 @@ def price_basket(
     lines: Sequence[BasketLine],
     redeem: int | str | None,
     at: datetime | None = None,
+    *,
+    show_frozen: bool = False,
 ) -> tuple[Quote, MemberView | None]:
-    """The quote for a basket without recording anything (the app's live totals)."""
+    """The quote for a basket without recording anything (the app's live totals).
+
+    ``show_frozen``: a frozen member is returned (to be shown as frozen) with the basket priced
+    as a sale without the card and no points payment possible (cap ``frozen``), rather than
+    refused; a points payment asked for is still refused, naming the freeze. A sale
+    (``checkout``) never takes this: a frozen member's card cannot be sold to."""
     now = t.now(at)
     member = find_member(t, card, now) if card else None
+    if show_frozen and member is not None and member.status == "frozen":
+        if redeem not in (None, 0):
+            raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")
+        q = quote(t.program, lines, None, now)
+        return replace(q, cap=RedeemCap(0, Decimal(0), "frozen")), member
     cap = offline_cap(t, member.member_id, now) if member else None
     q = quote(t.program, lines, member.state if member else None, now, redeem, cap)
     return q, member

@@ -136,3 +136,24 @@ def test_a_cashier_sells_two_items_to_a_member(tmux: Tmux, home: Path) -> None:
     assert (sale["receipt_id"], sale["member_id"], sale["card"]) == ("DEMO1-000001", "M0001", ANNA)
     assert [(line["sku"], line["qty"]) for line in sale["lines"]] == [("MASCARA", 1), ("COFFEE", 2)]
     assert sale["total_minor"] == 1295 + 2 * 240
+
+
+def test_a_card_and_an_item_scanned_back_to_back_leave_the_item_field_empty(
+    tmux: Tmux, home: Path
+) -> None:
+    """Two keyboard-wedge scans a few milliseconds apart: both are routed, and the card's
+    number does not stay in the item field to attach that card at the next customer."""
+    tmux.wait_for("Scan or type an item")
+    for keys in (["-l", ANNA], ["Enter"], ["-l", "MASCARA"], ["Enter"]):
+        tmux.tmux("send-keys", "-t", "pos", *keys)  # as fast as tmux takes them: a scanner
+    tmux.wait_for("Volume mascara")
+    tmux.wait_for("Anna Schmidt")
+    time.sleep(0.3)
+    assert ANNA not in tmux.screen()  # the panel shows the card masked; the field is empty
+    tmux.key("F9")
+    tmux.wait_for("Sale recorded: DEMO1-000001")
+    tmux.key("Enter")
+    tmux.wait_for("No card")
+    tmux.key("Enter")
+    time.sleep(0.5)
+    assert "Anna Schmidt" not in tmux.screen()

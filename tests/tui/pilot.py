@@ -43,6 +43,12 @@ async def settle(pilot: Pilot[None]) -> None:
     raise AssertionError("the service thread did not go quiet")
 
 
+def send_keys(pilot: Pilot[None], text: str, *, enter: bool = False) -> None:
+    """Hand keys to the app at once, without waiting for it: for keys that arrive while the
+    app is still busy with earlier ones (two scans back to back)."""
+    _send(pilot, text, enter)
+
+
 def _send(pilot: Pilot[None], text: str, enter: bool) -> None:
     """Hand keys to the app as the terminal driver does: all at once, in order."""
     for char in text:

@@ -19,7 +19,19 @@ from loyalty_pos.tui.screens.text import ConfirmScreen
 from loyalty_pos.tui.services import TerminalStatus
 
 from .conftest import ANNA, COFFEE_EAN
-from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
+from .pilot import (
+    HUMAN_GAP_S,
+    SCANNER_GAP_S,
+    fill,
+    notes,
+    press,
+    scan,
+    send_keys,
+    settle,
+    text_in,
+    type_text,
+    until,
+)
 
 
 async def test_an_open_basket_comes_back_after_a_restart(make_app, terminal):
@@ -290,3 +302,28 @@ async def test_the_default_wedge_timing_takes_a_55_ms_burst_for_typing(make_app,
         await scan(pilot, key_clock, ANNA, gap_s=0.055)
         assert app.checkout.view.member is None
         assert "1204A1B2C3D4E500" in " ".join(notes(app))
+
+
+async def test_two_scans_back_to_back_are_both_routed_and_leave_the_field_as_it_was(
+    make_app, key_clock
+):
+    """A card and an item scanned within a few milliseconds: the second burst starts before
+    the field has been given back what it held before the first."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        key_clock.now += 1.0
+        key_clock.gap = SCANNER_GAP_S
+        send_keys(pilot, ANNA)
+        await until(pilot, lambda: app.checkout.item_field.value == ANNA)  # the field keeps up
+        send_keys(pilot, "", enter=True)  # the card's Enter, and at once the item
+        send_keys(pilot, "MASCARA", enter=True)
+        await settle(pilot)
+        key_clock.gap = HUMAN_GAP_S
+        assert app.checkout.view.member.name == "Anna Schmidt"
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]
+        assert app.checkout.item_field.value == ""
+        await press(pilot, "f9")
+        await press(pilot, "enter")  # closes the receipt: the next customer
+        await press(pilot, "enter")
+        assert app.checkout.view.member is None

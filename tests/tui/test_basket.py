@@ -262,7 +262,6 @@ async def test_a_free_amount_is_taken_as_typed_or_refused_in_words(make_app):
         form = app.screen
         await type_text(pilot, "-5")
         assert form.query_one("#field-amount", Input).value == "-5"
-        await type_text(pilot, "grocery")
         assert "needs an amount above 0" in str(form.query_one("#error").render())
         form.query_one("#field-amount", Input).value = "5.00"
         form.query_one("#field-category", Input).value = "tobaco"
@@ -305,3 +304,57 @@ async def test_the_totals_show_what_free_units_saved_without_a_minus_the_total_a
         assert "Saved (free items)" in shown and str(quote.discount) in shown
         assert f"-{quote.discount}" not in shown
         assert str(quote.total) in shown and str(quote.due) in shown
+
+
+async def test_a_name_typed_in_a_quick_burst_at_enrolment_stays_in_its_field(
+    make_app, terminal, key_clock
+):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        await scan(pilot, key_clock, "LC99990004")  # the new card, scanned: on to the name
+        await scan(pilot, key_clock, "Zoe Quinn")  # typed as fast as a scanner
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        assert form.query_one("#field-name", Input).value == "Zoe Quinn"
+        assert not any("Unknown code" in n for n in notes(app))
+
+
+async def test_a_function_key_after_escape_keeps_the_basket_and_does_its_action(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "COFFEE")
+        await press(pilot, "escape")
+        assert isinstance(app.screen, VoidScreen)
+        await press(pilot, "f7")  # a free-amount line: the window for it opens at once
+        await until(pilot, lambda: isinstance(app.screen, FormScreen))
+        assert app.screen.title_text == "Free-amount line"
+        assert lines(app) == [("COFFEE", 1)]
+
+
+async def test_a_free_amount_that_is_not_one_is_refused_at_the_amount(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f7")
+        form = app.screen
+        amount = form.query_one("#field-amount", Input)
+        for typed, said in (
+            ("-5", "needs an amount above 0"),
+            ("0", "needs an amount above 0"),
+            ("1e3", "is not a number"),
+            ("1,000", "could be a thousand or one"),
+        ):
+            amount.value = ""
+            amount.focus()
+            await type_text(pilot, typed)
+            assert app.focused is amount, typed  # not on to the category
+            assert said in text_in(form, "#error"), typed
+        assert app.checkout.view.basket.lines == ()
+        amount.value = ""
+        await type_text(pilot, "4,99")  # a decimal comma is taken
+        assert app.focused is form.query_one("#field-category", Input)
+        await type_text(pilot, "grocery")
+        assert str(app.checkout.view.basket.lines[0].unit_price) == "4.99"

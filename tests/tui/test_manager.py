@@ -10,7 +10,7 @@ from loyalty_pos.tui.screens.manager import ManagerScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
 
 from .conftest import ANNA, BEN
-from .pilot import fill, notes, press, settle, text_in, until
+from .pilot import fill, notes, press, scan, settle, text_in, until
 
 
 async def open_menu(pilot, pin: str = "1234") -> None:
@@ -160,3 +160,38 @@ async def test_end_of_day_summary_counts_todays_sales(make_app):
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         text = text_in(app.screen, ".body-text")
         assert "Checkouts 1" in text and "with a loyalty card 1" in text
+
+
+async def test_an_adjustment_typed_with_letters_shows_them_and_is_refused(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        form = app.screen
+        await press(pilot, "minus", "2", "e", "2")
+        assert form.query_one("#field-points", Input).value == "-2e2"
+        await press(pilot, "enter")
+        await fill(pilot, "typo")
+        assert app.screen is form
+        assert "Points must be a whole number, e.g. 500 or -200: -2e2 is not one." in text_in(
+            form, "#error"
+        )
+    assert list(terminal.store.events()) == []
+
+
+async def test_a_reason_typed_in_a_quick_burst_stays_in_its_field(make_app, terminal, key_clock):
+    """A fast typist (or a paste) in a field where no code is expected is not a scanner: the
+    reason is not sent to the basket as an unknown code."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        await fill(pilot, "500")
+        await scan(pilot, key_clock, "welcome gift")  # keys 4 ms apart, then Enter
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "+500 points, for “welcome gift”" in text_in(app.screen, "Static")
+        assert not any("Unknown code" in n for n in notes(app))

@@ -217,3 +217,37 @@ async def test_a_decimal_point_in_the_points_field_is_refused_not_dropped(make_a
         await press(pilot, "enter")
         assert app.screen is screen  # nothing paid
         assert app.checkout.view.quote.points_redeemed == 0
+
+
+async def test_a_minus_sign_in_the_points_field_shows_and_is_refused_not_dropped(
+    make_app, terminal
+):
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA", "3*COFFEE")
+        await press(pilot, "f5")
+        await press(pilot, "minus", "2", "0", "0")
+        screen = app.screen
+        assert isinstance(screen, PointsScreen)
+        assert screen.query_one("#points", Input).value == "-200"
+        assert "Points paid cannot be negative (-200)" in text_of(screen, "#error")
+        await press(pilot, "enter")
+        assert app.screen is screen  # nothing paid
+        assert app.checkout.view.quote.points_redeemed == 0
+
+
+async def test_letters_and_spaces_in_the_points_field_show_and_are_refused(make_app, terminal):
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA", "3*COFFEE")
+        await press(pilot, "f5")
+        await press(pilot, "1", "e", "3", "x", "space", "4")
+        screen = app.screen
+        assert isinstance(screen, PointsScreen)
+        assert screen.query_one("#points", Input).value == "1e3x 4"
+        assert "Points are a whole number: 1e3x 4 is not one." in text_of(screen, "#error")
+        await press(pilot, "enter")
+        assert app.screen is screen
+        assert app.checkout.view.quote.points_redeemed == 0

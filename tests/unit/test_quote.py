@@ -10,7 +10,7 @@ import pytest
 
 from loyalty_pos.domain.errors import RedeemRefused, Refused
 from loyalty_pos.domain.events import MAX_LINES, MAX_POINTS
-from loyalty_pos.domain.money import MAX_MINOR, parse_money
+from loyalty_pos.domain.money import MAX_MINOR, parse_money, parse_typed_amount
 from loyalty_pos.domain.quote import MAX_QTY, BasketLine, MemberState, quote
 
 from .programs import program
@@ -351,3 +351,22 @@ def test_sale_without_member_earns_nothing_but_is_priced() -> None:
 def test_new_balance_is_old_plus_earned_minus_redeemed() -> None:
     q = quote(program(), [line(price="20.00")], member(balance=700), NOW, redeem=500)
     assert q.balance_after == 700 + q.points_earned - 500
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "amount"),
+    [
+        ("4,99", "EUR", "4.99"),
+        ("4.5", "EUR", "4.50"),
+        ("1000", "EUR", "1000.00"),
+        ("1.000", "KWD", "1.000"),
+    ],
+)
+def test_an_amount_typed_at_the_till_takes_a_decimal_comma(typed, currency, amount):
+    assert str(parse_typed_amount(typed, currency)) == amount
+
+
+@pytest.mark.parametrize("typed", ["1,000", "1.000", "12,500", "0", "-5", "1,000,000", "1e3", ""])
+def test_an_amount_typed_at_the_till_that_may_mean_two_things_or_nothing_is_refused(typed):
+    with pytest.raises(Refused):
+        parse_typed_amount(typed, "EUR")

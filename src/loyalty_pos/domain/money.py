@@ -101,6 +101,26 @@ def parse_money(text: str, currency: str, what: str = "amount") -> Decimal:
     return value.quantize(minor_unit(currency))
 
 
+def parse_typed_amount(text: str, currency: str) -> Decimal:
+    """An amount typed at the till, above 0: a plain decimal, with a decimal comma taken as a
+    point (``4,99``). A separator followed by three digits in a currency with fewer decimals
+    (``1,000``, ``1.000``) is refused: it may separate thousands, and reading it as 1.00 would
+    sell for a thousandth of the price."""
+    plain = str(text).strip()
+    if plain.count(",") == 1 and "." not in plain:
+        plain = plain.replace(",", ".")
+    _, point, decimals = plain.partition(".")
+    if point and len(decimals) == 3 and decimals.isdigit() and exponent(currency) < 3:
+        raise Refused(
+            f"The amount {text.strip()} could be a thousand or one: type it without a "
+            "thousands separator (1000) or with two decimals (1.00)."
+        )
+    amount = parse_money(plain, currency, "The amount")
+    if amount <= 0:
+        raise Refused(f"A free-amount line needs an amount above 0 (got {text.strip()}).")
+    return amount
+
+
 def over_max(amount: Decimal, currency: str) -> bool:
     """Whether ``amount`` is beyond ``MAX_MINOR`` either way."""
     return abs(amount).scaleb(exponent(currency)) > MAX_MINOR

@@ -181,12 +181,20 @@ class Store:
     def _check_program(self) -> None:
         """Forget the parsed program if another connection stored a newer version, and the
         chain's head if another connection committed anything (it may have appended)."""
-        data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        data_version = self.data_version()
         if data_version != self._data_version:
             self._data_version = data_version
             self._head = None
             if self._program is not None and self._newest_program() != self._program_stored:
                 self._program = None
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection (the app's sync, a CLI call) has
+        committed to the cache since this one last asked; this connection's own commits leave it."""
+        try:
+            return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as e:
+            raise _storage_error(e, self.path) from e
 
     def _newest_program(self) -> tuple[int, str] | None:
         """The newest stored version and when it was stored: a version taken again from the

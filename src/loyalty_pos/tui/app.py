@@ -127,8 +127,12 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
             self.clear_notifications()
 
     def refresh_status(self) -> None:
+        """The status line, and the basket priced again if another connection wrote to the cache
+        since it was shown (a sync that pulled the member, a manager's CLI adjustment): the
+        member panel and the totals never show a balance or status the member no longer has."""
         t = self.terminal
         self.submit("status", lambda: terminal_status(t), self.checkout, done=StatusRefreshed)
+        self.submit("reload", self.session.refresh_if_changed, self.checkout, done=_reloaded)
 
     def reprice(self) -> None:
         self.submit("reprice", self.session.view, self.checkout, done=BasketChanged)
@@ -197,6 +201,10 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         if action == "simulate":
             return self.simulate
         return True
+
+
+def _reloaded(view: Any) -> ServiceDone:
+    return ServiceDone("reloaded", view)
 
 
 def _restored(result: tuple[Any, bool]) -> ServiceDone:

@@ -22,7 +22,9 @@ from loyalty_pos.checkout import (
     resolve_items,
     shown,
 )
+from loyalty_pos.domain.cards import normal_card
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
+from loyalty_pos.domain.money import parse_typed_amount
 from loyalty_pos.domain.quote import MAX_QTY, Quote, cap_reason
 from loyalty_pos.printing import receipt_text
 
@@ -67,6 +69,9 @@ class CheckoutSession:
     def __init__(self, terminal: Terminal) -> None:
         self.t = terminal
         self.basket = Basket()
+        #: The cache's ``data_version`` when the basket was last priced: another connection (the
+        #: app's sync, a CLI call) committed since when it differs, and the member may have changed.
+        self._priced_at_version: int | None = None
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -100,7 +105,7 @@ class CheckoutSession:
         if dropped:
             note += f" {dropped} line(s) could not be restored (no longer in the catalog)."
         try:
-            view = self._commit(basket)
+            view = _frozen_note(self._commit(basket))
         except LoyaltyPosError as e:
             view = self._commit(basket.with_card(None))
             note += f" The card was not kept: {e}"
@@ -124,7 +129,9 @@ class CheckoutSession:
         return ScanResult("item", self._commit(self.basket.add(line)), message=line.name)
 
     def add_open_line(self, amount: str, category: str) -> BasketView:
-        line = resolve_items(self.t, [], [(amount.strip(), category.strip().lower())])[0]
+        """``amount`` as typed (``parse_typed_amount``: a decimal comma is taken)."""
+        price = parse_typed_amount(amount, self.t.program.currency)
+        line = resolve_items(self.t, [], [(str(price), category.strip().lower())])[0]
         return self._commit(self.basket.add(line))
 
     def remove(self, index: int) -> BasketView:
@@ -149,8 +156,15 @@ class CheckoutSession:
 
     def refresh(self) -> BasketView:
         """The basket priced again as things stand now (a points payment no longer possible is
-        removed, with a note)."""
-        return self._commit(self.basket)
+        removed, with a note; a member frozen since is shown so, with what to do)."""
+        return _frozen_note(self._commit(self.basket))
+
+    def refresh_if_changed(self) -> BasketView | None:
+        """The basket priced again when another connection has written to the cache since it was
+        last priced (a sync pulled members, a manager's CLI adjusted points), else None."""
+        if self.basket.is_empty or self.t.store.data_version() == self._priced_at_version:
+            return None
+        return self.refresh()
 
     def complete(self, on_screen: Quote | None = None) -> tuple[dict[str, Any], str, BasketView]:
         """Record the sale; the basket starts empty for the next customer. ``on_screen`` is the
@@ -183,10 +197,20 @@ class CheckoutSession:
     # -- inside ---------------------------------------------------------------------------------
 
     def _attach(self, card: str) -> ScanResult:
+        again = self.basket.card is not None and normal_card(self.basket.card) == normal_card(card)
         try:
-            view = self._commit(self.basket.with_card(card))
+            view = self._price(self.basket.with_card(card))
         except NotFound as e:
             return ScanResult("unknown_card", unknown_card=card, message=str(e))
+        except RedeemRefused:
+            pass  # the points payment no longer fits: ``_commit`` drops it and says why
+        else:
+            if view.member is not None and view.member.status == "frozen" and not again:
+                raise Refused("This member is frozen: sell without the card, or ask the manager.")
+        # The same card again reloads its member (a sync or a manager may have changed them).
+        view = self._commit(self.basket.with_card(card))
+        if again:
+            view = _frozen_note(view)
         name = view.member.name if view.member else card
         return ScanResult("card", view, message=name)
 
@@ -204,7 +228,8 @@ class CheckoutSession:
 
     def _price(self, basket: Basket) -> BasketView:
         t = self.t
-        quote, member = price_basket(t, basket.card, basket.lines, basket.redeem)
+        self._priced_at_version = t.store.data_version()
+        quote, member = price_basket(t, basket.card, basket.lines, basket.redeem, show_frozen=True)
         program = t.program
         return BasketView(
             basket=basket,
@@ -217,6 +242,18 @@ class CheckoutSession:
 
     def _save_draft(self, basket: Basket) -> None:
         self.t.store.save_draft(None if basket.is_empty else basket.to_draft(), self.t.now())
+
+
+def _frozen_note(view: BasketView) -> BasketView:
+    """A member frozen at the ledger after their card was put on the basket stays on screen,
+    marked FROZEN: the cashier is told what to do (the sale refuses the card)."""
+    if view.member is None or view.member.status != "frozen":
+        return view
+    note = (
+        f"{view.member.name or 'This member'} is frozen: points cannot be earned or paid. "
+        "Take the card off (F3) to sell without it, or ask the manager."
+    )
+    return replace(view, note=f"{view.note} {note}".strip())
 
 
 def _told(quote: Quote) -> tuple[Any, ...]:

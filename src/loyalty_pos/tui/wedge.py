@@ -40,6 +40,10 @@ class WedgeDetector:
         self._chars: list[str] = []
         self._last: float | None = None
 
+    def reset(self) -> None:
+        """Forget the keys seen so far: the next key starts afresh."""
+        self._chars, self._last = [], None
+
     def feed(self, key: str, character: str | None, at: float) -> Verdict:
         """Look at one key (``character`` is None for keys that type nothing) pressed at ``at``."""
         fast = self._last is not None and at - self._last <= self.max_gap_s

@@ -10,6 +10,10 @@ from ..edge import StaysUp
 from ..messages import CodeScanned, ServiceRefused
 from ..services import Done, Job
 
+#: The class of a field where no code is expected (a name, an email, a reason, a PIN): every key
+#: goes to it, however fast it is typed; the keyboard-wedge detector does not look.
+FREE_TEXT = "free-text"
+
 if TYPE_CHECKING:
     from ..app import CheckoutApp
 

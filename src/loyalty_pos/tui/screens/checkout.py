@@ -15,6 +15,8 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from loyalty_pos.checkout import check_manager_pin, mask
+from loyalty_pos.domain.errors import Refused
+from loyalty_pos.domain.money import parse_typed_amount
 
 from ..edge import StaysUp
 from ..messages import (
@@ -146,6 +148,9 @@ class CheckoutScreen(StaysUp, Screen[None]):
             view, restored = message.result
             self.show(view)
             self.app.post_message(CheckoutReady(restored))
+        elif message.what == "reloaded":
+            if message.result is not None:
+                self.show(message.result)
         elif message.what == "reprint":
             receipt_id, text = message.result
             self.app.push_screen(TextScreen(f"Receipt {receipt_id} (copy)", text))
@@ -276,18 +281,29 @@ class CheckoutScreen(StaysUp, Screen[None]):
     def action_open_line(self) -> None:
         session = self.pos.session
 
+        currency = self.view.currency if self.view else ""
+
         def job(v: Values) -> Any:
             return lambda: session.add_open_line(v["amount"], v["category"])
+
+        def amount_problem(text: str) -> str | None:
+            if not currency:  # the basket is not shown yet: the session refuses it then
+                return None
+            try:
+                parse_typed_amount(text, currency)
+            except Refused as e:
+                return str(e)
+            return None
 
         form = FormScreen(
             "Free-amount line",
             [
                 # Not restricted as typed: a key the field dropped ("-5" read 5, "1e3" 13) changed
-                # the amount without a word; the sale refuses what is not an amount, in a sentence.
-                Field("amount", "Amount", placeholder="4.99"),
+                # the amount without a word; what is not an amount is refused at its Enter.
+                Field("amount", "Amount", placeholder="4.99", check=amount_problem),
                 Field("category", "Category", placeholder="e.g. grocery"),
             ],
-            submit=lambda v: job({**v, "amount": v["amount"].replace(",", ".")}),
+            submit=job,
         )
         self.app.push_screen(form, self._shown)
 

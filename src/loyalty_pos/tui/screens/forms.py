@@ -20,13 +20,14 @@ from textual.widgets import Input, Label, Static
 
 from ..messages import CodeScanned, ServiceDone, ServiceRefused
 from ..services import Job
-from .base import PosModal
+from .base import FREE_TEXT, PosModal
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
     """Attributes:
     scannable: a code scanned while the form is open goes into this field.
+    check: what is wrong with the value typed, said at its Enter, before the next field.
     """
 
     name: str
@@ -36,6 +37,7 @@ class Field:
     password: bool = False
     restrict: str | None = None
     scannable: bool = False
+    check: Callable[[str], str | None] | None = None
 
 
 Values = dict[str, str]
@@ -78,6 +80,7 @@ class FormScreen(PosModal[Any]):
                         password=field.password,
                         restrict=field.restrict,
                         id=f"field-{field.name}",
+                        classes="" if field.scannable else FREE_TEXT,
                         compact=True,
                     )
             yield Static(id="error", classes="error")
@@ -105,14 +108,28 @@ class FormScreen(PosModal[Any]):
         """What Enter in field ``name`` does: on to the next field, or confirm in the last."""
         names = [f.name for f in self.fields]
         index = names.index(name) if name in names else 0
+        if problem := self._field_problem(self.fields[index]):
+            self.show_error(problem)
+            return
+        self.show_error("")
         if index + 1 < len(names):
             self.query_one(f"#field-{names[index + 1]}", Input).focus()
         else:
             self.confirm()
 
+    def _field_problem(self, field: Field) -> str | None:
+        if field.check is None:
+            return None
+        return field.check(self.query_one(f"#field-{field.name}", Input).value.strip())
+
     def confirm(self) -> None:
         if self.busy:
             return
+        for field in self.fields:
+            if problem := self._field_problem(field):
+                self.query_one(f"#field-{field.name}", Input).focus()
+                self.show_error(problem)
+                return
         values = self.values()
         problem = self._check(values) if self._check else None
         if problem:

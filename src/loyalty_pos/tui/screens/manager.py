@@ -3,6 +3,7 @@ member's status (read-only), reprint the last receipt, and today's summary."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,14 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from loyalty_pos.checkout import adjust, block_card, find_member, mask, replace_lost_card
+from loyalty_pos.checkout import (
+    adjust,
+    block_card,
+    find_member,
+    mask,
+    replace_lost_card,
+    shown,
+)
 from loyalty_pos.domain.errors import NotFound
 from loyalty_pos.printing import receipt_text
 from loyalty_pos.reports import day_report, report_text
@@ -115,7 +123,7 @@ class ManagerScreen(PosModal[None]):
                 "Adjust points",
                 [
                     Field("card", "Card", self.card, scannable=True),
-                    Field("points", "Points", placeholder="+500 or -200", restrict=r"[-+]?\d{0,7}"),
+                    Field("points", "Points", placeholder="+500 or -200"),
                     Field("reason", "Reason", placeholder="why (kept on the record)"),
                 ],
                 submit=look_up,
@@ -233,11 +241,15 @@ class ManagerScreen(PosModal[None]):
         self.pos.submit("summary", job, target=self.pos.checkout, done=_text)
 
 
+#: What the adjustment's points field takes: ASCII digits with a sign at most, not ``1_000``, ``1e3``.
+_WHOLE_POINTS = re.compile(r"[-+]?[0-9]{1,13}")
+
+
 def _check_adjust(v: Values) -> str | None:
-    try:
-        points = int(v["points"])
-    except ValueError:
-        return "Points must be a whole number, e.g. 500 or -200."
+    if not _WHOLE_POINTS.fullmatch(v["points"]):
+        typed = v["points"] if len(v["points"]) <= 32 else shown(v["points"])
+        return f"Points must be a whole number, e.g. 500 or -200: {typed} is not one."
+    points = int(v["points"])
     if points == 0:
         return "An adjustment of 0 points changes nothing."
     if not v["reason"]:

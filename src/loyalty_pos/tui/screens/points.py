@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
+from loyalty_pos.checkout import shown
 from loyalty_pos.domain.quote import Quote
 
 from ..messages import BasketChanged, ServiceDone, ServiceRefused
@@ -28,27 +29,16 @@ class PointsScreen(PosModal[BasketView]):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        view, cap = self.view, self.view.quote.cap
-        member = view.member
-        info = Table.grid(padding=(0, 2))
-        info.add_column(style="dim")
-        info.add_column()
-        info.add_row("Member", member.name if member else "-")
-        info.add_row("Balance", points(member.balance if member else None))
-        info.add_row("Amount due", money(view.quote.total, view.currency))
-        info.add_row(
-            "Most allowed",
-            Text(f"{points(cap.points)} = {money(cap.value, view.currency)}", style="bold"),
-        )
-        info.add_row("Because", view.cap_reason)
+        view = self.view
         current = view.basket.redeem
         with Vertical(classes="dialog points") as dialog:
             dialog.border_title = "Pay with points"
-            yield Static(info)
+            yield Static(_info(view), id="info")
             yield Input(
                 value=str(view.quote.points_redeemed) if current else "",
                 placeholder="points to pay",
-                restrict=r"[0-9.,]{0,12}",  # a decimal point shows, to be refused (12.5 is not 125)
+                # Not restricted as typed: a key the field dropped changed the number without a
+                # word ("-200" paid 200, "1e3x 4" 134). What is typed shows, and is refused.
                 id="points",
                 compact=True,
             )
@@ -62,6 +52,10 @@ class PointsScreen(PosModal[BasketView]):
     def on_mount(self) -> None:
         self.query_one("#points", Input).focus()
         self._preview(self.query_one("#points", Input).value)
+        # The member as the cache holds them now, not as the checkout last showed them: a
+        # sync or a manager may have changed the balance or frozen the member since.
+        session = self.pos.session
+        self.submit("fresh", session.refresh, done=lambda view: ServiceDone("fresh", view))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -89,7 +83,11 @@ class PointsScreen(PosModal[BasketView]):
 
     def on_service_done(self, message: ServiceDone) -> None:
         message.stop()
-        if message.what.startswith("preview:") and self._still_asked(message.what):
+        if message.what == "fresh":
+            self.view = message.result
+            self.query_one("#info", Static).update(_info(self.view))
+            self.pos.checkout.show(self.view)
+        elif message.what.startswith("preview:") and self._still_asked(message.what):
             quote: Quote = message.result
             cur = self.view.currency
             self.query_one("#value", Static).update(
@@ -129,10 +127,36 @@ class PointsScreen(PosModal[BasketView]):
         self.dismiss(message.view)
 
 
+def _info(view: BasketView) -> Table:
+    """The member's balance, the amount due, the most allowed and the rule that caps it."""
+    cap, member = view.quote.cap, view.member
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="dim")
+    info.add_column()
+    name = member.name if member else "-"
+    if member is not None and member.status != "active":
+        name = f"{name} ({member.status.upper()})"
+    info.add_row("Member", name)
+    info.add_row("Balance", points(member.balance if member else None))
+    info.add_row("Amount due", money(view.quote.total, view.currency))
+    info.add_row(
+        "Most allowed",
+        Text(f"{points(cap.points)} = {money(cap.value, view.currency)}", style="bold"),
+    )
+    info.add_row("Because", view.cap_reason)
+    return info
+
+
 def _points_problem(text: str) -> str | None:
     """Why ``text`` is not a number of points, or None (empty is no points payment)."""
-    if text and not (text.isascii() and text.isdigit()):
-        return f"Points are a whole number: {text} is not one."
+    if not text:
+        return None
+    typed = text if len(text) <= 32 else shown(text)
+    digits = text[1:] if text[0] in "+-" else text
+    if text[0] == "-" and digits.isascii() and digits.isdigit():
+        return f"Points paid cannot be negative ({typed}): type 0 for no points payment."
+    if not (text.isascii() and text.isdigit()):
+        return f"Points are a whole number: {typed} is not one."
     if len(text) > 9:
         return "That is more points than one sale may pay."
     return None

@@ -18,7 +18,7 @@ from loyalty_pos.printing import receipt_text
 from ..messages import CodeScanned, RefundLoaded, ServiceDone, ServiceRefused
 from ..router import is_receipt_id
 from ..words import money
-from .base import PosModal
+from .base import FREE_TEXT, PosModal
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
                     restrict=r"\d{0,12}",
                     placeholder="needed to refund",
                     id="pin",
+                    classes=FREE_TEXT,
                     compact=True,
                 )
             yield Static(id="error", classes="error")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from rich.console import RenderableType
@@ -13,6 +14,8 @@ from textual.widgets import Static
 
 from ..messages import CodeScanned
 from .base import PosModal
+
+_FUNCTION_KEY = re.compile(r"f\d{1,2}")
 
 
 class ClosesOnTyping:
@@ -150,6 +153,14 @@ class VoidScreen(ClosesOnTyping, PosModal[bool]):
     def on_key(self, event: events.Key) -> None:
         if event.key == "escape":
             return  # the window's Esc binding closes it: the basket stays
+        if _FUNCTION_KEY.fullmatch(event.key) and not self.closed_by_typing:
+            # F5, F9, ...: keep the basket and do what the key does, as if the window was not there.
+            event.stop()
+            event.prevent_default()
+            self.closed_by_typing = True
+            self.dismiss(False)
+            self.app.call_after_refresh(self.app.post_message, events.Key(event.key, None))
+            return
         printable = event.character if event.is_printable and event.character else ""
         if not self.closed_by_typing:
             if printable in ("y", "Y") and not self.armed:

@@ -1,0 +1,156 @@
+"""The member on screen is the member as the cache holds them now: after a sync that pulled them,
+a manager's adjustment from the CLI, or the same card scanned again."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual.widgets import Input
+
+from loyalty_pos.bootstrap import open_terminal
+from loyalty_pos.checkout import adjust
+from loyalty_pos.config import LedgerConfig
+from loyalty_pos.tui import app as app_module
+from loyalty_pos.tui.screens.points import PointsScreen
+
+from .conftest import ANNA
+from .pilot import fill, notes, press, settle, text_in, until
+
+
+def on_ledger(terminal) -> None:
+    terminal.config = dataclasses.replace(
+        terminal.config, ledger=LedgerConfig(url="http://127.0.0.1:9", sync_interval_s=3600)
+    )
+
+
+def member_panel(app) -> str:
+    return text_in(app.checkout, "#member-lines")
+
+
+def freeze(t, member_id: str = "M0001") -> None:
+    with t.store.transaction() as conn:
+        conn.execute("UPDATE members SET status = 'frozen' WHERE member_id = ?", (member_id,))
+
+
+async def sync_now(pilot, app) -> None:
+    before = len([n for n in notes(app) if n.startswith("Synced")])
+    await press(pilot, "f12")
+    await until(pilot, lambda: len([n for n in notes(app) if n.startswith("Synced")]) > before)
+    await settle(pilot)
+
+
+async def test_a_sync_that_lowered_the_balance_shows_it_and_f5_offers_only_that(make_app, terminal):
+    adjust(terminal, ANNA, 3000, "test setup", "1234")
+    on_ledger(terminal)
+
+    def ledger_took_points_back(t):  # the sync's own connection writes what it pulled
+        adjust(t, ANNA, -2500, "taken back at the office", "1234")
+        return {"pushed": 0, "pulled": 1, "waiting": 0}
+
+    app = make_app(sync=ledger_took_points_back)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "2*ESPRESSO")  # 29.80
+        assert "Balance 3000 pts" in member_panel(app)
+        await sync_now(pilot, app)
+        assert "Balance 500 pts" in member_panel(app)
+        await press(pilot, "f5")
+        screen = app.screen
+        assert isinstance(screen, PointsScreen)
+        info = text_in(screen, "#info")
+        assert "Balance 500 pts" in info
+        assert "Most allowed 500 pts = 5.00 EUR" in info
+        assert "that is all the points the member has" in info
+        await press(pilot, "f5")
+        assert app.checkout.view.quote.points_redeemed == 500
+
+
+async def test_a_member_frozen_at_the_ledger_shows_frozen_and_f5_names_the_freeze(
+    make_app, terminal
+):
+    adjust(terminal, ANNA, 3000, "test setup", "1234")
+    on_ledger(terminal)
+
+    def ledger_froze_her(t):
+        freeze(t)
+        return {"pushed": 0, "pulled": 1, "waiting": 0}
+
+    app = make_app(sync=ledger_froze_her)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "2*ESPRESSO")
+        await sync_now(pilot, app)
+        assert "FROZEN" in member_panel(app)
+        assert any("is frozen" in n for n in notes(app))
+        await press(pilot, "f5")
+        screen = app.screen
+        assert isinstance(screen, PointsScreen)
+        assert "the member is frozen: points cannot be paid" in text_in(screen, "#info")
+        screen.query_one("#points", Input).value = "100"
+        await settle(pilot)
+        assert "This member is frozen" in text_in(screen, "#error")
+        await press(pilot, "escape")
+        head = terminal.store.head()
+        await press(pilot, "f9")
+        assert terminal.store.head() == head  # a frozen member's card is not sold to
+        assert "This member is frozen: sell without the card" in " ".join(notes(app))
+
+
+async def test_a_provisional_member_is_shown_active_once_the_sync_took_them_to_the_ledger(
+    make_app, terminal
+):
+    on_ledger(terminal)
+
+    def ledger_registered_him(t):
+        with t.store.transaction() as conn:
+            conn.execute("UPDATE members SET status = 'active' WHERE status = 'provisional'")
+        return {"pushed": 1, "pulled": 1, "waiting": 0}
+
+    app = make_app(sync=ledger_registered_him)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        for value in ("LC99990003", "Zoe Quinn", "", ""):
+            await fill(pilot, value)
+        await until(pilot, lambda: app.checkout.view and app.checkout.view.member is not None)
+        await until(pilot, lambda: "PROVISIONAL" not in member_panel(app))
+        assert "Zoe Quinn" in member_panel(app)
+        assert app.checkout.view.member.status == "active"
+
+
+async def test_an_adjustment_from_the_cli_shows_while_the_app_is_open(
+    make_app, terminal, monkeypatch
+):
+    monkeypatch.setattr(app_module, "STATUS_EVERY_S", 0.1)
+    adjust(terminal, ANNA, 3000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "MASCARA")
+        assert "Balance 3000 pts" in member_panel(app)
+        cli = open_terminal(terminal.home)
+        cli.clock = terminal.clock
+        adjust(cli, ANNA, -2500, "bonus given twice", "1234")
+        cli.store.close()
+        await until(pilot, lambda: "Balance 500 pts" in member_panel(app))
+
+
+async def test_scanning_the_same_card_again_reloads_the_member(make_app, terminal):
+    adjust(terminal, ANNA, 3000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "MASCARA")
+        other = open_terminal(terminal.home)
+        other.clock = terminal.clock
+        adjust(other, ANNA, -2500, "bonus given twice", "1234")
+        freeze(other)
+        other.store.close()
+        await fill(pilot, ANNA)
+        assert "Balance 500 pts" in member_panel(app)
+        assert "FROZEN" in member_panel(app)
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]
