@@ -111,7 +111,14 @@ async def test_a_lost_card_is_blocked_and_a_new_card_linked_to_the_member(make_a
         await open_menu(pilot)
         await press(pilot, "3")  # the lost card is the basket's; the new one is asked
         await fill(pilot, "LC00777001")
-        assert "New card" in notes(app)[-1] and "is blocked" in notes(app)[-1]
+        # Whose card, before anything is recorded.
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        asked = text_in(app.screen, "Static")
+        assert "Anna Schmidt (M0001" in asked and "link the new card" in asked
+        assert terminal.store.card("LC00777001") is None
+        await press(pilot, "y")
+        await until(pilot, lambda: "New card" in notes(app)[-1])
+        assert "is blocked" in notes(app)[-1]
         await press(pilot, "escape")
         view = app.checkout.view
         assert view.basket.card == "LC00777001" and view.member.member_id == "M0001"
@@ -119,6 +126,27 @@ async def test_a_lost_card_is_blocked_and_a_new_card_linked_to_the_member(make_a
         assert "blocked" in notes(app)[-1]
     assert terminal.store.card(ANNA)["card_status"] == "blocked"
     assert terminal.store.card("LC00777001")["member_id"] == "M0001"
+
+
+async def test_a_card_to_block_shows_its_member_first_and_n_blocks_nothing(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "2")
+        await fill(pilot, BEN)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Ben Carter (M0002" in text_in(app.screen, "Static")
+        await press(pilot, "n")
+        assert "No card was blocked." in notes(app)[-1]
+        assert terminal.store.card(BEN)["card_status"] == "active"
+        await press(pilot, "2")
+        await fill(pilot, BEN)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await press(pilot, "y")
+        await until(pilot, lambda: "is blocked" in notes(app)[-1])
+    assert terminal.store.card(BEN)["card_status"] == "blocked"
+    assert [e["type"] for e in terminal.store.events()] == ["card_block"]
 
 
 async def test_the_member_status_is_shown_read_only(make_app, terminal):

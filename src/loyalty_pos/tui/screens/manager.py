@@ -71,76 +71,75 @@ class ManagerScreen(PosModal[None]):
 
     # -- actions ------------------------------------------------------------------------------
 
-    def _form(
+    def _confirmed(
         self,
         title: str,
         fields: list[Field],
+        question: Callable[[Values, Any], str],
         job: Callable[[Values], Callable[[], Any]],
-        said: Callable[[Any], str],
+        said: Callable[[Values, Any, Any], str],
+        nothing: str,
         check: Callable[[Values], str | None] | None = None,
     ) -> None:
-        def done(result: Any) -> None:
-            if result is not None:
-                self.notify(said(result), title=title)
-                self.pos.reprice()
-
-        self.app.push_screen(FormScreen(title, fields, submit=job, check=check), done)
-
-    def _adjust(self) -> None:
-        """Card, points and reason; then the member by name with the balance before and after,
-        to confirm: a mistyped card or sign must not move points unseen."""
-        t, pin = self.pos.terminal, self.pin
+        """The form, then the member of its first field's card by name, with what the action
+        will do, to confirm: a mistyped card or sign must not move points or block a card
+        unseen. Nothing is recorded before Y."""
+        t = self.pos.terminal
+        card_field = fields[0].name
 
         def look_up(v: Values) -> Callable[[], Any]:
-            return lambda: (v, find_member(t, v["card"]))
+            return lambda: (v, find_member(t, v[card_field]))
 
         def found(answer: tuple[Values, Any] | None) -> None:
             if answer is None:
                 return
             v, member = answer
-            points = int(v["points"])
-            question = (
-                f"{member.name or 'Member'} ({member.member_id}, card {mask(member.card)}): "
-                f"{points:+d} points, for “{v['reason']}”.\n"
-                f"Balance {member.balance} now, {member.balance + points} after."
-            )
+            who = f"{member.name or 'Member'} ({member.member_id}, card {mask(member.card)})"
 
             def answered(yes: bool | None) -> None:
                 if not yes:
-                    self.notify("Nothing was adjusted.", title="Adjust points")
+                    self.notify(nothing, title=title)
                     return
                 self.pos.submit(
-                    "adjust",
-                    lambda: adjust(t, v["card"], points, v["reason"], pin),
+                    title,
+                    job(v),
                     target=self,
-                    done=lambda r: ServiceDone("adjusted", (member.name, r)),
+                    done=lambda r: ServiceDone("manager", (title, said(v, member, r))),
                 )
 
-            self.app.push_screen(ConfirmScreen("Adjust points", question), answered)
+            self.app.push_screen(ConfirmScreen(title, f"{who}: {question(v, member)}"), answered)
 
-        self.app.push_screen(
-            FormScreen(
-                "Adjust points",
-                [
-                    Field("card", "Card", self.card, scannable=True),
-                    Field("points", "Points", placeholder="+500 or -200"),
-                    Field("reason", "Reason", placeholder="why (kept on the record)"),
-                ],
-                submit=look_up,
-                check=_check_adjust,
+        self.app.push_screen(FormScreen(title, fields, submit=look_up, check=check), found)
+
+    def _adjust(self) -> None:
+        """Card, points and reason; then the member with the balance before and after."""
+        t, pin = self.pos.terminal, self.pin
+        self._confirmed(
+            "Adjust points",
+            [
+                Field("card", "Card", self.card, scannable=True),
+                Field("points", "Points", placeholder="+500 or -200"),
+                Field("reason", "Reason", placeholder="why (kept on the record)"),
+            ],
+            lambda v, m: (
+                f"{int(v['points']):+d} points, for “{v['reason']}”.\n"
+                f"Balance {m.balance} now, {m.balance + int(v['points'])} after."
             ),
-            found,
+            lambda v: lambda: adjust(t, v["card"], int(v["points"]), v["reason"], pin),
+            lambda v, m, r: (
+                f"{m.name or r['member_id']}: {r['points']:+d} points; "
+                f"the balance is now {r['balance']}."
+            ),
+            "Nothing was adjusted.",
+            check=_check_adjust,
         )
 
     def on_service_done(self, message: ServiceDone) -> None:
-        if message.what != "adjusted":
+        if message.what != "manager":
             return
         message.stop()
-        name, r = message.result
-        self.notify(
-            f"{name or r['member_id']}: {r['points']:+d} points; the balance is now {r['balance']}.",
-            title="Adjust points",
-        )
+        title, said = message.result
+        self.notify(said, title=title)
         self.pos.reprice()
 
     def _block(self) -> None:
@@ -155,11 +154,16 @@ class ManagerScreen(PosModal[None]):
 
             return run
 
-        self._form(
+        self._confirmed(
             "Block a lost card",
             [Field("card", "Lost card", self.card, scannable=True)],
+            lambda v, m: (
+                f"block this card? Balance {m.balance}: the member keeps their points; "
+                "the card no longer works at any till."
+            ),
             job,
-            lambda r: f"Card {r['card']} is blocked; the member keeps their points.",
+            lambda v, m, r: f"Card {r['card']} is blocked; the member keeps their points.",
+            "No card was blocked.",
         )
 
     def _replace(self) -> None:
@@ -174,17 +178,22 @@ class ManagerScreen(PosModal[None]):
 
             return run
 
-        self._form(
+        self._confirmed(
             "Replace a lost card",
             [
                 Field("old", "Lost card", self.card),
                 Field("new", "New card", placeholder="scan or type the new card", scannable=True),
             ],
+            lambda v, m: (
+                f"block this card and link the new card {mask(v['new'])}? Balance "
+                f"{m.balance} and history go with the member."
+            ),
             job,
-            lambda r: (
+            lambda v, m, r: (
                 f"New card {r['card']} linked to member {r['member_id']}; "
                 f"card {r['blocked']} is blocked."
             ),
+            "No card was replaced.",
         )
 
     def _status(self) -> None:
