@@ -197,34 +197,40 @@ class CheckoutSession:
     # -- inside ---------------------------------------------------------------------------------
 
     def _attach(self, card: str) -> ScanResult:
+        # The same card again reloads its member (a sync or a manager may have changed them); a
+        # member frozen since stays on screen, marked so. A frozen member's card is not put on.
         again = self.basket.card is not None and normal_card(self.basket.card) == normal_card(card)
         try:
-            view = self._price(self.basket.with_card(card))
+            basket, view = self._priced(self.basket.with_card(card))
         except NotFound as e:
             return ScanResult("unknown_card", unknown_card=card, message=str(e))
-        except RedeemRefused:
-            pass  # the points payment no longer fits: ``_commit`` drops it and says why
-        else:
-            if view.member is not None and view.member.status == "frozen" and not again:
-                raise Refused("This member is frozen: sell without the card, or ask the manager.")
-        # The same card again reloads its member (a sync or a manager may have changed them).
-        view = self._commit(self.basket.with_card(card))
+        if view.member is not None and view.member.status == "frozen" and not again:
+            raise Refused("This member is frozen: sell without the card, or ask the manager.")
+        self._keep(basket)
         if again:
             view = _frozen_note(view)
         name = view.member.name if view.member else card
         return ScanResult("card", view, message=name)
 
     def _commit(self, basket: Basket, keep_redeem: bool = False) -> BasketView:
+        basket, view = self._priced(basket, keep_redeem)
+        self._keep(basket)
+        return view
+
+    def _priced(self, basket: Basket, keep_redeem: bool = False) -> tuple[Basket, BasketView]:
+        """``basket`` priced, or without its points payment if that no longer fits (a note
+        says why) unless ``keep_redeem``: the basket to keep and its view."""
         try:
-            view = self._price(basket)
+            return basket, self._price(basket)
         except RedeemRefused as e:
             if keep_redeem or basket.redeem is None:
                 raise
             basket = basket.with_redeem(None)
-            view = replace(self._price(basket), note=f"The points payment was removed: {e}")
+            return basket, replace(self._price(basket), note=f"The points payment was removed: {e}")
+
+    def _keep(self, basket: Basket) -> None:
         self.basket = basket
         self._save_draft(basket)
-        return view
 
     def _price(self, basket: Basket) -> BasketView:
         t = self.t
