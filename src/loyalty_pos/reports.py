@@ -95,7 +95,9 @@ class BalanceReplay:
         less those they held as it began. A lapsed lot is never spent from, so this is what the
         lots that lapsed in the period held then, and the points a refund gave back already
         lapsed (a sale paid with them before they lapsed): those count as given back, and so
-        here as expired, not in the balance. A member with no event in the period expires the
+        here as expired, not in the balance; less the points a refund took back from a lapsed
+        lot (its sale's own, that lapsed unused): they go with the sale, reversed rather than
+        expired. A member with no event in the period expires the
         points of their lots whose ``expires_at`` is after its first day and by its end."""
         total = 0
         for member, lapsed in self.lapsed.items():

@@ -682,3 +682,47 @@ async def test_the_app_sends_a_sale_to_the_ledger_right_after_it_not_at_the_next
             await asyncio.sleep(0.02)
         await until(pilot, lambda: t.store.outbox_count() == 0)
     assert ledger_member(store, "M0001")["balance"] == sale["points_earned"] > 0
+
+
+@pytest.mark.parametrize("written_off", [False, True], ids=["before-the-expiry-run", "after-it"])
+def test_a_sale_returned_after_its_cashback_lapsed_unused_takes_nothing_else_for_it(
+    store, tmp_path, written_off: bool
+) -> None:
+    """Anna holds 1,000 points and buys two novels 70 days ago: points for a year and 60-day
+    book cashback, which lapses unused. Returned today, the sale takes its cashback back from
+    the lapsed lot, not out of her 1,000, whether the ledger's expiry run wrote the cashback off
+    before the refund or not; the till and the ledger agree, the books balance, and neither
+    day counts the cashback expired for good."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    today = t.now()
+    svc.adjust(t, ANNA, 1000, "welcome", "1234", at=today - timedelta(days=80))
+    start = svc.balance(t, ANNA, at=today - timedelta(days=71))["balance"]
+    sale = svc.checkout(
+        t, ANNA, svc.resolve_items(t, [("BOOK-NOVEL", 2)]), at=today - timedelta(days=70)
+    )
+    cashback = sum(b["points"] for b in sale["breakdown"] if b["rule"] == "promo:books-cashback")
+    assert cashback > 0
+    assert svc.balance(t, ANNA, at=today)["balance"] == start + sale["points_earned"] - cashback
+    sync(t)
+    if written_off:
+        assert store.admin.post("/v1/expire").json()["points"] == cashback
+        sync(t)  # the pull brings the written-off lot to the till, among the lapsed ones
+
+    refunded = svc.refund(t, sale["receipt_id"], None, "1234", at=today)
+    assert refunded["points_reversed"] == sale["points_earned"]
+    assert refunded["balance"] == start  # not start - cashback
+    assert sync(t)["pushed"] == 1
+    if not written_off:
+        assert store.admin.post("/v1/expire").json()["points"] == 0  # nothing left to lapse
+
+    at_ledger = ledger_member(store, "M0001")
+    assert at_ledger["spendable_balance"] == svc.balance(t, ANNA)["balance"] == start
+    audit = store.audit()
+    assert (audit["sum_of_balances"], audit["members_mismatched"]) == (0, [])
+    assert audit["program_accounts"].get("program:expired", 0) == 0
+    day = today.date().isoformat()
+    there = store.admin.get("/v1/reports/summary", params={"from": day, "to": day}).json()
+    assert there["points"]["expired"] == 0  # written off, then taken back with the sale
+    assert there["points"]["issued"] == -sale["points_earned"]
+    assert svc.verify(t)["ok"]

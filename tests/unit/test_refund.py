@@ -187,6 +187,45 @@ def test_points_taken_back_come_from_the_sales_own_lots_latest_expiring_first() 
     assert _lots(back) == _lots(before)
 
 
+def test_a_refund_after_the_sales_cashback_lapsed_unused_takes_nothing_else_for_it() -> None:
+    """1,000 points held; a book sale earns 20 for a year and 200 cashback for 60 days; the
+    cashback lapses unused and the sale is returned on day 70: the 200 lapsed with the sale's
+    other points, so the member is back at 1,000, not at 800."""
+    p = program([CASHBACK])
+    before = Account((Lot(1000, D1, LATER),))
+    sale_, after_sale = _sale_from(
+        p, before, [BasketLine("BOOK", "Book", 1, D("20.00"), "books")], None
+    )
+    cashback = NOW.date() + timedelta(days=60)
+    assert sale_.lots == (
+        Lot(20, NOW.date(), NOW.date() + timedelta(days=365)),
+        Lot(200, NOW.date(), cashback),
+    )
+    r = refund(p, sale_, {"BOOK": 1}, {})
+    assert r.points_reversed == 220
+    late = NOW + timedelta(days=70)
+    back = apply_event(after_sale, _refund_event(r, late))
+    assert back.balance(late.date()) == 1000
+    assert _lots(back) == _lots(before)
+
+
+def test_cashback_spent_before_it_lapsed_is_taken_back_from_the_members_other_points() -> None:
+    """The same sale, but the member paid with 150 of the cashback before it lapsed: the refund
+    takes the 50 that lapsed from the lapsed lot, and the 150 the member did spend from their
+    other points (the sale that gave them is undone)."""
+    p = program([CASHBACK])
+    before = Account((Lot(1000, D1, LATER),))
+    sale_, after_sale = _sale_from(
+        p, before, [BasketLine("BOOK", "Book", 1, D("20.00"), "books")], None
+    )
+    paid = after_sale.take(150, NOW.date() + timedelta(days=1), allow_debt=False)
+    assert paid.balance(NOW.date() + timedelta(days=1)) == 1000 + 220 - 150
+    late = NOW + timedelta(days=70)
+    back = apply_event(paid, _refund_event(refund(p, sale_, {"BOOK": 1}, {}), late))
+    assert back.balance(late.date()) == 1000 - 150
+    assert all(lot.live_on(late.date()) for lot in back.lots)  # no lapsed cashback left over
+
+
 def test_a_sale_recorded_before_sales_named_their_lots_gives_back_no_dated_lots() -> None:
     p = program()
     s = sale(p, [BasketLine("A", "A", 1, D("30.00"), "x")], redeem=2000)
@@ -214,7 +253,7 @@ _held = st.tuples(st.integers(1, 3000), st.integers(-60, 400), st.integers(0, 30
     debt=st.one_of(st.just(0), st.just(0), st.integers(1, 300)),
     prices=st.lists(st.tuples(st.integers(100, 6000), st.booleans()), min_size=1, max_size=4),
     pay_share=st.one_of(st.just(100), st.integers(0, 100)),
-    days_to_refund=st.integers(0, 59),
+    days_to_refund=st.integers(0, 120),
 )
 def test_a_full_refund_returns_the_members_lots_to_before_the_sale_less_what_expired(
     lots: list[tuple[int, int, int]],
@@ -224,8 +263,9 @@ def test_a_full_refund_returns_the_members_lots_to_before_the_sale_less_what_exp
     days_to_refund: int,
 ) -> None:
     """Whatever the member held, whatever the sale paid with points and earned (base points in
-    a year's lot, book cashback in a 60-day one), returning it all before the sale's own points
-    lapse leaves exactly the lots the member had: points that lapsed meanwhile stay lapsed."""
+    a year's lot, book cashback in a 60-day one), returning it all leaves exactly the lots the
+    member had: points that lapsed meanwhile stay lapsed, and the sale's own points that lapsed
+    unused (its cashback, past 60 days) go with the sale, not out of the member's other points."""
     p = program([CASHBACK])
     day = NOW.date()
     held = tuple(
@@ -239,8 +279,8 @@ def test_a_full_refund_returns_the_members_lots_to_before_the_sale_less_what_exp
         else Account(tuple(x for x in held if not x.live_on(day)), debt)
     )
     lines = [
-        BasketLine(f"S{i}", "item", 1, D(minor).scaleb(-2), category)
-        for i, (minor, category) in enumerate(prices)
+        BasketLine(f"S{i}", "item", 1, D(minor).scaleb(-2), "books" if book else "x")
+        for i, (minor, book) in enumerate(prices)
     ]
     m = MemberState("M1", before.balance(day), "Malachite", D(0))
     most = quote(p, lines, m, NOW, "max").cap.points if before.balance(day) > 0 else 0
@@ -253,6 +293,8 @@ def test_a_full_refund_returns_the_members_lots_to_before_the_sale_less_what_exp
     )
     refunded_on = day + timedelta(days=days_to_refund)
     event(f"pays with points: {bool(original.spent)}; in debt: {bool(debt)}")
+    cashback = any(book for _, book in prices)
+    event(f"the sale's cashback lapsed before the refund: {cashback and days_to_refund >= 60}")
     event(
         f"a spent lot lapsed before the refund: {any(not x.live_on(refunded_on) for x in original.spent or ())}"
     )

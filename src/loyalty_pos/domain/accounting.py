@@ -36,8 +36,9 @@ def after_refund(
     restored: Sequence[Lot],
 ) -> Account:
     """The account after a refund on ``on``: the points it takes back come first from the lots
-    its sale earned (``reversed_lots``, where they are still live), then first-to-expire, then as
-    debt; the points it gives back come with the dates the sale spent them with (``restored``).
+    its sale earned (``reversed_lots``, as far as they still hold them: points that lapsed
+    unused are taken from the lapsed lot, not from the member's other points), then
+    first-to-expire, then as debt; the points it gives back come with the dates the sale spent them with (``restored``).
     A refund recorded by an earlier release names no lots it takes back from (first-to-expire),
     and gives back one new lot."""
     return account.take(points_reversed, on, allow_debt=True, prefer=reversed_lots).restore(

@@ -97,8 +97,10 @@ class Account:
         """Take ``points`` from the live lots, first-to-expire first. Shortfall becomes debt if allowed.
 
         ``prefer`` names lots to take from before any other (a refund takes back the points from
-        the lots its sale earned): up to each one's points, from the live lot of the same earning
-        day and expiry, as far as it still holds them.
+        the lots its sale earned): up to each one's points, from the lot of the same earning day
+        and expiry, as far as it still holds them. That lot may have lapsed since: the points it
+        still holds lapsed unused, and a refund takes them from there rather than from the
+        member's other points (only what the member spent of them comes from those).
         """
         return self.spend(points, on, allow_debt, prefer)[0]
 
@@ -115,9 +117,10 @@ class Account:
             (i for i, lot in enumerate(self.lots) if lot.live_on(on) and lot.points),
             key=lambda i: _expiry_order(self.lots[i]),
         )
+        held = [i for i, lot in enumerate(self.lots) if lot.points] if prefer else ordered
         for wanted in prefer:
             want = min(wanted.points, remaining)
-            for i in ordered:
+            for i in held:
                 if not want:
                     break
                 lot = self.lots[i]
@@ -141,8 +144,8 @@ class Account:
         ]
         spent = tuple(
             Lot(taken[i], self.lots[i].earned_at, self.lots[i].expires_at)
-            for i in ordered
-            if taken.get(i)
+            for i in sorted(taken, key=lambda i: _expiry_order(self.lots[i]))
+            if taken[i]
         )
         return Account(tuple(lot for lot in lots if lot.points), self.debt + remaining), spent
 

@@ -131,6 +131,12 @@ class MemberSnapshot(_Out):
     )
     balance: int
     lots: list[LotOut]
+    written_off: list[LotOut] = Field(
+        default_factory=list,
+        description="Lapsed lots the expiry runs wrote off (not in the balance), kept a year "
+        "after they were earned: a refund of the sale that earned one takes the points that "
+        "lapsed unused from it, not from the member's other points.",
+    )
     status: str
     punch: dict[str, int]
     last_birthday_bonus: str | None

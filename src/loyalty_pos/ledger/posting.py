@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -43,7 +43,9 @@ class Transfer(NamedTuple):
     """Points moved from ``debit`` to ``credit`` (a tuple: pushes build one or two per event).
 
     Attributes:
-        kind: earn, redeem, reverse, restore, expire, adjust_in, adjust_out.
+        kind: earn, redeem, reverse, restore, expire, unexpire, adjust_in, adjust_out.
+            ``unexpire``: points an expiry run wrote off that a refund then takes back with its
+            sale (they go back through the member's account to ``issued``).
         amount: always positive; the direction is in debit/credit.
         member_id: the member whose account is one side of the transfer.
     """
@@ -84,6 +86,10 @@ class MemberRecord(NamedTuple):
     #: the days of the birthday bonuses that stand (one entry for each: two offline tills can
     #: give one each on a day), the latest last; ``last_birthday_bonus`` is the latest
     bonus_days: tuple[str, ...] = ()
+    #: lots the expiry runs wrote off, as they lapsed (kept ``WRITTEN_OFF_DAYS`` after they were
+    #: earned): a refund of the sale that earned one takes its points from here, not from the
+    #: member's other points, for they lapsed unused
+    written_off: tuple[Lot, ...] = ()
 
     @property
     def balance(self) -> int:
@@ -115,6 +121,8 @@ class MemberRecord(NamedTuple):
         }
         if self.bonus_days != _one(self.last_birthday_bonus):  # more than the last: say which
             state["bonus_days"] = self.bonus_days
+        if self.written_off:
+            state["written_off"] = [lot.to_json() for lot in self.written_off]
         return canonical.dumps(state)
 
     @staticmethod
@@ -136,6 +144,7 @@ class MemberRecord(NamedTuple):
             enrolled_us=d["enrolled_us"],
             # written only where they are more than the last bonus, once
             bonus_days=tuple(d.get("bonus_days") or _one(d["last_birthday_bonus"])),
+            written_off=tuple(Lot.from_json(x) for x in d.get("written_off") or ()),
         )
 
 
@@ -350,6 +359,7 @@ def _evolve(
             before.enrolled_at,
             before.enrolled_us,
             before.bonus_days,
+            before.written_off,
         )
     if not changes.keys() <= _CHANGEABLE:
         raise TypeError(f"not fields of a member record: {sorted(changes.keys() - _CHANGEABLE)}")
@@ -369,6 +379,7 @@ def _evolve(
         enrolled_at=get("enrolled_at", before.enrolled_at),
         enrolled_us=get("enrolled_us", before.enrolled_us),
         bonus_days=get("bonus_days", before.bonus_days),
+        written_off=get("written_off", before.written_off),
     )
 
 
@@ -451,14 +462,21 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
     on = e.occurred_at.date()
     acc = member_account(record.member_id)
     transfers = []
+    reversed_lots, unexpired, written_off = _from_written_off(
+        record, on, e.points_reversed, _lots(e.reversed_lots)
+    )
+    if unexpired:
+        transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
     if e.points_reversed:
         transfers.append(Transfer("reverse", acc, ISSUED, e.points_reversed, record.member_id))
     if e.points_restored:
         transfers.append(Transfer("restore", REDEEMED, acc, e.points_restored, record.member_id))
     account = after_refund(
-        record.account, on, e.points_reversed, _lots(e.reversed_lots), _lots(e.lots)
+        record.account, on, e.points_reversed - unexpired, reversed_lots, _lots(e.lots)
     )
     changes: dict[str, Any] = {"account": account, "punch": _bump(record.punch, e.punch_delta)}
+    if unexpired:
+        changes["written_off"] = written_off
     returned = e.birthday_bonus_returned
     if returned is not None and returned.isoformat() in record.bonus_days:
         # That bonus may be earned again, unless another one of that day stands (two offline
@@ -468,6 +486,43 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
         changes["bonus_days"] = tuple(days)
         changes["last_birthday_bonus"] = days[-1] if days else None
     return _save(book, record, e, gseq, transfers, -e.refund_minor, **changes)
+
+
+def _from_written_off(
+    record: MemberRecord, on: date, points: int, reversed_lots: list[Lot]
+) -> tuple[list[Lot], int, tuple[Lot, ...]]:
+    """The part of a refund's take-back that an expiry run already wrote off: of each lot the
+    sale earned that has lapsed by ``on``, what the member's own lapsed lot no longer holds
+    comes from ``written_off`` as far as it holds it (those points lapsed unused; the rest the
+    member spent, and comes from their other points). Returns the sale's lots less that part
+    (for ``after_refund`` on the account), the points, and ``written_off`` less them.
+
+    A terminal holds the written-off lots among its lapsed ones (the pull sends them), so its
+    ``after_refund`` takes the same points from the same lapsed lot in one step."""
+    if not record.written_off or not any(not lot.live_on(on) for lot in reversed_lots):
+        return reversed_lots, 0, record.written_off
+    held: dict[tuple[date, date | None], int] = {}
+    for lot in record.account.lots:
+        if lot.points and not lot.live_on(on):
+            held[lot.earned_at, lot.expires_at] = (
+                held.get((lot.earned_at, lot.expires_at), 0) + lot.points
+            )
+    off = {(lot.earned_at, lot.expires_at): lot.points for lot in record.written_off}
+    remaining, total, left = points, 0, []
+    for wanted in reversed_lots:
+        want = min(wanted.points, remaining)
+        extra = 0
+        if not wanted.live_on(on):
+            key = (wanted.earned_at, wanted.expires_at)
+            own = min(want, held.get(key, 0))
+            held[key] = held.get(key, 0) - own
+            extra = min(want - own, off.get(key, 0))
+            off[key] = off.get(key, 0) - extra
+        remaining -= extra
+        total += extra
+        if wanted.points - extra:
+            left.append(Lot(wanted.points - extra, wanted.earned_at, wanted.expires_at))
+    return left, total, tuple(Lot(p, *key) for key, p in off.items() if p)
 
 
 def _adjust(book: Book, e: wire.Adjust, gseq: int, occurred_us: int) -> Posted:
@@ -513,7 +568,29 @@ def _expire(book: Book, e: wire.Expire, gseq: int, occurred_us: int) -> Posted:
     transfer = Transfer(
         "expire", member_account(record.member_id), EXPIRED, e.points, record.member_id
     )
-    return _save(book, record, e, gseq, [transfer], account=account)
+    return _save(
+        book, record, e, gseq, [transfer], account=account, written_off=_write_off(record, lot, e)
+    )
+
+
+#: How long the ledger keeps a written-off lot after the day it was earned, for a refund of the
+#: sale that earned it (``MemberRecord.written_off``); a refund later than that takes those
+#: points from the member's other points.
+WRITTEN_OFF_DAYS = 365
+
+
+def _write_off(record: MemberRecord, lot: Lot, e: wire.Expire) -> tuple[Lot, ...]:
+    """``record.written_off`` with ``lot`` added (one lot per earning day and expiry), less those
+    earned more than ``WRITTEN_OFF_DAYS`` before the run."""
+    since = e.occurred_at.date() - timedelta(days=WRITTEN_OFF_DAYS)
+    merged: dict[tuple[date, date | None], int] = {}
+    for x in (*record.written_off, lot):
+        if x.earned_at >= since:
+            merged[x.earned_at, x.expires_at] = (
+                merged.get((x.earned_at, x.expires_at), 0) + x.points
+            )
+    order = sorted(merged, key=lambda key: (key[1] or date.max, key[0]))
+    return tuple(Lot(merged[key], *key) for key in order)
 
 
 def _status(status: str) -> Callable[[Book, Any, int, int], Posted]:

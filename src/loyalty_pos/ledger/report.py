@@ -315,7 +315,8 @@ def summary(
         "points": {
             "issued": issued,
             "redeemed": redeemed,
-            "expired": moved.get("expire", 0),
+            # less what refunds took back with their sales after a run wrote it off
+            "expired": moved.get("expire", 0) - moved.get("unexpire", 0),
             "adjusted": moved.get("adjust_in", 0) - moved.get("adjust_out", 0),
             "earned_gross": moved.get("earn", 0),
             "reversed": moved.get("reverse", 0),

@@ -1356,6 +1356,9 @@ class LedgerStore:
             "window_spend": window_spend,
             "balance": record.balance,
             "lots": [lot.to_json() for lot in record.account.lots],
+            # lapsed lots the expiry runs wrote off, not in the balance: a refund takes the
+            # points of its sale that lapsed unused from these (``posting._from_written_off``)
+            "written_off": [lot.to_json() for lot in record.written_off],
             "status": record.status,
             "punch": dict(record.punch),
             "last_birthday_bonus": record.last_birthday_bonus,

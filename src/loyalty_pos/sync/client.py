@@ -238,6 +238,10 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
         # included (a refund gives back points that lapsed after the sale so), less any debt.
         held = sum(lot.points for lot in lots)
         debt = max(held - int(snap.get("balance", held)), 0)
+        # Lots the ledger's expiry runs wrote off: lapsed, out of the balance, kept for a
+        # refund of the sale that earned them (it takes their points from there, as the
+        # ledger does, not from the member's other points).
+        lots += [Lot.from_json(lot) for lot in snap.get("written_off") or ()]
         base_seq = int((snap.get("counted_through") or {}).get(terminal_id, 0))
         parsed.append((snap, str(snap["member_id"]), lots, debt, base_seq))
     own = store.member_events({member_id: base_seq for _, member_id, _, _, base_seq in parsed})
