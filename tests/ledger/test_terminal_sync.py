@@ -566,7 +566,9 @@ def test_refunds_give_back_points_with_their_expiry_and_the_ledger_agrees(store,
     sync(t)
     at_ledger = ledger_member(store, "M0001")
     assert lapsed not in _lots(at_ledger["lots"])
-    assert _lots(at_ledger["lots"]) == _cached_lots(t, "M0001")
+    assert _lots(at_ledger["written_off"]) == [lapsed]  # kept for a late sale or refund
+    # the till holds the written-off lot among its lapsed ones
+    assert _lots(at_ledger["lots"] + at_ledger["written_off"]) == _cached_lots(t, "M0001")
     assert at_ledger["spendable_balance"] == at_ledger["balance"] == 2000
     assert svc.balance(t, ANNA)["balance"] == 2000
     audit = store.audit()
@@ -725,4 +727,45 @@ def test_a_sale_returned_after_its_cashback_lapsed_unused_takes_nothing_else_for
     there = store.admin.get("/v1/reports/summary", params={"from": day, "to": day}).json()
     assert there["points"]["expired"] == 0  # written off, then taken back with the sale
     assert there["points"]["issued"] == -sale["points_earned"]
+    assert svc.verify(t)["ok"]
+
+
+def test_a_sale_paying_with_points_written_off_before_it_reached_the_ledger_is_not_charged_twice(
+    store, tmp_path
+) -> None:
+    """QA: Anna's book cashback lapses on a day; the day before, a till takes 200 of it as a
+    payment, and pushes only after the ledger's nightly run has written the whole lot off (a
+    till offline over the night). The ledger takes the payment from the points live on the
+    sale's day, the written-off ones among them: 200 redeemed and 80 expired, not 280 expired
+    and 200 more taken as a debt; the till agrees after its pull."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    today = t.now()
+    start = svc.balance(t, ANNA, at=today - timedelta(days=71))["balance"]
+    books = svc.checkout(
+        t, ANNA, svc.resolve_items(t, [("BOOK-NOVEL", 2)]), at=today - timedelta(days=70)
+    )
+    cashback = sum(b["points"] for b in books["breakdown"] if b["rule"] == "promo:books-cashback")
+    assert cashback == 280  # lapses as the day 10 days ago begins
+    sync(t)
+    paid = svc.checkout(
+        t, ANNA, svc.resolve_items(t, [("BOOK-COOK", 1)]), 200, at=today - timedelta(days=11)
+    )
+    assert paid["points_redeemed"] == 200
+    assert store.admin.post("/v1/expire").json()["points"] == cashback  # the sale is not there yet
+
+    assert sync(t)["pushed"] == 1
+    expected = start + books["points_earned"] - 200 - (cashback - 200) + paid["points_earned"]
+    at_ledger = ledger_member(store, "M0001")
+    assert at_ledger["debt"] == 0
+    assert at_ledger["spendable_balance"] == svc.balance(t, ANNA)["balance"] == expected
+    audit = store.audit()
+    assert (audit["sum_of_balances"], audit["members_mismatched"]) == (0, [])
+    assert audit["program_accounts"]["program:expired"] == cashback - 200
+    window = {
+        "from": (today - timedelta(days=80)).date().isoformat(),
+        "to": today.date().isoformat(),
+    }
+    there = store.admin.get("/v1/reports/summary", params=window).json()["points"]
+    assert (there["expired"], there["redeemed"]) == (cashback - 200, 200)
     assert svc.verify(t)["ok"]

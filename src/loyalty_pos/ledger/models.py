@@ -133,9 +133,10 @@ class MemberSnapshot(_Out):
     lots: list[LotOut]
     written_off: list[LotOut] = Field(
         default_factory=list,
-        description="Lapsed lots the expiry runs wrote off (not in the balance), kept a year "
-        "after they were earned: a refund of the sale that earned one takes the points that "
-        "lapsed unused from it, not from the member's other points.",
+        description="Lapsed lots the expiry runs wrote off (not in the balance), kept 90 days "
+        "after they lapsed: a refund of the sale that earned one takes the points that lapsed "
+        "unused from it, and a sale dated before the run pays from it, not from the member's "
+        "other points.",
     )
     status: str
     punch: dict[str, int]

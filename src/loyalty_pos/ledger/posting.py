@@ -12,14 +12,13 @@ Accounts: ``member:<id>``, ``program:issued`` (points earned at checkouts), ``pr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from loyalty_pos import canonical
-from loyalty_pos.domain.accounting import after_refund
 from loyalty_pos.domain.lots import Account, Lot
 
 from . import wire
@@ -86,9 +85,10 @@ class MemberRecord(NamedTuple):
     #: the days of the birthday bonuses that stand (one entry for each: two offline tills can
     #: give one each on a day), the latest last; ``last_birthday_bonus`` is the latest
     bonus_days: tuple[str, ...] = ()
-    #: lots the expiry runs wrote off, as they lapsed (kept ``WRITTEN_OFF_DAYS`` after they were
-    #: earned): a refund of the sale that earned one takes its points from here, not from the
-    #: member's other points, for they lapsed unused
+    #: lots the expiry runs wrote off, as they lapsed (kept ``WRITTEN_OFF_DAYS`` after that): a
+    #: till's sale dated before the run that paid with them, pushed after it, spent them (they
+    #: did not expire); a refund of the sale that earned one takes its points that lapsed unused
+    #: from here, not from the member's other points (``_take``)
     written_off: tuple[Lot, ...] = ()
 
     @property
@@ -436,12 +436,20 @@ def _checkout(book: Book, e: wire.Checkout, gseq: int, occurred_us: int) -> Post
     on = e.occurred_at.date()
     acc = member_account(record.member_id)
     transfers = []
+    changes: dict[str, Any] = {}
     if e.points_redeemed:
+        # A till's sale reaching the ledger after an expiry run may have paid with points that
+        # were live on its day and written off since: they were spent, not expired.
+        paid, unexpired, written_off = _take(record, e.points_redeemed, on)
+        if unexpired:
+            transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
+            changes["written_off"] = written_off
         transfers.append(Transfer("redeem", acc, REDEEMED, e.points_redeemed, record.member_id))
+    else:
+        paid = record.account
     if e.points_earned:
         transfers.append(Transfer("earn", ISSUED, acc, e.points_earned, record.member_id))
-    account = record.account.take(e.points_redeemed, on, allow_debt=True).earn(_lots(e.lots))
-    changes: dict[str, Any] = {"account": account}
+    changes["account"] = paid.earn(_lots(e.lots))
     if e.punch_after or e.punch_before:
         after, before = e.punch_after, e.punch_before
         deltas = {s: after.get(s, 0) - before.get(s, 0) for s in set(after) | set(before)}
@@ -462,18 +470,14 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
     on = e.occurred_at.date()
     acc = member_account(record.member_id)
     transfers = []
-    reversed_lots, unexpired, written_off = _from_written_off(
-        record, on, e.points_reversed, _lots(e.reversed_lots)
-    )
+    taken, unexpired, written_off = _take(record, e.points_reversed, on, _lots(e.reversed_lots))
     if unexpired:
         transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
     if e.points_reversed:
         transfers.append(Transfer("reverse", acc, ISSUED, e.points_reversed, record.member_id))
     if e.points_restored:
         transfers.append(Transfer("restore", REDEEMED, acc, e.points_restored, record.member_id))
-    account = after_refund(
-        record.account, on, e.points_reversed - unexpired, reversed_lots, _lots(e.lots)
-    )
+    account = taken.restore(_lots(e.lots), on)  # as ``domain.accounting.after_refund``
     changes: dict[str, Any] = {"account": account, "punch": _bump(record.punch, e.punch_delta)}
     if unexpired:
         changes["written_off"] = written_off
@@ -488,41 +492,45 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
     return _save(book, record, e, gseq, transfers, -e.refund_minor, **changes)
 
 
-def _from_written_off(
-    record: MemberRecord, on: date, points: int, reversed_lots: list[Lot]
-) -> tuple[list[Lot], int, tuple[Lot, ...]]:
-    """The part of a refund's take-back that an expiry run already wrote off: of each lot the
-    sale earned that has lapsed by ``on``, what the member's own lapsed lot no longer holds
-    comes from ``written_off`` as far as it holds it (those points lapsed unused; the rest the
-    member spent, and comes from their other points). Returns the sale's lots less that part
-    (for ``after_refund`` on the account), the points, and ``written_off`` less them.
+def _take(
+    record: MemberRecord, points: int, on: date, prefer: Sequence[Lot] = ()
+) -> tuple[Account, int, tuple[Lot, ...]]:
+    """``record.account.take(points, on, allow_debt=True, prefer=prefer)``, where the lots the
+    expiry runs wrote off (``written_off``) count as the member's too: a sale dated before a run
+    that reached the ledger after it spent points live on its day; a refund takes its sale's
+    points that lapsed unused from the lapsed lot, written off or not. Returns the account, the
+    points taken from written-off lots (booked back from ``program:expired``) and the
+    written-off lots left.
 
-    A terminal holds the written-off lots among its lapsed ones (the pull sends them), so its
-    ``after_refund`` takes the same points from the same lapsed lot in one step."""
-    if not record.written_off or not any(not lot.live_on(on) for lot in reversed_lots):
-        return reversed_lots, 0, record.written_off
+    A terminal holds the written-off lots among its own (the pull sends them), so its ``take``
+    picks the same points; here a lot of the member's own goes before a written-off one of the
+    same earning day and expiry."""
+    account, off = record.account, record.written_off
+    if not off or points <= 0:
+        return account.take(points, on, allow_debt=True, prefer=prefer), 0, off
+    combined, spent = Account(account.lots + off, account.debt).spend(
+        points, on, allow_debt=True, prefer=prefer
+    )
+    own, rest = _by_key(account.lots), _by_key(off)
+    unexpired = 0
+    for lot in spent:
+        key = (lot.earned_at, lot.expires_at)
+        mine = min(lot.points, own.get(key, 0))
+        own[key] = own.get(key, 0) - mine
+        rest[key] = rest.get(key, 0) - (lot.points - mine)
+        unexpired += lot.points - mine
+    lots = tuple(Lot(n, *key) for key, n in own.items() if n)
+    left = tuple(Lot(n, *key) for key, n in rest.items() if n)
+    return _compact(Account(lots, combined.debt)), unexpired, left
+
+
+def _by_key(lots: Iterable[Lot]) -> dict[tuple[date, date | None], int]:
     held: dict[tuple[date, date | None], int] = {}
-    for lot in record.account.lots:
-        if lot.points and not lot.live_on(on):
-            held[lot.earned_at, lot.expires_at] = (
-                held.get((lot.earned_at, lot.expires_at), 0) + lot.points
-            )
-    off = {(lot.earned_at, lot.expires_at): lot.points for lot in record.written_off}
-    remaining, total, left = points, 0, []
-    for wanted in reversed_lots:
-        want = min(wanted.points, remaining)
-        extra = 0
-        if not wanted.live_on(on):
-            key = (wanted.earned_at, wanted.expires_at)
-            own = min(want, held.get(key, 0))
-            held[key] = held.get(key, 0) - own
-            extra = min(want - own, off.get(key, 0))
-            off[key] = off.get(key, 0) - extra
-        remaining -= extra
-        total += extra
-        if wanted.points - extra:
-            left.append(Lot(wanted.points - extra, wanted.earned_at, wanted.expires_at))
-    return left, total, tuple(Lot(p, *key) for key, p in off.items() if p)
+    for lot in lots:
+        held[lot.earned_at, lot.expires_at] = (
+            held.get((lot.earned_at, lot.expires_at), 0) + lot.points
+        )
+    return held
 
 
 def _adjust(book: Book, e: wire.Adjust, gseq: int, occurred_us: int) -> Posted:
@@ -532,8 +540,12 @@ def _adjust(book: Book, e: wire.Adjust, gseq: int, occurred_us: int) -> Posted:
         transfer = Transfer("adjust_in", ADJUSTED, acc, e.points, record.member_id)
         account = record.account.earn(_lots(e.lots))
     else:
+        account, unexpired, off = _take(record, -e.points, e.occurred_at.date())
+        if unexpired:  # a till's clawback dated before an expiry run, pushed after it
+            unexpire = Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id)
+            out = Transfer("adjust_out", acc, ADJUSTED, -e.points, record.member_id)
+            return _save(book, record, e, gseq, [unexpire, out], account=account, written_off=off)
         transfer = Transfer("adjust_out", acc, ADJUSTED, -e.points, record.member_id)
-        account = record.account.take(-e.points, e.occurred_at.date(), allow_debt=True)
     return _save(book, record, e, gseq, [transfer], account=account)
 
 
@@ -573,19 +585,20 @@ def _expire(book: Book, e: wire.Expire, gseq: int, occurred_us: int) -> Posted:
     )
 
 
-#: How long the ledger keeps a written-off lot after the day it was earned, for a refund of the
-#: sale that earned it (``MemberRecord.written_off``); a refund later than that takes those
-#: points from the member's other points.
-WRITTEN_OFF_DAYS = 365
+#: How long the ledger keeps a written-off lot after the day it lapsed (``MemberRecord.
+#: written_off``): for a till's sale dated before the run that pays with it and reaches the
+#: ledger later (a till offline that long), and for a refund of the sale that earned it. Past
+#: that, such a payment or refund takes those points from the member's other points.
+WRITTEN_OFF_DAYS = 90
 
 
 def _write_off(record: MemberRecord, lot: Lot, e: wire.Expire) -> tuple[Lot, ...]:
     """``record.written_off`` with ``lot`` added (one lot per earning day and expiry), less those
-    earned more than ``WRITTEN_OFF_DAYS`` before the run."""
+    that lapsed more than ``WRITTEN_OFF_DAYS`` before the run."""
     since = e.occurred_at.date() - timedelta(days=WRITTEN_OFF_DAYS)
     merged: dict[tuple[date, date | None], int] = {}
     for x in (*record.written_off, lot):
-        if x.earned_at >= since:
+        if x.expires_at is None or x.expires_at >= since:
             merged[x.earned_at, x.expires_at] = (
                 merged.get((x.earned_at, x.expires_at), 0) + x.points
             )
