@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -866,3 +867,52 @@ def test_the_demo_refuses_a_folder_holding_a_real_terminal_and_leaves_it_as_it_w
     first = json.loads(run(demo, "demo", "--script", "--json").stdout)
     again = json.loads(run(demo, "demo", "--script", "--json").stdout)
     assert first["first_sale"]["receipt_id"] == again["first_sale"]["receipt_id"] == "DEMO1-000001"
+
+
+@pytest.mark.parametrize("loss", ["missing", "empty"])
+def test_a_till_whose_cache_is_missing_or_empty_is_refused_as_damaged_not_started_again(
+    tmp_path: Path, loss: str
+) -> None:
+    """A deleted or truncated ``terminal.db`` beside a ``terminal.toml`` is a till that lost its
+    journal: refused with the sentence of a malformed cache (restore the nightly backup, or a
+    new terminal id), never a new empty cache that ``verify`` finds in order and the nightly
+    backs up in place of the good backups."""
+    home = tmp_path / "t3"
+    program = str(ROOT / "config" / "program.example.toml")
+    init = run(home, "init", "--terminal-id", "T3", "--program", program, "--manager-pin", "1234")
+    assert init.returncode == 0, init.stderr
+    assert run(home, "checkout", "--line", "50:grocery", "--at", AT).returncode == 0
+    assert nightly(home, "--date", "2026-11-22").returncode == 0
+    backups = sorted((home / "backups").glob("*.db"))
+    assert len(backups) == 1
+    cache = home / "terminal.db"
+    for leftover in (cache, home / "terminal.db-wal", home / "terminal.db-shm"):
+        leftover.unlink(missing_ok=True)
+    if loss == "empty":
+        cache.write_bytes(b"")  # a crash or a full disk truncated it
+    malformed = tmp_path / "malformed"
+    shutil.copytree(home, malformed)
+    (malformed / "terminal.db").write_bytes(b"this is not a database" * 100)
+
+    for till in (home, malformed):
+        for args in (("verify",), ("checkout", "--line", "5:grocery", "--at", AT)):
+            out = run(till, "--json", *args)
+            assert out.returncode == 1 and out.stdout == "", out.stderr
+            error = json.loads(out.stderr)
+            assert (error["error"], error["reason"]) == ("storage", "corrupt")
+            assert "is damaged" in error["message"]
+            assert "restore it from the nightly backup" in error["message"]
+            assert "new terminal id" in error["message"]
+        night = nightly(till, "--keep", "1")
+        assert night.returncode == 2 and "is damaged" in night.stderr
+        assert sorted((till / "backups").glob("*.db")) == [
+            till / "backups" / b.name for b in backups
+        ]
+    said = json.loads(run(home, "--json", "verify").stderr)["message"]
+    assert f"({'the file is ' + loss})" in said
+    # Nothing was made in the cache's place; the backup the sentence names gets the till going.
+    assert (cache.stat().st_size == 0) if loss == "empty" else not cache.exists()
+    shutil.copyfile(backups[0], cache)
+    out = run(home, "--json", "verify")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["events"] == 1
