@@ -118,6 +118,8 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
     [
         (("checkout", "--card", "NOPE1234", "--item", "MILK"), "not_found"),
         (("checkout", "--item", "MILK:0"), "refused"),
+        (("checkout", "--card", "", "--item", "MILK"), "refused"),
+        (("checkout", "--card", " ", "--line", "10:grocery"), "refused"),
         (("checkout", "--item", "MILK:99999999999999999999"), "refused"),
         (("checkout", "--item", "MILK:"), "refused"),  # an empty quantity is not 1
         (("checkout", "--item", "MILK:1_0"), "refused"),
@@ -328,6 +330,21 @@ def test_plain_errors_are_one_sentence(home: Path) -> None:
     out = run(home, "checkout", "--item", "NOSUCH")
     assert out.returncode == 2
     assert out.stderr.strip() == "loyalty-pos: No item with code 'NOSUCH' in the catalog."
+
+
+def test_a_checkout_with_an_empty_card_is_refused_not_sold_without_the_member(
+    home: Path,
+) -> None:
+    """``--card "$CARD"`` with the variable unset: the customer's points would be lost without a
+    word, so it is refused as ``balance`` and ``enroll`` refuse it; no ``--card`` at all is a
+    sale without a member."""
+    before = journal_lines(home)
+    out = run(home, "checkout", "--card", "", "--line", "10:grocery", "--at", AT)
+    assert out.returncode == 2
+    assert out.stderr == "loyalty-pos: No card number given.\n"
+    assert journal_lines(home) == before
+    out = run(home, "--json", "checkout", "--line", "10:grocery", "--at", AT)
+    assert out.returncode == 0 and json.loads(out.stdout)["member_id"] is None
 
 
 def test_a_value_that_starts_with_a_dash_is_told_how_to_give_it_and_nothing_recorded(
