@@ -306,6 +306,46 @@ def test_numbers_out_of_range_are_usage_errors(home: Path, args: tuple[str, ...]
 
 
 @pytest.mark.parametrize(
+    ("args", "said", "command"),
+    [
+        (
+            ("--json", "adjust", "04A1B2C3D4E506", "-5", "--manager-pin", "2468"),
+            "the following arguments are required: --reason",
+            "loyalty-pos adjust",
+        ),
+        (
+            ("checkout", "--item", "MILK", "--bogus", "--json"),
+            "unrecognized arguments: --bogus",
+            "loyalty-pos",
+        ),
+        (("--json", "sell", "--item", "MILK"), "invalid choice: 'sell'", "loyalty-pos"),
+        (
+            ("checkout", "--js", "--line", "-5:grocery"),
+            "argument --line: expected one argument (a value that starts with '-' is written "
+            "--line=VALUE)",
+            "loyalty-pos checkout",
+        ),
+        (("--json", "journal", "--since", "-1"), "argument --since", "loyalty-pos journal"),
+    ],
+)
+def test_with_json_a_command_line_that_cannot_be_read_is_a_json_error_on_stderr(
+    home: Path, args: tuple[str, ...], said: str, command: str
+) -> None:
+    """README: ``--json`` gives an error as JSON on stderr, and that holds for the errors
+    argparse finds too (a missing option, an unknown option or command); exit 2, nothing
+    recorded."""
+    before = journal_lines(home)
+    out = run(home, *args)
+    assert out.returncode == 2 and out.stdout == ""
+    error = json.loads(out.stderr)
+    assert (error["error"], error["command"]) == ("usage", command)
+    assert said in error["message"] and error["message"].endswith(f"see {command} --help")
+    assert journal_lines(home) == before
+    plain = run(home, *(a for a in args if a not in ("--json", "--js")))
+    assert plain.returncode == 2 and plain.stderr.startswith(f"{command}: ")
+
+
+@pytest.mark.parametrize(
     ("args", "said"),
     [
         (("enroll", "--card", "MILK"), "MILK is an item in the catalog, not a card."),
