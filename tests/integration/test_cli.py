@@ -973,3 +973,43 @@ def test_a_till_whose_cache_is_missing_or_empty_is_refused_as_damaged_not_starte
     out = run(home, "--json", "verify")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["events"] == 1
+
+
+def test_redeem_max_names_min_cash_when_the_money_part_leaves_less_than_min_points(
+    tmp_path: Path,
+) -> None:
+    """10 points pay 0.10, at least 5.00 in money, 50 points at the least: a 5.50 magazine
+    leaves 0.50 (5 points) for points, so nothing is paid, and the sale says min_cash bit, not
+    that a member with 1,000 points has too few."""
+    example = (ROOT / "config" / "program.example.toml").read_text(encoding="utf-8")
+    rules = {
+        "points_per_unit = 100": "points_per_unit = 10",
+        'min_cash = "1.00"': 'min_cash = "5.00"',
+        'max_share = "1.0"': 'max_share = "0.3"',
+        "min_points = 0": "min_points = 50",
+    }
+    for old, new in rules.items():
+        assert old in example
+        example = example.replace(old, new, 1)
+    program = tmp_path / "program.toml"
+    program.write_text(example, encoding="utf-8")
+    home = tmp_path / "t2"
+    init = run(
+        home, "init", "--terminal-id", "T2", "--program", str(program), "--manager-pin", "1234"
+    )
+    assert init.returncode == 0, init.stderr
+    assert run(home, "members", "import", str(ROOT / "config/demo/members.csv")).returncode == 0
+    assert run(home, "catalog", "import", str(ROOT / "config/demo/catalog.csv")).returncode == 0
+    adjust = ("adjust", "LC00100037", "1000", "--reason", "welcome", "--manager-pin", "1234")
+    assert run(home, *adjust, "--at", "2026-05-01T10:00:00").returncode == 0
+    out = run(
+        home, "--json", "checkout", "--card", "LC00100037", "--item", "MAGAZINE",
+        "--redeem", "max", "--at", "2026-05-05T11:00:00",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    sale = json.loads(out.stdout)
+    assert (sale["total"], sale["points_redeemed"]) == ("5.50", 0)
+    assert sale["points_limit"] == (
+        "at least 5.00 EUR must be paid in money; what that leaves for points is below the "
+        "smallest points payment (50)"
+    )
