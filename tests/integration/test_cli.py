@@ -226,6 +226,11 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
         ("catalog", "sku,ean,name,price,category\nBIG,,Big,1e400,x\n", "line 2: price '1e400'"),
         ("catalog", "sku,ean,name,price,category\nTEA,,Tea,1E+02,x\n", "line 2: price '1E+02'"),
         (
+            "catalog",  # the checkout app's item field reads it as 3 of A
+            "sku,ean,name,price,category\n3*A,,Apple,1.00,x\nOK,,Ok,2.00,x\n",
+            "line 2: sku 3*A starts with '3*', which the checkout app reads as a quantity",
+        ),
+        (
             "catalog",  # ESC p: a receipt printer's command to open the cash drawer
             "sku,ean,name,price,category\nOK,,Ok,1.00,x\nTEA,,Tea\x1bp\x00\x19,1.00,x\n",
             "line 3: name holds a control character (U+001B at position 4)",
