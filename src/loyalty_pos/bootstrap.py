@@ -86,7 +86,8 @@ def init_terminal(
     if (home / CONFIG_FILE).exists():
         raise Refused(f"{home} already holds a terminal; use another --home or remove it first.")
     try:
-        program_text = program_path.read_text(encoding="utf-8")
+        # With or without a byte order mark, as the ledger's `program set` reads the same file.
+        program_text = program_path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise ConfigError(str(program_path), [f"cannot read the file ({e.strerror})"]) from e
     except UnicodeDecodeError as e:
@@ -196,7 +197,8 @@ def _update_config(
     refused edit leaves everything as it was."""
     path = t.home / CONFIG_FILE
     try:
-        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+        # A byte order mark is read past (as ``load_terminal_config`` does), not written back.
+        document = tomlkit.parse(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as e:
         raise ConfigError(str(path), [f"cannot be updated ({e})"]) from e
     edit(document)

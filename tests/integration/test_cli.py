@@ -1018,3 +1018,33 @@ def test_redeem_max_names_min_cash_when_the_money_part_leaves_less_than_min_poin
         "at least 5.00 EUR must be paid in money; what that leaves for points is below the "
         "smallest points payment (50)"
     )
+
+
+def test_a_program_and_config_saved_with_a_byte_order_mark_are_read_as_the_ledger_reads_them(
+    tmp_path: Path,
+) -> None:
+    """Notepad's "UTF-8 with BOM": the file `loyalty-ledger program set` takes sets up a
+    standalone till too (`init`, `program set`), and a config saved so still opens and is
+    rewritten (`pin set`) without the mark."""
+    bom = b"\xef\xbb\xbf"
+    example = (ROOT / "config" / "program.example.toml").read_text(encoding="utf-8")
+    first = tmp_path / "program.toml"
+    first.write_bytes(bom + example.encode("utf-8"))
+    home = tmp_path / "t11"
+    out = run(home, "--json", "init", "--terminal-id", "T11", "--program", str(first))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["program_version"] == 1
+    assert "\nversion = 1 " in example
+    second = tmp_path / "program-v2.toml"
+    second.write_bytes(bom + example.replace("\nversion = 1 ", "\nversion = 2 ", 1).encode())
+    out = run(home, "--json", "program", "set", str(second))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["version"] == 2
+
+    config = home / "terminal.toml"
+    config.write_bytes(bom + config.read_bytes())
+    assert run(home, "enroll", "--card", "LC55550011", "--at", AT).returncode == 0
+    assert run(home, "pin", "set", "--new-pin", "2468").returncode == 0
+    assert not config.read_bytes().startswith(bom)
+    out = run(home, "--json", "verify")
+    assert out.returncode == 0 and json.loads(out.stdout)["events"] == 1, out.stderr
