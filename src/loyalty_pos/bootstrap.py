@@ -62,6 +62,9 @@ def check_home(home: Path) -> None:
 
 
 def open_terminal(home: Path) -> Terminal:
+    """The terminal in ``home``. Its cache must be there: ``terminal.toml`` is written only once
+    ``init`` has made the cache, so a home with the one and not the other (or an empty file) lost
+    its journal, and is refused as damaged rather than started again empty."""
     check_home(home)
     config = load_terminal_config(home / CONFIG_FILE)
     store = open_store(home / DB_FILE)
@@ -83,7 +86,8 @@ def init_terminal(
     if (home / CONFIG_FILE).exists():
         raise Refused(f"{home} already holds a terminal; use another --home or remove it first.")
     try:
-        program_text = program_path.read_text(encoding="utf-8")
+        # With or without a byte order mark, as the ledger's `program set` reads the same file.
+        program_text = program_path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise ConfigError(str(program_path), [f"cannot read the file ({e.strerror})"]) from e
     except UnicodeDecodeError as e:
@@ -120,16 +124,18 @@ def init_terminal(
         home.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise Refused(f"The folder {home} cannot be made ({e.strerror}).") from None
+    # The cache first, with its program: the config marks the folder as a terminal's, and a
+    # terminal whose cache is missing is refused as damaged (``open_store``).
+    store = open_store(home / DB_FILE, create=True)
+    with store.transaction():
+        store.save_program(program, now or datetime.now().astimezone())
     if token:
         token_file.write_text(token + "\n", encoding="utf-8")
         token_file.chmod(0o600)
     text = "# This terminal's config. See config/terminal.example.toml for every key.\n"
     (home / CONFIG_FILE).write_text(text + tomli_w.dumps(config), encoding="utf-8")
     shutil.copyfile(program_path, home / PROGRAM_FILE)
-    terminal = open_terminal(home)
-    with terminal.store.transaction():
-        terminal.store.save_program(program, now or datetime.now().astimezone())
-    return terminal
+    return Terminal(store=store, config=load_terminal_config(home / CONFIG_FILE), home=home)
 
 
 def demo_data_dir() -> Path:
@@ -191,7 +197,8 @@ def _update_config(
     refused edit leaves everything as it was."""
     path = t.home / CONFIG_FILE
     try:
-        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+        # A byte order mark is read past (as ``load_terminal_config`` does), not written back.
+        document = tomlkit.parse(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as e:
         raise ConfigError(str(path), [f"cannot be updated ({e})"]) from e
     edit(document)

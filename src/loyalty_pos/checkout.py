@@ -316,7 +316,8 @@ def price_basket(
     refused; a points payment asked for is still refused, naming the freeze. A sale
     (``checkout``) never takes this: a frozen member's card cannot be sold to."""
     now = t.now(at)
-    member = find_member(t, card, now) if card else None
+    # None is a sale without a card; an empty card is a slip (a script's empty variable).
+    member = find_member(t, card, now) if card is not None else None
     if show_frozen and member is not None and member.status == "frozen":
         if redeem not in (None, 0):
             raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")

@@ -265,7 +265,7 @@ def cmd_program_set(args: argparse.Namespace) -> Any:
         )
     path = Path(args.file)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # with or without a byte order mark
     except OSError as e:
         raise Refused(f"cannot read {path} ({e.strerror})") from e
     except UnicodeDecodeError as e:

@@ -82,7 +82,9 @@ class TerminalConfig:
 def load_terminal_config(path: Path) -> TerminalConfig:
     source = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte order mark (Notepad's "UTF-8 with BOM") is dropped, as the ledger
+        # and the CSV imports drop it; a file without one reads as plain UTF-8.
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(source, ["file not found: run `loyalty-pos init` first"]) from None
     except OSError as e:
@@ -173,7 +175,7 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     token_file = get("ledger", "token_file", str, "")
     if token_file and not token:
         try:
-            token = _token_path(token_file, source).read_text(encoding="utf-8").strip()
+            token = _token_path(token_file, source).read_text(encoding="utf-8-sig").strip()
         except OSError as e:
             problems.append(f"ledger.token_file: cannot read {token_file} ({e.strerror})")
         except UnicodeDecodeError:

@@ -4,22 +4,51 @@ reader of their output goes away."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
+from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import NoReturn
 
 _NEEDS_A_VALUE = re.compile(r"argument (-[^:/ ]+)(?:/[^:]+)?: expected one argument")
 
 
+#: Whether the command line being read asks for JSON: set by the outermost ``parse_args`` for
+#: the parsers of its sub-commands too, which argparse runs with only their part of the line.
+_JSON_ERRORS: ContextVar[bool] = ContextVar("json_errors", default=False)
+
+
+def asks_for_json(argv: Sequence[str]) -> bool:
+    """``--json`` among the options (before a ``--``), as argparse reads it: its unambiguous
+    abbreviations (``--js``) included."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return any(len(word) > 2 and "--json".startswith(word) for word in options)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that says what is wrong with a command line in one line on stderr (exit 2),
     not its usage block, and tells how to give a value that starts with '-' (``--line=-5:x``,
-    which argparse otherwise takes for an option)."""
+    which argparse otherwise takes for an option). With ``--json`` on the line that one line
+    is a JSON object (``error`` "usage", ``message``), as every other error is then."""
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        argv = list(sys.argv[1:] if args is None else args)
+        asked = _JSON_ERRORS.set(asks_for_json(argv))
+        try:
+            return super().parse_args(argv, namespace)
+        finally:
+            _JSON_ERRORS.reset(asked)
 
     def error(self, message: str) -> NoReturn:
         if found := _NEEDS_A_VALUE.fullmatch(message):
             message += f" (a value that starts with '-' is written {found[1]}=VALUE)"
+        if _JSON_ERRORS.get():
+            body = {"error": "usage", "message": f"{message}; see {self.prog} --help"}
+            self.exit(2, json.dumps({**body, "command": self.prog}, ensure_ascii=False) + "\n")
         self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
 
 

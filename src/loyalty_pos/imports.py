@@ -9,7 +9,14 @@ from pathlib import Path
 from .checkout import OPEN_LINE, Terminal, unreadable_card
 from .domain.cards import normal_card
 from .domain.errors import ConfigError, Refused
-from .domain.events import MAX_ID, MAX_TEXT, birthday_problem, is_receipt_id, text_problem
+from .domain.events import (
+    MAX_ID,
+    MAX_TEXT,
+    QUANTITY_GIVEN,
+    birthday_problem,
+    is_receipt_id,
+    text_problem,
+)
 from .domain.gtin import gtin_check_digit_ok
 from .domain.money import parse_money, to_minor
 
@@ -120,6 +127,11 @@ def _unsellable_sku(sku: str) -> str | None:
         return f"starts with {OPEN_LINE}, which marks a free-amount line"
     if ":" in sku:
         return "holds ':', which the checkout's --item SKU:QTY reads as the quantity"
+    if found := QUANTITY_GIVEN.match(sku):
+        return (
+            f"starts with {found[0].strip()!r}, which the checkout app reads as a quantity "
+            "(3*COFFEE is 3 of COFFEE)"
+        )
     if is_receipt_id(sku):
         return "looks like a receipt id (a scan of it would open a refund)"
     return None

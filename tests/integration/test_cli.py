@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -117,6 +118,8 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
     [
         (("checkout", "--card", "NOPE1234", "--item", "MILK"), "not_found"),
         (("checkout", "--item", "MILK:0"), "refused"),
+        (("checkout", "--card", "", "--item", "MILK"), "refused"),
+        (("checkout", "--card", " ", "--line", "10:grocery"), "refused"),
         (("checkout", "--item", "MILK:99999999999999999999"), "refused"),
         (("checkout", "--item", "MILK:"), "refused"),  # an empty quantity is not 1
         (("checkout", "--item", "MILK:1_0"), "refused"),
@@ -223,6 +226,11 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
         ("catalog", "sku,ean,name,price,category\nBIG,,Big,1e400,x\n", "line 2: price '1e400'"),
         ("catalog", "sku,ean,name,price,category\nTEA,,Tea,1E+02,x\n", "line 2: price '1E+02'"),
         (
+            "catalog",  # the checkout app's item field reads it as 3 of A
+            "sku,ean,name,price,category\n3*A,,Apple,1.00,x\nOK,,Ok,2.00,x\n",
+            "line 2: sku 3*A starts with '3*', which the checkout app reads as a quantity",
+        ),
+        (
             "catalog",  # ESC p: a receipt printer's command to open the cash drawer
             "sku,ean,name,price,category\nOK,,Ok,1.00,x\nTEA,,Tea\x1bp\x00\x19,1.00,x\n",
             "line 3: name holds a control character (U+001B at position 4)",
@@ -303,6 +311,46 @@ def test_numbers_out_of_range_are_usage_errors(home: Path, args: tuple[str, ...]
 
 
 @pytest.mark.parametrize(
+    ("args", "said", "command"),
+    [
+        (
+            ("--json", "adjust", "04A1B2C3D4E506", "-5", "--manager-pin", "2468"),
+            "the following arguments are required: --reason",
+            "loyalty-pos adjust",
+        ),
+        (
+            ("checkout", "--item", "MILK", "--bogus", "--json"),
+            "unrecognized arguments: --bogus",
+            "loyalty-pos",
+        ),
+        (("--json", "sell", "--item", "MILK"), "invalid choice: 'sell'", "loyalty-pos"),
+        (
+            ("checkout", "--js", "--line", "-5:grocery"),
+            "argument --line: expected one argument (a value that starts with '-' is written "
+            "--line=VALUE)",
+            "loyalty-pos checkout",
+        ),
+        (("--json", "journal", "--since", "-1"), "argument --since", "loyalty-pos journal"),
+    ],
+)
+def test_with_json_a_command_line_that_cannot_be_read_is_a_json_error_on_stderr(
+    home: Path, args: tuple[str, ...], said: str, command: str
+) -> None:
+    """README: ``--json`` gives an error as JSON on stderr, and that holds for the errors
+    argparse finds too (a missing option, an unknown option or command); exit 2, nothing
+    recorded."""
+    before = journal_lines(home)
+    out = run(home, *args)
+    assert out.returncode == 2 and out.stdout == ""
+    error = json.loads(out.stderr)
+    assert (error["error"], error["command"]) == ("usage", command)
+    assert said in error["message"] and error["message"].endswith(f"see {command} --help")
+    assert journal_lines(home) == before
+    plain = run(home, *(a for a in args if a not in ("--json", "--js")))
+    assert plain.returncode == 2 and plain.stderr.startswith(f"{command}: ")
+
+
+@pytest.mark.parametrize(
     ("args", "said"),
     [
         (("enroll", "--card", "MILK"), "MILK is an item in the catalog, not a card."),
@@ -327,6 +375,21 @@ def test_plain_errors_are_one_sentence(home: Path) -> None:
     out = run(home, "checkout", "--item", "NOSUCH")
     assert out.returncode == 2
     assert out.stderr.strip() == "loyalty-pos: No item with code 'NOSUCH' in the catalog."
+
+
+def test_a_checkout_with_an_empty_card_is_refused_not_sold_without_the_member(
+    home: Path,
+) -> None:
+    """``--card "$CARD"`` with the variable unset: the customer's points would be lost without a
+    word, so it is refused as ``balance`` and ``enroll`` refuse it; no ``--card`` at all is a
+    sale without a member."""
+    before = journal_lines(home)
+    out = run(home, "checkout", "--card", "", "--line", "10:grocery", "--at", AT)
+    assert out.returncode == 2
+    assert out.stderr == "loyalty-pos: No card number given.\n"
+    assert journal_lines(home) == before
+    out = run(home, "--json", "checkout", "--line", "10:grocery", "--at", AT)
+    assert out.returncode == 0 and json.loads(out.stdout)["member_id"] is None
 
 
 def test_a_value_that_starts_with_a_dash_is_told_how_to_give_it_and_nothing_recorded(
@@ -866,3 +929,122 @@ def test_the_demo_refuses_a_folder_holding_a_real_terminal_and_leaves_it_as_it_w
     first = json.loads(run(demo, "demo", "--script", "--json").stdout)
     again = json.loads(run(demo, "demo", "--script", "--json").stdout)
     assert first["first_sale"]["receipt_id"] == again["first_sale"]["receipt_id"] == "DEMO1-000001"
+
+
+@pytest.mark.parametrize("loss", ["missing", "empty"])
+def test_a_till_whose_cache_is_missing_or_empty_is_refused_as_damaged_not_started_again(
+    tmp_path: Path, loss: str
+) -> None:
+    """A deleted or truncated ``terminal.db`` beside a ``terminal.toml`` is a till that lost its
+    journal: refused with the sentence of a malformed cache (restore the nightly backup, or a
+    new terminal id), never a new empty cache that ``verify`` finds in order and the nightly
+    backs up in place of the good backups."""
+    home = tmp_path / "t3"
+    program = str(ROOT / "config" / "program.example.toml")
+    init = run(home, "init", "--terminal-id", "T3", "--program", program, "--manager-pin", "1234")
+    assert init.returncode == 0, init.stderr
+    assert run(home, "checkout", "--line", "50:grocery", "--at", AT).returncode == 0
+    assert nightly(home, "--date", "2026-11-22").returncode == 0
+    backups = sorted((home / "backups").glob("*.db"))
+    assert len(backups) == 1
+    cache = home / "terminal.db"
+    for leftover in (cache, home / "terminal.db-wal", home / "terminal.db-shm"):
+        leftover.unlink(missing_ok=True)
+    if loss == "empty":
+        cache.write_bytes(b"")  # a crash or a full disk truncated it
+    malformed = tmp_path / "malformed"
+    shutil.copytree(home, malformed)
+    (malformed / "terminal.db").write_bytes(b"this is not a database" * 100)
+
+    for till in (home, malformed):
+        for args in (("verify",), ("checkout", "--line", "5:grocery", "--at", AT)):
+            out = run(till, "--json", *args)
+            assert out.returncode == 1 and out.stdout == "", out.stderr
+            error = json.loads(out.stderr)
+            assert (error["error"], error["reason"]) == ("storage", "corrupt")
+            assert "is damaged" in error["message"]
+            assert "restore it from the nightly backup" in error["message"]
+            assert "new terminal id" in error["message"]
+        night = nightly(till, "--keep", "1")
+        assert night.returncode == 2 and "is damaged" in night.stderr
+        assert sorted((till / "backups").glob("*.db")) == [
+            till / "backups" / b.name for b in backups
+        ]
+    said = json.loads(run(home, "--json", "verify").stderr)["message"]
+    assert f"({'the file is ' + loss})" in said
+    # Nothing was made in the cache's place; the backup the sentence names gets the till going.
+    assert (cache.stat().st_size == 0) if loss == "empty" else not cache.exists()
+    shutil.copyfile(backups[0], cache)
+    out = run(home, "--json", "verify")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["events"] == 1
+
+
+def test_redeem_max_names_min_cash_when_the_money_part_leaves_less_than_min_points(
+    tmp_path: Path,
+) -> None:
+    """10 points pay 0.10, at least 5.00 in money, 50 points at the least: a 5.50 magazine
+    leaves 0.50 (5 points) for points, so nothing is paid, and the sale says min_cash bit, not
+    that a member with 1,000 points has too few."""
+    example = (ROOT / "config" / "program.example.toml").read_text(encoding="utf-8")
+    rules = {
+        "points_per_unit = 100": "points_per_unit = 10",
+        'min_cash = "1.00"': 'min_cash = "5.00"',
+        'max_share = "1.0"': 'max_share = "0.3"',
+        "min_points = 0": "min_points = 50",
+    }
+    for old, new in rules.items():
+        assert old in example
+        example = example.replace(old, new, 1)
+    program = tmp_path / "program.toml"
+    program.write_text(example, encoding="utf-8")
+    home = tmp_path / "t2"
+    init = run(
+        home, "init", "--terminal-id", "T2", "--program", str(program), "--manager-pin", "1234"
+    )
+    assert init.returncode == 0, init.stderr
+    assert run(home, "members", "import", str(ROOT / "config/demo/members.csv")).returncode == 0
+    assert run(home, "catalog", "import", str(ROOT / "config/demo/catalog.csv")).returncode == 0
+    adjust = ("adjust", "LC00100037", "1000", "--reason", "welcome", "--manager-pin", "1234")
+    assert run(home, *adjust, "--at", "2026-05-01T10:00:00").returncode == 0
+    out = run(
+        home, "--json", "checkout", "--card", "LC00100037", "--item", "MAGAZINE",
+        "--redeem", "max", "--at", "2026-05-05T11:00:00",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    sale = json.loads(out.stdout)
+    assert (sale["total"], sale["points_redeemed"]) == ("5.50", 0)
+    assert sale["points_limit"] == (
+        "at least 5.00 EUR must be paid in money; what that leaves for points is below the "
+        "smallest points payment (50)"
+    )
+
+
+def test_a_program_and_config_saved_with_a_byte_order_mark_are_read_as_the_ledger_reads_them(
+    tmp_path: Path,
+) -> None:
+    """Notepad's "UTF-8 with BOM": the file `loyalty-ledger program set` takes sets up a
+    standalone till too (`init`, `program set`), and a config saved so still opens and is
+    rewritten (`pin set`) without the mark."""
+    bom = b"\xef\xbb\xbf"
+    example = (ROOT / "config" / "program.example.toml").read_text(encoding="utf-8")
+    first = tmp_path / "program.toml"
+    first.write_bytes(bom + example.encode("utf-8"))
+    home = tmp_path / "t11"
+    out = run(home, "--json", "init", "--terminal-id", "T11", "--program", str(first))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["program_version"] == 1
+    assert "\nversion = 1 " in example
+    second = tmp_path / "program-v2.toml"
+    second.write_bytes(bom + example.replace("\nversion = 1 ", "\nversion = 2 ", 1).encode())
+    out = run(home, "--json", "program", "set", str(second))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["version"] == 2
+
+    config = home / "terminal.toml"
+    config.write_bytes(bom + config.read_bytes())
+    assert run(home, "enroll", "--card", "LC55550011", "--at", AT).returncode == 0
+    assert run(home, "pin", "set", "--new-pin", "2468").returncode == 0
+    assert not config.read_bytes().startswith(bom)
+    out = run(home, "--json", "verify")
+    assert out.returncode == 0 and json.loads(out.stdout)["events"] == 1, out.stderr

@@ -501,8 +501,11 @@ def test_eans_may_change_hands_among_the_skus_of_one_file(demo, tmp_path: Path) 
         ("OPEN:grocery", "starts with OPEN:, which marks a free-amount line"),
         ("T1-000001", "looks like a receipt id (a scan of it would open a refund)"),
         (ANNA, "is a member's card here (a scan of it would add the item, not the member)"),
+        ("3*A", "starts with '3*', which the checkout app reads as a quantity (3*COFFEE is 3 of COFFEE)"),
+        ("12 * B", "starts with '12 *', which the checkout app reads as a quantity (3*COFFEE is 3 of COFFEE)"),
+        ("٣*C", "starts with '٣*', which the checkout app reads as a quantity (3*COFFEE is 3 of COFFEE)"),
     ],
-)
+)  # fmt: skip
 def test_a_sku_the_checkout_could_never_sell_is_refused_naming_the_line(
     demo, tmp_path: Path, sku: str, said: str
 ) -> None:
@@ -512,6 +515,34 @@ def test_a_sku_the_checkout_could_never_sell_is_refused_naming_the_line(
         import_catalog(demo, bad)
     assert e.value.problems == [f"line 3: sku {sku} {said}"]
     assert demo.store.item("OK") is None and demo.store.item(sku) is None
+
+
+@pytest.mark.parametrize(
+    ("sku", "refused"),
+    [("3*A", True), ("12 * B", True), ("٣*C", True), ("0*D", True), ("A*3", False),
+     ("3A", False), ("*3", False), ("X3*", False)],
+)  # fmt: skip
+def test_the_catalog_refuses_exactly_the_skus_the_apps_item_field_reads_as_a_quantity(
+    demo, tmp_path: Path, sku: str, refused: bool
+) -> None:
+    """The app's item field (typed, or a scanner's burst) reads ``3*A`` as 3 of ``A``: such a
+    SKU would sell another item there than ``--item`` sells, so the import refuses it; a ``*``
+    anywhere else is the SKU's own."""
+    from loyalty_pos.tui.router import parse_entry
+
+    try:
+        read_as: tuple[str, int] | None = parse_entry(sku)
+    except Refused:  # "0*D": the app refuses the quantity
+        read_as = None
+    assert (read_as != (sku, 1)) == refused
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(f"sku,ean,name,price,category\n{sku},,Odd,1.00,x\n", encoding="utf-8")
+    if refused:
+        with pytest.raises(ConfigError, match="reads as a quantity"):
+            import_catalog(demo, catalog)
+        assert demo.store.item(sku) is None
+    else:
+        assert import_catalog(demo, catalog) == {"imported": 1}
 
 
 def test_an_ean_that_is_a_members_card_is_refused(demo, tmp_path: Path) -> None:

@@ -193,6 +193,20 @@ def test_expire_and_report_print_text_or_json(
         assert code == 2 and "out of range" in err and "Traceback" not in err
 
 
+def test_with_json_a_command_line_that_cannot_be_read_is_a_json_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv in (("--json", "terminal", "add"), ("expire", "--bogus", "--json")):
+        with pytest.raises(SystemExit) as ended:
+            main(list(argv))
+        assert ended.value.code == 2
+        out, err = capsys.readouterr()
+        assert out == "" and json.loads(err)["error"] == "usage", err
+    with pytest.raises(SystemExit):
+        main(["terminal", "add"])
+    assert capsys.readouterr().err.startswith("loyalty-ledger terminal add: the following")
+
+
 def test_database_problems_are_sentences(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -205,6 +205,38 @@ def test_rejections_and_clock_skew_show_in_the_report_of_the_day(
     assert r.status_code == 400
 
 
+def test_the_ledgers_own_catch_up_expiry_run_is_not_a_clock_off_by_days(
+    fresh_ledger: LedgerServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``loyalty-ledger expire --at`` a past moment (a missed night) dates its events then on
+    purpose: the report's clock check is about terminals' clocks, and still flags those."""
+    ledger = fresh_ledger
+    now = datetime.now(UTC)
+    shop = ledger.add_terminal("SHOP")  # offline for 100 days, clock right
+    shop.journal.enroll("E1", "CE1", at=now - timedelta(days=100))
+    shop.journal.checkout(
+        "E1",
+        "CE1",
+        1000,
+        earned=10,
+        at=now - timedelta(days=100),
+        expires=(now - timedelta(days=10)).date(),
+    )
+    assert statuses(shop.push(shop.journal.events, sent_at=now.isoformat())) == ["accepted"] * 2
+    fast = ledger.add_terminal("FAST")
+    fast.journal.enroll("F1", "CF1", at=now + timedelta(days=3))
+    assert statuses(fast.push(fast.journal.events)) == ["accepted"]
+    missed = (now - timedelta(days=5)).isoformat()
+    assert cli_main(["expire", "--at", missed, "--db", ledger.db_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["points"] == 10
+
+    week = {"from": (now - timedelta(days=7)).date().isoformat(), "to": now.date().isoformat()}
+    report = ledger.admin.get("/v1/reports/summary", params=week).json()
+    assert report["points"]["expired"] == 10  # on the day the run was for
+    assert [s["terminal_id"] for s in report["clock_skew"]] == ["FAST"]
+    assert "@ledger" not in render(report)
+
+
 def _held_back(journal: Journal) -> tuple[dict, list[dict]]:
     """A journal whose second event does not follow the first (restored from an old copy, say):
     it is refused for good, and the two after it wait behind it (``gap``)."""

@@ -11,7 +11,7 @@ import pytest
 from loyalty_pos.domain.errors import RedeemRefused, Refused
 from loyalty_pos.domain.events import MAX_LINES, MAX_POINTS
 from loyalty_pos.domain.money import MAX_MINOR, parse_money, parse_typed_amount
-from loyalty_pos.domain.quote import MAX_QTY, BasketLine, MemberState, quote
+from loyalty_pos.domain.quote import MAX_QTY, BasketLine, MemberState, cap_reason, quote
 
 from .programs import program
 
@@ -203,6 +203,63 @@ def test_min_points_refuses_small_redemptions() -> None:
     with pytest.raises(RedeemRefused) as e:
         quote(p, [line(price="30.00")], member(balance=5000), NOW, redeem=100)
     assert e.value.limit == "min_points"
+
+
+@pytest.mark.parametrize(
+    ("rules", "basket", "balance", "offline_cap", "under", "said"),
+    [
+        # 5.50 - 5.00 of money leaves 0.50 = 5 points; the member has 970.
+        (
+            {"min_cash": "5.00"},
+            "5.50",
+            970,
+            None,
+            "min_cash",
+            "at least 5.00 EUR must be paid in money; what that leaves for points is below the "
+            "smallest points payment (50)",
+        ),
+        (
+            {"min_cash": "0", "max_share": "0.3"},
+            "1.00",
+            970,
+            None,
+            "max_share",
+            "points may pay at most 30% of the total; that is below the smallest points "
+            "payment (50)",
+        ),
+        (
+            {"min_cash": "0"},
+            "90.00",
+            970,
+            40,
+            "offline_cap",
+            "the terminal is offline: a member may pay at most 5000 points a day here; what is "
+            "left of them today is below the smallest points payment (50)",
+        ),
+        (
+            {"min_cash": "0"},
+            "90.00",
+            40,
+            None,
+            "balance",
+            "the balance is below the smallest points payment (50)",
+        ),
+    ],
+)
+def test_max_under_min_points_names_the_limit_that_bit_not_the_balance(
+    rules: dict[str, object],
+    basket: str,
+    balance: int,
+    offline_cap: int | None,
+    under: str,
+    said: str,
+) -> None:
+    """``--redeem max`` (and F5's "Because"): when the tightest limit leaves less than the
+    smallest points payment, nothing is paid and the sentence names that limit."""
+    p = program(redeem={"points_per_unit": 10, "min_points": 50, **rules})
+    q = quote(p, [line(price=basket)], member(balance=balance), NOW, "max", offline_cap=offline_cap)
+    assert (q.points_redeemed, q.cap.rule, q.cap.under) == (0, "min_points", under)
+    assert cap_reason(q.cap, p) == said
 
 
 def test_frozen_provisional_and_negative_members_cannot_pay_with_points() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty_pos.config import hash_pin, parse_terminal_config, pin_matches
+from loyalty_pos.config import hash_pin, load_terminal_config, parse_terminal_config, pin_matches
 from loyalty_pos.devices.pcsc import ReaderConfig
 from loyalty_pos.devices.serial_scanner import ScannerConfig
 from loyalty_pos.domain.errors import ConfigError
@@ -98,3 +98,18 @@ def test_a_relative_token_file_is_read_beside_the_config_from_any_folder(
     monkeypatch.chdir(home)
     with pytest.raises(ConfigError, match="ledger.token_file: cannot read s1/ledger.token"):
         parse_terminal_config(data, str(home / "terminal.toml"))
+
+
+def test_a_config_and_token_file_saved_with_a_byte_order_mark_are_read(tmp_path: Path) -> None:
+    """Notepad's "UTF-8 with BOM": the mark is not the first key's name nor part of the token."""
+    (tmp_path / "ledger.token").write_bytes(b"\xef\xbb\xbflpt_secret\n")
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for old, new in (
+        ('url = ""', 'url = "http://127.0.0.1:8700"'),
+        ('token_file = ""', 'token_file = "ledger.token"'),
+    ):
+        assert old in text
+        text = text.replace(old, new, 1)
+    (tmp_path / "terminal.toml").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    cfg = load_terminal_config(tmp_path / "terminal.toml")
+    assert (cfg.terminal_id, cfg.ledger.token) == ("T1", "lpt_secret")

@@ -114,6 +114,11 @@ def is_receipt_id(code: str) -> bool:
     return RECEIPT_ID.fullmatch(code) is not None
 
 
+#: An entry that starts with a quantity: the checkout app reads ``3*COFFEE`` (typed or scanned,
+#: spaces around ``*`` and any digits ``int`` takes) as 3 of ``COFFEE``.
+QUANTITY_GIVEN = re.compile(r"^\s*\d+\s*\*")
+
+
 def receipt_seq(receipt: str) -> int | None:
     """The seq in an id made by ``receipt_id``, or None when ``receipt`` is not one."""
     _, dash, digits = receipt.rpartition("-")

@@ -80,11 +80,19 @@ class BreakdownLine:
 
 @dataclass(frozen=True, slots=True)
 class RedeemCap:
-    """The largest points payment allowed now and the rule that caps it."""
+    """The largest points payment allowed now and the rule that caps it.
+
+    Attributes:
+        rule: the limit that caps the payment; ``min_points`` when what the tightest limit
+            allows is less than the smallest points payment, so that nothing can be paid.
+        under: with ``min_points``, that tightest limit (``balance``, ``min_cash``, ...): the
+            rule that bit, for the sentence that tells the cashier why.
+    """
 
     points: int
     value: Decimal
     rule: str
+    under: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +206,7 @@ def redeem_cap(
     value = _floor_value(program, value)
     points = points_for_value(program, value)
     if points and points < rules.min_points:
-        return RedeemCap(0, Decimal(0), "min_points")
+        return RedeemCap(0, Decimal(0), "min_points", under=rule)
     return RedeemCap(points, value, rule)
 
 
@@ -287,8 +295,17 @@ def cap_reason(cap: RedeemCap, program: Program) -> str:
         "once a sync has taken it there",
         "negative_balance": "the balance is negative: points cannot be paid",
         "no_member": "no member card: scan or type the card first (F2)",
-        "min_points": f"the balance is below the smallest points payment ({rules.min_points})",
     }
+    if cap.rule == "min_points":
+        smallest = f"the smallest points payment ({rules.min_points})"
+        if cap.under in ("balance", ""):
+            return f"the balance is below {smallest}"
+        # Another limit leaves less than the smallest payment: name it, not the balance.
+        left = {
+            "min_cash": "what that leaves for points",
+            "offline_cap": "what is left of them today",
+        }.get(cap.under, "that")
+        return f"{reasons.get(cap.under, cap.under)}; {left} is below {smallest}"
     return reasons.get(cap.rule, cap.rule)
 
 

@@ -17,7 +17,8 @@ module reads the ledger's tables for them. Besides, for the ledger only:
   units, m, LTV and the average checks floored.
 - negative balances: members whose booked balance at ``end`` is below zero (an overspend
   between terminals), so a past period lists those in debt then, not now.
-- clock skew: events whose terminal clock was more than 24 h off the ledger's.
+- clock skew: events whose terminal clock was more than 24 h off the ledger's (the ledger's
+  own events, dated on purpose, are not among them).
 - birthday repeats: checkouts of the period that gave a member the birthday bonus less than
   365 days after an earlier one that no refund handed back (two tills offline, neither knowing
   of the other's), by when the sales happened. The points stand, as an offline overspend does.
@@ -40,6 +41,7 @@ from loyalty_pos.domain import metrics
 from loyalty_pos.domain.money import exponent
 from loyalty_pos.domain.quote import BIRTHDAY_BONUS_EVERY_DAYS, birthday_bonus_too_soon
 
+from . import wire
 from .schema import events, members, rejections, transfers
 from .times import from_us, to_us
 
@@ -299,6 +301,9 @@ def summary(
             )
             .where(
                 sa.or_(events.c.skew_s > SKEW_LIMIT_S, events.c.skew_s < -SKEW_LIMIT_S),
+                # The ledger's own events are dated on purpose (an expiry run for a missed
+                # night, ``expire --at``): only a terminal's clock can be wrong.
+                events.c.terminal_id != wire.LEDGER_TERMINAL,
                 events.c.received_us >= start_us,
                 events.c.received_us < end_us,
             )

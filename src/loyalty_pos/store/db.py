@@ -8,6 +8,7 @@ operation; state, journal event and receipt are written in it together or not at
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -45,12 +46,7 @@ def _storage_error(e: sqlite3.Error, path: str) -> StorageError:
             reason="locked",
         )
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return StorageError(
-            f"The database {path} is damaged ({text}). A till without a ledger: restore it "
-            "from the nightly backup (backups/). A till with a ledger: do not restore it, set "
-            "the till up again under a new terminal id and sync (README: 'A till's disk died').",
-            reason="corrupt",
-        )
+        return damaged(path, text)
     if "readonly" in text or "read-only" in text:
         return StorageError(
             f"The database {path} is read-only; nothing was recorded. Check the disk and permissions.",
@@ -61,6 +57,17 @@ def _storage_error(e: sqlite3.Error, path: str) -> StorageError:
             f"The disk holding {path} is full or failing; nothing was recorded.", reason="disk"
         )
     return StorageError(f"The database {path} could not be used: {text}", reason="sqlite")
+
+
+def damaged(path: str, what: str) -> StorageError:
+    """The cache at ``path`` cannot be trusted (``what`` says how): it is restored, or the till is
+    set up again; it is never started afresh, which would lose the journal without a word."""
+    return StorageError(
+        f"The database {path} is damaged ({what}). A till without a ledger: restore it "
+        "from the nightly backup (backups/). A till with a ledger: do not restore it, set "
+        "the till up again under a new terminal id and sync (README: 'A till's disk died').",
+        reason="corrupt",
+    )
 
 
 def utc_iso(when: datetime) -> str:
@@ -684,9 +691,23 @@ def _use_wal(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
 
 
-def open_store(path: str | Path) -> Store:
-    """Open (creating if needed) the cache at ``path`` and bring its schema up to date."""
+def open_store(path: str | Path, *, create: bool = False) -> Store:
+    """Open the cache at ``path`` and bring its schema up to date; ``create`` (a new terminal)
+    makes it. Without ``create`` a missing or empty file is damage: SQLite would start a new,
+    empty cache there, and the till would go on as if it had never sold (``verify`` ok with no
+    events, the nightly backing that up in place of the good backups)."""
     path = str(path)
+    if not create:
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            raise damaged(path, "the file is missing") from None
+        except OSError as e:
+            raise StorageError(
+                f"The database {path} could not be used: {e.strerror or e}", reason="sqlite"
+            ) from e
+        if size == 0:
+            raise damaged(path, "the file is empty")
     try:
         conn = sqlite3.connect(
             path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False

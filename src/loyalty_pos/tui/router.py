@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 
 from loyalty_pos.domain.errors import Refused
+
+# The entry starts with a quantity ("3*", "0 * MILK"): the catalog import checks it too, and
+# refuses a SKU that does.
+from loyalty_pos.domain.events import QUANTITY_GIVEN as QUANTITY_GIVEN
 from loyalty_pos.domain.events import RECEIPT_ID as RECEIPT_ID  # the import checks it too
 from loyalty_pos.domain.events import is_receipt_id as is_receipt_id
 
 QTY_PREFIX = re.compile(r"^(\d+)\*$")
 _ENTRY = re.compile(r"^(?:(\d+)\s*\*\s*)?(.+)$")
-QUANTITY_GIVEN = re.compile(r"^\s*\d+\s*\*")  # the entry starts with a quantity: "3*", "0 * MILK"
 
 
 def parse_entry(text: str) -> tuple[str, int]:
