@@ -11,6 +11,7 @@ import threading
 import time
 import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -63,29 +64,38 @@ class LedgerServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._log = log_path.open("wb")
+        self.log_path = log_path
+        self._start()
+
+    def _start(self) -> None:
+        command = ["-m", "loyalty_pos.ledger", "serve", "--db", self.db_url]
+        command += ["--port", str(self.port), "--no-access-log", "--log-level", "warning"]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "loyalty_pos.ledger",
-                "serve",
-                "--db",
-                db_url,
-                "--port",
-                str(self.port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, *command],
             env=subprocess_env(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.log_path = log_path
         self._wait_up()
         self.admin = httpx.Client(
             base_url=self.base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )
+
+    def _stop_process(self) -> None:
+        self.admin.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, while_down: Callable[[], None] = lambda: None) -> None:
+        """Stop the service, run ``while_down`` (a restore of its database), start it again on
+        the same port: the terminals' URL still reaches it."""
+        self._stop_process()
+        while_down()
+        self._start()
 
     def _wait_up(self) -> None:
         deadline = time.monotonic() + 60
@@ -101,13 +111,7 @@ class LedgerServer:
         raise RuntimeError("ledger did not come up in 60 s")
 
     def stop(self) -> None:
-        self.admin.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self._stop_process()
         self._log.close()
 
     def client(self, token: str | None = None) -> httpx.Client:
