@@ -37,6 +37,11 @@ from ..domain.program import parse_program, program_to_json
 from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us
 
 PUSH_BATCH = 500
+#: A push's events take at most this many bytes, half the ledger's limit on a request body
+#: (16 MiB, ``ledger.api.MAX_BODY_BYTES``): a backlog of large baskets (1,000 lines are ~112 KB
+#: an event) goes in several requests rather than one the ledger refuses (413) at every sync. An
+#: event larger than this still goes, alone, so that what the ledger says of it reaches the user.
+PUSH_BATCH_BYTES = 8 * 1024 * 1024
 PULL_PAGE = 1000
 #: Meta key: this terminal's chain head as the ledger last said it (a push's or a pull's
 #: ``head``), the seq up to which the ledger holds its events.
@@ -58,7 +63,8 @@ def _transient(e: BaseException) -> bool:
 
 
 class LedgerClient:
-    """One terminal's HTTP connection to the ledger, with its bearer token."""
+    """One terminal's HTTP connection to the ledger, with its bearer token; a push's events take
+    at most ``max_push_bytes`` (``PUSH_BATCH_BYTES``)."""
 
     def __init__(
         self,
@@ -68,10 +74,12 @@ class LedgerClient:
         attempts: int = 4,
         transport: httpx.BaseTransport | None = None,
         backoff_s: float = 0.2,
+        max_push_bytes: int = PUSH_BATCH_BYTES,
     ) -> None:
         self.url = url.rstrip("/")
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self.max_push_bytes = max_push_bytes
         self.http = httpx.Client(
             base_url=self.url,
             timeout=timeout,
@@ -180,16 +188,29 @@ def client_for(t: Terminal) -> LedgerClient:
     return LedgerClient(ledger.url, ledger.token, ledger.timeout_s)
 
 
-def _pending(store: Store, limit: int, after: int = 0) -> list[tuple[int, str, str]]:
-    """The next ``limit`` events to push after seq ``after`` as (seq, event id, JSON body):
-    never acknowledged, or rejected for a reason a later push can cure."""
+def _pending(
+    store: Store, limit: int, after: int = 0, max_bytes: int = PUSH_BATCH_BYTES
+) -> list[tuple[int, str, str]]:
+    """The next events to push after seq ``after`` as (seq, event id, JSON body), at most
+    ``limit`` of them and ``max_bytes`` of text (the first one whatever its size): never
+    acknowledged, or rejected for a reason a later push can cure."""
     reasons = " OR ".join("ack_reason LIKE ?" for _ in RETRYABLE_REJECTIONS)
     rows = store.query(
         f"SELECT seq, event_id, body FROM outbox WHERE seq > ? "
         f"AND (ack_status IS NULL OR ({reasons})) ORDER BY seq LIMIT ?",
         (after, *[f"{r}%" for r in RETRYABLE_REJECTIONS], limit),
     )
-    return [(r["seq"], r["event_id"], r["body"]) for r in rows]
+    batch: list[tuple[int, str, str]] = []
+    size = 0
+    for row in rows:
+        body = row["body"]
+        # Its UTF-8 length, and the comma between events. Journal text is mostly ASCII, whose
+        # length is its size (``isascii`` reads a flag): nothing is encoded twice for it.
+        size += (len(body) if body.isascii() else len(body.encode())) + 1
+        if size > max_bytes and batch:
+            break
+        batch.append((row["seq"], row["event_id"], body))
+    return batch
 
 
 def _ledger_holds(t: Terminal, head: Any) -> tuple[int, int]:
@@ -217,7 +238,7 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
     # again: draining a long backlog stays linear.
     after = 0
     while True:
-        batch = _pending(t.store, PUSH_BATCH, after)
+        batch = _pending(t.store, PUSH_BATCH, after, client.max_push_bytes)
         if not batch:
             return counts
         answer = client.push(t.config.terminal_id, [body for _, _, body in batch], t.now())
