@@ -703,7 +703,7 @@ def bench_pull(folder: Path, n: int) -> list[Figure]:
         client = client_for(t)
         try:
             started = time.perf_counter()
-            pulled, _cursor = pull(t, client)
+            pulled = pull(t, client).pulled
             elapsed = time.perf_counter() - started
         finally:
             client.close()

@@ -11,6 +11,7 @@ import threading
 import time
 import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -55,37 +56,70 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-class LedgerServer:
-    """``python -m loyalty_pos.ledger serve`` in a subprocess, on a free loopback port."""
+#: ``loyalty-ledger serve`` with another limit on a request body than the service's 16 MiB: the
+#: same app (``api.create_app``) on the same store, so a test meets the ledger's own 413 at a size
+#: it can afford to send. Arguments: database URL, port, limit in bytes.
+_SERVE_WITH_BODY_LIMIT = """
+import os, sys, uvicorn
+from loyalty_pos.ledger.api import create_app
+from loyalty_pos.ledger.store import LedgerStore
+app = create_app(
+    LedgerStore.open(sys.argv[1]),
+    os.environ["LOYALTY_LEDGER_ADMIN_TOKEN"],
+    max_body_bytes=int(sys.argv[3]),
+)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+"""
 
-    def __init__(self, db_url: str, log_path: Path) -> None:
+
+class LedgerServer:
+    """``python -m loyalty_pos.ledger serve`` in a subprocess, on a free loopback port.
+
+    ``max_body_bytes`` runs the same app with another limit on a request's body than the
+    service's own (16 MiB)."""
+
+    def __init__(self, db_url: str, log_path: Path, max_body_bytes: int | None = None) -> None:
         self.db_url = db_url
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.max_body_bytes = max_body_bytes
         self._log = log_path.open("wb")
+        self.log_path = log_path
+        self._start()
+
+    def _start(self) -> None:
+        if self.max_body_bytes is None:
+            command = ["-m", "loyalty_pos.ledger", "serve", "--db", self.db_url]
+            command += ["--port", str(self.port), "--no-access-log", "--log-level", "warning"]
+        else:
+            command = ["-c", _SERVE_WITH_BODY_LIMIT, self.db_url, str(self.port)]
+            command += [str(self.max_body_bytes)]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "loyalty_pos.ledger",
-                "serve",
-                "--db",
-                db_url,
-                "--port",
-                str(self.port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, *command],
             env=subprocess_env(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.log_path = log_path
         self._wait_up()
         self.admin = httpx.Client(
             base_url=self.base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )
+
+    def _stop_process(self) -> None:
+        self.admin.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, while_down: Callable[[], None] = lambda: None) -> None:
+        """Stop the service, run ``while_down`` (a restore of its database), start it again on
+        the same port: the terminals' URL still reaches it."""
+        self._stop_process()
+        while_down()
+        self._start()
 
     def _wait_up(self) -> None:
         deadline = time.monotonic() + 60
@@ -101,13 +135,7 @@ class LedgerServer:
         raise RuntimeError("ledger did not come up in 60 s")
 
     def stop(self) -> None:
-        self.admin.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self._stop_process()
         self._log.close()
 
     def client(self, token: str | None = None) -> httpx.Client:

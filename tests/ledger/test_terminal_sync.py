@@ -189,7 +189,7 @@ def test_a_pull_in_small_pages_with_the_next_page_fetched_ahead_gets_every_membe
 
     client.pull = three_at_a_time  # type: ignore[method-assign]
     try:
-        pulled, cursor = pull_pages(t, client)
+        pulled, cursor, _lost = pull_pages(t, client)
     finally:
         client.close()
     assert pulled == 20 and len(asked) == 7  # 20 members, 3 a page

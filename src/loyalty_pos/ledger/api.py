@@ -275,14 +275,14 @@ def create_app(
 
     @app.get("/v1/sync/pull", response_model=m.PullResponse, responses=errors, tags=["sync"])
     def pull(
-        _who: Annotated[Caller, Depends(caller)],
+        who: Annotated[Caller, Depends(caller)],
         since: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     ) -> JSONResponse:
         # Returned as built, like the push answer: the store builds exactly the documented
         # shape (a test holds it to the model), and validating 500 snapshots again would cost a
         # quarter of the page.
-        return JSONResponse(store.pull(since, limit))
+        return JSONResponse(store.pull(since, limit, who.terminal_id))
 
     @app.get("/v1/cards/{card}", response_model=m.MemberSnapshot, responses=errors, tags=["sync"])
     def card_snapshot(card: CardId, _who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:

@@ -167,6 +167,12 @@ class PullResponse(_Out):
         description="2 when the snapshots carry window_spend; a terminal holding snapshots of "
         "an older format pulls again from 0.",
     )
+    head: Head | None = Field(
+        None,
+        description="The calling terminal's chain head, as a push answers it (null for the "
+        "admin token). A terminal that was told a higher seq before sends its events after "
+        "this one again: the ledger was restored from a backup and lost them.",
+    )
 
 
 class TerminalIn(_In):

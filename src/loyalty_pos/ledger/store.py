@@ -1045,10 +1045,21 @@ class LedgerStore:
             self._program_cache = cached
         return cached
 
-    def pull(self, since: int, limit: int) -> dict[str, Any]:
-        """Member snapshots changed after ``since``, oldest change first, at most ``limit``."""
+    def pull(self, since: int, limit: int, terminal_id: str | None = None) -> dict[str, Any]:
+        """Member snapshots changed after ``since``, oldest change first, at most ``limit``; with
+        ``terminal_id`` (a terminal's own pull), that terminal's chain head as a push answers it:
+        a terminal told a higher seq before knows the ledger lost its events after this one."""
         now = self.clock()
+        head = None
         with reading(self.engine) as conn:
+            if terminal_id is not None:
+                term = conn.execute(
+                    sa.select(terminals.c.head_seq, terminals.c.head_hash).where(
+                        terminals.c.terminal_id == terminal_id
+                    )
+                ).first()
+                if term is not None:
+                    head = {"seq": int(term.head_seq), "hash": str(term.head_hash)}
             # Read the top of the sequence first: every change up to it has committed (writers
             # are serialised), so a cursor never skips a change that commits later.
             top = int(conn.execute(sa.select(ledger_state.c.gseq)).scalar_one())
@@ -1079,6 +1090,7 @@ class LedgerStore:
             "cursor": cursor,
             "more": more,
             "snapshot_format": SNAPSHOT_FORMAT,
+            "head": head,
         }
 
     def card_snapshot(self, card: str) -> dict[str, Any]:

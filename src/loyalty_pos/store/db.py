@@ -540,6 +540,19 @@ class Store:
             "ORDER BY seq"
         )
 
+    def acked_through(self) -> int:
+        """The highest seq the ledger answered as stored (accepted or duplicate); 0 for none."""
+        row = self.one(
+            "SELECT seq FROM outbox_acks WHERE status IN ('accepted', 'duplicate') "
+            "ORDER BY seq DESC LIMIT 1"
+        )
+        return int(row["seq"]) if row else 0
+
+    def unack_after(self, seq: int) -> int:
+        """Forget the ledger's answers for the events after ``seq``, so that they are sent
+        again (the ledger lost them); how many there were. The journal is not touched."""
+        return self.conn.execute("DELETE FROM outbox_acks WHERE seq > ?", (seq,)).rowcount
+
     def ack(self, seq: int, status: str, reason: str | None, now: datetime) -> None:
         self.conn.execute(
             "INSERT INTO outbox_acks (seq, status, reason, acked_at) VALUES (?, ?, ?, ?) "

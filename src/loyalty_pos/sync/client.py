@@ -5,6 +5,11 @@ recorded, so a retry after a timeout, a reset or a 5xx resends the same events a
 unique constraints make it harmless ("duplicate" is success). Retries back off with jitter
 (tenacity). Pull applies member snapshots and then replays this terminal's own events the ledger
 had not yet counted, so the balance shown is the ledger's plus what happened here since.
+
+Both answers carry the ledger's ``head`` of this terminal's chain. A head below what the ledger
+had acknowledged before means the ledger was restored from a backup and lost the events after
+it: their acknowledgements are forgotten and they are sent again, with their ids and hashes, in
+the same sync.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from tenacity import (
@@ -32,7 +37,15 @@ from ..domain.program import parse_program, program_to_json
 from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us
 
 PUSH_BATCH = 500
+#: A push's events take at most this many bytes, half the ledger's limit on a request body
+#: (16 MiB, ``ledger.api.MAX_BODY_BYTES``): a backlog of large baskets (1,000 lines are ~112 KB
+#: an event) goes in several requests rather than one the ledger refuses (413) at every sync. An
+#: event larger than this still goes, alone, so that what the ledger says of it reaches the user.
+PUSH_BATCH_BYTES = 8 * 1024 * 1024
 PULL_PAGE = 1000
+#: Meta key: this terminal's chain head as the ledger last said it (a push's or a pull's
+#: ``head``), the seq up to which the ledger holds its events.
+LEDGER_HEAD = "ledger_head_seq"
 #: Rejections that a later push can cure (the events before them arrive first).
 RETRYABLE_REJECTIONS = ("gap",)
 
@@ -50,7 +63,8 @@ def _transient(e: BaseException) -> bool:
 
 
 class LedgerClient:
-    """One terminal's HTTP connection to the ledger, with its bearer token."""
+    """One terminal's HTTP connection to the ledger, with its bearer token; a push's events take
+    at most ``max_push_bytes`` (``PUSH_BATCH_BYTES``)."""
 
     def __init__(
         self,
@@ -60,10 +74,12 @@ class LedgerClient:
         attempts: int = 4,
         transport: httpx.BaseTransport | None = None,
         backoff_s: float = 0.2,
+        max_push_bytes: int = PUSH_BATCH_BYTES,
     ) -> None:
         self.url = url.rstrip("/")
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self.max_push_bytes = max_push_bytes
         self.http = httpx.Client(
             base_url=self.url,
             timeout=timeout,
@@ -172,26 +188,57 @@ def client_for(t: Terminal) -> LedgerClient:
     return LedgerClient(ledger.url, ledger.token, ledger.timeout_s)
 
 
-def _pending(store: Store, limit: int, after: int = 0) -> list[tuple[int, str, str]]:
-    """The next ``limit`` events to push after seq ``after`` as (seq, event id, JSON body):
-    never acknowledged, or rejected for a reason a later push can cure."""
+def _pending(
+    store: Store, limit: int, after: int = 0, max_bytes: int = PUSH_BATCH_BYTES
+) -> list[tuple[int, str, str]]:
+    """The next events to push after seq ``after`` as (seq, event id, JSON body), at most
+    ``limit`` of them and ``max_bytes`` of text (the first one whatever its size): never
+    acknowledged, or rejected for a reason a later push can cure."""
     reasons = " OR ".join("ack_reason LIKE ?" for _ in RETRYABLE_REJECTIONS)
     rows = store.query(
         f"SELECT seq, event_id, body FROM outbox WHERE seq > ? "
         f"AND (ack_status IS NULL OR ({reasons})) ORDER BY seq LIMIT ?",
         (after, *[f"{r}%" for r in RETRYABLE_REJECTIONS], limit),
     )
-    return [(r["seq"], r["event_id"], r["body"]) for r in rows]
+    batch: list[tuple[int, str, str]] = []
+    size = 0
+    for row in rows:
+        body = row["body"]
+        # Its UTF-8 length, and the comma between events. Journal text is mostly ASCII, whose
+        # length is its size (``isascii`` reads a flag): nothing is encoded twice for it.
+        size += (len(body) if body.isascii() else len(body.encode())) + 1
+        if size > max_bytes and batch:
+            break
+        batch.append((row["seq"], row["event_id"], body))
+    return batch
+
+
+def _ledger_holds(t: Terminal, head: Any) -> tuple[int, int]:
+    """Take the ledger's word (a push's or a pull's ``head``) for how far it holds this
+    terminal's chain; call inside a transaction. Returns that seq and how many events were
+    marked to be sent again: when it is below a seq the ledger had acknowledged or reported
+    before, the ledger was restored from a backup and lost the events after it. They are sent
+    again as they are (same ids, same hashes: idempotent at the ledger). A journal behind the
+    ledger (a till restored from a backup) is not this case and is left to the ledger's answers.
+    """
+    seq = head.get("seq") if isinstance(head, Mapping) else None
+    if type(seq) is not int or seq < 0:
+        return -1, 0  # an answer without a head (a ledger of an earlier release for a pull)
+    store = t.store
+    known = max(int(store.meta(LEDGER_HEAD, "0") or "0"), store.acked_through())
+    if seq != known:
+        store.set_meta(LEDGER_HEAD, str(seq))
+    return seq, store.unack_after(seq) if seq < known else 0
 
 
 def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
-    counts = {"pushed": 0, "duplicates": 0, "rejected": 0}
+    counts = {"pushed": 0, "duplicates": 0, "rejected": 0, "resent": 0}
     # Every event at or below ``after`` is settled for this push (acknowledged for good), so the
     # next batch is read from there on instead of walking the acknowledged part of the journal
     # again: draining a long backlog stays linear.
     after = 0
     while True:
-        batch = _pending(t.store, PUSH_BATCH, after)
+        batch = _pending(t.store, PUSH_BATCH, after, client.max_push_bytes)
         if not batch:
             return counts
         answer = client.push(t.config.terminal_id, [body for _, _, body in batch], t.now())
@@ -199,11 +246,14 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
         settled: set[int] = set()
         progressed = False
         with t.store.transaction():
+            head, lost = _ledger_holds(t, answer.get("head"))
             for result in answer.get("results", []):
                 seq = seq_of.get(result.get("event_id"))
                 status = result.get("status")
                 if seq is None or status not in ("accepted", "duplicate", "rejected"):
                     continue
+                if lost and seq > head:
+                    continue  # refused for the events the ledger lost: sent again with them
                 reason = result.get("reason")
                 said = result.get("message")
                 # The ledger's sentence is kept beside its reason word: an event held back must
@@ -217,6 +267,10 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
                 progressed = progressed or status != "rejected"
                 if status != "rejected" or not str(reason or "").startswith(RETRYABLE_REJECTIONS):
                     settled.add(seq)
+        if lost:
+            counts["resent"] += lost
+            after = head
+            continue
         if not progressed:
             return counts
         still_open = [seq for seq, _, _ in batch if seq not in settled]
@@ -317,16 +371,32 @@ def _dated_spend(member_id: str, pairs: Any) -> list[tuple[str, int, int]]:
     return [(member_id, moment, amount) for moment, amount in by_moment.items()]
 
 
-def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
+class Pulled(NamedTuple):
+    """What a pull did."""
+
+    #: member snapshots applied
+    pulled: int
+    #: the ledger's change cursor now stored (the next pull's ``since``)
+    cursor: str
+    #: this terminal's events the pages showed the ledger had lost (restored from a backup),
+    #: now waiting to be sent again
+    lost: int = 0
+
+
+def pull(t: Terminal, client: LedgerClient) -> Pulled:
     """Apply every member snapshot changed since the stored cursor, a page per transaction. The
     next page is asked for while this one is written (the ledger and the cache work at once).
 
     A ledger whose snapshots hold more than the cached ones (a higher ``snapshot_format``: an
     upgraded ledger, or a cache upgraded to keep more) brings every member again, once: a member
-    who has not changed since would otherwise keep the older snapshot until they do."""
+    who has not changed since would otherwise keep the older snapshot until they do.
+
+    Each page also says how far the ledger holds this terminal's chain (``head``): a ledger
+    restored from a backup shows it there even when the terminal has nothing new to push, and
+    even after the other tills' pushes took its change cursor past this terminal's again."""
     cursor = t.store.meta("pull_cursor", "0") or "0"
     held_format = int(t.store.meta("snapshot_format", "1") or "1")
-    pulled = 0
+    pulled = lost = 0
     ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loyalty-pull")
     try:
         page = client.pull(cursor)
@@ -355,8 +425,9 @@ def pull(t: Terminal, client: LedgerClient) -> tuple[int, str]:
                 if page_format != held_format:
                     held_format = page_format
                     t.store.set_meta("snapshot_format", str(held_format))
+                lost += _ledger_holds(t, page.get("head"))[1]
             if following is None:
-                return pulled, cursor
+                return Pulled(pulled, cursor, lost)
             page = following.result()
     finally:
         ahead.shutdown(wait=False, cancel_futures=True)
@@ -390,7 +461,11 @@ def sync(
     now = t.now(at)
     try:
         counts = push(t, client, now)
-        pulled, cursor = pull(t, client)
+        pulled, cursor, lost = pull(t, client)
+        if lost:  # the ledger was restored from a backup: what it lost goes again, now
+            again = push(t, client, now)
+            counts = {key: counts[key] + again[key] for key in counts}
+            counts["resent"] += lost
     finally:
         if own:
             client.close()
