@@ -358,3 +358,28 @@ async def test_a_free_amount_that_is_not_one_is_refused_at_the_amount(make_app):
         assert app.focused is form.query_one("#field-category", Input)
         await type_text(pilot, "grocery")
         assert str(app.checkout.view.basket.lines[0].unit_price) == "4.99"
+
+
+async def test_an_amount_wider_than_its_column_is_shown_whole_and_the_name_gives_way(make_app):
+    """QA: a 123,456.78 free amount showed as "123456." and "123456.7" in the basket while the
+    totals and the receipt said 123456.78; the columns now grow with the widest amount."""
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f7")
+        await type_text(pilot, "123456.78")
+        await type_text(pilot, "grocery")
+        await type_text(pilot, "6*COFFEE")
+        shown = text_in(app.checkout.query_one(BasketTable))
+        assert "Grocery 1 123456.78 123456.78" in shown
+        assert "Filter coffee to go 6 2.40 14.40" in shown  # no card: no free cup
+    async with make_app().run_test(size=(80, 24)) as pilot:  # narrow: name, qty, total
+        await settle(pilot)
+        await press(pilot, "f7")
+        await type_text(pilot, "99999.99")
+        await type_text(pilot, "grocery")
+        await type_text(pilot, "999*MASCARA")
+        shown = text_in(pilot.app.checkout.query_one(BasketTable))
+        assert "99999.99" in shown
+        mascara = pilot.app.checkout.view.basket.lines[-1]
+        assert f"{mascara.unit_price * 999:.2f}" in shown

@@ -2,7 +2,10 @@
 
 On a narrow screen (80 columns) the unit price and the free-units column would leave the item's
 name a dozen columns; there the table shows the name, the quantity and the line total, and a
-line's free units after its name ("Filter coffee to go · 1 free"). The receipt has them all."""
+line's free units after its name ("Filter coffee to go · 1 free"). The receipt has them all.
+
+An amount is never cut: the price and total columns are as wide as the basket's widest amount
+(at least their usual width), and the item's name gives way."""
 
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ class BasketTable(DataTable[Text]):
         self._view: BasketView | None = None
         self.narrow = False  # the unit price and free-units columns left out (module doc)
         self._item_width = 10
+        #: the price and total columns' widths: the usual ones, or the basket's widest amounts
+        self._widths = (_PRICE, _TOTAL)
 
     def on_mount(self) -> None:
         self.border_title = "Basket"
@@ -39,18 +44,19 @@ class BasketTable(DataTable[Text]):
             self.show(self._view)
 
     def _columns(self) -> None:
+        price, total = self._widths
         room = self.size.width - 2  # the scrollbar's column and a spare one
-        item = room - (_QTY + _PRICE + _TOTAL + _FREE) - 5 * _PADDING
+        item = room - (_QTY + price + total + _FREE) - 5 * _PADDING
         self.narrow = item < _NARROWEST_ITEM
         if self.narrow:
-            item = room - (_QTY + _TOTAL) - 3 * _PADDING
+            item = room - (_QTY + total) - 3 * _PADDING
         self._item_width = max(item, 10)
         self.clear(columns=True)
         self.add_column("Item", width=self._item_width, key="item")
         self.add_column(Text("Qty", justify="right"), width=_QTY, key="qty")
         if not self.narrow:
-            self.add_column(Text("Price", justify="right"), width=_PRICE, key="price")
-        self.add_column(Text("Total", justify="right"), width=_TOTAL, key="total")
+            self.add_column(Text("Price", justify="right"), width=price, key="price")
+        self.add_column(Text("Total", justify="right"), width=total, key="total")
         if not self.narrow:
             self.add_column(Text("Free", justify="right"), width=_FREE, key="free")
 
@@ -59,6 +65,13 @@ class BasketTable(DataTable[Text]):
         grown = self._view is None or len(view.quote.lines) > len(self._view.quote.lines)
         self._view = view
         row = self.cursor_row
+        widths = (
+            max([_PRICE, *(len(money(q.line.unit_price)) for q in view.quote.lines)]),
+            max([_TOTAL, *(len(money(q.line_total)) for q in view.quote.lines)]),
+        )
+        if widths != self._widths:  # an amount wider than its column: the column grows
+            self._widths = widths
+            self._columns()
         self.clear()
         for index, qline in enumerate(view.quote.lines):
             line = qline.line
