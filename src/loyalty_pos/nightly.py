@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -23,25 +24,47 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from . import checkout as svc
 from .bootstrap import CONFIG_FILE, check_home, open_terminal, resolve_home
 from .checkout import Terminal
-from .domain.errors import LoyaltyPosError, Refused
+from .domain.errors import LoyaltyPosError, Refused, StorageError
 from .exits import Parser
 from .reports import day_report, parse_day, report_text
 
 log = logging.getLogger("loyalty_pos.nightly")
 
 
-def backup(t: Terminal, keep: int, now: datetime) -> Path:
-    """A consistent copy through SQLite's online backup API; the oldest beyond ``keep`` go."""
+def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path:
+    """A consistent copy through SQLite's online backup API; the oldest beyond ``keep`` go.
+
+    A copy that could not be written whole (a full disk, a read-only folder) is removed, so that
+    the newest ``terminal-*.db`` is always a good one, and the error names the backup, not the
+    till's cache. A cache that failed ``verify`` is copied as ``unverified-terminal-*.db``, which
+    the pruning neither counts nor removes: the good backups taken before the damage stay, and
+    the damaged state is kept to look at."""
     folder = t.home / "backups"
-    folder.mkdir(exist_ok=True)
-    target = folder / f"terminal-{now:%Y%m%d-%H%M%S}.db"
-    dest = sqlite3.connect(target)
+    name = f"terminal-{now:%Y%m%d-%H%M%S}.db"
+    target = folder / (name if verified else f"unverified-{name}")
     try:
-        t.store.conn.backup(dest)
-    finally:
-        dest.close()
-    for old in sorted(folder.glob("terminal-*.db"))[:-keep]:
-        old.unlink()
+        folder.mkdir(exist_ok=True)
+        dest = sqlite3.connect(target)
+        try:
+            t.store.conn.backup(dest)
+        finally:
+            dest.close()
+    except (sqlite3.Error, OSError) as e:
+        try:
+            target.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only folder: nothing was made there either
+        said = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise StorageError(
+            f"cannot write the backup {target} ({said}); the backups before it are as they were"
+        ) from e
+    if verified:
+        for old in sorted(folder.glob("terminal-*.db"))[:-keep]:
+            old.unlink()
+    else:
+        log.warning(
+            "backup: the cache failed verify: copied as %s; older backups are not pruned", target
+        )
     return target
 
 
@@ -82,19 +105,32 @@ def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> d
     else:
         results["sync"] = "skipped: no ledger configured"
     step("verify", lambda: _verified(t))
-    step("backup", lambda: str(backup(t, keep, t.now())))
+    verified = "error" not in results["verify"]
+    step("backup", lambda: str(backup(t, keep, t.now(), verified)))
     step("optimize", lambda: t.store.conn.execute("PRAGMA optimize").fetchall() or "ok")
 
     def write_report() -> dict[str, str]:
         report = day_report(t, day)
         folder = t.home / "reports"
         folder.mkdir(exist_ok=True)
-        (folder / f"{day.isoformat()}.json").write_text(json.dumps(report, indent=2) + "\n")
-        (folder / f"{day.isoformat()}.txt").write_text(report_text(report) + "\n")
-        return {
-            "json": str(folder / f"{day.isoformat()}.json"),
-            "text": str(folder / f"{day.isoformat()}.txt"),
+        files = {
+            "json": (folder / f"{day.isoformat()}.json", json.dumps(report, indent=2) + "\n"),
+            "text": (folder / f"{day.isoformat()}.txt", report_text(report) + "\n"),
         }
+        # Both written aside first, then put in place: a failure leaves the earlier run's
+        # pair as it was, never a new .json beside an old .txt.
+        try:
+            for path, text in files.values():
+                path.with_name(path.name + ".tmp").write_text(text)
+            for path, _ in files.values():
+                os.replace(path.with_name(path.name + ".tmp"), path)
+        finally:
+            for path, _ in files.values():
+                try:
+                    path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+                except OSError:
+                    pass  # the folder cannot be written: the error above says so
+        return {kind: str(path) for kind, (path, _) in files.items()}
 
     step("report", write_report)
     results["ok"] = not failures
@@ -166,9 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, default=str))
     else:
-        report_file = t.home / "reports" / f"{day.isoformat()}.txt"
-        if report_file.exists():
-            print(report_file.read_text())
+        written = result.get("report")
+        if isinstance(written, dict) and "text" in written:  # this run's, never an earlier one
+            print(Path(written["text"]).read_text())
         for failure in result["failures"]:
             print(f"FAILED {failure}", file=sys.stderr)
     return 0 if result["ok"] else 1

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import resource
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -1048,3 +1051,92 @@ def test_a_program_and_config_saved_with_a_byte_order_mark_are_read_as_the_ledge
     assert not config.read_bytes().startswith(bom)
     out = run(home, "--json", "verify")
     assert out.returncode == 0 and json.loads(out.stdout)["events"] == 1, out.stderr
+
+
+def _a_till_with_a_night(tmp_path: Path) -> Path:
+    home = tmp_path / "t4"
+    program = str(ROOT / "config" / "program.example.toml")
+    init = run(home, "init", "--terminal-id", "T4", "--program", program, "--manager-pin", "1234")
+    assert init.returncode == 0, init.stderr
+    assert run(home, "members", "import", str(ROOT / "config/demo/members.csv")).returncode == 0
+    assert (
+        run(home, "checkout", "--card", "LC00100037", "--line", "50:grocery", "--at", AT).returncode
+        == 0
+    )
+    night = nightly(home, "--date", AT[:10])
+    assert night.returncode == 0, night.stderr
+    return home
+
+
+def test_a_nightly_run_whose_verify_fails_keeps_the_good_backups_and_the_damaged_copy_aside(
+    tmp_path: Path,
+) -> None:
+    """QA: a cache whose journal no longer verifies was backed up each night over the good
+    backups, until after --keep nights none was left from before the damage."""
+    home = _a_till_with_a_night(tmp_path)
+    good = sorted((home / "backups").glob("terminal-*.db"))
+    assert len(good) == 1
+    with sqlite3.connect(home / "terminal.db") as db:  # a damaged or tampered journal
+        db.execute("DROP TRIGGER journal_no_update")
+        db.execute(
+            "UPDATE journal SET body = replace(body, '\"due_minor\":5000', '\"due_minor\":500')"
+        )
+    db.close()
+    for _ in range(3):
+        night = nightly(home, "--date", AT[:10], "--keep", "1")
+        assert night.returncode == 1
+        assert "verify found problems" in night.stderr and "Traceback" not in night.stderr
+        assert "older backups are not pruned" in night.stderr
+        time.sleep(1.1)  # a backup's name has the second it was taken
+    assert sorted((home / "backups").glob("terminal-*.db")) == good
+    assert len(list((home / "backups").glob("unverified-terminal-*.db"))) == 3
+
+
+def test_a_backup_that_cannot_be_written_whole_is_removed_and_named_in_the_error(
+    tmp_path: Path,
+) -> None:
+    """QA: a full disk left a 0-byte backup as the newest, and the log blamed the till's cache
+    ("database or disk is full"). A file-size limit stands in for the full disk."""
+    home = _a_till_with_a_night(tmp_path)
+    good = sorted((home / "backups").glob("terminal-*.db"))
+    size = (home / "terminal.db").stat().st_size
+    time.sleep(1.1)
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, size // 2))
+
+    night = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), "--date", AT[:10]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_files,
+    )
+    assert night.returncode == 1, night.stderr
+    assert "cannot write the backup " + str(home / "backups" / "terminal-") in night.stderr
+    assert "the backups before it are as they were" in night.stderr
+    assert sorted((home / "backups").glob("*.db")) == good  # no partial copy left
+
+
+def test_a_nightly_run_whose_report_fails_prints_no_earlier_report_as_tonights(
+    tmp_path: Path,
+) -> None:
+    """QA: the report step failed, and the job printed the earlier run's report file as if it
+    were tonight's (cron mails it to the owner)."""
+    home = _a_till_with_a_night(tmp_path)
+    reports = home / "reports"
+    earlier = {p.name: p.read_text() for p in reports.iterdir()}
+    (reports / f"{AT[:10]}.txt").write_text("EARLIER RUN\n")
+    earlier[f"{AT[:10]}.txt"] = "EARLIER RUN\n"
+    (reports / f"{AT[:10]}.txt.tmp").mkdir()  # the text cannot be written
+    night = nightly(home, "--date", AT[:10])
+    assert night.returncode == 1
+    assert "FAILED report" in night.stderr and "Traceback" not in night.stderr
+    assert night.stdout == ""
+    # the pair is as the earlier run left it: no new .json beside an old .txt
+    assert {p.name: p.read_text() for p in reports.iterdir() if p.is_file()} == earlier
+    (reports / f"{AT[:10]}.txt.tmp").rmdir()
+    night = nightly(home, "--date", AT[:10])
+    assert night.returncode == 0 and "EARLIER RUN" not in night.stdout
+    assert "Checkouts" in night.stdout or "checkouts" in night.stdout.lower()
