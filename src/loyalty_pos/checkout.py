@@ -105,8 +105,11 @@ class MemberView:
     account: Account  # the cached lots and debt this view was computed from
 
 
-def find_member(t: Terminal, card: str, at: datetime | None = None) -> MemberView:
-    """The member holding ``card``; refuses an unknown or blocked card."""
+def find_member(
+    t: Terminal, card: str, at: datetime | None = None, *, blocked_ok: bool = False
+) -> MemberView:
+    """The member holding ``card``; refuses an unknown card, and a blocked one unless
+    ``blocked_ok`` (the lost card of a customer who reported the loss first, to be replaced)."""
     now = t.now(at)
     if not card.strip():
         raise Refused("No card number given.")
@@ -118,7 +121,7 @@ def find_member(t: Terminal, card: str, at: datetime | None = None) -> MemberVie
             card=mask(card),
         )
     card = row["card"]  # as the store keeps it (``normal_card``)
-    if row["card_status"] == "blocked":
+    if row["card_status"] == "blocked" and not blocked_ok:
         raise Refused(
             f"Card {mask(card)} is blocked (reported lost); ask for the new card.", reason="blocked"
         )

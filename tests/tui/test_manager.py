@@ -128,6 +128,35 @@ async def test_a_lost_card_is_blocked_and_a_new_card_linked_to_the_member(make_a
     assert terminal.store.card("LC00777001")["member_id"] == "M0001"
 
 
+async def test_a_lost_card_reported_and_blocked_before_is_replaced_later_in_the_app(
+    make_app, terminal
+):
+    """QA: a customer who reported the loss first (the card blocked, F8 2) came back for a new
+    card, and F8 3 refused the blocked card: the points were out of reach at the till."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "2")
+        await fill(pilot, ANNA)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await press(pilot, "y")
+        await until(pilot, lambda: "is blocked" in (notes(app) or [""])[-1])
+        assert terminal.store.card(ANNA)["card_status"] == "blocked"
+        await press(pilot, "3")  # days later, the customer is back
+        await fill(pilot, ANNA)
+        await fill(pilot, "LC00777002")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        asked = text_in(app.screen, "Static")
+        assert "Anna Schmidt (M0001" in asked and "blocked already" in asked
+        assert "link the new card" in asked
+        assert terminal.store.card("LC00777002") is None  # nothing before Y
+        await press(pilot, "y")
+        await until(pilot, lambda: "New card" in notes(app)[-1])
+    assert terminal.store.card("LC00777002")["member_id"] == "M0001"
+    assert terminal.store.card(ANNA)["card_status"] == "blocked"
+
+
 async def test_a_card_to_block_shows_its_member_first_and_n_blocks_nothing(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

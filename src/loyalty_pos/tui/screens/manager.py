@@ -16,6 +16,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from loyalty_pos.checkout import (
+    Terminal,
     adjust,
     block_card,
     find_member,
@@ -80,15 +81,17 @@ class ManagerScreen(PosModal[None]):
         said: Callable[[Values, Any, Any], str],
         nothing: str,
         check: Callable[[Values], str | None] | None = None,
+        blocked_ok: bool = False,
     ) -> None:
         """The form, then the member of its first field's card by name, with what the action
         will do, to confirm: a mistyped card or sign must not move points or block a card
-        unseen. Nothing is recorded before Y."""
+        unseen. Nothing is recorded before Y. ``blocked_ok``: the card may be blocked already
+        (a lost card to replace, reported lost before)."""
         t = self.pos.terminal
         card_field = fields[0].name
 
         def look_up(v: Values) -> Callable[[], Any]:
-            return lambda: (v, find_member(t, v[card_field]))
+            return lambda: (v, find_member(t, v[card_field], blocked_ok=blocked_ok))
 
         def found(answer: tuple[Values, Any] | None) -> None:
             if answer is None:
@@ -185,7 +188,7 @@ class ManagerScreen(PosModal[None]):
                 Field("new", "New card", placeholder="scan or type the new card", scannable=True),
             ],
             lambda v, m: (
-                f"block this card and link the new card {mask(v['new'])}? Balance "
+                f"{_block_and(t, v['old'])}link the new card {mask(v['new'])}? Balance "
                 f"{m.balance} and history go with the member."
             ),
             job,
@@ -194,6 +197,7 @@ class ManagerScreen(PosModal[None]):
                 f"card {r['blocked']} is blocked."
             ),
             "No card was replaced.",
+            blocked_ok=True,
         )
 
     def _status(self) -> None:
@@ -272,3 +276,11 @@ def _reprinted(found: tuple[str, str] | list[str]) -> ServiceDone:
 
 def _text(found: tuple[str, str]) -> ServiceDone:
     return ServiceDone("show-text", found)
+
+
+def _block_and(t: Terminal, card: str) -> str:
+    """How the replace question begins: the lost card is blocked with it, or was already."""
+    row = t.store.card(card)
+    if row is not None and row["card_status"] == "blocked":
+        return "this card is blocked already (reported lost); "
+    return "block this card and "
