@@ -797,6 +797,8 @@ def block_card(
     t: Terminal, card: str, pin: str | None, at: datetime | None = None
 ) -> dict[str, Any]:
     """Block a lost card: it can no longer earn or pay; the member's points stay theirs."""
+    if not card.strip():
+        raise Refused("No card number given.")
     check_manager_pin(t, pin)
     with t.store.transaction():
         member_id = _block(t, card.strip(), t.now(at))

@@ -159,6 +159,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
+
+    def refuse(code: int, error: str, message: str) -> int:
+        """A run that does not start: one log line, or with ``--json`` one JSON object, on
+        stderr; exit 2 (bad arguments, no till there) or 3 (another run holds the lock)."""
+        if args.json:
+            print(json.dumps({"error": error, "message": message}), file=sys.stderr)
+        else:
+            log.error("%s", message)
+        return code
+
     home = resolve_home(args.home)
     lock_path = home / "nightly.lock"
     try:
@@ -168,22 +178,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         lock = lock_path.open("w")
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        log.error("another nightly run holds %s; not starting a second one", lock_path)
-        return 3
+        return refuse(
+            3, "busy", f"another nightly run holds {lock_path}; not starting a second one"
+        )
     except LoyaltyPosError as e:
-        log.error("%s", e)
-        return 2
+        return refuse(2, e.code, str(e))
     except OSError as e:
-        log.error("cannot take the nightly lock %s (%s)", lock_path, e.strerror or e)
-        return 2
+        return refuse(2, "storage", f"cannot take the nightly lock {lock_path} ({e.strerror or e})")
     try:
         t = open_terminal(home)
         day = parse_day(args.date, "--date") if args.date else report_day(t.now())
         if args.keep < 1:
             raise Refused(f"--keep must be at least 1 (got {args.keep})")
-    except (LoyaltyPosError, ValueError) as e:
-        log.error("%s", e)
-        return 2
+    except LoyaltyPosError as e:
+        return refuse(2, e.code, str(e))
+    except ValueError as e:
+        return refuse(2, "refused", str(e))
     if sys.stderr.isatty() and not args.json:
         with Progress(
             SpinnerColumn(),

@@ -123,6 +123,7 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
         (("checkout", "--item", "MILK:0"), "refused"),
         (("checkout", "--card", "", "--item", "MILK"), "refused"),
         (("checkout", "--card", " ", "--line", "10:grocery"), "refused"),
+        (("card", "block", "", "--manager-pin", "2468"), "refused"),
         (("checkout", "--item", "MILK:99999999999999999999"), "refused"),
         (("checkout", "--item", "MILK:"), "refused"),  # an empty quantity is not 1
         (("checkout", "--item", "MILK:1_0"), "refused"),
@@ -1140,3 +1141,23 @@ def test_a_nightly_run_whose_report_fails_prints_no_earlier_report_as_tonights(
     night = nightly(home, "--date", AT[:10])
     assert night.returncode == 0 and "EARLIER RUN" not in night.stdout
     assert "Checkouts" in night.stdout or "checkouts" in night.stdout.lower()
+
+
+def test_with_json_the_nightly_job_says_why_it_does_not_start_in_json(tmp_path: Path) -> None:
+    """QA: with --json, a run that did not start printed a log line, and exit 3 (another run
+    holds the lock) was documented nowhere."""
+    import fcntl
+
+    home = _a_till_with_a_night(tmp_path)
+    out = nightly(home, "--json", "--keep", "0")
+    assert out.returncode == 2 and out.stdout == ""
+    assert json.loads(out.stderr) == {
+        "error": "refused",
+        "message": "--keep must be at least 1 (got 0)",
+    }
+    with (home / "nightly.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a run in progress
+        out = nightly(home, "--json")
+    assert out.returncode == 3 and out.stdout == ""
+    said = json.loads(out.stderr)
+    assert said["error"] == "busy" and "another nightly run holds" in said["message"]

@@ -18,6 +18,7 @@ from loyalty_pos.domain.metrics import (
     period_days,
     period_report,
     points_value,
+    redemption_rate_pct,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -112,3 +113,14 @@ def test_the_period_counts_its_refunds_and_the_money_paid_back() -> None:
     )
     assert (report["refunds"], report["refunded"]) == (2, "10.19")
     assert (report["issued"], report["redeemed"]) == (0, 39)
+
+
+def test_the_redemption_rate_of_a_period_that_issued_no_points_or_fewer_than_none_is_not_a_figure() -> (
+    None
+):
+    """QA: refunds of September's sales on a day with few sales made "points issued -227" and
+    "redemption rate -3553.74%"; the rate is left out (`-`) when nothing was issued net."""
+    assert redemption_rate_pct(8067, -227) is None
+    assert redemption_rate_pct(0, 0) is None
+    assert redemption_rate_pct(500, 400) == 125  # returns: over 100 % stays a figure
+    assert redemption_rate_pct(0, 400) == 0

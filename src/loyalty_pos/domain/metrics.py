@@ -86,6 +86,13 @@ def percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
     return None if share is None else share * 100
 
 
+def redemption_rate_pct(redeemed: int, issued: int) -> Decimal | None:
+    """Points redeemed per hundred issued in a period, both net of refunds; None (shown ``-``)
+    when the period issued none or less than none (its refunds took back more than its sales
+    earned): a rate of a negative issue reads as an error, not a figure."""
+    return percent(redeemed, issued) if issued > 0 else None
+
+
 def lifetime_days(enrolled: datetime, last_purchase: datetime, tz: tzinfo | None) -> int:
     """A member's lifetime: the days from their enrolment's to their last purchase's, both
     counted, in ``tz``; a purchase recorded before the enrolment (a clock set wrong) makes 1."""
@@ -214,7 +221,7 @@ def period_report(
         "refunds": refunds,
         "refunded": str(from_minor(refunded_minor, currency)),
         "engagement_pct": decimal_text(percent(card_checkouts, all_checkouts)),
-        "redemption_rate_pct": decimal_text(percent(redeemed, issued)),
+        "redemption_rate_pct": decimal_text(redemption_rate_pct(redeemed, issued)),
         "average_check": str(m),
         "repeat_purchases": str((a or Decimal(0)).quantize(Decimal("0.01"))),
         "average_lifetime_days": str((lifetime or Decimal(0)).quantize(Decimal("0.01"))),

@@ -339,7 +339,7 @@ def summary(
             "with_card": n_card,
             "engagement_pct": _fmt(metrics.percent(n_card, n_all)),
         },
-        "redemption_rate_pct": _fmt(metrics.percent(redeemed, issued)),
+        "redemption_rate_pct": _fmt(metrics.redemption_rate_pct(redeemed, issued)),
         "average_check_minor": _floor(m),
         "average_check_all_minor": _floor(metrics.ratio(due_all, n_all)),
         "repeat_purchases": _fmt(a),
