@@ -31,13 +31,14 @@ class KeyClock:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    """Wait until every job sent to the service thread has answered and the answer is shown."""
+    """Wait until every job sent to the service thread has answered and the answer is shown, and
+    a key held back from a window's binding (``WedgeKeys``) has acted."""
     app = pilot.app
     assert isinstance(app, CheckoutApp)
     for _ in range(2000):
-        if app.services.idle:
+        if app.services.idle and not app.keys_held:
             await pilot.pause()  # let the screens handle what the service thread posted
-            if app.services.idle:
+            if app.services.idle and not app.keys_held:
                 return
         await asyncio.sleep(0.002)
     raise AssertionError("the service thread did not go quiet")

@@ -166,6 +166,22 @@ async def test_quitting_with_an_open_basket_asks_first(make_app):
         assert app.return_code == 0
 
 
+async def test_a_scan_while_a_question_is_open_does_not_answer_it(make_app, key_clock):
+    """The y and n of a scanner's burst are not a person's answer (as the manager menu's 1-6)."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "COFFEE")
+        await press(pilot, "ctrl+q")
+        question = app.screen
+        assert isinstance(question, ConfirmScreen)
+        await scan(pilot, key_clock, "y00000")
+        assert app.return_code is None and app.screen is question
+        assert "Unknown code 'y00000'" in notes(app)[-1]
+        await press(pilot, "n")
+        assert app.screen is app.checkout and app.return_code is None
+
+
 async def test_quitting_with_no_basket_does_not_ask(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

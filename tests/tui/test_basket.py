@@ -230,12 +230,30 @@ async def test_a_code_typed_after_escape_keeps_the_basket_and_reaches_the_item_f
         assert app.screen is app.checkout
         assert lines(app) == [("COFFEE", 1), ("MILK", 1)]
         await press(pilot, "escape")
-        await type_text(pilot, "YOGURT")  # a Y first: not yet a yes
+        await type_text(pilot, "YOGURT")  # a Y first: not yet a yes (and the Y was the answer)
         assert app.screen is app.checkout
         assert lines(app)[:2] == [("COFFEE", 1), ("MILK", 1)]
-        assert "Unknown code 'YOGURT'" in notes(app)[-1]
+        assert "Unknown code 'OGURT'" in notes(app)[-1]
         await press(pilot, "escape", "y", "escape")  # Y, then Esc: keep it after all
         assert app.screen is app.checkout and len(lines(app)) == 2
+
+
+async def test_the_answer_to_the_void_question_is_not_typed_on(make_app):
+    """QA F9: N (the natural "no"), or Y and then a change of mind, went on into the item field,
+    so the next code typed was refused ("nMILK", "yMILK")."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "COFFEE")
+        await press(pilot, "escape", "n")
+        assert app.screen is app.checkout
+        assert app.checkout.item_field.value == ""
+        await type_text(pilot, "MILK")
+        await press(pilot, "escape", "y")
+        assert isinstance(app.screen, VoidScreen)
+        await type_text(pilot, "MILK")  # Y, then the next item after all
+        assert app.screen is app.checkout
+        assert lines(app) == [("COFFEE", 1), ("MILK", 2)]
 
 
 async def test_a_card_scanned_into_the_enrolment_window_moves_on_to_the_name(make_app, key_clock):

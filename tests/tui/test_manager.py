@@ -9,7 +9,7 @@ from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.manager import ManagerScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
 
-from .conftest import ANNA, BEN
+from .conftest import ANNA, BEN, COFFEE_EAN
 from .pilot import fill, notes, press, scan, settle, text_in, until
 
 
@@ -53,6 +53,28 @@ async def test_the_right_pin_opens_the_manager_menu(make_app):
         assert isinstance(app.screen, ManagerScreen)
         await press(pilot, "escape")
         assert app.screen is app.checkout
+
+
+async def test_a_scan_while_the_menu_is_open_is_a_scan_and_chooses_nothing(make_app, key_clock):
+    """QA F5: the keys of a scanner's burst ran the menu's 1-6 (a German EAN opened Member
+    status, a code with 5s printed copies, a card with a 2 opened "Block a lost card" for it).
+    A burst is a scan as in any window; a digit typed by a person still chooses."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        menu = app.screen
+        await scan(pilot, key_clock, COFFEE_EAN)  # 4000010000003: 4 is Member status
+        await scan(pilot, key_clock, ANNA)  # 04A1B2C3D4E500: 4, 1, 2, 3 and 5
+        await scan(pilot, key_clock, "5000000000005")  # 5 is reprint: twice
+        assert app.screen is menu
+        assert app.checkout.view.member.name == "Anna Schmidt"
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
+        assert "Unknown code '5000000000005'" in notes(app)[-1]
+        assert not any("No receipt has been made" in note for note in notes(app))
+        await press(pilot, "4")
+        assert isinstance(app.screen, FormScreen)
+        assert app.screen.title_text == "Member status"
 
 
 async def test_an_adjustment_not_confirmed_records_nothing(make_app, terminal):

@@ -3,11 +3,17 @@
 A scanner that types is so recognised wherever the focus is, even in the middle of the cashier's
 typing: the burst becomes one ``CodeScanned`` (source ``wedge``), its Enter is swallowed, and the
 field gets back what the cashier had typed (a quantity such as ``3*`` applies to the scanned item).
+
+In a window whose single keys act (the manager menu's 1-6, a question's Y and N, the refund's
++ and -), a key that would act is held back until the next key shows it was not the first of a
+burst: a scan's characters never act there, a key typed by a person acts twice ``max_gap_ms`` late
+(80 ms by default).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from textual import events
@@ -33,20 +39,38 @@ class WedgeKeys:
     #: What a field gets back after a scan, until it has: a scan right behind another finds the
     #: first one's code in the field, which the cashier never typed.
     _restoring: tuple[Input, str, int] | None = None
+    #: Keys held back from a window's single-key bindings until it is known they were typed.
+    _held: tuple[events.Key, ...] = ()
+    _held_round = 0
+
+    @property
+    def keys_held(self) -> bool:
+        return bool(self._held)
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded and self._wedge_key(event):
-            return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            swallowed, typed = self._wedge_key(event)
+            if typed:  # keys held back that were not the start of a burst: they act now
+                await self._dispatch_held(typed)
+            if swallowed:
+                return
         await super().on_event(event)  # type: ignore[misc]
 
-    def _wedge_key(self, event: events.Key) -> bool:
-        """Watch the key; True when it ended a scanner burst (the Enter is then swallowed)."""
+    def _wedge_key(self, event: events.Key) -> tuple[bool, tuple[events.Key, ...]]:
+        """Watch the key. First: True when it ended a scanner burst (the Enter is then
+        swallowed) or is held back (``_hold``); then the keys held before that this key shows
+        were typed, to act before it."""
         app: Any = self
         if isinstance(app.focused, Input) and app.focused.has_class(FREE_TEXT):
             self.wedge.reset()  # a burst never runs on from, or into, a free-text field
-            return False
+            return False, ()
         character = event.character if event.is_printable else None
         verdict = self.wedge.feed(event.key, character, self.key_clock(event))
+        typed: tuple[events.Key, ...] = ()
+        if verdict.scan is not None:
+            self._held = ()  # the scan's own keys: they are the code, not choices
+        elif self._held and (character is None or verdict.starts_burst):
+            typed, self._held = self._held, ()  # the burst they began ended without a scan
         if verdict.starts_burst:
             focused = app.focused
             screen = app.screen
@@ -65,7 +89,7 @@ class WedgeKeys:
             else:
                 self._before_burst = (focused, focused.value, focused.cursor_position)
         if verdict.scan is None:
-            return False
+            return character is not None and self._hold(event), typed
         qty = 1
         deliver = app.post_message
         if self._before_burst is not None:
@@ -86,10 +110,36 @@ class WedgeKeys:
         except Refused as e:
             if QUANTITY_GIVEN.match(verdict.scan):  # "0*MILK": the quantity is what is wrong
                 app.notify(str(e), severity="warning")
-                return True
+                return True, typed
             code, typed_qty = verdict.scan, 1
         deliver(CodeScanned(code, "wedge", qty=typed_qty if typed_qty > 1 else qty))
+        return True, typed
+
+    def _hold(self, event: events.Key) -> bool:
+        """Hold ``event`` back if it would act in a window (a binding of its own, outside a
+        field), or if keys are held already: it may be the first key of a scanner's burst."""
+        app: Any = self
+        if not self._held and (
+            isinstance(app.focused, Input) or event.key not in app.screen.active_bindings
+        ):
+            return False
+        self._held = (*self._held, event)
+        self._held_round += 1
+        # The release is queued behind the keys that arrive meanwhile, which may go on with a
+        # burst; twice the gap, as the next key of a burst may be a little late getting here.
+        release = partial(app.call_later, self._release, self._held_round)
+        app.set_timer(2 * self.wedge.max_gap_s, release)
         return True
+
+    async def _release(self, round_: int) -> None:
+        """No key followed the held ones in time: a person typed them."""
+        if round_ == self._held_round and self._held:
+            held, self._held = self._held, ()
+            await self._dispatch_held(held)
+
+    async def _dispatch_held(self, held: tuple[events.Key, ...]) -> None:
+        for key in held:
+            await super().on_event(events.Key(key.key, key.character))  # type: ignore[misc]
 
     def _restore(self, restoring: tuple[Input, str, int]) -> None:
         field, value, cursor = restoring

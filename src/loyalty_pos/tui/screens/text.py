@@ -131,7 +131,8 @@ class VoidScreen(ClosesOnTyping, PosModal[bool]):
     """The question before the basket is thrown away: Y and then Enter voids it; any other key
     keeps it. Esc opens this window, and Esc is also a cashier's reflex after a refused code, so
     the next code typed must not answer it: with "Y / Enter: yes", the Enter that ends a code
-    (or a code starting with Y) voided the basket. A code typed on goes to the item field."""
+    (or a code starting with Y) voided the basket. A code typed on goes to the item field; the
+    answer itself (Y, then a change of mind; N) does not, it would be refused with the code."""
 
     def __init__(self, question: str, typed: Callable[[str], None]) -> None:
         super().__init__()
@@ -163,17 +164,21 @@ class VoidScreen(ClosesOnTyping, PosModal[bool]):
             return
         printable = event.character if event.is_printable and event.character else ""
         if not self.closed_by_typing:
-            if printable in ("y", "Y") and not self.armed:
+            if printable in ("y", "Y"):
                 event.stop()
-                self.armed = printable
-                self.query_one("#hint", Static).update(self._hint())
+                if not self.armed:
+                    self.armed = printable
+                    self.query_one("#hint", Static).update(self._hint())
                 return
             if event.key == "enter" and self.armed:
                 event.stop()
                 self.dismiss(True)
                 return
-            if printable and self.armed and self.typed:  # "YOGURT": the Y began a code
-                self.typed(self.armed)
+            if printable in ("n", "N"):  # no: the answer, not the first key of a code
+                event.stop()
+                self.closed_by_typing = True
+                self.dismiss(False)
+                return
         if not self.hand_on(event) and not self.closed_by_typing:
             event.stop()  # Tab, an arrow, Enter without Y: keep the basket
             self.closed_by_typing = True
