@@ -11,7 +11,7 @@ returning the goods never renews them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -91,7 +91,7 @@ class Account:
                     added.append(lot)
             elif lot.points - pay:
                 added.append(Lot(lot.points - pay, lot.earned_at, lot.expires_at))
-        return Account(self._merge([*self.lots, *added]), debt)
+        return Account(merged([*self.lots, *added]), debt)
 
     def take(self, points: int, on: date, allow_debt: bool, prefer: Sequence[Lot] = ()) -> Account:
         """Take ``points`` from the live lots, first-to-expire first. Shortfall becomes debt if allowed.
@@ -157,21 +157,22 @@ class Account:
         lapsed = [lot for lot in lots if lot.points and not lot.live_on(on)]
         if not lapsed:
             return account
-        return Account(self._merge(list(account.lots) + lapsed), account.debt)
+        return Account(merged(list(account.lots) + lapsed), account.debt)
 
     def expire(self, on: date) -> tuple[Account, list[Lot]]:
         """Drop lapsed lots; returns the new account and the lots that lapsed (for expire events)."""
         lapsed = [lot for lot in self.lots if not lot.live_on(on)]
         return Account(tuple(lot for lot in self.lots if lot.live_on(on)), self.debt), lapsed
 
-    @staticmethod
-    def _merge(lots: list[Lot]) -> tuple[Lot, ...]:
-        """Lots earned the same day with the same expiry are one lot: they behave identically."""
-        merged: dict[tuple[date, date | None], int] = {}
-        for lot in lots:
-            key = (lot.earned_at, lot.expires_at)
-            merged[key] = merged.get(key, 0) + lot.points
-        return tuple(sorted((Lot(p, e, x) for (e, x), p in merged.items() if p), key=_expiry_order))
+
+def merged(lots: Iterable[Lot]) -> tuple[Lot, ...]:
+    """Lots earned the same day with the same expiry as one lot (they behave identically), first
+    to expire first; empty ones left out."""
+    points: dict[tuple[date, date | None], int] = {}
+    for lot in lots:
+        key = (lot.earned_at, lot.expires_at)
+        points[key] = points.get(key, 0) + lot.points
+    return tuple(sorted((Lot(p, e, x) for (e, x), p in points.items() if p), key=_expiry_order))
 
 
 def latest_first(lots: Sequence[Lot], moved: int, points: int) -> tuple[Lot, ...]:

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from loyalty_pos import canonical
-from loyalty_pos.domain.lots import Account, Lot
+from loyalty_pos.domain.lots import Account, Lot, merged
 
 from . import wire
 
@@ -228,17 +228,11 @@ def _lots(lots: Iterable[wire.LotIn]) -> list[Lot]:
 
 
 def _compact(account: Account) -> Account:
-    """Lots of the same earning day and expiry are one lot: they are spent and lapse together."""
-    merged: dict[tuple[date, date | None], int] = {}
-    for lot in account.lots:
-        key = (lot.earned_at, lot.expires_at)
-        merged[key] = merged.get(key, 0) + lot.points
-    if len(merged) == len(account.lots):
+    """Lots of the same earning day and expiry are one lot: they are spent and lapse together.
+    Most accounts have none to merge, and come back as they are."""
+    if len({(lot.earned_at, lot.expires_at) for lot in account.lots}) == len(account.lots):
         return account
-    lots = [Lot(points, earned, expires) for (earned, expires), points in merged.items()]
-    return Account(
-        tuple(sorted(lots, key=lambda x: (x.expires_at or date.max, x.earned_at))), account.debt
-    )
+    return Account(merged(account.lots), account.debt)
 
 
 def _one(day: str | None) -> tuple[str, ...]:
@@ -435,18 +429,13 @@ def _checkout(book: Book, e: wire.Checkout, gseq: int, occurred_us: int) -> Post
         return Posted(spend_minor=e.due_minor)  # a sale without a card still counts in reports
     on = e.occurred_at.date()
     acc = member_account(record.member_id)
-    transfers = []
+    transfers: list[Transfer] = []
     changes: dict[str, Any] = {}
+    # A till's sale reaching the ledger after an expiry run may have paid with points that were
+    # live on its day and written off since: they were spent, not expired.
+    paid = _take(record, e.points_redeemed, on, transfers, changes)
     if e.points_redeemed:
-        # A till's sale reaching the ledger after an expiry run may have paid with points that
-        # were live on its day and written off since: they were spent, not expired.
-        paid, unexpired, written_off = _take(record, e.points_redeemed, on)
-        if unexpired:
-            transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
-            changes["written_off"] = written_off
         transfers.append(Transfer("redeem", acc, REDEEMED, e.points_redeemed, record.member_id))
-    else:
-        paid = record.account
     if e.points_earned:
         transfers.append(Transfer("earn", ISSUED, acc, e.points_earned, record.member_id))
     changes["account"] = paid.earn(_lots(e.lots))
@@ -469,18 +458,14 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
         return Posted(spend_minor=-e.refund_minor)
     on = e.occurred_at.date()
     acc = member_account(record.member_id)
-    transfers = []
-    taken, unexpired, written_off = _take(record, e.points_reversed, on, _lots(e.reversed_lots))
-    if unexpired:
-        transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
+    transfers: list[Transfer] = []
+    changes: dict[str, Any] = {"punch": _bump(record.punch, e.punch_delta)}
+    taken = _take(record, e.points_reversed, on, transfers, changes, _lots(e.reversed_lots))
     if e.points_reversed:
         transfers.append(Transfer("reverse", acc, ISSUED, e.points_reversed, record.member_id))
     if e.points_restored:
         transfers.append(Transfer("restore", REDEEMED, acc, e.points_restored, record.member_id))
-    account = taken.restore(_lots(e.lots), on)  # as ``domain.accounting.after_refund``
-    changes: dict[str, Any] = {"account": account, "punch": _bump(record.punch, e.punch_delta)}
-    if unexpired:
-        changes["written_off"] = written_off
+    changes["account"] = taken.restore(_lots(e.lots), on)  # as ``accounting.after_refund``
     returned = e.birthday_bonus_returned
     if returned is not None and returned.isoformat() in record.bonus_days:
         # That bonus may be earned again, unless another one of that day stands (two offline
@@ -493,21 +478,26 @@ def _refund(book: Book, e: wire.Refund, gseq: int, occurred_us: int) -> Posted:
 
 
 def _take(
-    record: MemberRecord, points: int, on: date, prefer: Sequence[Lot] = ()
-) -> tuple[Account, int, tuple[Lot, ...]]:
+    record: MemberRecord,
+    points: int,
+    on: date,
+    transfers: list[Transfer],
+    changes: dict[str, Any],
+    prefer: Sequence[Lot] = (),
+) -> Account:
     """``record.account.take(points, on, allow_debt=True, prefer=prefer)``, where the lots the
     expiry runs wrote off (``written_off``) count as the member's too: a sale dated before a run
     that reached the ledger after it spent points live on its day; a refund takes its sale's
-    points that lapsed unused from the lapsed lot, written off or not. Returns the account, the
-    points taken from written-off lots (booked back from ``program:expired``) and the
-    written-off lots left.
+    points that lapsed unused from the lapsed lot, written off or not. The points taken from
+    written-off lots are booked back from ``program:expired`` first (an ``unexpire`` transfer
+    added to ``transfers``) and leave ``written_off`` (in ``changes``).
 
     A terminal holds the written-off lots among its own (the pull sends them), so its ``take``
     picks the same points; here a lot of the member's own goes before a written-off one of the
     same earning day and expiry."""
     account, off = record.account, record.written_off
     if not off or points <= 0:
-        return account.take(points, on, allow_debt=True, prefer=prefer), 0, off
+        return account.take(points, on, allow_debt=True, prefer=prefer)
     combined, spent = Account(account.lots + off, account.debt).spend(
         points, on, allow_debt=True, prefer=prefer
     )
@@ -519,9 +509,11 @@ def _take(
         own[key] = own.get(key, 0) - mine
         rest[key] = rest.get(key, 0) - (lot.points - mine)
         unexpired += lot.points - mine
-    lots = tuple(Lot(n, *key) for key, n in own.items() if n)
-    left = tuple(Lot(n, *key) for key, n in rest.items() if n)
-    return _compact(Account(lots, combined.debt)), unexpired, left
+    if unexpired:
+        acc = member_account(record.member_id)
+        transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
+        changes["written_off"] = tuple(Lot(n, *key) for key, n in rest.items() if n)
+    return _compact(Account(tuple(Lot(n, *key) for key, n in own.items() if n), combined.debt))
 
 
 def _by_key(lots: Iterable[Lot]) -> dict[tuple[date, date | None], int]:
@@ -539,14 +531,13 @@ def _adjust(book: Book, e: wire.Adjust, gseq: int, occurred_us: int) -> Posted:
     if e.points > 0:
         transfer = Transfer("adjust_in", ADJUSTED, acc, e.points, record.member_id)
         account = record.account.earn(_lots(e.lots))
-    else:
-        account, unexpired, off = _take(record, -e.points, e.occurred_at.date())
-        if unexpired:  # a till's clawback dated before an expiry run, pushed after it
-            unexpire = Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id)
-            out = Transfer("adjust_out", acc, ADJUSTED, -e.points, record.member_id)
-            return _save(book, record, e, gseq, [unexpire, out], account=account, written_off=off)
-        transfer = Transfer("adjust_out", acc, ADJUSTED, -e.points, record.member_id)
-    return _save(book, record, e, gseq, [transfer], account=account)
+        return _save(book, record, e, gseq, [transfer], account=account)
+    # A till's clawback dated before an expiry run and pushed after it may take written-off points.
+    transfers: list[Transfer] = []
+    changes: dict[str, Any] = {}
+    account = _take(record, -e.points, e.occurred_at.date(), transfers, changes)
+    transfers.append(Transfer("adjust_out", acc, ADJUSTED, -e.points, record.member_id))
+    return _save(book, record, e, gseq, transfers, account=account, **changes)
 
 
 def _card_link(book: Book, e: wire.CardLink, gseq: int, occurred_us: int) -> Posted:
@@ -596,14 +587,8 @@ def _write_off(record: MemberRecord, lot: Lot, e: wire.Expire) -> tuple[Lot, ...
     """``record.written_off`` with ``lot`` added (one lot per earning day and expiry), less those
     that lapsed more than ``WRITTEN_OFF_DAYS`` before the run."""
     since = e.occurred_at.date() - timedelta(days=WRITTEN_OFF_DAYS)
-    merged: dict[tuple[date, date | None], int] = {}
-    for x in (*record.written_off, lot):
-        if x.expires_at is None or x.expires_at >= since:
-            merged[x.earned_at, x.expires_at] = (
-                merged.get((x.earned_at, x.expires_at), 0) + x.points
-            )
-    order = sorted(merged, key=lambda key: (key[1] or date.max, key[0]))
-    return tuple(Lot(merged[key], *key) for key in order)
+    kept = (*record.written_off, lot)
+    return merged(x for x in kept if x.expires_at is None or x.expires_at >= since)
 
 
 def _status(status: str) -> Callable[[Book, Any, int, int], Posted]:
