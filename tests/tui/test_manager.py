@@ -18,6 +18,12 @@ async def open_menu(pilot, pin: str = "1234") -> None:
     await fill(pilot, pin)
 
 
+async def question(pilot) -> str:
+    """The manager's Y/N question, once it is on screen: its text."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+    return text_in(pilot.app.screen, "Static")
+
+
 async def test_five_wrong_pins_lock_manager_actions_for_15_minutes(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -86,8 +92,7 @@ async def test_an_adjustment_not_confirmed_records_nothing(make_app, terminal):
         await fill(pilot, BEN)
         await fill(pilot, "-200")
         await fill(pilot, "test")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "Balance 0 now, -200 after." in text_in(app.screen, "Static")
+        assert "Balance 0 now, -200 after." in await question(pilot)
         await press(pilot, "n")
         assert "Nothing was adjusted." in notes(app)[-1]
     assert list(terminal.store.events()) == []
@@ -106,8 +111,7 @@ async def test_a_manager_adjusts_points_with_a_reason(make_app, terminal):
         await fill(pilot, "250")
         await fill(pilot, "goodwill: broken bag")
         # Who and what, before anything is recorded: the name, the balance before and after.
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        asked = text_in(app.screen, "Static")
+        asked = await question(pilot)
         assert "Anna Schmidt (M0001" in asked and "+250 points" in asked
         assert "Balance 0 now, 250 after." in asked
         assert list(terminal.store.events()) == []
@@ -134,8 +138,7 @@ async def test_a_lost_card_is_blocked_and_a_new_card_linked_to_the_member(make_a
         await press(pilot, "3")  # the lost card is the basket's; the new one is asked
         await fill(pilot, "LC00777001")
         # Whose card, before anything is recorded.
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        asked = text_in(app.screen, "Static")
+        asked = await question(pilot)
         assert "Anna Schmidt (M0001" in asked and "link the new card" in asked
         assert terminal.store.card("LC00777001") is None
         await press(pilot, "y")
@@ -161,15 +164,14 @@ async def test_a_lost_card_reported_and_blocked_before_is_replaced_later_in_the_
         await open_menu(pilot)
         await press(pilot, "2")
         await fill(pilot, ANNA)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await question(pilot)
         await press(pilot, "y")
         await until(pilot, lambda: "is blocked" in (notes(app) or [""])[-1])
         assert terminal.store.card(ANNA)["card_status"] == "blocked"
         await press(pilot, "3")  # days later, the customer is back
         await fill(pilot, ANNA)
         await fill(pilot, "LC00777002")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        asked = text_in(app.screen, "Static")
+        asked = await question(pilot)
         assert "Anna Schmidt (M0001" in asked and "blocked already" in asked
         assert "link the new card" in asked
         assert terminal.store.card("LC00777002") is None  # nothing before Y
@@ -186,14 +188,13 @@ async def test_a_card_to_block_shows_its_member_first_and_n_blocks_nothing(make_
         await open_menu(pilot)
         await press(pilot, "2")
         await fill(pilot, BEN)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "Ben Carter (M0002" in text_in(app.screen, "Static")
+        assert "Ben Carter (M0002" in await question(pilot)
         await press(pilot, "n")
         assert "No card was blocked." in notes(app)[-1]
         assert terminal.store.card(BEN)["card_status"] == "active"
         await press(pilot, "2")
         await fill(pilot, BEN)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await question(pilot)
         await press(pilot, "y")
         await until(pilot, lambda: "is blocked" in notes(app)[-1])
     assert terminal.store.card(BEN)["card_status"] == "blocked"
@@ -271,6 +272,5 @@ async def test_a_reason_typed_in_a_quick_burst_stays_in_its_field(make_app, term
         await fill(pilot, BEN)
         await fill(pilot, "500")
         await scan(pilot, key_clock, "welcome gift")  # keys 4 ms apart, then Enter
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "+500 points, for “welcome gift”" in text_in(app.screen, "Static")
+        assert "+500 points, for “welcome gift”" in await question(pilot)
         assert not any("Unknown code" in n for n in notes(app))
