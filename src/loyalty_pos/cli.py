@@ -250,7 +250,8 @@ def cmd_pin_set(args: argparse.Namespace) -> Any:
 
 
 def cmd_token_set(args: argparse.Namespace) -> Any:
-    token = sys.stdin.readline() if args.token == "-" else args.token
+    # A token piped from a file saved as "UTF-8 with BOM" starts with the mark: not the token's.
+    token = sys.stdin.readline().removeprefix("\ufeff") if args.token == "-" else args.token
     return set_ledger_token(_terminal(args), token, args.manager_pin)
 
 

@@ -39,9 +39,28 @@ class Parser(argparse.ArgumentParser):
         argv = list(sys.argv[1:] if args is None else args)
         asked = _JSON_ERRORS.set(asks_for_json(argv))
         try:
-            return super().parse_args(argv, namespace)
+            parsed, extras = self.parse_known_args(argv, namespace)
+            if extras:
+                self._chosen(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+            return parsed
         finally:
             _JSON_ERRORS.reset(asked)
+
+    def _chosen(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The (sub)command the line chose, deepest first: an argument it does not know is
+        named against ``loyalty-pos checkout``, whose ``--help`` lists what it takes."""
+        parser: argparse.ArgumentParser = self
+        while True:
+            chosen = [
+                action.choices[name]
+                for action in parser._actions
+                if isinstance(action, argparse._SubParsersAction)
+                and isinstance(name := getattr(parsed, action.dest, None), str)
+                and name in action.choices
+            ]
+            if not chosen or chosen[0] is parser:
+                return parser
+            parser = chosen[0]
 
     def error(self, message: str) -> NoReturn:
         if found := _NEEDS_A_VALUE.fullmatch(message):

@@ -325,8 +325,10 @@ def test_numbers_out_of_range_are_usage_errors(home: Path, args: tuple[str, ...]
         (
             ("checkout", "--item", "MILK", "--bogus", "--json"),
             "unrecognized arguments: --bogus",
-            "loyalty-pos",
+            "loyalty-pos checkout",
         ),
+        (("--json", "card", "block", "X1", "--pin", "1"), "unrecognized", "loyalty-pos card block"),
+        (("--json", "--bogus", "verify"), "unrecognized arguments: --bogus", "loyalty-pos verify"),
         (("--json", "sell", "--item", "MILK"), "invalid choice: 'sell'", "loyalty-pos"),
         (
             ("checkout", "--js", "--line", "-5:grocery"),

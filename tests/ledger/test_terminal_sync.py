@@ -394,7 +394,8 @@ def test_a_new_token_installed_with_token_set_lets_a_revoked_till_sync_again(
     assert wrong.returncode == 2 and "PIN" in wrong.stderr
     assert token_set("--token", "two words", "--manager-pin", "1234").returncode == 2
     assert (t.home / "ledger.token").read_text().strip() == t.config.ledger.token  # unchanged
-    done = token_set("--token", "-", "--manager-pin", "1234", stdin=new_token + "\n")
+    # piped from a file Notepad saved as "UTF-8 with BOM": the mark is not part of the token
+    done = token_set("--token", "-", "--manager-pin", "1234", stdin="\ufeff" + new_token + "\n")
     assert done.returncode == 0, done.stderr
     assert (t.home / "ledger.token").stat().st_mode & 0o777 == 0o600
     t = open_terminal(t.home)
