@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from . import checkout as svc
@@ -156,9 +157,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", type=int, default=7, help="backups to keep (default 7)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    # At a terminal the steps show as a progress bar, and log lines print above it through the
+    # bar's console (a plain handler would write into the bar's line); in cron's mail, plain
+    # timestamped lines. Each HTTP request is not news: httpx logs only what goes wrong.
+    console = Console(stderr=True)
+    fancy = sys.stderr.isatty() and not args.json
+    handler: logging.Handler = (
+        RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")
+        if fancy
+        else logging.StreamHandler(sys.stderr)
     )
+    handler.setFormatter(
+        logging.Formatter("%(message)s" if fancy else "%(asctime)s %(levelname)s %(message)s")
+    )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     def refuse(code: int, error: str, message: str) -> int:
         """A run that does not start: one log line, or with ``--json`` one JSON object, on
@@ -194,12 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return refuse(2, e.code, str(e))
     except ValueError as e:
         return refuse(2, "refused", str(e))
-    if sys.stderr.isatty() and not args.json:
+    if fancy:
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=console,
         ) as bar:
             task = bar.add_task("nightly", total=5)
 

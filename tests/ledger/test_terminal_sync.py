@@ -172,6 +172,64 @@ def test_the_nightly_job_runs_end_to_end_against_the_ledger(store, tmp_path) -> 
     assert len(list((t.home / "backups").glob("terminal-*.db"))) == 1
 
 
+def _nightly_through_a_terminal(home: Path) -> str:
+    """``scripts/nightly-sync`` run at a terminal (a pseudo-terminal as its stdout and stderr),
+    as an IT person runs it by hand: what the screen got."""
+    import os
+    import pty
+
+    main_fd, screen = pty.openpty()
+    env = {**subprocess_env(), "COLUMNS": "120", "TERM": "xterm"}
+    job = subprocess.Popen(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home)],
+        stdin=subprocess.DEVNULL,
+        stdout=screen,
+        stderr=screen,
+        env=env,
+    )
+    os.close(screen)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # the job ended and closed its side
+            break
+        if not chunk:
+            break
+        seen += chunk
+    job.wait(timeout=60)
+    os.close(main_fd)
+    return seen.decode("utf-8", "replace")
+
+
+def test_the_nightly_jobs_log_says_each_step_once_without_a_line_per_request(
+    store, tmp_path
+) -> None:
+    """QA: run by hand at a terminal, the job's log lines were written into its progress bar's
+    line (``INFO:loyalty_pos.nightly:sync: ok``), and in cron's mail every HTTP request of the
+    sync was a line of its own (``HTTP Request: POST ...``)."""
+    t = till(store, tmp_path / "t1", "T1")
+    svc.checkout(t, None, svc.resolve_items(t, [("MASCARA", 1)]))
+    mailed = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(t.home)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert mailed.returncode == 0, mailed.stderr
+    lines = mailed.stderr.splitlines()
+    assert [line.split(" ", 3)[-1] for line in lines if line.endswith(": ok")] == [
+        f"{step}: ok" for step in ("sync", "verify", "backup", "optimize", "report")
+    ]
+    assert "HTTP Request" not in mailed.stderr and "End of day" in mailed.stdout
+    screen = _nightly_through_a_terminal(t.home)
+    assert "End of day" in screen and "HTTP Request" not in screen
+    assert "INFO:" not in screen and "\x1b" in screen  # the bar's console, not a plain handler
+    for step in ("sync", "verify", "backup", "optimize", "report"):
+        assert screen.count(f"{step}: ok") == 1, screen
+
+
 def test_a_pull_in_small_pages_with_the_next_page_fetched_ahead_gets_every_member(
     store, tmp_path
 ) -> None:
