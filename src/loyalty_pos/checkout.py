@@ -870,10 +870,14 @@ def _refund_of(
         for line in sale.lines:
             sold[line.sku] = sold.get(line.sku, 0) + line.qty
         items = {s: q - previous.get(s, 0) for s, q in sold.items() if q - previous.get(s, 0) > 0}
-    reversed_before = sum(
-        int(r.get("points_reversed") or 0) for r in t.store.refunds_of(receipt_id)
+    refunds = t.store.refunds_of(receipt_id)
+    reversed_before = sum(int(r.get("points_reversed") or 0) for r in refunds)
+    reversed_lots = [Lot.from_json(lot) for r in refunds for lot in r.get("reversed_lots") or []]
+    return (
+        original,
+        program,
+        compute_refund(program, sale, items, previous, reversed_before, reversed_lots),
     )
-    return original, program, compute_refund(program, sale, items, previous, reversed_before)
 
 
 def preview_refund(t: Terminal, receipt_id: str, items: Mapping[str, int]) -> dict[str, Any]:

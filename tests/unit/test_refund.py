@@ -166,7 +166,9 @@ def test_points_that_lapsed_between_sale_and_refund_come_back_lapsed_and_pay_no_
     assert account.expire(SOON)[1] == [Lot(600, D1, SOON)]
 
 
-def test_points_taken_back_come_from_the_sales_own_lots_latest_expiring_first() -> None:
+def test_points_taken_back_come_from_the_lots_the_returned_units_earned_them_in() -> None:
+    """QA F1: returning the book of a book-and-groceries basket took the year's points first,
+    left the groceries' points in the book's 60-day cashback lot, and they lapsed with it."""
     p = program([CASHBACK])
     before = Account((Lot(500, D1, SOON),))
     lines = [
@@ -177,14 +179,51 @@ def test_points_taken_back_come_from_the_sales_own_lots_latest_expiring_first() 
     year, cashback = NOW.date() + timedelta(days=365), NOW.date() + timedelta(days=60)
     assert sale_.lots == (Lot(40, NOW.date(), year), Lot(200, NOW.date(), cashback))
     book = refund(p, sale_, {"BOOK": 1}, {})
-    # 220 back: the year's 40, then 180 of the cashback; never the 500 the member had before
-    assert book.reversed_lots == (Lot(40, NOW.date(), year), Lot(180, NOW.date(), cashback))
+    # the book's 20 of the year's lot and its 200 cashback; never the 500 held before the sale
+    assert book.reversed_lots == (Lot(20, NOW.date(), year), Lot(200, NOW.date(), cashback))
     back = apply_event(after_sale, _refund_event(book, NOW + timedelta(days=1)))
-    assert _lots(back) == [(D1, SOON, 500), (NOW.date(), cashback, 20)]
-    rest = refund(p, sale_, {"A": 1}, {"BOOK": 1})
-    assert rest.reversed_lots == (Lot(20, NOW.date(), cashback),)
+    assert _lots(back) == [(D1, SOON, 500), (NOW.date(), year, 20)]  # the groceries' year
+    assert back.balance(cashback) == 20  # not lapsed with the cashback
+    rest = refund(p, sale_, {"A": 1}, {"BOOK": 1}, book.points_reversed, book.reversed_lots)
+    assert rest.reversed_lots == (Lot(20, NOW.date(), year),)
     back = apply_event(back, _refund_event(rest, NOW + timedelta(days=2)))
     assert _lots(back) == _lots(before)
+
+
+def test_the_lots_of_refunds_in_any_order_add_up_to_the_lots_of_the_sale() -> None:
+    """Groceries first, then the book: each refund takes its own units' points, and whatever
+    the earlier refunds took (given, or recomputed), the last takes exactly what is left."""
+    p = program([CASHBACK])
+    lines = [
+        BasketLine("BOOK", "Book", 1, D("20.00"), "books"),
+        BasketLine("A", "A", 3, D("20.00"), "x"),
+    ]
+    sale_, _ = _sale_from(p, Account(()), lines, None)
+    year, cashback = NOW.date() + timedelta(days=365), NOW.date() + timedelta(days=60)
+    first = refund(p, sale_, {"A": 2}, {})
+    assert first.reversed_lots == (Lot(40, NOW.date(), year),)
+    for earlier in (first.reversed_lots, None):  # None: recomputed, as for unit callers
+        last = refund(p, sale_, {"A": 1, "BOOK": 1}, {"A": 2}, first.points_reversed, earlier)
+        assert last.reversed_lots == (Lot(40, NOW.date(), year), Lot(200, NOW.date(), cashback))
+
+
+def test_points_paid_come_back_as_the_points_of_the_money_the_kept_part_paid() -> None:
+    """QA F2: at 7 points a unit, 70 points paid 10.00 of a 30.00 sale. Returning a third kept
+    6.00 of the points payment (whole-point steps of 1.00) but counted 46 points still in use
+    (two thirds of 70): 6.00 and 24 points (3.43) back for 10.00 of goods. The points given
+    back are what the money not kept cost: 28, so 6.00 + 4.00."""
+    p = program(redeem={"points_per_unit": 7, "min_cash": "0", "max_share": "1.0"})
+    lines = [BasketLine(s, s, 1, D("10.00"), "x") for s in ("A", "B", "C")]
+    s = sale(p, lines, redeem=70)
+    assert (s.points_redeemed, s.points_value) == (70, D("10.00"))
+    first = refund(p, s, {"C": 1}, {})
+    assert (first.money_refunded, first.points_restored) == (D("6.00"), 28)
+    second = refund(p, s, {"B": 1}, {"C": 1}, first.points_reversed)
+    assert (second.money_refunded, second.points_restored) == (D("7.00"), 21)
+    taken = first.points_reversed + second.points_reversed
+    last = refund(p, s, {"A": 1}, {"B": 1, "C": 1}, taken)
+    assert last.money_refunded + second.money_refunded + first.money_refunded == D("20.00")
+    assert last.points_restored + second.points_restored + first.points_restored == 70
 
 
 def test_a_refund_after_the_sales_cashback_lapsed_unused_takes_nothing_else_for_it() -> None:

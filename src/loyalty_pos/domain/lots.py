@@ -196,6 +196,37 @@ def latest_first(lots: Sequence[Lot], moved: int, points: int) -> tuple[Lot, ...
     return tuple(out)
 
 
+def taken_back(
+    sale: Sequence[Lot], taken: Sequence[Lot], kept: Sequence[Lot], points: int
+) -> tuple[Lot, ...]:
+    """The ``points`` one refund takes back, as parts of the lots the ``sale`` earned: from
+    each lot first what the returned units earned in it (what it holds beyond the ``kept``
+    lots, those the units still kept earn), then, for a point of rounding, the latest-expiring
+    part left. ``taken``: what the sale's earlier refunds took back.
+
+    Returning the book of a basket takes its cashback from the cashback lot and its base points
+    from the year's lot, so the groceries kept keep their year (not the book's 60 days); and
+    refunds that add up to the sale take back exactly its lots."""
+    order = [(lot.earned_at, lot.expires_at) for lot in reversed(merged(sale))]
+    left = {(lot.earned_at, lot.expires_at): lot.points for lot in merged(sale)}
+    for lot in taken:
+        key = (lot.earned_at, lot.expires_at)
+        if key in left:
+            left[key] = max(left[key] - lot.points, 0)
+    still = {(lot.earned_at, lot.expires_at): lot.points for lot in merged(kept)}
+    out = dict.fromkeys(order, 0)
+    wanted = points
+    for returned_only in (True, False):
+        for key in order:
+            room = left[key] - out[key]
+            if returned_only:
+                room = min(room, left[key] - still.get(key, 0))
+            part = max(min(room, wanted), 0)
+            out[key] += part
+            wanted -= part
+    return tuple(Lot(out[key], *key) for key in order if out[key])
+
+
 def at_most(lots: Sequence[Lot], most: int) -> tuple[Lot, ...]:
     """``lots`` as at most ``most`` lots (an event's list is bounded): past that, the
     earliest-expiring ones become one lot with the earliest expiry among them, which never gives a

@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from .errors import RedeemRefused, Refused
 from .events import MAX_LINES, MAX_POINTS
-from .lots import Lot, expiry_date, latest_first
+from .lots import Lot, expiry_date, latest_first, taken_back
 from .money import exponent, largest, over_max, quantize
 from .program import Program, Promotion
 from .tiers import TierStatus, tier_status
@@ -549,6 +549,7 @@ def refund(
     returned: Mapping[str, int],
     previously_returned: Mapping[str, int],
     previously_reversed: int | None = None,
+    previously_reversed_lots: Sequence[Lot] | None = None,
 ) -> RefundResult:
     """Recompute the sale as if the returned units had never been bought and take the difference.
 
@@ -558,7 +559,10 @@ def refund(
     (returning an excluded item moves the points payment onto the items that earn), and the
     ledger refuses a negative reversal. Taking back up to the recomputation's cumulative figure,
     never less than before and never more than the sale earned, keeps the sum of a receipt's
-    refunds exactly what the sale earned once it is all returned."""
+    refunds exactly what the sale earned once it is all returned.
+
+    ``previously_reversed_lots``: the lots those refunds took the points from (None: what the
+    recomputation says they took)."""
     sold: dict[str, int] = {}
     for line in sale.lines:
         sold[line.sku] = sold.get(line.sku, 0) + line.qty
@@ -578,25 +582,28 @@ def refund(
         raise Refused("Nothing to refund.")
     after = {sku: previously_returned.get(sku, 0) + returned.get(sku, 0) for sku in sold}
 
-    def replay(gone: Mapping[str, int]) -> tuple[int, Decimal, int]:
-        """(points earned, money due, points redeemed still in use) for the sale less ``gone``."""
+    def replay(gone: Mapping[str, int]) -> tuple[int, Decimal, int, tuple[Lot, ...]]:
+        """(points earned, money due, points redeemed still in use, lots earned) for the sale
+        less ``gone``."""
         lines = _remaining(sale.lines, gone)
         if not any(gone.values()):
-            return sale.points_earned, sale.total - sale.points_value, sale.points_redeemed
+            due = sale.total - sale.points_value
+            return sale.points_earned, due, sale.points_redeemed, sale.lots
         if not lines:
-            return 0, Decimal(0), 0
+            return 0, Decimal(0), 0, ()
         plain = quote(program, lines, sale.member, sale.now, forced_points_value=Decimal(0))
         if not sale.total:
-            return plain.points_earned, plain.due, 0
+            return plain.points_earned, plain.due, 0, plain.lots
         # The kept units' part of the points payment, multiplied before it is divided so that
         # a part that divides evenly (two thirds of 30.00) is exact, not a cent less.
         value = _floor_value(program, sale.points_value * plain.total / sale.total)
         q = quote(program, lines, sale.member, sale.now, forced_points_value=value)
-        in_use = math.floor(sale.points_redeemed * plain.total / sale.total)
-        return q.points_earned, q.due, in_use
+        # The points of that part, not the same share of the points: with 7 points a unit,
+        # 6.00 kept is 42 points, and 46 (two thirds of 70) would give back 3.43 for 4.00.
+        return q.points_earned, q.due, points_for_value(program, value), q.lots
 
-    earned_before, due_before, used_before = replay(previously_returned)
-    earned_after, due_after, used_after = replay(after)
+    earned_before, due_before, used_before, lots_before = replay(previously_returned)
+    earned_after, due_after, used_after, lots_after = replay(after)
     # A returned unit takes its punch off the member's card; a free unit this sale gave that the
     # returned units no longer earn gives back the ``every`` punches it used.
     punch_every = {
@@ -620,8 +627,15 @@ def refund(
     target = min(max(earned - earned_after, already), earned)
     points_reversed = target - already
     points_restored = used_before - used_after
-    # Each refund moves the next points of the sale's lots, latest-expiring first: what earlier
-    # refunds moved is what the sale earned (or paid) less what the sale still earns (or pays).
+    if previously_reversed_lots is None:  # what the sale's lots held beyond the kept units'
+        earned_lots = {(lot.earned_at, lot.expires_at): lot.points for lot in lots_before}
+        previously_reversed_lots = [
+            replace(lot, points=gone)
+            for lot in sale.lots
+            if (gone := lot.points - earned_lots.get((lot.earned_at, lot.expires_at), 0)) > 0
+        ]
+    # The points given back are the next of the sale's spent lots, latest-expiring first: what
+    # earlier refunds gave back is what the sale paid less what the smaller sale still pays.
     return RefundResult(
         returned=dict(returned),
         money_refunded=due_before - due_after,
@@ -629,7 +643,9 @@ def refund(
         points_restored=points_restored,
         punch_delta={sku: delta for sku, delta in punch_delta.items() if delta},
         fully_refunded=all(after[s] >= sold[s] for s in sold),
-        reversed_lots=latest_first(sale.lots, already, points_reversed),
+        reversed_lots=taken_back(
+            sale.lots, previously_reversed_lots, lots_after, points_reversed
+        ),
         restored_lots=latest_first(
             sale.spent, sale.points_redeemed - used_before, max(points_restored, 0)
         )
