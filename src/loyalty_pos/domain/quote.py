@@ -643,9 +643,7 @@ def refund(
         points_restored=points_restored,
         punch_delta={sku: delta for sku, delta in punch_delta.items() if delta},
         fully_refunded=all(after[s] >= sold[s] for s in sold),
-        reversed_lots=taken_back(
-            sale.lots, previously_reversed_lots, lots_after, points_reversed
-        ),
+        reversed_lots=taken_back(sale.lots, previously_reversed_lots, lots_after, points_reversed),
         restored_lots=latest_first(
             sale.spent, sale.points_redeemed - used_before, max(points_restored, 0)
         )
