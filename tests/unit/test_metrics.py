@@ -19,6 +19,7 @@ from loyalty_pos.domain.metrics import (
     period_report,
     points_value,
     redemption_rate_pct,
+    retention_pct,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -124,3 +125,24 @@ def test_the_redemption_rate_of_a_period_that_issued_no_points_or_fewer_than_non
     assert redemption_rate_pct(0, 0) is None
     assert redemption_rate_pct(500, 400) == 125  # returns: over 100 % stays a figure
     assert redemption_rate_pct(0, 400) == 0
+
+
+@given(
+    start=st.sets(st.integers(0, 30)),
+    end=st.sets(st.integers(0, 30)),
+    new=st.sets(st.integers(31, 40)),
+)
+def test_retention_counts_the_members_kept_from_the_start_and_stays_within_0_and_100(
+    start: set[int], end: set[int], new: set[int]
+) -> None:
+    """QA: one member active at the start, four at the end (three back after months away):
+    retention 400 %, churn -300 %. E - N is the members of S still active."""
+    ids = {str(i) for i in start}, {str(i) for i in end | new}, {str(i) for i in new}
+    rate = retention_pct(*ids)
+    if not start:
+        assert rate is None
+    else:
+        assert rate is not None and 0 <= rate <= 100
+        assert abs(rate * len(start) - 100 * len(start & end)) < Decimal("1e-20")
+    assert retention_pct({"a"}, {"a", "b", "c", "d"}, set()) == 100
+    assert retention_pct({"a", "b"}, {"b", "c", "n"}, {"n"}) == 50
