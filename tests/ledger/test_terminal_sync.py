@@ -326,6 +326,63 @@ def test_a_till_with_another_tills_token_is_told_whose_token_it_is(store, tmp_pa
     assert second.store.outbox_count() == 1
 
 
+def test_a_second_till_running_under_a_terminal_id_in_use_stays_offline_and_is_told_why(
+    store, tmp_path
+) -> None:
+    """QA (high): a second machine set up as T2 with T2's token had every event refused as
+    `chain`, yet each sync counted as a success: it stayed online for good, spent 20,025 points
+    with no offline cap that the ledger never took off, and said nothing of the shared id."""
+    t2 = till(store, tmp_path / "t2", "T2")
+    sync(t2)
+    for _ in range(3):
+        svc.checkout(t2, None, svc.resolve_items(t2, [("MILK", 1)]))
+    sync(t2)
+    store.admin.post("/v1/members/M0001/adjust", json={"points": 20000, "reason": "gift"})
+    copy = init_terminal(
+        tmp_path / "t2b",
+        "T2",
+        ROOT / "config/program.example.toml",
+        "1234",
+        ledger_url=store.base_url,
+        token=t2.config.ledger.token,
+    )
+    import_catalog(copy, ROOT / "config/demo/catalog.csv")
+    first = sync(copy)  # nothing to send yet: the pull's head already shows it
+    assert first["online"] is False and first["held"] == 0
+    assert "another till runs as T2" in first["problem"]
+    assert "seq 3" in first["problem"] and "ends at seq 0" in first["problem"]
+    later = copy.now() + timedelta(hours=2)
+    with pytest.raises(RedeemRefused, match="Offline, this member can pay at most 5000"):
+        svc.checkout(copy, ANNA, svc.resolve_items(copy, [("OLIVEOIL", 20)]), 6000, at=later)
+    svc.checkout(copy, ANNA, svc.resolve_items(copy, [("OLIVEOIL", 20)]), 5000, at=later)
+    second = sync(copy, at=later)
+    assert second["rejected"] == 1 and second["online"] is False
+    assert not svc.is_online(copy, later + timedelta(minutes=1))
+    assert sync(t2)["online"] is True  # the till that owns the id is not touched
+
+
+def test_an_idle_till_with_another_tills_token_is_told_so_and_takes_nothing_of_its_chain(
+    store, tmp_path
+) -> None:
+    """QA: with nothing to push, a till given T1's token synced "online" on T1's word, took
+    T1's chain head for its own, forgot its acknowledgements and sent its journal again."""
+    first = till(store, tmp_path / "t1", "T1")
+    for _ in range(3):
+        svc.checkout(first, None, svc.resolve_items(first, [("MILK", 1)]))
+    sync(first)
+    second = till(store, tmp_path / "t2", "T2")
+    svc.checkout(second, None, svc.resolve_items(second, [("MILK", 1)]))
+    assert sync(second)["pushed"] == 1
+    before = {k: second.store.meta(k) for k in ("pull_cursor", "ledger_head_seq", "last_sync_at")}
+    (second.home / "ledger.token").write_text(first.config.ledger.token + "\n")
+    second = open_terminal(second.home)
+    with pytest.raises(AuthError, match="this token belongs to terminal T1, not T2"):
+        sync(second)
+    assert {k: second.store.meta(k) for k in before} == before
+    assert second.store.outbox_count() == 0  # nothing to send again
+    assert not svc.is_online(second, second.now() + timedelta(hours=2))
+
+
 def test_a_birthday_sale_returned_in_full_frees_the_bonus_at_the_ledger_too(
     store, tmp_path
 ) -> None:

@@ -96,6 +96,11 @@ class EventResultOut(_Out):
 class Head(_Out):
     seq: int
     hash: str
+    terminal_id: str | None = Field(
+        None,
+        description="The terminal the calling token belongs to (in a pull's head): a till "
+        "set up with another till's token is told whose it is.",
+    )
 
 
 class PushResponse(_Out):

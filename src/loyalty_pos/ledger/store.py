@@ -1058,8 +1058,12 @@ class LedgerStore:
                         terminals.c.terminal_id == terminal_id
                     )
                 ).first()
-                if term is not None:
-                    head = {"seq": int(term.head_seq), "hash": str(term.head_hash)}
+                if term is not None:  # whose head: a till given another's token learns so
+                    head = {
+                        "terminal_id": terminal_id,
+                        "seq": int(term.head_seq),
+                        "hash": str(term.head_hash),
+                    }
             # Read the top of the sequence first: every change up to it has committed (writers
             # are serialised), so a cursor never skips a change that commits later.
             top = int(conn.execute(sa.select(ledger_state.c.gseq)).scalar_one())

@@ -48,6 +48,10 @@ PULL_PAGE = 1000
 LEDGER_HEAD = "ledger_head_seq"
 #: Rejections that a later push can cure (the events before them arrive first).
 RETRYABLE_REJECTIONS = ("gap",)
+#: Rejections after which none of this terminal's later events can reach the ledger: its chain
+#: there is broken (``chain``: a seq taken by another event, a hash that does not follow) or
+#: waits behind an event refused for good (``gap``).
+BLOCKING_REJECTIONS = ("gap", "chain")
 
 
 class SyncError(LoyaltyPosError):
@@ -222,6 +226,14 @@ def _ledger_holds(t: Terminal, head: Any) -> tuple[int, int]:
     ledger (a till restored from a backup) is not this case and is left to the ledger's answers.
     """
     seq = head.get("seq") if isinstance(head, Mapping) else None
+    owner = head.get("terminal_id") if isinstance(head, Mapping) else None
+    mine = t.config.terminal_id
+    if owner is not None and owner != mine:
+        raise AuthError(
+            f"The ledger says this token belongs to terminal {owner}, not {mine}: install "
+            f"{mine}'s token (`loyalty-pos token set`, from `loyalty-ledger terminal add "
+            f"{mine}`). Nothing of this sync was stored; sales go on offline meanwhile."
+        )
     if type(seq) is not int or seq < 0:
         return -1, 0  # an answer without a head (a ledger of an earlier release for a pull)
     store = t.store
@@ -470,12 +482,18 @@ def sync(
         if own:
             client.close()
     held = t.store.rejected()
-    # Events the ledger refused to place after an event it rejected for good (reason "gap") do
-    # not reach it however often they are sent: this terminal's sales are then not on the
-    # ledger, so the sync did not succeed and the terminal goes offline after its grace (the
-    # offline cap protects the other tills). Rejections of single events (invalid, conflict)
-    # do not hold back the rest.
-    blocked = any(str(row["ack_reason"] or "").startswith(RETRYABLE_REJECTIONS) for row in held)
+    # Events the ledger cannot place in this terminal's chain (reason "chain") or refused to
+    # place after an event it rejected for good ("gap") do not reach it however often they are
+    # sent: this terminal's sales are then not on the ledger, so the sync did not succeed and
+    # the terminal goes offline after its grace (the offline cap protects the other tills).
+    # Rejections of single events (invalid, conflict) do not hold back the rest.
+    blocked = any(str(row["ack_reason"] or "").startswith(BLOCKING_REJECTIONS) for row in held)
+    # The ledger holds more of this terminal's chain than its journal: another till runs under
+    # this terminal id, or this till's cache was restored from an older copy. Its next sales
+    # take seqs the ledger has: they will be held back, so this is not a success either.
+    ledger_head = int(t.store.meta(LEDGER_HEAD, "0") or "0")
+    own_head = t.store.head()[0]
+    blocked = blocked or ledger_head > own_head
     if not blocked:
         with t.store.transaction():
             t.store.set_meta("last_sync_at", t.now().isoformat())
@@ -487,7 +505,16 @@ def sync(
         "waiting": t.store.outbox_count(),
         "held": len(held),
     }
-    if held:
+    if ledger_head > own_head:
+        tid = t.config.terminal_id
+        result["problem"] = (
+            f"The ledger holds terminal {tid}'s events up to seq {ledger_head}, but this "
+            f"terminal's journal ends at seq {own_head}: another till runs as {tid}, or this "
+            "till's cache was restored from an older copy. Its sales are held back by the "
+            "ledger and it counts as offline until that is sorted out: set this till up as a "
+            "new terminal id (see README, 'A till's disk died')."
+        )
+    elif held:
         first = held[0]
         result["problem"] = (
             f"The ledger holds back {len(held)} of this terminal's events"
