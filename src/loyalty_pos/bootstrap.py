@@ -97,7 +97,7 @@ def init_terminal(
         raise Refused(problem)
     if ledger_url and not is_http_url(ledger_url):
         raise Refused(
-            f"--ledger-url must be http://HOST[:PORT] or https://..., got {ledger_url[:80]!r}."
+            f"--ledger-url must be http(s)://HOST[:PORT][/PREFIX] (no /v1), got {ledger_url[:80]!r}."
         )
     if ledger_url and not token.strip():
         raise Refused(

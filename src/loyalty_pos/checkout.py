@@ -201,16 +201,26 @@ def mask(card: str | None) -> str:
     return mask_card(card) if card else ""
 
 
+#: How far a clock may step back (an NTP correction) without a sync just before counting as
+#: one from the future.
+CLOCK_STEP = timedelta(minutes=1)
+
+
 def is_online(t: Terminal, now: datetime) -> bool:
     """Online = the last successful sync is within the program's grace; a standalone terminal
-    (no ledger configured) is its own system of record and always online."""
+    (no ledger configured) is its own system of record and always online.
+
+    A last sync stamped later than ``now`` (beyond a minute's step of the clock) is not one: the
+    clock ran ahead at that sync and was set right since, and the ledger may have been out of
+    reach for all of the time in between (QA: a till 72 hours ahead, then corrected, sold
+    without the offline cap with the ledger down)."""
     if not t.config.ledger.configured:
         return True
     last = t.store.meta("last_sync_at")
     if not last:
         return False
     grace = timedelta(minutes=t.program.offline.grace_minutes)
-    return now - datetime.fromisoformat(last) <= grace
+    return -CLOCK_STEP <= now - datetime.fromisoformat(last) <= grace
 
 
 def offline_cap(t: Terminal, member_id: str, now: datetime) -> int | None:

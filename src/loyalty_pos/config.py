@@ -107,7 +107,16 @@ def is_http_url(url: str) -> bool:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and url == url.strip()
+    # A path is a reverse proxy's prefix (https://shop.example/ledger); the API's own /v1 is
+    # added by the till, so an address ending in it would ask for /v1/v1/... and get 404s.
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and url == url.strip()
+        and not parts.query
+        and not parts.fragment
+        and not parts.path.rstrip("/").endswith("/v1")
+    )
 
 
 def _token_path(token_file: str, source: str) -> Path:
@@ -184,7 +193,9 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     timeout = get("ledger", "timeout_s", (int, float), 5.0)
     url = os.environ.get("LOYALTY_POS_LEDGER_URL") or get("ledger", "url", str, "")
     if url and not is_http_url(url):
-        problems.append(f"ledger.url: must be http://HOST[:PORT] or https://..., got {url[:80]!r}")
+        problems.append(
+            f"ledger.url: must be http(s)://HOST[:PORT][/PREFIX] (no /v1), got {url[:80]!r}"
+        )
     token = os.environ.get("LOYALTY_POS_LEDGER_TOKEN") or token
     max_gap_ms = get("wedge", "max_gap_ms", int, 40)
     if not 5 <= max_gap_ms <= 75:

@@ -529,7 +529,9 @@ def test_init_with_a_ledger_url_that_is_not_http_says_so_first(tmp_path: Path) -
     program = str(ROOT / "config" / "program.example.toml")
     out = run(home, "init", "--terminal-id", "T9", "--program", program, "--ledger-url", "ftp://x")
     assert out.returncode == 2
-    assert "--ledger-url must be http://HOST[:PORT] or https://..., got 'ftp://x'" in out.stderr
+    assert (
+        "--ledger-url must be http(s)://HOST[:PORT][/PREFIX] (no /v1), got 'ftp://x'" in out.stderr
+    )
     assert not home.exists()
 
 
@@ -566,7 +568,7 @@ def test_init_writes_any_store_name_and_refuses_a_ledger_url_before_writing(
 
     out = run(tmp_path / "b", *init, "--ledger-url", "ledger.example:8700", "--token", "x")
     assert out.returncode == 2
-    assert "--ledger-url must be http://HOST[:PORT]" in out.stderr
+    assert "--ledger-url must be http(s)://HOST[:PORT]" in out.stderr
     assert not (tmp_path / "b").exists()
 
     out = run(tmp_path / "c", *init, "--store-name", "Joe's\nShop")

@@ -87,6 +87,33 @@ def ledger_member(server: LedgerServer, member_id: str) -> dict:
     return server.admin.get(f"/v1/members/{member_id}").json()
 
 
+def test_a_last_sync_stamped_ahead_of_the_clock_does_not_keep_a_till_online(
+    store, tmp_path
+) -> None:
+    """QA: a till whose clock ran 72 hours ahead synced, then its clock was set right: the sync
+    "in the future" kept it online (no offline cap) for three days with the ledger down."""
+    t = till(store, tmp_path / "t1", "T1")
+    ahead = t.now() + timedelta(hours=72)
+    assert sync(t, at=ahead)["online"] is True
+    t.store.set_meta("last_sync_at", ahead.isoformat())  # as that clock stamped it
+    assert svc.is_online(t, ahead + timedelta(minutes=59))
+    assert not svc.is_online(t, t.now())  # the clock set right: no sync since, as far as we know
+    assert svc.is_online(t, ahead - timedelta(seconds=30))  # a small step back of the clock
+    sync(t)
+    assert svc.is_online(t, t.now())
+
+
+def test_a_404_at_sync_names_the_whole_address_asked(store, tmp_path) -> None:
+    """QA: a ledger.url with a path of its own got 404s named by the API path alone
+    (`GET /v1/sync/pull`), which hid the path the till had put in front of it."""
+    t = till(store, tmp_path / "t1", "T1", url=store.base_url + "/ledger")
+    with pytest.raises(SyncError) as refused:
+        sync(t)
+    said = str(refused.value)
+    assert f"404 to GET {store.base_url}/ledger/v1/sync/pull" in said
+    assert "is ledger.url" in said and "without /v1" in said
+
+
 def test_an_offline_sale_reaches_the_ledger_once_and_balances_agree(store, tmp_path) -> None:
     with FaultProxy(store.port, seed=1) as proxy:
         proxy.faults = False

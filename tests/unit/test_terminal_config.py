@@ -37,10 +37,19 @@ def test_the_example_config_is_valid_for_every_part() -> None:
         ("terminal", "timezone", "Mars/Olympus", "unknown time zone"),
         ("terminal", "card_pattern", "([", "not a valid regular expression"),
         ("ledger", "sync_interval_s", "often", "ledger.sync_interval_s: must be int"),
-        ("ledger", "url", "ledger.example:8700", "ledger.url: must be http://HOST[:PORT]"),
-        ("ledger", "url", "ftp://ledger.example", "ledger.url: must be http://HOST[:PORT]"),
-        ("ledger", "url", "http://ledger.example:port", "ledger.url: must be http://HOST[:PORT]"),
-        ("ledger", "url", " http://ledger.example", "ledger.url: must be http://HOST[:PORT]"),
+        ("ledger", "url", "ledger.example:8700", "ledger.url: must be http(s)://HOST[:PORT]"),
+        ("ledger", "url", "ftp://ledger.example", "ledger.url: must be http(s)://HOST[:PORT]"),
+        (
+            "ledger",
+            "url",
+            "http://ledger.example:port",
+            "ledger.url: must be http(s)://HOST[:PORT]",
+        ),
+        ("ledger", "url", " http://ledger.example", "ledger.url: must be http(s)://HOST[:PORT]"),
+        # QA: the API's /v1 in the address asked for /v1/v1/... and the 404 hid it
+        ("ledger", "url", "http://ledger.example:8700/v1", "(no /v1), got"),
+        ("ledger", "url", "https://shop.example/ledger/v1/", "(no /v1), got"),
+        ("ledger", "url", "http://ledger.example?x=1", "ledger.url: must be http(s)://HOST"),
         ("wedge", "max_gap_ms", 200, "wedge.max_gap_ms: must be 5-75"),
         ("wedge", "min_length", 1, "wedge.min_length: must be 2-64"),
         # what a receipt prints: one line of printable text each

@@ -118,8 +118,16 @@ class LedgerClient:
                     "(`loyalty-ledger terminal add`).",
                     status=status,
                 ) from e
+            # The whole address asked: a ledger.url with a path of its own (".../v1") shows
+            # in it, where the path alone would hide it.
+            asked = str(e.request.url).split("?", 1)[0]
+            hint = (
+                f" (is ledger.url {self.url} right? it is the ledger's address without /v1)"
+                if status == 404
+                else ""
+            )
             raise SyncError(
-                f"The ledger answered {status} to {method} {path}: {e.response.text[:200]}",
+                f"The ledger answered {status} to {method} {asked}{hint}: {e.response.text[:200]}",
                 status=status,
             ) from e
         except httpx.TransportError as e:
