@@ -104,3 +104,34 @@ def test_a_program_has_at_most_as_many_promotions_as_a_breakdown_lists() -> None
     with pytest.raises(ConfigError) as e:
         parse_program(base)
     assert any(p.startswith(f"promotions: at most {MAX_PROMOTIONS}") for p in e.value.problems)
+
+
+def test_two_free_unit_rules_for_one_sku_that_may_run_on_one_day_are_refused() -> None:
+    """QA: a member punch card and a basket "2 for 1" on COFFEE were taken, and the second
+    listed never applied, not even to a sale without a member."""
+    card = {"id": "card", "kind": "nth_free", "sku": "COFFEE", "every": 3, "scope": "member"}
+    two_for_one = {"id": "two", "kind": "nth_free", "sku": "COFFEE", "every": 2}
+    base = program_dict()
+    base["promotions"] = [card, two_for_one]
+    with pytest.raises(ConfigError) as e:
+        parse_program(base)
+    assert e.value.problems == [
+        "promotions: 'two' and 'card' both make units of COFFEE free and may run on the same "
+        "day; a sale applies one of them only: give them starts/ends or weekdays apart"
+    ]
+    # apart in time, on other weekdays, or on other SKUs: each applies on its own days
+    for apart in (
+        {"starts": "2026-12-01", "ends": "2026-12-24"},
+        {"weekdays": ["sat", "sun"]},
+        {"sku": "TEA"},
+    ):
+        first = {**card, "ends": "2026-11-30"} if "starts" in apart else card
+        first = {**first, "weekdays": ["mon"]} if "weekdays" in apart else first
+        base["promotions"] = [first, {**two_for_one, **apart}]
+        assert len(parse_program(base).promotions) == 2
+    base["promotions"] = [
+        {**card, "weekdays": ["mon", "sat"]},
+        {**two_for_one, "weekdays": ["sat"]},
+    ]
+    with pytest.raises(ConfigError):
+        parse_program(base)

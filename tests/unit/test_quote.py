@@ -198,6 +198,54 @@ def test_balance_caps_the_points_payment() -> None:
     assert e.value.limit == "balance"
 
 
+@pytest.mark.parametrize(
+    ("rules", "price", "balance", "redeem", "said"),
+    [
+        # QA: 0.995 read "100%", 0.125 "12%"
+        ({"max_share": "0.995", "min_cash": "0"}, "10.00", 5000, 1000, "at most 99.5% of"),
+        ({"max_share": "0.125", "min_cash": "0"}, "10.00", 5000, 200, "at most 12.5% of"),
+        # QA: "at least 0 EUR must be paid in money" when the total is what caps the points
+        ({"min_cash": "0"}, "5.00", 5000, 600, "Points can pay at most the total (5.00 EUR)."),
+        ({"min_cash": "1"}, "5.00", 5000, 600, "At least 1.00 EUR must be paid in money"),
+        # QA: "below the smallest redemption (10 points)" with min_points 0: 1000 points a unit
+        # make 0.01 cost 10 points, which is no rule of the program's
+        (
+            {"points_per_unit": 1000, "min_cash": "0"},
+            "5.00",
+            5000,
+            5,
+            "5 points is below what the smallest amount points pay costs (0.01 EUR = 10 points).",
+        ),
+        # QA: "196 points asked" for 200 at 7 points a unit: the number asked, and what is charged
+        (
+            {"points_per_unit": 7, "min_cash": "0"},
+            "50.00",
+            106,
+            200,
+            "200 points asked (196 of them pay 28.00 EUR) but the balance is 106.",
+        ),
+    ],
+)
+def test_a_refused_points_payment_says_the_limit_as_the_program_set_it(
+    rules: dict[str, object], price: str, balance: int, redeem: int, said: str
+) -> None:
+    with pytest.raises(RedeemRefused) as e:
+        quote(program(redeem=rules), [line(price=price)], member(balance=balance), NOW, redeem)
+    assert said in str(e.value)
+
+
+def test_the_points_window_says_the_limit_as_the_program_set_it() -> None:
+    def because(rules: dict[str, object], price: str = "10.00") -> str:
+        p = program(redeem=rules)
+        return cap_reason(quote(p, [line(price=price)], member(balance=5000), NOW).cap, p)
+
+    assert because({"max_share": "0.995", "min_cash": "0"}) == (
+        "points may pay at most 99.5% of the total"
+    )
+    assert because({"min_cash": "0"}, "5.00") == "points can pay at most the total"
+    assert because({"min_cash": "2"}, "5.00") == "at least 2.00 EUR must be paid in money"
+
+
 def test_min_points_refuses_small_redemptions() -> None:
     p = program(redeem={"min_points": 500})
     with pytest.raises(RedeemRefused) as e:

@@ -8,7 +8,7 @@ turn a rule off.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -245,6 +245,28 @@ _PROMO_KEYS: dict[str, set[str]] = {
 _COMMON_PROMO_KEYS = {"id", "kind", "name", "starts", "ends", "weekdays"}
 
 
+def _may_run_together(a: Promotion, b: Promotion) -> bool:
+    """Whether some day has both promotions active: their date ranges meet and their
+    weekdays (none: every day) share one."""
+    if a.ends and b.starts and a.ends < b.starts or b.ends and a.starts and b.ends < a.starts:
+        return False
+    return not a.weekdays or not b.weekdays or bool(a.weekdays & b.weekdays)
+
+
+def _free_unit_clashes(promotions: Sequence[Promotion]) -> list[str]:
+    """A SKU has one free-unit rule on a day: a sale takes the first that matches, so a second
+    ``nth_free`` of the same SKU that may run on the same day would never apply (QA: a basket
+    "2 for 1" listed after a member punch card on COFFEE, silently ignored)."""
+    free = [p for p in promotions if p.kind == "nth_free"]
+    return [
+        f"promotions: {b.id!r} and {a.id!r} both make units of {a.sku} free and may run on the "
+        "same day; a sale applies one of them only: give them starts/ends or weekdays apart"
+        for i, a in enumerate(free)
+        for b in free[i + 1 :]
+        if a.sku == b.sku and _may_run_together(a, b)
+    ]
+
+
 def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
     where = f"promotions[{index}]"
     if not isinstance(raw, Mapping):
@@ -421,6 +443,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
             promotions.append(promo)
     if len({p.id for p in promotions}) != len(promotions):
         problems.append("promotions: ids must be unique")
+    problems.extend(_free_unit_clashes(promotions))
     if len(promos_raw) > MAX_PROMOTIONS:
         problems.append(
             f"promotions: at most {MAX_PROMOTIONS} (a sale's points breakdown lists the base, the "

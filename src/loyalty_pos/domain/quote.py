@@ -247,24 +247,29 @@ def _check_redeem(
     cur = program.currency
     if points == 0 or points < rules.min_points:
         step = Decimal(_step_minor(program)).scaleb(-exponent(cur))
-        smallest = max(rules.min_points, points_for_value(program, step))
-        raise RedeemRefused(
-            f"{requested} points is below the smallest redemption ({smallest} points).",
-            limit="min_points",
-        )
+        least = points_for_value(program, step)
+        if rules.min_points > least:
+            said = f"the smallest redemption ({rules.min_points} points)"
+        else:  # the points of the smallest amount they can pay, not a rule of the program's
+            said = f"what the smallest amount points pay costs ({step} {cur} = {least} points)"
+        raise RedeemRefused(f"{requested} points is below {said}.", limit="min_points")
     if points > member.balance:
-        raise RedeemRefused(
-            f"{points} points asked but the balance is {member.balance}.", limit="balance"
-        )
+        asked = f"{requested} points asked"
+        if points != requested:  # whole steps of money: the points that buy them are charged
+            asked += f" ({points} of them pay {value} {cur})"
+        raise RedeemRefused(f"{asked} but the balance is {member.balance}.", limit="balance")
     if value > total - rules.min_cash:
+        left = max(total - rules.min_cash, Decimal(0))
         raise RedeemRefused(
-            f"At least {rules.min_cash} {cur} must be paid in money; points can pay at most "
-            f"{max(total - rules.min_cash, Decimal(0))} {cur} of {total} {cur}.",
+            f"At least {quantize(rules.min_cash, cur)} {cur} must be paid in money; points can "
+            f"pay at most {left} {cur} of {total} {cur}."
+            if rules.min_cash
+            else f"Points can pay at most the total ({total} {cur}).",
             limit="min_cash",
         )
     if value > total * rules.max_share:
         raise RedeemRefused(
-            f"Points may pay at most {rules.max_share * 100:.0f}% of the total "
+            f"Points may pay at most {share_text(rules.max_share)}% of the total "
             f"({quantize(total * rules.max_share, cur)} {cur}).",
             limit="max_share",
         )
@@ -276,14 +281,21 @@ def _check_redeem(
     return points, value
 
 
+def share_text(share: Decimal) -> str:
+    """``max_share`` as a percentage without rounding it: 0.995 is 99.5, not 100."""
+    return f"{(share * 100).normalize():f}"
+
+
 def cap_reason(cap: RedeemCap, program: Program) -> str:
     """Why the points payment cannot be larger, as a sentence fragment: the points window's
     "Because", and a checkout paying "max" (its ``points_limit``)."""
     rules = program.redeem
     cur = program.currency
     reasons = {
-        "min_cash": f"at least {rules.min_cash} {cur} must be paid in money",
-        "max_share": f"points may pay at most {rules.max_share * 100:.0f}% of the total",
+        "min_cash": f"at least {quantize(rules.min_cash, cur)} {cur} must be paid in money"
+        if rules.min_cash
+        else "points can pay at most the total",
+        "max_share": f"points may pay at most {share_text(rules.max_share)}% of the total",
         "balance": "that is all the points the member has",
         "max_points": f"one sale may pay at most {MAX_POINTS:,} points",
         "offline_cap": (
