@@ -31,6 +31,10 @@ from .reports import day_report, parse_day, report_text
 
 log = logging.getLogger("loyalty_pos.nightly")
 
+#: Meta key: the last seq of the events the ledger refused one by one that a nightly run has
+#: reported as a failure; later runs fail again only for refusals after it.
+HELD_REPORTED = "nightly_held_reported_through"
+
 
 def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path:
     """A consistent copy through SQLite's online backup API; the oldest beyond ``keep`` go.
@@ -97,9 +101,28 @@ def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> d
 
         def synced() -> dict[str, Any]:
             result = sync(t)
-            if result.get("problem"):  # the sync ran, but the ledger does not take our events
-                failures.append(f"sync: {result['problem']}")
-                log.error("sync: %s", result["problem"])
+            problem = result.get("problem")
+            if not problem:
+                return result
+            # Events the ledger refused one by one (invalid, conflict) do not hold back the
+            # rest: the night they first appear fails (cron mails it); once the ledger's admin
+            # has them (README, "Events the ledger holds back"), later nights say they are
+            # still there without failing, until another one comes. Events that hold back
+            # every later one (the till is offline for it) fail every night.
+            reported = int(t.store.meta(HELD_REPORTED, "0") or "0")
+            through = int(result.get("held_through") or 0)
+            if result.get("blocked") or through > reported:
+                failures.append(f"sync: {problem}")
+                log.error("sync: %s", problem)
+                if not result.get("blocked"):
+                    with t.store.transaction():
+                        t.store.set_meta(HELD_REPORTED, str(through))
+            else:
+                log.warning(
+                    "sync: %s (reported on an earlier night; no new ones since seq %s)",
+                    problem,
+                    reported,
+                )
             return result
 
         step("sync", synced)

@@ -342,6 +342,38 @@ def test_a_till_restored_from_an_old_backup_is_told_the_ledger_holds_back_its_sa
     assert "sync: ok" not in said and "verify: ok" in said  # the log says the sync failed
 
 
+def test_the_nightly_job_fails_for_an_event_held_back_on_its_own_once_not_every_night(
+    store, tmp_path, caplog
+) -> None:
+    """QA: once the ledger refused an enrolment for good (the same new card at two offline
+    tills), every later nightly run failed for it, with no way to clear it: the timer stayed
+    red and hid real failures. The night it appears fails; later nights warn, until another."""
+    one, two = till(store, tmp_path / "t1", "T1"), till(store, tmp_path / "t2", "T2")
+    for t in (one, two):
+        sync(t)
+        svc.enroll(t, "LC00770001", name="Twice")
+    sync(one)
+    assert sync(two)["blocked"] is False
+
+    def night() -> dict:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="loyalty_pos.nightly"):
+            return nightly_run(two, two.now().date(), keep=2, progress=lambda _: None)
+
+    first = night()
+    assert first["ok"] is False and "already belongs to member" in first["failures"][0]
+    second = night()
+    assert second["ok"] is True, second["failures"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "reported on an earlier night" in warned[0].getMessage()
+    assert second["sync"]["held"] == 1  # still listed: nothing is dropped
+    svc.enroll(one, "LC00770002", name="Again")
+    svc.enroll(two, "LC00770002", name="Again")
+    sync(one)
+    third = night()  # a new one: the night fails again
+    assert third["ok"] is False and third["sync"]["held"] == 2
+
+
 def test_a_till_with_another_tills_token_is_told_whose_token_it_is(store, tmp_path) -> None:
     first = till(store, tmp_path / "t1", "T1")
     second = till(store, tmp_path / "t2", "T2")

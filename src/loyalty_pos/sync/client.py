@@ -512,7 +512,11 @@ def sync(
         "online": is_online(t, t.now()),
         "waiting": t.store.outbox_count(),
         "held": len(held),
+        # held events that keep this terminal's later ones off the ledger (and it offline)
+        "blocked": blocked,
     }
+    if held:
+        result["held_through"] = int(held[-1]["seq"])
     if ledger_head > own_head:
         tid = t.config.terminal_id
         result["problem"] = (
