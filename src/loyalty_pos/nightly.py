@@ -101,6 +101,9 @@ def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> d
 
         def synced() -> dict[str, Any]:
             result = sync(t)
+            if clock := result.get("clock"):  # every sale is dated by it: someone must act
+                failures.append(f"sync: {clock}")
+                log.error("sync: %s", clock)
             problem = result.get("problem")
             if not problem:
                 return result

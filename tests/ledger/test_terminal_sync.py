@@ -114,6 +114,25 @@ def test_a_404_at_sync_names_the_whole_address_asked(store, tmp_path) -> None:
     assert "is ledger.url" in said and "without /v1" in said
 
 
+def test_a_till_whose_clock_is_off_from_the_ledgers_is_told_at_sync_and_by_the_nightly_job(
+    store, tmp_path
+) -> None:
+    """QA: a till 72 hours ahead (or 50 behind) synced with nothing said; only the ledger's
+    report flagged it. The ledger's Date header is the reference."""
+    t = till(store, tmp_path / "t1", "T1")
+    assert "clock" not in sync(t)  # the same machine's clock: within the tolerance
+    real = t.clock
+    for hours, word in ((72, "72.0 hours ahead of"), (-50, "50.0 hours behind")):
+        t.clock = lambda hours=hours: real() + timedelta(hours=hours)  # type: ignore[misc]
+        result = sync(t)
+        assert result["clock"].startswith(f"This till's clock is {word} the ledger's")
+        assert abs(result["clock_off_s"] - hours * 3600) < 120
+        night = nightly_run(t, t.now().date(), keep=2, progress=lambda _: None)
+        assert night["ok"] is False and word in night["failures"][0]
+    t.clock = lambda: real() + timedelta(minutes=3)  # type: ignore[misc]
+    assert "clock" not in sync(t)  # a few minutes are not worth a word
+
+
 def test_an_offline_sale_reaches_the_ledger_once_and_balances_agree(store, tmp_path) -> None:
     with FaultProxy(store.port, seed=1) as proxy:
         proxy.faults = False

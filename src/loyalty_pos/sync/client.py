@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 import httpx
@@ -91,8 +93,26 @@ class LedgerClient:
             headers={"Authorization": f"Bearer {token}", "User-Agent": "loyalty-pos"},
         )
 
+    #: The ledger's clock as its last answer's ``Date`` header said it, and when (monotonic).
+    ledger_time: tuple[datetime, float] | None = None
+
     def close(self) -> None:
         self.http.close()
+
+    def ledger_now(self) -> datetime | None:
+        """The ledger's clock now, from its last answer (to the second), or None."""
+        if self.ledger_time is None:
+            return None
+        said, read_at = self.ledger_time
+        return said + timedelta(seconds=time.monotonic() - read_at)
+
+    def _note_date(self, response: httpx.Response) -> None:
+        try:
+            said = parsedate_to_datetime(response.headers.get("date", ""))
+        except (TypeError, ValueError):
+            return  # no Date header (a proxy may drop it): nothing to compare
+        if said.tzinfo is not None:
+            self.ledger_time = (said, time.monotonic())
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         retrying = Retrying(
@@ -106,6 +126,7 @@ class LedgerClient:
                 with attempt:
                     response = self.http.request(method, path, **kwargs)
                     response.raise_for_status()
+                    self._note_date(response)
                     return response.json()
         except httpx.HTTPStatusError as e:
             status = e.response.status_code
@@ -472,6 +493,26 @@ def _take_program(t: Terminal, sent: Mapping[str, Any]) -> None:
     t.store.take_program(program, t.now())
 
 
+#: How far the till's clock may be from the ledger's before a sync says so: a sale's time
+#: dates its points' expiry, the promotions it gets and the store day it is reported in.
+CLOCK_TOLERANCE = timedelta(minutes=5)
+
+
+def clock_problem(off: timedelta) -> str | None:
+    """A sentence for a till clock ``off`` from the ledger's (positive: ahead), or None."""
+    if abs(off) <= CLOCK_TOLERANCE:
+        return None
+    seconds = abs(off.total_seconds())
+    amount = (
+        f"{seconds / 3600:.1f} hours" if seconds >= 5400 else f"{round(seconds / 60)} minutes"
+    )
+    return (
+        f"This till's clock is {amount} {'ahead of' if off > timedelta(0) else 'behind'} the "
+        "ledger's: its sales are dated by it (points' expiry, promotions, the store day). Set "
+        "the till's clock right (NTP); sales already made keep their time."
+    )
+
+
 def sync(
     t: Terminal, client: LedgerClient | None = None, at: datetime | None = None
 ) -> dict[str, Any]:
@@ -486,6 +527,7 @@ def sync(
             again = push(t, client, now)
             counts = {key: counts[key] + again[key] for key in counts}
             counts["resent"] += lost
+        ledger_now = client.ledger_now()
     finally:
         if own:
             client.close()
@@ -517,6 +559,9 @@ def sync(
     }
     if held:
         result["held_through"] = int(held[-1]["seq"])
+    if ledger_now is not None and (said := clock_problem(t.now() - ledger_now)):
+        result["clock_off_s"] = round((t.now() - ledger_now).total_seconds())
+        result["clock"] = said
     if ledger_head > own_head:
         tid = t.config.terminal_id
         result["problem"] = (

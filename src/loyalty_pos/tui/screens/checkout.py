@@ -172,8 +172,9 @@ class CheckoutScreen(StaysUp, Screen[None]):
                     f"member updates, {result.get('waiting', 0)} still waiting.",
                     title="Sync",
                 )
-                if result.get("problem"):
-                    self.notify(result["problem"], title="Sync", severity="error", timeout=30)
+                for said in (result.get("problem"), result.get("clock")):
+                    if said:
+                        self.notify(said, title="Sync", severity="error", timeout=30)
         elif message.what == "show-text":
             title, text = message.result
             self.app.push_screen(TextScreen(title, text))
