@@ -503,9 +503,7 @@ def clock_problem(off: timedelta) -> str | None:
     if abs(off) <= CLOCK_TOLERANCE:
         return None
     seconds = abs(off.total_seconds())
-    amount = (
-        f"{seconds / 3600:.1f} hours" if seconds >= 5400 else f"{round(seconds / 60)} minutes"
-    )
+    amount = f"{seconds / 3600:.1f} hours" if seconds >= 5400 else f"{round(seconds / 60)} minutes"
     return (
         f"This till's clock is {amount} {'ahead of' if off > timedelta(0) else 'behind'} the "
         "ledger's: its sales are dated by it (points' expiry, promotions, the store day). Set "
