@@ -5,6 +5,8 @@ the nightly job runs end to end."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import shutil
@@ -22,6 +24,7 @@ from loyalty_pos import checkout as svc
 from loyalty_pos.bootstrap import init_terminal, open_terminal
 from loyalty_pos.domain.errors import AuthError, RedeemRefused, Refused
 from loyalty_pos.imports import import_catalog, import_members
+from loyalty_pos.ledger.cli import main as ledger_main
 from loyalty_pos.nightly import run as nightly_run
 from loyalty_pos.reports import day_report, report_text
 from loyalty_pos.sync import SyncError, sync
@@ -33,13 +36,13 @@ BEN = "LC00100037"
 
 
 def ledger_cli(server: LedgerServer, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "loyalty_pos.ledger", *args, "--db", server.db_url],
-        env=subprocess_env(),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    """``loyalty-ledger ARGS --db`` on the server's database, in this process: the command's
+    own code, without a second of interpreter start-up for each test's set-up (its command
+    line as such is tested in test_ledger_cli.py)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = ledger_main([*args, "--db", server.db_url])
+    assert code == 0, out.getvalue()
 
 
 @pytest.fixture
