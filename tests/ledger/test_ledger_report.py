@@ -128,6 +128,34 @@ def test_the_summary_report_matches_a_hand_computed_scenario(fresh_ledger: Ledge
     assert report["rejected_events"] == {"total": 0, "by_reason": {}}
     assert report["clock_skew"] == []
     assert report["currency"] == "EUR"
+    # QA: a store owner matches each till's end-of-day report to the ledger's, line by line
+    assert report["terminals"] == [
+        {
+            "terminal_id": "@ledger",
+            "checkouts": 0,
+            "with_card": 0,
+            "refunds": 0,
+            "refunded_minor": 0,
+            "issued": 0,
+            "redeemed": 0,
+            "adjusted": 0,
+            "expired": 5,
+        },
+        {
+            "terminal_id": "SHOP1",
+            "checkouts": 4,
+            "with_card": 3,
+            "refunds": 1,
+            "refunded_minor": 1000,
+            "issued": 100,
+            "redeemed": 1000,
+            "adjusted": 7,
+            "expired": 0,
+        },
+    ]
+    for figure in ("issued", "redeemed", "adjusted", "expired"):
+        assert sum(row[figure] for row in report["terminals"]) == report["points"][figure]
+    assert sum(row["checkouts"] for row in report["terminals"]) == report["checkouts"]["all"]
 
 
 def test_a_past_days_report_shows_the_balances_at_its_end_not_todays(

@@ -641,6 +641,19 @@ def test_the_till_and_the_ledger_report_a_period_with_the_same_figures(store, tm
     assert (here["members_active_start"], here["members_active_end"]) == (2, 2)
     assert (members["active_at_start"], members["active_at_end"]) == (2, 2)
     assert here["retention_pct"] == members["retention_pct"] == "50.00"
+    # the ledger's line for this till says what the till's report says
+    (line,) = [row for row in there["terminals"] if row["terminal_id"] == "T1"]
+    assert (line["checkouts"], line["with_card"]) == (here["checkouts"], 3)
+    assert (
+        (line["refunds"], Decimal(line["refunded_minor"]) / 100)
+        == (
+            here["refunds"],
+            Decimal(here["refunded"]),
+        )
+        == (1, Decimal(sale["due"]) / 2)
+    )
+    for figure in ("issued", "redeemed", "adjusted"):
+        assert line[figure] == here[figure]
 
 
 def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(

@@ -176,6 +176,60 @@ def _birthday_repeats(conn: Connection, start_us: int, end_us: int) -> list[dict
     return repeats
 
 
+def _by_terminal(conn: Connection, start_us: int, end_us: int) -> list[dict[str, Any]]:
+    """Each terminal's figures of the period, as its own end-of-day report counts them (and the
+    ledger's own events under its id): checkouts (with a card), refunds and the money they paid
+    back, points issued and redeemed net of refunds, managers' adjustments net, points expired
+    (the ledger's expiry runs, and refunds that took written-off points back). Their sums are
+    the report's figures, so a till's report is matched to the ledger's line by line; a till's
+    events the ledger holds back are in the till's report and not here."""
+    sales = conn.execute(
+        sa.select(
+            events.c.terminal_id,
+            events.c.type,
+            sa.func.count(),
+            sa.func.count(events.c.member_id),
+            sa.func.coalesce(sa.func.sum(events.c.spend_minor), 0),
+        )
+        .where(
+            events.c.status == "accepted",
+            events.c.type.in_(("checkout", "refund")),
+            events.c.occurred_us >= start_us,
+            events.c.occurred_us < end_us,
+        )
+        .group_by(events.c.terminal_id, events.c.type)
+    ).all()
+    moved = conn.execute(
+        sa.select(events.c.terminal_id, transfers.c.kind, sa.func.sum(transfers.c.amount))
+        .join(events, events.c.gseq == transfers.c.gseq)
+        .where(transfers.c.occurred_us >= start_us, transfers.c.occurred_us < end_us)
+        .group_by(events.c.terminal_id, transfers.c.kind)
+    ).all()
+    figures: dict[str, dict[str, int]] = {}
+    for terminal_id, kind, n, with_card, spend in sales:
+        row = figures.setdefault(str(terminal_id), {})
+        if kind == "checkout":
+            row["checkouts"], row["with_card"] = int(n), int(with_card)
+        else:
+            row["refunds"], row["refunded_minor"] = int(n), -int(spend)
+    for terminal_id, kind, amount in moved:
+        figures.setdefault(str(terminal_id), {})[str(kind)] = int(amount)
+    return [
+        {
+            "terminal_id": terminal_id,
+            "checkouts": row.get("checkouts", 0),
+            "with_card": row.get("with_card", 0),
+            "refunds": row.get("refunds", 0),
+            "refunded_minor": row.get("refunded_minor", 0),
+            "issued": row.get("earn", 0) - row.get("reverse", 0),
+            "redeemed": row.get("redeem", 0) - row.get("restore", 0),
+            "adjusted": row.get("adjust_in", 0) - row.get("adjust_out", 0),
+            "expired": row.get("expire", 0) - row.get("unexpire", 0),
+        }
+        for terminal_id, row in sorted(figures.items())
+    ]
+
+
 def summary(
     conn: Connection,
     current: CurrentProgram | None,
@@ -361,6 +415,7 @@ def summary(
         },
         "clock_skew": skew,
         "birthday_repeats": _birthday_repeats(conn, start_us, end_us),
+        "terminals": _by_terminal(conn, start_us, end_us),
     }
 
 
@@ -403,6 +458,13 @@ def render(report: dict[str, Any]) -> str:
         f"  rejected events {report['rejected_events']['total']} "
         f"{_pairs(report['rejected_events']['by_reason'].items())}",
     ]
+    lines.append("  by terminal (as each till's end-of-day report counts them):")
+    lines.extend(
+        f"    {r['terminal_id']}: checkouts {r['checkouts']} (with a card {r['with_card']}), "
+        f"refunds {r['refunds']} ({money(r['refunded_minor'])}), points issued {r['issued']}, "
+        f"redeemed {r['redeemed']}, adjusted {r['adjusted']}, expired {r['expired']}"
+        for r in report["terminals"]
+    )
     negatives = report["negative_balances"]
     lines.append(f"  members with a negative balance: {len(negatives)}")
     lines.extend(f"    {n['member_id']}: {n['balance']}" for n in negatives[:50])
