@@ -36,7 +36,7 @@ from .domain.events import (
 )
 from .domain.events import receipt_id as new_receipt_id
 from .domain.lots import Account, Lot, at_most, expiry_date
-from .domain.money import from_minor, parse_money, to_minor
+from .domain.money import from_minor, parse_typed_amount, to_minor
 from .domain.program import Program
 from .domain.quote import (
     MAX,
@@ -256,9 +256,8 @@ def resolve_items(
             )
         )
     for amount, category in open_lines:
-        price = parse_money(amount, currency, "amount")
-        if price <= 0:
-            raise Refused(f"a free-amount line needs an amount above 0 (got {amount})")
+        # as typed at the till (F7): a decimal comma is a point, 1,000 / 1.000 are refused
+        price = parse_typed_amount(amount, currency)
         if not category:
             raise Refused("a free-amount line needs a category")
         _refuse_bad_text(category, MAX_ID - len(OPEN_LINE), "The category")

@@ -410,8 +410,20 @@ def test_a_value_that_starts_with_a_dash_is_told_how_to_give_it_and_nothing_reco
     )
     given = run(home, "checkout", "--line=-5:grocery")
     assert given.returncode == 2
-    assert "a free-amount line needs an amount above 0 (got -5)" in given.stderr
+    assert "A free-amount line needs an amount above 0 (got -5)" in given.stderr
     assert journal_lines(home) == before
+
+
+def test_a_free_amount_line_reads_a_decimal_comma_as_the_app_does(home: Path) -> None:
+    """F7 in the app takes 4,99 for 4.99 and refuses 1,000 as ambiguous; --line refused the
+    first ("not a number") and so differed from the app for the same typing."""
+    before = journal_lines(home)
+    ambiguous = run(home, "--json", "checkout", "--line", "1,000:grocery")
+    assert ambiguous.returncode == 2 and "could be a thousand or one" in ambiguous.stderr
+    assert journal_lines(home) == before
+    sale = run(home, "--json", "checkout", "--line", "4,99:grocery")
+    assert sale.returncode == 0, sale.stderr
+    assert json.loads(sale.stdout)["total"] == "4.99"
 
 
 @pytest.mark.parametrize(
