@@ -378,7 +378,11 @@ def cmd_receipt(args: argparse.Namespace) -> Any:
 def cmd_sync(args: argparse.Namespace) -> Any:
     from .sync import sync
 
-    return sync(_terminal(args))
+    result = sync(_terminal(args))
+    if result.get("blocked"):  # the answer, then exit 1: this till's sales are not reaching it
+        _emit(args, result)
+        raise SystemExit(1)
+    return result
 
 
 def cmd_report(args: argparse.Namespace) -> Any:

@@ -439,6 +439,17 @@ def test_a_second_till_running_under_a_terminal_id_in_use_stays_offline_and_is_t
     second = sync(copy, at=later)
     assert second["rejected"] == 1 and second["online"] is False
     assert not svc.is_online(copy, later + timedelta(minutes=1))
+    # `loyalty-pos sync` says so in its exit code too: a script sees the sync did not succeed
+    said = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(copy.home), "--json", "sync"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert said.returncode == 1, said.stderr
+    answer = json.loads(said.stdout)
+    assert answer["blocked"] is True and "another till runs as T2" in answer["problem"]
     assert sync(t2)["online"] is True  # the till that owns the id is not touched
 
 
