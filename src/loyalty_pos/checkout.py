@@ -20,7 +20,7 @@ from typing import Any
 
 from . import canonical
 from .config import TerminalConfig, pin_matches
-from .domain.accounting import apply_event, tier_spend_minor
+from .domain.accounting import apply_event, spend_moment, tier_spend_minor
 from .domain.cards import mask_card, normal_card
 from .domain.errors import AuthError, NotFound, RedeemRefused, Refused
 from .domain.events import (
@@ -563,10 +563,13 @@ def refund(
             event["birthday_bonus_returned"] = original["occurred_at"][:10]
         after: dict[str, Any] = {}
         if member_id:
-            # The member as the refund leaves them: its lots, and its money out of the tier spend.
+            # The member as the refund leaves them: its lots, and its money out of the tier
+            # spend if its sale is still in the window (it counts at the sale's moment).
             view = _member_view(t, member_id, original.get("card") or "", now)
             account = apply_event(view.account, event)
-            spend = view.state.qualifying_spend + from_minor(tier_spend_minor(event), cur)
+            spend = view.state.qualifying_spend
+            if spend_moment(now, sold_at) > now - timedelta(days=t.program.tier_window_days):
+                spend += from_minor(tier_spend_minor(event), cur)
             after = _after(account, tier_status(t.program, spend), now)
         sealed = t.store.append(t.config.terminal_id, event, head=head, receipt=after)
         if member_id:

@@ -100,7 +100,7 @@ def test_m004_keeps_every_row_and_receipt_and_drops_two_indexes(tmp_path: Path) 
             (4, None),
         ]
         indexes = {r["name"] for r in store.query("PRAGMA index_list(journal)")}
-        assert indexes == {"journal_member", "journal_original"}
+        assert indexes == {"journal_member", "journal_original", "journal_refund_spend"}
         assert store.query("SELECT name FROM sqlite_master WHERE name = 'receipts'") == []
         assert store.query("PRAGMA foreign_key_check") == []
         assert store.one("PRAGMA foreign_keys")[0] == 1
@@ -221,3 +221,90 @@ def test_a_cache_switched_to_wal_waits_for_a_program_holding_it_like_any_busy_ca
     assert [tuple(r) for r in rows] == [tuple(r) for r in before]
     assert store.one("PRAGMA journal_mode")[0] == "wal"
     store.close()
+
+
+M006 = "m006_refunds_count_at_their_sale"
+
+#: A cache as it was before m006 (a refund's money on its own day), made from an upgraded one.
+_BEFORE_M006 = """
+DROP INDEX journal_refund_spend;
+DROP INDEX journal_member;
+CREATE INDEX journal_member ON journal(member_id, occurred_at, seq, spend_minor)
+    WHERE member_id IS NOT NULL;
+DROP VIEW journal_spend_days;
+CREATE VIEW journal_spend_days AS
+    SELECT j.member_id, substr(j.occurred_at, 1, 10) AS day,
+        SUM(j.spend_minor) AS spend_minor
+    FROM members m JOIN journal j ON j.member_id = m.member_id AND j.seq > m.base_seq
+    WHERE j.spend_minor != 0
+    GROUP BY j.member_id, substr(j.occurred_at, 1, 10)
+    HAVING SUM(j.spend_minor) != 0;
+ALTER TABLE journal DROP COLUMN spend_at;
+DELETE FROM spend_days;
+INSERT INTO spend_days (member_id, day, spend_minor)
+    SELECT member_id, day, spend_minor FROM journal_spend_days;
+DELETE FROM _sqlite_migrations WHERE name = 'm006_refunds_count_at_their_sale';
+"""
+
+
+def test_a_cache_with_refunds_upgrades_to_count_them_at_their_sale_and_verifies(
+    tmp_path: Path,
+) -> None:
+    """A till of the previous release with a sale of January refunded in March, and one of
+    November refunded weeks later: the upgrade dates each refund's money at its sale, the
+    window reads as a fresh cache would, and ``verify`` finds nothing to say."""
+    from datetime import UTC, datetime
+
+    from loyalty_pos import checkout as svc
+    from loyalty_pos.bootstrap import make_demo_home, open_terminal
+
+    def sell(t: svc.Terminal, amount: str, at: datetime) -> str:
+        lines = svc.resolve_items(t, [], [(amount, "household")])
+        return str(svc.checkout(t, "LC00100037", lines, at=at)["receipt_id"])
+
+    t = make_demo_home(tmp_path / "demo")
+    january = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
+    sold = sell(t, "300.00", january)
+    svc.refund(t, sold, None, "1234", at=datetime(2026, 3, 2, tzinfo=UTC))
+    recent = sell(t, "120.00", datetime(2026, 11, 1, tzinfo=UTC))
+    svc.refund(t, recent, None, "1234", at=datetime(2026, 11, 20, tzinfo=UTC))
+    sell(t, "80.00", datetime(2026, 11, 2, tzinfo=UTC))
+    schema = sorted(tuple(r) for r in t.store.query("SELECT type, name, sql FROM sqlite_master"))
+    nonzero = "SELECT * FROM spend_days WHERE spend_minor != 0 ORDER BY day"
+    days = [tuple(r) for r in t.store.query(nonzero)]
+    assert days == [("M0002", "2026-11-02", 8000)]  # each refund on its sale's day
+    t.store.close()
+
+    db = Database(tmp_path / "demo" / "terminal.db")
+    with db.atomic():
+        db.executescript(_BEFORE_M006)
+    old_days = db.execute("SELECT day, spend_minor FROM spend_days ORDER BY day").fetchall()
+    assert old_days == [  # each refund on its own day
+        ("2026-01-10", 30000),
+        ("2026-03-02", -30000),
+        ("2026-11-01", 12000),
+        ("2026-11-02", 8000),
+        ("2026-11-20", -12000),
+    ]
+    db.close()
+
+    t = open_terminal(tmp_path / "demo")
+    try:
+        assert M006 in {m.name for m in migrations.applied(t.store.db)}
+        assert (
+            sorted(tuple(r) for r in t.store.query("SELECT type, name, sql FROM sqlite_master"))
+            == schema
+        )
+        assert [tuple(r) for r in t.store.query(nonzero)] == days
+        dated = t.store.query("SELECT receipt_id, spend_at FROM journal WHERE spend_at IS NOT NULL")
+        assert [tuple(r) for r in dated] == [
+            ("DEMO1-000002", "2026-01-10T10:00:00+00:00"),
+            ("DEMO1-000004", "2026-11-01T00:00:00+00:00"),
+        ]
+        for at in (datetime(2027, 1, 20, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC)):
+            assert svc.find_member(t, "LC00100037", at).state.qualifying_spend == 80  # not -220
+        assert svc.verify(t)["ok"]
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            t.store.conn.execute("UPDATE journal SET spend_at = NULL")
+    finally:
+        t.store.close()

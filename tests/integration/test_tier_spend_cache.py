@@ -5,6 +5,8 @@ refunds and pulls, checked by ``verify``, and built by the upgrade of an older c
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,20 +20,27 @@ from loyalty_pos.sync.client import apply_snapshots
 from ..conftest import NOW
 from .test_services import BEN, buy
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def spend(t: svc.Terminal, at) -> Decimal:
     return svc.find_member(t, BEN, at).state.qualifying_spend
 
 
 def summed(t: svc.Terminal, member_id: str, since) -> int:
-    """Every sale of the member after ``since`` and above its base, the long way."""
+    """Every sale of the member after ``since`` and above its base, the long way: a refund
+    counts at its sale's moment."""
     base = t.store.member(member_id)["base_seq"]
+
+    def moment(e: dict) -> datetime:
+        if e["type"] == "refund":
+            e = t.store.event_by_receipt(e["original_receipt_id"])
+        return datetime.fromisoformat(e["occurred_at"])
+
     return sum(
         e.get("due_minor", 0) if e["type"] == "checkout" else -e.get("refund_minor", 0)
         for e in t.store.events()
-        if e.get("member_id") == member_id
-        and e["seq"] > base
-        and datetime.fromisoformat(e["occurred_at"]) > since
+        if e.get("member_id") == member_id and e["seq"] > base and moment(e) > since
     )
 
 
@@ -279,3 +288,113 @@ def test_a_cache_upgraded_to_dated_spend_reads_its_members_as_before(tmp_path: P
         assert store.meta("pull_cursor") == "41"
     finally:
         store.close()
+
+
+# -- A refund counts at its sale's moment ------------------------------------------------------
+
+
+def cli(home: Path, *args: str) -> dict:
+    """``loyalty-pos --home HOME --json ARGS``, as QA ran it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_returning_a_sale_that_left_the_window_keeps_the_tier_the_rest_earned(
+    tmp_path: Path,
+) -> None:
+    """QA: a sale of January 2026, returned in March 2027 after a sale of 520.00 made the member
+    Sapphire, took the tier away (the window read as 220.00): the refund counted on its own day,
+    though its sale had left the window."""
+    home = tmp_path / "t1"
+    program = str(ROOT / "config/program.example.toml")
+    cli(home, "init", "--terminal-id", "T1", "--program", program, "--manager-pin", "1234")
+    cli(home, "enroll", "--card", "LC00000001", "--at", "2026-01-05T10:00")
+    cli(
+        home,
+        "checkout",
+        "--card",
+        "LC00000001",
+        "--line",
+        "300:household",
+        "--at",
+        "2026-01-10T10:00",
+    )
+    sale = cli(
+        home,
+        "checkout",
+        "--card",
+        "LC00000001",
+        "--line",
+        "520:household",
+        "--at",
+        "2027-03-01T10:00",
+    )
+    assert sale["tier"] == "Sapphire"  # the 300.00 has left the window
+
+    cli(home, "refund", "T1-000002", "--manager-pin", "1234", "--at", "2027-03-02T10:00")
+    shown = cli(home, "balance", "LC00000001", "--at", "2027-03-02T10:01")
+    assert (shown["tier"], shown["spend_to_next_tier"]) == ("Sapphire", "480.00")  # 520 of 1000
+    printed = cli(home, "receipt", "T1-000004")["text"].splitlines()  # the refund's receipt
+    assert [line.split() for line in printed if line.startswith("Tier")] == [["Tier", "Sapphire"]]
+    assert cli(home, "verify")["ok"]
+
+
+def test_a_sale_and_its_refund_leave_the_window_together(demo) -> None:
+    """The mirror case: a sale in January refunded in March. A year after the sale the window
+    holds neither, not the refund alone (which understated the member's spend by the sale for
+    two months, and with a short window made it negative)."""
+    window = timedelta(days=demo.program.tier_window_days)
+    sold_at = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
+    sale = svc.checkout(
+        demo, BEN, svc.resolve_items(demo, [], [("300.00", "household")]), at=sold_at
+    )
+    refund = svc.refund(demo, sale["receipt_id"], None, "1234", at=datetime(2026, 3, 2, tzinfo=UTC))
+    assert refund["fully_refunded"]
+    for at in (sold_at + timedelta(days=1), sold_at + window - timedelta(seconds=1)):
+        assert spend(demo, at) == 0  # both in
+    for at in (
+        sold_at + window,
+        datetime(2027, 2, 1, tzinfo=UTC),
+        datetime(2027, 3, 3, tzinfo=UTC),
+    ):
+        assert spend(demo, at) == 0, at  # both out: was -300.00 until March 2027
+    days = demo.store.query("SELECT day, spend_minor FROM spend_days WHERE spend_minor != 0")
+    assert days == []  # the refund's money is on its sale's day
+    assert svc.verify(demo)["ok"]
+
+
+def test_a_partial_refund_counts_on_its_sales_day_in_and_out_of_the_window(demo) -> None:
+    """Part of a 600.00 sale comes back while the sale is in the window: the tier falls to what
+    is left, on the refund's receipt too. The rest comes back after the sale left: nothing in the
+    window moves, and a sale made since keeps its tier."""
+    window = timedelta(days=demo.program.tier_window_days)
+    sold_at = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
+    lines = svc.resolve_items(demo, [], [("400.00", "household"), ("200.00", "grocery")])
+    sale = svc.checkout(demo, BEN, lines, at=sold_at)
+    assert sale["tier"] == "Sapphire"
+    first = svc.refund(
+        demo, sale["receipt_id"], {"OPEN:grocery": 1}, "1234", at=sold_at + timedelta(days=30)
+    )
+    assert first["refunded"] == "200.00" and not first["fully_refunded"]
+    assert demo.store.receipt(first["receipt_id"])[1]["tier"] == "Malachite"  # 400.00 left
+    assert spend(demo, sold_at + timedelta(days=31)) == Decimal("400.00")
+    assert svc.verify(demo)["ok"]
+
+    later = sold_at + window + timedelta(days=20)
+    svc.checkout(demo, BEN, svc.resolve_items(demo, [], [("550.00", "household")]), at=later)
+    rest = svc.refund(demo, sale["receipt_id"], None, "1234", at=later + timedelta(days=1))
+    assert rest["refunded"] == "400.00" and rest["fully_refunded"]
+    assert demo.store.receipt(rest["receipt_id"])[1]["tier"] == "Sapphire"
+    assert spend(demo, later + timedelta(days=2)) == Decimal("550.00")
+    assert svc.find_member(demo, BEN, later + timedelta(days=2)).tier.tier.name == "Sapphire"
+    # the window starting on the sale's day, to the second, reads the journal for that day
+    for since in (sold_at - timedelta(seconds=1), sold_at, sold_at + timedelta(hours=1)):
+        expected = Decimal(summed(demo, "M0002", since)) / 100
+        assert spend(demo, since + window) == expected, since
+    assert svc.verify(demo)["ok"]

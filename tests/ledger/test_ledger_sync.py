@@ -59,7 +59,7 @@ def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) ->
     }
     # the spend in the window comes with its moments (none without a program: no window)
     assert sum(amount for _, amount in snap["window_spend"]) == snap["qualifying_spend_minor"]
-    assert pulled["snapshot_format"] == 2
+    assert pulled["snapshot_format"] == 3
     # the terminal's own chain head, as the push answered it: a terminal told a lower seq later
     # knows the ledger lost its events after it (restored from a backup); and whose it is, so a
     # till given another till's token is told so

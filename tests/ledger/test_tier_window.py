@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from ledger_helpers import LedgerServer, subprocess_env
 from test_terminal_sync import ANNA, ledger_cli, till
 
@@ -170,3 +171,127 @@ def test_an_older_ledger_keeps_the_pulled_figure_and_its_upgrade_brings_every_me
     assert tier(t2, now) == "Sapphire"
     assert tier(t2, drops_out) == "Malachite"
     assert sync(t2)["pulled"] == 0
+
+
+# -- A refund counts at its sale's moment ------------------------------------------------------
+
+
+def snapshot_at(shop: LedgerServer, at: datetime) -> dict:
+    """Anna's snapshot as the ledger gives it with its clock at ``at``."""
+    ledger = LedgerStore.open(shop.db_url, clock=lambda: at)
+    try:
+        return ledger.card_snapshot(ANNA)
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def refunds(
+    shop: LedgerServer, tmp_path: Path
+) -> tuple[svc.Terminal, datetime, dict[str, datetime]]:
+    """Till T1 (synced before) sold Anna, and returned:
+
+    - ``old``: 300.00 430 days ago, returned 19 days ago, after it left the window (QA);
+    - ``short``: 200.00 350 days ago, returned 50 days later (the mirror case);
+    - ``split``: 400.00 + 200.00 100 days ago, the 200.00 returned 10 days ago;
+    - ``big``: 520.00 20 days ago.
+
+    Nothing pushed yet. Returns T1, now and the moment of each sale."""
+    now = datetime.now(UTC)
+    sold = {
+        "old": (now - timedelta(days=430)).replace(microsecond=250_000),
+        "short": (now - timedelta(days=350)).replace(microsecond=500_000),
+        "split": (now - timedelta(days=100)).replace(microsecond=750_000),
+        "big": (now - timedelta(days=20)).replace(microsecond=125_000),
+    }
+    t1 = till(shop, tmp_path / "t1", "T1")
+    sync(t1)
+    old = sell(t1, "300.00", sold["old"])
+    short = sell(t1, "200.00", sold["short"])
+    lines = svc.resolve_items(t1, [], [("400.00", "household"), ("200.00", "grocery")])
+    split = svc.checkout(t1, ANNA, lines, at=sold["split"])
+    sell(t1, "520.00", sold["big"])
+    svc.refund(t1, short["receipt_id"], None, "1234", at=now - timedelta(days=300))
+    svc.refund(t1, split["receipt_id"], {"OPEN:grocery": 1}, "1234", at=now - timedelta(days=10))
+    svc.refund(t1, old["receipt_id"], None, "1234", at=now - timedelta(days=19))
+    return t1, now, sold
+
+
+def test_a_refund_counts_at_its_sales_moment_at_the_ledger_and_every_till(
+    shop: LedgerServer, tmp_path: Path, refunds
+) -> None:
+    t1, now, sold = refunds
+    # the till, before it pushes: 400.00 left of the split sale and the 520.00; the old sale's
+    # return changes nothing (it was 620.00), the short sale and its return cancel out
+    assert spend_minor(t1, now) == 92_000
+    assert tier(t1, now) == "Sapphire"
+    assert sync(t1)["pushed"] == 7
+
+    snapshot = snapshot_at(shop, now)
+    assert (snapshot["qualifying_spend_minor"], snapshot["tier"]) == (92_000, "Sapphire")
+    # a sale and its refunds share a moment: the short sale adds up to nothing there
+    assert snapshot["window_spend"] == [
+        [sold["split"].isoformat(), 40_000],
+        [sold["big"].isoformat(), 52_000],
+    ]
+
+    t2 = till(shop, tmp_path / "t2", "T2")
+    sync(t2)
+    sync(t1)
+    us = timedelta(microseconds=1)
+    short_leaves = sold["short"] + WINDOW
+    moments = [
+        now,
+        short_leaves - us,
+        short_leaves,  # the short sale and its return leave together: -200.00 before
+        short_leaves + timedelta(days=30),
+        sold["split"] + WINDOW - us,
+        sold["split"] + WINDOW,
+        now + WINDOW,
+    ]
+    for at in moments:
+        expected = ledger_spend_minor(shop, at)
+        assert spend_minor(t2, at) == spend_minor(t1, at) == expected, at
+    assert [ledger_spend_minor(shop, at) for at in moments] == [
+        92_000,
+        92_000,
+        92_000,
+        92_000,
+        92_000,
+        52_000,
+        0,
+    ]
+
+
+def test_a_ledger_upgraded_with_refunds_on_record_dates_them_at_their_sale(
+    shop: LedgerServer, tmp_path: Path, refunds
+) -> None:
+    """Migration 0003 on a ledger whose refunds came before it: it finds each refund's sale and
+    dates the refund's spend there, as a push does now."""
+    from alembic import command
+    from alembic.config import Config
+
+    from loyalty_pos.ledger.db import MIGRATIONS, make_engine
+
+    t1, now, _sold = refunds
+    sync(t1)
+    before = snapshot_at(shop, now)
+    engine = make_engine(shop.db_url)
+    try:
+        with engine.begin() as conn:
+            pushed = conn.execute(sa.text("SELECT gseq, spend_us FROM spend_moments ORDER BY gseq"))
+            moments = [tuple(r) for r in pushed]
+            assert len(moments) == 3  # one per refund
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0002")  # the ledger as the previous release left it
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            filled = conn.execute(sa.text("SELECT gseq, spend_us FROM spend_moments ORDER BY gseq"))
+            assert [tuple(r) for r in filled] == moments
+    finally:
+        engine.dispose()
+    assert snapshot_at(shop, now) == before

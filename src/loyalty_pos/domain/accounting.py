@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .lots import Account, Lot
+
+#: A moment as a store keeps it: a datetime, UTC ISO text of one fixed form, or microseconds.
+Moment = TypeVar("Moment", datetime, str, int)
 
 #: Event types that change a member's points.
 POINT_EVENTS = frozenset({"checkout", "refund", "adjust", "expire"})
@@ -22,6 +25,15 @@ def tier_spend_minor(event: Mapping[str, Any]) -> int:
     if event.get("type") == "refund" and event.get("member_id"):
         return -int(event.get("refund_minor") or 0)
     return 0
+
+
+def spend_moment(own: Moment, sale: Moment | None) -> Moment:
+    """When an event's tier spend counts in the rolling window: at its own moment, except a
+    refund's, which counts at its sale's (``sale``, None when the sale is not found), so that a
+    sale and its refunds enter and leave the window together and returning a sale that has left
+    it changes nothing in it. Never later than the refund itself (a refund is not recorded
+    before its sale; one stamped so by a clock gone wrong counts from its own moment)."""
+    return own if sale is None else min(own, sale)
 
 
 def event_day(event: Mapping[str, Any]) -> datetime:

@@ -2,7 +2,7 @@
 Alembic migrations by a test (the migrations create the tables; this module only describes them).
 
 Truth lives in the append-only tables ``events``, ``transfers`` and ``rejections``: rows there are
-never updated or deleted. ``members``, ``cards`` and ``terminals`` are caches derived from them
+never updated or deleted. So are the rows of ``spend_moments``, written with the events they date. ``members``, ``cards`` and ``terminals`` are caches derived from them
 (member snapshots, card lookup, each terminal's acknowledged head) and may be rewritten.
 ``ledger_state`` is one row: the global sequence, the ledger's own chain head, and the row every
 writer locks first so that writes are serialised and sequence numbers commit in order.
@@ -58,6 +58,19 @@ events = sa.Table(
     sa.CheckConstraint("status IN ('accepted', 'rejected')", name="ck_events_status"),
     sa.Index("ix_events_member_time", "member_id", "occurred_us"),
     sa.Index("ix_events_type_time", "type", "occurred_us"),
+)
+
+#: When an event's tier spend counts, where that is not the event's own moment
+#: (``accounting.spend_moment``): a refund's money counts at its sale's, so that a sale and its
+#: refunds enter and leave the tier window together. One row per refund whose sale came before
+#: it, written with the refund (or, for refunds received before this table, by migration 0003).
+spend_moments = sa.Table(
+    "spend_moments",
+    metadata,
+    sa.Column(
+        "gseq", sa.BigInteger, sa.ForeignKey("events.gseq"), primary_key=True, autoincrement=False
+    ),
+    sa.Column("spend_us", sa.BigInteger, nullable=False),
 )
 
 transfers = sa.Table(

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from loyalty_pos.domain.accounting import spend_moment
 from loyalty_pos.domain.cards import normal_card
 from loyalty_pos.domain.errors import AuthError, NotFound, Refused
 from loyalty_pos.domain.events import (
@@ -41,6 +42,7 @@ from loyalty_pos.domain.events import (
     MAX_TEXT,
     birthday_problem,
     reason_problem,
+    receipt_seq,
     seal,
     text_problem,
 )
@@ -51,13 +53,24 @@ from loyalty_pos.domain.tiers import tier_status
 from . import wire
 from .db import Writer, make_engine, migrate, reading, writing
 from .posting import Book, CardRow, EventInvalid, MemberRecord, Posted, mask, member_account, post
-from .schema import cards, events, ledger_state, members, programs, rejections, terminals, transfers
+from .schema import (
+    cards,
+    events,
+    ledger_state,
+    members,
+    programs,
+    rejections,
+    spend_moments,
+    terminals,
+    transfers,
+)
 from .times import from_us, to_us, utc_now
 
 SKEW_LIMIT_S = 24 * 3600
-#: What a pull's member snapshots hold: 2 since they carry ``window_spend`` (a terminal holding
-#: snapshots of an older format pulls every member again).
-SNAPSHOT_FORMAT = 2
+#: What a pull's member snapshots hold: 2 since they carry ``window_spend``, 3 since a refund's
+#: spend in it is dated at its sale's moment (a terminal holding snapshots of an older format
+#: pulls every member again).
+SNAPSHOT_FORMAT = 3
 _CHUNK = 500
 #: Events of a push are sent to PostgreSQL this many at a time while the next ones are computed.
 _STREAM_CHUNK = 100
@@ -145,8 +158,14 @@ class _Rows:
     transfers: list[tuple[Any, ...]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     programs: list[dict[str, Any]] = field(default_factory=list)
-    sent_events: int = 0  # events and transfers already handed to the writer
+    #: (gseq, spend_us) of the refunds whose spend counts at their sale's moment
+    spend_moments: list[tuple[int, int]] = field(default_factory=list)
+    #: (terminal id, seq) -> occurred_us of the sales a refund of this push may name: those of
+    #: this push, and the stored ones its refunds name (``LedgerStore._sales``)
+    sales: dict[tuple[str, int], int] = field(default_factory=dict)
+    sent_events: int = 0  # events, transfers and spend moments already handed to the writer
     sent_transfers: int = 0
+    sent_spend_moments: int = 0
     #: member id -> the change (gseq) of the record handed to the writer
     sent_members: dict[str, int] = field(default_factory=dict)
     #: how many of the book's changed members the streaming has looked at, and those of them a
@@ -175,6 +194,7 @@ _EVENT_COLUMNS = (
     "spend_minor",
     "body",
 )
+_SPEND_MOMENT_COLUMNS = ("gseq", "spend_us")
 _NOTHING_POSTED = Posted()
 _TRANSFER_COLUMNS = ("gseq", "leg", "kind", "debit", "credit", "amount", "member_id", "occurred_us")
 
@@ -250,9 +270,15 @@ class _Batch:
         self.card_ids: list[str] = []
         #: member id -> index of the last event naming it
         self.last_use: dict[str, int] = {}
+        #: (terminal id, seq) of the sales the batch's refunds name
+        self.refunded: set[tuple[str, int]] = set()
         for i, raw in enumerate(self.raw):
             if not isinstance(raw, dict):
                 continue
+            if raw.get("type") == "refund" and isinstance(terminal := raw.get("terminal_id"), str):
+                sale = _sale_seq(terminal, raw.get("original_receipt_id"))
+                if sale is not None:
+                    self.refunded.add((terminal, sale))
             member_id, card = raw.get("member_id"), raw.get("card")
             if isinstance(member_id, str):
                 self.member_ids.append(member_id)
@@ -473,6 +499,7 @@ class LedgerStore:
             # A member or card the preload missed is read in the loop: the writer syncs first.
             book = self._book(conn, cached, before_read=out.sync)
             book.preload(batch.member_ids, batch.card_ids)
+            rows.sales = self._sales(conn, terminal_id, head_seq, batch.refunded)
 
             results: list[EventResult] = []
             refused: list[tuple[int, wire.Envelope]] = []
@@ -703,6 +730,14 @@ class LedgerStore:
                 body_text,
             )
         )
+        if occurred_us is not None and isinstance(parsed, wire.Checkout):
+            rows.sales[parsed.terminal_id, parsed.seq] = occurred_us
+        elif occurred_us is not None and isinstance(parsed, wire.Refund) and posted.member_id:
+            # Its money counts in the tier window at its sale's moment.
+            sale = _sale_seq(parsed.terminal_id, parsed.original_receipt_id)
+            sold = None if sale is None else rows.sales.get((parsed.terminal_id, sale))
+            if posted.spend_minor and (moment := spend_moment(occurred_us, sold)) != occurred_us:
+                rows.spend_moments.append((gseq, moment))
         for leg, t in enumerate(posted.transfers):
             rows.transfers.append(
                 # _TRANSFER_COLUMNS
@@ -1164,6 +1199,28 @@ class LedgerStore:
 
     # ------------------------------------------------------------------ helpers
 
+    @staticmethod
+    def _sales(
+        conn: Connection, terminal_id: str, head_seq: int, refunded: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        """The moments (occurred_us) of the stored sales of ``terminal_id`` that refunds of a push
+        name; the sales after ``head_seq`` come in the push itself."""
+        seqs = sorted(
+            seq for terminal, seq in refunded if terminal == terminal_id and seq <= head_seq
+        )
+        found: dict[tuple[str, int], int] = {}
+        for i in range(0, len(seqs), _CHUNK):
+            for row in conn.execute(
+                sa.select(events.c.seq, events.c.occurred_us).where(
+                    events.c.terminal_id == terminal_id,
+                    events.c.seq.in_(seqs[i : i + _CHUNK]),
+                    events.c.type == "checkout",
+                    events.c.occurred_us.is_not(None),
+                )
+            ):
+                found[terminal_id, int(row.seq)] = int(row.occurred_us)
+        return found
+
     def _rows(self, conn: Connection, received_us: int) -> _Rows:
         state = conn.execute(
             sa.select(
@@ -1252,7 +1309,11 @@ class LedgerStore:
         chunk; one changed again after it was written is written at the end."""
         out.insert_rows(events, _EVENT_COLUMNS, rows.events[rows.sent_events :])
         out.insert_rows(transfers, _TRANSFER_COLUMNS, rows.transfers[rows.sent_transfers :])
+        out.insert_rows(
+            spend_moments, _SPEND_MOMENT_COLUMNS, rows.spend_moments[rows.sent_spend_moments :]
+        )
         rows.sent_events, rows.sent_transfers = len(rows.events), len(rows.transfers)
+        rows.sent_spend_moments = len(rows.spend_moments)
         ready: Iterable[str] = book.changed_members
         if settled is not None:
             looked = rows.unsettled
@@ -1309,24 +1370,31 @@ class LedgerStore:
     @staticmethod
     def _window_column(now: datetime, current: CurrentProgram | None) -> Any:
         """A member's spend that counts in the tier window from ``now`` on, as a column of a
-        select from ``members``: ``occurred_us:spend_minor`` of each such event, joined by commas
+        select from ``members``: ``moment:spend_minor`` of each such event, joined by commas
         (NULL when there is none, and without a program). A correlated aggregate over
         ``ix_events_member_time``: the rows the window's sum used to read, sent instead of
-        summed. Events stamped after ``now`` are in it too: they count from their time on."""
+        summed. Events stamped after ``now`` are in it too: they count from their time on.
+
+        The moment is the event's own, but a refund's is its sale's (``spend_moments``, looked
+        up for refunds only). A refund is never dated after itself, so the window's events all
+        occurred after its start, and the index range stays the one it was."""
         if current is None:
             return sa.null().label("window")
         start = to_us(now - timedelta(days=current.program.tier_window_days))
-        pair = (
-            sa.cast(events.c.occurred_us, sa.String)
-            + ":"
-            + sa.cast(events.c.spend_minor, sa.String)
+        sold = (
+            sa.select(spend_moments.c.spend_us)
+            .where(spend_moments.c.gseq == events.c.gseq)
+            .scalar_subquery()
         )
+        moment = sa.func.coalesce(sa.case((events.c.type == "refund", sold)), events.c.occurred_us)
+        pair = sa.cast(moment, sa.String) + ":" + sa.cast(events.c.spend_minor, sa.String)
         return (
             sa.select(sa.func.aggregate_strings(pair, ","))
             .where(
                 events.c.member_id == members.c.member_id,
                 events.c.spend_minor != 0,
                 events.c.occurred_us > start,
+                moment > start,
             )
             .scalar_subquery()
             .label("window")
@@ -1386,6 +1454,16 @@ def _named_before(last_use: Mapping[str, int], end: int) -> Callable[[str], bool
     """Whether no event from index ``end`` on names the member (``last_use``: the index of the
     last event naming each member)."""
     return lambda member_id: last_use.get(member_id, -1) < end
+
+
+def _sale_seq(terminal_id: str, original_receipt_id: object) -> int | None:
+    """The seq of the sale a refund of ``terminal_id`` names, when it names one of that
+    terminal's receipts (``{terminal}-{seq:06d}``: a till refunds only its own sales)."""
+    if not isinstance(original_receipt_id, str):
+        return None
+    if original_receipt_id.rpartition("-")[0] != terminal_id:
+        return None
+    return receipt_seq(original_receipt_id)
 
 
 def _window_spend(window: str | None, now_us: int) -> tuple[int, list[list[Any]]]:

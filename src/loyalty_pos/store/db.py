@@ -23,13 +23,13 @@ from sqlite_utils import Database
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
 from .. import canonical
-from ..domain.accounting import tier_spend_minor
+from ..domain.accounting import spend_moment, tier_spend_minor
 from ..domain.cards import normal_card
 from ..domain.errors import StorageError
 from ..domain.events import GENESIS_HASH, receipt_seq, seal_text
 from ..domain.lots import Account, Lot
 from ..domain.program import Program, parse_program, program_to_json
-from .schema import migrations
+from .schema import migrations, sale_moment
 
 BUSY_TIMEOUT_MS = 5000
 #: How long opening a cache waits for another program's upgrade of it (a year of sales: seconds).
@@ -367,7 +367,8 @@ class Store:
           (``base_spend_minor``);
         - this terminal's part: money paid here after ``since`` in events the ledger has not
           counted yet (seq above ``base_seq``): whole days from ``spend_days``, the day ``since``
-          falls in from the journal.
+          falls in from the journal (a refund's money at its sale's moment, ``spend_at``; the
+          other events' at their own).
         """
         start = utc_iso(since)
         day = date.fromisoformat(start[:10])
@@ -378,7 +379,10 @@ class Store:
             "+ COALESCE((SELECT SUM(spend_minor) FROM spend_days "
             "WHERE member_id = :member AND day > :day), 0) "
             "+ COALESCE((SELECT SUM(spend_minor) FROM journal WHERE member_id = :member "
-            "AND occurred_at > :start AND occurred_at < :next_day AND seq > :base_seq), 0) AS s",
+            "AND occurred_at > :start AND occurred_at < :next_day AND seq > :base_seq "
+            "AND spend_at IS NULL), 0) "
+            "+ COALESCE((SELECT SUM(spend_minor) FROM journal WHERE member_id = :member "
+            "AND spend_at > :start AND spend_at < :next_day AND seq > :base_seq), 0) AS s",
             {
                 "member": member["member_id"],
                 "dated": member["base_spend_dated"],
@@ -436,10 +440,14 @@ class Store:
         sealed, text = seal_text(body, last_hash, canonical.canonical_text)
         occurred = utc_iso(datetime.fromisoformat(sealed["occurred_at"]))
         spend = tier_spend_minor(sealed)
+        spend_at = None  # a refund's money counts in the tier window at its sale's moment
+        if spend and sealed["type"] == "refund":
+            at = spend_moment(occurred, sale_moment(self.conn, sealed.get("original_receipt_id")))
+            spend_at = None if at == occurred else at
         self.conn.execute(
             "INSERT INTO journal (seq, event_id, type, occurred_at, member_id, receipt_id, "
-            "original_receipt_id, spend_minor, points_redeemed, offline, body, hash, receipt) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "original_receipt_id, spend_minor, points_redeemed, offline, body, hash, receipt, "
+            "spend_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sealed["seq"],
                 sealed["event_id"],
@@ -454,10 +462,12 @@ class Store:
                 text,
                 sealed["hash"],
                 None if receipt is None else canonical.dumps(receipt),
+                spend_at,
             ),
         )
         if spend:
-            self.conn.execute(_ADD_SPEND_DAY, (sealed["member_id"], occurred[:10], spend))
+            day = (spend_at or occurred)[:10]
+            self.conn.execute(_ADD_SPEND_DAY, (sealed["member_id"], day, spend))
         self._head = (sealed["seq"], sealed["hash"])
         return sealed
 

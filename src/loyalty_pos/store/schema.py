@@ -11,6 +11,9 @@ import sqlite3
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from ..domain.accounting import spend_moment
+from ..domain.events import receipt_seq
+
 migrations = Migrations("loyalty_pos.terminal")
 
 
@@ -266,6 +269,74 @@ def m005_dated_base_spend(db: Database) -> None:
         """
     )
     db.execute("ALTER TABLE members ADD COLUMN base_spend_dated INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m006_refunds_count_at_their_sale(db: Database) -> None:
+    """A refund's money counts in the tier window at its sale's moment, not its own: a sale and
+    its refunds enter and leave the window together (``accounting.spend_moment``).
+
+    - ``journal.spend_at``: the moment a refund's spend counts at (its sale's ``occurred_at``),
+      NULL for every other event and for a refund whose sale is not in the journal (its own).
+      Set as the row is appended; here, for the refunds already recorded. That is the one write
+      to journal rows after their append (the update trigger is dropped and made again around
+      it, in this migration's transaction): a column derived from the journal itself, beside
+      the event; bodies and hashes are untouched.
+    - ``journal_spend_days`` (and so ``spend_days``, recounted here) puts a refund's spend on its
+      sale's day. The window's first day is summed from ``journal_member`` (now holding
+      ``spend_at``, so it still covers that sum) for the other events, and from
+      ``journal_refund_spend``, an index of the dated refunds only, for the refunds.
+    """
+    db.execute("ALTER TABLE journal ADD COLUMN spend_at TEXT")
+    conn = db.conn
+    dated = []
+    for seq, own, original in conn.execute(
+        "SELECT seq, occurred_at, original_receipt_id FROM journal WHERE type = 'refund' "
+        "AND member_id IS NOT NULL AND spend_minor != 0 AND original_receipt_id IS NOT NULL"
+    ).fetchall():
+        at = spend_moment(own, sale_moment(conn, original))
+        if at != own:
+            dated.append((at, seq))
+    if dated:
+        (trigger,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'journal_no_update'"
+        ).fetchone()
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.executemany("UPDATE journal SET spend_at = ? WHERE seq = ?", dated)
+        conn.execute(trigger)
+    db.executescript(
+        """
+        DROP INDEX journal_member;
+        CREATE INDEX journal_member ON journal(member_id, occurred_at, seq, spend_minor, spend_at)
+            WHERE member_id IS NOT NULL;
+        CREATE INDEX journal_refund_spend ON journal(member_id, spend_at, seq, spend_minor)
+            WHERE spend_at IS NOT NULL;
+        DROP VIEW journal_spend_days;
+        CREATE VIEW journal_spend_days AS
+            SELECT j.member_id, substr(COALESCE(j.spend_at, j.occurred_at), 1, 10) AS day,
+                SUM(j.spend_minor) AS spend_minor
+            FROM members m JOIN journal j ON j.member_id = m.member_id AND j.seq > m.base_seq
+            WHERE j.spend_minor != 0
+            GROUP BY j.member_id, substr(COALESCE(j.spend_at, j.occurred_at), 1, 10)
+            HAVING SUM(j.spend_minor) != 0;
+        DELETE FROM spend_days;
+        INSERT INTO spend_days (member_id, day, spend_minor)
+            SELECT member_id, day, spend_minor FROM journal_spend_days;
+        """
+    )
+
+
+def sale_moment(conn: sqlite3.Connection, receipt_id: str | None) -> str | None:
+    """The ``occurred_at`` (journal column: UTC, to the second) of this terminal's sale
+    ``receipt_id``, found by its seq; None when the journal holds no such sale."""
+    seq = receipt_seq(receipt_id) if receipt_id else None
+    if seq is None:
+        return None
+    row = conn.execute(
+        "SELECT occurred_at FROM journal WHERE seq = ? AND receipt_id = ? AND type = 'checkout'",
+        (seq, receipt_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 _M004_REBUILD = """
