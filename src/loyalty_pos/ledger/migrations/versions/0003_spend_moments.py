@@ -5,7 +5,7 @@ among its terminal's events). Nothing in ``events`` is changed: the table is add
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2027-03-10
+Create Date: 2026-12-06
 """
 
 from __future__ import annotations
