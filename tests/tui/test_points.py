@@ -12,8 +12,8 @@ from loyalty_pos.config import LedgerConfig
 from loyalty_pos.domain.program import parse_program_text
 from loyalty_pos.tui.screens.points import PointsScreen
 
-from .conftest import ANNA, NOW, ROOT
-from .pilot import fill, notes, press, settle, text_in
+from .conftest import ANNA, BEN, NOW, ROOT
+from .pilot import fill, notes, press, scan, settle, text_in
 
 
 def give_points(terminal, card: str, points: int) -> None:
@@ -121,6 +121,55 @@ async def test_more_points_than_the_balance_are_refused(make_app, terminal):
         await press(pilot, "enter")
         assert isinstance(app.screen, PointsScreen)  # still open: nothing was kept
         assert app.checkout.view.quote.points_redeemed == 0
+
+
+async def test_a_refusal_in_the_window_is_shown_there_once_not_also_as_a_toast(
+    make_app, terminal
+):
+    """QA: each key typed into F5 whose preview was refused also raised a toast (Textual ran
+    the base window's handler after the points window's own), and at 80x24 the toasts covered
+    the window's own error line. The refund window and the forms (F4, F7, F8) did the same."""
+    give_points(terminal, ANNA, 500)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA")
+        before = len(notes(app))
+        screen = await open_points(pilot, "9")
+        for typed in ("99", "999"):
+            screen.query_one("#points", Input).value = typed
+            await settle(pilot)
+        assert "999 points asked but the balance is 500" in text_of(screen, "#error")
+        await press(pilot, "enter")
+        assert isinstance(app.screen, PointsScreen)
+        assert len(notes(app)) == before  # said in the window only
+        await press(pilot, "escape")
+        await press(pilot, "f7")  # a free amount with a category one letter off
+        await fill(pilot, "4,99")
+        await fill(pilot, "grocry")
+        await settle(pilot)
+        assert "did you mean" in text_in(app.screen, "Static")
+        assert len(notes(app)) == before
+
+
+async def test_a_card_scanned_while_the_points_window_is_open_is_not_taken(
+    make_app, terminal, key_clock
+):
+    """QA: a card scanned over F5 switched the basket's member behind the window, which still
+    showed the first member; F5 there then paid the new member's points."""
+    give_points(terminal, ANNA, 5000)
+    give_points(terminal, BEN, 250)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await basket(pilot, "MASCARA", "3*COFFEE")
+        screen = await open_points(pilot, "")
+        await scan(pilot, key_clock, BEN)
+        assert app.screen is screen
+        assert "not taken while paying with points: close this window (Esc)" in notes(app)[-1]
+        await press(pilot, "f5")  # the most allowed, for the member the window shows
+        assert app.screen is app.checkout
+        view = app.checkout.view
+        assert view.member is not None and view.member.card == ANNA
+        assert view.quote.points_redeemed == 1915
 
 
 async def test_points_never_leave_less_than_the_minimum_cash(make_app, terminal):

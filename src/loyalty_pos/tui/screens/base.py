@@ -41,6 +41,13 @@ class PosModal(StaysUp, ModalScreen[R]):
         self.dismiss(None)
 
     def on_service_refused(self, message: ServiceRefused) -> None:
-        """Refusals of this window's jobs are shown in it by default as a notification."""
+        """The one handler of this window's refused jobs: a window shows them its own way
+        (``refused``). Textual calls a handler of each class up the MRO, so a window's own
+        ``on_service_refused`` beside this one would show every refusal twice, once in the
+        window and once as a toast (QA: a toast at each key typed into F5)."""
         message.stop()
+        self.refused(message)
+
+    def refused(self, message: ServiceRefused) -> None:
+        """How this window shows a refusal of one of its jobs: by default a notification."""
         self.notify(message.message, severity="error" if message.code == "internal" else "warning")

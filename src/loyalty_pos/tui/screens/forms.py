@@ -148,8 +148,7 @@ class FormScreen(PosModal[Any]):
         self.busy = False
         self.dismiss(message.result)
 
-    def on_service_refused(self, message: ServiceRefused) -> None:
-        message.stop()
+    def refused(self, message: ServiceRefused) -> None:
         self.busy = False
         self.show_error(message.message)
         for field in self.fields:

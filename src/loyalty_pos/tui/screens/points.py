@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 from loyalty_pos.checkout import shown
 from loyalty_pos.domain.quote import Quote
 
-from ..messages import BasketChanged, ServiceDone, ServiceRefused
+from ..messages import BasketChanged, CodeScanned, ServiceDone, ServiceRefused
 from ..session import BasketView
 from ..words import money, points
 from .base import PosModal
@@ -57,6 +57,17 @@ class PointsScreen(PosModal[BasketView]):
         session = self.pos.session
         self.submit("fresh", session.refresh, done=lambda view: ServiceDone("fresh", view))
 
+    def take_scan(self, message: CodeScanned) -> bool:
+        """A card or an item scanned while this window is open would change the basket behind
+        it, and the window would pay for the basket and member it shows, not the new ones (QA:
+        F5 then charged the next customer's points): the scan is not taken."""
+        self.notify(
+            "A scan is not taken while paying with points: close this window (Esc) first, "
+            "then scan again.",
+            severity="warning",
+        )
+        return True
+
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         self._preview(event.value)
@@ -98,8 +109,7 @@ class PointsScreen(PosModal[BasketView]):
                 )
             )
 
-    def on_service_refused(self, message: ServiceRefused) -> None:
-        message.stop()
+    def refused(self, message: ServiceRefused) -> None:
         self.busy = False
         if message.what.startswith("preview:") and not self._still_asked(message.what):
             return

@@ -222,8 +222,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
         result, text = message.result
         self.dismiss({"result": result, "text": text})
 
-    def on_service_refused(self, message: ServiceRefused) -> None:
-        message.stop()
+    def refused(self, message: ServiceRefused) -> None:
         if message.what == "refund-preview":
             self.query_one("#preview", Static).update(Text(message.message, style="dim"))
             return
