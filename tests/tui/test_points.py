@@ -123,9 +123,7 @@ async def test_more_points_than_the_balance_are_refused(make_app, terminal):
         assert app.checkout.view.quote.points_redeemed == 0
 
 
-async def test_a_refusal_in_the_window_is_shown_there_once_not_also_as_a_toast(
-    make_app, terminal
-):
+async def test_a_refusal_in_the_window_is_shown_there_once_not_also_as_a_toast(make_app, terminal):
     """QA: each key typed into F5 whose preview was refused also raised a toast (Textual ran
     the base window's handler after the points window's own), and at 80x24 the toasts covered
     the window's own error line. The refund window and the forms (F4, F7, F8) did the same."""
