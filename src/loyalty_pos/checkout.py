@@ -525,6 +525,7 @@ def refund(
     now = t.now(at)
     with t.store.transaction():
         original, program, result = _refund_of(t, receipt_id, items)
+        receipt_id = original["receipt_id"]
         sold_at = datetime.fromisoformat(original["occurred_at"])
         if now < sold_at:
             sold = sold_at.astimezone(now.tzinfo)
@@ -874,6 +875,7 @@ def _refund_of(
     """The sale, its program version and what refunding ``items`` of it (None: all that is
     left) gives back and takes back, as of the refunds recorded so far. Records nothing."""
     original = _sale(t, receipt_id)
+    receipt_id = original["receipt_id"]  # as printed, whatever the case it was typed in
     program = t.store.program_version(original["program_version"])
     previous = _returned(t, receipt_id)
     sale = _original_sale(program, original)

@@ -655,6 +655,22 @@ def test_replacing_a_lost_card_links_the_new_and_blocks_the_old_in_one_go(demo) 
     assert demo.store.card("04FFEEDDCCBB01")["card_status"] == "active"
 
 
+def test_a_sku_or_receipt_id_typed_in_lower_case_is_found(demo) -> None:
+    """QA: `milk` was "unknown", and `t1-000002` said "No sale with receipt id" for a sale that
+    exists (a false word that it was another till's). The refund names the sale as printed."""
+    sale = buy(demo, ANNA, "milk:2", "book-novel")
+    assert [line["sku"] for line in journal(demo)[-1]["lines"]] == ["MILK", "BOOK-NOVEL"]
+    typed = sale["receipt_id"].lower()
+    assert typed != sale["receipt_id"]
+    assert svc.refundable_lines(demo, typed)[0]
+    refund = svc.refund(demo, typed, {"MILK": 1}, "1234")
+    assert journal(demo)[-1]["original_receipt_id"] == sale["receipt_id"]
+    again = svc.refund(demo, typed, None, "1234")  # the first refund counted against the sale
+    assert [line["qty"] for line in journal(demo)[-1]["lines"]] == [1, 1]
+    assert refund["original_receipt_id"] == again["original_receipt_id"] == sale["receipt_id"]
+    assert svc.verify(demo)["ok"]
+
+
 def test_refundable_lines_count_down_as_units_come_back(demo) -> None:
     receipt = buy(demo, ANNA, "MILK:3", "MASCARA")["receipt_id"]
     svc.refund(demo, receipt, {"MILK": 2}, "1234")

@@ -257,11 +257,17 @@ class Store:
     # -- catalog ----------------------------------------------------------------------------
 
     def item(self, code: str) -> sqlite3.Row | None:
-        return self.one(
-            "SELECT sku, ean, name, price_minor, category FROM catalog WHERE sku = ? OR ean = ? "
-            "ORDER BY sku = ? DESC LIMIT 1",
-            (code, code, code),
-        )
+        """The item whose SKU or EAN is ``code``; a SKU typed in lower case (``milk``) is found
+        as the catalog spells it in capitals, as a card typed so is."""
+        for asked in dict.fromkeys((code, code.upper())):
+            row = self.one(
+                "SELECT sku, ean, name, price_minor, category FROM catalog "
+                "WHERE sku = ? OR ean = ? ORDER BY sku = ? DESC LIMIT 1",
+                (asked, asked, asked),
+            )
+            if row is not None:
+                return row
+        return None
 
     # -- members, cards, lots ---------------------------------------------------------------
 
@@ -516,7 +522,9 @@ class Store:
         if seq is None:
             return None
         return self.one(
-            "SELECT seq, body, receipt FROM journal WHERE seq = ? AND receipt_id = ?",
+            # the terminal's id in any case: a receipt id typed in lower case is found
+            "SELECT seq, body, receipt FROM journal WHERE seq = ? AND receipt_id = ? "
+            "COLLATE NOCASE",
             (seq, receipt_id),
         )
 
