@@ -239,6 +239,40 @@ async def test_f12_syncs_with_the_ledger_and_a_failure_shows_offline(make_app, t
         assert "OFFLINE" in text_in(app.checkout.status_bar)
 
 
+async def test_a_sync_the_ledger_holds_back_is_said_once_at_start_and_f12_does_not_say_synced(
+    make_app, terminal
+):
+    """QA: a second till under a terminal id in use showed only "OFFLINE · sync never" until
+    someone pressed F12, and F12 then said "Synced: 0 sent" beside the error. (The sync's
+    answer is the real one's shape; test_terminal_sync makes it against a real ledger.)"""
+    terminal.config = dataclasses.replace(
+        terminal.config, ledger=LedgerConfig(url="http://127.0.0.1:9", sync_interval_s=3600)
+    )
+    problem = "The ledger holds terminal T1's events up to seq 19, but ... another till runs as T1"
+
+    def held_back(t):
+        return {
+            "pushed": 0,
+            "pulled": 0,
+            "waiting": 0,
+            "held": 0,
+            "blocked": True,
+            "problem": problem,
+        }
+
+    app = make_app(sync=held_back)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for _ in range(2):  # the background syncs: said once, not at every interval
+            app.sync_quietly()
+            await until(pilot, lambda: not app._syncing)
+            await settle(pilot)
+        assert notes(app).count(problem) == 1
+        await press(pilot, "f12")
+        await until(pilot, lambda: notes(app).count(problem) == 2)
+        assert not any(note.startswith("Synced") for note in notes(app))
+
+
 async def test_a_sale_made_while_a_sync_runs_is_sent_by_one_more_sync_after_it(make_app, terminal):
     """The sync running when the sale commits may have read the outbox before it: one more
     sync follows, so the sale does not wait for the next interval."""
