@@ -154,3 +154,42 @@ async def test_scanning_the_same_card_again_reloads_the_member(make_app, termina
         assert "Balance 500 pts" in member_panel(app)
         assert "FROZEN" in member_panel(app)
         assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]
+
+
+async def test_a_till_gone_offline_prices_the_open_basket_with_the_offline_cap(make_app, terminal):
+    """QA: after the status line said OFFLINE the basket kept the online points payment (due
+    1.00) for over a minute, and F9 then said "the member's points changed", which they had
+    not: going offline changes nothing in the cache, only the clock."""
+    adjust(terminal, ANNA, 20000, "test setup", "1234")
+    on_ledger(terminal)
+    terminal.store.set_meta("last_sync_at", terminal.now().isoformat())  # online
+    cap = terminal.program.offline.max_redeem_points_per_member_per_day
+    app = make_app(sync=lambda t: {"pushed": 0, "pulled": 0, "waiting": 0})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "8*ESPRESSO")  # 119.20
+        await press(pilot, "f5")
+        await press(pilot, "f5")  # the most allowed, online
+        online = app.checkout.view.quote.points_redeemed
+        assert online > cap
+        grace = terminal.program.offline.grace_minutes
+        assert grace > 0
+
+        def went_offline() -> None:  # the last sync is now older than the grace
+            with terminal.store.transaction():
+                terminal.store.set_meta("last_sync_at", "2000-01-01T00:00:00+00:00")
+
+        went_offline()
+        app.refresh_status()  # what the status timer does every 15 s
+        await until(pilot, lambda: app.checkout.view.quote.points_redeemed == cap)
+        await until(pilot, lambda: "OFFLINE" in text_in(app.checkout.status_bar))
+        with terminal.store.transaction():  # a sync worked again: the most allowed is back
+            terminal.store.set_meta("last_sync_at", terminal.now().isoformat())
+        app.refresh_status()
+        await until(pilot, lambda: app.checkout.view.quote.points_redeemed == online)
+        went_offline()
+        await press(pilot, "f9")  # before the status line noticed: refused, with the reason
+        assert "The terminal went offline since the amount was shown" in notes(app)[-1]
+        assert f"at most {cap} points a day here" in notes(app)[-1]
+        assert terminal.store.last_receipt_id() is None

@@ -18,6 +18,7 @@ from loyalty_pos.checkout import (
     Terminal,
     checkout,
     enroll,
+    is_online,
     price_basket,
     resolve_items,
     shown,
@@ -72,6 +73,7 @@ class CheckoutSession:
         #: The cache's ``data_version`` when the basket was last priced: another connection (the
         #: app's sync, a CLI call) committed since when it differs, and the member may have changed.
         self._priced_at_version: int | None = None
+        self._priced_online = True
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -162,9 +164,18 @@ class CheckoutSession:
     def refresh_if_changed(self) -> BasketView | None:
         """The basket priced again when another connection has written to the cache since it was
         last priced (a sync pulled members, a manager's CLI adjusted points), else None."""
-        if self.basket.is_empty or self.t.store.data_version() == self._priced_at_version:
+        if self.basket.is_empty:
+            return None
+        # Going offline changes nothing in the cache, only the clock: the offline cap then
+        # applies to a points payment shown while online (QA: due 1.00 shown for a minute
+        # after OFFLINE, until F9 refused it).
+        online = self._online()
+        if self.t.store.data_version() == self._priced_at_version and online == self._priced_online:
             return None
         return self.refresh()
+
+    def _online(self) -> bool:
+        return is_online(self.t, self.t.now())
 
     def complete(self, on_screen: Quote | None = None) -> tuple[dict[str, Any], str, BasketView]:
         """Record the sale; the basket starts empty for the next customer. ``on_screen`` is the
@@ -175,8 +186,15 @@ class CheckoutSession:
         if on_screen is not None:
             now = self._price(basket).quote
             if _told(now) != _told(on_screen):
+                why = (
+                    "The terminal went offline since the amount was shown, and offline a member "
+                    f"may pay at most {self.t.program.offline.max_redeem_points_per_member_per_day}"
+                    " points a day here"
+                    if now.cap.rule == "offline_cap" and on_screen.cap.rule != "offline_cap"
+                    else "The member's points changed since the amount was shown"
+                )
                 raise Refused(
-                    "The member's points changed since the amount was shown: it is now due "
+                    f"{why}: it is now due "
                     f"{now.due} {self.t.program.currency}, {now.points_redeemed} points paid, "
                     f"{now.points_earned} earned. Nothing was recorded: tell the customer, "
                     "then F9 again."
@@ -235,6 +253,7 @@ class CheckoutSession:
     def _price(self, basket: Basket) -> BasketView:
         t = self.t
         self._priced_at_version = t.store.data_version()
+        self._priced_online = self._online()
         quote, member = price_basket(t, basket.card, basket.lines, basket.redeem, show_frozen=True)
         program = t.program
         return BasketView(
