@@ -193,3 +193,30 @@ async def test_a_till_gone_offline_prices_the_open_basket_with_the_offline_cap(m
         assert "The terminal went offline since the amount was shown" in notes(app)[-1]
         assert f"at most {cap} points a day here" in notes(app)[-1]
         assert terminal.store.last_receipt_id() is None
+
+
+async def test_a_card_blocked_at_the_ledger_while_on_the_basket_is_taken_off_it(make_app, terminal):
+    """QA: a card reported lost at the ledger while its basket was open kept a clean member
+    panel and its points payment in the totals; a toast (three, on F5) was the only sign."""
+    import sqlite3
+
+    adjust(terminal, ANNA, 3000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "2*ESPRESSO")
+        await press(pilot, "f5")
+        await press(pilot, "f5")
+        assert app.checkout.view.quote.points_redeemed > 0
+        with sqlite3.connect(terminal.store.path) as other:  # as a sync's pull writes it
+            other.execute("UPDATE cards SET status = 'blocked' WHERE card = ?", (ANNA,))
+        other.close()
+        app.refresh_status()
+        await until(pilot, lambda: app.checkout.view.member is None)
+        view = app.checkout.view
+        assert view.quote.points_redeemed == 0 and view.basket.card is None
+        assert "was blocked (reported lost) since it was scanned" in notes(app)[-1]
+        assert "Balance" not in member_panel(app)
+        await press(pilot, "f9")  # the sale goes on without the card
+        assert terminal.store.last_receipt_id() is not None

@@ -23,7 +23,7 @@ from loyalty_pos.checkout import (
     resolve_items,
     shown,
 )
-from loyalty_pos.domain.cards import normal_card
+from loyalty_pos.domain.cards import mask_card, normal_card
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
 from loyalty_pos.domain.money import parse_typed_amount
 from loyalty_pos.domain.quote import MAX_QTY, Quote, cap_reason
@@ -158,8 +158,23 @@ class CheckoutSession:
 
     def refresh(self) -> BasketView:
         """The basket priced again as things stand now (a points payment no longer possible is
-        removed, with a note; a member frozen since is shown so, with what to do)."""
-        return _frozen_note(self._commit(self.basket))
+        removed, with a note; a member frozen since is shown so, with what to do; a card
+        blocked since is taken off, with a note)."""
+        try:
+            return _frozen_note(self._commit(self.basket))
+        except Refused as e:
+            if e.details.get("reason") != "blocked" or self.basket.card is None:
+                raise
+        # Reported lost at the ledger (or at another till) while on this basket: the panel
+        # and its points payment must not stay as if nothing happened (QA: a clean panel and
+        # the points still in the totals, a toast the only sign). The sale goes on without it.
+        card = self.basket.card
+        view = self._commit(self.basket.with_card(None))
+        note = (
+            f"Card {mask_card(card)} was blocked (reported lost) since it was scanned: it is off "
+            "this basket, with its points payment. Ask for the new card, or sell without one."
+        )
+        return replace(view, note=note)
 
     def refresh_if_changed(self) -> BasketView | None:
         """The basket priced again when another connection has written to the cache since it was
