@@ -135,7 +135,10 @@ async def test_a_lost_card_is_blocked_and_a_new_card_linked_to_the_member(make_a
         await settle(pilot)
         await fill(pilot, ANNA)
         await open_menu(pilot)
-        await press(pilot, "3")  # the lost card is the basket's; the new one is asked
+        # QA: the lost card was taken from the basket and the form began at "New card": a
+        # card scanned at the till is in the customer's hand. Both are typed, lost card first.
+        await press(pilot, "3")
+        await fill(pilot, ANNA)
         await fill(pilot, "LC00777001")
         # Whose card, before anything is recorded.
         asked = await question(pilot)
@@ -151,6 +154,25 @@ async def test_a_lost_card_is_blocked_and_a_new_card_linked_to_the_member(make_a
         assert "blocked" in notes(app)[-1]
     assert terminal.store.card(ANNA)["card_status"] == "blocked"
     assert terminal.store.card("LC00777001")["member_id"] == "M0001"
+
+
+async def test_a_new_card_that_belongs_to_a_member_is_refused_before_the_question(
+    make_app, terminal
+):
+    """QA: the new card was checked only after Y; a card of another member was refused then,
+    and one not yet checked would have been linked with the wrong card blocked."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "3")
+        await fill(pilot, ANNA)
+        await fill(pilot, BEN)
+        await settle(pilot)
+        said = text_in(app.screen, "Static")
+        assert "already belongs to Ben Carter" in said and "Nothing was blocked" in said
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert terminal.store.card(ANNA)["card_status"] == "active"
 
 
 async def test_a_lost_card_reported_and_blocked_before_is_replaced_later_in_the_app(

@@ -24,7 +24,7 @@ from loyalty_pos.checkout import (
     replace_lost_card,
     shown,
 )
-from loyalty_pos.domain.errors import NotFound
+from loyalty_pos.domain.errors import NotFound, Refused
 from loyalty_pos.printing import receipt_text
 from loyalty_pos.reports import day_report, report_text
 
@@ -82,16 +82,24 @@ class ManagerScreen(PosModal[None]):
         nothing: str,
         check: Callable[[Values], str | None] | None = None,
         blocked_ok: bool = False,
+        precheck: Callable[[Values], None] | None = None,
     ) -> None:
         """The form, then the member of its first field's card by name, with what the action
         will do, to confirm: a mistyped card or sign must not move points or block a card
         unseen. Nothing is recorded before Y. ``blocked_ok``: the card may be blocked already
-        (a lost card to replace, reported lost before)."""
+        (a lost card to replace, reported lost before). ``precheck`` refuses what the action
+        would refuse anyway, on the service thread, before the question is asked."""
         t = self.pos.terminal
         card_field = fields[0].name
 
         def look_up(v: Values) -> Callable[[], Any]:
-            return lambda: (v, find_member(t, v[card_field], blocked_ok=blocked_ok))
+            def run() -> tuple[Values, Any]:
+                member = find_member(t, v[card_field], blocked_ok=blocked_ok)
+                if precheck is not None:
+                    precheck(v)
+                return v, member
+
+            return run
 
         def found(answer: tuple[Values, Any] | None) -> None:
             if answer is None:
@@ -181,10 +189,23 @@ class ManagerScreen(PosModal[None]):
 
             return run
 
+        def new_card_is_free(v: Values) -> None:
+            try:
+                holder = find_member(t, v["new"], blocked_ok=True)
+            except NotFound:
+                return
+            raise Refused(
+                f"Card {mask(v['new'])} already belongs to {holder.name or holder.member_id}: "
+                "the new card must be one not enrolled yet. Nothing was blocked."
+            )
+
+        # The lost card is typed, not taken from the basket: a card scanned at the till is in
+        # the customer's hand, not lost (QA: the basket's card was proposed for blocking, and
+        # the form started in "New card", where the lost card's number was then typed).
         self._confirmed(
             "Replace a lost card",
             [
-                Field("old", "Lost card", self.card),
+                Field("old", "Lost card", placeholder="the card reported lost"),
                 Field("new", "New card", placeholder="scan or type the new card", scannable=True),
             ],
             lambda v, m: (
@@ -198,6 +219,7 @@ class ManagerScreen(PosModal[None]):
             ),
             "No card was replaced.",
             blocked_ok=True,
+            precheck=new_card_is_free,
         )
 
     def _status(self) -> None:
