@@ -157,3 +157,48 @@ def test_a_card_and_an_item_scanned_back_to_back_leave_the_item_field_empty(
     tmux.key("Enter")
     time.sleep(0.5)
     assert "Anna Schmidt" not in tmux.screen()
+
+
+def test_ctrl_q_during_a_sync_to_a_ledger_that_does_not_answer_quits_at_once(
+    home: Path, tmp_path: Path
+) -> None:
+    """QA: with a sync waiting on a ledger that took the connection and never answered, Ctrl+Q
+    blanked the screen but the process lived on for 12-20 s (the sync's timeouts and retries):
+    a cashier restarting the till saw a dead terminal."""
+    import socket
+    import threading
+
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed (scripts/test installs it)")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    held: list[socket.socket] = []
+    threading.Thread(
+        target=lambda: held.extend(iter(lambda: silent.accept()[0], None)), daemon=True
+    ).start()
+    port = silent.getsockname()[1]
+    env = {
+        "TERM": "xterm-256color",
+        "LOYALTY_POS_HOME": str(home),
+        "TZ": "Europe/Berlin",
+        "LOYALTY_POS_LEDGER_URL": f"http://127.0.0.1:{port}",
+        "LOYALTY_POS_LEDGER_TOKEN": "a-token-the-silent-ledger-never-reads",
+    }
+    marker = tmp_path / "ended"
+    command = [*loyalty_pos("run", "--home", str(home)), ";", "touch", str(marker)]
+    session = Tmux(command, env, tmp_path / "tmux.conf")
+    try:
+        session.wait_for("Scan or type an item")
+        session.key("F12")
+        session.wait_for("Syncing with the ledger")
+        time.sleep(1.0)  # the sync is waiting for an answer that never comes
+        asked = time.monotonic()
+        session.key("C-q")
+        while not marker.exists() and time.monotonic() - asked < 30:
+            time.sleep(0.05)
+        took = time.monotonic() - asked
+    finally:
+        session.close()
+        silent.close()
+    assert marker.exists() and took < 3.0, f"the app took {took:.1f} s to end"

@@ -8,10 +8,10 @@ holds up a scan; the result comes back to the checkout screen as ``ServiceDone``
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from textual import work
 from textual.message import Message
 
 from loyalty_pos.checkout import Terminal
@@ -57,9 +57,19 @@ class LedgerSync:
         else:
             self._sync("sync-background")
 
-    @work(thread=True, group="sync", exit_on_error=False)
     def _sync(self, what: str) -> None:
+        """Start a sync on a thread of its own. Not one of Textual's thread workers: those run
+        on asyncio's default executor, which the app waits for as it ends, so Ctrl+Q during a
+        sync to a ledger that does not answer left a blank screen for its timeouts and retries
+        (12-20 s, QA). This thread is a daemon, and the app ends without waiting for it
+        (``run_app``): its cache transaction is rolled back, an unanswered push is sent again."""
         self._syncing = True
+        threading.Thread(
+            target=self._sync_on_thread, args=(what,), name="loyalty-sync", daemon=True
+        ).start()
+
+    def _sync_on_thread(self, what: str) -> None:
+        app: Any = self
         try:
             if self._sync_terminal is None:
                 from loyalty_pos.store import open_store
@@ -76,13 +86,18 @@ class LedgerSync:
             message: Message = ServiceDone(what, dict(self.sync_hook(self._sync_terminal)))
         except LoyaltyPosError as e:
             message = ServiceRefused(what, str(e), e.code)
+        except Exception as e:  # noqa: BLE001 - a thread's edge: logged, said, never a traceback
+            app.services.log_error(f"sync: {type(e).__name__}: {e}", e)
+            message = ServiceRefused(what, f"The sync failed: {type(e).__name__}: {e}", "internal")
         finally:
             self._syncing = False
         self.checkout.post_message(message)
         if self._sync_again:
             self._sync_again = False
-            app: Any = self
-            app.call_from_thread(self.sync_quietly)
+            try:
+                app.call_from_thread(self.sync_quietly)
+            except RuntimeError:
+                pass  # the app has ended meanwhile
 
     def close_sync(self) -> None:
         if self._sync_terminal is not None:
