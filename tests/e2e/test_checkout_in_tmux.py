@@ -174,9 +174,15 @@ def test_ctrl_q_during_a_sync_to_a_ledger_that_does_not_answer_quits_at_once(
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
     held: list[socket.socket] = []
-    threading.Thread(
-        target=lambda: held.extend(iter(lambda: silent.accept()[0], None)), daemon=True
-    ).start()
+
+    def take_and_never_answer() -> None:
+        try:
+            while True:
+                held.append(silent.accept()[0])
+        except OSError:  # the test closed the listener
+            pass
+
+    threading.Thread(target=take_and_never_answer, daemon=True).start()
     port = silent.getsockname()[1]
     env = {
         "TERM": "xterm-256color",
