@@ -135,3 +135,27 @@ def test_a_sale_too_large_for_the_ledger_goes_alone_and_the_ledgers_refusal_reac
     assert svc.balance(t, ANNA)["pending_sync"] == 2
     assert ledger_member(ledger_of_64_kib, "M0001")["counted_through"]["T1"] == 2
     assert_books_balance(ledger_of_64_kib)
+
+
+def test_a_push_refused_as_too_large_is_sent_again_in_halves_until_the_ledger_takes_it(
+    ledger_of_64_kib: LedgerServer, tmp_path: Path
+) -> None:
+    """A till whose ledger sits behind a proxy that takes less than the till's budget (nginx's
+    default is 1 MiB; here the ledger's own limit of 64 KiB stands in for it): the backlog of
+    twelve 100-line sales (~135 KB) goes in halves rather than being refused at every sync."""
+    t = till(ledger_of_64_kib, tmp_path / "t1", "T1")
+    sync(t)
+    for _ in range(12):
+        sale_of(t, 100)
+    client, pushes = client_of(t, PUSH_BATCH_BYTES)  # the till's own budget: 8 MiB
+    try:
+        result = sync(t, client)
+        assert client.max_push_bytes < 64 * 1024  # the smaller budget is kept for the next push
+    finally:
+        client.close()
+    assert (result["pushed"], result["rejected"], result["waiting"]) == (12, 0, 0)
+    assert pushes.sizes[0] > 64 * 1024  # refused (413), then halved
+    assert pushes.sizes[-1] < 64 * 1024 and sum(s < 64 * 1024 for s in pushes.sizes) >= 3
+    assert svc.balance(t, ANNA)["pending_sync"] == 0
+    assert ledger_member(ledger_of_64_kib, "M0001")["balance"] == svc.balance(t, ANNA)["balance"]
+    assert_books_balance(ledger_of_64_kib)

@@ -142,11 +142,14 @@ class LedgerClient:
             # The whole address asked: a ledger.url with a path of its own (".../v1") shows
             # in it, where the path alone would hide it.
             asked = str(e.request.url).split("?", 1)[0]
-            hint = (
-                f" (is ledger.url {self.url} right? it is the ledger's address without /v1)"
-                if status == 404
-                else ""
-            )
+            hint = ""
+            if status == 404:
+                hint = f" (is ledger.url {self.url} right? it is the ledger's address without /v1)"
+            elif status == 413:
+                hint = (
+                    f" (a request of {len(e.request.content):,} bytes: more than the ledger, or "
+                    "a proxy before it, takes in one request; nginx: client_max_body_size)"
+                )
             raise SyncError(
                 f"The ledger answered {status} to {method} {asked}{hint}: {e.response.text[:200]}",
                 status=status,
@@ -278,11 +281,23 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
     # next batch is read from there on instead of walking the acknowledged part of the journal
     # again: draining a long backlog stays linear.
     after = 0
+    count = PUSH_BATCH
     while True:
-        batch = _pending(t.store, PUSH_BATCH, after, client.max_push_bytes)
+        batch = _pending(t.store, count, after, client.max_push_bytes)
         if not batch:
             return counts
-        answer = client.push(t.config.terminal_id, [body for _, _, body in batch], t.now())
+        try:
+            answer = client.push(t.config.terminal_id, [body for _, _, body in batch], t.now())
+        except SyncError as e:
+            if e.details.get("status") != 413 or len(batch) == 1:
+                raise
+            # The ledger, or a proxy before it (nginx takes 1 MiB by default), takes less in a
+            # request than this push: half as many events and bytes, down to one event, which
+            # goes alone whatever its size. The client keeps the smaller budget.
+            count = max(1, len(batch) // 2)
+            sent = sum(len(body.encode()) + 1 for _, _, body in batch)
+            client.max_push_bytes = max(1, min(client.max_push_bytes, sent) // 2)
+            continue
         seq_of = {event_id: seq for seq, event_id, _ in batch}
         settled: set[int] = set()
         progressed = False
