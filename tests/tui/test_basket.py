@@ -64,6 +64,23 @@ async def test_items_by_sku_and_ean_and_with_a_quantity(make_app):
         assert isinstance(app.focused, ItemField)
 
 
+async def test_a_quantity_out_of_range_is_refused_and_the_field_keeps_what_was_typed(make_app):
+    """1000*MILK (a slip for 100) is refused as 0*MILK is: the cashier corrects the typed text
+    rather than typing it all again."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for typed, said in (
+            ("1000*MILK", "The quantity must be from 1 to 999 (got 1000)."),
+            ("0*MILK", "The quantity must be at least 1."),
+        ):
+            app.checkout.item_field.value = ""
+            await type_text(pilot, typed)
+            assert notes(app)[-1] == said
+            assert app.checkout.item_field.value == typed
+            assert lines(app) == []
+
+
 async def test_an_unknown_code_is_refused_in_plain_words_and_the_basket_stays(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

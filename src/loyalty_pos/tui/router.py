@@ -16,6 +16,7 @@ from loyalty_pos.domain.errors import Refused
 from loyalty_pos.domain.events import QUANTITY_GIVEN as QUANTITY_GIVEN
 from loyalty_pos.domain.events import RECEIPT_ID as RECEIPT_ID  # the import checks it too
 from loyalty_pos.domain.events import is_receipt_id as is_receipt_id
+from loyalty_pos.domain.quote import MAX_QTY
 
 QTY_PREFIX = re.compile(r"^(\d+)\*$")
 _ENTRY = re.compile(r"^(?:(\d+)\s*\*\s*)?(.+)$")
@@ -32,6 +33,8 @@ def parse_entry(text: str) -> tuple[str, int]:
     qty = int(match.group(1)) if match.group(1) else 1
     if qty < 1:
         raise Refused("The quantity must be at least 1.")
+    if qty > MAX_QTY:  # refused here, with the field kept as typed (a slip: 1000 for 100)
+        raise Refused(f"The quantity must be from 1 to {MAX_QTY} (got {qty}).")
     return match.group(2).strip(), qty
 
 
