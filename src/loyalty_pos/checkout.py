@@ -701,8 +701,7 @@ def enroll(
         raise Refused(problem + ".")
     provisional = t.config.ledger.configured
     with t.store.transaction():
-        if t.store.card(card) is not None:
-            raise Refused(f"Card {mask(card)} already belongs to a member.")
+        _refuse_card_in_use(t, card)
         seq = t.store.head()[0] + 1
         member_id = _new_member_id(t, seq)
         status = "provisional" if provisional else "active"
@@ -779,6 +778,21 @@ def _card_event(t: Terminal, kind: str, member_id: str, card: str, now: datetime
     )
 
 
+def _refuse_card_in_use(t: Terminal, card: str) -> None:
+    """Refused when ``card`` is already someone's: named, so that the cashier can tell the
+    customer's own card, enrolled before, from a card handed out twice."""
+    row = t.store.card(card)
+    if row is None:
+        return
+    who = f"{row['name']} ({row['member_id']})" if row["name"] else f"member {row['member_id']}"
+    lost = ", blocked as lost" if row["card_status"] == "blocked" else ""
+    raise Refused(
+        f"Card {mask(card)} already belongs to {who}{lost}.",
+        reason="card_in_use",
+        member_id=row["member_id"],
+    )
+
+
 def _block(t: Terminal, card: str, now: datetime) -> str:
     """Block ``card`` inside the caller's transaction; returns its member id."""
     row = t.store.card(card)
@@ -800,8 +814,7 @@ def _link(t: Terminal, new_card: str, member_id: str, now: datetime) -> None:
     _refuse_unreadable_card(t, new_card)
     if t.store.member(member_id) is None:
         raise NotFound(f"Member {member_id} is not known here.")
-    if t.store.card(new_card) is not None:
-        raise Refused(f"Card {mask(new_card)} already belongs to a member.")
+    _refuse_card_in_use(t, new_card)
     t.store.conn.execute("INSERT INTO cards (card, member_id) VALUES (?, ?)", (new_card, member_id))
     _card_event(t, "card_link", member_id, new_card, now)
 

@@ -458,7 +458,7 @@ def test_a_uid_typed_in_lower_case_is_the_card_the_reader_reads(home: Path, tmp_
         assert json.loads(out.stdout)["member_id"] == member
         assert json.loads(out.stdout)["card"].endswith("AA11")
     again = run(home, "enroll", "--card", "04C0FFEE00AA11")
-    assert again.returncode == 2 and "already belongs to a member" in again.stderr
+    assert again.returncode == 2 and f"already belongs to Lower ({member})" in again.stderr
     sale = run(home, "checkout", "--card", "04c0ffee00aa11", "--item", "MILK", "--json")
     assert sale.returncode == 0, sale.stderr
     assert json.loads(sale.stdout)["member_id"] == member

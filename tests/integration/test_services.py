@@ -649,8 +649,11 @@ def test_replacing_a_lost_card_links_the_new_and_blocks_the_old_in_one_go(demo) 
     with pytest.raises(Refused, match="blocked"):
         svc.find_member(demo, ANNA)
     before = state(demo)
-    with pytest.raises(Refused, match="already belongs"):
+    with pytest.raises(Refused, match=r"already belongs to Ben Carter \(M\d+\)\.$"):
         svc.replace_lost_card(demo, "04FFEEDDCCBB01", BEN, "1234")
+    # The lost card handed in again to be enrolled: whose it was, and that it is blocked.
+    with pytest.raises(Refused, match=r"already belongs to Anna Schmidt \(M0001\), blocked as"):
+        svc.enroll(demo, ANNA, name="Someone Else")
     assert state(demo) == before
     assert demo.store.card("04FFEEDDCCBB01")["card_status"] == "active"
 
