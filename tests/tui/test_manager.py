@@ -223,6 +223,29 @@ async def test_a_card_to_block_shows_its_member_first_and_n_blocks_nothing(make_
     assert [e["type"] for e in terminal.store.events()] == ["card_block"]
 
 
+async def test_blocking_a_card_blocked_already_tells_the_manager_what_to_do_instead(
+    make_app, terminal
+):
+    """QA: F8 2 on a card blocked before said the cashier's "ask for the new card"."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "2")
+        await fill(pilot, BEN)
+        await question(pilot)
+        await press(pilot, "y")
+        await until(pilot, lambda: "is blocked" in notes(app)[-1])
+        await press(pilot, "2")
+        await fill(pilot, BEN)
+        await settle(pilot)
+        said = text_in(app.screen, "Static")
+        assert "blocked already (reported lost): nothing to block" in said
+        assert "3 Replace a lost card" in said and "ask for the new card" not in said
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert [e["type"] for e in terminal.store.events()] == ["card_block"]
+
+
 async def test_the_member_status_is_shown_read_only(make_app, terminal):
     terminal.store.conn.execute("UPDATE members SET status = 'frozen' WHERE member_id = 'M0001'")
     app = make_app()

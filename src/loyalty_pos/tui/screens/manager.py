@@ -175,6 +175,8 @@ class ManagerScreen(PosModal[None]):
             job,
             lambda v, m, r: f"Card {r['card']} is blocked; the member keeps their points.",
             "No card was blocked.",
+            blocked_ok=True,  # a card blocked already is refused in the manager's words below
+            precheck=lambda v: _refuse_blocked_already(t, v["card"]),
         )
 
     def _replace(self) -> None:
@@ -298,6 +300,17 @@ def _reprinted(found: tuple[str, str] | list[str]) -> ServiceDone:
 
 def _text(found: tuple[str, str]) -> ServiceDone:
     return ServiceDone("show-text", found)
+
+
+def _refuse_blocked_already(t: Terminal, card: str) -> None:
+    """F8 2 on a card blocked before: the manager is told so, and what to do for the customer
+    (not the cashier's "ask for the new card" that a sale with it gets)."""
+    row = t.store.card(card)
+    if row is not None and row["card_status"] == "blocked":
+        raise Refused(
+            f"Card {mask(row['card'])} is blocked already (reported lost): nothing to block. "
+            "For the member's new card: 3 Replace a lost card."
+        )
 
 
 def _block_and(t: Terminal, card: str) -> str:
