@@ -143,7 +143,7 @@ def test_an_offline_sale_reaches_the_ledger_once_and_balances_agree(store, tmp_p
         assert sync(t)["pulled"] == 20
         assert svc.is_online(t, t.now())
         proxy.offline = True
-        with pytest.raises(SyncError, match="cannot be reached"):
+        with pytest.raises(SyncError, match="cannot be reached|No answer came from the ledger"):
             sync(t)
         t.store.set_meta("last_sync_at", (t.now() - timedelta(hours=2)).isoformat())
         sale = svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 1), ("BOOK-COOK", 2)]))

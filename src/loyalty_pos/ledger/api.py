@@ -167,6 +167,13 @@ def create_app(
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status >= 500:
             log.error("ledger failure: %s", error.message)
+            # The driver's words name the database's host, port and name: they go to the log,
+            # not to a caller (the health check needs no token).
+            body["message"] = (
+                "the ledger's database is not available; the ledger's log says why"
+                if isinstance(error, StorageError)
+                else "the ledger failed; the ledger's log says why"
+            )
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

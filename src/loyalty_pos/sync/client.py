@@ -142,6 +142,7 @@ class LedgerClient:
             # The whole address asked: a ledger.url with a path of its own (".../v1") shows
             # in it, where the path alone would hide it.
             asked = str(e.request.url).split("?", 1)[0]
+            said = _problem_message(e.response) or e.response.text[:200]
             hint = ""
             if status == 404:
                 hint = f" (is ledger.url {self.url} right? it is the ledger's address without /v1)"
@@ -150,14 +151,34 @@ class LedgerClient:
                     f" (a request of {len(e.request.content):,} bytes: more than the ledger, or "
                     "a proxy before it, takes in one request; nginx: client_max_body_size)"
                 )
+            later = ""
+            if status >= 500:
+                said = said if said.endswith((".", ")")) or not said else said + "."
+                later = " Sales go on offline and are sent later."
             raise SyncError(
-                f"The ledger answered {status} to {method} {asked}{hint}: {e.response.text[:200]}",
+                f"The ledger answered {status} to {method} {asked}{hint}: {said}{later}",
                 status=status,
             ) from e
-        except httpx.TransportError as e:
+        except httpx.ConnectError as e:
+            if "SSL" in str(e) or "TLS" in str(e):  # https:// to a ledger that speaks http
+                raise SyncError(
+                    f"The TLS handshake with the ledger at {self.url} failed ({e}): is the "
+                    "ledger served over http rather than https? ledger.url's scheme must be "
+                    "the one it speaks. Sales go on offline and are sent later.",
+                    reason="tls",
+                ) from e
             raise SyncError(
                 f"The ledger at {self.url} cannot be reached ({type(e).__name__}); "
                 "sales go on offline and are sent later.",
+                reason="unreachable",
+            ) from e
+        except httpx.TransportError as e:
+            # Connected, then no answer came (or not a whole one): the ledger may have taken
+            # the request; the next sync sends what it has not, and nothing counts twice.
+            raise SyncError(
+                f"No answer came from the ledger at {self.url} ({type(e).__name__}): it "
+                "stopped, or the connection was cut. Sales go on offline; the next sync sends "
+                "what the ledger has not taken (nothing counts twice).",
                 reason="unreachable",
             ) from e
         except ValueError as e:
@@ -206,7 +227,9 @@ def _problem_message(response: httpx.Response) -> str:
     except ValueError:
         return ""
     message = body.get("message") if isinstance(body, dict) else None
-    return message[:200] if isinstance(message, str) else ""
+    if not isinstance(message, str):
+        return ""
+    return message if len(message) <= 300 else message[:300].rsplit(" ", 1)[0] + " ..."
 
 
 def client_for(t: Terminal) -> LedgerClient:
@@ -275,6 +298,17 @@ def _ledger_holds(t: Terminal, head: Any) -> tuple[int, int]:
     return seq, store.unack_after(seq) if seq < known else 0
 
 
+def _after_some(error: SyncError, counts: Mapping[str, int], waiting: int) -> SyncError:
+    """``error`` with what this push had already sent when it came: the operator sees that the
+    sync got part of the way (a ledger stopped after 11,000 of 20,000 events)."""
+    taken = counts["pushed"] + counts["duplicates"]
+    return SyncError(
+        f"{taken:,} event{'s' if taken != 1 else ''} reached the ledger before this sync "
+        f"stopped; the other {waiting:,} wait in the journal for the next one. {error.message}",
+        **{**error.details, "pushed": counts["pushed"], "waiting": waiting},
+    )
+
+
 def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
     counts = {"pushed": 0, "duplicates": 0, "rejected": 0, "resent": 0}
     # Every event at or below ``after`` is settled for this push (acknowledged for good), so the
@@ -290,6 +324,8 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
             answer = client.push(t.config.terminal_id, [body for _, _, body in batch], t.now())
         except SyncError as e:
             if e.details.get("status") != 413 or len(batch) == 1:
+                if counts["pushed"] or counts["duplicates"]:
+                    raise _after_some(e, counts, t.store.outbox_count()) from e
                 raise
             # The ledger, or a proxy before it (nginx takes 1 MiB by default), takes less in a
             # request than this push: half as many events and bytes, down to one event, which

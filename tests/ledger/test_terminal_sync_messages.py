@@ -1,0 +1,127 @@
+"""What a till's people read when a sync does not go through: how far it got, what failed, and
+never the ledger database's address (QA of a store with two tills and a ledger)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import psycopg
+import pytest
+from ledger_helpers import LedgerServer
+from psycopg import sql
+from test_terminal_sync import ANNA, store, till  # noqa: F401 (store: a fixture)
+
+from loyalty_pos import checkout as svc
+from loyalty_pos.sync import LedgerClient, SyncError, sync
+
+if TYPE_CHECKING:
+    from conftest import Databases
+
+
+class LedgerGoesAway(httpx.HTTPTransport):
+    """The real transport, until ``pushes`` pushes have gone: then the ledger cannot be
+    reached any more (it was stopped part-way through a long backlog)."""
+
+    def __init__(self, pushes: int) -> None:
+        super().__init__()
+        self.left = pushes
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/sync/push":
+            if self.left == 0:
+                raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+            self.left -= 1
+        return super().handle_request(request)
+
+
+def test_a_sync_stopped_part_way_says_how_much_reached_the_ledger(
+    store: LedgerServer, tmp_path: Path
+) -> None:
+    """QA: a ledger stopped after 11,000 of 20,000 events gave the same sentence as one never
+    reached; the operator could not tell that most of the backlog was on the ledger."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    for _ in range(3):
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    ledger = t.config.ledger
+    client = LedgerClient(
+        ledger.url, ledger.token, transport=LedgerGoesAway(1), max_push_bytes=1, backoff_s=0.01
+    )
+    try:
+        with pytest.raises(SyncError) as caught:
+            sync(t, client)
+    finally:
+        client.close()
+    said = str(caught.value)
+    assert said.startswith("1 event reached the ledger before this sync stopped; the other 2 wait")
+    assert "cannot be reached" in said
+    assert caught.value.details["waiting"] == 2
+    assert svc.balance(t, ANNA)["pending_sync"] == 2
+    again = sync(t)
+    assert (again["pushed"], again["duplicates"], again["waiting"]) == (2, 0, 0)
+
+
+def test_an_https_address_of_a_ledger_that_speaks_http_names_the_tls_handshake(
+    store: LedgerServer, tmp_path: Path
+) -> None:
+    """QA: the sentence was "cannot be reached", which sends the IT person to the network."""
+    t = till(store, tmp_path / "t1", "T1")
+    url = t.config.ledger.url.replace("http://", "https://")
+    client = LedgerClient(url, t.config.ledger.token, attempts=1)
+    try:
+        with pytest.raises(SyncError, match="TLS handshake .* served over http rather than https"):
+            client.pull("0")
+    finally:
+        client.close()
+
+
+def test_a_ledger_whose_database_is_down_answers_503_without_naming_the_database(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """QA: the 503's message was the driver's, with the database's host, port and name, cut
+    mid-word, to any caller (the health check needs no token); the till's sentence did not say
+    that sales go on."""
+    url = databases.new("postgresql")
+    name = url.rsplit("/", 1)[1]
+    server = LedgerServer(url, tmp_path / f"serve-{uuid.uuid4().hex[:6]}.log")
+    admin = databases.pg_dsn("postgres")
+    try:
+        token = server.add_terminal("T1").token
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+            )
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+        try:
+            health = httpx.get(server.base_url + "/v1/health", timeout=30)
+            assert health.status_code == 503
+            assert health.json()["message"] == (
+                "the ledger's database is not available; the ledger's log says why"
+            )
+            assert name not in health.text and "5432" not in health.text
+            client = LedgerClient(server.base_url, token, attempts=1)
+            try:
+                with pytest.raises(SyncError) as caught:
+                    client.pull("0")
+            finally:
+                client.close()
+            assert str(caught.value).endswith(
+                ": the ledger's database is not available; the ledger's log says why. "
+                "Sales go on offline and are sent later."
+            )
+            assert name in server.log_path.read_text()  # the log has the driver's words
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
+                        sql.Identifier(name)
+                    )
+                )
+    finally:
+        server.stop()
