@@ -12,13 +12,21 @@ import psycopg
 import pytest
 from ledger_helpers import LedgerServer
 from psycopg import sql
-from test_terminal_sync import ANNA, store, till  # noqa: F401 (store: a fixture)
+from test_terminal_sync import ANNA, ROOT, ledger_cli, till
 
 from loyalty_pos import checkout as svc
 from loyalty_pos.sync import LedgerClient, SyncError, sync
 
 if TYPE_CHECKING:
     from conftest import Databases
+
+
+@pytest.fixture
+def store(fresh_ledger: LedgerServer) -> LedgerServer:
+    """A ledger holding the demo store's members and the example program."""
+    ledger_cli(fresh_ledger, "members", "import", str(ROOT / "config/demo/members.csv"))
+    ledger_cli(fresh_ledger, "program", "set", str(ROOT / "config/program.example.toml"))
+    return fresh_ledger
 
 
 class LedgerGoesAway(httpx.HTTPTransport):
@@ -119,9 +127,7 @@ def test_a_ledger_whose_database_is_down_answers_503_without_naming_the_database
         finally:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(
-                    sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
-                        sql.Identifier(name)
-                    )
+                    sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
                 )
     finally:
         server.stop()
