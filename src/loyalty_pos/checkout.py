@@ -483,16 +483,14 @@ def check_manager_pin(t: Terminal, pin: str | None) -> None:
         raise AuthError(
             "No manager PIN is set on this terminal: set one with `loyalty-pos pin set`."
         )
-    locked_until = t.store.meta("pin_locked_until")
-    if locked_until and now < datetime.fromisoformat(locked_until):
-        raise AuthError(
-            f"Manager actions are locked after {PIN_ATTEMPTS} wrong PINs until "
-            f"{datetime.fromisoformat(locked_until).astimezone(now.tzinfo):%H:%M}.",
-            reason="locked",
-        )
+    _refuse_locked(t, now)
     if not pin:  # forgotten, not wrong: no try is used up
         raise AuthError("This needs the manager PIN (--manager-pin).", reason="missing_pin")
+    # The lock, the check and the count in one write transaction: PINs tried at the same time
+    # (commands run in parallel) are checked one after the other, so the sixth finds the lock
+    # (QA: 30 parallel tries had 29 checked, and the right one among them went through).
     with t.store.transaction():
+        _refuse_locked(t, now)
         if pin_matches(pin, t.config.pin_hash):
             t.store.set_meta("pin_failures", "0")
             return
@@ -511,6 +509,17 @@ def check_manager_pin(t: Terminal, pin: str | None) -> None:
         ),
         reason="wrong_pin",
     )
+
+
+def _refuse_locked(t: Terminal, now: datetime) -> None:
+    locked_until = t.store.meta("pin_locked_until")
+    if locked_until and now < datetime.fromisoformat(locked_until):
+        until = datetime.fromisoformat(locked_until).astimezone(now.tzinfo)
+        raise AuthError(
+            f"Manager actions are locked after {PIN_ATTEMPTS} wrong PINs until "
+            f"{until:%H:%M}{'' if until.date() == now.date() else f' on {until:%Y-%m-%d}'}.",
+            reason="locked",
+        )
 
 
 def refund(
