@@ -23,8 +23,9 @@ from .bootstrap import (
     set_ledger_token,
     set_manager_pin,
 )
-from .checkout import OPEN_LINE, Terminal
+from .checkout import OPEN_LINE, Terminal, shown
 from .domain.errors import LoyaltyPosError, Refused
+from .domain.events import MAX_POINTS
 from .domain.quote import MAX_QTY
 from .exits import Parser, closed_pipe
 from .imports import import_catalog, import_members
@@ -54,10 +55,10 @@ def _number(kind: Callable[[str], Any], ok: Callable[[Any], bool], wanted: str) 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        except ValueError:  # not a number, or an integer of over 4,300 digits
+            raise argparse.ArgumentTypeError(f"{shown(text)}: give {wanted}") from None
         if not ok(value):
-            raise argparse.ArgumentTypeError(f"{text!r}: give {wanted}")
+            raise argparse.ArgumentTypeError(f"{shown(text)}: give {wanted}")
         return value
 
     return parse
@@ -78,12 +79,13 @@ def _item(text: str) -> tuple[str, int]:
             category, colon, qty = rest, "", ""
         code = OPEN_LINE + category
     if not code:
-        raise Refused(f"--item {text!r}: give SKU or SKU:QTY")
+        raise Refused(f"--item {shown(text)}: give SKU or SKU:QTY")
     if colon and not (qty.isascii() and qty.isdigit()):  # int() also takes " 3", "1_0", "+3"
-        raise Refused(f"--item {text!r}: the quantity must be a whole number")
-    n = int(qty) if colon else 1
+        raise Refused(f"--item {shown(text)}: the quantity must be a whole number")
+    # A quantity of thousands of digits is out of range, not a fault (int() refuses it).
+    n = (int(qty) if len(qty) <= 9 else MAX_QTY + 1) if colon else 1
     if not 1 <= n <= MAX_QTY:
-        raise Refused(f"--item {text!r}: the quantity must be from 1 to {MAX_QTY}")
+        raise Refused(f"--item {shown(text)}: the quantity must be from 1 to {MAX_QTY}")
     return code, n
 
 
@@ -100,7 +102,20 @@ def _redeem(text: str | None) -> int | str | None:
     if text == "max":
         return "max"
     if not (text.isascii() and text.isdigit()):  # int() also takes " 3", "1_0", "+3", "٣"
-        raise Refused(f"--redeem {text!r}: give a number of points or max")
+        raise Refused(f"--redeem {shown(text)}: give a number of points or max")
+    if len(text) > 18:  # thousands of digits: out of range, not a fault (int() refuses them)
+        raise Refused(f"--redeem {shown(text)}: one sale can pay at most {MAX_POINTS:,} points")
+    return int(text)
+
+
+def _points(text: str) -> int:
+    """``adjust``'s points: a whole number, negative for a clawback, in ASCII digits: int()
+    would also take "1_000", " 7 " and other scripts' digits, which the app refuses."""
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"{shown(text)}: give a whole number of points")
+    if len(digits) > 18:
+        raise argparse.ArgumentTypeError(f"{shown(text)}: at most {MAX_POINTS:,} points")
     return int(text)
 
 
@@ -389,8 +404,9 @@ def cmd_report(args: argparse.Namespace) -> Any:
     from .reports import day_report, report_text
 
     t = _terminal(args)
-    start = parse_day(args.date, "--date") if args.date else t.now().date()
-    end = parse_day(args.to, "--to") if args.to else None
+    # An empty value (a script's unset variable) is refused, not read as today.
+    start = parse_day(args.date, "--date") if args.date is not None else t.now().date()
+    end = parse_day(args.to, "--to") if args.to is not None else None
     if end is not None and end < start:
         raise Refused(f"--to {end} is before the first day {start}")
     report = day_report(t, start, end)
@@ -468,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("adjust", cmd_adjust, "correct a member's points (manager)", at, pin)
     p.add_argument("card")
-    p.add_argument("points", type=int, help="points to add; negative to take back")
+    p.add_argument("points", type=_points, help="points to add; negative to take back")
     p.add_argument("--reason", required=True)
 
     card = sub.add_parser(

@@ -160,6 +160,32 @@ def test_checkout_balance_refund_verify_round_trip(home: Path) -> None:
         ),
         (("refund", "T1-999999", "--manager-pin", "2468"), "not_found"),
         (("adjust", "LC00100037", "10", "--reason", "x", "--manager-pin", "0000"), "auth"),
+        # QA: over 4,300 digits int() refuses: an internal error (exit 1) instead of bad input
+        (("checkout", "--item", "MILK:" + "9" * 5000), "refused"),
+        (("checkout", "--card", "LC00100037", "--item", "MILK", "--redeem", "9" * 5000), "refused"),
+        (
+            ("refund", "T1-000001", "--item", "MILK:" + "9" * 5000, "--manager-pin", "2468"),
+            "refused",
+        ),
+        (("adjust", "LC00100037", "9" * 5000, "--reason", "x", "--manager-pin", "2468"), "usage"),
+        # QA: int() took these, and adjust recorded them; --redeem and the app refuse them
+        (("adjust", "LC00100037", "1_000", "--reason", "x", "--manager-pin", "2468"), "usage"),
+        (
+            (
+                "adjust",
+                "LC00100037",
+                "\u0661\u0660\u0660",
+                "--reason",
+                "x",
+                "--manager-pin",
+                "2468",
+            ),
+            "usage",
+        ),
+        (("adjust", "LC00100037", " 7 ", "--reason", "x", "--manager-pin", "2468"), "usage"),
+        # QA: an empty date (a script's unset variable) gave today's report
+        (("report", "--date", ""), "refused"),
+        (("report", "--date", "2026-11-01", "--to", ""), "refused"),
         (("balance", "UNKNOWN99"), "not_found"),
     ],
 )
@@ -172,6 +198,7 @@ def test_refusals_exit_2_with_json_on_stderr_and_record_nothing(
     assert out.stdout == ""
     assert json.loads(out.stderr)["error"] == error
     assert "Traceback" not in out.stderr
+    assert len(out.stderr) < 400  # a long value is cut to its start in the message
     assert journal_lines(home) == before
 
 
@@ -419,7 +446,10 @@ def test_a_free_amount_line_reads_a_decimal_comma_as_the_app_does(home: Path) ->
     first ("not a number") and so differed from the app for the same typing."""
     before = journal_lines(home)
     ambiguous = run(home, "--json", "checkout", "--line", "1,000:grocery")
-    assert ambiguous.returncode == 2 and "could be a thousand or one" in ambiguous.stderr
+    assert ambiguous.returncode == 2 and "could be 1000 (with a thousands" in ambiguous.stderr
+    # QA: 0.001 is no thousands group; it was told "could be a thousand or one" all the same.
+    tiny = run(home, "--json", "checkout", "--line", "0.001:grocery")
+    assert tiny.returncode == 2 and "0.001 has more decimals than EUR allows" in tiny.stderr
     assert journal_lines(home) == before
     sale = run(home, "--json", "checkout", "--line", "4,99:grocery")
     assert sale.returncode == 0, sale.stderr
@@ -1177,3 +1207,32 @@ def test_with_json_the_nightly_job_says_why_it_does_not_start_in_json(tmp_path: 
     assert out.returncode == 3 and out.stdout == ""
     said = json.loads(out.stderr)
     assert said["error"] == "busy" and "another nightly run holds" in said["message"]
+
+
+def test_wrong_pins_tried_at_the_same_time_are_checked_no_more_than_the_lockout_allows(
+    tmp_path: Path,
+) -> None:
+    """QA: 30 `adjust` commands run in parallel each checked their PIN before any failure was
+    counted: 29 wrong PINs were tried, and the right one among them went through."""
+    home = tmp_path / "t1"
+    program = str(ROOT / "config" / "program.example.toml")
+    assert run(home, "init", "--terminal-id", "T1", "--program", program, "--manager-pin", "2468")
+    assert run(home, "members", "import", str(ROOT / "config/demo/members.csv")).returncode == 0
+    tries = [
+        subprocess.Popen(
+            [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "--json", "adjust"]
+            + ["LC00100037", "5", "--reason", f"guess {i}", "--manager-pin", f"99{i:02d}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(12)
+    ]
+    answers = [json.loads(p.communicate(timeout=120)[1])["reason"] for p in tries]
+    assert answers.count("wrong_pin") == 5
+    assert answers.count("locked") == 7
+    right = run(
+        home, "--json", "adjust", "LC00100037", "5", "--reason", "x", "--manager-pin", "2468"
+    )
+    assert right.returncode == 2 and json.loads(right.stderr)["reason"] == "locked"
+    assert journal_lines(home) == []

@@ -380,7 +380,9 @@ async def test_a_free_amount_that_is_not_one_is_refused_at_the_amount(make_app):
             ("-5", "needs an amount above 0"),
             ("0", "needs an amount above 0"),
             ("1e3", "is not a number"),
-            ("1,000", "could be a thousand or one"),
+            ("1,000", "could be 1000 (with a thousands separator) or 1.000"),
+            ("4.999", "could be 4999 (with a thousands separator) or 4.999"),
+            ("0.001", "has more decimals than EUR allows"),
         ):
             amount.value = ""
             amount.focus()

@@ -109,11 +109,15 @@ def parse_typed_amount(text: str, currency: str) -> Decimal:
     plain = str(text).strip()
     if plain.count(",") == 1 and "." not in plain:
         plain = plain.replace(",", ".")
-    _, point, decimals = plain.partition(".")
-    if point and len(decimals) == 3 and decimals.isdigit() and exponent(currency) < 3:
+    head, point, decimals = plain.partition(".")
+    places = exponent(currency)
+    # "1,000" or "4.999": a first group of 1-3 digits, then 3 (0.001 is no thousands group).
+    thousands = head.isascii() and head.isdigit() and len(head) <= 3 and head[0] != "0"
+    if point and thousands and len(decimals) == 3 and decimals.isdigit() and places < 3:
         raise Refused(
-            f"The amount {text.strip()} could be a thousand or one: type it without a "
-            "thousands separator (1000) or with two decimals (1.00)."
+            f"The amount {text.strip()} could be {head}{decimals} (with a thousands separator) "
+            f"or {head}.{decimals}: type it without a separator ({head}{decimals}) or with "
+            f"{places} decimals."
         )
     amount = parse_money(plain, currency, "The amount")
     if amount <= 0:
