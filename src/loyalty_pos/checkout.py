@@ -84,7 +84,16 @@ class Terminal:
     def is_card(self, code: str) -> bool:
         """Whether ``code`` (in its normal form: a UID typed in lower case counts) is one of
         this terminal's card numbers (``terminal.card_pattern``)."""
-        return re.fullmatch(self.config.card_pattern, normal_card(code)) is not None
+        return re.fullmatch(self.config.card_pattern, self.card_form(code)) is not None
+
+    def card_form(self, code: str) -> str:
+        """``code`` as this terminal keeps its cards: ``normal_card``, or in capitals when
+        only that form is a card number here (``lc00100037`` typed for the card LC00100037)."""
+        card = normal_card(code)
+        pattern = self.config.card_pattern
+        if re.fullmatch(pattern, card) is None and re.fullmatch(pattern, card.upper()):
+            return card.upper()
+        return card
 
 
 # -- reading state --------------------------------------------------------------------------
@@ -114,7 +123,7 @@ def find_member(
     if not card.strip():
         raise Refused("No card number given.")
     _refuse_bad_text(card.strip(), MAX_ID, "The card number")
-    row = t.store.card(card)
+    row = t.store.card(t.card_form(card))
     if row is None:
         raise NotFound(
             f"Card {mask(card)} is not known here: enrol it, or sell without a card.",
@@ -696,7 +705,7 @@ def enroll(
     """Enrol a new member on the spot: a card is all it takes (a name, email, phone or
     birthday if the customer gives them)."""
     now = t.now(at)
-    card = normal_card(card)
+    card = t.card_form(card)
     if not card:
         raise Refused("A card number is needed to enrol.")
     _refuse_bad_text(card, MAX_ID, "The card number")
@@ -804,7 +813,7 @@ def _refuse_card_in_use(t: Terminal, card: str) -> None:
 
 def _block(t: Terminal, card: str, now: datetime) -> str:
     """Block ``card`` inside the caller's transaction; returns its member id."""
-    row = t.store.card(card)
+    row = t.store.card(t.card_form(card))
     if row is None:
         raise NotFound(f"Card {mask(card)} is not known here.")
     card = row["card"]
@@ -845,7 +854,7 @@ def link_card(
 ) -> dict[str, Any]:
     """Give a member a new card (a lost card replaced): balance and history follow the member."""
     check_manager_pin(t, pin)
-    new_card = normal_card(new_card)
+    new_card = t.card_form(new_card)
     with t.store.transaction():
         _link(t, new_card, member_id, t.now(at))
     return {
@@ -860,7 +869,7 @@ def replace_lost_card(
 ) -> dict[str, Any]:
     """The lost-card counter case in one transaction: the holder of ``old_card`` gets
     ``new_card`` and the old card is blocked (unless it already was)."""
-    old_card, new_card = old_card.strip(), normal_card(new_card)
+    old_card, new_card = t.card_form(old_card), t.card_form(new_card)
     if not old_card or not new_card:
         raise Refused("Give the lost card and the new card.")
     check_manager_pin(t, pin)
@@ -952,7 +961,7 @@ def _returned(t: Terminal, receipt_id: str) -> dict[str, int]:
 def refundable_lines(t: Terminal, receipt_id: str) -> tuple[list[RefundableLine], str]:
     """The lines of sale ``receipt_id`` with what is left to refund, and the member's masked card."""
     sale = _sale(t, receipt_id)
-    returned = _returned(t, receipt_id)
+    returned = _returned(t, sale["receipt_id"])  # as printed, whatever the case it was typed in
     sold: dict[str, RefundableLine] = {}
     for line in sale["lines"]:
         known = sold.get(line["sku"])

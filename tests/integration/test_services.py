@@ -668,10 +668,26 @@ def test_a_sku_or_receipt_id_typed_in_lower_case_is_found(demo) -> None:
     assert svc.refundable_lines(demo, typed)[0]
     refund = svc.refund(demo, typed, {"MILK": 1}, "1234")
     assert journal(demo)[-1]["original_receipt_id"] == sale["receipt_id"]
+    # QA: the refund window, opened with the id in lower case, counted no earlier refund
+    left = {line.sku: line.left for line in svc.refundable_lines(demo, typed)[0]}
+    assert left == {"MILK": 1, "BOOK-NOVEL": 1}
     again = svc.refund(demo, typed, None, "1234")  # the first refund counted against the sale
     assert [line["qty"] for line in journal(demo)[-1]["lines"]] == [1, 1]
     assert refund["original_receipt_id"] == again["original_receipt_id"] == sale["receipt_id"]
     assert svc.verify(demo)["ok"]
+
+
+def test_a_barcode_card_typed_in_lower_case_is_the_card(demo) -> None:
+    """QA: `lc00100037` (Ben's card) was "not known here. Press F4 to enrol it", and F4 then
+    refused it as no card number: a card's letters are capitals where only they match."""
+    assert svc.find_member(demo, "lc00100037").name == "Ben Carter"
+    assert demo.is_card("lc00100037")
+    enrolled = svc.enroll(demo, "lc77770001", name="Zoe")
+    assert demo.store.card("LC77770001")["member_id"] == enrolled["member_id"]
+    with pytest.raises(Refused, match="already belongs to Zoe"):
+        svc.enroll(demo, "LC77770001")
+    svc.block_card(demo, "lc77770001", "1234")
+    assert demo.store.card("LC77770001")["card_status"] == "blocked"
 
 
 def test_refundable_lines_count_down_as_units_come_back(demo) -> None:
