@@ -223,6 +223,23 @@ async def test_a_card_to_block_shows_its_member_first_and_n_blocks_nothing(make_
     assert [e["type"] for e in terminal.store.events()] == ["card_block"]
 
 
+async def test_block_a_lost_card_does_not_propose_the_card_on_the_basket(make_app, terminal):
+    """QA: F8 2 began with the basket's card filled in: that card is in the customer's hand,
+    and two Enters blocked it."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await until(pilot, lambda: app.checkout.view.member is not None)
+        await open_menu(pilot)
+        await press(pilot, "2")
+        assert isinstance(app.screen, FormScreen)
+        assert app.screen.query_one("#field-card", Input).value == ""
+        await press(pilot, "enter", "enter")
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert terminal.store.card(ANNA)["card_status"] == "active"
+
+
 async def test_blocking_a_card_blocked_already_tells_the_manager_what_to_do_instead(
     make_app, terminal
 ):

@@ -167,7 +167,9 @@ class ManagerScreen(PosModal[None]):
 
         self._confirmed(
             "Block a lost card",
-            [Field("card", "Lost card", self.card, scannable=True)],
+            # Typed, not taken from the basket: the basket's card is in the customer's hand
+            # (QA: two Enters blocked the working card of the customer at the till).
+            [Field("card", "Lost card", placeholder="the card reported lost")],
             lambda v, m: (
                 f"block this card? Balance {m.balance}: the member keeps their points; "
                 "the card no longer works at any till."
