@@ -184,15 +184,41 @@ async def test_a_till_gone_offline_prices_the_open_basket_with_the_offline_cap(m
         app.refresh_status()  # what the status timer does every 15 s
         await until(pilot, lambda: app.checkout.view.quote.points_redeemed == cap)
         await until(pilot, lambda: "OFFLINE" in text_in(app.checkout.status_bar))
+        # QA: the due went up by the points no longer paid, and nothing said so
+        said = notes(app)[-1]
+        assert said.startswith("The amount changed: the terminal went offline, and offline")
+        assert f"{cap} points paid (was {online})" in said
         with terminal.store.transaction():  # a sync worked again: the most allowed is back
             terminal.store.set_meta("last_sync_at", terminal.now().isoformat())
         app.refresh_status()
         await until(pilot, lambda: app.checkout.view.quote.points_redeemed == online)
+        await until(pilot, lambda: "online again" in notes(app)[-1])
         went_offline()
         await press(pilot, "f9")  # before the status line noticed: refused, with the reason
         assert "The terminal went offline since the amount was shown" in notes(app)[-1]
         assert f"at most {cap} points a day here" in notes(app)[-1]
         assert terminal.store.last_receipt_id() is None
+
+
+async def test_a_second_card_scanned_over_a_basket_says_it_replaced_the_first(make_app, terminal):
+    """QA: the next customer's card scanned too early switched the member and dropped the
+    points payment without a word."""
+    adjust(terminal, ANNA, 3000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f5")
+        await press(pilot, "f5")
+        assert app.checkout.view.quote.points_redeemed > 0
+        await fill(pilot, "LC00100037")
+        await until(pilot, lambda: app.checkout.view.member.name == "Ben Carter")
+        assert notes(app)[-1] == (
+            "Card **********E500 was replaced on this basket by Ben Carter's card, and its "
+            "points payment removed."
+        )
+        assert app.checkout.view.quote.points_redeemed == 0
 
 
 async def test_a_card_blocked_at_the_ledger_while_on_the_basket_is_taken_off_it(make_app, terminal):

@@ -74,6 +74,8 @@ class CheckoutSession:
         #: app's sync, a CLI call) committed since when it differs, and the member may have changed.
         self._priced_at_version: int | None = None
         self._priced_online = True
+        #: What the customer was last told of the basket (``_told``), to say when it changes.
+        self._told: tuple[Any, ...] | None = None
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -187,7 +189,32 @@ class CheckoutSession:
         online = self._online()
         if self.t.store.data_version() == self._priced_at_version and online == self._priced_online:
             return None
-        return self.refresh()
+        moved = None if online == self._priced_online else online
+        before = self._told
+        view = self.refresh()
+        if before is None or view.note:
+            return view
+        return replace(view, note=self._changed_note(before, view.quote, moved))
+
+    def _changed_note(self, before: tuple[Any, ...], quote: Quote, online: bool | None) -> str:
+        """What to tell the customer when the basket, priced again by itself, asks for another
+        amount (QA: going offline cut a "most allowed" points payment from 1000 to 300 points
+        and raised the due by 7.00 without a word; F9 then recorded it)."""
+        due, paid, _ = before
+        if (quote.due, quote.points_redeemed) == (due, paid):
+            return ""
+        limit = self.t.program.offline.max_redeem_points_per_member_per_day
+        if online is False and quote.cap.rule == "offline_cap":
+            why = f"the terminal went offline, and offline a member may pay at most {limit} points a day here"
+        elif online is True:
+            why = "the terminal is online again, without the offline cap"
+        else:
+            why = "the member's points changed"
+        cur = self.t.program.currency
+        return (
+            f"The amount changed: {why}. Due now {quote.due} {cur} (was {due}), "
+            f"{quote.points_redeemed} points paid (was {paid}). Tell the customer."
+        )
 
     def _online(self) -> bool:
         return is_online(self.t, self.t.now())
@@ -239,10 +266,16 @@ class CheckoutSession:
             return ScanResult("unknown_card", unknown_card=card, message=str(e))
         if view.member is not None and view.member.status == "frozen" and not again:
             raise Refused("This member is frozen: sell without the card, or ask the manager.")
+        replaced = self.basket.card if self.basket.card is not None and not again else None
+        dropped = replaced is not None and self.basket.redeem is not None
         self._keep(basket)
         if again:
             view = _frozen_note(view)
         name = view.member.name if view.member else card
+        if replaced is not None:  # often the next customer's card, scanned too early: say so
+            note = f"Card {mask_card(replaced)} was replaced on this basket by {name}'s card"
+            note += ", and its points payment removed." if dropped else "."
+            view = replace(view, note=f"{note} {view.note}".strip())
         return ScanResult("card", view, message=name)
 
     def _commit(self, basket: Basket, keep_redeem: bool = False) -> BasketView:
@@ -270,6 +303,7 @@ class CheckoutSession:
         self._priced_at_version = t.store.data_version()
         self._priced_online = self._online()
         quote, member = price_basket(t, basket.card, basket.lines, basket.redeem, show_frozen=True)
+        self._told = _told(quote)
         program = t.program
         return BasketView(
             basket=basket,
