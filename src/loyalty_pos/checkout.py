@@ -946,6 +946,13 @@ def _sale(t: Terminal, receipt_id: str) -> dict[str, Any]:
             f"{event['original_receipt_id']} instead."
         )
     if event is None or event["type"] != "checkout":
+        till = receipt_id.rpartition("-")[0]
+        if event is None and till and till.upper() != t.config.terminal_id.upper():
+            # Another till's receipt: a refund is made where the sale was (its journal).
+            raise NotFound(
+                f"Receipt {receipt_id} was printed by till {till}: refund it at that till "
+                f"(this is {t.config.terminal_id})."
+            )
         raise NotFound(f"No sale with receipt id {receipt_id!r} on this terminal.")
     return event
 

@@ -690,6 +690,15 @@ def test_a_barcode_card_typed_in_lower_case_is_the_card(demo) -> None:
     assert demo.store.card("LC77770001")["card_status"] == "blocked"
 
 
+def test_a_refund_of_another_tills_receipt_says_where_to_refund_it(demo) -> None:
+    """QA (three tills): 'No sale with receipt id' left the manager to guess the till."""
+    other = "ZZ9-000002"
+    with pytest.raises(NotFound, match=f"^Receipt {other} was printed by till ZZ9: refund it at"):
+        svc.refund(demo, other, None, "1234")
+    with pytest.raises(NotFound, match="No sale with receipt id"):  # this till's, unknown
+        svc.refund(demo, f"{demo.config.terminal_id}-999999", None, "1234")
+
+
 def test_refundable_lines_count_down_as_units_come_back(demo) -> None:
     receipt = buy(demo, ANNA, "MILK:3", "MASCARA")["receipt_id"]
     svc.refund(demo, receipt, {"MILK": 2}, "1234")

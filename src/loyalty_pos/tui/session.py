@@ -292,7 +292,7 @@ class CheckoutSession:
             if keep_redeem or basket.redeem is None:
                 raise
             basket = basket.with_redeem(None)
-            return basket, replace(self._price(basket), note=f"The points payment was removed: {e}")
+            return basket, replace(self._price(basket), note=f"The points payment was removed. {e}")
 
     def _keep(self, basket: Basket) -> None:
         self.basket = basket
