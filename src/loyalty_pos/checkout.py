@@ -52,6 +52,7 @@ from .domain.quote import (
 from .domain.quote import refund as compute_refund
 from .domain.tiers import TierStatus, tier_status
 from .store import Store
+from .store.db import utc_iso
 
 PIN_ATTEMPTS = 5
 PIN_LOCKOUT = timedelta(minutes=15)
@@ -123,7 +124,7 @@ def find_member(
     if not card.strip():
         raise Refused("No card number given.")
     _refuse_bad_text(card.strip(), MAX_ID, "The card number")
-    row = t.store.card(t.card_form(card))
+    row = _card_row(t, card)
     if row is None:
         raise NotFound(
             f"Card {mask(card)} is not known here: enrol it, or sell without a card.",
@@ -135,6 +136,14 @@ def find_member(
             f"Card {mask(card)} is blocked (reported lost); ask for the new card.", reason="blocked"
         )
     return _member_view(t, row["member_id"], card, now, row)
+
+
+def _card_row(t: Terminal, card: str) -> sqlite3.Row | None:
+    """``Store.card`` of ``card`` as typed, else of its form here (``Terminal.card_form``)."""
+    row = t.store.card(card)
+    if row is None and (form := t.card_form(card)) != normal_card(card):
+        row = t.store.card(form)
+    return row
 
 
 def _member_view(
@@ -168,6 +177,26 @@ def _member_view(
     return MemberView(
         member_id, row["name"], card, row["status"], state.balance, status, expiring, state, account
     )
+
+
+def _refuse_back_dated(t: Terminal, member_id: str, now: datetime) -> None:
+    """Refused when ``now`` (an operation's ``--at``) is before the member's last event here:
+    the cache holds the member as of that event, so a sale there would spend points earned
+    after it (QA: a sale dated a week back paid 2,900 points earned later), and a balance
+    there would count them. The clock's own moment is never refused: a clock set back a
+    little (NTP) must not stop the till."""
+    row = t.store.one(
+        "SELECT MAX(occurred_at) AS last FROM journal WHERE member_id = ?", (member_id,)
+    )
+    last = row["last"] if row else None
+    if last and utc_iso(now) < last:
+        shown_last = datetime.fromisoformat(last).astimezone(now.tzinfo)
+        raise Refused(
+            f"--at {now:%Y-%m-%d %H:%M} is before this member's last event here "
+            f"({shown_last:%Y-%m-%d %H:%M}): the till holds the member as of then. Events "
+            "are recorded in time order: give a later --at.",
+            reason="back_dated",
+        )
 
 
 def _refuse_bad_text(value: str, limit: int, what: str) -> None:
@@ -367,6 +396,8 @@ def checkout(
     with t.store.transaction():
         program = t.program
         q, member = price_basket(t, card, lines, redeem, now)
+        if at is not None and member:
+            _refuse_back_dated(t, member.member_id, now)
         head = t.store.head()
         seq = head[0] + 1
         receipt_id = new_receipt_id(t.config.terminal_id, seq)
@@ -553,6 +584,8 @@ def refund(
             )
         cur = program.currency
         member_id = original["member_id"]
+        if at is not None and member_id:
+            _refuse_back_dated(t, member_id, now)
         restored = list(result.restored_lots)
         if (unnamed := result.points_restored - sum(lot.points for lot in restored)) > 0:
             # a sale recorded before sales named the lots they spent: a new lot, as then
@@ -661,6 +694,8 @@ def _original_sale(program: Program, event: Mapping[str, Any]) -> OriginalSale:
 def balance(t: Terminal, card: str, at: datetime | None = None) -> dict[str, Any]:
     now = t.now(at)
     m = find_member(t, card, now)
+    if at is not None:
+        _refuse_back_dated(t, m.member_id, now)
     return {
         "member_id": m.member_id,
         "name": m.name,
@@ -762,6 +797,8 @@ def adjust(
     program = t.program
     with t.store.transaction():
         m = find_member(t, card, now)
+        if at is not None:
+            _refuse_back_dated(t, m.member_id, now)
         lots = (
             [Lot(points, now.date(), expiry_date(now, program.expiry_days))] if points > 0 else []
         )
@@ -813,7 +850,7 @@ def _refuse_card_in_use(t: Terminal, card: str) -> None:
 
 def _block(t: Terminal, card: str, now: datetime) -> str:
     """Block ``card`` inside the caller's transaction; returns its member id."""
-    row = t.store.card(t.card_form(card))
+    row = _card_row(t, card)
     if row is None:
         raise NotFound(f"Card {mask(card)} is not known here.")
     card = row["card"]

@@ -267,8 +267,8 @@ def test_a_cache_with_refunds_upgrades_to_count_them_at_their_sale_and_verifies(
     sold = sell(t, "300.00", january)
     svc.refund(t, sold, None, "1234", at=datetime(2026, 3, 2, tzinfo=UTC))
     recent = sell(t, "120.00", datetime(2026, 11, 1, tzinfo=UTC))
-    svc.refund(t, recent, None, "1234", at=datetime(2026, 11, 20, tzinfo=UTC))
     sell(t, "80.00", datetime(2026, 11, 2, tzinfo=UTC))
+    svc.refund(t, recent, None, "1234", at=datetime(2026, 11, 20, tzinfo=UTC))
     schema = sorted(tuple(r) for r in t.store.query("SELECT type, name, sql FROM sqlite_master"))
     nonzero = "SELECT * FROM spend_days WHERE spend_minor != 0 ORDER BY day"
     days = [tuple(r) for r in t.store.query(nonzero)]
@@ -299,7 +299,7 @@ def test_a_cache_with_refunds_upgrades_to_count_them_at_their_sale_and_verifies(
         dated = t.store.query("SELECT receipt_id, spend_at FROM journal WHERE spend_at IS NOT NULL")
         assert [tuple(r) for r in dated] == [
             ("DEMO1-000002", "2026-01-10T10:00:00+00:00"),
-            ("DEMO1-000004", "2026-11-01T00:00:00+00:00"),
+            ("DEMO1-000005", "2026-11-01T00:00:00+00:00"),
         ]
         for at in (datetime(2027, 1, 20, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC)):
             assert svc.find_member(t, "LC00100037", at).state.qualifying_spend == 80  # not -220

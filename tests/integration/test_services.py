@@ -690,6 +690,29 @@ def test_a_barcode_card_typed_in_lower_case_is_the_card(demo) -> None:
     assert demo.store.card("LC77770001")["card_status"] == "blocked"
 
 
+def test_an_operation_dated_before_the_members_last_event_is_refused(demo) -> None:
+    """QA: a sale given an --at a week back paid 2,900 points the member earned after it (the
+    cache holds the member as of their last event), and verify said nothing."""
+    from datetime import UTC, datetime
+
+    later, earlier = datetime(2026, 12, 8, 10, tzinfo=UTC), datetime(2026, 12, 1, 10, tzinfo=UTC)
+    lines = svc.resolve_items(demo, [], [("60.00", "grocery")])
+    sale = svc.checkout(demo, ANNA, lines, at=later)
+    before = state(demo)
+    back = "is before this member's last event here"
+    with pytest.raises(Refused, match=back):
+        svc.checkout(demo, ANNA, lines, redeem="max", at=earlier)
+    with pytest.raises(Refused, match=back):
+        svc.balance(demo, ANNA, at=earlier)
+    with pytest.raises(Refused, match=back):
+        svc.adjust(demo, ANNA, 5, "late", "1234", at=earlier)
+    assert state(demo) == before
+    svc.checkout(demo, BEN, lines, at=earlier)  # another member's history is their own
+    svc.checkout(demo, None, lines, at=earlier)  # and a sale without a card has none
+    assert svc.balance(demo, ANNA, at=later)["balance"] == sale["balance"]
+    svc.checkout(demo, ANNA, lines)  # the clock's own moment is never refused
+
+
 def test_a_refund_of_another_tills_receipt_says_where_to_refund_it(demo) -> None:
     """QA (three tills): 'No sale with receipt id' left the manager to guess the till."""
     other = "ZZ9-000002"
