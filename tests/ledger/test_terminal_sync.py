@@ -989,4 +989,12 @@ def test_a_sale_paying_with_points_written_off_before_it_reached_the_ledger_is_n
     }
     there = store.admin.get("/v1/reports/summary", params=window).json()["points"]
     assert (there["expired"], there["redeemed"]) == (cashback - 200, 200)
+    # QA: the points booked back from program:expired were dated at the sale, before any run:
+    # that day's report said "expired -200", and the run's day 280 rather than the net 80
+    days = {}
+    for name, day in (("sale", today - timedelta(days=11)), ("run", today)):
+        one = {"from": day.date().isoformat(), "to": day.date().isoformat()}
+        days[name] = store.admin.get("/v1/reports/summary", params=one).json()["points"]
+    assert (days["sale"]["expired"], days["sale"]["redeemed"]) == (0, 200)
+    assert days["run"]["expired"] == cashback - 200
     assert svc.verify(t)["ok"]

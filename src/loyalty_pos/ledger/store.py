@@ -739,9 +739,15 @@ class LedgerStore:
             if posted.spend_minor and (moment := spend_moment(occurred_us, sold)) != occurred_us:
                 rows.spend_moments.append((gseq, moment))
         for leg, t in enumerate(posted.transfers):
+            at_us = occurred_us
+            if t.kind == "unexpire" and occurred_us is not None:
+                # Points an expiry run wrote off, booked back: a correction of that run, dated
+                # when the ledger learns of it (not at a sale before the run, whose day would
+                # read "expired -200" while the run's day kept the gross; QA).
+                at_us = max(occurred_us, rows.received_us)
             rows.transfers.append(
                 # _TRANSFER_COLUMNS
-                (gseq, leg, t.kind, t.debit, t.credit, t.amount, t.member_id, occurred_us)
+                (gseq, leg, t.kind, t.debit, t.credit, t.amount, t.member_id, at_us)
             )
         if status == "rejected":
             rows.rejections.append(
