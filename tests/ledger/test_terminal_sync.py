@@ -998,3 +998,46 @@ def test_a_sale_paying_with_points_written_off_before_it_reached_the_ledger_is_n
     assert (days["sale"]["expired"], days["sale"]["redeemed"]) == (0, 200)
     assert days["run"]["expired"] == cashback - 200
     assert svc.verify(t)["ok"]
+
+
+def test_offline_sales_to_a_member_frozen_or_on_a_card_blocked_at_the_ledger_are_listed(
+    store, tmp_path
+) -> None:
+    """QA: a till that had not pulled yet sold to a member the ledger had frozen (a fraud
+    check) and on a card blocked there, each paying 1,000 points; the ledger took both (the
+    goods had left) and its report said nothing of them."""
+    t = till(store, tmp_path / "t1", "T1")
+    for member_id in ("M0001", "M0002"):
+        given = {"points": 3000, "reason": "seed"}
+        assert store.admin.post(f"/v1/members/{member_id}/adjust", json=given).status_code == 200
+    sync(t)
+    before = svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))  # before the freeze
+    sync(t)
+    frozen = store.admin.post("/v1/members/M0001/freeze", json={"reason": "fraud check"})
+    assert frozen.status_code == 200, frozen.text
+    assert store.admin.post(f"/v1/cards/{BEN}/block").status_code == 200
+    lines = svc.resolve_items(t, [("FACECREAM", 1)])
+    sales = [svc.checkout(t, card, lines, 1000) for card in (ANNA, BEN)]  # the till has not heard
+    assert sync(t)["rejected"] == 0
+    today = t.now().date().isoformat()
+    report = store.admin.get("/v1/reports/summary", params={"from": today, "to": today}).json()
+    listed = [
+        (r["receipt_id"], r["why"], r["points_redeemed"]) for r in report["sales_while_stopped"]
+    ]
+    assert listed == [
+        (sales[0]["receipt_id"], "frozen", 1000),
+        (sales[1]["receipt_id"], "card_blocked", 1000),
+    ]
+    assert before["receipt_id"] not in {r[0] for r in listed}
+    text = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.ledger", "report", "--db", store.db_url]
+        + ["--from", today, "--to", today],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        check=True,
+    ).stdout
+    assert "sales to a frozen member or on a blocked card: 2" in text
+    assert (
+        f"M0001: {today} at T1 ({sales[0]['receipt_id']}), member frozen, 1000 points paid" in text
+    )

@@ -110,6 +110,71 @@ def _liability(conn: Connection, end_us: int) -> metrics.Liability:
     return metrics.Liability(int(points), int(debt))
 
 
+#: Ledger events after which a member's sales should not happen: a freeze (until an unfreeze),
+#: a card's block (for sales on that card).
+_STOPS = ("freeze", "unfreeze", "card_block")
+
+
+def _sales_while_stopped(conn: Connection, start_us: int, end_us: int) -> list[dict[str, Any]]:
+    """The checkouts of ``[start_us, end_us)`` made while their member was frozen, or on a card
+    blocked before them: a till offline that had not heard of it yet sold as before (the goods
+    have left, so the ledger takes the sale), and a freeze is often a fraud check (QA)."""
+    stopped = sa.select(events.c.member_id).where(
+        events.c.status == "accepted", events.c.type.in_(_STOPS), events.c.occurred_us < end_us
+    )
+    stops: dict[str, list[tuple[int, str, str | None]]] = {}
+    for member_id, kind, at_us, body in conn.execute(
+        sa.select(events.c.member_id, events.c.type, events.c.occurred_us, events.c.body)
+        .where(
+            events.c.status == "accepted", events.c.type.in_(_STOPS), events.c.occurred_us < end_us
+        )
+        .order_by(events.c.occurred_us, events.c.gseq)
+    ):
+        card = json.loads(body).get("card") if kind == "card_block" else None
+        stops.setdefault(str(member_id), []).append((int(at_us), str(kind), card))
+    if not stops:
+        return []
+    found = []
+    for member_id, terminal_id, occurred_at, occurred_us, body in conn.execute(
+        sa.select(
+            events.c.member_id,
+            events.c.terminal_id,
+            events.c.occurred_at,
+            events.c.occurred_us,
+            events.c.body,
+        )
+        .where(
+            events.c.status == "accepted",
+            events.c.type == "checkout",
+            events.c.occurred_us >= start_us,
+            events.c.occurred_us < end_us,
+            events.c.member_id.in_(stopped.scalar_subquery()),
+        )
+        .order_by(events.c.occurred_us, events.c.gseq)
+    ):
+        sale = json.loads(body)
+        frozen, blocked = False, False
+        for at_us, kind, card in stops.get(str(member_id), ()):
+            if at_us >= occurred_us:
+                break
+            if kind == "card_block":
+                blocked = blocked or card == sale.get("card")
+            else:
+                frozen = kind == "freeze"
+        if frozen or blocked:
+            found.append(
+                {
+                    "member_id": member_id,
+                    "receipt_id": sale.get("receipt_id"),
+                    "terminal_id": terminal_id,
+                    "on": datetime.fromisoformat(str(occurred_at)).date().isoformat(),
+                    "why": "frozen" if frozen else "card_blocked",
+                    "points_redeemed": int(sale.get("points_redeemed") or 0),
+                }
+            )
+    return found
+
+
 def _birthday_repeats(conn: Connection, start_us: int, end_us: int) -> list[dict[str, Any]]:
     """The checkouts of ``[start_us, end_us)`` whose birthday bonus came too soon after the
     member's last (``domain.quote.birthday_bonus_too_soon``), replaying each member's bonuses
@@ -415,6 +480,7 @@ def summary(
         },
         "clock_skew": skew,
         "birthday_repeats": _birthday_repeats(conn, start_us, end_us),
+        "sales_while_stopped": _sales_while_stopped(conn, start_us, end_us),
         "terminals": _by_terminal(conn, start_us, end_us),
     }
 
@@ -476,6 +542,14 @@ def render(report: dict[str, Any]) -> str:
         f"    {r['member_id']}: {r['on']} at {r['terminal_id']} ({r['receipt_id']}), "
         f"after {r['previous_on']}"
         for r in repeats[:50]
+    )
+    stopped = report["sales_while_stopped"]
+    lines.append(f"  sales to a frozen member or on a blocked card: {len(stopped)}")
+    lines.extend(
+        f"    {r['member_id']}: {r['on']} at {r['terminal_id']} ({r['receipt_id']}), "
+        f"{'member frozen' if r['why'] == 'frozen' else 'card blocked'}, "
+        f"{r['points_redeemed']} points paid"
+        for r in stopped[:50]
     )
     lines.append(f"  terminals with a clock more than 24 h off: {len(report['clock_skew'])}")
     for s in report["clock_skew"]:
