@@ -20,7 +20,7 @@ from typing import Any
 
 from . import canonical
 from .config import TerminalConfig, pin_matches
-from .domain.accounting import apply_event, spend_moment, tier_spend_minor
+from .domain.accounting import after_refund, apply_event, spend_moment, tier_spend_minor
 from .domain.cards import mask_card, normal_card
 from .domain.errors import AuthError, NotFound, RedeemRefused, Refused
 from .domain.events import (
@@ -966,12 +966,25 @@ def preview_refund(t: Terminal, receipt_id: str, items: Mapping[str, int]) -> di
     """What refunding ``items`` would pay back and move in points, for the manager to read
     before the PIN; nothing is recorded and no PIN is asked."""
     original, _, result = _refund_of(t, receipt_id, items)
-    member = bool(original["member_id"])
-    return {
+    member_id = original["member_id"]
+    preview: dict[str, Any] = {
         "refunded": str(result.money_refunded),
-        "points_reversed": result.points_reversed if member else 0,
-        "points_restored": result.points_restored if member else 0,
+        "points_reversed": result.points_reversed if member_id else 0,
+        "points_restored": result.points_restored if member_id else 0,
     }
+    if member_id:  # the balance it leaves: a debt, when the points taken back were spent
+        today = t.now().date()
+        account = t.store.account(member_id)
+        after = after_refund(
+            account,
+            today,
+            result.points_reversed,
+            result.reversed_lots,
+            result.restored_lots,
+        )
+        preview["balance"] = account.balance(today)
+        preview["balance_after"] = after.balance(today)
+    return preview
 
 
 def _sale(t: Terminal, receipt_id: str) -> dict[str, Any]:

@@ -713,6 +713,22 @@ def test_an_operation_dated_before_the_members_last_event_is_refused(demo) -> No
     svc.checkout(demo, ANNA, lines)  # the clock's own moment is never refused
 
 
+def test_a_refund_preview_gives_the_balance_it_leaves_a_debt_included(demo) -> None:
+    """QA: the refund window said what the refund takes back, not that it would leave the
+    member at -798 points (the points had been spent): that came after the PIN."""
+    lines = svc.resolve_items(demo, [], [("60.00", "grocery")])
+    earned = svc.checkout(demo, ANNA, lines)
+    spent = svc.checkout(demo, ANNA, svc.resolve_items(demo, [], [("80.00", "grocery")]), "max")
+    assert spent["points_redeemed"] > 0
+    before = state(demo)
+    preview = svc.preview_refund(demo, earned["receipt_id"], {"OPEN:grocery": 1})
+    assert preview["balance"] == spent["balance"]
+    assert preview["balance_after"] == spent["balance"] - preview["points_reversed"] < 0
+    assert state(demo) == before
+    done = svc.refund(demo, earned["receipt_id"], None, "1234")
+    assert done["balance"] == preview["balance_after"]
+
+
 def test_a_refund_of_another_tills_receipt_says_where_to_refund_it(demo) -> None:
     """QA (three tills): 'No sale with receipt id' left the manager to guess the till."""
     other = "ZZ9-000002"

@@ -90,6 +90,7 @@ async def test_refund_with_the_manager_pin_reverses_the_points(make_app, termina
         await press(pilot, "down", "minus", "minus")  # keep both coffees
         await until(pilot, lambda: "Money back 12.95" in text_in(refund, "#preview"))
         assert "points taken back -25 · given back +0" in text_in(refund, "#preview")
+        assert "balance 29 → 4" in text_in(refund, "#preview")  # before the PIN (QA)
         assert terminal.store.event_by_receipt("DEMO1-000002") is None  # a preview records nothing
         await press(pilot, "enter")
         assert isinstance(app.focused, Input) and app.focused.id == "pin"

@@ -216,6 +216,11 @@ class RefundScreen(PosModal[dict[str, Any]]):
                         f" · points taken back -{found['points_reversed']}"
                         f" · given back +{found['points_restored']}"
                     )
+                if "balance_after" in found and found["balance_after"] != found["balance"]:
+                    # Before the PIN: a refund of points already spent leaves a debt (QA).
+                    line += f" · balance {found['balance']} → {found['balance_after']}"
+                    if found["balance_after"] < 0:
+                        line += " (a debt: the points were spent)"
                 self.query_one("#preview", Static).update(Text(line, style="bold"))
             return
         self.busy = False
