@@ -82,7 +82,10 @@ def build_receipt(t: Terminal, receipt_id: str, copy: bool = False) -> Receipt:
             else Decimal(0)
         )
         total = due + points_value
-        discount = Decimal(0)
+        # The returned units at their price, less what they come back for: the units the sale
+        # gave free (a punch card's) are not paid back, and a line says so, or the lines would
+        # not add up to the goods returned (QA: "5 x 2.40 12.00", "Returned goods 9.60").
+        discount = max(sum((line.line_total for line in lines), Decimal(0)) - total, Decimal(0))
         points_redeemed = 0
         refund = RefundPart(
             original_receipt_id=event["original_receipt_id"],

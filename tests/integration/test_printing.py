@@ -59,6 +59,29 @@ def test_a_refund_of_a_sale_paid_with_points_shows_the_goods_the_points_and_the_
     assert rows["Money back EUR"] == back["refunded"] == "0.92"
 
 
+def test_a_refund_of_units_a_punch_card_gave_free_adds_up_on_the_slip(demo) -> None:
+    """QA: six coffees on Ben's card, the sixth free; five returned printed "5 x 2.40 12.00"
+    over "Returned goods 9.60", and the last one "2.40" over "Money back 0.00"."""
+    from decimal import Decimal
+
+    coffees = svc.resolve_items(demo, [("COFFEE", 6)])
+    free_lines = []
+    for card, returns in (("LC00100037", (5, 1)), ("04A1B2C3D4E500", (1, 5))):
+        sale = svc.checkout(demo, card, coffees)
+        assert sale["discount"] == "2.40"  # one of the six free
+        for qty in returns:
+            back = svc.refund(demo, sale["receipt_id"], {"COFFEE": qty}, "1234")
+            text = printing.receipt_text(demo, back["receipt_id"], 42)
+            rows = {x[:30].strip(): x[30:].strip() for x in text.splitlines() if x.strip()}
+            free = rows.get("Free in the sale, not paid", "-0.00")
+            free_lines.append(free)
+            # the lines, less the free units, are the goods returned: the money back
+            returned = Decimal(rows["Returned goods EUR"])
+            assert returned - Decimal(free) == qty * Decimal("2.40")
+            assert returned == Decimal(rows["Money back EUR"]) == Decimal(back["refunded"])
+    assert free_lines.count("-2.40") == 2  # five back of six, and the first one back alone
+
+
 def test_printing_sends_the_receipt_with_its_barcode_and_a_cut(demo) -> None:
     receipt_id = sale(demo)
     with PrinterSim() as sim:

@@ -109,6 +109,8 @@ def build_rows(r: Receipt) -> list[Row]:
             )
             rows.append(Row(f"Amount due {cur}", money(r.due, cur), strong=True))
     else:
+        if r.discount:  # units the sale gave free: not paid, so not paid back
+            rows.append(Row("Free in the sale, not paid", f"-{money(r.discount, cur)}"))
         rows.append(Row(f"Returned goods {cur}", money(r.total, cur)))
         if r.points_value:
             label = f"Back as {refund.points_restored} points"
