@@ -298,3 +298,22 @@ async def test_letters_and_spaces_in_the_points_field_show_and_are_refused(make_
         await press(pilot, "enter")
         assert app.screen is screen
         assert app.checkout.view.quote.points_redeemed == 0
+
+
+async def test_most_allowed_that_is_none_shows_none_payable_not_points_0(make_app, terminal):
+    """QA: F5 F5 for a member with a negative balance put "Points (0) -0.00" in the totals."""
+    from textual.geometry import Region
+
+    from loyalty_pos.tui.widgets.totals_panel import TotalsPanel
+
+    give_points(terminal, ANNA, -100)  # a debt: nothing can be paid with points
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA")
+        await press(pilot, "f5", "f5")
+        await settle(pilot)
+        assert app.checkout.view.basket.redeem == "max"
+        panel = app.checkout.query_one(TotalsPanel)
+        strips = panel.render_lines(Region(0, 0, *panel.outer_size))
+        shown = " ".join(" ".join(strip.text.split()) for strip in strips)
+        assert "Points none payable" in shown and "Points (0)" not in shown

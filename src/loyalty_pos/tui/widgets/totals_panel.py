@@ -27,8 +27,10 @@ class TotalsPanel(Static):
             grid.add_row(
                 Text("Saved (free items)", style="dim"), Text(money(q.discount), style="dim")
             )
-        if q.points_redeemed or view.basket.redeem:
+        if q.points_redeemed:
             grid.add_row(f"Points ({q.points_redeemed})", f"-{money(q.points_value)}")
+        elif view.basket.redeem:  # "most allowed" asked, and it is none (QA: "Points (0) -0.00")
+            grid.add_row(Text("Points", style="dim"), Text("none payable", style="dim"))
         grid.add_row(Text("Due", style="bold"), Text(money(q.due, cur), style="bold"))
         if view.member is not None:
             grid.add_row(Text("Earns", style="dim"), Text(f"{q.points_earned} pts", style="dim"))
