@@ -160,10 +160,24 @@ async def test_quitting_with_an_open_basket_asks_first(make_app):
         await fill(pilot, "COFFEE")
         await press(pilot, "ctrl+q")
         assert isinstance(app.screen, ConfirmScreen)
+        assert "comes back at the next start" in text_in(app.screen, "Static")
         await press(pilot, "n")
         assert app.screen is app.checkout and app.return_code is None
         await press(pilot, "ctrl+q", "y")
         assert app.return_code == 0
+
+
+async def test_the_demo_says_its_open_basket_is_not_kept_without_keep(make_app):
+    """QA: the demo promised the basket back at the next start, and `loyalty-pos demo` then
+    started from a fresh copy of the store."""
+    app = make_app(simulate=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "COFFEE")
+        await press(pilot, "ctrl+q")
+        said = text_in(app.screen, "Static")
+        assert "starts afresh next time" in said and "demo --keep" in said
+        assert "comes back at the next start" not in said
 
 
 async def test_a_scan_while_a_question_is_open_does_not_answer_it(make_app, key_clock):

@@ -187,13 +187,13 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
             if yes:
                 self.exit()
 
-        self.push_screen(
-            ConfirmScreen(
-                "Quit",
-                "A basket is open. Quit anyway? It is kept and comes back at the next start.",
-            ),
-            answered,
+        kept = (
+            # the demo starts from a fresh copy of its store unless told --keep (QA)
+            "The demo starts afresh next time; `loyalty-pos demo --keep` brings it back."
+            if self.simulate
+            else "It is kept and comes back at the next start."
         )
+        self.push_screen(ConfirmScreen("Quit", f"A basket is open. Quit anyway? {kept}"), answered)
 
     def action_simulate(self, what: str) -> None:
         if self.simulate:
