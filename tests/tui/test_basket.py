@@ -420,3 +420,16 @@ async def test_an_amount_wider_than_its_column_is_shown_whole_and_the_name_gives
         assert "99999.99" in shown
         mascara = pilot.app.checkout.view.basket.lines[-1]
         assert f"{mascara.unit_price * 999:.2f}" in shown
+
+
+async def test_f3_takes_the_card_off_and_says_so_when_there_is_none(make_app):
+    """QA: F3 with no card on the basket gave no sign that the key was taken."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, ANNA)
+        assert app.checkout.view.member.name == "Anna Schmidt"
+        await press(pilot, "f3")
+        await until(pilot, lambda: app.checkout.view.member is None)
+        await press(pilot, "f3")
+        assert notes(app)[-1] == "No card is on this basket."

@@ -218,6 +218,9 @@ class CheckoutScreen(StaysUp, Screen[None]):
         self.app.push_screen(form, typed)
 
     def action_detach(self) -> None:
+        if self.view is not None and self.view.basket.card is None:  # QA: F3 did nothing
+            self.notify("No card is on this basket.", severity="warning")
+            return
         self.pos.submit("detach", self.pos.session.detach, target=self, done=BasketChanged)
 
     def action_enrol(self) -> None:
