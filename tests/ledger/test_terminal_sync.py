@@ -1041,3 +1041,21 @@ def test_offline_sales_to_a_member_frozen_or_on_a_card_blocked_at_the_ledger_are
     assert (
         f"M0001: {today} at T1 ({sales[0]['receipt_id']}), member frozen, 1000 points paid" in text
     )
+
+
+def test_a_refund_made_offline_gives_back_the_offline_cap_its_sale_used(store, tmp_path) -> None:
+    """QA: offline, a member paid the day's 5,000 points, the sale was refunded in full (the
+    points came back), and the next sale could pay none of the 11,065 points left."""
+    store.admin.post("/v1/members/M0001/adjust", json={"points": 11000, "reason": "welcome gift"})
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    t.store.set_meta("last_sync_at", (t.now() - timedelta(hours=2)).isoformat())  # offline
+    basket = svc.resolve_items(t, [("OLIVEOIL", 10)])  # 89.90: enough to pay 5000 points
+    first = svc.checkout(t, ANNA, basket, "max")
+    assert first["points_redeemed"] == 5000
+    back = svc.refund(t, first["receipt_id"], {"OLIVEOIL": 4}, "1234")
+    again = svc.checkout(t, ANNA, basket, "max")
+    assert again["points_redeemed"] == back["points_restored"] > 0  # what came back, no more
+    assert svc.checkout(t, ANNA, basket, "max")["points_redeemed"] == 0
+    assert sync(t)["rejected"] == 0
+    assert ledger_member(store, "M0001")["balance"] == svc.balance(t, ANNA)["balance"]

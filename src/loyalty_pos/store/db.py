@@ -404,12 +404,22 @@ class Store:
         return int(row["s"]) if row else 0
 
     def redeemed_offline_between(self, member_id: str, start: datetime, end: datetime) -> int:
+        """Points this member paid in sales made offline here between ``start`` and ``end``,
+        less what refunds of those sales gave back: points given back can be paid again here
+        without the ledger's count of them moving (QA: a sale of 5,000 points refunded in full
+        left the member none to pay that day)."""
         row = self.one(
-            "SELECT COALESCE(SUM(points_redeemed), 0) AS s FROM journal WHERE member_id = ? "
-            "AND type = 'checkout' AND offline = 1 AND occurred_at >= ? AND occurred_at < ?",
-            (member_id, utc_iso(start), utc_iso(end)),
+            "SELECT COALESCE(SUM(s.points_redeemed), 0) - COALESCE(("
+            "SELECT SUM(json_extract(r.body, '$.points_restored')) FROM journal r "
+            "JOIN journal o ON o.receipt_id = r.original_receipt_id "
+            "WHERE r.type = 'refund' AND r.original_receipt_id IS NOT NULL "
+            "AND o.member_id = :member AND o.type = 'checkout' AND o.offline = 1 "
+            "AND o.occurred_at >= :start AND o.occurred_at < :end), 0) AS s "
+            "FROM journal s WHERE s.member_id = :member AND s.type = 'checkout' "
+            "AND s.offline = 1 AND s.occurred_at >= :start AND s.occurred_at < :end",
+            {"member": member_id, "start": utc_iso(start), "end": utc_iso(end)},
         )
-        return int(row["s"]) if row else 0
+        return max(int(row["s"]), 0) if row else 0
 
     # -- journal ----------------------------------------------------------------------------
 
