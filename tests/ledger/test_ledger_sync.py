@@ -317,6 +317,21 @@ def test_an_event_of_another_terminal_inside_a_batch_is_invalid(ledger: LedgerSe
     assert statuses(out) == ["rejected:invalid"]
 
 
+def test_a_stored_event_of_another_terminal_is_refused_not_answered_duplicate(
+    ledger: LedgerServer,
+) -> None:
+    """QA: T1 pushing T2's stored event got "duplicate" and its ledger_seq back."""
+    a, b = ledger.add_terminal(), ledger.add_terminal()
+    a.journal.enroll(*new_ids())
+    assert statuses(a.push(a.journal.events)) == ["accepted"]
+
+    out = b.push(a.journal.events)
+
+    assert statuses(out) == ["rejected:invalid"]
+    assert out["results"][0].get("ledger_seq") is None
+    assert f"event of terminal {a.terminal_id!r} pushed by {b.terminal_id}" in str(out)
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

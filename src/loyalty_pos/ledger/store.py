@@ -510,6 +510,15 @@ class LedgerStore:
                 result = None
                 if env.problem is not None or env.event_id is None:
                     result = EventResult(env.event_id, "rejected", "invalid", env.problem)
+                elif env.terminal_id != terminal_id:
+                    # Before the duplicate check: another terminal's event, even one stored,
+                    # is refused, not answered "duplicate" with its ledger_seq (QA).
+                    result = EventResult(
+                        env.event_id,
+                        "rejected",
+                        "invalid",
+                        f"event of terminal {str(env.terminal_id)[:40]!r} pushed by {terminal_id}",
+                    )
                 elif env.event_id in known:
                     original = known[env.event_id]
                     if original.body != env.body or original.hash != env.hash:
@@ -532,13 +541,6 @@ class LedgerStore:
                             original.gseq,
                             True,
                         )
-                elif env.terminal_id != terminal_id:
-                    result = EventResult(
-                        env.event_id,
-                        "rejected",
-                        "invalid",
-                        f"event of terminal {str(env.terminal_id)[:40]!r} pushed by {terminal_id}",
-                    )
                 elif env.seq is not None and env.seq <= head_seq:
                     result = EventResult(
                         env.event_id,
