@@ -20,7 +20,13 @@ from typing import Any
 
 from . import canonical
 from .config import TerminalConfig, pin_matches
-from .domain.accounting import after_refund, apply_event, spend_moment, tier_spend_minor
+from .domain.accounting import (
+    after_refund,
+    apply_event,
+    punch_after,
+    spend_moment,
+    tier_spend_minor,
+)
 from .domain.cards import mask_card, normal_card
 from .domain.errors import AuthError, NotFound, RedeemRefused, Refused
 from .domain.events import (
@@ -1040,13 +1046,23 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
     for event in events:
         if event.get("member_id"):
             by_member.setdefault(event["member_id"], []).append(event)
-    for row in t.store.query("SELECT member_id, base_lots, base_debt, base_seq FROM members"):
+    for row in t.store.query(
+        "SELECT member_id, base_lots, base_debt, base_seq, base_punch, punch FROM members"
+    ):
         account = Account(
             tuple(Lot.from_json(lot) for lot in _loads(row["base_lots"])), row["base_debt"]
         )
+        punch = dict(_loads(row["base_punch"]))
         for event in by_member.get(row["member_id"], []):
             if event["seq"] > row["base_seq"]:
                 account = apply_event(account, event)
+                punch = punch_after(punch, event)
+        cached_punch = _loads(row["punch"])
+        if not isinstance(cached_punch, dict) or _counted(cached_punch) != _counted(punch):
+            problems.append(
+                f"member {row['member_id']}: cached punch cards {row['punch']} differ from the "
+                f"journal replay {json.dumps(_counted(punch), sort_keys=True)}"
+            )
         cached = t.store.account(row["member_id"])
         if sorted(map(_lot_key, account.lots)) != sorted(map(_lot_key, cached.lots)) or (
             account.debt != cached.debt
@@ -1065,6 +1081,11 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
 
 def _loads(text: str) -> Any:
     return json.loads(text)
+
+
+def _counted(punch: Mapping[str, Any]) -> dict[str, Any]:
+    """Punch counters without those at 0 (a counter back at 0 may be kept or left out)."""
+    return {sku: n for sku, n in punch.items() if n != 0}
 
 
 def _lot_key(lot: Lot) -> tuple[int, str, str]:

@@ -308,6 +308,24 @@ def test_verify_detects_a_tampered_journal_and_a_tampered_balance(demo, tmp_path
     assert any("hash does not match" in p for p in svc.verify(demo)["problems"])
 
 
+def test_verify_replays_the_punch_cards_as_it_replays_the_points(demo) -> None:
+    """QA: a punch counter edited in the cache passed verify, where edited points did not."""
+    sale = buy(demo, BEN, "COFFEE:4")
+    buy(demo, BEN, "COFFEE:3")  # the sixth free, one punch on
+    svc.refund(demo, sale["receipt_id"], {"COFFEE": 2}, "1234")  # punches taken off
+    assert svc.verify(demo)["ok"]
+    demo.store.conn.execute(
+        "UPDATE members SET punch = json_set(punch, '$.COFFEE', "
+        "json_extract(punch, '$.COFFEE') + 1) WHERE member_id = 'M0002'"
+    )
+    result = svc.verify(demo)
+    assert not result["ok"]
+    assert result["problems"] == [
+        f"member M0002: cached punch cards {demo.store.member('M0002')['punch']} differ from "
+        'the journal replay {"COFFEE": -1}'
+    ]
+
+
 def test_every_kind_of_event_is_kept_in_the_domain_s_canonical_text(demo) -> None:
     """The journal is written with orjson (``loyalty_pos.canonical``): each kept body is the
     text the domain's standard-library definition gives, and holds nothing that encoder would

@@ -62,6 +62,20 @@ def _lots(event: Mapping[str, Any], key: str) -> list[Lot]:
     return [Lot.from_json(lot) for lot in event.get(key) or []]
 
 
+def punch_after(punch: Mapping[str, int], event: Mapping[str, Any]) -> dict[str, int]:
+    """A member's punch counters after ``event``: a checkout's change to them (``punch_after``
+    less ``punch_before``), a refund's ``punch_delta``; other events leave them."""
+    out = dict(punch)
+    if event.get("type") == "checkout":
+        before = event.get("punch_before") or {}
+        for sku, after in (event.get("punch_after") or {}).items():
+            out[sku] = out.get(sku, 0) + after - before.get(sku, 0)
+    elif event.get("type") == "refund":
+        for sku, delta in (event.get("punch_delta") or {}).items():
+            out[sku] = out.get(sku, 0) + delta
+    return out
+
+
 def apply_event(account: Account, event: Mapping[str, Any]) -> Account:
     """The account after ``event``. Points taken beyond the balance become debt (never lost)."""
     kind = event.get("type")

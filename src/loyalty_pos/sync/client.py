@@ -32,7 +32,7 @@ from tenacity import (
 )
 
 from ..checkout import Terminal, is_online
-from ..domain.accounting import apply_event
+from ..domain.accounting import apply_event, punch_after
 from ..domain.errors import AuthError, LoyaltyPosError, Refused
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program, program_to_json
@@ -405,15 +405,11 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
         last_bonus = snap.get("last_birthday_bonus")
         for event in own.get(member_id, ()):
             account = apply_event(account, event)
+            punch = punch_after(punch, event)
             if event["type"] == "checkout":
-                for sku, after in (event.get("punch_after") or {}).items():
-                    before = (event.get("punch_before") or {}).get(sku, 0)
-                    punch[sku] = punch.get(sku, 0) + after - before
                 if event.get("birthday_bonus"):
                     last_bonus = event["occurred_at"][:10]
             elif event["type"] == "refund":
-                for sku, delta in (event.get("punch_delta") or {}).items():
-                    punch[sku] = punch.get(sku, 0) + delta
                 if last_bonus and event.get("birthday_bonus_returned") == last_bonus:
                     last_bonus = None
         members.append(
