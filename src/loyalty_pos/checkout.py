@@ -840,18 +840,24 @@ def _card_event(t: Terminal, kind: str, member_id: str, card: str, now: datetime
 
 
 def _refuse_card_in_use(t: Terminal, card: str) -> None:
-    """Refused when ``card`` is already someone's: named, so that the cashier can tell the
-    customer's own card, enrolled before, from a card handed out twice."""
-    row = t.store.card(card)
+    """Refused when ``card`` is already someone's (``card_in_use``)."""
+    if said := card_in_use(t, card):
+        raise Refused(said, reason="card_in_use")
+
+
+def card_in_use(t: Terminal, card: str) -> str | None:
+    """Why ``card`` cannot be given to a new member, or None: it is already someone's, named,
+    so that the cashier can tell the customer's own card, enrolled before, from a card handed
+    out twice; or it is no card number here. The app's enrolment asks at the card's Enter,
+    before the customer's details are typed (QA)."""
+    if problem := unreadable_card(t, card):
+        return problem + "."
+    row = _card_row(t, card)
     if row is None:
-        return
+        return None
     who = f"{row['name']} ({row['member_id']})" if row["name"] else f"member {row['member_id']}"
     lost = ", blocked as lost" if row["card_status"] == "blocked" else ""
-    raise Refused(
-        f"Card {mask(card)} already belongs to {who}{lost}.",
-        reason="card_in_use",
-        member_id=row["member_id"],
-    )
+    return f"Card {mask(row['card'])} already belongs to {who}{lost}."
 
 
 def _block(t: Terminal, card: str, now: datetime) -> str:

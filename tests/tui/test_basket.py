@@ -222,6 +222,25 @@ async def test_enrolment_needs_only_the_card(make_app, terminal):
     ]
 
 
+async def test_enrolment_refuses_a_card_enrolled_before_at_its_enter(make_app, terminal):
+    """QA: F4 with a card enrolled before took name, email and phone, and only then said the
+    card was someone's: it is said at the card, naming whose, before anything else is typed."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        form = app.screen
+        await type_text(pilot, ANNA)
+        await until(pilot, lambda: "already belongs" in text_in(form, "#error"))
+        assert "Anna Schmidt (M0001)" in text_in(form, "#error")
+        assert app.focused is form.query_one("#field-card", Input)  # not on to the name
+        form.query_one("#field-card", Input).value = "LC99990003"
+        await type_text(pilot, "")
+        await until(pilot, lambda: app.focused is form.query_one("#field-name", Input))
+        assert text_in(form, "#error") == ""
+    assert not [e for e in terminal.store.events() if e["type"] == "enroll"]
+
+
 async def test_escape_on_an_empty_field_voids_the_basket_after_asking(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from loyalty_pos.checkout import check_manager_pin, mask
+from loyalty_pos.checkout import card_in_use, check_manager_pin, mask
 from loyalty_pos.domain.errors import Refused
 from loyalty_pos.domain.money import parse_typed_amount
 
@@ -244,8 +244,15 @@ class CheckoutScreen(StaysUp, Screen[None]):
             self.pos.refresh_status()
             self.pos.sync_soon()
 
+        terminal = self.pos.terminal
         fields = [
-            Field("card", "Card", self.unknown_card, scannable=True),
+            Field(
+                "card",
+                "Card",
+                self.unknown_card,
+                scannable=True,
+                lookup=lambda card: card_in_use(terminal, card),
+            ),
             Field("name", "Name"),
             Field("email", "Email", placeholder="email or phone"),
             Field("phone", "Phone", placeholder="email or phone"),

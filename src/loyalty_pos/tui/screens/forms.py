@@ -28,6 +28,8 @@ class Field:
     """Attributes:
     scannable: a code scanned while the form is open goes into this field.
     check: what is wrong with the value typed, said at its Enter, before the next field.
+    lookup: the same, when it needs the cache: run on the service thread at the field's Enter
+        (or scan), and the form goes on to the next field once it has found nothing wrong.
     """
 
     name: str
@@ -38,9 +40,12 @@ class Field:
     restrict: str | None = None
     scannable: bool = False
     check: Callable[[str], str | None] | None = None
+    lookup: Callable[[str], str | None] | None = None
 
 
 Values = dict[str, str]
+#: ``ServiceDone.what`` of a field's ``lookup``.
+FIELD_LOOKUP = "field-lookup"
 
 
 class FormScreen(PosModal[Any]):
@@ -108,10 +113,21 @@ class FormScreen(PosModal[Any]):
         """What Enter in field ``name`` does: on to the next field, or confirm in the last."""
         names = [f.name for f in self.fields]
         index = names.index(name) if name in names else 0
-        if problem := self._field_problem(self.fields[index]):
+        field = self.fields[index]
+        if problem := self._field_problem(field):
             self.show_error(problem)
             return
+        value = self.query_one(f"#field-{field.name}", Input).value.strip()
+        if field.lookup is not None and value and index + 1 < len(names):
+            lookup = field.lookup
+            self.submit(FIELD_LOOKUP, lambda: (field.name, value, lookup(value)))
+            return
+        self._on_from(index)
+
+    def _on_from(self, index: int) -> None:
+        """Past field ``index``: the next one, or confirm after the last."""
         self.show_error("")
+        names = [f.name for f in self.fields]
         if index + 1 < len(names):
             self.query_one(f"#field-{names[index + 1]}", Input).focus()
         else:
@@ -145,6 +161,16 @@ class FormScreen(PosModal[Any]):
 
     def on_service_done(self, message: ServiceDone) -> None:
         message.stop()
+        if message.what == FIELD_LOOKUP:
+            name, value, problem = message.result
+            box = self.query_one(f"#field-{name}", Input)
+            if box.value.strip() != value:  # typed on meanwhile: its own Enter checks it
+                return
+            if problem:
+                self.show_error(problem)
+                return
+            self._on_from([f.name for f in self.fields].index(name))
+            return
         self.busy = False
         self.dismiss(message.result)
 
