@@ -126,7 +126,12 @@ def find_member(
 ) -> MemberView:
     """The member holding ``card``; refuses an unknown card, and a blocked one unless
     ``blocked_ok`` (the lost card of a customer who reported the loss first, to be replaced)."""
-    now = t.now(at)
+    return _find_member(t, card, t.now(at), blocked_ok=blocked_ok)
+
+
+def _find_member(t: Terminal, card: str, now: datetime, *, blocked_ok: bool = False) -> MemberView:
+    """``find_member`` as of ``now``, a moment already in store time (``Terminal.now``): a use
+    case reads the clock once and passes its moment on, rather than converting it again."""
     if not card.strip():
         raise Refused("No card number given.")
     _refuse_bad_text(card.strip(), MAX_ID, "The card number")
@@ -371,9 +376,21 @@ def price_basket(
     as a sale without the card and no points payment possible (cap ``frozen``), rather than
     refused; a points payment asked for is still refused, naming the freeze. A sale
     (``checkout``) never takes this: a frozen member's card cannot be sold to."""
-    now = t.now(at)
+    return _price_basket(t, card, lines, redeem, t.now(at), show_frozen=show_frozen)
+
+
+def _price_basket(
+    t: Terminal,
+    card: str | None,
+    lines: Sequence[BasketLine],
+    redeem: int | str | None,
+    now: datetime,
+    *,
+    show_frozen: bool = False,
+) -> tuple[Quote, MemberView | None]:
+    """``price_basket`` as of ``now``, a moment already in store time (``Terminal.now``)."""
     # None is a sale without a card; an empty card is a slip (a script's empty variable).
-    member = find_member(t, card, now) if card is not None else None
+    member = _find_member(t, card, now) if card is not None else None
     if show_frozen and member is not None and member.status == "frozen":
         if redeem not in (None, 0):
             raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")
@@ -401,7 +418,7 @@ def checkout(
     now = t.now(at)
     with t.store.transaction():
         program = t.program
-        q, member = price_basket(t, card, lines, redeem, now)
+        q, member = _price_basket(t, card, lines, redeem, now)
         if at is not None and member:
             _refuse_back_dated(t, member.member_id, now)
         head = t.store.head()
@@ -699,7 +716,7 @@ def _original_sale(program: Program, event: Mapping[str, Any]) -> OriginalSale:
 
 def balance(t: Terminal, card: str, at: datetime | None = None) -> dict[str, Any]:
     now = t.now(at)
-    m = find_member(t, card, now)
+    m = _find_member(t, card, now)
     if at is not None:
         _refuse_back_dated(t, m.member_id, now)
     return {
@@ -802,7 +819,7 @@ def adjust(
     now = t.now(at)
     program = t.program
     with t.store.transaction():
-        m = find_member(t, card, now)
+        m = _find_member(t, card, now)
         if at is not None:
             _refuse_back_dated(t, m.member_id, now)
         lots = (
