@@ -19,6 +19,7 @@ first and, when the hash does not match, against the domain's (``ledger.wire.Env
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -48,6 +49,22 @@ def dumps(value: Any) -> str:
 def canonical_text(obj: Mapping[str, Any]) -> str:
     """``domain.events.canonical_text``, fast."""
     return dumps(obj)
+
+
+def seal_text(event: Mapping[str, Any], prev_hash: str) -> tuple[dict[str, Any], str]:
+    """``domain.events.seal_text``: the event sealed onto ``prev_hash`` and its canonical text,
+    the same sealed event and the same text.
+
+    The domain's version writes the event once, in two halves around the "hash" member, since
+    the standard library's encoder is slow. orjson writes a whole event in less time than the
+    Python that splits it into halves takes, so here it simply writes it twice: without "hash"
+    (the text the hash covers), then with it (the text kept)."""
+    sealed = dict(event)
+    sealed.pop("hash", None)
+    sealed["prev_hash"] = prev_hash
+    hashed = canonical_text(sealed)
+    sealed["hash"] = hashlib.sha256(prev_hash.encode() + hashed.encode()).hexdigest()
+    return sealed, canonical_text(sealed)
 
 
 #: 19 digits in a row: maybe an integer past 64 bits, which orjson reads as a float.

@@ -57,6 +57,22 @@ def test_an_event_sealed_fast_has_the_domain_s_hash_and_text(
     assert json.loads(text) == sealed
 
 
+@settings(max_examples=200)
+@given(
+    st.dictionaries(st.sampled_from(["hash", "prev_hash", "a", "z"]) | TEXT, VALUES, max_size=8),
+    st.text("0123456789abcdef", min_size=64, max_size=64),
+)
+def test_the_fast_seal_gives_the_domain_s_sealed_event_and_text(
+    event: dict[str, Any], prev_hash: str
+) -> None:
+    """``canonical.seal_text`` (the event written twice) is the domain's ``seal_text`` (written
+    once in halves), key order of the sealed event included; an event's own "hash" is dropped."""
+    sealed, text = canonical.seal_text(event, prev_hash)
+    reference_sealed, reference_text = events.seal_text(event, prev_hash)
+    assert text == reference_text
+    assert list(sealed.items()) == list(reference_sealed.items())
+
+
 def test_what_orjson_would_write_its_own_way_goes_to_the_domain_s_encoder() -> None:
     # Keys that are not text: the standard library writes them as text, orjson refuses them.
     assert canonical.canonical_text({"punch": {1: 2}}) == '{"punch":{"1":2}}'

@@ -165,7 +165,8 @@ def seal_text(
     Canonical text is ``{`` + the members in key order + ``}``, so the members sorting before
     "hash" and those after it are encoded apart: joined, they are the text the hash covers; with
     the hash member between them, the text that is kept. ``encode`` is ``canonical_text`` or an
-    encoder that writes the same text (``loyalty_pos.canonical``, faster).
+    encoder that writes the same text (``loyalty_pos.canonical.seal_text`` seals with its own,
+    faster, writing the event twice).
     """
     sealed = {k: v for k, v in event.items() if k != "hash"}
     sealed["prev_hash"] = prev_hash

@@ -26,7 +26,7 @@ from .. import canonical
 from ..domain.accounting import spend_moment, tier_spend_minor
 from ..domain.cards import normal_card
 from ..domain.errors import StorageError
-from ..domain.events import GENESIS_HASH, receipt_seq, seal_text
+from ..domain.events import GENESIS_HASH, receipt_seq
 from ..domain.lots import Account, Lot
 from ..domain.program import Program, parse_program, program_to_json
 from .schema import migrations, sale_moment
@@ -453,7 +453,7 @@ class Store:
         last_seq, last_hash = head or self.head()
         body = dict(event)
         body.update(event_id=str(uuid.uuid4()), terminal_id=terminal_id, seq=last_seq + 1)
-        sealed, text = seal_text(body, last_hash, canonical.canonical_text)
+        sealed, text = canonical.seal_text(body, last_hash)
         occurred = utc_iso(datetime.fromisoformat(sealed["occurred_at"]))
         spend = tier_spend_minor(sealed)
         spend_at = None  # a refund's money counts in the tier window at its sale's moment
