@@ -41,7 +41,7 @@ from .domain.events import (
     verify_chain,
 )
 from .domain.events import receipt_id as new_receipt_id
-from .domain.lots import Account, Lot, at_most, expiry_date
+from .domain.lots import Account, Lot, at_most, expiry_date, iso_day
 from .domain.money import from_minor, parse_typed_amount, to_minor
 from .domain.program import Program
 from .domain.quote import (
@@ -496,7 +496,7 @@ def _after(account: Account, tier: TierStatus | None, now: datetime) -> dict[str
         "spend_to_next_tier": str(tier.spend_to_next)
         if tier and tier.spend_to_next is not None
         else None,
-        "next_expiring": {"points": nxt.points, "expires_at": nxt.expires_at.isoformat()}
+        "next_expiring": {"points": nxt.points, "expires_at": iso_day(nxt.expires_at)}
         if nxt and nxt.expires_at
         else None,
     }

@@ -27,7 +27,7 @@ from ..domain.accounting import spend_moment, tier_spend_minor
 from ..domain.cards import normal_card
 from ..domain.errors import StorageError
 from ..domain.events import GENESIS_HASH, receipt_seq
-from ..domain.lots import Account, Lot
+from ..domain.lots import Account, Lot, iso_day
 from ..domain.program import Program, parse_program, program_to_json
 from .schema import migrations, sale_moment
 
@@ -395,9 +395,9 @@ class Store:
                 "base": member["base_spend_minor"],
                 "since_us": epoch_us(since),
                 "now_us": epoch_us(now),
-                "day": day.isoformat(),
+                "day": iso_day(day),
                 "start": start,
-                "next_day": (day + timedelta(days=1)).isoformat(),
+                "next_day": iso_day(day + timedelta(days=1)),
                 "base_seq": member["base_seq"],
             },
         )
