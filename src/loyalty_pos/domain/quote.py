@@ -7,6 +7,7 @@ quantized toward zero at the currency's minor unit; points are floored.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -115,23 +116,32 @@ class Quote:
     cap: RedeemCap
 
 
+@functools.cache
+def _scale_and_step(currency: str, points_per_unit: int) -> tuple[int, int]:
+    """Minor units per unit of ``currency``, and the smallest money step (in minor units) that a
+    whole number of points buys exactly at ``points_per_unit``: computed once per currency and
+    rate (a quote asks several times)."""
+    scale = int(10 ** exponent(currency))
+    return scale, scale // math.gcd(points_per_unit, scale)
+
+
 def _step_minor(program: Program) -> int:
     """Smallest money step (in minor units) that a whole number of points buys exactly."""
-    scale = int(10 ** exponent(program.currency))
-    return scale // math.gcd(program.redeem.points_per_unit, scale)
+    return _scale_and_step(program.currency, program.redeem.points_per_unit)[1]
 
 
 def value_of_points(program: Program, points: int) -> Decimal:
     """Money that ``points`` buy, rounded down to a step that costs a whole number of points."""
-    scale = int(10 ** exponent(program.currency))
-    step = _step_minor(program)
-    minor = points * scale // program.redeem.points_per_unit // step * step
+    per_unit = program.redeem.points_per_unit
+    scale, step = _scale_and_step(program.currency, per_unit)
+    minor = points * scale // per_unit // step * step
     return Decimal(minor).scaleb(-exponent(program.currency))
 
 
 def points_for_value(program: Program, value: Decimal) -> int:
-    scale = int(10 ** exponent(program.currency))
-    return int(value * scale) * program.redeem.points_per_unit // scale
+    per_unit = program.redeem.points_per_unit
+    scale = _scale_and_step(program.currency, per_unit)[0]
+    return int(value * scale) * per_unit // scale
 
 
 def _floor_value(program: Program, value: Decimal) -> Decimal:
@@ -160,13 +170,16 @@ def punches(counter: int, qty: int, every: int) -> tuple[int, int]:
 def _apply_free_units(
     program: Program, lines: Sequence[BasketLine], member: MemberState | None, now: datetime
 ) -> tuple[list[QuoteLine], dict[str, int]]:
-    promos = [p for p in program.promotions if p.kind == "nth_free" and p.active_on(now)]
+    promos: dict[str, Promotion] = {}  # by SKU: the first active one of a SKU counts
+    for p in program.promotions:
+        if p.kind == "nth_free" and p.sku not in promos and p.active_on(now):
+            promos[p.sku] = p
     punch = dict(member.punch) if member else {}
     seen_in_basket: dict[str, int] = {}
     result: list[QuoteLine] = []
     for line in lines:
         free = 0
-        promo = next((p for p in promos if p.sku == line.sku), None)
+        promo = promos.get(line.sku)
         if promo and (promo.scope == "basket" or member is not None):
             if promo.scope == "basket":
                 before = seen_in_basket.get(line.sku, 0)
