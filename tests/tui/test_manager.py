@@ -336,3 +336,17 @@ async def test_a_reason_typed_in_a_quick_burst_stays_in_its_field(make_app, term
         await scan(pilot, key_clock, "welcome gift")  # keys 4 ms apart, then Enter
         assert "+500 points, for “welcome gift”" in await question(pilot)
         assert not any("Unknown code" in n for n in notes(app))
+
+
+async def test_f8_in_the_manager_menu_closes_it(make_app):
+    """QA: back in the menu from the end-of-day summary, a manager pressed F8 to open it and
+    typed the PIN: its first digit opened "Adjust points"."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        assert isinstance(app.screen, ManagerScreen)
+        await press(pilot, "f8")
+        assert app.screen is app.checkout
+        await open_menu(pilot)  # and it opens again, asking the PIN, as before
+        assert isinstance(app.screen, ManagerScreen)

@@ -48,6 +48,9 @@ class ManagerScreen(PosModal[None]):
 
     BINDINGS = [
         ("escape", "cancel", "Close"),
+        # F8 again closes the menu: a manager back from a result (Esc) who thinks it closed and
+        # presses F8 for it again would otherwise type the PIN's digits into the menu's 1-6 (QA).
+        Binding("f8", "cancel", "Close", show=False),
         *(Binding(str(n), f"pick('{key}')", show=False) for n, (key, _) in enumerate(ACTIONS, 1)),
     ]
 
@@ -60,7 +63,7 @@ class ManagerScreen(PosModal[None]):
         with Vertical(classes="dialog manager") as dialog:
             dialog.border_title = "Manager"
             yield OptionList(*(Option(label, id=key) for key, label in ACTIONS), id="actions")
-            yield Static("Enter or 1-6: choose · Esc: close", classes="hint")
+            yield Static("Enter or 1-6: choose · Esc or F8: close", classes="hint")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
