@@ -119,6 +119,7 @@ class MemberView:
     expiring: tuple[Lot, ...]
     state: MemberState
     account: Account  # the cached lots and debt this view was computed from
+    card_blocked: bool = False  # the card it was found by is blocked (reported lost)
 
 
 def find_member(
@@ -135,7 +136,7 @@ def _find_member(t: Terminal, card: str, now: datetime, *, blocked_ok: bool = Fa
     if not card.strip():
         raise Refused("No card number given.")
     _refuse_bad_text(card.strip(), MAX_ID, "The card number")
-    row = _card_row(t, card)
+    row = card_row(t, card)
     if row is None:
         raise NotFound(
             f"Card {mask(card)} is not known here: enrol it, or sell without a card.",
@@ -146,11 +147,12 @@ def _find_member(t: Terminal, card: str, now: datetime, *, blocked_ok: bool = Fa
         raise Refused(
             f"Card {mask(card)} is blocked (reported lost); ask for the new card.", reason="blocked"
         )
-    return _member_view(t, row["member_id"], card, now, row)
+    return _member_view(t, row["member_id"], card, now, row, row["card_status"] == "blocked")
 
 
-def _card_row(t: Terminal, card: str) -> sqlite3.Row | None:
-    """``Store.card`` of ``card`` as typed, else of its form here (``Terminal.card_form``)."""
+def card_row(t: Terminal, card: str) -> sqlite3.Row | None:
+    """``Store.card`` (the card and its member's row) of ``card`` as typed, else of its form
+    here (``Terminal.card_form``)."""
     row = t.store.card(card)
     if row is None and (form := t.card_form(card)) != normal_card(card):
         row = t.store.card(form)
@@ -163,6 +165,7 @@ def _member_view(
     card: str,
     now: datetime,
     row: sqlite3.Row | None = None,
+    card_blocked: bool = False,
 ) -> MemberView:
     """``row`` is the member's row when the caller has just read it (``Store.card`` joins it)."""
     program = t.program
@@ -186,7 +189,16 @@ def _member_view(
     )
     expiring = tuple(lot for lot in account.live_lots(now.date()) if lot.expires_at)
     return MemberView(
-        member_id, row["name"], card, row["status"], state.balance, status, expiring, state, account
+        member_id,
+        row["name"],
+        card,
+        row["status"],
+        state.balance,
+        status,
+        expiring,
+        state,
+        account,
+        card_blocked,
     )
 
 
@@ -196,10 +208,7 @@ def _refuse_back_dated(t: Terminal, member_id: str, now: datetime) -> None:
     after it (QA: a sale dated a week back paid 2,900 points earned later), and a balance
     there would count them. The clock's own moment is never refused: a clock set back a
     little (NTP) must not stop the till."""
-    row = t.store.one(
-        "SELECT MAX(occurred_at) AS last FROM journal WHERE member_id = ?", (member_id,)
-    )
-    last = row["last"] if row else None
+    last = t.store.last_event_at(member_id)
     if last and utc_iso(now) < last:
         shown_last = datetime.fromisoformat(last).astimezone(now.tzinfo)
         raise Refused(
@@ -862,14 +871,19 @@ def _refuse_card_in_use(t: Terminal, card: str) -> None:
         raise Refused(said, reason="card_in_use")
 
 
-def card_in_use(t: Terminal, card: str) -> str | None:
-    """Why ``card`` cannot be given to a new member, or None: it is already someone's, named,
-    so that the cashier can tell the customer's own card, enrolled before, from a card handed
-    out twice; or it is no card number here. The app's enrolment asks at the card's Enter,
-    before the customer's details are typed (QA)."""
+def new_card_problem(t: Terminal, card: str) -> str | None:
+    """Why ``card`` cannot be given to a member (``enroll``, a card link), or None: it is no
+    card number here, or it is someone's already. The app's enrolment asks at the card's
+    Enter, before the customer's details are typed (QA)."""
     if problem := unreadable_card(t, card):
         return problem + "."
-    row = _card_row(t, card)
+    return card_in_use(t, card)
+
+
+def card_in_use(t: Terminal, card: str) -> str | None:
+    """A sentence when ``card`` is already someone's, naming them, so that the cashier can tell
+    the customer's own card, enrolled before, from a card handed out twice; else None."""
+    row = card_row(t, card)
     if row is None:
         return None
     who = f"{row['name']} ({row['member_id']})" if row["name"] else f"member {row['member_id']}"
@@ -877,14 +891,22 @@ def card_in_use(t: Terminal, card: str) -> str | None:
     return f"Card {mask(row['card'])} already belongs to {who}{lost}."
 
 
+def blocked_already(row: sqlite3.Row | None) -> str | None:
+    """A sentence when the card of ``row`` (``Store.card``'s) is blocked already: there is
+    nothing to block, and the member's new card is a replacement (a card link)."""
+    if row is None or row["card_status"] != "blocked":
+        return None
+    return f"Card {mask(row['card'])} is blocked already (reported lost): nothing to block."
+
+
 def _block(t: Terminal, card: str, now: datetime) -> str:
     """Block ``card`` inside the caller's transaction; returns its member id."""
-    row = _card_row(t, card)
+    row = card_row(t, card)
     if row is None:
         raise NotFound(f"Card {mask(card)} is not known here.")
     card = row["card"]
-    if row["card_status"] == "blocked":
-        raise Refused(f"Card {mask(card)} is already blocked.")
+    if said := blocked_already(row):
+        raise Refused(said)
     t.store.conn.execute("UPDATE cards SET status = 'blocked' WHERE card = ?", (card,))
     _card_event(t, "card_block", row["member_id"], card, now)
     return str(row["member_id"])

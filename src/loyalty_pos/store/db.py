@@ -403,6 +403,13 @@ class Store:
         )
         return int(row["s"]) if row else 0
 
+    def last_event_at(self, member_id: str) -> str | None:
+        """When the member's last event here happened (UTC ISO text, as the journal keeps it)."""
+        row = self.one(
+            "SELECT MAX(occurred_at) AS last FROM journal WHERE member_id = ?", (member_id,)
+        )
+        return row["last"] if row else None
+
     def redeemed_offline_between(self, member_id: str, start: datetime, end: datetime) -> int:
         """Points this member paid in sales made offline here between ``start`` and ``end``,
         less what refunds of those sales gave back: points given back can be paid again here

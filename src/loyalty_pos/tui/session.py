@@ -203,9 +203,8 @@ class CheckoutSession:
         due, paid, _ = before
         if (quote.due, quote.points_redeemed) == (due, paid):
             return ""
-        limit = self.t.program.offline.max_redeem_points_per_member_per_day
         if online is False and quote.cap.rule == "offline_cap":
-            why = f"the terminal went offline, and offline a member may pay at most {limit} points a day here"
+            why = f"the terminal went offline, and {self._offline_cap_words()}"
         elif online is True:
             why = "the terminal is online again, without the offline cap"
         else:
@@ -215,6 +214,10 @@ class CheckoutSession:
             f"The amount changed: {why}. Due now {quote.due} {cur} (was {due}), "
             f"{quote.points_redeemed} points paid (was {paid}). Tell the customer."
         )
+
+    def _offline_cap_words(self) -> str:
+        limit = self.t.program.offline.max_redeem_points_per_member_per_day
+        return f"offline a member may pay at most {limit} points a day here"
 
     def _online(self) -> bool:
         return is_online(self.t, self.t.now())
@@ -229,9 +232,8 @@ class CheckoutSession:
             now = self._price(basket).quote
             if _told(now) != _told(on_screen):
                 why = (
-                    "The terminal went offline since the amount was shown, and offline a member "
-                    f"may pay at most {self.t.program.offline.max_redeem_points_per_member_per_day}"
-                    " points a day here"
+                    "The terminal went offline since the amount was shown, and "
+                    + self._offline_cap_words()
                     if now.cap.rule == "offline_cap" and on_screen.cap.rule != "offline_cap"
                     else "The member's points changed since the amount was shown"
                 )

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from loyalty_pos.checkout import card_in_use, check_manager_pin, mask
+from loyalty_pos.checkout import check_manager_pin, mask, new_card_problem
 from loyalty_pos.domain.errors import Refused
 from loyalty_pos.domain.money import parse_typed_amount
 
@@ -251,7 +251,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
                 "Card",
                 self.unknown_card,
                 scannable=True,
-                lookup=lambda card: card_in_use(terminal, card),
+                lookup=lambda card: new_card_problem(terminal, card),
             ),
             Field("name", "Name"),
             Field("email", "Email", placeholder="email or phone"),

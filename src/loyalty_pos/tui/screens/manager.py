@@ -16,9 +16,13 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from loyalty_pos.checkout import (
+    MemberView,
     Terminal,
     adjust,
     block_card,
+    blocked_already,
+    card_in_use,
+    card_row,
     find_member,
     mask,
     replace_lost_card,
@@ -197,14 +201,10 @@ class ManagerScreen(PosModal[None]):
             return run
 
         def new_card_is_free(v: Values) -> None:
-            try:
-                holder = find_member(t, v["new"], blocked_ok=True)
-            except NotFound:
-                return
-            raise Refused(
-                f"Card {mask(v['new'])} already belongs to {holder.name or holder.member_id}: "
-                "the new card must be one not enrolled yet. Nothing was blocked."
-            )
+            if said := card_in_use(t, v["new"]):
+                raise Refused(
+                    f"{said} The new card must be one not enrolled yet. Nothing was blocked."
+                )
 
         # The lost card is typed, not taken from the basket: a card scanned at the till is in
         # the customer's hand, not lost (QA: the basket's card was proposed for blocking, and
@@ -216,7 +216,7 @@ class ManagerScreen(PosModal[None]):
                 Field("new", "New card", placeholder="scan or type the new card", scannable=True),
             ],
             lambda v, m: (
-                f"{_block_and(t, v['old'])}link the new card {mask(v['new'])}? Balance "
+                f"{_block_and(m)}link the new card {mask(v['new'])}? Balance "
                 f"{m.balance} and history go with the member."
             ),
             job,
@@ -308,19 +308,14 @@ def _text(found: tuple[str, str]) -> ServiceDone:
 
 
 def _refuse_blocked_already(t: Terminal, card: str) -> None:
-    """F8 2 on a card blocked before: the manager is told so, and what to do for the customer
-    (not the cashier's "ask for the new card" that a sale with it gets)."""
-    row = t.store.card(card)
-    if row is not None and row["card_status"] == "blocked":
-        raise Refused(
-            f"Card {mask(row['card'])} is blocked already (reported lost): nothing to block. "
-            "For the member's new card: 3 Replace a lost card."
-        )
+    """F8 2 on a card blocked before (on the service thread): the manager is told so, and what
+    to do for the customer (not the cashier's "ask for the new card" that a sale with it gets)."""
+    if said := blocked_already(card_row(t, card)):
+        raise Refused(f"{said} For the member's new card: 3 Replace a lost card.")
 
 
-def _block_and(t: Terminal, card: str) -> str:
+def _block_and(member: MemberView) -> str:
     """How the replace question begins: the lost card is blocked with it, or was already."""
-    row = t.store.card(card)
-    if row is not None and row["card_status"] == "blocked":
+    if member.card_blocked:
         return "this card is blocked already (reported lost); "
     return "block this card and "
