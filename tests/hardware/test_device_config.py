@@ -140,6 +140,23 @@ def test_a_partial_frame_can_be_flushed_and_an_endless_one_is_cut_off():
     assert splitter.pending == 0
 
 
+def test_the_rest_of_a_frame_cut_off_is_not_taken_for_a_frame_of_its_own():
+    """A 2D code's long URL at 9600 baud arrives in small reads: its tail, read after the cut,
+    must not come out as a code (here one that would be a valid card)."""
+    splitter = FrameSplitter("any", max_bytes=8)
+    assert splitter.feed(b"https://ex") == ([], 10)
+    assert splitter.feed(b"ample.com/") == ([], 0)
+    assert splitter.feed(b"LC00100037\r") == ([], 0)
+    assert splitter.feed(b"CARD-1\r") == ([b"CARD-1"], 0)
+
+
+def test_a_silence_ends_a_frame_cut_off():
+    splitter = FrameSplitter("cr", max_bytes=8)
+    assert splitter.feed(b"123456789") == ([], 9)
+    assert splitter.flush() == b""
+    assert splitter.feed(b"CARD-1\r") == ([b"CARD-1"], 0)
+
+
 def test_the_status_board_keeps_the_latest_status_and_tells_listeners_of_changes():
     now = datetime(2026, 11, 22, 13, 0, tzinfo=UTC)
     board = StatusBoard(clock=lambda: now)

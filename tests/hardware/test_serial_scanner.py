@@ -121,14 +121,21 @@ def test_half_a_scan_then_silence_is_dropped_and_not_glued_to_the_next(
 
 
 def test_a_stream_without_terminators_is_cut_off(pty_scanner, scanner_loop, events, board, caplog):
-    scanner_loop(port=pty_scanner.path, terminator="cr", inter_char_timeout_s=1.0)
+    """A line too long to be a code (a runaway, a 2D code's long URL) is dropped to its
+    terminator: the bytes after the cut do not come out as a code of their own."""
+    loop = scanner_loop(port=pty_scanner.path, terminator="cr", inter_char_timeout_s=1.0)
     ready(board, pty_scanner)
     with caplog.at_level(logging.WARNING, logger="loyalty_pos.devices.serial_scanner"):
-        pty_scanner.write(b"A" * 400)  # e.g. a scanner set to LF while the config says CR
-        time.sleep(0.2)  # well within the inter-character timeout: only the length cuts it off
+        pty_scanner.write(b"A" * 400)
+        deadline = time.monotonic() + SCAN_TIMEOUT
+        while loop.dropped < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the cut, well within the inter-character timeout
+        assert loop.dropped == 1
+        pty_scanner.send("LC00100037")  # the line's end: it would pass for a card
         pty_scanner.send("CARD-0003")
         assert next_event(events).text == "CARD-0003"
     assert "no terminator" in caplog.text
+    assert loop.dropped == 1
 
 
 def test_the_configured_prefix_and_suffix_are_stripped(pty_scanner, scanner_loop, events, board):

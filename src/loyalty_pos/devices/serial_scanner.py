@@ -129,35 +129,56 @@ class ScannerConfig:
 
 
 class FrameSplitter:
-    """Cuts a byte stream into frames at the configured terminator (no I/O; unit-testable)."""
+    """Cuts a byte stream into frames at the configured terminator (no I/O; unit-testable).
+
+    A frame that grows past ``max_bytes`` is thrown away up to its terminator, not only up to
+    the cut: at 9600 baud a long line (a 2D code's URL, a runaway) arrives in small reads, and
+    its last bytes, read after the cut, would otherwise end as a frame of their own and be taken
+    for a scan.
+    """
 
     def __init__(self, terminator: Terminator, max_bytes: int = MAX_FRAME_BYTES) -> None:
         self._pattern = _SPLIT[terminator]
         self._max = max_bytes
         self._buffer = bytearray()
+        self._skipping = False  # the rest of a frame already cut off, up to its terminator
 
     def feed(self, data: bytes) -> tuple[list[bytes], int]:
         """Add bytes; return the complete frames (without terminator) and how many bytes were
-        thrown away because no terminator came within ``max_bytes``."""
+        thrown away because no terminator came within ``max_bytes`` (counted at the cut; the
+        rest of that frame goes without being counted again)."""
         self._buffer += data
         frames: list[bytes] = []
         while match := self._pattern.search(self._buffer):
-            frames.append(bytes(self._buffer[: match.start()]))
+            if self._skipping:
+                self._skipping = False
+            else:
+                frames.append(bytes(self._buffer[: match.start()]))
             del self._buffer[: match.end()]
         overflow = 0
-        if len(self._buffer) > self._max:
+        if self._skipping:
+            self._buffer.clear()
+        elif len(self._buffer) > self._max:
             overflow = len(self._buffer)
             self._buffer.clear()
+            self._skipping = True
         return frames, overflow
 
     @property
     def pending(self) -> int:
         return len(self._buffer)
 
+    @property
+    def skipping(self) -> bool:
+        """Whether the rest of a frame cut off is being thrown away (until its terminator or a
+        silence)."""
+        return self._skipping
+
     def flush(self) -> bytes:
-        """Take the incomplete frame out (after a silence)."""
+        """Take the incomplete frame out (after a silence, which also ends a frame cut off)."""
         partial = bytes(self._buffer)
         self._buffer.clear()
+        self._skipping = False
         return partial
 
 
@@ -249,7 +270,9 @@ class _FrameReader:
     def poll(self) -> list[Code]:
         data = self.port.read(self.port.in_waiting or 1)
         if not data:
-            if self.splitter.pending:
+            if self.splitter.skipping and not self.splitter.pending:
+                self.splitter.flush()  # the silence ends the frame that was cut off
+            elif self.splitter.pending:
                 partial = self.splitter.flush()
                 self._drop(
                     f"half a frame ({len(partial)} bytes) then "
