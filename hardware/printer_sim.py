@@ -43,6 +43,8 @@ _PAPER_NEAR_END = 0x0C  # DLE EOT 4, bits 2-3
 _PAPER_OUT = 0x60  # DLE EOT 4, bits 5-6
 
 Paper = Literal["ok", "low", "out"]
+#: A slow printer's (``rate``) input buffer, in bytes.
+INPUT_BUFFER = 1024
 
 
 class PrinterSim:
@@ -54,6 +56,10 @@ class PrinterSim:
         stall_after: Stop reading after this many bytes of a connection (0: never read at all);
             the connection stays open until the simulator stops. None: read everything.
         close_after: Close the connection after this many bytes. None: read to the end.
+        rate: Print this many bytes per second from an input buffer of ``INPUT_BUFFER``
+            bytes, and read no more than the buffer has room for, as a printer takes a long
+            receipt; status requests are answered as they are read into the buffer, as a
+            printer's real-time commands are. None: read everything at once.
         paper: "ok", "low" (near end, still prints) or "out" (out of paper, offline).
         online: False to report offline (cover open) on status requests.
         out_dir: Save each connection's print data there as job-0001.bin, ...
@@ -67,6 +73,7 @@ class PrinterSim:
         mode: Literal["listen", "refuse"] = "listen",
         stall_after: int | None = None,
         close_after: int | None = None,
+        rate: int | None = None,
         paper: Paper = "ok",
         online: bool = True,
         out_dir: str | Path | None = None,
@@ -76,6 +83,7 @@ class PrinterSim:
         self.mode = mode
         self.stall_after = stall_after
         self.close_after = close_after
+        self.rate = rate
         self.paper: Paper = paper
         self.online = online
         self.out_dir = Path(out_dir) if out_dir else None
@@ -110,6 +118,10 @@ class PrinterSim:
             return self
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.rate is not None:
+            # A printer's input buffer is a few KB: what it has not printed yet waits in the
+            # sender's queue, as it does in front of a real printer (the kernel doubles it).
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
         listener.bind((self.host, self._requested_port))
         listener.listen()
         listener.settimeout(0.05)
@@ -184,16 +196,27 @@ class PrinterSim:
         raw, printed = self._raw[job], self._print[job]
         scanned = 0  # raw[:scanned] has been split into print data and status requests
         limit = min(x for x in (self.stall_after, self.close_after, sys.maxsize) if x is not None)
+        buffered, printed_at = 0.0, time.monotonic()  # bytes in the input buffer (``rate``)
         try:
             while not self._stop.is_set() and len(raw) < limit:
+                size = 4096
+                if self.rate is not None:
+                    now = time.monotonic()
+                    buffered = max(0.0, buffered - (now - printed_at) * self.rate)
+                    printed_at = now
+                    size = int(INPUT_BUFFER - buffered)
+                    if size <= 0:
+                        self._stop.wait(0.01)  # printing: the buffer is full
+                        continue
                 try:
-                    chunk = conn.recv(min(4096, limit - len(raw)))
+                    chunk = conn.recv(min(size, limit - len(raw)))
                 except TimeoutError:
                     continue
                 except OSError:
                     break
                 if not chunk:
                     break
+                buffered += len(chunk)
                 with self._lock:
                     raw += chunk
                     scanned = self._split(conn, raw, printed, scanned, final=False)
@@ -258,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paper", choices=["ok", "low", "out"], default="ok")
     parser.add_argument("--stall-after", type=int, help="stop reading after N bytes")
     parser.add_argument("--close-after", type=int, help="drop the connection after N bytes")
+    parser.add_argument("--rate", type=int, help="read at most N bytes per second (a slow printer)")
     args = parser.parse_args(argv)
     sim = PrinterSim(
         args.port,
@@ -265,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         paper=args.paper,
         stall_after=args.stall_after,
         close_after=args.close_after,
+        rate=args.rate,
         out_dir=args.out,
         log=True,
     )

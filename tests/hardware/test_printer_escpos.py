@@ -207,6 +207,45 @@ def test_printer_stalling_mid_receipt_fails_within_the_timeout() -> None:
         assert job.startswith(ESC_INIT) and not job.endswith(CUT)
 
 
+def long_receipt(lines: int):  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from loyalty_pos.receipts.model import ReceiptLine
+
+    items = tuple(
+        ReceiptLine(
+            name=f"Item number {i}",
+            sku=f"S{i}",
+            qty=1,
+            unit_price=Decimal(1),
+            line_total=Decimal(1),
+        )
+        for i in range(lines)
+    )
+    return dataclasses.replace(sample_receipt(), lines=items)
+
+
+def test_a_slow_printer_taking_a_long_receipt_is_waited_for_and_not_told_as_failed() -> None:
+    """6 KB at 4 KB/s through a 1 KB buffer: the printer answers the status behind the receipt
+    well after the timeout, but it took more of the receipt all along; it printed whole, and a
+    receipt told as not printed would be printed again as a second original."""
+    with printer_sim.PrinterSim(rate=4000) as sim:
+        print_receipt(long_receipt(110), PrinterConfig(url=sim.url, timeout_s=0.5))
+        (job,) = sim.wait_for_jobs(1)
+    assert len(job) > 5000 and job.endswith(CUT)
+
+
+def test_a_slow_printer_that_stops_taking_the_receipt_fails_a_timeout_after_it_stopped() -> None:
+    with printer_sim.PrinterSim(rate=4000, stall_after=2500) as sim:
+        start = time.monotonic()
+        with pytest.raises(PrinterError) as caught:
+            print_receipt(long_receipt(110), PrinterConfig(url=sim.url, timeout_s=0.5))
+        elapsed = time.monotonic() - start
+        (job,) = sim.wait_for_jobs(1)
+    assert caught.value.reason == "timeout" and not job.endswith(CUT)
+    assert elapsed < 2500 / 4000 + 0.5 + 0.5
+
+
 def test_printer_dropping_the_connection_mid_receipt_is_reported() -> None:
     with printer_sim.PrinterSim(close_after=300) as sim:
         error = print_expecting_error(sim)

@@ -10,7 +10,10 @@ Printers that can answer (network, serial, USB) are asked for their real-time st
 before and after the receipt. Before, so an empty roll or an open cover is reported instead of a
 lost receipt; after, because a TCP send succeeds as soon as the bytes are in the kernel's buffer:
 only an answer to a query sent behind the receipt shows that the printer took all of it. Each wait
-on the printer is bounded by ``timeout_s``.
+on the printer is bounded by ``timeout_s``; a printer still taking a long receipt (its input
+buffer holds a few KB, so it reads as fast as it prints) is waited for as long as it takes more of
+it, and ``timeout_s`` counts from the last bytes it took: a long receipt on a slow printer printed
+whole and was reported as not printed, and its reprint came out as a second original.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import io
 import os
 import re
 import socket
+import struct
+import time
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -352,6 +357,7 @@ def _send_receipt(p: Escpos, receipt: Receipt, cfg: PrinterConfig) -> None:
     _send_codes(p, receipt.receipt_id, cfg)
     p.cut()
     if target.answers:
+        _wait_until_taken(p, cfg)
         _require_ready(p, cfg)
 
 
@@ -385,6 +391,50 @@ def _send_codes(p: Escpos, receipt_id: str, cfg: PrinterConfig) -> None:
             else:
                 p.image(qr_image(receipt_id, box))
     p.set(align="left")
+
+
+#: How often the output queue is looked at while a printer takes a long receipt.
+_TAKEN_POLL_S = 0.05
+
+
+def _unsent(p: Escpos) -> int | None:
+    """Bytes sent to the printer that it has not taken yet: the socket's or the serial port's
+    output queue. None where that cannot be told (USB writes wait for the printer anyway)."""
+    device = getattr(p, "device", None)
+    if isinstance(p, Network) and isinstance(device, socket.socket):
+        try:
+            import fcntl
+            import termios
+
+            queued = fcntl.ioctl(device.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
+        except (ImportError, OSError, AttributeError):
+            return None  # not Linux, or the socket is gone: the status query tells
+        return int(struct.unpack("i", queued)[0])
+    if isinstance(p, Serial) and isinstance(device, serial.Serial):
+        try:
+            return int(device.out_waiting)
+        except (OSError, serial.SerialException, NotImplementedError):
+            return None
+    return None
+
+
+def _wait_until_taken(p: Escpos, cfg: PrinterConfig) -> None:
+    """Wait while the printer takes the rest of the receipt; raise the timeout error when it
+    has taken nothing more for ``timeout_s`` (a printer that stalled mid-receipt)."""
+    last = _unsent(p)
+    moved = time.monotonic()
+    while last:
+        time.sleep(_TAKEN_POLL_S)
+        now = _unsent(p)
+        if not now:
+            return
+        if now < last:
+            last, moved = now, time.monotonic()
+        elif time.monotonic() - moved >= cfg.timeout_s:
+            target = cfg.target
+            raise PrinterError(
+                _message("timeout", target, cfg.timeout_s), reason="timeout", device=target.where
+            )
 
 
 def _require_ready(p: Escpos, cfg: PrinterConfig) -> None:
