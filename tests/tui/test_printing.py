@@ -88,3 +88,33 @@ async def test_a_receipt_that_did_not_print_prints_from_the_manager_menu_once_th
             copy = [j for j in sim.received if b"DEMO1-000002" in j][-1]
             assert b"COPY" in copy
     assert any("did not print: DEMO1-000001" in n for n in notes(app))
+
+
+async def test_devices_missing_at_start_are_said_with_their_reason_and_the_till_sells_by_keyboard(
+    make_app, terminal, tmp_path
+) -> None:
+    """IT set up a scanner port and a printer that are not there: the status bar says only
+    'absent', so the reasons come as toasts at start and stay in F1; typed items still sell."""
+    from loyalty_pos.tui.screens.help import HelpScreen
+
+    from .pilot import press, text_in
+
+    missing = tmp_path / "ttyACM9"
+    with PrinterSim(mode="refuse") as off:
+        with (terminal.home / "terminal.toml").open("a") as f:
+            f.write(f'\n[scanner]\nenabled = true\nport = "{missing}"\n')
+        t = with_printer(terminal, off.url)
+        app = make_app(t)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: len(notes(app)) >= 2)
+            said = " ".join(notes(app))
+            assert f"No scanner at {missing}: is it plugged in?" in said
+            assert f"The receipt printer 127.0.0.1:{off.port} cannot be reached" in said
+            await press(pilot, "f1")
+            assert isinstance(app.screen, HelpScreen)
+            shown = "".join(text_in(app.screen, ".body-text").split())  # a long path is folded
+            assert f"scanner{missing}:absent:Noscannerat{missing}:isitpluggedin?" in shown
+            assert f"printerprinter:absent:Thereceiptprinter127.0.0.1:{off.port}" in shown
+            await pilot.press("escape")
+            await sell(pilot, "MASCARA")
+            await until(pilot, lambda: t.store.unprinted() == ["DEMO1-000001"])

@@ -166,17 +166,27 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         return True
 
     def on_device_status_changed(self, message: DeviceStatusChanged) -> None:
+        """The status bar, and a toast with the reason for an error, and for a device that is
+        missing at start or was lost since ("No scanner at /dev/ttyACM0: is it plugged in?"):
+        the status bar says only "scanner absent", and the reasons are in F1, not in sight."""
+        before = self.checkout.status_bar.devices.get(message.name)
         self.checkout.status_bar.show_device(
             message.name, message.kind, message.state, message.reason
         )
-        if message.state == "error" and message.reason:
-            self.notify(message.reason, title=message.kind.capitalize(), severity="warning")
+        lost = message.state == "absent" and (before is None or before[1] == "ready")
+        if message.reason and (message.state == "error" or lost):
+            self.notify(
+                message.reason,
+                title=message.kind.capitalize(),
+                severity="warning",
+                timeout=30 if before is None else 10,  # at start: IT may be looking elsewhere
+            )
 
     # -- global keys ----------------------------------------------------------------------------
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.simulate))
+            self.push_screen(HelpScreen(self.simulate, self.checkout.status_bar.devices))
 
     async def action_quit(self) -> None:
         if not self.checkout.has_basket:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.table import Table
 
 from .text import TextScreen
@@ -36,10 +38,23 @@ SIMULATION_KEYS: tuple[tuple[str, str], ...] = (
 
 
 class HelpScreen(TextScreen):
-    def __init__(self, simulate: bool = False) -> None:
+    """The keys, then each device's state and why it is not working (``devices``: the status
+    bar's name -> (kind, state, reason)), the only place the app shows the reasons at any time."""
+
+    def __init__(
+        self,
+        simulate: bool = False,
+        devices: Mapping[str, tuple[str, str, str | None]] | None = None,
+    ) -> None:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
-        table.add_column()
+        table.add_column(overflow="fold")  # a /dev/serial/by-id/... path is one long word
         for key, what in KEYS + (SIMULATION_KEYS if simulate else ()):
             table.add_row(key, what)
+        if devices:
+            table.add_row("", "")
+            table.add_row("Devices", "")
+            for name, (kind, state, reason) in sorted(devices.items(), key=lambda d: d[1][0]):
+                said = f"{state}: {reason}" if reason else state
+                table.add_row(kind, f"{name}: {said}")
         super().__init__("Keys", table, classes="help")
