@@ -131,6 +131,27 @@ def test_printer_without_barcode_command_gets_the_barcode_as_a_picture(sim) -> N
     assert [s.data for s in pyzbar.decode(images[0])] == [b"T1-000017"]
 
 
+@pytest.mark.parametrize(
+    ("terminal_id", "dots"), [("STORE42", 384), ("BRUSSELS-CENTRE-TILL-03", 576)]
+)
+def test_a_receipt_id_too_long_for_the_printers_own_barcode_prints_as_a_picture_that_scans(
+    sim, terminal_id: str, dots: int
+) -> None:
+    """The printer's Code128 has bars 2 dots wide at least: a terminal id of 7 characters on
+    58 mm paper (23 on 80 mm) made it wider than the paper, which a printer clips or leaves out,
+    and a refund could no longer start by scanning the receipt."""
+    pyzbar = zbar()
+    receipt_id = f"{terminal_id}-000017"
+    receipt = dataclasses.replace(sample_receipt(), terminal_id=terminal_id, receipt_id=receipt_id)
+    print_receipt(receipt, config(sim, dots=dots, width_chars=32 if dots == 384 else 42))
+    (job,) = sim.wait_for_jobs(1)
+    assert b"\x1dk" not in job
+    (image,) = raster_images(job)
+    assert image.width <= dots
+    assert [s.data for s in pyzbar.decode(image)] == [receipt_id.encode()]
+    assert receipt_id.encode() in job  # and in writing under it
+
+
 def test_qr_code_is_added_when_configured(sim) -> None:
     print_receipt(sample_receipt(), config(sim, qr=True))
     (job,) = sim.wait_for_jobs(1)

@@ -362,13 +362,18 @@ def _send_receipt(p: Escpos, receipt: Receipt, cfg: PrinterConfig) -> None:
 
 
 def _send_codes(p: Escpos, receipt_id: str, cfg: PrinterConfig) -> None:
-    """The receipt id as the printer's own Code128, else as a picture; then the optional QR."""
+    """The receipt id as the printer's own Code128, else as a picture; then the optional QR.
+
+    The printer's bars are 2 dots wide at least (GS w), so an id too long for that on the paper
+    (a terminal id of 7 characters on 58 mm paper, 23 on 80 mm) goes as the picture, whose
+    Code128 packs the digits in pairs (code set C) and may have 1-dot bars: a barcode wider than
+    the paper is clipped or left out by the printer, and the receipt no longer scans."""
     p.set(align="center")
+    # Code set B: start + data + check = 11 modules each, stop 13, 10 quiet each side.
+    modules = 11 * (len(receipt_id) + 2) + 13 + 20
     # python-escpos announces its choices with print(); keep them off the terminal's screen.
     with contextlib.redirect_stdout(io.StringIO()):
-        if p.profile.supports("barcodeB"):
-            # Code set B: start + data + check = 11 modules each, stop 13, 10 quiet each side.
-            modules = 11 * (len(receipt_id) + 2) + 13 + 20
+        if p.profile.supports("barcodeB") and modules * 2 <= cfg.dots:
             width = 3 if modules * 3 <= cfg.dots else 2
             p.barcode(
                 "{B" + receipt_id,
