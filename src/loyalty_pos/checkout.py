@@ -35,6 +35,7 @@ from .domain.events import (
     MAX_POINTS,
     MAX_TEXT,
     birthday_problem,
+    email_problem,
     is_receipt_id,
     reason_problem,
     text_problem,
@@ -760,6 +761,16 @@ def _new_member_id(t: Terminal, seq: int) -> str:
     return candidate
 
 
+def enrolment_email_problem(email: str) -> str | None:
+    """The sentence an enrolment refuses ``email`` with, or None (none given is fine): the
+    checkout app's F4 says it at the email's Enter, `loyalty-pos enroll` and the members file
+    refuse on the same rule (``domain.events.email_problem``)."""
+    email = email.strip()
+    if email and (problem := email_problem(email)):
+        return f"{problem[0].upper()}{problem[1:]}."
+    return None
+
+
 def enroll(
     t: Terminal,
     card: str,
@@ -780,8 +791,8 @@ def enroll(
     _refuse_bad_text(name.strip(), MAX_TEXT, "The name")
     _refuse_bad_text(email.strip(), MAX_TEXT, "The email address")
     _refuse_bad_text(phone.strip(), MAX_TEXT, "The phone number")
-    if email and ("@" not in email or " " in email.strip()):
-        raise Refused(f"{email!r} is not an email address.")
+    if problem := enrolment_email_problem(email):
+        raise Refused(problem)
     if birthday and (problem := birthday_problem(birthday, now.date())):
         raise Refused(problem + ".")
     provisional = t.config.ledger.configured

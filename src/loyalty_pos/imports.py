@@ -14,6 +14,7 @@ from .domain.events import (
     MAX_TEXT,
     QUANTITY_GIVEN,
     birthday_problem,
+    email_problem,
     is_receipt_id,
     text_problem,
 )
@@ -93,8 +94,13 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: card {row['card']} is given to two members")
         if row["birthday"] and (problem := birthday_problem(row["birthday"], today)):
             problems.append(f"line {line}: {problem}")
-        if row["email"] and "@" not in row["email"]:
-            problems.append(f"line {line}: email {row['email']!r} is not an email address")
+        email = row["email"]
+        if (
+            email
+            and not text_problem(email, MAX_TEXT, "email")
+            and (problem := email_problem(email))
+        ):
+            problems.append(f"line {line}: {problem}")
         problems += _bad_text(
             line, row, {"member_id": MAX_ID, "card": MAX_ID, "name": MAX_TEXT, "email": MAX_TEXT}
         )

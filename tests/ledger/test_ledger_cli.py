@@ -67,6 +67,7 @@ def test_members_import_is_all_or_nothing_and_names_the_lines(
         "M1,C4,Dup,,\n"
         "M6,C6,Eve,19900131,\n"
         "M7,C7,Fay\x1b@,,\n"
+        "M8,C8,Zoe,,zoe@example\n"
     )
     code, _, err = run(capsys, "members", "import", str(bad), "--db", db_url)
     assert code == 2
@@ -74,6 +75,7 @@ def test_members_import_is_all_or_nothing_and_names_the_lines(
     assert "line 3" in err and "line 4" in err and "line 5" in err
     assert "line 6: birthday '19900131' is not a date YYYY-MM-DD" in err
     assert "line 7: name holds a control character (U+001B at position 4)" in err
+    assert "line 8: email 'zoe@example' is not an email address: its domain" in err
 
     good = tmp_path / "good.csv"
     good.write_text(

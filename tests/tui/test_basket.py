@@ -222,6 +222,32 @@ async def test_enrolment_needs_only_the_card(make_app, terminal):
     ]
 
 
+async def test_enrolment_refuses_an_email_without_a_dot_in_its_domain_at_its_enter(
+    make_app, terminal
+):
+    """QA: `zoe@example` was enrolled. F4 says so at the email's Enter, in the CLI's words, and
+    stays on the email; corrected, the member is enrolled with it."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        form = app.screen
+        await type_text(pilot, "LC99990004")
+        await until(pilot, lambda: app.focused is form.query_one("#field-name", Input))
+        await type_text(pilot, "Zoe Quinn")
+        await type_text(pilot, "zoe@example")
+        email = form.query_one("#field-email", Input)
+        assert "'zoe@example' is not an email address: its domain" in text_in(form, "#error")
+        assert app.focused is email and app.screen is form
+        assert not [e for e in terminal.store.events() if e["type"] == "enroll"]
+        email.value = "zoe@example.com"
+        await type_text(pilot, "")
+        await type_text(pilot, "")
+        await until(pilot, lambda: app.checkout.view.member is not None)
+    enrolled = [e for e in terminal.store.events() if e["type"] == "enroll"]
+    assert [(e["card"], e["email"]) for e in enrolled] == [("LC99990004", "zoe@example.com")]
+
+
 async def test_enrolment_refuses_a_card_enrolled_before_at_its_enter(make_app, terminal):
     """QA: F4 with a card enrolled before took name, email and phone, and only then said the
     card was someone's: it is said at the card, naming whose, before anything else is typed."""

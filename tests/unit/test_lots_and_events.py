@@ -13,6 +13,7 @@ from loyalty_pos.domain.events import (
     GENESIS_HASH,
     canonical_text,
     chain_hash,
+    email_problem,
     is_blank,
     receipt_id,
     receipt_seq,
@@ -181,3 +182,26 @@ def test_text_of_only_whitespace_and_zero_width_characters_is_blank() -> None:
         assert is_blank(blank), repr(blank)
     for visible in ("x", "\u200bx", "👩\u200d💻", "."):
         assert not is_blank(visible), repr(visible)
+
+
+def test_an_email_needs_a_name_an_at_and_a_domain_with_a_dot() -> None:
+    """QA: `zoe@example` was enrolled; mail to it cannot arrive."""
+    for fine in ("zoe@example.com", "ann.lee+shop@mail.example.co.uk", "mateo.garcía@example.org"):
+        assert email_problem(fine) is None, fine
+    assert email_problem("zoe@example") == (
+        "email 'zoe@example' is not an email address: its domain 'example' has no dot "
+        "(name@example.org)"
+    )
+    for bad, why in [
+        ("zoe", "one @"),
+        ("zoe@@example.org", "one @"),
+        ("zoe@ann@example.org", "one @"),
+        ("@example.org", "no name before the @"),
+        ("zoe@", "no domain after the @"),
+        ("zoe@example.", "is not a domain name"),
+        ("zoe@.example.org", "is not a domain name"),
+        ("zoe@example..org", "is not a domain name"),
+        ("zoe @example.org", "holds a space"),
+    ]:
+        problem = email_problem(bad)
+        assert problem is not None and why in problem, bad

@@ -93,6 +93,30 @@ def birthday_problem(text: str, today: date) -> str | None:
     return None
 
 
+def email_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as a member's email address, or None: one ``@`` between a
+    name and a domain, the domain's parts separated by dots, none of them empty
+    (``ada@example.org``), and no space. ``zoe@example`` is refused: mail to it cannot arrive,
+    and the customer usually meant ``zoe@example.com``. Deliberately no more than that: the rest
+    is the mail server's to judge."""
+    what = f"email {text!r} is not an email address"
+    if any(c.isspace() for c in text):
+        return f"{what}: it holds a space"
+    if text.count("@") != 1:
+        return f"{what}: it needs one @ between a name and a domain (name@example.org)"
+    local, _, domain = text.partition("@")
+    if not local:
+        return f"{what}: there is no name before the @ (name@example.org)"
+    if not domain:
+        return f"{what}: there is no domain after the @ (name@example.org)"
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return f"{what}: its domain {domain!r} has no dot (name@example.org)"
+    if not all(labels):
+        return f"{what}: its domain {domain!r} is not a domain name (name@example.org)"
+    return None
+
+
 TERMINAL_EVENT_TYPES = frozenset(
     {"enroll", "checkout", "refund", "adjust", "card_link", "card_block"}
 )

@@ -41,6 +41,7 @@ from loyalty_pos.domain.events import (
     MAX_POINTS,
     MAX_TEXT,
     birthday_problem,
+    email_problem,
     reason_problem,
     receipt_seq,
     seal,
@@ -1554,6 +1555,9 @@ def _member_row_problems(
     for key in ("name", "email"):
         if problem := text_problem((row.get(key) or "").strip(), MAX_TEXT, key):
             problems.append(problem)
+    email = (row.get("email") or "").strip()
+    if email and not text_problem(email, MAX_TEXT, "email") and (problem := email_problem(email)):
+        problems.append(problem)
     birthday = (row.get("birthday") or "").strip()
     if birthday and (problem := birthday_problem(birthday, today)):
         problems.append(problem)

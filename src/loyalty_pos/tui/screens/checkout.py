@@ -14,7 +14,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from loyalty_pos.checkout import check_manager_pin, mask, new_card_problem
+from loyalty_pos.checkout import (
+    check_manager_pin,
+    enrolment_email_problem,
+    mask,
+    new_card_problem,
+)
 from loyalty_pos.domain.errors import Refused
 from loyalty_pos.domain.money import parse_typed_amount
 
@@ -254,7 +259,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
                 lookup=lambda card: new_card_problem(terminal, card),
             ),
             Field("name", "Name"),
-            Field("email", "Email", placeholder="email or phone"),
+            Field("email", "Email", check=enrolment_email_problem, placeholder="email or phone"),
             Field("phone", "Phone", placeholder="email or phone"),
         ]
         form = FormScreen("Enrol a new member", fields, submit=job, check=_check_enrol)
