@@ -619,10 +619,7 @@ def refund(
         member_id = original["member_id"]
         if at is not None and member_id:
             _refuse_back_dated(t, member_id, now)
-        restored = list(result.restored_lots)
-        if (unnamed := result.points_restored - sum(lot.points for lot in restored)) > 0:
-            # a sale recorded before sales named the lots they spent: a new lot, as then
-            restored.append(Lot(unnamed, now.date(), expiry_date(now, program.expiry_days)))
+        restored = _restored_lots(result, program, now)
         head = t.store.head()
         seq = head[0] + 1
         event = {
@@ -683,6 +680,17 @@ def refund(
         "balance": after.get("balance"),
         "fully_refunded": result.fully_refunded,
     }
+
+
+def _restored_lots(result: RefundResult, program: Program, now: datetime) -> list[Lot]:
+    """The lots a refund on ``now`` gives its points back in: those its sale spent them from,
+    and for a sale recorded before sales named the lots they spent, a new lot, as then. The
+    refund and its preview both take them from here, so the balance the preview announces is
+    the one the refund leaves."""
+    restored = list(result.restored_lots)
+    if (unnamed := result.points_restored - sum(lot.points for lot in restored)) > 0:
+        restored.append(Lot(unnamed, now.date(), expiry_date(now, program.expiry_days)))
+    return restored
 
 
 def _load(text: str) -> dict[str, int]:
@@ -1027,7 +1035,7 @@ def _refund_of(
 def preview_refund(t: Terminal, receipt_id: str, items: Mapping[str, int]) -> dict[str, Any]:
     """What refunding ``items`` would pay back and move in points, for the manager to read
     before the PIN; nothing is recorded and no PIN is asked."""
-    original, _, result = _refund_of(t, receipt_id, items)
+    original, program, result = _refund_of(t, receipt_id, items)
     member_id = original["member_id"]
     preview: dict[str, Any] = {
         "refunded": str(result.money_refunded),
@@ -1035,14 +1043,15 @@ def preview_refund(t: Terminal, receipt_id: str, items: Mapping[str, int]) -> di
         "points_restored": result.points_restored if member_id else 0,
     }
     if member_id:  # the balance it leaves: a debt, when the points taken back were spent
-        today = t.now().date()
+        now = t.now()
+        today = now.date()
         account = t.store.account(member_id)
         after = after_refund(
             account,
             today,
             result.points_reversed,
             result.reversed_lots,
-            result.restored_lots,
+            _restored_lots(result, program, now),
         )
         preview["balance"] = account.balance(today)
         preview["balance_after"] = after.balance(today)

@@ -780,6 +780,39 @@ def test_a_refund_preview_gives_the_balance_it_leaves_a_debt_included(demo) -> N
     assert done["balance"] == preview["balance_after"]
 
 
+def test_a_refund_preview_of_a_sale_that_named_no_spent_lots_gives_the_balance_it_leaves(
+    demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sale recorded before sales named the lots they spent gets the points it paid back as a
+    new lot; the preview before the PIN left that lot out and announced a balance lower by
+    those points than the one the refund then left."""
+    svc.checkout(demo, ANNA, svc.resolve_items(demo, [], [("60.00", "grocery")]))  # 5,060 points
+    append = demo.store.append
+
+    def as_an_earlier_release(terminal_id, event, **kw):
+        return append(terminal_id, {k: v for k, v in event.items() if k != "spent"}, **kw)
+
+    monkeypatch.setattr(demo.store, "append", as_an_earlier_release)
+    old = buy(demo, ANNA, "MILK:3", redeem=200)
+    monkeypatch.undo()
+    assert "spent" not in demo.store.event_by_receipt(old["receipt_id"])
+    assert old["points_redeemed"] == 200
+    before = state(demo)
+    preview = svc.preview_refund(demo, old["receipt_id"], {"MILK": 3})
+    assert preview["points_restored"] == 200
+    assert preview["balance_after"] == (
+        preview["balance"] - preview["points_reversed"] + preview["points_restored"]
+    )
+    assert state(demo) == before
+    done = svc.refund(demo, old["receipt_id"], {"MILK": 3}, "1234")
+    assert (done["points_reversed"], done["points_restored"]) == (
+        preview["points_reversed"],
+        preview["points_restored"],
+    )
+    assert done["balance"] == preview["balance_after"]
+    assert svc.verify(demo)["ok"]
+
+
 def test_a_refund_of_another_tills_receipt_says_where_to_refund_it(demo) -> None:
     """QA (three tills): 'No sale with receipt id' left the manager to guess the till."""
     other = "ZZ9-000002"
