@@ -232,6 +232,11 @@ def report_text(report: dict[str, Any], width: int = 48) -> str:
     ]
     for key, label in LABELS:
         value = report.get(key)
+        if key == "redemption_rate_pct" and (note := report.get("redemption_rate_note")):
+            # not a figure worth reading (a tiny or negative issue): why, on its own line
+            lines.append(f"{label:<34}{'n/a':>{width - 34}}")
+            lines.extend(textwrap.wrap(f"({note})", width, initial_indent="  "))
+            continue
         lines.append(f"{label:<34}{'-' if value is None else value:>{width - 34}}")
     negatives = report.get("negative_balances")
     count = "-" if negatives is None else len(negatives)

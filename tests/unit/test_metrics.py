@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -15,9 +15,11 @@ from loyalty_pos.domain.metrics import (
     in_periods,
     liability,
     lifetime_days,
+    ltv_figures,
     period_days,
     period_report,
     points_value,
+    redemption_rate_note,
     redemption_rate_pct,
     retention_pct,
 )
@@ -122,9 +124,59 @@ def test_the_redemption_rate_of_a_period_that_issued_no_points_or_fewer_than_non
     """QA: refunds of September's sales on a day with few sales made "points issued -227" and
     "redemption rate -3553.74%"; the rate is left out (`-`) when nothing was issued net."""
     assert redemption_rate_pct(8067, -227) is None
+    assert redemption_rate_note(8067, -227) == "refunds took back more than was issued"
     assert redemption_rate_pct(0, 0) is None
+    assert redemption_rate_note(0, 0) == "no points issued"
     assert redemption_rate_pct(500, 400) == 125  # returns: over 100 % stays a figure
     assert redemption_rate_pct(0, 400) == 0
+    assert redemption_rate_note(500, 400) is redemption_rate_note(0, 400) is None
+
+
+def test_a_redemption_rate_made_by_a_tiny_issue_is_not_a_figure_and_says_why() -> None:
+    """QA: 2,000 points paid with points of earlier months on a day that issued 9 read
+    "redemption rate 22222.22 %". Up to ten times the points issued (1,000 %) the rate is a
+    figure; beyond, or below 0 (refunds gave back more than the sales took), it says why."""
+    assert redemption_rate_pct(2000, 9) is None
+    assert redemption_rate_note(2000, 9) == "few points issued"
+    assert redemption_rate_pct(1000, 100) == 1000
+    assert redemption_rate_pct(1001, 100) is None
+    assert redemption_rate_pct(-300, 50) is None
+    assert redemption_rate_note(-300, 50) == "refunds gave back more than was redeemed"
+
+
+@given(
+    paid=st.integers(0, 10**9),
+    checkouts=st.integers(1, 500),
+    buyers=st.integers(1, 500),
+    days=st.integers(1, 5000),
+    period=st.integers(1, 400),
+)
+def test_the_ltv_is_the_product_of_m_a_and_t_as_the_report_shows_them(
+    paid: int, checkouts: int, buyers: int, days: int, period: int
+) -> None:
+    """QA: the report showed m 8.18, a 1.50, t 12.00 over an LTV of 147.36 (the product of the
+    unrounded figures; 8.18 x 1.50 x 12.00 = 147.24), and m floored where a and t were rounded.
+    A reader who multiplies the figures shown gets the LTV shown, to the cent."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    end = start + timedelta(days=period)
+    f = ltv_figures(paid, checkouts, buyers, Decimal(days) / 3, start, end)
+    assert f.m_minor is not None and f.a is not None and f.t is not None
+    assert f.ltv_minor is not None
+    m = Decimal(f.m_minor) / 100
+    assert abs(m - Decimal(paid) / checkouts / 100) <= Decimal("0.005")
+    assert f.a == f.a.quantize(Decimal("0.01")) and f.t == f.t.quantize(Decimal("0.01"))
+    assert Decimal(f.ltv_minor) / 100 == (m * f.a * f.t).quantize(
+        Decimal("0.01"), "ROUND_HALF_EVEN"
+    )
+
+
+def test_the_ltv_figures_of_a_period_round_half_to_even_each_once() -> None:
+    day = datetime(2026, 12, 2, tzinfo=UTC), datetime(2026, 12, 3, tzinfo=UTC)
+    # 10.00 + 1.19 + 13.37 over 3 checkouts = 818.67 minor, by 2 members, 12 days each
+    f = ltv_figures(1000 + 119 + 1337, 3, 2, Decimal(12), *day)
+    assert (f.m_minor, f.a, f.lifetime_days, f.t) == (819, Decimal("1.50"), 12, 12)
+    assert f.ltv_minor == 14742  # 8.19 x 1.50 x 12.00
+    assert ltv_figures(0, 0, 0, None, *day).ltv_minor is None
 
 
 @given(
@@ -146,3 +198,49 @@ def test_retention_counts_the_members_kept_from_the_start_and_stays_within_0_and
         assert abs(rate * len(start) - 100 * len(start & end)) < Decimal("1e-20")
     assert retention_pct({"a"}, {"a", "b", "c", "d"}, set()) == 100
     assert retention_pct({"a", "b"}, {"b", "c", "n"}, {"n"}) == 50
+
+
+def test_the_end_of_day_text_says_why_a_day_has_no_redemption_rate_and_its_ltv_adds_up() -> None:
+    """The store owner's day of the QA: Anna pays 2,000 points earned last month, Ben buys
+    twice for 24 points: the rate reads n/a with the reason, and m x a x t as printed is the
+    LTV printed."""
+    from loyalty_pos.reports import report_text
+
+    day = datetime(2026, 12, 2, tzinfo=UTC)
+
+    def sale(member: str, hour: int, due: int, earned: int, redeemed: int = 0) -> dict:
+        return {
+            "type": "checkout",
+            "occurred_at": day.replace(hour=hour).isoformat(),
+            "member_id": member,
+            "due_minor": due,
+            "points_earned": earned,
+            "points_redeemed": redeemed,
+        }
+
+    events = [
+        {"type": "enroll", "occurred_at": "2026-11-21T09:00:00+00:00", "member_id": "A"},
+        {"type": "enroll", "occurred_at": day.replace(hour=8).isoformat(), "member_id": "B"},
+        sale("A", 10, 1000, 10, 2000),
+        sale("B", 11, 119, 1),
+        sale("B", 12, 1337, 13),
+    ]
+    report = period_report(
+        events, day, day + timedelta(days=1), currency="EUR", points_per_unit=100
+    )
+    assert (report["issued"], report["redeemed"]) == (24, 2000)
+    assert report["redemption_rate_pct"] is None
+    assert report["redemption_rate_note"] == "few points issued"
+    text = report_text({"terminal_id": "S1", **report})
+    assert "Redemption rate %                            n/a\n  (few points issued)\n" in text
+    figures = {line[:34].strip(): line[34:].strip() for line in text.splitlines()[3:]}
+    m, a, t = (
+        Decimal(figures[k])
+        for k in ("Average check with a card (m)", "Purchases per member (a)", "in periods (t)")
+    )
+    assert (m, a, t) == (Decimal("8.19"), Decimal("1.50"), Decimal("6.50"))  # t: (12 + 1) / 2
+    assert (
+        Decimal(figures["LTV = m x a x t"])
+        == (m * a * t).quantize(Decimal("0.01"))
+        == Decimal("79.85")
+    )

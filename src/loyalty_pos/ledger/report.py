@@ -14,7 +14,8 @@ module reads the ledger's tables for them. Besides, for the ledger only:
   a lot that has lapsed counts until the expiry run writes its ``expire`` event), so a past
   period's figure does not move with what happened after it.
 - ``average_check_all`` covers every checkout, with a member or not; money is integer minor
-  units, m, LTV and the average checks floored.
+  units, m, LTV and the average checks rounded as the till's report rounds them
+  (``metrics.ltv_figures``).
 - negative balances: members whose booked balance at ``end`` is below zero (an overspend
   between terminals), so a past period lists those in debt then, not now.
 - clock skew: events whose terminal clock was more than 24 h off the ledger's (the ledger's
@@ -31,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date, datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -348,10 +349,7 @@ def summary(
         metrics.lifetime_days(from_us(int(first)), from_us(int(last)), start.tzinfo)
         for _, last, first in lifetimes
     )
-    m = metrics.ratio(due_card, n_card)
-    a = metrics.ratio(n_card, buyers)
-    t = metrics.in_periods(lifetime_days, start, end)
-    ltv = metrics.ltv(m, a, t)
+    f = metrics.ltv_figures(due_card, n_card, buyers, lifetime_days, start, end)
 
     s_set = _active(conn, start_us, active_days)
     e_set = _active(conn, end_us, active_days)
@@ -459,19 +457,22 @@ def summary(
             "engagement_pct": _fmt(metrics.percent(n_card, n_all)),
         },
         "redemption_rate_pct": _fmt(metrics.redemption_rate_pct(redeemed, issued)),
-        "average_check_minor": _floor(m),
-        "average_check_all_minor": _floor(metrics.ratio(due_all, n_all)),
-        "repeat_purchases": _fmt(a),
-        "average_lifetime_days": _fmt(lifetime_days),
-        "average_lifetime_periods": _fmt(t),
-        "ltv_minor": _floor(ltv),
+        "redemption_rate_note": metrics.redemption_rate_note(redeemed, issued),
+        "average_check_minor": f.m_minor,
+        "average_check_all_minor": metrics.average_minor(due_all, n_all),
+        "repeat_purchases": _fmt(f.a),
+        "average_lifetime_days": _fmt(f.lifetime_days),
+        "average_lifetime_periods": _fmt(f.t),
+        "ltv_minor": f.ltv_minor,
         "members": {
             "active_days": active_days,
             "active_at_start": len(s_set),
             "active_at_end": len(e_set),
             "new": len(e_set & new),
             "retention_pct": _fmt(retention),
-            "churn_pct": _fmt(100 - retention) if retention is not None else None,
+            "churn_pct": _fmt(100 - metrics.hundredths(retention))
+            if retention is not None
+            else None,
         },
         "negative_balances": negatives,
         "rejected_events": {
@@ -483,10 +484,6 @@ def summary(
         "sales_while_stopped": _sales_while_stopped(conn, start_us, end_us),
         "terminals": _by_terminal(conn, start_us, end_us),
     }
-
-
-def _floor(value: Decimal | None) -> int | None:
-    return None if value is None else int(value.to_integral_value(ROUND_FLOOR))
 
 
 _fmt = metrics.decimal_text
@@ -513,11 +510,14 @@ def render(report: dict[str, Any]) -> str:
         f"{out['positive_balances']}, less debt {out['debt']})",
         f"  checkouts {c['all']}, with a card {c['with_card']} "
         f"(engagement {na(c['engagement_pct'], '%')})",
-        f"  redemption rate {na(report['redemption_rate_pct'], '%')}",
-        f"  average check {money(report['average_check_minor'])} (all checkouts "
+        f"  redemption rate {na(report['redemption_rate_pct'], '%')}"
+        + (f" ({note})" if (note := report.get("redemption_rate_note")) else ""),
+        f"  average check with a card (m) {money(report['average_check_minor'])} (all checkouts "
         f"{money(report['average_check_all_minor'])})",
-        f"  repeat purchases {na(report['repeat_purchases'])}, average lifetime "
-        f"{na(report['average_lifetime_days'])} days, LTV {money(report['ltv_minor'])}",
+        f"  repeat purchases (a) {na(report['repeat_purchases'])}, average lifetime "
+        f"{na(report['average_lifetime_days'])} days (t = "
+        f"{na(report['average_lifetime_periods'])} periods), LTV = m x a x t "
+        f"{money(report['ltv_minor'])}",
         f"  members active at start {mem['active_at_start']}, at end {mem['active_at_end']}, "
         f"new {mem['new']}: retention {na(mem['retention_pct'], '%')}, churn "
         f"{na(mem['churn_pct'], '%')}",
