@@ -216,9 +216,10 @@ LABELS = [
     ("average_lifetime_periods", "  in periods (t)"),
     ("ltv", "LTV = m x a x t"),
     ("members_active_start", "Members active at the start (S)"),
+    ("members_kept", "  still active at the end (K)"),
     ("members_active_end", "Members active at the end (E)"),
     ("members_new", "New members (N)"),
-    ("retention_pct", "Retention % = (E - N) / S"),
+    ("retention_pct", "Retention % = K / S"),
     ("churn_pct", "Churn %"),
     ("rejected_events", "Events the ledger holds back now"),
 ]

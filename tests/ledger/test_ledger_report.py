@@ -122,6 +122,7 @@ def test_the_summary_report_matches_a_hand_computed_scenario(fresh_ledger: Ledge
     assert report["members"] == {
         "active_days": 90,
         "active_at_start": 3,
+        "kept": 2,
         "active_at_end": 3,
         "new": 1,
         "retention_pct": "66.67",

@@ -244,3 +244,35 @@ def test_the_end_of_day_text_says_why_a_day_has_no_redemption_rate_and_its_ltv_a
         == (m * a * t).quantize(Decimal("0.01"))
         == Decimal("79.85")
     )
+
+
+def test_the_end_of_day_text_shows_the_members_kept_that_retention_is_counted_on() -> None:
+    """QA: a till's report read S 1, E 2, N 0 and retention 100 %: Ben, enrolled at the ledger,
+    bought here for the first time, so he is active at the end without having been kept from
+    the start. The members kept (K) are printed, and retention is K / S of the figures shown."""
+    from loyalty_pos.reports import report_text
+
+    day = datetime(2026, 12, 2, tzinfo=UTC)
+    events = [
+        {"type": "checkout", "occurred_at": "2026-11-10T10:00:00+00:00", "member_id": "A"},
+        {"type": "checkout", "occurred_at": day.replace(hour=10).isoformat(), "member_id": "A"},
+        {"type": "checkout", "occurred_at": day.replace(hour=11).isoformat(), "member_id": "B"},
+    ]
+    report = period_report(
+        events, day, day + timedelta(days=1), currency="EUR", points_per_unit=100
+    )
+    figures = {
+        line[:34].strip(): line[34:].strip()
+        for line in report_text({"terminal_id": "S1", **report}).splitlines()[3:]
+    }
+    s, k, e, n = (
+        int(figures[label])
+        for label in (
+            "Members active at the start (S)",
+            "still active at the end (K)",
+            "Members active at the end (E)",
+            "New members (N)",
+        )
+    )
+    assert (s, k, e, n) == (1, 1, 2, 0)
+    assert Decimal(figures["Retention % = K / S"]) == Decimal(100) * k / s

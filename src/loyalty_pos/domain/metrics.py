@@ -34,8 +34,12 @@ Definitions (written down because every program defines them a little differentl
 - One rounding rule for every figure shown: half to even (``ROUNDING``), at the minor unit for
   money, to the hundredth for ratios and percentages; money is Decimal, never a float.
 - A member is *active* at an instant when they enrolled or bought in the ``active_days`` before
-  it. S = active at ``start``, E = active at ``end``, N = members enrolled in the period and
-  active at ``end``; retention % = (E − N) / S × 100, churn % = 100 − retention (none when S = 0).
+  it. S = active at ``start``, E = active at ``end``, N = members enrolled in the period;
+  retention % = (E − N) / S × 100, churn % = 100 − retention (none when S = 0), where E − N
+  counts the members of S still active at ``end`` (*kept*, shown beside S): E also holds members
+  back after more than ``active_days`` away and members a till sees for the first time, who
+  were not kept from the start, so E − N as printed need not be the kept (QA: S 1, E 2, N 0
+  beside a retention of 100 %).
 - members with a negative balance: at ``end``.
 """
 
@@ -211,12 +215,17 @@ def in_active_window(when: datetime, at: datetime, active_days: int) -> bool:
     return at - timedelta(days=active_days) <= when < at
 
 
+def kept(active_start: Set[str], active_end: Set[str], new: Set[str]) -> Set[str]:
+    """The members of S still active at the end: E - N of the retention, as counted."""
+    return (active_end - new) & active_start
+
+
 def retention_pct(active_start: Set[str], active_end: Set[str], new: Set[str]) -> Decimal | None:
-    """(E - N) / S, with E - N counted as the members of S still active at the end: a member
-    who came back after more than the active days was not active at the start and is not kept
-    from it (with them, a quiet month followed by a busy day read 1400 % and churn -1300 %).
-    A member new in the period was not active at its start, so none of N is in S."""
-    return percent(len((active_end - new) & active_start), len(active_start))
+    """(E - N) / S, with E - N counted as the members of S still active at the end (``kept``):
+    a member who came back after more than the active days was not active at the start and is
+    not kept from it (with them, a quiet month followed by a busy day read 1400 % and churn
+    -1300 %). A member new in the period was not active at its start, so none of N is in S."""
+    return percent(len(kept(active_start, active_end, new)), len(active_start))
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -310,6 +319,7 @@ def period_report(
         "average_lifetime_periods": str(f.t if f.t is not None else zero),
         "ltv": str(from_minor(f.ltv_minor or 0, currency)),
         "members_active_start": len(active_start),
+        "members_kept": len(kept(active_start, active_end, new)),
         "members_active_end": len(active_end),
         "members_new": len(new),
         "retention_pct": retention,

@@ -467,8 +467,9 @@ def summary(
         "members": {
             "active_days": active_days,
             "active_at_start": len(s_set),
+            "kept": len(metrics.kept(s_set, e_set, new)),
             "active_at_end": len(e_set),
-            "new": len(e_set & new),
+            "new": len(new),
             "retention_pct": _fmt(retention),
             "churn_pct": _fmt(100 - metrics.hundredths(retention))
             if retention is not None
@@ -518,8 +519,9 @@ def render(report: dict[str, Any]) -> str:
         f"{na(report['average_lifetime_days'])} days (t = "
         f"{na(report['average_lifetime_periods'])} periods), LTV = m x a x t "
         f"{money(report['ltv_minor'])}",
-        f"  members active at start {mem['active_at_start']}, at end {mem['active_at_end']}, "
-        f"new {mem['new']}: retention {na(mem['retention_pct'], '%')}, churn "
+        f"  members active at start {mem['active_at_start']} (still active at the end "
+        f"{mem['kept']}), at end {mem['active_at_end']}, new {mem['new']}: retention "
+        f"{na(mem['retention_pct'], '%')} (kept / at start), churn "
         f"{na(mem['churn_pct'], '%')}",
         f"  rejected events {report['rejected_events']['total']} "
         f"{_pairs(report['rejected_events']['by_reason'].items())}",
