@@ -11,7 +11,7 @@ import difflib
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -50,10 +50,12 @@ from .domain.quote import (
     BasketLine,
     MemberState,
     OriginalSale,
+    PunchCard,
     Quote,
     RedeemCap,
     RefundResult,
     cap_reason,
+    punch_cards,
     quote,
 )
 from .domain.quote import refund as compute_refund
@@ -121,6 +123,7 @@ class MemberView:
     state: MemberState
     account: Account  # the cached lots and debt this view was computed from
     card_blocked: bool = False  # the card it was found by is blocked (reported lost)
+    punch_cards: tuple[PunchCard, ...] = ()  # the punch cards running now, as they stand
 
 
 def find_member(
@@ -200,6 +203,7 @@ def _member_view(
         state,
         account,
         card_blocked,
+        punch_cards(program, state.punch, now),
     )
 
 
@@ -480,7 +484,10 @@ def checkout(
         after: dict[str, Any] = {}
         if member:
             account = apply_event(member.account, event)
-            after = _after(account, q.tier_after, now)
+            cards = _receipt_punch_cards(
+                program, q.punch_after, now, (ql.line.sku for ql in q.lines), sale=True
+            )
+            after = _after(account, q.tier_after, now, cards)
         sealed = t.store.append(t.config.terminal_id, event, head=head, receipt=after)
         if member:
             t.store.save_account(member.member_id, account, before=member.account)
@@ -497,7 +504,14 @@ def checkout(
     return _checkout_result(program, sealed, q, member, after, redeem)
 
 
-def _after(account: Account, tier: TierStatus | None, now: datetime) -> dict[str, Any]:
+def _after(
+    account: Account,
+    tier: TierStatus | None,
+    now: datetime,
+    cards: Sequence[PunchCard] = (),
+) -> dict[str, Any]:
+    """The member as a receipt shows them after its sale or refund; ``cards``: the punch cards
+    the receipt shows (``_receipt_punch_cards``)."""
     nxt = account.next_expiring(now.date())
     return {
         "balance": account.balance(now.date()),
@@ -509,7 +523,22 @@ def _after(account: Account, tier: TierStatus | None, now: datetime) -> dict[str
         "next_expiring": {"points": nxt.points, "expires_at": iso_day(nxt.expires_at)}
         if nxt and nxt.expires_at
         else None,
+        "punch_cards": [punch_card_json(card) for card in cards],
     }
+
+
+def _receipt_punch_cards(
+    program: Program, punch: Mapping[str, int], now: datetime, skus: Iterable[str], *, sale: bool
+) -> tuple[PunchCard, ...]:
+    """The punch cards a receipt shows, as the sale or refund leaves them: those of the items
+    on it, and on a sale also every card with punches on it (a mascara's receipt need not
+    advertise an empty coffee card)."""
+    on_receipt = set(skus)
+    return tuple(
+        card
+        for card in punch_cards(program, punch, now)
+        if card.sku in on_receipt or (sale and card.punches != 0)
+    )
 
 
 def _checkout_result(
@@ -652,7 +681,9 @@ def refund(
             spend = view.state.qualifying_spend
             if spend_moment(now, sold_at) > now - timedelta(days=t.program.tier_window_days):
                 spend += from_minor(tier_spend_minor(event), cur)
-            after = _after(account, tier_status(t.program, spend), now)
+            punch = punch_after(view.state.punch, event)
+            cards = _receipt_punch_cards(t.program, punch, now, result.punch_delta, sale=False)
+            after = _after(account, tier_status(t.program, spend), now, cards)
         sealed = t.store.append(t.config.terminal_id, event, head=head, receipt=after)
         if member_id:
             t.store.save_account(member_id, account)
@@ -753,8 +784,22 @@ def balance(t: Terminal, card: str, at: datetime | None = None) -> dict[str, Any
             if lot.expires_at
         ],
         "status": m.status,
+        "punch_cards": [punch_card_json(card) for card in m.punch_cards],
         # Events waiting for the ledger; a standalone till (no ledger) has none to send.
         "pending_sync": t.store.outbox_count() if t.config.ledger.configured else 0,
+    }
+
+
+def punch_card_json(card: PunchCard) -> dict[str, Any]:
+    """A punch card as ``balance`` answers it and a receipt's after-state keeps it."""
+    return {
+        "promotion": card.promotion,
+        "name": card.name,
+        "sku": card.sku,
+        "every": card.every,
+        "punches": card.punches,
+        "to_free": card.to_free,
+        "progress": card.progress,
     }
 
 

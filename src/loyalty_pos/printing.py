@@ -16,6 +16,7 @@ from .checkout import Terminal
 from .domain.cards import mask_card
 from .domain.errors import ConfigError, NotFound, Refused
 from .domain.money import from_minor
+from .domain.quote import PunchCard
 from .receipts import MemberPart, PointsExpiry, PointsLine, Receipt, ReceiptLine, RefundPart
 
 
@@ -128,6 +129,7 @@ def build_receipt(t: Terminal, receipt_id: str, copy: bool = False) -> Receipt:
             next_expiry=PointsExpiry(expiry["points"], date.fromisoformat(expiry["expires_at"]))
             if expiry
             else None,
+            punch_cards=tuple(_punch_card(card) for card in after.get("punch_cards") or ()),
         )
     return Receipt(
         store_name=t.config.store_name,
@@ -147,6 +149,18 @@ def build_receipt(t: Terminal, receipt_id: str, copy: bool = False) -> Receipt:
         footer=t.config.footer,
         refund=refund,
         copy=copy,
+    )
+
+
+def _punch_card(kept: dict[str, Any]) -> PunchCard:
+    """A punch card as the receipt's after-state kept it (``checkout.punch_card_json``)."""
+    return PunchCard(
+        kept["promotion"],
+        kept["name"],
+        kept["sku"],
+        kept["every"],
+        kept["punches"],
+        kept["to_free"],
     )
 
 

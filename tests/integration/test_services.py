@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty_pos import checkout as svc
+from loyalty_pos import printing
 from loyalty_pos.bootstrap import open_terminal
 from loyalty_pos.domain.errors import (
     AuthError,
@@ -83,6 +84,32 @@ def test_punch_card_sixth_coffee_is_free_across_visits(demo) -> None:
         assert buy(demo, BEN, "COFFEE")["discount"] == "0.00"
     assert buy(demo, BEN, "COFFEE")["due"] == "0.00"
     assert buy(demo, BEN, "COFFEE")["due"] == "2.40"
+
+
+def test_the_punch_card_shows_on_the_balance_and_the_receipts_as_it_stands(demo) -> None:
+    """Ben's coffee card (the 6th free) in ``balance``, on the sale's receipt after the sale and
+    on the refund's; a receipt of a sale without coffee does not advertise an empty card."""
+
+    def card(t: svc.Terminal) -> tuple[int, int, str]:
+        (coffee,) = svc.balance(t, BEN)["punch_cards"]
+        assert (coffee["promotion"], coffee["sku"], coffee["every"]) == ("coffee-card", "COFFEE", 6)
+        return coffee["punches"], coffee["to_free"], coffee["progress"]
+
+    assert card(demo) == (0, 5, "0 of 5, free after 5 more")
+    assert "Coffee card" not in printing.receipt_text(demo, buy(demo, BEN, "MILK")["receipt_id"])
+    sale = buy(demo, BEN, "COFFEE:3", "MILK")
+    assert card(demo) == (3, 2, "3 of 5, free after 2 more")
+    text = printing.receipt_text(demo, sale["receipt_id"], 42)
+    assert "Coffee card: 6th free\n  3 of 5, free after 2 more\n" in text
+    # a later sale without coffee still shows the punches on the card
+    assert "3 of 5, free after 2 more" in printing.receipt_text(
+        demo, buy(demo, BEN, "MILK")["receipt_id"]
+    )
+    assert buy(demo, BEN, "COFFEE:2")["discount"] == "0.00"
+    assert card(demo) == (5, 0, "next one free")
+    back = svc.refund(demo, sale["receipt_id"], {"COFFEE": 3}, "1234")
+    assert card(demo) == (2, 3, "2 of 5, free after 3 more")
+    assert "2 of 5, free after 3 more" in printing.receipt_text(demo, back["receipt_id"], 42)
 
 
 def test_returning_the_coffees_that_earned_a_free_one_does_not_earn_it_twice(demo) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input
 
-from loyalty_pos.checkout import adjust
+from loyalty_pos.checkout import adjust, checkout, resolve_items
+from loyalty_pos.domain.program import parse_program_text
 from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
-from .conftest import ANNA
+from .conftest import ANNA, NOW, ROOT
 from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
 
 
@@ -40,6 +41,58 @@ async def test_f9_records_the_sale_shows_the_receipt_and_clears_for_the_next_cus
     assert sale["member_id"] == "M0001"
     assert [(line["sku"], line["qty"]) for line in sale["lines"]] == [("MASCARA", 1), ("COFFEE", 2)]
     assert terminal.store.draft() is None
+
+
+async def test_the_member_panel_and_the_receipt_show_the_coffee_card(make_app, terminal):
+    """The coffee card (the 6th free) as it stands when the card is scanned, and on the receipt
+    as the sale leaves it; a basket without a card shows no card."""
+    checkout(terminal, ANNA, resolve_items(terminal, [("COFFEE", 3)]))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "MASCARA")
+        assert "Coffee card" not in text_in(app.checkout, "#member")
+        await fill(pilot, ANNA)
+        assert "Coffee card: 6th free 3 of 5, free after 2 more" in text_in(
+            app.checkout, "#punch-cards"
+        )
+        await fill(pilot, "3*COFFEE")  # the 6th is free: the card starts again
+        assert app.checkout.view.quote.lines[1].free_units == 1
+        await press(pilot, "f9")
+        preview = app.screen
+        assert isinstance(preview, TextScreen)
+        assert "Coffee card: 6th free 0 of 5, free after 5 more" in text_in(preview, ".body-text")
+        await press(pilot, "enter")
+        await fill(pilot, ANNA)
+        assert "0 of 5, free after 5 more" in text_in(app.checkout, "#punch-cards")
+        await press(pilot, "f3")
+        assert "Coffee card" not in text_in(app.checkout, "#member")
+
+
+async def test_a_long_punch_card_name_does_not_push_the_amount_due_off_an_80x24_screen(
+    make_app, terminal
+):
+    """The fullest panels there are: a name on two lines, points paid, a free unit saved."""
+    text = (ROOT / "config" / "program.example.toml").read_text()
+    text = text.replace('"Coffee card: 6th free"', '"Filter coffee to go card: the 6th cup free"')
+    with terminal.store.transaction():
+        terminal.store.save_program(
+            parse_program_text(text.replace("version = 1 ", "version = 2 "), "t"), NOW
+        )
+        terminal.store.conn.execute(
+            "UPDATE members SET name = ? WHERE member_id = 'M0001'",
+            ("Annabel Schmidt-Hohenberger-Wolff",),
+        )
+    adjust(terminal, ANNA, 5000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for code in (ANNA, "6*COFFEE", "MASCARA"):
+            await fill(pilot, code)
+        await press(pilot, "f5", "f5")
+        assert app.checkout.view.quote.lines[0].free_units == 1
+        totals, side = app.checkout.query_one("#totals"), app.checkout.query_one("#side")
+        assert totals.region.bottom <= side.region.bottom  # all of it on the screen
 
 
 async def test_the_next_scan_closes_the_receipt_and_starts_the_next_basket(make_app, key_clock):

@@ -11,7 +11,14 @@ import pytest
 from loyalty_pos.domain.errors import RedeemRefused, Refused
 from loyalty_pos.domain.events import MAX_LINES, MAX_POINTS
 from loyalty_pos.domain.money import MAX_MINOR, parse_money, parse_typed_amount
-from loyalty_pos.domain.quote import MAX_QTY, BasketLine, MemberState, cap_reason, quote
+from loyalty_pos.domain.quote import (
+    MAX_QTY,
+    BasketLine,
+    MemberState,
+    cap_reason,
+    punch_cards,
+    quote,
+)
 
 from .programs import program
 
@@ -133,6 +140,45 @@ def test_a_running_total_punch_counter_counts_from_its_last_multiple() -> None:
     )
     q = quote(p, [line("COFFEE", "2.40", qty=4)], member(punch={"COFFEE": 8}), NOW)
     assert (q.lines[0].free_units, q.punch_after) == (1, {"COFFEE": 0})
+
+
+def test_a_punch_card_tells_how_many_more_until_the_free_one() -> None:
+    """The 6th coffee free: 5 paid slots on the card, as the panel and the receipt say it."""
+    p = program(
+        [
+            {"id": "coffee", "name": "Coffee card", "kind": "nth_free", "sku": "COFFEE",
+             "every": 6, "scope": "member"},
+            {"id": "soap", "kind": "nth_free", "sku": "SOAP", "every": 3, "scope": "basket"},
+            {"id": "tea", "kind": "nth_free", "sku": "TEA", "every": 4, "scope": "member",
+             "ends": "2026-11-01"},
+        ]
+    )  # fmt: skip
+
+    def card(counter: int | None) -> tuple[int, int, str]:
+        punch = {} if counter is None else {"COFFEE": counter}
+        (only,) = punch_cards(p, punch, NOW)  # the basket deal and the ended card are not cards
+        assert (only.promotion, only.name, only.sku, only.every) == (
+            "coffee", "Coffee card", "COFFEE", 6
+        )  # fmt: skip
+        return only.punches, only.to_free, only.progress
+
+    assert card(None) == (0, 5, "0 of 5, free after 5 more")
+    assert card(3) == (3, 2, "3 of 5, free after 2 more")
+    assert card(5) == (5, 0, "next one free")
+    assert card(8) == (2, 3, "2 of 5, free after 3 more")  # a running total (see above)
+    assert card(-5) == (-5, 10, "free after 10 more")  # punches a refund took back
+    # what the card says is what the next sale does: the unit after ``to_free`` paid is free
+    for counter in (-5, 0, 3, 5, 8):
+        to_free = card(counter)[1]
+        q = quote(
+            p, [line("COFFEE", "2.40", qty=to_free + 1)], member(punch={"COFFEE": counter}), NOW
+        )
+        assert q.lines[0].free_units == 1
+        if to_free:
+            q = quote(
+                p, [line("COFFEE", "2.40", qty=to_free)], member(punch={"COFFEE": counter}), NOW
+            )
+            assert q.lines[0].free_units == 0
 
 
 def test_punch_card_needs_a_member() -> None:

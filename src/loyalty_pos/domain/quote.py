@@ -167,13 +167,68 @@ def punches(counter: int, qty: int, every: int) -> tuple[int, int]:
     return free, after - free * every
 
 
-def _apply_free_units(
-    program: Program, lines: Sequence[BasketLine], member: MemberState | None, now: datetime
-) -> tuple[list[QuoteLine], dict[str, int]]:
-    promos: dict[str, Promotion] = {}  # by SKU: the first active one of a SKU counts
+@dataclass(frozen=True, slots=True)
+class PunchCard:
+    """A member's punch card (``nth_free`` with scope ``member``) as it stands, as the member
+    panel, the receipt and ``balance`` tell it.
+
+    Attributes:
+        promotion: the promotion's id.
+        name: its display name ("Coffee card: 6th free").
+        sku: the item it counts.
+        every: the unit that brings the count to this is free.
+        punches: paid units counted toward the next free one (0 to ``every - 1``; below 0 when
+            a refund took back punches whose free unit was already given).
+        to_free: paid units still to buy before the free one (0: the next unit is free).
+    """
+
+    promotion: str
+    name: str
+    sku: str
+    every: int
+    punches: int
+    to_free: int
+
+    @property
+    def progress(self) -> str:
+        """In the customer's words: "3 of 5, free after 2 more", "next one free"."""
+        if self.to_free == 0:
+            return "next one free"
+        if self.punches < 0:  # punches a returned sale had used: no "-2 of 5"
+            return f"free after {self.to_free} more"
+        return f"{self.punches} of {self.every - 1}, free after {self.to_free} more"
+
+
+def _free_unit_promotions(program: Program, now: datetime) -> dict[str, Promotion]:
+    """The ``nth_free`` promotion that applies to each SKU at ``now``: the first active one
+    (the program refuses two that may run on the same day)."""
+    promos: dict[str, Promotion] = {}
     for p in program.promotions:
         if p.kind == "nth_free" and p.sku not in promos and p.active_on(now):
             promos[p.sku] = p
+    return promos
+
+
+def punch_cards(program: Program, punch: Mapping[str, int], now: datetime) -> tuple[PunchCard, ...]:
+    """The member's punch cards running at ``now`` (every member-scope ``nth_free`` active
+    then, with or without punches yet), from their counters ``punch``."""
+    cards = []
+    for sku, promo in _free_unit_promotions(program, now).items():
+        if promo.scope != "member":
+            continue
+        counter = punch.get(sku, 0)
+        if counter >= promo.every:  # a running total (see ``punches``)
+            counter %= promo.every
+        cards.append(
+            PunchCard(promo.id, promo.name, sku, promo.every, counter, promo.every - 1 - counter)
+        )
+    return tuple(cards)
+
+
+def _apply_free_units(
+    program: Program, lines: Sequence[BasketLine], member: MemberState | None, now: datetime
+) -> tuple[list[QuoteLine], dict[str, int]]:
+    promos = _free_unit_promotions(program, now)  # by SKU
     punch = dict(member.punch) if member else {}
     seen_in_basket: dict[str, int] = {}
     result: list[QuoteLine] = []

@@ -135,6 +135,8 @@ def build_rows(r: Receipt) -> list[Row]:
         if m.next_expiry is not None:
             e = m.next_expiry
             rows.append(Row(f"{e.points} points expire on {e.on.isoformat()}"))
+        for card in m.punch_cards:
+            rows += [Row(card.name), Row(card.progress, indent=2)]
     elif refund is not None and (refund.points_reversed or refund.points_restored):
         rows += [
             RULE,

@@ -18,6 +18,7 @@ from typing import Literal
 
 #: A masked card: any number of ``*`` then at most 4 visible characters (see ``mask_card``).
 from loyalty_pos.domain.cards import mask_card
+from loyalty_pos.domain.quote import PunchCard
 
 _MASKED_CARD = re.compile(r"\**[^*]{0,4}")
 #: Receipt ids go into a Code128 barcode (code set B): printable ASCII only.
@@ -128,6 +129,8 @@ class MemberPart:
         next_tier: The next tier's name, or None at the top tier.
         spend_to_next_tier: Money still to spend to reach ``next_tier`` (None when no next tier).
         next_expiry: The next points to expire, or None when nothing is due to expire.
+        punch_cards: The member's punch cards as this sale or refund leaves them (those of its
+            items, and on a sale every card with punches on it).
     """
 
     card_masked: str
@@ -138,6 +141,7 @@ class MemberPart:
     next_tier: str | None = None
     spend_to_next_tier: Decimal | None = None
     next_expiry: PointsExpiry | None = None
+    punch_cards: tuple[PunchCard, ...] = ()
 
     def __post_init__(self) -> None:
         if not _MASKED_CARD.fullmatch(self.card_masked):
@@ -145,7 +149,7 @@ class MemberPart:
         _points(self, "points_earned", self.points_earned)
         _points(self, "new_balance", self.new_balance, signed=True)
         _money(self, "spend_to_next_tier", self.spend_to_next_tier, optional=True)
-        _as_tuple(self, "breakdown")
+        _as_tuple(self, "breakdown", "punch_cards")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

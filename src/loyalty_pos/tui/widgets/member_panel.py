@@ -1,4 +1,5 @@
-"""The member: name, masked card, tier, balance, the next points to expire, progress to the next tier."""
+"""The member: name, masked card, tier, balance, the next points to expire, progress to the next
+tier, and their punch cards (as they stand before this basket, like the balance)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class MemberPanel(Vertical):
         yield Static(id="member-lines")
         yield ProgressBar(total=100, show_eta=False, show_percentage=False, id="tier-progress")
         yield Static(id="tier-next")
+        yield Static(id="punch-cards")
 
     def on_mount(self) -> None:
         self.border_title = "Member"
@@ -27,11 +29,14 @@ class MemberPanel(Vertical):
         lines = self.query_one("#member-lines", Static)
         bar = self.query_one("#tier-progress", ProgressBar)
         after = self.query_one("#tier-next", Static)
+        cards = self.query_one("#punch-cards", Static)
         member = view.member if view else None
         if member is None:
             lines.update(Text("No card\nScan or tap the card,\nor F2 to type it.", style="dim"))
             bar.display = False
             after.update("")
+            cards.update("")
+            cards.display = False
             self.remove_class("has-member")
             return
         self.add_class("has-member")
@@ -46,6 +51,14 @@ class MemberPanel(Vertical):
             lapsing, on = view.next_expiry
             text.append("\nExpires ", style="dim").append(f"{lapsing} on {day(on)}")
         lines.update(text)
+        # One line each, cut with "…" rather than wrapped (app.tcss): at 80x24 a wrapped name
+        # would push the amount due off the bottom of the totals below.
+        punch = Text()
+        for card in member.punch_cards:
+            punch.append("\n" if punch else "").append(card.name, style="dim")
+            punch.append(f"\n{card.progress}")
+        cards.update(punch)
+        cards.display = bool(member.punch_cards)
         tier = member.tier
         bar.display = tier.next_tier is not None
         bar.update(progress=round(tier.progress * 100))
