@@ -154,7 +154,7 @@ async def test_refund_with_the_manager_pin_reverses_the_points(make_app, termina
     event = terminal.store.event_by_receipt("DEMO1-000002")
     assert event["type"] == "refund" and event["lines"] == [{"sku": "MASCARA", "qty": 1}]
     assert event["refund_minor"] == 1295
-    assert f"points reversed -{event['points_reversed']}" in summary
+    assert f"points taken back -{event['points_reversed']} · given back +0" in summary
     assert event["points_reversed"] == 25  # 29 earned; the two coffees alone would earn 4
     assert "Money back 12.95" in summary and "new balance 4" in summary
 
@@ -195,7 +195,7 @@ async def test_a_points_payment_is_restored_on_refund(make_app, terminal):
         await fill(pilot, "DEMO1-000002")
         await press(pilot, "enter")
         await fill(pilot, "1234")
-        assert "restored +1000" in text_in(app.screen, ".summary")
+        assert "given back +1000" in text_in(app.screen, ".summary")
 
 
 async def test_an_item_scanned_into_the_refund_window_is_refused_there_not_sold(

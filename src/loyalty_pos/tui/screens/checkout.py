@@ -285,9 +285,11 @@ class CheckoutScreen(StaysUp, Screen[None]):
             result = outcome["result"]
             summary = f"Money back {result['refunded']}"
             if result.get("member_id"):
+                # The refund window's and the slip's words: taken back, given back (QA: the
+                # window said "taken back", the summary after the PIN "reversed").
                 summary += (
-                    f" · points reversed -{result['points_reversed']}"
-                    f" · restored +{result['points_restored']} · new balance {result['balance']}"
+                    f" · points taken back -{result['points_reversed']}"
+                    f" · given back +{result['points_restored']} · new balance {result['balance']}"
                 )
             self.app.push_screen(
                 TextScreen(
