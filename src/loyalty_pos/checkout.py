@@ -239,7 +239,11 @@ def unreadable_card(t: Terminal, card: str) -> str | None:
     if t.store.item(card) is not None:
         return f"{card} is an item in the catalog, not a card"
     if not t.is_card(card):
-        return f"{shown(card)} is not a card number this terminal can read (terminal.card_pattern)"
+        # The cashier's next step first; the setting after it is for the store's IT person.
+        return (
+            f"{shown(card)} is not a card number this terminal can read: check the number, or "
+            "scan the card (the card numbers it takes are set by card_pattern in terminal.toml)"
+        )
     return None
 
 

@@ -209,7 +209,11 @@ def test_a_refusal_leaves_journal_lots_and_receipts_exactly_as_they_were(demo, a
         ("MILK", "MILK is an item in the catalog, not a card."),
         (MILK_EAN, f"{MILK_EAN} is an item in the catalog, not a card."),
         ("DEMO1-000001", "DEMO1-000001 is a receipt id, not a card."),
-        ("foo", "'foo' is not a card number this terminal can read (terminal.card_pattern)."),
+        (
+            "foo",
+            "'foo' is not a card number this terminal can read: check the number, or scan the "
+            "card (the card numbers it takes are set by card_pattern in terminal.toml).",
+        ),
         ("04a1b2c3d4e5f", "'04A1B2C3D4E5F' is not a card number this terminal can read"),
     ],
 )
