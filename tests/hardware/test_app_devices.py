@@ -51,3 +51,36 @@ async def test_a_tap_attaches_the_member_and_a_serial_scan_adds_the_item(
         await wait_for(pilot, lambda: len(app.checkout.view.basket.lines) == 1)
         assert app.checkout.view.basket.lines[0].sku == "COFFEE"
     t.store.close()
+
+
+async def test_a_serial_scan_the_till_drops_tells_the_cashier_to_scan_again_once(
+    pty_scanner, tmp_path: Path
+) -> None:
+    """A scan the scanner beeped for but the till refused (a misread check digit, line noise)
+    says so in a toast, one per scan: a burst of noise is one toast, not dozens."""
+    home = tmp_path / "till"
+    make_demo_home(home).store.close()
+    with (home / "terminal.toml").open("a") as f:
+        f.write(f'\n[scanner]\nenabled = true\nport = "{pty_scanner.path}"\nterminator = "cr"\n')
+    t = open_terminal(home)
+    app = CheckoutApp(t)
+    told = "The last scan was not read: scan it again."
+    said: list[str] = []  # every toast, also those cleared since (a scan that works clears it)
+    notify = app.notify
+    app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]  # type: ignore[method-assign]
+
+    def toasts() -> list[str]:
+        return [message for message in said if message.startswith(told)]
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.checkout.status_bar.device_state("scanner") == "ready")
+        pty_scanner.write(b"\x1b[31mRED\x1b[0m\r\xff\xfe\x00\r" + bytes(range(1, 200)) + b"\r")
+        pty_scanner.send(COFFEE_EAN)
+        await wait_for(pilot, lambda: app.checkout.view and len(app.checkout.view.basket.lines))
+        assert len(toasts()) == 1
+        assert "garbled characters" in toasts()[0]
+        pty_scanner.send("4000010000004")  # the coffee's EAN, misread in its last digit
+        await wait_for(pilot, lambda: len(toasts()) == 2)
+        assert "check digit did not add up" in toasts()[1]
+        assert app._notifications  # still up: nothing worked since
+    t.store.close()

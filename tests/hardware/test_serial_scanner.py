@@ -107,6 +107,40 @@ def test_line_noise_is_dropped_with_a_reason_and_the_next_scan_reads(
     assert "escape sequence" in caplog.text
 
 
+def test_each_rejected_scan_is_reported_once_in_the_cashiers_words_and_a_burst_of_noise_once(
+    pty_scanner, board, events
+):
+    """The scanner beeps for what the till then drops: the app must be told, once per scan (a
+    line of noise is many frames at once, told as one)."""
+    from loyalty_pos.devices.events import ScanRejected
+    from loyalty_pos.devices.serial_scanner import ScannerConfig, ScannerLoop
+
+    rejected: queue.Queue[ScanRejected] = queue.Queue()
+    now = [100.0]
+    config = ScannerConfig(port=pty_scanner.path, inter_char_timeout_s=0.1)
+    with ScannerLoop(config, events.put, board, clock=lambda: now[0], on_rejected=rejected.put):
+        ready(board, pty_scanner)
+        pty_scanner.send("4006381333932", aim="]E0")  # wrong check digit
+        first = rejected.get(timeout=SCAN_TIMEOUT)
+        assert "check digit" in first.said and first.device == pty_scanner.path
+
+        now[0] += 10  # the cashier scans something else, later
+        noise = random.Random(7).randbytes(300)
+        pty_scanner.write(noise + b"\r" + b"\x1b[31mRED\x1b[0m\r" + b"\x00\x01\r")
+        pty_scanner.send(EAN13)
+        assert next_event(events).text == EAN13
+        burst = rejected.get(timeout=SCAN_TIMEOUT)
+        assert "garbled" in burst.said
+        assert rejected.empty()  # several frames dropped, one rejection
+
+        now[0] += 0.1  # right after a good scan: a bad one is news again
+        pty_scanner.send("4006381333932")
+        assert "check digit" in rejected.get(timeout=SCAN_TIMEOUT).said
+        pty_scanner.send("CARD-0009")
+        assert next_event(events).text == "CARD-0009"
+    assert rejected.empty()
+
+
 def test_half_a_scan_then_silence_is_dropped_and_not_glued_to_the_next(
     pty_scanner, scanner_loop, events, board, caplog
 ):

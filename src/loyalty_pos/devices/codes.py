@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from biip import ParseError
 from biip.checksums import gs1_standard_check_digit
@@ -32,15 +33,23 @@ SOURCES = ("pcsc", "serial", "wedge", "typed")
 EAN_LENGTHS = (8, 12, 13)
 
 
+#: What was wrong with a refused code, for a sentence in the cashier's words (``problem``).
+Problem = Literal["characters", "empty", "too_long", "check_digit", "length"]
+
+
 class BadCode(Refused):
-    """A code was refused; ``reason`` says why in words a cashier can act on."""
+    """A code was refused; ``reason`` says why in words a cashier can act on, ``problem`` which
+    kind of fault it was (``characters``: control characters, escape sequences or bytes beyond
+    ASCII, i.e. line noise or a wrong baud rate; ``empty``; ``too_long``; ``check_digit``;
+    ``length``: a length its symbology does not have)."""
 
     code = "bad_code"
 
-    def __init__(self, reason: str, source: str) -> None:
+    def __init__(self, reason: str, source: str, problem: Problem = "characters") -> None:
         super().__init__(f"Code refused: {reason}.", reason=reason, source=source)
         self.reason = reason
         self.source = source
+        self.problem: Problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +116,12 @@ def validate_code(
     text, symbology = _strip_symbology(text, symbology)
     text = text.strip(" ")
     if not text:
-        raise BadCode("it is empty", source)
+        raise BadCode("it is empty", source, "empty")
     if len(text) > rules.max_length:
         raise BadCode(
-            f"it is {len(text)} characters long; at most {rules.max_length} are accepted", source
+            f"it is {len(text)} characters long; at most {rules.max_length} are accepted",
+            source,
+            "too_long",
         )
     _verify_check_digits(text, symbology, rules, source)
     return Code(text=text, symbology=symbology, source=source)
@@ -161,12 +172,14 @@ def _verify_check_digits(text: str, symbology: str | None, rules: CodeRules, sou
 def _verify_ean_symbology(text: str, symbology: str, source: str) -> None:
     modifier = symbology[2:]
     if not text.isdigit():
-        raise BadCode(f"an EAN/UPC barcode ({symbology}) must be digits only", source)
+        raise BadCode(f"an EAN/UPC barcode ({symbology}) must be digits only", source, "length")
     if modifier == "0" and len(text) == 8:  # UPC-E, whose check digit needs the UPC-A expansion
         try:
             Upc.parse(text)
         except ParseError as e:
-            raise BadCode("its UPC-E check digit is wrong; scan it again", source) from e
+            raise BadCode(
+                "its UPC-E check digit is wrong; scan it again", source, "check_digit"
+            ) from e
     elif modifier == "0" and len(text) in (12, 13) or modifier == "4" and len(text) == 8:
         _check_gs1(text, source)
     elif modifier == "3" and len(text) - 13 in (2, 5):
@@ -176,7 +189,7 @@ def _verify_ean_symbology(text: str, symbology: str, source: str) -> None:
     elif modifier in ("1", "2") and len(text) == {"1": 2, "2": 5}[modifier]:
         return  # add-on symbols carry no check digit
     else:
-        raise BadCode(f"{len(text)} digits is not a valid length for {symbology}", source)
+        raise BadCode(f"{len(text)} digits is not a valid length for {symbology}", source, "length")
 
 
 def _check_gs1(digits: str, source: str) -> None:
@@ -186,4 +199,5 @@ def _check_gs1(digits: str, source: str) -> None:
             f"its check digit is wrong (the last digit should be {expected}); scan it again "
             "or type the number",
             source,
+            "check_digit",
         )

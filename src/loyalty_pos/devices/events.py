@@ -54,6 +54,26 @@ class DeviceEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanRejected:
+    """A scanner sent something the till did not take (the scanner beeped, nothing happened).
+
+    One per rejected scan; a burst of rejected frames (line noise, a scanner set to the wrong
+    baud rate) is one ``ScanRejected``, for its first frame.
+
+    Attributes:
+        device: the scanner's name (its port).
+        reason: what was wrong, in the words of the log (``check digit``, byte positions).
+        said: what was wrong in words a cashier understands, one sentence.
+        at: ``time.monotonic()`` when it was rejected.
+    """
+
+    device: str
+    reason: str
+    said: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceStatus:
     """The state of one device.
 

@@ -6,6 +6,9 @@ this module does about it:
 
 - noise (wrong baud rate, framing errors, a half-seated plug): the bytes fail the code validator
   and the frame is dropped with a logged reason; the next good frame still reads;
+- every scan dropped is also handed to ``on_rejected`` as a ``ScanRejected`` with a reason in the
+  cashier's words (the scanner beeped, so the cashier waits for the till otherwise); a burst of
+  dropped frames, each less than ``REJECT_BURST_S`` after the one before, is one rejection;
 - half a frame, then silence: dropped after ``inter_char_timeout_s`` so it cannot glue itself to
   the front of the next barcode;
 - unplugged: the port is closed and reopened with exponential backoff (tenacity) until the
@@ -36,7 +39,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 from loyalty_pos.devices._config import TableReader
 from loyalty_pos.devices.codes import DEFAULT_RULES, BadCode, Code, CodeRules, validate_code
-from loyalty_pos.devices.events import DeviceEvent, StatusBoard
+from loyalty_pos.devices.events import DeviceEvent, ScanRejected, StatusBoard
 from loyalty_pos.domain.cards import mask_card
 from loyalty_pos.domain.errors import DeviceError
 
@@ -49,6 +52,23 @@ STOPBITS = {1.0: serial.STOPBITS_ONE, 1.5: serial.STOPBITS_ONE_POINT_FIVE, 2.0: 
 USB_ID = re.compile(r"usb:([0-9A-Fa-f]{4}):([0-9A-Fa-f]{4})(?::(.+))?")
 BY_ID_DIR = Path("/dev/serial/by-id")
 MAX_FRAME_BYTES = 1024
+#: Frames dropped less than this apart are one rejection (noise comes as many frames at once; a
+#: cashier scanning again takes longer than this).
+REJECT_BURST_S = 0.5
+#: Why a frame was dropped, in the cashier's words (``BadCode.problem`` and the framing faults).
+SAID = {
+    "check_digit": "the barcode's check digit did not add up (a smudged or damaged label?); "
+    "if it fails again, type the number",
+    "length": "the barcode had the wrong number of digits for its kind "
+    "(a damaged label may have been misread)",
+    "characters": "the scanner sent garbled characters (a loose cable or a wrong scanner "
+    "setting; call IT if it keeps happening)",
+    "too_long": "what arrived was too long to be an item, a card or a receipt",
+    "empty": "nothing but spaces arrived",
+    "partial": "only part of the code arrived",
+    "overflow": "the scanner sent a line too long to be a code (call IT if it keeps "
+    "happening: the scanner's end-of-code setting may be wrong)",
+}
 _SPLIT = {"cr": re.compile(rb"\r"), "lf": re.compile(rb"\n"), "crlf": re.compile(rb"\r\n")}
 _SPLIT["any"] = re.compile(rb"\r\n|\r|\n")
 
@@ -260,12 +280,19 @@ class _FrameReader:
     """Reads an open port into validated codes; bad frames are dropped with a logged reason.
     ``poll()`` raises serial.SerialException or OSError when the port goes away."""
 
-    def __init__(self, port: serial.Serial, config: ScannerConfig, rules: CodeRules) -> None:
+    def __init__(
+        self,
+        port: serial.Serial,
+        config: ScannerConfig,
+        rules: CodeRules,
+        on_drop: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.port = port
         self.config = config
         self.rules = rules
         self.splitter = FrameSplitter(config.terminator, max(4 * rules.max_length, 256))
         self.dropped = 0
+        self._on_drop = on_drop
 
     def poll(self) -> list[Code]:
         data = self.port.read(self.port.in_waiting or 1)
@@ -278,11 +305,16 @@ class _FrameReader:
                     f"half a frame ({len(partial)} bytes) then "
                     f"{self.config.inter_char_timeout_s:g} s of silence",
                     partial,
+                    "partial",
                 )
             return []
         frames, overflow = self.splitter.feed(data)
         if overflow:
-            self._drop(f"no terminator within {overflow} bytes (check the terminator setting)", b"")
+            self._drop(
+                f"no terminator within {overflow} bytes (check the terminator setting)",
+                b"",
+                "overflow",
+            )
         codes = []
         for frame in frames:
             if not frame.strip(b" "):
@@ -290,11 +322,13 @@ class _FrameReader:
             try:
                 codes.append(decode_frame(frame, self.config, self.rules))
             except BadCode as e:
-                self._drop(e.reason, frame)
+                self._drop(e.reason, frame, e.problem)
         return codes
 
-    def _drop(self, reason: str, frame: bytes) -> None:
+    def _drop(self, reason: str, frame: bytes, problem: str) -> None:
         self.dropped += 1
+        if self._on_drop is not None:
+            self._on_drop(reason, SAID[problem])
         logger.warning(
             "scanner %s: dropped a frame of %d bytes: %s",
             self.config.device_name,
@@ -309,7 +343,8 @@ class _FrameReader:
 
 class ScannerLoop:
     """Reads one serial scanner in a worker thread; one ``DeviceEvent`` (kind ``code``, source
-    ``serial``) per good frame is handed to ``on_event``, which must only hand it over.
+    ``serial``) per good frame is handed to ``on_event``, and one ``ScanRejected`` per rejected
+    scan (or burst of noise) to ``on_rejected``; both must only hand it over.
 
     Start with ``start()`` (or ``with``), stop with ``stop()``; the status goes to ``board``
     under ``config.device_name``.
@@ -323,6 +358,7 @@ class ScannerLoop:
         *,
         rules: CodeRules = DEFAULT_RULES,
         clock: Callable[[], float] = time.monotonic,
+        on_rejected: Callable[[ScanRejected], None] | None = None,
     ) -> None:
         self.config = config
         self.board = board if board is not None else StatusBoard()
@@ -335,6 +371,8 @@ class ScannerLoop:
         self._lock = threading.Lock()
         self._port: serial.Serial | None = None
         self.dropped = 0
+        self._on_rejected = on_rejected
+        self._last_drop: float | None = None  # when the last frame was dropped (a burst's end)
 
     def start(self) -> ScannerLoop:
         if self._thread is not None and self._thread.is_alive():
@@ -411,11 +449,13 @@ class ScannerLoop:
     def _pump(self, port: serial.Serial) -> None:
         with self._lock:
             self._port = port
-        reader = _FrameReader(port, self.config, self._rules)
+        reader = _FrameReader(port, self.config, self._rules, self._dropped)
         self.board.update(self.name, "scanner", "ready")
         while not self._stop.is_set():
             codes = reader.poll()
             self.dropped = reader.dropped
+            if codes:
+                self._last_drop = None  # a good scan ends a burst: the next bad one is news
             for code in codes:
                 event = DeviceEvent.from_code(code, kind="code", device=self.name, at=self._clock())
                 logger.info("code %s from %s", mask_card(code.text), self.name)
@@ -423,6 +463,17 @@ class ScannerLoop:
                     self._on_event(event)
                 except Exception:  # the receiver's bug must not stop the scanner
                     logger.exception("on_event failed for a code from %s", self.name)
+
+    def _dropped(self, reason: str, said: str) -> None:
+        now = self._clock()
+        in_burst = self._last_drop is not None and now - self._last_drop < REJECT_BURST_S
+        self._last_drop = now
+        if in_burst or self._on_rejected is None:
+            return
+        try:
+            self._on_rejected(ScanRejected(self.name, reason, said, now))
+        except Exception:  # the receiver's bug must not stop the scanner
+            logger.exception("on_rejected failed for a scan from %s", self.name)
 
 
 # -- one-shot functions for the CLI ----------------------------------------------------------

@@ -29,6 +29,7 @@ from .messages import (
     CheckoutReady,
     CodeScanned,
     DeviceStatusChanged,
+    ScanRejected,
     ServiceDone,
     StatusRefreshed,
 )
@@ -164,6 +165,16 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
             self.notify(str(e), severity="warning")
             return False
         return True
+
+    def on_scan_rejected(self, message: ScanRejected) -> None:
+        """The scanner beeped but nothing came of it: without a word the cashier would wait."""
+        said = message.said[:1].upper() + message.said[1:]
+        self.notify(
+            f"The last scan was not read: scan it again. {said}.",
+            title="Scanner",
+            severity="warning",
+            timeout=8,
+        )
 
     def on_device_status_changed(self, message: DeviceStatusChanged) -> None:
         """The status bar, and a toast with the reason for an error, and for a device that is

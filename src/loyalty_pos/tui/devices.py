@@ -3,7 +3,8 @@
 ``DeviceLink.start`` starts the card reader and serial scanner the terminal config enables
 (``devices.hub.DeviceHub``) and turns what they report into the app's messages: a tap or a scan
 becomes the same ``CodeScanned`` the keyboard and the item field produce; a status change becomes
-``DeviceStatusChanged`` for the status bar. The loops run on their own threads and only hand over
+``DeviceStatusChanged`` for the status bar; a scan the scanner sent but the till refused becomes
+``ScanRejected``. The loops run on their own threads and only hand over
 (``post`` is the app's thread-safe ``post_message``). The receipt printer is asked for its status
 from a worker thread of the app. ``simulate`` replaces the reader and scanner by two keys.
 """
@@ -21,7 +22,7 @@ from textual.message import Message
 from loyalty_pos.checkout import Terminal
 from loyalty_pos.domain.errors import LoyaltyPosError
 
-from .messages import CodeScanned, DeviceStatusChanged
+from .messages import CodeScanned, DeviceStatusChanged, ScanRejected
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,13 @@ class DeviceLink:
             board.subscribe(
                 lambda s: self.post(DeviceStatusChanged(s.name, s.kind, s.state, s.reason))
             )
-            self.hub = DeviceHub(self._event, reader=reader, scanners=scanners, board=board)
+            self.hub = DeviceHub(
+                self._event,
+                reader=reader,
+                scanners=scanners,
+                board=board,
+                on_rejected=lambda r: self.post(ScanRejected(r.device, r.said)),
+            )
             self.hub.start()
         except (LoyaltyPosError, ImportError, OSError) as e:
             kind = "reader" if _enabled(reader_table) else "scanner"

@@ -112,6 +112,19 @@ class DeviceStatusChanged(Message):
 
 
 @dataclass
+class ScanRejected(Message):
+    """A serial scanner sent a scan the till did not take (posted from the scanner's thread).
+
+    Attributes:
+        device: the scanner.
+        said: why, in the cashier's words.
+    """
+
+    device: str
+    said: str
+
+
+@dataclass
 class CheckoutReady(Message):
     """The checkout screen is up and any basket left open has been restored."""
 
