@@ -56,6 +56,27 @@ async def test_a_printer_that_is_off_keeps_the_sale_and_queues_the_receipt(
     assert t.store.event_by_receipt("DEMO1-000001") is not None
 
 
+async def test_a_failed_print_is_one_message_saying_what_went_wrong_and_what_to_do(
+    make_app, terminal
+) -> None:
+    """QA: F9 with the printer off showed the printer's error and, beside it, the receipt's
+    message repeating it. One message: what went wrong, what to do, the reprint key."""
+    with PrinterSim(mode="refuse") as off:
+        t = with_printer(terminal, off.url)
+        app = make_app(t)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.checkout.status_bar.device_state("printer") == "absent")
+            await sell(pilot, "MASCARA")
+            await until(pilot, lambda: t.store.unprinted() == ["DEMO1-000001"])
+            await until(pilot, lambda: any("DEMO1-000001" in n for n in notes(app)))
+            about_printer = [n for n in notes(app) if f"127.0.0.1:{off.port}" in n]
+    assert about_printer == [
+        f"The receipt printer 127.0.0.1:{off.port} cannot be reached. Receipt DEMO1-000001 did "
+        "not print and stays queued: check that it is on and connected, then press F8 then 5 "
+        "to print it."
+    ]
+
+
 async def test_a_receipt_that_did_not_print_prints_from_the_manager_menu_once_the_printer_is_back(
     make_app, terminal
 ) -> None:

@@ -72,12 +72,19 @@ class PrinterError(DeviceError):
     """The receipt was not (completely) printed. ``str(e)`` is a sentence for the cashier.
 
     ``reason`` says what happened (see ``Reason``), ``device`` where the printer is.
+    ``what`` (what went wrong) and ``todo`` (what to do, no full stop) are the two halves of the
+    message, for a caller that says them in a sentence of its own (the app names the receipt and
+    its reprint key).
     """
 
-    def __init__(self, message: str, *, reason: Reason, device: str) -> None:
+    def __init__(
+        self, message: str, *, reason: Reason, device: str, what: str = "", todo: str = ""
+    ) -> None:
         super().__init__(message, device=device, reason=reason)
         self.reason: Reason = reason
         self.device = device
+        self.what = what or message
+        self.todo = todo
 
 
 # ---------------------------------------------------------------------------------------- config
@@ -437,9 +444,7 @@ def _wait_until_taken(p: Escpos, cfg: PrinterConfig) -> None:
             last, moved = now, time.monotonic()
         elif time.monotonic() - moved >= cfg.timeout_s:
             target = cfg.target
-            raise PrinterError(
-                _message("timeout", target, cfg.timeout_s), reason="timeout", device=target.where
-            )
+            raise _error("timeout", target, cfg.timeout_s)
 
 
 def _require_ready(p: Escpos, cfg: PrinterConfig) -> None:
@@ -449,13 +454,12 @@ def _require_ready(p: Escpos, cfg: PrinterConfig) -> None:
     if not online:
         # TCP: the printer closed the connection; serial/USB: the read timed out.
         reason: Reason = "closed" if target.kind == "tcp" else "timeout"
-        message = _message(reason, target, cfg.timeout_s)
-        raise PrinterError(message, reason=reason, device=target.where)
+        raise _error(reason, target, cfg.timeout_s)
     paper = p.query_status(RT_STATUS_PAPER)
     if paper and paper[0] & RT_MASK_NOPAPER == RT_MASK_NOPAPER:
-        raise PrinterError(_message("paper_out", target), reason="paper_out", device=target.where)
+        raise _error("paper_out", target)
     if online[0] & RT_MASK_ONLINE:
-        raise PrinterError(_message("offline", target), reason="offline", device=target.where)
+        raise _error("offline", target)
 
 
 # ------------------------------------------------------------------------- connections & errors
@@ -471,14 +475,14 @@ def _open(cfg: PrinterConfig) -> Escpos:
     if t.kind == "file":
         if _is_device(Path(t.path)) and not Path(t.path).exists():
             # Opening it would create a plain file where the printer's device node should be.
-            raise PrinterError(_message("absent", t), reason="absent", device=t.where)
+            raise _error("absent", t)
         return File(t.path, profile=cfg.profile)
     if t.kind == "usb":
         if not Usb.is_usable():
-            raise PrinterError(_message("unsupported", t), reason="unsupported", device=t.where)
+            raise _error("unsupported", t)
         # pyusb counts its timeout in milliseconds.
         return Usb(t.vendor_id, t.product_id, timeout=int(timeout * 1000), profile=cfg.profile)
-    raise PrinterError(_message("not_configured", t), reason="not_configured", device="none")
+    raise _error("not_configured", t)
 
 
 @contextlib.contextmanager
@@ -510,20 +514,15 @@ def _translated(target: PrinterTarget, timeout_s: float) -> Iterator[None]:
         reason = _reason(e.__cause__ or e.__context__, default="absent")
         if reason == "timeout":
             reason = "absent"  # no answer to a connection attempt: nobody there
-        raise PrinterError(
-            _message(reason, target, timeout_s), reason=reason, device=target.where
-        ) from e
+        raise _error(reason, target, timeout_s) from e
     except (OSError, serial.SerialException) as e:
         reason = _reason(e, default="failed")
-        raise PrinterError(
-            _message(reason, target, timeout_s, e), reason=reason, device=target.where
-        ) from e
+        raise _error(reason, target, timeout_s, e) from e
     except escpos_errors.Error as e:
+        what = f"The receipt printer {target.where} cannot print this receipt ({e})."
+        todo = "Check the printer profile in the terminal's settings"
         raise PrinterError(
-            f"The receipt printer {target.where} cannot print this receipt ({e}). "
-            "Check the printer profile in the terminal's settings.",
-            reason="failed",
-            device=target.where,
+            f"{what} {todo}.", reason="failed", device=target.where, what=what, todo=todo
         ) from e
 
 
@@ -552,35 +551,61 @@ def _reason(e: BaseException | None, default: Reason) -> Reason:
     return default
 
 
+def _error(
+    reason: Reason, t: PrinterTarget, timeout_s: float = 0, e: BaseException | None = None
+) -> PrinterError:
+    what, todo = _said(reason, t, timeout_s, e)
+    device = "none" if reason == "not_configured" else t.where
+    return PrinterError(
+        _message(reason, t, timeout_s, e), reason=reason, device=device, what=what, todo=todo
+    )
+
+
 def _message(
     reason: Reason, t: PrinterTarget, timeout_s: float = 0, e: BaseException | None = None
 ) -> str:
+    """One sentence or two for the cashier: what went wrong and what to do about it."""
+    what, todo = _said(reason, t, timeout_s, e)
+    if not todo:
+        return what
+    if reason in ("permission", "unsupported"):
+        return f"{what} {todo}."
+    return f"{what} {todo}, then print the receipt again."
+
+
+def _said(
+    reason: Reason, t: PrinterTarget, timeout_s: float = 0, e: BaseException | None = None
+) -> tuple[str, str]:
+    """(what went wrong, what to do: no full stop, so that a caller may go on)."""
     where = t.where
-    again = "then print the receipt again."
     if reason == "not_configured":
-        return "No receipt printer is set up on this terminal."
+        return "No receipt printer is set up on this terminal.", ""
     if reason == "absent":
-        return f"The receipt printer {where} cannot be reached. Check that it is on and connected, {again}"
+        return (
+            f"The receipt printer {where} cannot be reached.",
+            "Check that it is on and connected",
+        )
     if reason == "timeout":
         seconds = f"{timeout_s:g} second" + ("" if timeout_s == 1 else "s")
         return (
-            f"The receipt printer {where} did not answer within {seconds}. "
-            f"Check that it is on, has paper and its cover is closed, {again}"
+            f"The receipt printer {where} did not answer within {seconds}.",
+            "Check that it is on, has paper and its cover is closed",
         )
     if reason == "offline":
-        return f"The receipt printer {where} is offline. Close its cover and clear any paper jam, {again}"
+        return f"The receipt printer {where} is offline.", "Close its cover and clear any paper jam"
     if reason == "paper_out":
-        return f"The receipt printer {where} is out of paper. Load a new roll, {again}"
+        return f"The receipt printer {where} is out of paper.", "Load a new roll"
     if reason == "closed":
-        return (
-            f"The receipt printer {where} stopped in the middle of the receipt. Check it, {again}"
-        )
+        return f"The receipt printer {where} stopped in the middle of the receipt.", "Check it"
     if reason == "permission":
-        return f"This terminal is not allowed to use the receipt printer {where}. Ask IT to grant access."
+        return (
+            f"This terminal is not allowed to use the receipt printer {where}.",
+            "Ask IT to grant access",
+        )
     if reason == "unsupported":
         return (
-            f"Printing to {where} needs USB support, which is not installed. Ask IT "
-            "(the usb extra: pip install 'loyalty-pos[usb]', and libusb-1.0)."
+            f"Printing to {where} needs USB support, which is not installed.",
+            "Ask IT (the usb extra: pip install 'loyalty-pos[usb]', and libusb-1.0)",
         )
     detail = f" ({e.strerror or e})" if isinstance(e, OSError) else (f" ({e})" if e else "")
-    return f"The receipt printer {where} reported an error{detail}. Check it, {again}"
+    return f"The receipt printer {where} reported an error{detail}.", "Check it"

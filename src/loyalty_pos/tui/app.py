@@ -185,6 +185,9 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
             message.name, message.kind, message.state, message.reason
         )
         lost = message.state == "absent" and (before is None or before[1] == "ready")
+        same = before is not None and before[1:] == (message.state, message.reason)
+        if message.quiet or same:
+            return
         if message.reason and (message.state == "error" or lost):
             self.notify(
                 message.reason,

@@ -96,8 +96,10 @@ class DeviceLink:
         """A DeviceEvent, on the device's thread: hand it over, nothing more."""
         self.post(CodeScanned(event.text, event.source, event.kind, device=event.device))
 
-    def _status(self, name: str, kind: str, state: str, reason: str | None) -> None:
-        self.post(DeviceStatusChanged(name, kind, state, reason))
+    def _status(
+        self, name: str, kind: str, state: str, reason: str | None, *, quiet: bool = False
+    ) -> None:
+        self.post(DeviceStatusChanged(name, kind, state, reason, quiet=quiet))
 
     # -- the receipt printer ------------------------------------------------------------------
 
@@ -115,17 +117,22 @@ class DeviceLink:
             state, reason = "error", str(e)
         self._status("printer", "printer", state, None if state == "ready" else reason)
 
-    def print(self, receipt: Any, config: Any) -> str | None:
-        """Print ``receipt`` (on a worker thread); None when printed, else why not."""
-        from loyalty_pos.receipts.printer import print_receipt
+    def print(self, receipt: Any, config: Any) -> tuple[str, str] | None:
+        """Print ``receipt`` (on a worker thread); None when printed, else why not: (what went
+        wrong, what to do, without a full stop; "" when there is nothing more to say)."""
+        from loyalty_pos.receipts.printer import PrinterError, print_receipt
 
         try:
             with self._printing:
                 print_receipt(receipt, config)
+        except PrinterError as e:
+            state = "absent" if e.reason == "absent" else "error"
+            self._status("printer", "printer", state, str(e), quiet=True)
+            return e.what, e.todo
         except (LoyaltyPosError, OSError) as e:
-            self._status("printer", "printer", "error", str(e))
-            return str(e)
-        self._status("printer", "printer", "ready", None)
+            self._status("printer", "printer", "error", str(e), quiet=True)
+            return str(e), ""
+        self._status("printer", "printer", "ready", None, quiet=True)
         return None
 
     # -- simulated devices (``loyalty-pos demo``) ---------------------------------------------

@@ -103,12 +103,16 @@ class StatusRefreshed(Message):
 
 @dataclass
 class DeviceStatusChanged(Message):
-    """A reader, scanner or printer changed state (posted from the device's thread)."""
+    """A reader, scanner or printer changed state (posted from the device's thread).
+
+    ``quiet``: for the status bar only; whoever posted it says the reason itself (a receipt
+    that did not print says why in its own message, with what to do)."""
 
     name: str
     kind: str
     state: str
     reason: str | None = None
+    quiet: bool = False
 
 
 @dataclass

@@ -62,14 +62,21 @@ class Printing:
         problem = self.devices.print(receipt, config)
         self.call_from_thread(self._printed, receipt_id, problem)
 
-    def _printed(self, receipt_id: str, problem: str | None) -> None:
+    def _printed(self, receipt_id: str, problem: tuple[str, str] | None) -> None:
         t = self.terminal
         when = None if problem else t.now()
-        self.submit("printed", lambda: t.store.mark_printed(receipt_id, when, problem), self)
+        error = " ".join(problem) if problem else None
+        self.submit("printed", lambda: t.store.mark_printed(receipt_id, when, error), self)
         if problem:
             self.notify(
-                f"Receipt {receipt_id} was not printed: {problem} "
-                "It stays queued: F8 then 5 prints it when the printer is back.",
-                severity="error",
-                timeout=10,
+                not_printed(receipt_id, *problem), title="Printer", severity="error", timeout=10
             )
+
+
+def not_printed(receipt_id: str, what: str, todo: str) -> str:
+    """One message for a receipt that did not print: what went wrong, then what to do, the
+    reprint key last (the printer's status is not said again beside it)."""
+    todo = f"{todo[:1].lower()}{todo[1:]}, then press" if todo else "press"
+    return (
+        f"{what} Receipt {receipt_id} did not print and stays queued: {todo} F8 then 5 to print it."
+    )
