@@ -77,6 +77,36 @@ async def test_a_failed_print_is_one_message_saying_what_went_wrong_and_what_to_
     ]
 
 
+async def test_a_printer_back_after_a_failed_print_shows_in_the_status_bar_without_a_print(
+    make_app, terminal
+) -> None:
+    """Paper loaded, cable back: the printer is asked again in the background, the status bar
+    shows it ready, and the cashier is told once, with the receipt F8 5 prints."""
+    with PrinterSim(mode="refuse") as off:
+        port = off.port
+        with (terminal.home / "terminal.toml").open("a") as f:
+            f.write(f'\n[printer]\nurl = "{off.url}"\ntimeout_s = 1.0\nrecheck_s = 0.1\n')
+    t = open_terminal(terminal.home)
+    t.clock = lambda: NOW
+    app = make_app(t)
+    async with app.run_test(size=(80, 24)) as pilot:
+        bar = app.checkout.status_bar
+        await until(pilot, lambda: bar.device_state("printer") == "absent")
+        await sell(pilot, "MASCARA")
+        await until(pilot, lambda: t.store.unprinted() == ["DEMO1-000001"])
+        assert bar.device_state("printer") == "absent"
+        with PrinterSim(port) as sim:
+            await until(pilot, lambda: bar.device_state("printer") == "ready")
+            back = "Printer ready again. 1 receipt(s) did not print (DEMO1-000001): F8 then 5 prints it."
+            await until(pilot, lambda: back in notes(app))
+            asked = len(sim.raw)
+            await until(pilot, lambda: app._printer_recheck is None)
+            await pilot.pause(0.3)  # three intervals: a printer that is ready is not asked again
+            assert len(sim.raw) == asked and sim.received == [b""] * asked
+        assert notes(app).count(back) == 1
+    assert t.store.unprinted() == ["DEMO1-000001"]  # F8 5 prints it; nothing printed by itself
+
+
 async def test_a_receipt_that_did_not_print_prints_from_the_manager_menu_once_the_printer_is_back(
     make_app, terminal
 ) -> None:

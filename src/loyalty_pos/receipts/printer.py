@@ -202,6 +202,13 @@ def _check(values: Mapping[str, object], section: str) -> list[str]:
     timeout = values["timeout_s"]
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 120:
         problems.append(f"{section}.timeout_s: must be a number of seconds, > 0 and <= 120")
+    recheck = values["recheck_s"]
+    if (
+        not isinstance(recheck, int | float)
+        or isinstance(recheck, bool)
+        or not 0.1 <= recheck <= 600
+    ):
+        problems.append(f"{section}.recheck_s: must be a number of seconds, 0.1 to 600")
     for key in ("qr", "gb18030"):
         if not isinstance(values[key], bool):
             problems.append(f"{section}.{key}: must be true or false")
@@ -224,6 +231,8 @@ class PrinterConfig:
         gb18030: The printer has a Chinese font and prints GB18030 (Chinese-market printers):
             Chinese and Japanese characters print in it, two columns each. Without it, each
             character the profile's code pages lack prints as one ``?`` (``PrintableText``).
+        recheck_s: How often the app asks a printer that is absent or in error for its status
+            again, in the background, so that the status bar shows it back without a print.
     """
 
     url: str = "none"
@@ -233,6 +242,7 @@ class PrinterConfig:
     timeout_s: float = 5.0
     qr: bool = False
     gb18030: bool = False
+    recheck_s: float = 5.0
     target: PrinterTarget = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -258,7 +268,16 @@ class PrinterConfig:
         return cls(**values)
 
 
-CONFIG_KEYS = ("url", "width_chars", "dots", "profile", "timeout_s", "qr", "gb18030")
+CONFIG_KEYS = (
+    "url",
+    "width_chars",
+    "dots",
+    "profile",
+    "timeout_s",
+    "qr",
+    "gb18030",
+    "recheck_s",
+)
 _DEFAULTS: dict[str, object] = {
     "url": "none",
     "width_chars": 42,
@@ -267,6 +286,7 @@ _DEFAULTS: dict[str, object] = {
     "timeout_s": 5.0,
     "qr": False,
     "gb18030": False,
+    "recheck_s": 5.0,
 }
 
 

@@ -188,6 +188,10 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         same = before is not None and before[1:] == (message.state, message.reason)
         if message.quiet or same:
             return
+        if message.state == "ready" and before is not None and before[1] != "ready":
+            if message.kind == "printer":  # found back by a status check, not by a print
+                self.printer_back()
+            return
         if message.reason and (message.state == "error" or lost):
             self.notify(
                 message.reason,

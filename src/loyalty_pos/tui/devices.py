@@ -107,15 +107,22 @@ class DeviceLink:
     def has_printer(self) -> bool:
         return str(self.t.config.printer.get("url", "none")).strip().lower() not in ("", "none")
 
-    def check_printer(self, config: Any) -> None:
-        """Ask the printer for its state (on a worker thread: it may take ``timeout_s``)."""
+    def check_printer(self, config: Any) -> str | None:
+        """Ask the printer for its state (on a worker thread: it may take ``timeout_s``) and
+        return it; None when a receipt is being printed (a network printer serves one
+        connection at a time, and the print reports the state itself)."""
         from loyalty_pos.receipts.printer import printer_status
 
+        if not self._printing.acquire(blocking=False):
+            return None
         try:
             state, reason = printer_status(config)
         except (LoyaltyPosError, OSError) as e:
             state, reason = "error", str(e)
+        finally:
+            self._printing.release()
         self._status("printer", "printer", state, None if state == "ready" else reason)
+        return state
 
     def print(self, receipt: Any, config: Any) -> tuple[str, str] | None:
         """Print ``receipt`` (on a worker thread); None when printed, else why not: (what went

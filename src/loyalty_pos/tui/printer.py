@@ -1,12 +1,17 @@
 """The receipt printer from the app: the receipt is built on the service thread (it reads the
 store) and sent on a thread of its own, so a printer that stalls never holds up the checkout. A
-receipt that did not print stays queued (``mark_printed`` with the error) for a reprint."""
+receipt that did not print stays queued (``mark_printed`` with the error) for a reprint.
+
+A printer that is absent or in error (at start, or after a print that failed) is asked for its
+status again every ``recheck_s`` on a worker thread, until it answers ready: the status bar then
+shows it back, and the cashier is told once, with the receipts waiting for F8 5."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from textual import work
+from textual.timer import Timer
 
 from loyalty_pos.domain.errors import LoyaltyPosError
 
@@ -22,8 +27,11 @@ class Printing:
     post_message: Any
     call_from_thread: Any
     notify: Any
+    set_timer: Any
 
-    @work(thread=True, exclusive=True, group="printer", exit_on_error=False)
+    _printer_recheck: Timer | None = None
+
+    @work(thread=True, exclusive=True, group="printer-status", exit_on_error=False)
     def check_printer(self) -> None:
         if not self.devices.has_printer:
             return
@@ -33,8 +41,27 @@ class Printing:
             config = printer_config(self.terminal)
         except LoyaltyPosError as e:
             self.post_message(DeviceStatusChanged("printer", "printer", "error", str(e)))
-            return
-        self.devices.check_printer(config)
+            return  # the settings are wrong: asking again will not change that
+        if self.devices.check_printer(config) != "ready":
+            self.call_from_thread(self.recheck_printer, config.recheck_s)
+
+    def recheck_printer(self, after_s: float) -> None:
+        """Ask the printer for its status again in ``after_s`` seconds (once, however often
+        this is called meanwhile)."""
+        if self._printer_recheck is None:
+            self._printer_recheck = self.set_timer(after_s, self._recheck_now)
+
+    def _recheck_now(self) -> None:
+        self._printer_recheck = None
+        self.check_printer()
+
+    def printer_back(self) -> None:
+        """The printer answers again after being absent or in error: say so once, with the
+        receipts that did not print meanwhile."""
+        store = self.terminal.store
+        self.submit(
+            "printer-back", store.unprinted, self, done=lambda q: ServiceDone("printer-back", q)
+        )
 
     def print_receipt(self, receipt_id: str) -> None:
         if not self.devices.has_printer:
@@ -56,11 +83,23 @@ class Printing:
     def on_service_done(self, message: ServiceDone) -> None:
         if message.what == "print":
             self._send_to_printer(*message.result)
+        elif message.what == "printer-back":
+            queued: list[str] = message.result
+            said = "Printer ready again."
+            if queued:
+                which = "it" if len(queued) == 1 else "them"
+                said += (
+                    f" {len(queued)} receipt(s) did not print ({', '.join(queued)}): "
+                    f"F8 then 5 prints {which}."
+                )
+            self.notify(said, title="Printer", timeout=10)
 
     @work(thread=True, group="printer", exit_on_error=False)
     def _send_to_printer(self, receipt_id: str, receipt: Any, config: Any) -> None:
         problem = self.devices.print(receipt, config)
         self.call_from_thread(self._printed, receipt_id, problem)
+        if problem:
+            self.call_from_thread(self.recheck_printer, config.recheck_s)
 
     def _printed(self, receipt_id: str, problem: tuple[str, str] | None) -> None:
         t = self.terminal
