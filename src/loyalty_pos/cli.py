@@ -204,21 +204,58 @@ def cmd_card_link(args: argparse.Namespace) -> Any:
 
 def _device_tables(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
     """The [reader] and [scanner] tables of this terminal's config, if it has one."""
+    reader, scanner, _, source = _all_device_tables(args)
+    return reader, scanner, source
+
+
+def _all_device_tables(
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]:
+    """The [reader], [scanner] and [printer] tables of this terminal's config, if it has one."""
     home = resolve_home(args.home)
     if (home / "terminal.toml").exists():
         from .config import load_terminal_config
 
         cfg = load_terminal_config(home / "terminal.toml")
-        return cfg.reader, cfg.scanner, str(home / "terminal.toml")
-    return {}, {}, "defaults"
+        return cfg.reader, cfg.scanner, cfg.printer, str(home / "terminal.toml")
+    return {}, {}, {}, "defaults"
+
+
+def _enabled(table: dict[str, Any]) -> bool:
+    """Whether a [reader] or [scanner] table asks for its device (as the app reads it)."""
+    return bool(table) and table.get("enabled", True) is True
 
 
 def cmd_devices(args: argparse.Namespace) -> Any:
+    """What is connected, and each configured device found or not, with the reason: a wrong
+    scanner port or printer address shows here, not only in the app."""
     from .devices.commands import list_devices
     from .devices.pcsc import ReaderConfig
+    from .devices.serial_scanner import ScannerConfig
 
-    reader, _, source = _device_tables(args)
-    return list_devices(ReaderConfig.from_dict(reader, source, "reader"))
+    reader, scanner, printer, source = _all_device_tables(args)
+    scanners = [ScannerConfig.from_dict(scanner, source, "scanner")] if _enabled(scanner) else []
+    listing = list_devices(
+        ReaderConfig.from_dict(reader, source, "reader"),
+        reader_configured=_enabled(reader),
+        scanners=scanners,
+    )
+    if str(printer.get("url", "none")).strip().lower() not in ("", "none"):
+        configured = listing["configured"]
+        assert isinstance(configured, list)
+        configured.append(_configured_printer(printer, source))
+    return listing
+
+
+def _configured_printer(table: dict[str, Any], source: str) -> dict[str, Any]:
+    from .receipts.printer import PrinterConfig, probe_printer
+
+    entry: dict[str, Any] = {"kind": "printer", "name": str(table.get("url"))}
+    try:
+        state, reason = probe_printer(PrinterConfig.from_dict(table, source))
+    except LoyaltyPosError as e:  # the settings themselves are wrong
+        state, reason = "error", str(e)
+    return {**entry, "state": state, "reason": reason}
 
 
 def cmd_card_read(args: argparse.Namespace) -> Any:
@@ -501,7 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reader", help="a reader's name, or part of it (default: the config's filter)")
     p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S")
 
-    add("devices", cmd_devices, "list PC/SC readers (card present or not) and serial ports")
+    add(
+        "devices",
+        cmd_devices,
+        "list the configured reader, scanner and printer (found or not, and why), "
+        "PC/SC readers and serial ports",
+    )
     p = add("scan", cmd_scan, "wait for one code from a serial scanner and print it")
     p.add_argument(
         "--serial",

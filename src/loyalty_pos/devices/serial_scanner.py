@@ -243,6 +243,7 @@ def open_port(config: ScannerConfig) -> serial.Serial:
     """Open the scanner's port with its line settings; raises DeviceError (``state`` detail:
     ``absent`` when it is not there, ``error`` otherwise)."""
     path = resolve_port(config.port)
+    busy = False
     try:
         return serial.Serial(
             port=path,
@@ -265,9 +266,10 @@ def open_port(config: ScannerConfig) -> serial.Serial:
             )
         elif "lock" in str(e).lower() or code == errno.EBUSY:
             message, state = f"The scanner at {path} is in use by another program.", "error"
+            busy = True
         else:
             message, state = f"The scanner at {path} could not be opened: {e}", "error"
-        raise DeviceError(message, device=config.device_name, state=state) from e
+        raise DeviceError(message, device=config.device_name, state=state, busy=busy) from e
     except ValueError as e:
         raise DeviceError(
             f"The scanner settings are not valid for {path}: {e}",
@@ -499,6 +501,20 @@ def list_serial_ports() -> list[dict[str, object]]:
             }
         )
     return ports
+
+
+def probe_scanner(config: ScannerConfig) -> tuple[str, str | None]:
+    """Whether the configured scanner is there, for ``loyalty-pos devices``: ``found`` (its port
+    opens; None, or a note when another program holds it), ``missing`` or ``error``, with the
+    reason. Opens the port for a moment and closes it again."""
+    try:
+        port = open_port(config)
+    except DeviceError as e:
+        if e.details.get("busy"):
+            return "found", f"{e.message} (the checkout app, if it is running)"
+        return ("missing" if e.details.get("state") == "absent" else "error"), e.message
+    port.close()
+    return "found", None
 
 
 def scan_serial(

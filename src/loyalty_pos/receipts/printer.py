@@ -322,6 +322,38 @@ def printer_status(cfg: PrinterConfig) -> tuple[State, str]:
     return "ready", f"Receipt printer {target.where} is ready."
 
 
+def probe_printer(cfg: PrinterConfig) -> tuple[str, str | None]:
+    """Whether the configured printer is there, for ``loyalty-pos devices``: ``found`` (it
+    answers ready), ``missing`` (no such host or device, nothing answers), ``refused`` (the host
+    is there but refuses connections on that port: a wrong port, or not a printer) or ``error``
+    (it answers but cannot print: paper, cover, permission), with the reason. Prints nothing."""
+    target = cfg.target
+    if target.kind == "tcp":
+        try:
+            with socket.create_connection((target.host, target.port), timeout=cfg.timeout_s):
+                pass
+        except ConnectionRefusedError:
+            return "refused", (
+                f"{target.where} refuses connections: nothing listens on port {target.port} "
+                "there. Check the printer's address and port in [printer] url (9100 for most "
+                "network receipt printers)."
+            )
+        except socket.gaierror:
+            return "missing", (
+                f"No host {target.host!r} is known: check the address in [printer] url."
+            )
+        except OSError as e:
+            why = "nothing answered in time" if isinstance(e, TimeoutError) else e.strerror or e
+            return "missing", (
+                f"The receipt printer {target.where} cannot be reached ({why}): check that it "
+                "is on and connected, and its address in [printer] url."
+            )
+    state, reason = printer_status(cfg)
+    if state == "ready":
+        return "found", None
+    return ("missing" if state == "absent" else "error"), reason
+
+
 class PrintableText:
     """A receipt's text as this printer prints it, so that it is laid out as it will look.
 

@@ -1,0 +1,95 @@
+"""``loyalty-pos devices`` as the IT person installing a till reads it: the devices the terminal
+config names are listed whether they are there or not, each with its state and the reason, next
+to what is connected (a scanner on a wrong port, or a printer address nothing listens on, did not
+show at all)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hardware.printer_sim import PrinterSim
+from loyalty_pos.bootstrap import make_demo_home
+from loyalty_pos.cli import main
+
+from .conftest import READER_1
+
+pytestmark = pytest.mark.hardware
+
+
+def devices(home: Path, capsys: pytest.CaptureFixture[str], settings: str) -> dict:  # type: ignore[type-arg]
+    with (home / "terminal.toml").open("a") as f:
+        f.write(settings)
+    assert main(["devices", "--home", str(home), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "till"
+    make_demo_home(home).store.close()
+    return home
+
+
+def test_a_wrong_scanner_port_and_a_printer_refusing_connections_are_listed_with_why(
+    home, tmp_path, capsys
+):
+    missing = tmp_path / "ttyACM9"
+    with PrinterSim(mode="refuse") as off:
+        listing = devices(
+            home,
+            capsys,
+            f'\n[scanner]\nport = "{missing}"\n\n[printer]\nurl = "{off.url}"\ntimeout_s = 1\n',
+        )
+    assert listing["configured"] == [
+        {
+            "kind": "scanner",
+            "name": str(missing),
+            "state": "missing",
+            "reason": f"No scanner at {missing}: is it plugged in?",
+        },
+        {
+            "kind": "printer",
+            "name": off.url,
+            "state": "refused",
+            "reason": f"127.0.0.1:{off.port} refuses connections: nothing listens on port "
+            f"{off.port} there. Check the printer's address and port in [printer] url (9100 for "
+            "most network receipt printers).",
+        },
+    ]
+    assert {"pcsc", "readers", "serial_ports"} <= set(listing)  # the listing as it was
+
+
+def test_a_scanner_and_a_printer_that_are_there_are_found_and_one_out_of_paper_says_so(
+    home, pty_scanner, capsys
+):
+    with PrinterSim(paper="out") as sim:
+        listing = devices(
+            home,
+            capsys,
+            f'\n[scanner]\nport = "{pty_scanner.path}"\n\n[printer]\nurl = "{sim.url}"\n',
+        )
+    scanner, printer = listing["configured"]
+    assert (scanner["state"], scanner["reason"]) == ("found", None)
+    assert printer["state"] == "error"
+    assert "out of paper" in printer["reason"]
+    assert sim.received == [b""] * len(sim.received)  # asked, nothing printed
+
+
+def test_the_configured_reader_is_found_by_its_filter_or_missing_with_the_readers_seen(
+    home, pcscd, capsys
+):
+    from loyalty_pos.devices.commands import list_devices
+    from loyalty_pos.devices.pcsc import ReaderConfig
+
+    listing = devices(home, capsys, '\n[reader]\nname_filter = "ACR1252"\n')
+    (reader,) = listing["configured"]
+    assert reader["state"] == "missing"
+    assert "No card reader whose name contains 'ACR1252'" in reader["reason"]
+    assert READER_1 in reader["reason"]
+    found = list_devices(ReaderConfig(name_filter=READER_1), reader_configured=True)
+    assert found["configured"] == [
+        {"kind": "reader", "name": f"PC/SC reader {READER_1!r}", "state": "found", "reason": None}
+    ]
