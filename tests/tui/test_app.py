@@ -96,6 +96,37 @@ async def test_a_card_tapped_on_the_reader_attaches_the_member(make_app):
         assert app.checkout.view.member.name == "Anna Schmidt"
 
 
+async def test_a_cartons_itf14_from_the_serial_scanner_is_an_unknown_product_not_a_new_card(
+    make_app, terminal
+):
+    """QA: 09520123456788 (an ITF-14 with a valid check digit) matched the default card
+    pattern (14 hex digits, a 7-byte UID) and was offered for enrolment. The scanner says ITF
+    (]I1): a product, never a card; read without an identifier, an unknown 14-digit GTIN is a
+    product too, while a card of 14 digits that is enrolled here still attaches."""
+    from loyalty_pos.checkout import enroll
+    from loyalty_pos.domain.gtin import with_check_digit
+
+    card = with_check_digit("1234567890123")  # a UID of digits only, whose last one fits GS1
+    enroll(terminal, card, "Carla Digits")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for symbology in ("]I1", None):
+            said = len(notes(app))
+            carton = DeviceEvent(
+                "code", "09520123456788", "serial", "/dev/ttyACM0", symbology, time.monotonic()
+            )
+            thread = threading.Thread(target=app.devices._event, args=(carton,))  # as the loop
+            thread.start()
+            thread.join()
+            await until(pilot, lambda: len(notes(app)) > said)  # noqa: B023
+            assert notes(app)[-1].startswith("Unknown product '09520123456788': a product barcode")
+            assert app.checkout.unknown_card == ""  # not offered for F4
+            assert app.checkout.view.member is None and app.checkout.view.basket.lines == ()
+        await fill(pilot, card)
+        assert app.checkout.view.member.name == "Carla Digits"
+
+
 async def test_a_scanner_that_cannot_be_opened_shows_in_the_status_line(make_app, terminal):
     terminal.config = dataclasses.replace(
         terminal.config, scanner={"enabled": True, "port": "/dev/no-such-scanner"}

@@ -204,3 +204,16 @@ def test_code_rules_config_errors_name_the_file_and_every_key():
     assert "devices.codes.max_length: must be a whole number from 1 to 4096" in problems
     assert "devices.codes.verify_ean_digits: must be true or false" in problems
     assert str(error.value).startswith("terminal.toml: ")
+
+
+def test_a_gtin_in_a_gtin_symbology_is_a_product_barcode_and_never_a_card():
+    from loyalty_pos.domain.gtin import is_gtin14, is_product_barcode
+
+    assert is_product_barcode("09520123456788", "]I1")  # ITF-14
+    assert is_product_barcode("4006381333931", "]E0")  # EAN-13
+    assert is_product_barcode("09520123456788", "]e0")  # GS1 DataBar
+    assert not is_product_barcode("09520123456788", "]C0")  # Code128: a card may be printed so
+    assert not is_product_barcode("09520123456788", None)  # no identifier: the scanner did not say
+    assert not is_product_barcode("09520123456787", "]I1")  # check digit wrong: not a GTIN
+    assert not is_product_barcode("04A1B2C3D4E500", "]I1")
+    assert is_gtin14("09520123456788") and not is_gtin14("4006381333931")

@@ -94,7 +94,15 @@ class DeviceLink:
 
     def _event(self, event: Any) -> None:
         """A DeviceEvent, on the device's thread: hand it over, nothing more."""
-        self.post(CodeScanned(event.text, event.source, event.kind, device=event.device))
+        self.post(
+            CodeScanned(
+                event.text,
+                event.source,
+                event.kind,
+                device=event.device,
+                symbology=event.symbology,
+            )
+        )
 
     def _status(
         self, name: str, kind: str, state: str, reason: str | None, *, quiet: bool = False

@@ -33,6 +33,8 @@ class CodeScanned(Message):
             ``code`` when the router must decide (receipt id, item or card).
         qty: units to add when the code turns out to be an item (``3*CODE``).
         device: the reader or port, for messages.
+        symbology: the AIM identifier a serial scanner sent with the code (``]E0``, ``]I1``),
+            if any: a product's GTIN in a GTIN symbology is never taken for a card.
     """
 
     text: str
@@ -40,6 +42,7 @@ class CodeScanned(Message):
     kind: Literal["code", "card"] = "code"
     qty: int = 1
     device: str = ""
+    symbology: str | None = None
 
 
 @dataclass

@@ -25,6 +25,7 @@ from loyalty_pos.checkout import (
 )
 from loyalty_pos.domain.cards import mask_card, normal_card
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
+from loyalty_pos.domain.gtin import is_gtin14, is_product_barcode
 from loyalty_pos.domain.money import parse_typed_amount
 from loyalty_pos.domain.quote import MAX_QTY, Quote, cap_reason
 from loyalty_pos.printing import receipt_text
@@ -115,8 +116,15 @@ class CheckoutSession:
             note += f" The card was not kept: {e}"
         return replace(view, note=f"{note} {view.note}".strip()), True
 
-    def scan(self, code: str, qty: int = 1, kind: str = "code") -> ScanResult:
-        """Route one code: a catalog item is added, a card attaches its member."""
+    def scan(
+        self, code: str, qty: int = 1, kind: str = "code", symbology: str | None = None
+    ) -> ScanResult:
+        """Route one code: a catalog item is added, a card attaches its member.
+
+        A product's barcode is never a card: a valid GTIN that the scanner announced as
+        EAN/UPC, ITF or GS1 DataBar (``symbology``), and a 14-digit code with a GTIN check
+        digit (an ITF-14 read without its identifier) unless it is a card known here. Either,
+        not in the catalog, is an unknown product, not a new card to enrol."""
         code = code.strip()
         if not code:
             raise Refused("The code is empty.")
@@ -125,8 +133,17 @@ class CheckoutSession:
         try:
             line = resolve_items(self.t, [(code, _qty(qty))])[0]
         except NotFound:
-            if self.t.is_card(code):
-                return self._attach(code)
+            product = is_product_barcode(code, symbology)
+            if not product and self.t.is_card(code):
+                found = self._attach(code)
+                if found.unknown_card is None or not is_gtin14(code):
+                    return found
+                product = True
+            if product:
+                raise NotFound(
+                    f"Unknown product {shown(code)}: a product barcode (GTIN) that is not in "
+                    "the catalog. Sell it by another code, or as a free amount (F7)."
+                ) from None
             raise NotFound(
                 f"Unknown code {shown(code)}: it is not an item, a member card or a receipt."
             ) from None

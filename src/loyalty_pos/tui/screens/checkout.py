@@ -209,8 +209,10 @@ class CheckoutScreen(StaysUp, Screen[None]):
             return
         # No need to wait for a sale being recorded: jobs run in order, so this scan goes to the
         # next customer's basket.
-        session, qty, kind = self.pos.session, message.qty, message.kind
-        self.pos.submit("scan", lambda: session.scan(text, qty, kind), target=self, done=_scanned)
+        session, qty, kind, aim = self.pos.session, message.qty, message.kind, message.symbology
+        self.pos.submit(
+            "scan", lambda: session.scan(text, qty, kind, aim), target=self, done=_scanned
+        )
 
     # -- keys -----------------------------------------------------------------------------------
 
