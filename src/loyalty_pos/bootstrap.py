@@ -6,7 +6,7 @@ import os
 import shutil
 import tomllib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +255,13 @@ def is_demo_home(home: Path) -> bool:
     except (ConfigError, Refused, OSError):
         return False
     return config.terminal_id == "DEMO1" and not config.ledger.configured
+
+
+def end_of_day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, Any]:
+    """The end-of-day report (``reports.day_report``) as the CLI and the nightly job make it: a
+    till with a ledger asks it for the store-wide balances of a period that is over."""
+    from .reports import day_report
+    from .sync import ledger_balances
+
+    ledger = ledger_balances(t) if t.config.ledger.configured else None
+    return day_report(t, start, end, ledger=ledger)

@@ -438,7 +438,8 @@ def cmd_sync(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> Any:
-    from .reports import day_report, report_text
+    from .bootstrap import end_of_day_report
+    from .reports import report_text
 
     t = _terminal(args)
     # An empty value (a script's unset variable) is refused, not read as today.
@@ -446,7 +447,7 @@ def cmd_report(args: argparse.Namespace) -> Any:
     end = parse_day(args.to, "--to") if args.to is not None else None
     if end is not None and end < start:
         raise Refused(f"--to {end} is before the first day {start}")
-    report = day_report(t, start, end)
+    report = end_of_day_report(t, start, end)
     if args.json:
         return report
     sys.stdout.write(report_text(report) + "\n")

@@ -23,11 +23,11 @@ from rich.logging import RichHandler
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from . import checkout as svc
-from .bootstrap import CONFIG_FILE, check_home, open_terminal, resolve_home
+from .bootstrap import CONFIG_FILE, check_home, end_of_day_report, open_terminal, resolve_home
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused, StorageError
 from .exits import Parser
-from .reports import day_report, parse_day, report_text
+from .reports import parse_day, report_text
 
 log = logging.getLogger("loyalty_pos.nightly")
 
@@ -137,7 +137,7 @@ def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> d
     step("optimize", lambda: t.store.conn.execute("PRAGMA optimize").fetchall() or "ok")
 
     def write_report() -> dict[str, str]:
-        report = day_report(t, day)
+        report = end_of_day_report(t, day)
         folder = t.home / "reports"
         folder.mkdir(exist_ok=True)
         files = {

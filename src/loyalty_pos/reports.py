@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .checkout import Terminal
 from .domain.accounting import POINT_EVENTS, apply_event, event_day
-from .domain.errors import Refused
+from .domain.errors import LoyaltyPosError, Refused
 from .domain.lots import Account, Lot
-from .domain.metrics import balance_figures, period_report
+from .domain.metrics import balance_figures, period_report, points_value
 from .store.db import MEMBERS_PULLED_AT, utc_iso
 
 #: The years a time or a day given by a person (a report's day, a CLI ``--at``) may fall in: wider
@@ -146,18 +146,31 @@ def held_back(t: Terminal, begin: datetime, finish: datetime) -> int:
     return sum(1 for row in t.store.rejected() if start <= row["occurred_at"] < end)
 
 
-def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, Any]:
+#: Asks the ledger for its figures of a period (``sync.ledger_balances``): its liability and
+#: members in debt at the end, and what its expiry runs wrote off in it.
+LedgerAsk = Callable[[datetime, datetime], dict[str, Any]]
+
+
+def day_report(
+    t: Terminal, start: date, end: date | None = None, ledger: LedgerAsk | None = None
+) -> dict[str, Any]:
     """Figures for the store-local days ``start`` to ``end`` (inclusive; default: that one day).
 
-    The balances are those at the end of the period (``BalanceReplay``), unless this till took
-    members' accounts from its ledger after that: they then hold what happened since, at this
-    till and at others, and the report leaves the balances to the ledger's report."""
+    The balances (the liability, the members in debt) and the points expired are store-wide.
+    A till without a ledger replays them from its journal to the end of the period
+    (``BalanceReplay``). A till with one (``ledger``) takes those of a period that is over from
+    the ledger, which holds every till's sales, once its own of the period are all there; before
+    then, or with the ledger out of reach, it shows none and says why. For today it shows the
+    balances it knows: the accounts it last pulled and its own sales since."""
     tz = t.now().tzinfo
     begin = datetime.combine(start, time(), tz)
     finish = datetime.combine((end or start) + timedelta(days=1), time(), tz)
     program = t.program
     pulled = members_pulled_at(t)
-    replay = BalanceReplay(t, finish, begin) if pulled is None or pulled <= finish else None
+    from_ledger = ledger is not None and finish <= t.now()
+    replay = None
+    if not from_ledger and (pulled is None or pulled <= finish):
+        replay = BalanceReplay(t, finish, begin)
     events = t.store.events()
     report = period_report(
         replay.passing(events) if replay else events,
@@ -168,7 +181,10 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
         rejected=held_back(t, begin, finish),
     )
     why = None
-    if replay is not None and replay.base_holds_later:
+    figures: dict[str, Any] | None = None
+    if from_ledger and ledger is not None:
+        figures, why = _ledgers_figures(t, ledger, begin, finish)
+    elif replay is not None and replay.base_holds_later:
         replay = None
         why = (
             "the members' accounts this till took from it count an event of this till stamped "
@@ -179,20 +195,68 @@ def day_report(t: Terminal, start: date, end: date | None = None) -> dict[str, A
             f"this till took members' accounts from it at {pulled:%Y-%m-%d %H:%M}, "
             "after the period ended"
         )
-    report.update(
-        balance_figures(
-            replay.balances() if replay else None,
-            currency=program.currency,
-            points_per_unit=program.redeem.points_per_unit,
+    if figures is not None:
+        report.update(figures)
+    else:
+        report.update(
+            balance_figures(
+                replay.balances() if replay else None,
+                currency=program.currency,
+                points_per_unit=program.redeem.points_per_unit,
+            )
         )
-    )
-    report["expired"] = replay.expired() if replay else None
+        report["expired"] = replay.expired() if replay else None
+        report["balances_from"] = "till" if replay else None
     if why:
         report["balances_unknown"] = (
             "The balances at the end of this period are the ledger's to tell "
             f"(loyalty-ledger report): {why}."
         )
     return {"terminal_id": t.config.terminal_id, "program": program.id, **report}
+
+
+def _ledgers_figures(
+    t: Terminal, ask: LedgerAsk, begin: datetime, finish: datetime
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The ledger's balance figures of ``[begin, finish)`` for the report, or None and why not.
+    Asked only when every event of this till stamped before ``finish`` is at the ledger: a sale
+    not yet sent (or held back) is in no balance there, and the figure would leave it out."""
+    row = t.store.one("SELECT COUNT(*) AS n FROM outbox WHERE occurred_at < ?", (utc_iso(finish),))
+    waiting = int(row["n"]) if row else 0
+    if waiting:
+        return None, (
+            f"{waiting} of this till's events of before the period's end "
+            f"{'is' if waiting == 1 else 'are'} not at the ledger yet (sync, then report again)"
+        )
+    program = t.program
+    try:
+        said = ask(begin, finish)
+        owed = said["outstanding"]
+        points, held, debt = (int(owed[k]) for k in ("points", "positive_balances", "debt"))
+        expired = int(said["expired"])
+        negatives = sorted(str(n["member_id"]) for n in said["negative_balances"])
+    except LoyaltyPosError as e:
+        return None, f"it could not be asked ({e})"
+    except (KeyError, TypeError, ValueError):
+        return None, "its answer could not be read"
+    figures = {
+        "outstanding_points": points,
+        "outstanding_value": str(
+            points_value(points, program.redeem.points_per_unit, program.currency)
+        ),
+        "outstanding_positive_balances": held,
+        "outstanding_debt": debt,
+        "negative_balances": negatives,
+        "expired": expired,
+        "balances_from": "ledger",
+        "balances_note": (
+            "The balances at the end of this period and the points expired are the ledger's, "
+            f"as it held them at {t.now():%Y-%m-%d %H:%M}: every till's sales, and the lots "
+            "its expiry runs wrote off in the period (a lapsed lot counts in the balances "
+            "until a run writes it off)."
+        ),
+    }
+    return figures, None
 
 
 LABELS = [
@@ -243,6 +307,7 @@ def report_text(report: dict[str, Any], width: int = 48) -> str:
     count = "-" if negatives is None else len(negatives)
     lines.append(f"{'Members with a negative balance':<34}{count:>{width - 34}}")
     lines.extend(f"  {m}" for m in (negatives or [])[:20])
-    if unknown := report.get("balances_unknown"):
-        lines.extend(textwrap.wrap(unknown, width))
+    for note in ("balances_note", "balances_unknown"):
+        if text := report.get(note):
+            lines.extend(textwrap.wrap(text, width))
     return "\n".join(lines)

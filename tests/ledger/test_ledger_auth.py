@@ -29,6 +29,7 @@ def test_no_token_is_401_everywhere(ledger: LedgerServer) -> None:
         ("GET", "/v1/cards/X"),
         ("POST", "/v1/terminals"),
         ("GET", "/v1/reports/summary?from=2026-01-01&to=2026-01-02"),
+        ("GET", "/v1/reports/balances?from=2026-01-01&to=2026-01-02"),
     ]:
         r = anon.request(method, path, json=_push_body("T1") if method == "POST" else None)
         assert r.status_code == 401, (path, r.text)

@@ -21,13 +21,13 @@ import pytest
 from ledger_helpers import LedgerServer, subprocess_env
 
 from loyalty_pos import checkout as svc
-from loyalty_pos.bootstrap import init_terminal, open_terminal
+from loyalty_pos.bootstrap import end_of_day_report, init_terminal, open_terminal
 from loyalty_pos.domain.errors import AuthError, RedeemRefused, Refused
 from loyalty_pos.imports import import_catalog, import_members
 from loyalty_pos.ledger.cli import main as ledger_main
 from loyalty_pos.nightly import run as nightly_run
 from loyalty_pos.reports import day_report, report_text
-from loyalty_pos.sync import SyncError, sync
+from loyalty_pos.sync import LedgerClient, SyncError, sync
 from tests.support.faultproxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -689,6 +689,73 @@ def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
         ledger_member(store, m["member_id"])["balance"]
         for m in t.store.query("SELECT member_id FROM members")
     )
+
+
+def test_the_nightly_report_at_a_till_with_a_ledger_has_the_store_wide_balances_at_the_days_end(
+    store, tmp_path
+) -> None:
+    """QA: the 02:30 run syncs, then reports yesterday; any sale since the till's last pull (at
+    any till) made the pull count as after the day, so the nightly file never had the
+    liability. It now has the ledger's, as they stood at the day's end: every till's sales of
+    the day in, a sale at another till this morning out."""
+    one, two = till(store, tmp_path / "t1", "T1"), till(store, tmp_path / "t2", "T2")
+    sync(one)
+    sync(two)
+    yesterday = one.now() - timedelta(days=1)
+    svc.checkout(one, ANNA, svc.resolve_items(one, [("MASCARA", 1)]), at=yesterday)
+    svc.checkout(two, BEN, svc.resolve_items(two, [("OLIVEOIL", 1)]), at=yesterday)
+    this_morning = svc.checkout(two, ANNA, svc.resolve_items(two, [("BOOK-COOK", 1)]))
+    assert sync(two)["pushed"] == 2
+
+    night = nightly_run(one, yesterday.date(), keep=2, progress=lambda _: None)
+    assert night["ok"], night["failures"]
+    members = [m["member_id"] for m in one.store.query("SELECT member_id FROM members")]
+    now_owed = sum(ledger_member(store, m)["balance"] for m in members)
+    report = json.loads(Path(night["report"]["json"]).read_text())
+    day_end = datetime.combine(one.now().date(), datetime.min.time(), one.now().tzinfo)
+    there = store.admin.get(
+        "/v1/reports/summary",
+        params={"from": (day_end - timedelta(days=1)).isoformat(), "to": day_end.isoformat()},
+    ).json()
+    assert report["outstanding_points"] == there["outstanding"]["points"]
+    assert report["outstanding_points"] == now_owed - this_morning["points_earned"]
+    assert report["outstanding_positive_balances"] == there["outstanding"]["positive_balances"]
+    assert report["outstanding_debt"] == 0 and report["negative_balances"] == []
+    assert report["expired"] == there["points"]["expired"] == 0
+    assert report["outstanding_value"] == str(Decimal(report["outstanding_points"]) / 100)
+    assert report["balances_from"] == "ledger" and "balances_unknown" not in report
+    assert report["checkouts"] == 1  # this till's own sales, as before
+    text = " ".join(Path(night["report"]["text"]).read_text().split())
+    assert "are the ledger's, as it held them at" in text
+
+
+def test_a_till_reports_no_balances_of_a_past_day_the_ledger_cannot_tell_yet(
+    store, tmp_path
+) -> None:
+    """The ledger's balances leave out this till's sales it has not got (offline, held back):
+    the report shows none and says why, rather than a liability short of them; and with the
+    ledger out of reach, says that."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    yesterday = t.now() - timedelta(days=1)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 1)]), at=yesterday)
+    waiting = end_of_day_report(t, yesterday.date())
+    assert waiting["outstanding_points"] is None and waiting["expired"] is None
+    assert waiting["balances_from"] is None
+    said = waiting["balances_unknown"]
+    assert "1 of this till's events of before the period's end is not at the ledger yet" in said
+    sync(t)
+    assert end_of_day_report(t, yesterday.date())["balances_from"] == "ledger"
+
+    def down(start: datetime, end: datetime) -> dict:
+        return LedgerClient("http://127.0.0.1:9", "x", timeout=1, attempts=1).balances(start, end)
+
+    unreachable = day_report(t, yesterday.date(), ledger=down)
+    assert unreachable["outstanding_points"] is None and unreachable["negative_balances"] is None
+    said = unreachable["balances_unknown"]
+    assert "it could not be asked (The ledger at http://127.0.0.1:9 cannot be reached" in said
+    # today is not over: the till's own view, the accounts it pulled and its sales since
+    assert end_of_day_report(t, t.now().date())["balances_from"] == "till"
 
 
 def test_a_till_whose_pulled_accounts_hold_a_sale_stamped_after_the_day_leaves_them_to_the_ledger(

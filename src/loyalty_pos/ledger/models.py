@@ -228,6 +228,29 @@ class ExpireOut(_Out):
     points: int
 
 
+class Outstanding(_Out):
+    points: int
+    value_minor: int | None
+    positive_balances: int
+    debt: int
+
+
+class MemberBalance(_Out):
+    member_id: str
+    balance: int
+
+
+class BalancesOut(_Out):
+    """The store-wide figures at a period's end that a till's report takes from the ledger."""
+
+    from_: str = Field(alias="from")
+    to: str
+    currency: str | None
+    outstanding: Outstanding
+    negative_balances: list[MemberBalance]
+    expired: int
+
+
 class Health(_Out):
     status: str
     database: str

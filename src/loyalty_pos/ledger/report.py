@@ -296,6 +296,65 @@ def _by_terminal(conn: Connection, start_us: int, end_us: int) -> list[dict[str,
     ]
 
 
+def _negatives(conn: Connection, end_us: int) -> list[dict[str, Any]]:
+    """The members whose booked balance at ``end_us`` is below zero, deepest first."""
+    at_end = _balances_at(end_us)
+    return [
+        {"member_id": str(r.member_id), "balance": int(r.balance)}
+        for r in conn.execute(
+            sa.select(at_end.c.member_id, at_end.c.balance)
+            .where(at_end.c.balance < 0)
+            .order_by(at_end.c.balance, at_end.c.member_id)
+        )
+    ]
+
+
+def _outstanding(
+    conn: Connection, current: CurrentProgram | None, end_us: int
+) -> dict[str, int | None]:
+    """The liability at ``end_us``, the members' points and debt apart, and its money value at
+    the current program's rate (None without a program)."""
+    owed = _liability(conn, end_us)
+    value_minor = None
+    if current is not None:
+        currency = current.program.currency
+        value = metrics.points_value(
+            owed.outstanding, current.program.redeem.points_per_unit, currency
+        )
+        value_minor = int(value.scaleb(exponent(currency)))
+    return {
+        "points": owed.outstanding,
+        "value_minor": value_minor,
+        "positive_balances": owed.points,
+        "debt": owed.debt,
+    }
+
+
+def balances(
+    conn: Connection, current: CurrentProgram | None, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The store-wide figures of a period that a till cannot replay from the accounts it pulls
+    once the period is over (they hold what happened since): the liability and the members in
+    debt at ``end``, and the points the expiry runs wrote off in ``[start, end)``, defined as in
+    ``summary``. A till's end-of-day report takes them from here (``GET /v1/reports/balances``,
+    a terminal's token)."""
+    start_us, end_us = to_us(start), to_us(end)
+    moved = _kinds(
+        conn,
+        transfers.c.kind.in_(("expire", "unexpire")),
+        transfers.c.occurred_us >= start_us,
+        transfers.c.occurred_us < end_us,
+    )
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "currency": current.program.currency if current else None,
+        "outstanding": _outstanding(conn, current, end_us),
+        "negative_balances": _negatives(conn, end_us),
+        "expired": moved.get("expire", 0) - moved.get("unexpire", 0),
+    }
+
+
 def summary(
     conn: Connection,
     current: CurrentProgram | None,
@@ -308,15 +367,7 @@ def summary(
     moved = _kinds(conn, transfers.c.occurred_us >= start_us, transfers.c.occurred_us < end_us)
     issued = moved.get("earn", 0) - moved.get("reverse", 0)
     redeemed = moved.get("redeem", 0) - moved.get("restore", 0)
-    owed = _liability(conn, end_us)
-    value_minor = None
-    currency = None
-    if current is not None:
-        currency = current.program.currency
-        value = metrics.points_value(
-            owed.outstanding, current.program.redeem.points_per_unit, currency
-        )
-        value_minor = int(value.scaleb(exponent(currency)))
+    currency = current.program.currency if current else None
 
     in_period = (
         events.c.status == "accepted",
@@ -362,16 +413,6 @@ def summary(
         )
     }
     retention = metrics.retention_pct(s_set, e_set, new)
-
-    at_end = _balances_at(end_us)
-    negatives = [
-        {"member_id": str(r.member_id), "balance": int(r.balance)}
-        for r in conn.execute(
-            sa.select(at_end.c.member_id, at_end.c.balance)
-            .where(at_end.c.balance < 0)
-            .order_by(at_end.c.balance, at_end.c.member_id)
-        )
-    ]
 
     # An event is counted in the period the ledger first refused it (for a reason, in
     # ``by_reason``): a ledger before 0002 kept a row for every try of an event held back.
@@ -445,12 +486,7 @@ def summary(
             "redeemed_gross": moved.get("redeem", 0),
             "restored": moved.get("restore", 0),
         },
-        "outstanding": {
-            "points": owed.outstanding,
-            "value_minor": value_minor,
-            "positive_balances": owed.points,
-            "debt": owed.debt,
-        },
+        "outstanding": _outstanding(conn, current, end_us),
         "checkouts": {
             "all": n_all,
             "with_card": n_card,
@@ -475,7 +511,7 @@ def summary(
             if retention is not None
             else None,
         },
-        "negative_balances": negatives,
+        "negative_balances": _negatives(conn, end_us),
         "rejected_events": {
             "total": len(distinct),
             "by_reason": {k: len(v) for k, v in sorted(by_reason.items())},

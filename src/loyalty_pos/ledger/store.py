@@ -1201,6 +1201,12 @@ class LedgerStore:
         with reading(self.engine) as conn:
             return summary(conn, self.current_program(conn), start, end, active_days)
 
+    def balances(self, start: datetime, end: datetime) -> dict[str, Any]:
+        from .report import balances
+
+        with reading(self.engine) as conn:
+            return balances(conn, self.current_program(conn), start, end)
+
     def health(self) -> dict[str, Any]:
         with reading(self.engine) as conn:
             top = conn.execute(sa.select(ledger_state.c.gseq)).scalar_one()

@@ -1,5 +1,5 @@
 """The terminal's sync client: push the outbox, pull member snapshots, know whether we are online."""
 
-from .client import LedgerClient, SyncError, sync
+from .client import LedgerClient, SyncError, ledger_balances, sync
 
-__all__ = ["LedgerClient", "SyncError", "sync"]
+__all__ = ["LedgerClient", "SyncError", "ledger_balances", "sync"]
