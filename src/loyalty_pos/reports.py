@@ -289,6 +289,18 @@ LABELS = [
 ]
 
 
+#: Quotients of the period's sales: with no sale to divide by there is no figure, which the
+#: report says as the ledger's does ("n/a"); "-" is a figure this report cannot know.
+NOT_APPLICABLE = {
+    "engagement_pct",
+    "average_check",
+    "repeat_purchases",
+    "average_lifetime_days",
+    "average_lifetime_periods",
+    "ltv",
+}
+
+
 def report_text(report: dict[str, Any], width: int = 48) -> str:
     lines = [
         f"End of day - terminal {report['terminal_id']}",
@@ -302,7 +314,9 @@ def report_text(report: dict[str, Any], width: int = 48) -> str:
             lines.append(f"{label:<34}{'n/a':>{width - 34}}")
             lines.extend(textwrap.wrap(f"({note})", width, initial_indent="  "))
             continue
-        lines.append(f"{label:<34}{'-' if value is None else value:>{width - 34}}")
+        if value is None:
+            value = "n/a" if key in NOT_APPLICABLE else "-"
+        lines.append(f"{label:<34}{value:>{width - 34}}")
     negatives = report.get("negative_balances")
     count = "-" if negatives is None else len(negatives)
     lines.append(f"{'Members with a negative balance':<34}{count:>{width - 34}}")

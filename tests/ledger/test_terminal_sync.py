@@ -25,6 +25,7 @@ from loyalty_pos.bootstrap import end_of_day_report, init_terminal, open_termina
 from loyalty_pos.domain.errors import AuthError, RedeemRefused, Refused
 from loyalty_pos.imports import import_catalog, import_members
 from loyalty_pos.ledger.cli import main as ledger_main
+from loyalty_pos.ledger.report import render
 from loyalty_pos.nightly import run as nightly_run
 from loyalty_pos.reports import day_report, report_text
 from loyalty_pos.sync import LedgerClient, SyncError, sync
@@ -665,6 +666,29 @@ def test_the_till_and_the_ledger_report_a_period_with_the_same_figures(store, tm
     )
     for figure in ("issued", "redeemed", "adjusted"):
         assert line[figure] == here[figure]
+
+
+def test_a_day_without_sales_has_no_average_check_or_ltv_at_the_till_as_at_the_ledger(
+    store, tmp_path
+) -> None:
+    """QA: `loyalty-pos report --date 2001-01-01` read 0.00 for m, a, t and the LTV where
+    `loyalty-ledger report` read n/a: no sales is not sales of 0.00."""
+    t = in_utc(till(store, tmp_path / "t1", "T1"))
+    here = end_of_day_report(t, date(2001, 1, 1))
+    there = store.admin.get(
+        "/v1/reports/summary", params={"from": "2001-01-01", "to": "2001-01-01"}
+    )
+    there = there.json()
+    for figure in ("average_check", "ltv"):
+        assert here[figure] is None and there[f"{figure}_minor"] is None
+    for figure in ("repeat_purchases", "average_lifetime_days", "average_lifetime_periods"):
+        assert here[figure] is None and there[figure] is None
+    assert here["engagement_pct"] is None and there["checkouts"]["engagement_pct"] is None
+    text = report_text(here)
+    for label in ("Average check with a card (m)", "LTV = m x a x t", "in periods (t)"):
+        (line,) = [line for line in text.splitlines() if line.strip().startswith(label)]
+        assert line.endswith(" n/a"), line
+    assert "LTV = m x a x t n/a" in render(there)
 
 
 def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(

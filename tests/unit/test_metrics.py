@@ -276,3 +276,18 @@ def test_the_end_of_day_text_shows_the_members_kept_that_retention_is_counted_on
     )
     assert (s, k, e, n) == (1, 1, 2, 0)
     assert Decimal(figures["Retention % = K / S"]) == Decimal(100) * k / s
+
+
+def test_a_period_without_card_checkouts_has_no_average_check_a_t_or_ltv() -> None:
+    """QA: a day without sales showed an average check and an LTV of 0.00 at the till (sales of
+    0.00) where the ledger said n/a. No sale to divide by is no figure, at both."""
+    start = datetime(2001, 1, 1, tzinfo=UTC)
+    cash_only = [{"type": "checkout", "occurred_at": "2001-01-01T10:00:00+00:00", "due_minor": 500}]
+    for events in ([], cash_only):
+        report = period_report(
+            events, start, start + timedelta(days=1), currency="EUR", points_per_unit=100
+        )
+        for figure in ("average_check", "repeat_purchases", "average_lifetime_days"):
+            assert report[figure] is None
+        assert report["average_lifetime_periods"] is None and report["ltv"] is None
+    assert report["engagement_pct"] == "0.00"  # one checkout, none with a card

@@ -31,6 +31,9 @@ Definitions (written down because every program defines them a little differentl
   asked otherwise).
 - LTV = m × a × t, t in periods, of the figures as the report shows them (``ltv_figures``), so
   that a reader who multiplies them gets the LTV shown, to the cent.
+- A period without a checkout with a card has no m, a, t or LTV (None: "n/a" in the reports,
+  null in their JSON), at the till as at the ledger: no sales is not sales of 0.00. Nor has a
+  period without a checkout an engagement.
 - One rounding rule for every figure shown: half to even (``ROUNDING``), at the minor unit for
   money, to the hundredth for ratios and percentages; money is Decimal, never a float.
 - A member is *active* at an instant when they enrolled or bought in the ``active_days`` before
@@ -234,6 +237,14 @@ def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(hundredths(value))
 
 
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _money_text(minor: int | None, currency: str) -> str | None:
+    return None if minor is None else str(from_minor(minor, currency))
+
+
 def period_report(
     events: Iterable[Mapping[str, Any]],
     start: datetime,
@@ -298,7 +309,6 @@ def period_report(
         for x, last in last_buy.items()
     )
     f = ltv_figures(paid_minor, card_checkouts, len(per_member), lifetime, start, end)
-    zero = Decimal("0.00")
     retention = decimal_text(retention_pct(active_start, active_end, new))
     return {
         "from": start.isoformat(),
@@ -313,11 +323,12 @@ def period_report(
         "engagement_pct": decimal_text(percent(card_checkouts, all_checkouts)),
         "redemption_rate_pct": decimal_text(redemption_rate_pct(redeemed, issued)),
         "redemption_rate_note": redemption_rate_note(redeemed, issued),
-        "average_check": str(from_minor(f.m_minor or 0, currency)),
-        "repeat_purchases": str(f.a if f.a is not None else zero),
-        "average_lifetime_days": str(f.lifetime_days if f.lifetime_days is not None else zero),
-        "average_lifetime_periods": str(f.t if f.t is not None else zero),
-        "ltv": str(from_minor(f.ltv_minor or 0, currency)),
+        # No card checkout: no m, a, t or LTV (None), not 0.00, which would be sales of 0.00.
+        "average_check": _money_text(f.m_minor, currency),
+        "repeat_purchases": _text(f.a),
+        "average_lifetime_days": _text(f.lifetime_days),
+        "average_lifetime_periods": _text(f.t),
+        "ltv": _money_text(f.ltv_minor, currency),
         "members_active_start": len(active_start),
         "members_kept": len(kept(active_start, active_end, new)),
         "members_active_end": len(active_end),
