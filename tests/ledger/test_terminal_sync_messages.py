@@ -3,6 +3,7 @@ never the ledger database's address (QA of a store with two tills and a ledger).
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ from test_terminal_sync import ANNA, ROOT, ledger_cli, till
 
 from loyalty_pos import checkout as svc
 from loyalty_pos.sync import LedgerClient, SyncError, sync
+from loyalty_pos.sync.client import push
+from tests.support.faultproxy import TrickleProxy
 
 if TYPE_CHECKING:
     from conftest import Databases
@@ -131,3 +134,30 @@ def test_a_ledger_whose_database_is_down_answers_503_without_naming_the_database
                 )
     finally:
         server.stop()
+
+
+def test_an_answer_that_trickles_in_ends_the_push_by_its_deadline(
+    store: LedgerServer, tmp_path: Path
+) -> None:
+    """A network passing the ledger's answer on a byte at a time, never quiet long enough for a
+    read to time out, held a sync for hours: the nightly job with its lock (the next night's
+    run refused to start) and the app's sync thread. The request now ends by its deadline and
+    says why; the next sync sends what the ledger has not taken."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    with TrickleProxy(store.port, gap=0.05) as proxy:
+        client = LedgerClient(proxy.url, t.config.ledger.token, timeout=1.0, attempts=1)
+        client.deadline_s = 1.0  # a minute by default
+        started = time.monotonic()
+        try:
+            with pytest.raises(SyncError) as caught:
+                push(t, client, t.now())
+        finally:
+            client.close()
+        took = time.monotonic() - started
+    assert took < 4  # the answer alone takes 20 s at this pace
+    assert "did not answer POST /v1/sync/push in full within 1 s" in str(caught.value)
+    assert caught.value.details["reason"] == "slow"
+    again = sync(t)
+    assert (again["pushed"] + again["duplicates"], again["waiting"]) == (1, 0)

@@ -169,3 +169,68 @@ def _hang_up(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
+
+
+class TrickleProxy:
+    """A loopback TCP proxy that passes requests on at once and the ledger's answers back one
+    byte every ``gap`` seconds: a network that stalls without ever going quiet long enough for
+    a read to time out."""
+
+    def __init__(self, upstream_port: int, gap: float) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.gap = gap
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> TrickleProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=10)
+        except OSError:
+            _hang_up(client)
+            return
+
+        def forward_requests() -> None:
+            try:
+                while data := client.recv(65536):
+                    upstream.sendall(data)
+            except OSError:
+                pass
+
+        threading.Thread(target=forward_requests, daemon=True).start()
+        try:
+            while not self._stop.is_set() and (data := upstream.recv(65536)):
+                for i in range(len(data)):
+                    if self._stop.wait(self.gap):
+                        return
+                    client.sendall(data[i : i + 1])
+        except OSError:
+            pass  # the client gave up: the trickle ends with it
+        finally:
+            _hang_up(upstream)
+            _hang_up(client)

@@ -37,6 +37,8 @@ from ..domain.errors import AuthError, LoyaltyPosError, Refused
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program, program_to_json
 from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us
+from .deadline import deadline
+from .deadline import transport as deadline_transport
 
 PUSH_BATCH = 500
 #: A push's events take at most this many bytes, half the ledger's limit on a request body
@@ -45,6 +47,11 @@ PUSH_BATCH = 500
 #: event larger than this still goes, alone, so that what the ledger says of it reaches the user.
 PUSH_BATCH_BYTES = 8 * 1024 * 1024
 PULL_PAGE = 1000
+#: The longest a request to the ledger may take, whole (``ledger.timeout_s`` bounds each wait for
+#: bytes, not the request): at least this, or 12 times ``timeout_s``...
+REQUEST_DEADLINE_S = 60.0
+#: ... and a second more per this many bytes sent (a large push on a slow uplink).
+DEADLINE_BYTES_PER_S = 32 * 1024
 #: Meta key: this terminal's chain head as the ledger last said it (a push's or a pull's
 #: ``head``), the seq up to which the ledger holds its events.
 LEDGER_HEAD = "ledger_head_seq"
@@ -70,7 +77,9 @@ def _transient(e: BaseException) -> bool:
 
 class LedgerClient:
     """One terminal's HTTP connection to the ledger, with its bearer token; a push's events take
-    at most ``max_push_bytes`` (``PUSH_BATCH_BYTES``)."""
+    at most ``max_push_bytes`` (``PUSH_BATCH_BYTES``). A request ends within ``deadline_s``
+    (default ``max(REQUEST_DEADLINE_S, 12 * timeout)``) and a second per
+    ``DEADLINE_BYTES_PER_S`` it sends, however slowly its answer comes (``sync.deadline``)."""
 
     def __init__(
         self,
@@ -81,15 +90,17 @@ class LedgerClient:
         transport: httpx.BaseTransport | None = None,
         backoff_s: float = 0.2,
         max_push_bytes: int = PUSH_BATCH_BYTES,
+        deadline_s: float | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.deadline_s = deadline_s or max(REQUEST_DEADLINE_S, 12 * timeout)
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.max_push_bytes = max_push_bytes
         self.http = httpx.Client(
             base_url=self.url,
             timeout=timeout,
-            transport=transport,
+            transport=transport or deadline_transport(),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "loyalty-pos"},
         )
 
@@ -121,10 +132,18 @@ class LedgerClient:
             stop=stop_after_attempt(self.attempts) | stop_after_delay(30),
             reraise=True,
         )
+        content = kwargs.get("content")
+        budget = self.deadline_s + len(content or b"") / DEADLINE_BYTES_PER_S
+        late = False
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self.http.request(method, path, **kwargs)
+                    started = time.monotonic()
+                    try:
+                        with deadline(budget):
+                            response = self.http.request(method, path, **kwargs)
+                    finally:
+                        late = time.monotonic() - started >= budget - 0.05
                     response.raise_for_status()
                     self._note_date(response)
                     return response.json()
@@ -172,18 +191,31 @@ class LedgerClient:
                 "sales go on offline and are sent later.",
                 reason="unreachable",
             ) from e
-        except httpx.TransportError as e:
-            # Connected, then no answer came (or not a whole one): the ledger may have taken
-            # the request; the next sync sends what it has not, and nothing counts twice.
+        except httpx.TimeoutException as e:
+            if not late:
+                raise self._no_answer(e) from e
             raise SyncError(
-                f"No answer came from the ledger at {self.url} ({type(e).__name__}): it "
-                "stopped, or the connection was cut. Sales go on offline; the next sync sends "
-                "what the ledger has not taken (nothing counts twice).",
-                reason="unreachable",
+                f"The ledger at {self.url} did not answer {method} {path} in full within "
+                f"{budget:.0f} s: the network is very slow or stalls part-way (a failing link, "
+                "a proxy or firewall holding the connection). Sales go on offline; the next "
+                "sync sends what the ledger has not taken (nothing counts twice).",
+                reason="slow",
             ) from e
+        except httpx.TransportError as e:
+            raise self._no_answer(e) from e
         except ValueError as e:
             raise SyncError(f"The ledger sent an unreadable answer to {path}.") from e
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _no_answer(self, e: httpx.TransportError) -> SyncError:
+        # Connected, then no answer came (or not a whole one): the ledger may have taken the
+        # request; the next sync sends what it has not, and nothing counts twice.
+        return SyncError(
+            f"No answer came from the ledger at {self.url} ({type(e).__name__}): it stopped, "
+            "or the connection was cut. Sales go on offline; the next sync sends what the "
+            "ledger has not taken (nothing counts twice).",
+            reason="unreachable",
+        )
 
     def push(
         self,
