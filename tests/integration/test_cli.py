@@ -1139,6 +1139,28 @@ def test_a_nightly_run_whose_verify_fails_keeps_the_good_backups_and_the_damaged
     assert len(list((home / "backups").glob("unverified-terminal-*.db"))) == 3
 
 
+def test_a_nightly_run_on_a_journal_row_damaged_beyond_reading_names_it_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A journal row whose text is no longer JSON ended the nightly job in a traceback at
+    verify: no copy of the damaged cache was kept aside and no report said what was wrong."""
+    home = _a_till_with_a_night(tmp_path)
+    with sqlite3.connect(home / "terminal.db") as db:
+        db.execute("DROP TRIGGER journal_no_update")
+        db.execute("UPDATE journal SET body = substr(body, 1, 40) WHERE seq = 1")
+    db.close()
+    night = nightly(home, "--date", AT[:10])
+    assert night.returncode == 1 and "Traceback" not in night.stderr
+    assert "FAILED verify: verify found problems: seq 1: the event's text is damaged" in (
+        night.stderr
+    )
+    assert "FAILED report: The journal's event at seq 1 in" in night.stderr
+    assert len(list((home / "backups").glob("unverified-terminal-*.db"))) == 1
+    out = run(home, "report", "--date", AT[:10])
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "event at seq 1" in out.stderr and "is damaged" in out.stderr
+
+
 def test_a_backup_that_cannot_be_written_whole_is_removed_and_named_in_the_error(
     tmp_path: Path,
 ) -> None:

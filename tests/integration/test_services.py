@@ -339,6 +339,30 @@ def test_verify_detects_a_tampered_journal_and_a_tampered_balance(demo, tmp_path
     assert any("hash does not match" in p for p in svc.verify(demo)["problems"])
 
 
+def test_verify_names_a_journal_row_damaged_beyond_reading_and_checks_the_chain_past_it(
+    demo,
+) -> None:
+    """A row whose text is no longer JSON (an edit, a damaged disk) made verify an internal
+    error, so the check meant to find the damage named nothing."""
+    buy(demo, ANNA, "MASCARA")
+    buy(demo, BEN, "BOOK-KIDS")
+    buy(demo, ANNA, "MILK")
+    conn = sqlite3.connect(demo.home / "terminal.db")
+    conn.execute("DROP TRIGGER journal_no_update")
+    conn.execute("UPDATE journal SET body = substr(body, 1, 40) WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    result = svc.verify(demo)
+    assert result["events"] == 3 and not result["ok"]
+    # the damaged row, and its member's points, which can no longer be replayed; the chain on
+    # either side of it is sound
+    assert result["problems"][0] == "seq 2: the event's text is damaged (it is not an event's JSON)"
+    assert not any("hash" in p or "seq 3" in p for p in result["problems"])
+    assert any("M0002" in p for p in result["problems"])
+    with pytest.raises(StorageError, match="event at seq 2 .* is damaged"):
+        svc.refundable_lines(demo, f"{demo.config.terminal_id}-000002")
+
+
 def test_verify_replays_the_punch_cards_as_it_replays_the_points(demo) -> None:
     """QA: a punch counter edited in the cache passed verify, where edited points did not."""
     sale = buy(demo, BEN, "COFFEE:4")

@@ -495,20 +495,55 @@ class Store:
         return sealed
 
     def events(self, since: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
-        sql = "SELECT body FROM journal WHERE seq > ? ORDER BY seq"
+        sql = "SELECT seq, body FROM journal WHERE seq > ? ORDER BY seq"
         params: tuple[Any, ...] = (since,)
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
         try:
             for row in self.conn.execute(sql, params):
-                yield canonical.loads(row["body"])
+                yield self._event(row)
         except sqlite3.Error as e:
             raise _storage_error(e, self.path) from e
 
+    def journal(self) -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+        """Every journal row as (seq, stored hash, event), the event None where its text can no
+        longer be read (``verify`` names such a row and checks the chain on past it)."""
+        try:
+            for row in self.conn.execute("SELECT seq, hash, body FROM journal ORDER BY seq"):
+                try:
+                    event = self._event(row)
+                except StorageError:
+                    event = None
+                yield int(row["seq"]), str(row["hash"]), event
+        except sqlite3.Error as e:
+            raise _storage_error(e, self.path) from e
+
+    def _event(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A journal row's event. A text that is not an event's JSON (the row was edited, or
+        the disk damaged it) is said as such, naming its seq, instead of failing as a bug
+        wherever the journal is read (a report, a refund, a sync's replay)."""
+        try:
+            event = canonical.loads(row["body"])
+        except (ValueError, TypeError) as e:
+            event = None
+            why = str(e)[:80]
+        else:
+            why = "not an event"
+        if not isinstance(event, dict):
+            seq = row["seq"] if "seq" in row.keys() else "?"
+            raise StorageError(
+                f"The journal's event at seq {seq} in {self.path} is damaged ({why}): "
+                "`loyalty-pos verify` lists what is wrong. A till without a ledger: restore the "
+                "nightly backup (backups/). A till with a ledger: set the till up again under a "
+                "new terminal id and sync (README: 'A till's disk died').",
+                reason="corrupt",
+            )
+        return event
+
     def event_at(self, seq: int) -> dict[str, Any] | None:
-        row = self.one("SELECT body FROM journal WHERE seq = ?", (seq,))
-        return canonical.loads(row["body"]) if row else None
+        row = self.one("SELECT seq, body FROM journal WHERE seq = ?", (seq,))
+        return self._event(row) if row else None
 
     def member_events(self, after: Mapping[str, int]) -> dict[str, list[dict[str, Any]]]:
         """This journal's events of each member in ``after`` with a seq above the member's value
@@ -520,18 +555,18 @@ class Store:
             values = ", ".join("(?, ?)" for _ in chunk)
             rows = self.query(
                 f"WITH wanted (member_id, after_seq) AS (VALUES {values}) "
-                "SELECT j.member_id, j.body FROM wanted "
+                "SELECT j.member_id, j.seq, j.body FROM wanted "
                 "JOIN journal j ON j.member_id = wanted.member_id AND j.seq > wanted.after_seq "
                 "ORDER BY j.seq",
                 [x for pair in chunk for x in pair],
             )
             for row in rows:
-                found.setdefault(row["member_id"], []).append(canonical.loads(row["body"]))
+                found.setdefault(row["member_id"], []).append(self._event(row))
         return found
 
     def event_by_receipt(self, receipt_id: str) -> dict[str, Any] | None:
         row = self._receipt_row(receipt_id)
-        return canonical.loads(row["body"]) if row else None
+        return self._event(row) if row else None
 
     def _receipt_row(self, receipt_id: str) -> sqlite3.Row | None:
         """The journal row of this terminal's receipt ``receipt_id`` (found by its seq)."""
@@ -547,9 +582,10 @@ class Store:
 
     def refunds_of(self, receipt_id: str) -> list[dict[str, Any]]:
         rows = self.query(
-            "SELECT body FROM journal WHERE original_receipt_id = ? ORDER BY seq", (receipt_id,)
+            "SELECT seq, body FROM journal WHERE original_receipt_id = ? ORDER BY seq",
+            (receipt_id,),
         )
-        return [canonical.loads(r["body"]) for r in rows]
+        return [self._event(r) for r in rows]
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -603,7 +639,7 @@ class Store:
         row = self._receipt_row(receipt_id)
         if row is None or row["receipt"] is None:
             return None
-        return canonical.loads(row["body"]), canonical.loads(row["receipt"])
+        return self._event(row), canonical.loads(row["receipt"])
 
     def last_receipt_id(self) -> str | None:
         row = self.one(
