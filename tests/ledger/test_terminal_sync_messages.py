@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 import psycopg
 import pytest
-from ledger_helpers import LedgerServer
+from ledger_helpers import LedgerServer, free_port
 from psycopg import sql
 from test_terminal_sync import ANNA, ROOT, ledger_cli, till
 
@@ -161,3 +161,26 @@ def test_an_answer_that_trickles_in_ends_the_push_by_its_deadline(
     assert caught.value.details["reason"] == "slow"
     again = sync(t)
     assert (again["pushed"] + again["duplicates"], again["waiting"]) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://127.0.0.1:{port}", "the connection was refused, so nothing listens on that port"),
+        ("http://ledger.invalid:{port}", "its host name is not found"),
+    ],
+)
+def test_a_ledger_out_of_reach_is_told_apart_a_service_not_running_from_a_name_not_found(
+    url: str, said: str
+) -> None:
+    """QA: a stopped ledger service and a mistyped host name both read "cannot be reached
+    (ConnectError)" in the nightly mail: the IT person could not tell whether to start the
+    service or to correct ledger.url."""
+    client = LedgerClient(url.format(port=free_port()), "token", attempts=1)
+    try:
+        with pytest.raises(SyncError) as caught:
+            client.pull("0")
+    finally:
+        client.close()
+    assert said in str(caught.value) and "ConnectError" not in str(caught.value)
+    assert str(caught.value).endswith("Sales go on offline and are sent later.")

@@ -15,6 +15,7 @@ the same sync.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -187,25 +188,37 @@ class LedgerClient:
                     reason="tls",
                 ) from e
             raise SyncError(
-                f"The ledger at {self.url} cannot be reached ({type(e).__name__}); "
-                "sales go on offline and are sent later.",
+                f"The ledger at {self.url} cannot be reached: {_why_not_connected(e)}. "
+                "Sales go on offline and are sent later.",
+                reason="unreachable",
+            ) from e
+        except httpx.ConnectTimeout as e:
+            if late:
+                raise self._too_slow(method, path, budget) from e
+            raise SyncError(
+                f"The ledger at {self.url} cannot be reached: no answer to the connection "
+                f"within {self.http.timeout.connect or 0:.0f} s (its machine is off, or a "
+                "firewall drops the traffic). Sales go on offline and are sent later.",
                 reason="unreachable",
             ) from e
         except httpx.TimeoutException as e:
             if not late:
                 raise self._no_answer(e) from e
-            raise SyncError(
-                f"The ledger at {self.url} did not answer {method} {path} in full within "
-                f"{budget:.0f} s: the network is very slow or stalls part-way (a failing link, "
-                "a proxy or firewall holding the connection). Sales go on offline; the next "
-                "sync sends what the ledger has not taken (nothing counts twice).",
-                reason="slow",
-            ) from e
+            raise self._too_slow(method, path, budget) from e
         except httpx.TransportError as e:
             raise self._no_answer(e) from e
         except ValueError as e:
             raise SyncError(f"The ledger sent an unreadable answer to {path}.") from e
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _too_slow(self, method: str, path: str, budget: float) -> SyncError:
+        return SyncError(
+            f"The ledger at {self.url} did not answer {method} {path} in full within "
+            f"{budget:.0f} s: the network is very slow or stalls part-way (a failing link, "
+            "a proxy or firewall holding the connection). Sales go on offline; the next "
+            "sync sends what the ledger has not taken (nothing counts twice).",
+            reason="slow",
+        )
 
     def _no_answer(self, e: httpx.TransportError) -> SyncError:
         # Connected, then no answer came (or not a whole one): the ledger may have taken the
@@ -256,6 +269,27 @@ class LedgerClient:
             if e.details.get("status") == 404:
                 return None
             raise
+
+
+def _why_not_connected(error: BaseException) -> str:
+    """Why a connection to the ledger failed, in the words that say where to look: the name
+    (DNS), the service (nothing listens on the port), or the network."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return (
+                f"its host name is not found ({cause.strerror or cause}): check ledger.url "
+                "and this machine's DNS"
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return (
+                "the connection was refused, so nothing listens on that port: check that the "
+                "ledger service runs and that ledger.url names its port"
+            )
+        if isinstance(cause, OSError) and cause.strerror:
+            return f"{cause.strerror.lower()}: check the network between this till and the ledger"
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(error).__name__}: {str(error)[:200]}"
 
 
 def _problem_message(response: httpx.Response) -> str:
