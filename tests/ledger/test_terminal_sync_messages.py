@@ -3,8 +3,10 @@ never the ledger database's address (QA of a store with two tills and a ledger).
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,7 @@ from test_terminal_sync import ANNA, ROOT, ledger_cli, till
 
 from loyalty_pos import checkout as svc
 from loyalty_pos.sync import LedgerClient, SyncError, sync
-from loyalty_pos.sync.client import push
+from loyalty_pos.sync.client import pull, push
 from tests.support.faultproxy import TrickleProxy
 
 if TYPE_CHECKING:
@@ -184,3 +186,50 @@ def test_a_ledger_out_of_reach_is_told_apart_a_service_not_running_from_a_name_n
         client.close()
     assert said in str(caught.value) and "ConnectError" not in str(caught.value)
     assert str(caught.value).endswith("Sales go on offline and are sent later.")
+
+
+class _AnswersEverything(BaseHTTPRequestHandler):
+    """Not the ledger: a service that answers 200 with an empty JSON object to any request."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_service_that_is_not_the_ledger_answering_200_fails_the_sync(
+    store: LedgerServer, tmp_path: Path
+) -> None:
+    """QA: ledger.url on another service (a proxy sending /v1 elsewhere) that answers 200 with
+    {} made every sync a success: pushed 0, the sale waiting, the till online, the nightly job
+    green, and nothing reaching the ledger, night after night."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    last_sync = t.store.meta("last_sync_at")
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AnswersEverything)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = LedgerClient(
+        f"http://127.0.0.1:{server.server_address[1]}", t.config.ledger.token, attempts=1
+    )
+    try:
+        with pytest.raises(SyncError, match="gives no result for 1 of the 1 events sent"):
+            sync(t, client)
+        with pytest.raises(SyncError, match="is not the ledger's"):
+            pull(t, client)
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+    assert t.store.meta("last_sync_at") == last_sync  # not a success: no longer online for it
+    assert t.store.outbox_count() == 1
+    again = sync(t)
+    assert (again["pushed"], again["waiting"]) == (1, 0)

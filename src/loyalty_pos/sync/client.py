@@ -423,6 +423,18 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
             client.max_push_bytes = max(1, min(client.max_push_bytes, sent) // 2)
             continue
         seq_of = {event_id: seq for seq, event_id, _ in batch}
+        if unanswered := _unanswered(answer, seq_of):
+            wrong = SyncError(
+                f"The answer to this push from {client.url} gives no result for {unanswered:,} "
+                f"of the {len(batch):,} events sent, which the ledger always does: is "
+                "ledger.url the ledger's address (a proxy sending /v1 elsewhere answers so)? "
+                "Nothing of that answer was stored; the events wait in the journal, and sales "
+                "go on offline.",
+                reason="not_ledger",
+            )
+            if counts["pushed"] or counts["duplicates"]:
+                raise _after_some(wrong, counts, t.store.outbox_count())
+            raise wrong
         settled: set[int] = set()
         progressed = False
         with t.store.transaction():
@@ -455,6 +467,19 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
             return counts
         still_open = [seq for seq, _, _ in batch if seq not in settled]
         after = min(still_open) - 1 if still_open else batch[-1][0]
+
+
+def _unanswered(answer: Mapping[str, Any], sent: Mapping[str, int]) -> int:
+    """How many of the events ``sent`` (by event id) a push's answer gives no result for. The
+    ledger answers every event it is sent, in order; an answer without them is not the
+    ledger's (a wrong address that answers 200 to anything), and taking it as a push with
+    nothing to say made the sync a success: the till online, the nightly job green, and
+    nothing reaching the ledger."""
+    results = answer.get("results")
+    if not isinstance(results, list):
+        return len(sent)
+    answered = {r.get("event_id") for r in results if isinstance(r, Mapping)}
+    return sum(1 for event_id in sent if event_id not in answered)
 
 
 def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
@@ -577,7 +602,14 @@ def pull(t: Terminal, client: LedgerClient) -> Pulled:
     try:
         page = client.pull(cursor)
         while True:
-            new_cursor = str(page.get("cursor", cursor))
+            if not isinstance(page.get("members"), list) or type(page.get("cursor")) is not int:
+                raise SyncError(
+                    f"The answer to a pull from {client.url} is not the ledger's (no members "
+                    "and change cursor): is ledger.url the ledger's address (a proxy sending "
+                    "/v1 elsewhere answers so)? Nothing of it was stored; sales go on offline.",
+                    reason="not_ledger",
+                )
+            new_cursor = str(page["cursor"])
             page_format = int(page.get("snapshot_format", 1))
             # A cursor going back: the ledger was restored from a backup. Either way, start over.
             if int(new_cursor) < int(cursor) or (page_format > held_format and cursor != "0"):
