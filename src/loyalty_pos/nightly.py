@@ -1,8 +1,10 @@
 """The nightly job (``scripts/nightly-sync``): sync, verify, back up, optimise, report.
 
 For cron or a systemd timer. Two runs never overlap (a lock file); each step is reported; any
-failed step makes the exit code non-zero so that cron mails the output. Progress bars when run in a
-terminal, plain log lines otherwise.
+failed step makes the exit code non-zero so that cron mails the output. A step that fails
+for a fault of this program's (an unexpected exception) is reported as an internal error, with
+its traceback in the log, and the steps after it still run: a bug in the report never costs the
+night its backup. Progress bars when run in a terminal, plain log lines otherwise.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> d
             results[name] = {"error": str(e)}
             failures.append(f"{name}: {e}")
             log.error("%s: %s", name, e)
+        except Exception as e:  # a fault of this program's: the other steps still run
+            said = f"internal error ({type(e).__name__}: {e}); the traceback is in the log"
+            results[name] = {"error": said}
+            failures.append(f"{name}: {said}")
+            log.error("%s: %s", name, said, exc_info=True)
 
     if t.config.ledger.configured:
         from .sync import sync
