@@ -10,7 +10,7 @@ from loyalty_pos.tui.screens.manager import ManagerScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
 
 from .conftest import ANNA, BEN, COFFEE_EAN
-from .pilot import fill, notes, press, scan, settle, text_in, until
+from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
 
 
 async def open_menu(pilot, pin: str = "1234") -> None:
@@ -73,11 +73,14 @@ async def test_a_scan_while_the_menu_is_open_is_a_scan_and_chooses_nothing(make_
         await scan(pilot, key_clock, COFFEE_EAN)  # 4000010000003: 4 is Member status
         await scan(pilot, key_clock, ANNA)  # 04A1B2C3D4E500: 4, 1, 2, 3 and 5
         await scan(pilot, key_clock, "5000000000005")  # 5 is reprint: twice
-        assert app.screen is menu
+        assert app.screen is app.checkout  # the first scan closed the menu
+        assert menu not in app.screen_stack
         assert app.checkout.view.member.name == "Anna Schmidt"
         assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
         assert "Unknown code '5000000000005'" in notes(app)[-1]
         assert not any("No receipt has been made" in note for note in notes(app))
+        assert app.checkout.item_field.value == ""
+        await open_menu(pilot)
         await press(pilot, "4")
         assert isinstance(app.screen, FormScreen)
         assert app.screen.title_text == "Member status"
@@ -119,7 +122,7 @@ async def test_a_manager_adjusts_points_with_a_reason(make_app, terminal):
         await until(
             pilot, lambda: "Anna Schmidt: +250 points; the balance is now 250." in notes(app)
         )
-        await press(pilot, "escape")
+        assert app.screen is app.checkout  # the menu closed with the adjustment
         assert app.checkout.view.member.balance == 250
     event = list(terminal.store.events())[-1]
     assert (event["type"], event["points"], event["reason"]) == (
@@ -147,7 +150,7 @@ async def test_a_lost_card_is_blocked_and_a_new_card_linked_to_the_member(make_a
         await press(pilot, "y")
         await until(pilot, lambda: "New card" in notes(app)[-1])
         assert "is blocked" in notes(app)[-1]
-        await press(pilot, "escape")
+        assert app.screen is app.checkout
         view = app.checkout.view
         assert view.basket.card == "LC00777001" and view.member.member_id == "M0001"
         await fill(pilot, ANNA)  # the old card no longer works
@@ -190,7 +193,8 @@ async def test_a_lost_card_reported_and_blocked_before_is_replaced_later_in_the_
         await press(pilot, "y")
         await until(pilot, lambda: "is blocked" in (notes(app) or [""])[-1])
         assert terminal.store.card(ANNA)["card_status"] == "blocked"
-        await press(pilot, "3")  # days later, the customer is back
+        await open_menu(pilot)  # days later, the customer is back
+        await press(pilot, "3")
         await fill(pilot, ANNA)
         await fill(pilot, "LC00777002")
         asked = await question(pilot)
@@ -214,6 +218,8 @@ async def test_a_card_to_block_shows_its_member_first_and_n_blocks_nothing(make_
         await press(pilot, "n")
         assert "No card was blocked." in notes(app)[-1]
         assert terminal.store.card(BEN)["card_status"] == "active"
+        assert app.screen is app.checkout  # N ends the action too
+        await open_menu(pilot)
         await press(pilot, "2")
         await fill(pilot, BEN)
         await question(pilot)
@@ -253,6 +259,7 @@ async def test_blocking_a_card_blocked_already_tells_the_manager_what_to_do_inst
         await question(pilot)
         await press(pilot, "y")
         await until(pilot, lambda: "is blocked" in notes(app)[-1])
+        await open_menu(pilot)
         await press(pilot, "2")
         await fill(pilot, BEN)
         await settle(pilot)
@@ -350,3 +357,73 @@ async def test_f8_in_the_manager_menu_closes_it(make_app):
         assert app.screen is app.checkout
         await open_menu(pilot)  # and it opens again, asking the PIN, as before
         assert isinstance(app.screen, ManagerScreen)
+
+
+async def test_closing_the_summary_returns_to_the_checkout_and_the_next_code_is_sold(
+    make_app, terminal
+):
+    """QA: F8 6 then Esc left the menu open; the cashier's next code went into it, and its
+    Enter opened "Adjust points" with the code in it."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "6")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        await press(pilot, "escape")
+        assert app.screen is app.checkout
+        assert not any(isinstance(s, ManagerScreen) for s in app.screen_stack)
+        await type_text(pilot, "MILK")
+        assert app.screen is app.checkout
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MILK"]
+    assert list(terminal.store.events()) == []
+
+
+async def test_every_manager_action_ends_at_the_checkout(make_app, terminal):
+    """The member status, a reprint and an adjustment done: Esc on the result (or the toast
+    alone) leaves the cashier at the checkout. Esc in an action's form, before anything is
+    done, goes back to the menu."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f9", "enter")
+        await open_menu(pilot)
+        await press(pilot, "4")
+        await fill(pilot, ANNA)
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        await press(pilot, "escape")
+        assert app.screen is app.checkout
+        await open_menu(pilot)
+        await press(pilot, "5")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        await press(pilot, "escape")
+        assert app.screen is app.checkout
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await until(pilot, lambda: isinstance(app.focused, Input))
+        await press(pilot, "escape")  # the form, nothing done: back to the menu
+        await until(pilot, lambda: isinstance(app.screen, ManagerScreen))
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        await fill(pilot, "100")
+        await fill(pilot, "goodwill")
+        await question(pilot)
+        await press(pilot, "y")
+        await until(pilot, lambda: "the balance is now 100" in notes(app)[-1])
+        assert app.screen is app.checkout
+    assert [e["type"] for e in terminal.store.events()] == ["checkout", "adjust"]
+
+
+async def test_a_code_typed_at_the_menu_closes_it_and_goes_to_the_basket(make_app, terminal):
+    """Letters never choose: the cashier typing an item at a menu left open gets the item,
+    and its Enter opens nothing."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await type_text(pilot, "MILK")
+        assert app.screen is app.checkout
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MILK"]
+        assert app.checkout.item_field.value == ""
+    assert list(terminal.store.events()) == []

@@ -195,6 +195,10 @@ class CheckoutScreen(StaysUp, Screen[None]):
         elif message.what == "show-text":
             title, text = message.result
             self.app.push_screen(TextScreen(title, text))
+        elif message.what == "manager":  # an adjustment, a card blocked or replaced (F8)
+            title, said = message.result
+            self.notify(said, title=title)
+            self.pos.reprice()
 
     # -- codes from every source ----------------------------------------------------------------
 
@@ -352,7 +356,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
         def opened(pin: str | None) -> None:
             if pin:
                 card = self.view.basket.card if self.view else None
-                self.app.push_screen(ManagerScreen(pin, card))
+                self.app.push_screen(ManagerScreen(pin, card, self.type_on))
 
         form = FormScreen(
             "Manager",

@@ -1,5 +1,11 @@
 """The manager menu (F8, after the PIN): adjust points, block a lost card, link a new card, the
-member's status (read-only), reprint the last receipt, and today's summary."""
+member's status (read-only), reprint the last receipt, and today's summary.
+
+The menu closes as an action ends (its result shown, or N at its question): a cashier back at
+the till after a manager finds the checkout, not the menu, which took the next code's Enter as
+"1 Adjust points" (QA). A code typed or scanned while the menu is up closes it and goes to the
+till, as at the receipt preview. Esc in an action's form, before anything is done, goes back to
+the menu."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -32,10 +39,10 @@ from loyalty_pos.domain.errors import NotFound, Refused
 from loyalty_pos.printing import receipt_text
 from loyalty_pos.reports import day_report, report_text
 
-from ..messages import ServiceDone
+from ..messages import CodeScanned, ServiceDone
 from .base import PosModal
 from .forms import Field, FormScreen, Values
-from .text import ConfirmScreen, TextScreen
+from .text import ClosesOnTyping, ConfirmScreen, TextScreen
 
 ACTIONS: tuple[tuple[str, str], ...] = (
     ("adjust", "1  Adjust a member's points"),
@@ -47,7 +54,11 @@ ACTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-class ManagerScreen(PosModal[None]):
+#: The keys that choose an action (``BINDINGS``).
+_CHOICES = {str(n) for n in range(1, len(ACTIONS) + 1)}
+
+
+class ManagerScreen(ClosesOnTyping, PosModal[None]):
     """Holds the PIN the manager typed, for the actions that need it again."""
 
     BINDINGS = [
@@ -58,10 +69,14 @@ class ManagerScreen(PosModal[None]):
         *(Binding(str(n), f"pick('{key}')", show=False) for n, (key, _) in enumerate(ACTIONS, 1)),
     ]
 
-    def __init__(self, pin: str, card: str | None) -> None:
+    def __init__(
+        self, pin: str, card: str | None, typed: Callable[[str], None] | None = None
+    ) -> None:
+        """``typed``: where a code typed at the menu goes (the item field), closing it."""
         super().__init__()
         self.pin = pin
         self.card = card or ""
+        self.typed = typed
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog manager") as dialog:
@@ -74,8 +89,25 @@ class ManagerScreen(PosModal[None]):
         if event.option.id:
             self.action_pick(event.option.id)
 
+    def on_key(self, event: events.Key) -> None:
+        if event.key not in _CHOICES:  # a letter, 0, 7-9, '*': a code for the till
+            self.hand_on(event)
+
+    def take_scan(self, message: CodeScanned) -> bool:
+        """A scan closes the menu and goes to the till as if the menu was not there."""
+        self._end()
+        self.app.call_after_refresh(self.app.post_message, message)
+        return True
+
     def action_pick(self, key: str) -> None:
-        getattr(self, f"_{key}")()
+        if not self.closed_by_typing:
+            getattr(self, f"_{key}")()
+
+    def _end(self) -> None:
+        """The action is over (or the till was wanted): back to the checkout."""
+        if not self.closed_by_typing:
+            self.closed_by_typing = True
+            self.dismiss(None)
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -115,13 +147,15 @@ class ManagerScreen(PosModal[None]):
             who = f"{member.name or 'Member'} ({member.member_id}, card {mask(member.card)})"
 
             def answered(yes: bool | None) -> None:
+                pos = self.pos
+                self._end()
                 if not yes:
-                    self.notify(nothing, title=title)
+                    pos.notify(nothing, title=title)
                     return
-                self.pos.submit(
+                pos.submit(  # done and refused over the checkout, where the menu closed
                     title,
                     job(v),
-                    target=self,
+                    target=pos.checkout,
                     done=lambda r: ServiceDone("manager", (title, said(v, member, r))),
                 )
 
@@ -151,14 +185,6 @@ class ManagerScreen(PosModal[None]):
             "Nothing was adjusted.",
             check=_check_adjust,
         )
-
-    def on_service_done(self, message: ServiceDone) -> None:
-        if message.what != "manager":
-            return
-        message.stop()
-        title, said = message.result
-        self.notify(said, title=title)
-        self.pos.reprice()
 
     def _block(self) -> None:
         t, pin, session = self.pos.terminal, self.pin, self.pos.session
@@ -247,6 +273,7 @@ class ManagerScreen(PosModal[None]):
                 "this terminal only shows it.",
                 style="dim",
             )
+            self._end()
             self.app.push_screen(TextScreen("Member status (read-only)", grid, summary=note))
 
         self.app.push_screen(
@@ -272,6 +299,7 @@ class ManagerScreen(PosModal[None]):
                 raise NotFound("No receipt has been made on this terminal yet.")
             return rid, receipt_text(t, rid)
 
+        self._end()
         self.pos.submit("reprint", job, target=self.pos.checkout, done=_reprinted)
 
     def _summary(self) -> None:
@@ -280,6 +308,7 @@ class ManagerScreen(PosModal[None]):
         def job() -> tuple[str, str]:
             return "End-of-day summary", report_text(day_report(t, t.now().date()))
 
+        self._end()
         self.pos.submit("summary", job, target=self.pos.checkout, done=_text)
 
 
