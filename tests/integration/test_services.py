@@ -625,8 +625,9 @@ def test_a_sku_the_checkout_could_never_sell_is_refused_naming_the_line(
 
 @pytest.mark.parametrize(
     ("sku", "refused"),
-    [("3*A", True), ("12 * B", True), ("٣*C", True), ("0*D", True), ("A*3", False),
-     ("3A", False), ("*3", False), ("X3*", False)],
+    [("3*A", True), ("12 * B", True), ("٣*C", True), ("0*D", True), ("2.5*E", True),
+     ("2. * F", True), (".5*G", True), ("A*3", False), ("3A", False), ("*3", False),
+     ("X3*", False), ("-1*H", False), ("2.5H", False)],
 )  # fmt: skip
 def test_the_catalog_refuses_exactly_the_skus_the_apps_item_field_reads_as_a_quantity(
     demo, tmp_path: Path, sku: str, refused: bool

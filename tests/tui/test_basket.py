@@ -73,12 +73,31 @@ async def test_a_quantity_out_of_range_is_refused_and_the_field_keeps_what_was_t
         for typed, said in (
             ("1000*MILK", "The quantity must be from 1 to 999 (got 1000)."),
             ("0*MILK", "The quantity must be at least 1."),
+            # QA: "Unknown code '2.5*MILK'" had the cashier look for a wrong code.
+            ("2.5*MILK", "The quantity must be a whole number (got 2.5)."),
+            ("2,5*MILK", "The quantity must be a whole number (got 2,5)."),
         ):
             app.checkout.item_field.value = ""
             await type_text(pilot, typed)
             assert notes(app)[-1] == said
             assert app.checkout.item_field.value == typed
             assert lines(app) == []
+
+
+async def test_a_fractional_quantity_leaves_the_basket_as_it_was(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "2*MILK")
+        await type_text(pilot, "2.5*MILK")
+        assert lines(app) == [("MILK", 2)]
+        assert app.checkout.item_field.value == "2.5*MILK"
+        assert not any("Unknown code" in note for note in notes(app))
+        app.checkout.item_field.value = ""
+        await type_text(pilot, "-1*MILK")  # not a quantity: a code, as before
+        assert "Unknown code '-1*MILK'" in notes(app)[-1]
+        assert lines(app) == [("MILK", 2)]
+    assert list(terminal.store.events()) == []
 
 
 async def test_an_unknown_code_is_refused_in_plain_words_and_the_basket_stays(make_app):

@@ -87,3 +87,7 @@ async def test_a_zero_quantity_typed_as_fast_as_a_scanner_is_refused_as_typed_by
         assert not app.checkout.view.basket.lines
         assert notes(app)[-1] == "The quantity must be at least 1."
         assert not any("Unknown code" in note for note in notes(app))
+        await scan(pilot, key_clock, "2.5*MILK")
+        assert not app.checkout.view.basket.lines
+        assert notes(app)[-1] == "The quantity must be a whole number (got 2.5)."
+        assert not any("Unknown code" in note for note in notes(app))

@@ -139,8 +139,9 @@ def is_receipt_id(code: str) -> bool:
 
 
 #: An entry that starts with a quantity: the checkout app reads ``3*COFFEE`` (typed or scanned,
-#: spaces around ``*`` and any digits ``int`` takes) as 3 of ``COFFEE``.
-QUANTITY_GIVEN = re.compile(r"^\s*\d+\s*\*")
+#: spaces around ``*`` and any digits ``int`` takes) as 3 of ``COFFEE``, and refuses ``2.5*MILK``
+#: (or ``2,5*MILK``) as a quantity that is not a whole number.
+QUANTITY_GIVEN = re.compile(r"^\s*(?:\d+(?:[.,]\d*)?|[.,]\d+)\s*\*")
 
 
 def receipt_seq(receipt: str) -> int | None:

@@ -20,11 +20,15 @@ from loyalty_pos.domain.quote import MAX_QTY
 
 QTY_PREFIX = re.compile(r"^(\d+)\*$")
 _ENTRY = re.compile(r"^(?:(\d+)\s*\*\s*)?(.+)$")
+#: ``2.5*MILK``, ``2,5*`` or ``.5*MILK``: a quantity, but not a whole one (not a code to look up).
+_FRACTION = re.compile(r"^(\d+[.,]\d*|[.,]\d+)\s*\*")
 
 
 def parse_entry(text: str) -> tuple[str, int]:
     """``"3*COFFEE"`` -> ``("COFFEE", 3)``; ``"COFFEE"`` -> ``("COFFEE", 1)``."""
     text = text.strip()
+    if fraction := _FRACTION.match(text):
+        raise Refused(f"The quantity must be a whole number (got {fraction[1]}).")
     if QTY_PREFIX.fullmatch(text):
         raise Refused(f"Now scan or type the item to add {text[:-1]} of.")
     match = _ENTRY.fullmatch(text)
