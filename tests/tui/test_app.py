@@ -8,15 +8,19 @@ import threading
 import time
 from datetime import datetime
 
+import httpx
+
 from loyalty_pos.bootstrap import open_terminal
 from loyalty_pos.config import LedgerConfig
 from loyalty_pos.devices.events import DeviceEvent
 from loyalty_pos.domain.errors import LoyaltyPosError
+from loyalty_pos.sync import LedgerClient, sync
 from loyalty_pos.tui.app import CheckoutApp
 from loyalty_pos.tui.screens.checkout import CheckoutScreen
 from loyalty_pos.tui.screens.help import KEYS, HelpScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen
 from loyalty_pos.tui.services import TerminalStatus
+from loyalty_pos.tui.words import sync_failure, sync_problems
 
 from .conftest import ANNA, COFFEE_EAN
 from .pilot import (
@@ -266,7 +270,7 @@ async def test_f12_syncs_with_the_ledger_and_a_failure_shows_offline(make_app, t
     def fake_sync(t):
         calls.append(t)
         if len(calls) > 1:
-            raise LoyaltyPosError("The ledger at http://127.0.0.1:9 cannot be reached.")
+            raise LoyaltyPosError("The ledger at http://127.0.0.1:9 answered something odd.")
         return {"pushed": 3, "pulled": 2, "waiting": 0}
 
     app = make_app(sync=fake_sync)
@@ -279,9 +283,76 @@ async def test_f12_syncs_with_the_ledger_and_a_failure_shows_offline(make_app, t
                 if len(notes(app)) >= 2 * (attempt + 1):
                     break
         assert "Synced: 3 sent, 2 member updates, 0 still waiting." in notes(app)[1]
-        assert "cannot be reached" in notes(app)[-1]
+        assert "The ledger did not take this sync." in notes(app)[-1]
         assert calls[0].store is not terminal.store  # sync has a connection of its own
         assert "OFFLINE" in text_in(app.checkout.status_bar)
+
+
+class LedgerStopped(httpx.BaseTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+
+async def test_a_ledger_out_of_reach_is_said_in_plain_words_and_the_detail_goes_to_the_log(
+    make_app, terminal
+):
+    """QA: F12 with the ledger stopped said "cannot be reached (ConnectError)" to the cashier.
+    The sync's own sentence (address, exception) is for the IT person: in the error log."""
+    url = "http://127.0.0.1:9"
+    terminal.config = dataclasses.replace(
+        terminal.config, ledger=LedgerConfig(url=url, token="x", sync_interval_s=3600)
+    )
+
+    def stopped_ledger(t):
+        client = LedgerClient(url, "x", transport=LedgerStopped(), attempts=1, backoff_s=0)
+        return sync(t, client)
+
+    app = make_app(sync=stopped_ledger)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f12")
+        await until(pilot, lambda: len(notes(app)) >= 2 and not app._syncing)
+        said = notes(app)[-1]
+        assert said == "The ledger cannot be reached. Sales go on offline and are sent later."
+        log = (terminal.home / "error.log").read_text(encoding="utf-8")
+        assert f"The ledger at {url} cannot be reached (ConnectError)" in log
+        assert "Traceback" not in log
+        app.sync_quietly()  # the same failure in the background: said nowhere, logged once
+        await until(pilot, lambda: not app._syncing)
+        await settle(pilot)
+        assert notes(app)[-1] == said
+        assert (terminal.home / "error.log").read_text(encoding="utf-8") == log
+
+
+def test_every_sync_failure_reads_in_plain_words():
+    """No address, HTTP status, exception name or command reaches the cashier."""
+    cases = [
+        ("sync", {"reason": "unreachable"}),
+        ("sync", {"reason": "tls"}),
+        ("sync", {"status": 503}),
+        ("sync", {"status": 404}),
+        ("sync", {"status": 413, "pushed": 500, "waiting": 20}),
+        ("sync", {}),
+        ("auth", {"status": 401}),
+        ("internal", {}),
+        ("error", {}),
+    ]
+    for code, details in cases:
+        said = sync_failure(code, details)
+        assert said.startswith(("The ", "This ")) and said.endswith(".")
+        for word in ("Error", "http", "4", "5", "`", "token", "seq", "TLS"):
+            assert word not in said, (code, details, said)
+        assert "Sales go on offline" in said
+    problems = sync_problems(
+        {"problem": "... seq 12 (checkout T1-000012): chain ...", "held": 3, "clock": "x",
+         "clock_off_s": 7200}
+    )  # fmt: skip
+    assert problems == [
+        "The ledger holds back 3 of this till's records (HELD on the status line): they are "
+        "kept here. Please tell the IT person (the details are in this till's error log).",
+        "This till's clock is 2.0 hours fast: sales are dated by it. Please tell the IT "
+        "person (the details are in this till's error log).",
+    ]
 
 
 async def test_a_sync_the_ledger_holds_back_is_said_once_at_start_and_f12_does_not_say_synced(
@@ -312,10 +383,13 @@ async def test_a_sync_the_ledger_holds_back_is_said_once_at_start_and_f12_does_n
             app.sync_quietly()
             await until(pilot, lambda: not app._syncing)
             await settle(pilot)
-        assert notes(app).count(problem) == 1
+        said = "The ledger already has records of another till under this till's name"
+        assert [note.startswith(said) for note in notes(app)].count(True) == 1
+        assert not any("seq" in note for note in notes(app))  # in the error log
         await press(pilot, "f12")
-        await until(pilot, lambda: notes(app).count(problem) == 2)
+        await until(pilot, lambda: [n.startswith(said) for n in notes(app)].count(True) == 2)
         assert not any(note.startswith("Synced") for note in notes(app))
+        assert (terminal.home / "error.log").read_text(encoding="utf-8").count(problem) == 2
 
 
 async def test_a_sale_made_while_a_sync_runs_is_sent_by_one_more_sync_after_it(make_app, terminal):

@@ -18,6 +18,7 @@ from loyalty_pos.checkout import Terminal
 from loyalty_pos.domain.errors import LoyaltyPosError
 
 from .messages import ServiceDone, ServiceRefused
+from .words import sync_failure
 
 SyncHook = Callable[[Terminal], Mapping[str, Any]]
 
@@ -31,6 +32,7 @@ class LedgerSync:
     _syncing: bool = False
     _sync_again: bool = False  # an event was recorded while a sync ran: one more when it ends
     _sync_terminal: Terminal | None = None
+    _sync_logged = ""  # the last failure logged (``_log_sync``)
 
     def action_sync(self) -> None:
         app: Any = self
@@ -83,12 +85,17 @@ class LedgerSync:
                 from loyalty_pos.sync import sync
 
                 self.sync_hook = sync
-            message: Message = ServiceDone(what, dict(self.sync_hook(self._sync_terminal)))
+            result = dict(self.sync_hook(self._sync_terminal))
+            self._log_sync(
+                what, " ".join(str(result[k]) for k in ("problem", "clock") if result.get(k))
+            )
+            message: Message = ServiceDone(what, result)
         except LoyaltyPosError as e:
-            message = ServiceRefused(what, str(e), e.code)
+            self._log_sync(what, e.message)
+            message = ServiceRefused(what, sync_failure(e.code, e.details), e.code)
         except Exception as e:  # noqa: BLE001 - a thread's edge: logged, said, never a traceback
             app.services.log_error(f"sync: {type(e).__name__}: {e}", e)
-            message = ServiceRefused(what, f"The sync failed: {type(e).__name__}: {e}", "internal")
+            message = ServiceRefused(what, sync_failure("internal", {}), "internal")
         finally:
             self._syncing = False
         self.checkout.post_message(message)
@@ -98,6 +105,17 @@ class LedgerSync:
                 app.call_from_thread(self.sync_quietly)
             except RuntimeError:
                 pass  # the app has ended meanwhile
+
+    def _log_sync(self, what: str, said: str) -> None:
+        """The sync's own words (an address, a status, an exception's name) go to the error
+        log, for the IT person; the cashier reads ``words.sync_failure``. A background sync
+        logs a failure when it differs from the last one logged, not at every interval."""
+        if not said:
+            self._sync_logged = ""
+        elif what == "sync" or said != self._sync_logged:
+            self._sync_logged = said
+            app: Any = self
+            app.services.log_line(what, said)
 
     def close_sync(self) -> None:
         if self._sync_terminal is not None:

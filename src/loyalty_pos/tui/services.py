@@ -81,10 +81,17 @@ class ServiceQueue:
                 "internal",
             )
 
+    def log_line(self, what: str, said: str) -> None:
+        """Append one line to the error log: what went wrong outside the till (a ledger out of
+        reach), in the words of the part that failed, without a traceback."""
+        self._append(f"{datetime.now().isoformat()} {what}: {said}\n")
+
     def log_error(self, what: str, error: BaseException) -> str:
         """Append ``error`` with its traceback to the error log; returns where it went."""
         trace = "".join(traceback.format_exception(error))
-        text = f"{datetime.now().isoformat()} {what}:\n{trace}\n"
+        return self._append(f"{datetime.now().isoformat()} {what}:\n{trace}\n")
+
+    def _append(self, text: str) -> str:
         if self._error_log is not None:
             try:
                 with self._error_log.open("a", encoding="utf-8") as f:

@@ -26,3 +26,62 @@ def day(d: date | datetime | None) -> str:
 
 def clock(d: datetime | None) -> str:
     return "never" if d is None else d.strftime("%H:%M")
+
+
+# -- a sync that did not go through ---------------------------------------------------------------
+# The sync's own sentences are for the person who runs the ledger (`loyalty-pos sync`, the
+# nightly job): an address, an HTTP status, an exception's name, a seq. The app says what a
+# cashier can act on, and the till's error log keeps those sentences (``LedgerSync``).
+
+_KEPT = "Sales go on offline and are kept here until it is sorted out"
+_TELL = "tell the IT person (the details are in this till's error log)."
+
+
+def sync_failure(code: str, details: dict[str, object]) -> str:
+    """What a cashier reads when a sync failed: ``code`` and ``details`` of the error raised
+    (``LoyaltyPosError.code``, ``.details``), ``internal`` for a fault of the till itself."""
+    status = details.get("status")
+    if code == "sync" and details.get("reason") == "unreachable":
+        said = "The ledger cannot be reached. Sales go on offline and are sent later."
+    elif code == "sync" and isinstance(status, int) and status >= 500:
+        said = (
+            "The ledger has a problem of its own just now. Sales go on offline and are sent later."
+        )
+    elif code == "auth":
+        said = f"The ledger does not accept this till. {_KEPT}: {_TELL}"
+    elif code == "internal":
+        said = f"The sync failed: a fault in this till. {_KEPT}: {_TELL}"
+    elif details.get("reason") == "tls":
+        said = f"The ledger cannot be reached with this till's settings. {_KEPT}: {_TELL}"
+    else:
+        said = f"The ledger did not take this sync. {_KEPT}: {_TELL}"
+    if details.get("pushed") is not None:  # part of the backlog got there first
+        said = "The sync stopped part-way. " + said
+    return said
+
+
+def sync_problems(result: dict[str, object]) -> list[str]:
+    """What a cashier reads of a sync that went through with a problem: events the ledger holds
+    back (or another till under this one's name), a clock off the ledger's."""
+    said: list[str] = []
+    if result.get("problem"):
+        held = result.get("held")
+        if isinstance(held, int) and held:
+            said.append(
+                f"The ledger holds back {held} of this till's records (HELD on the status line): "
+                f"they are kept here. Please {_TELL}"
+            )
+        else:
+            said.append(
+                "The ledger already has records of another till under this till's name: this "
+                f"till's sales wait and it counts as offline. Please {_TELL}"
+            )
+    off = result.get("clock_off_s")
+    if result.get("clock") and isinstance(off, int):
+        hours = abs(off) / 3600
+        amount = f"{hours:.1f} hours" if abs(off) >= 5400 else f"{round(abs(off) / 60)} minutes"
+        said.append(
+            f"This till's clock is {amount} {'fast' if off > 0 else 'slow'}: sales are dated by "
+            f"it. Please {_TELL}"
+        )
+    return said

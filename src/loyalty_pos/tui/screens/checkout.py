@@ -41,6 +41,7 @@ from ..widgets.item_field import ItemField
 from ..widgets.member_panel import MemberPanel
 from ..widgets.status_bar import StatusBar
 from ..widgets.totals_panel import TotalsPanel
+from ..words import sync_problems
 from .forms import Field, FormScreen, Values
 from .manager import ManagerScreen
 from .points import PointsScreen
@@ -172,7 +173,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
         elif message.what.startswith("sync"):
             self.pos.refresh_status()
             result = message.result
-            problems = [said for said in (result.get("problem"), result.get("clock")) if said]
+            problems = sync_problems(result)  # the sync's own words are in the error log
             if message.what == "sync":
                 if not result.get("blocked"):  # a sync whose sales do not reach it did not sync
                     self.notify(
