@@ -288,7 +288,8 @@ async def test_reprint_shows_the_last_receipt_again(make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await fill(pilot, "MASCARA")
-        await press(pilot, "f9", "enter")
+        await press(pilot, "f9")  # the sale recorded and its preview up, then
+        await press(pilot, "enter")
         await open_menu(pilot)
         await press(pilot, "5")
         await until(
@@ -303,7 +304,8 @@ async def test_end_of_day_summary_counts_todays_sales(make_app):
         await settle(pilot)
         await fill(pilot, ANNA)
         await fill(pilot, "MASCARA")
-        await press(pilot, "f9", "enter")
+        await press(pilot, "f9")  # the sale recorded and its preview up, then
+        await press(pilot, "enter")
         await open_menu(pilot)
         await press(pilot, "6")
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
@@ -387,7 +389,8 @@ async def test_every_manager_action_ends_at_the_checkout(make_app, terminal):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await fill(pilot, "MASCARA")
-        await press(pilot, "f9", "enter")
+        await press(pilot, "f9")  # the sale recorded and its preview up, then
+        await press(pilot, "enter")
         await open_menu(pilot)
         await press(pilot, "4")
         await fill(pilot, ANNA)

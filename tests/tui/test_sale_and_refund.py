@@ -191,7 +191,8 @@ async def test_a_points_payment_is_restored_on_refund(make_app, terminal):
         await fill(pilot, ANNA)
         await fill(pilot, "MASCARA")
         await press(pilot, "f5", "f5")
-        await press(pilot, "f9", "enter", "f6")
+        await press(pilot, "f9")  # the sale recorded and its preview up, then
+        await press(pilot, "enter", "f6")
         await fill(pilot, "DEMO1-000002")
         await press(pilot, "enter")
         await fill(pilot, "1234")
