@@ -131,6 +131,41 @@ async def test_a_cartons_itf14_from_the_serial_scanner_is_an_unknown_product_not
         assert app.checkout.view.member.name == "Carla Digits"
 
 
+async def test_a_member_card_printed_as_an_ean13_attaches_when_the_scanner_announces_ean(
+    make_app, terminal
+):
+    """A store whose cards are in-store EAN-13s (prefix 2, card_pattern "2" and 12 digits) with
+    the scanner sending AIM identifiers, as hardware/README recommends: the enrolled card
+    attaches its member; only a GTIN that is no card enrolled here is an unknown product (the
+    card was refused as "Unknown product ... not in the catalog")."""
+    from loyalty_pos.checkout import enroll
+    from loyalty_pos.domain.gtin import with_check_digit
+
+    terminal.config = dataclasses.replace(
+        terminal.config, card_pattern=r"^(?:2[0-9]{12}|[0-9A-F]{14}|LC[0-9]{6,16})$"
+    )
+    card = with_check_digit("200000000012")
+    enroll(terminal, card, "Edda Ean")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        stranger = with_check_digit("200000000099")  # in the pattern, enrolled nowhere
+
+        def from_the_scanner(code: str) -> None:
+            scanned = DeviceEvent("code", code, "serial", "/dev/ttyACM0", "]E0", time.monotonic())
+            thread = threading.Thread(target=app.devices._event, args=(scanned,))  # as the loop
+            thread.start()
+            thread.join()
+
+        from_the_scanner(stranger)
+        await until(pilot, lambda: len(notes(app)) > 0)
+        assert notes(app)[-1].startswith(f"Unknown product '{stranger}': a product barcode")
+        assert app.checkout.unknown_card == ""  # not offered for F4
+        from_the_scanner(card)
+        await until(pilot, lambda: app.checkout.view.member is not None)
+        assert app.checkout.view.member.name == "Edda Ean"
+
+
 async def test_a_scanner_that_cannot_be_opened_shows_in_the_status_line(make_app, terminal):
     terminal.config = dataclasses.replace(
         terminal.config, scanner={"enabled": True, "port": "/dev/no-such-scanner"}

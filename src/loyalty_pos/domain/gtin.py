@@ -29,8 +29,9 @@ GTIN_SYMBOLOGIES = ("]E", "]I", "]e")
 def is_product_barcode(code: str, symbology: str | None) -> bool:
     """Whether a scanned ``code`` is a product's GTIN by the scanner's own word: its AIM
     identifier names a symbology that carries GTINs and the code is a GTIN with a correct check
-    digit. Such a code is never a member card, whatever ``terminal.card_pattern`` allows (the
-    default takes 14 hex digits, a 7-byte NFC UID, and so every GTIN-14)."""
+    digit. Such a code is never offered as a new member card, whatever ``terminal.card_pattern``
+    allows (the default takes 14 hex digits, a 7-byte NFC UID, and so every GTIN-14); a card
+    enrolled here still attaches (a store's own in-store EAN-13 cards)."""
     return symbology is not None and symbology[:2] in GTIN_SYMBOLOGIES and gtin_check_digit_ok(code)
 
 

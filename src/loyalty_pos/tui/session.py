@@ -121,10 +121,11 @@ class CheckoutSession:
     ) -> ScanResult:
         """Route one code: a catalog item is added, a card attaches its member.
 
-        A product's barcode is never a card: a valid GTIN that the scanner announced as
-        EAN/UPC, ITF or GS1 DataBar (``symbology``), and a 14-digit code with a GTIN check
-        digit (an ITF-14 read without its identifier) unless it is a card known here. Either,
-        not in the catalog, is an unknown product, not a new card to enrol."""
+        A product's barcode is never a new card: a valid GTIN that the scanner announced as
+        EAN/UPC, ITF or GS1 DataBar (``symbology``), or a 14-digit code with a GTIN check digit
+        (an ITF-14 read without its identifier), that is neither in the catalog nor a card
+        enrolled here is an unknown product, not a card to enrol. A card enrolled here still
+        attaches: a store's own cards may be in-store EAN-13s (prefix 2)."""
         code = code.strip()
         if not code:
             raise Refused("The code is empty.")
@@ -133,12 +134,11 @@ class CheckoutSession:
         try:
             line = resolve_items(self.t, [(code, _qty(qty))])[0]
         except NotFound:
-            product = is_product_barcode(code, symbology)
-            if not product and self.t.is_card(code):
+            product = is_product_barcode(code, symbology) or is_gtin14(code)
+            if self.t.is_card(code):
                 found = self._attach(code)
-                if found.unknown_card is None or not is_gtin14(code):
+                if found.unknown_card is None or not product:
                     return found
-                product = True
             if product:
                 raise NotFound(
                     f"Unknown product {shown(code)}: a product barcode (GTIN) that is not in "
