@@ -132,13 +132,14 @@ def test_printer_without_barcode_command_gets_the_barcode_as_a_picture(sim) -> N
 
 
 @pytest.mark.parametrize(
-    ("terminal_id", "dots"), [("STORE42", 384), ("BRUSSELS-CENTRE-TILL-03", 576)]
+    ("terminal_id", "dots"),
+    [("STORE4", 384), ("STORE42", 384), ("BRUSSELS-TILL-3", 576), ("BRUSSELS-CENTRE-TILL-03", 576)],
 )
 def test_a_receipt_id_too_long_for_the_printers_own_barcode_prints_as_a_picture_that_scans(
     sim, terminal_id: str, dots: int
 ) -> None:
-    """The printer's Code128 has bars 2 dots wide at least: a terminal id of 7 characters on
-    58 mm paper (23 on 80 mm) made it wider than the paper, which a printer clips or leaves out,
+    """The printer's Code128 has bars 2 dots wide at least: a terminal id of 6 characters on
+    58 mm paper (15 on 80 mm) made it wider than the paper, which a printer clips or leaves out,
     and a refund could no longer start by scanning the receipt."""
     pyzbar = zbar()
     receipt_id = f"{terminal_id}-000017"
@@ -150,6 +151,19 @@ def test_a_receipt_id_too_long_for_the_printers_own_barcode_prints_as_a_picture_
     assert image.width <= dots
     assert [s.data for s in pyzbar.decode(image)] == [receipt_id.encode()]
     assert receipt_id.encode() in job  # and in writing under it
+
+
+@pytest.mark.parametrize(("terminal_id", "dots"), [("STOR4", 384), ("BRUSSELS-TILL3", 576)])
+def test_the_longest_receipt_id_that_fits_the_paper_is_the_printers_own_barcode(
+    sim, terminal_id: str, dots: int
+) -> None:
+    """The bounds the README gives: a terminal id of 5 characters on 58 mm paper, 14 on 80 mm,
+    still fits with 2-dot bars (one more character does not: the test above)."""
+    receipt_id = f"{terminal_id}-000017"
+    receipt = dataclasses.replace(sample_receipt(), terminal_id=terminal_id, receipt_id=receipt_id)
+    print_receipt(receipt, config(sim, dots=dots, width_chars=32 if dots == 384 else 42))
+    (job,) = sim.wait_for_jobs(1)
+    assert b"{B" + receipt_id.encode() in job and not raster_images(job)
 
 
 def test_qr_code_is_added_when_configured(sim) -> None:

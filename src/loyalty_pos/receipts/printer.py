@@ -424,7 +424,7 @@ def _send_codes(p: Escpos, receipt_id: str, cfg: PrinterConfig) -> None:
     """The receipt id as the printer's own Code128, else as a picture; then the optional QR.
 
     The printer's bars are 2 dots wide at least (GS w), so an id too long for that on the paper
-    (a terminal id of 7 characters on 58 mm paper, 23 on 80 mm) goes as the picture, whose
+    (a terminal id of 6 characters on 58 mm paper, 15 on 80 mm) goes as the picture, whose
     Code128 packs the digits in pairs (code set C) and may have 1-dot bars: a barcode wider than
     the paper is clipped or left out by the printer, and the receipt no longer scans."""
     p.set(align="center")
