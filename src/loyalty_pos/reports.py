@@ -289,8 +289,9 @@ LABELS = [
 ]
 
 
-#: Quotients of the period's sales: with no sale to divide by there is no figure, which the
-#: report says as the ledger's does ("n/a"); "-" is a figure this report cannot know.
+#: Quotients of the period's sales (and of the members active at its start): with nothing to
+#: divide by there is no figure, which the report says as the ledger's does ("n/a"); "-" is a
+#: figure this report cannot know.
 NOT_APPLICABLE = {
     "engagement_pct",
     "average_check",
@@ -298,6 +299,8 @@ NOT_APPLICABLE = {
     "average_lifetime_days",
     "average_lifetime_periods",
     "ltv",
+    "retention_pct",
+    "churn_pct",
 }
 
 

@@ -562,8 +562,14 @@ def test_the_end_of_day_text_keeps_its_columns_and_writes_money_as_money(home: P
     lines = out.stdout.splitlines()
     assert max(len(line) for line in lines) == 48
     figures = {line[:34].strip(): line[34:].strip() for line in lines[3:]}
-    assert figures["Average check with a card (m)"] == "0.00"
-    assert figures["LTV = m x a x t"] == "0.00"
+    assert figures["money paid back"] == "0.00"
+    assert figures["worth"] == "0.00"
+    # A day without sales has no average check, LTV or retention (nothing to divide by), as
+    # the ledger's report says it: not 0.00, and not "-" (a figure the till cannot know).
+    assert figures["Average check with a card (m)"] == "n/a"
+    assert figures["LTV = m x a x t"] == "n/a"
+    assert figures["Retention % = K / S"] == "n/a"
+    assert figures["Churn %"] == "n/a"
 
 
 def test_init_with_a_ledger_url_that_is_not_http_says_so_first(tmp_path: Path) -> None:
