@@ -24,7 +24,7 @@ from .bootstrap import (
     set_manager_pin,
 )
 from .checkout import OPEN_LINE, Terminal, shown
-from .domain.errors import LoyaltyPosError, Refused
+from .domain.errors import ConfigError, LoyaltyPosError, Refused
 from .domain.events import MAX_POINTS
 from .domain.quote import MAX_QTY
 from .exits import Parser, closed_pipe
@@ -221,30 +221,46 @@ def _all_device_tables(
     return {}, {}, {}, "defaults"
 
 
-def _enabled(table: dict[str, Any]) -> bool:
-    """Whether a [reader] or [scanner] table asks for its device (as the app reads it)."""
-    return bool(table) and table.get("enabled", True) is True
-
-
 def cmd_devices(args: argparse.Namespace) -> Any:
     """What is connected, and each configured device found or not, with the reason: a wrong
     scanner port or printer address shows here, not only in the app."""
+    from .devices import device_enabled
     from .devices.commands import list_devices
     from .devices.pcsc import ReaderConfig
     from .devices.serial_scanner import ScannerConfig
+    from .receipts.printer import printer_configured
 
     reader, scanner, printer, source = _all_device_tables(args)
-    scanners = [ScannerConfig.from_dict(scanner, source, "scanner")] if _enabled(scanner) else []
+    # A table the app cannot read is listed as a device in error, as the app shows it, and the
+    # rest are still looked for.
+    unreadable: list[dict[str, Any]] = []
+    reader_config: ReaderConfig | None = None
+    try:
+        reader_config = ReaderConfig.from_dict(reader, source, "reader")
+    except ConfigError as e:
+        if device_enabled(reader):
+            unreadable.append(_unreadable("reader", reader.get("name_filter"), e))
+    scanners: list[ScannerConfig] = []
+    if device_enabled(scanner):
+        try:
+            scanners.append(ScannerConfig.from_dict(scanner, source, "scanner"))
+        except ConfigError as e:
+            unreadable.append(_unreadable("scanner", scanner.get("port"), e))
     listing = list_devices(
-        ReaderConfig.from_dict(reader, source, "reader"),
-        reader_configured=_enabled(reader),
+        reader_config,
+        reader_configured=device_enabled(reader) and reader_config is not None,
         scanners=scanners,
     )
-    if str(printer.get("url", "none")).strip().lower() not in ("", "none"):
-        configured = listing["configured"]
-        assert isinstance(configured, list)
+    configured = listing["configured"]
+    assert isinstance(configured, list)
+    configured.extend(unreadable)
+    if printer_configured(printer):
         configured.append(_configured_printer(printer, source))
     return listing
+
+
+def _unreadable(kind: str, name: object, error: ConfigError) -> dict[str, Any]:
+    return {"kind": kind, "name": str(name or kind), "state": "error", "reason": str(error)}
 
 
 def _configured_printer(table: dict[str, Any], source: str) -> dict[str, Any]:

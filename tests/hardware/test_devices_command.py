@@ -93,3 +93,20 @@ def test_the_configured_reader_is_found_by_its_filter_or_missing_with_the_reader
     assert found["configured"] == [
         {"kind": "reader", "name": f"PC/SC reader {READER_1!r}", "state": "found", "reason": None}
     ]
+
+
+def test_a_scanner_table_the_app_cannot_read_is_a_scanner_in_error_not_a_failed_command(
+    home, capsys
+):
+    """Review: a wrong value in [scanner] made `devices` fail as a whole, while the app starts
+    with the same table and shows the scanner in error; the printer was then not looked at."""
+    with PrinterSim() as printer:
+        listing = devices(
+            home,
+            capsys,
+            f'\n[scanner]\nport = "/dev/ttyACM0"\nbaud = "fast"\n\n[printer]\nurl = "{printer.url}"\n',
+        )
+    scanner, found = listing["configured"]
+    assert scanner["kind"] == "scanner" and scanner["state"] == "error"
+    assert "scanner.baud" in scanner["reason"]
+    assert found["kind"] == "printer" and found["state"] == "found"

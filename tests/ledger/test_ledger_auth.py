@@ -117,6 +117,21 @@ def test_terminal_and_admin_tokens_are_not_interchangeable(ledger: LedgerServer)
     assert r.status_code == 403
 
 
+def test_a_terminal_reads_the_store_wide_balances_but_not_the_summary(ledger: LedgerServer) -> None:
+    """A till's token may ask for a finished day's liability (its end-of-day report prints
+    it; a pull already gives every member's balance), not for the admin's report."""
+    t = ledger.add_terminal()
+    period = "?from=2026-01-01&to=2026-01-02"
+    r = t.http.get("/v1/reports/balances" + period)
+    assert r.status_code == 200, r.text
+    assert set(r.json()) >= {"outstanding"}
+    assert t.http.get("/v1/reports/summary" + period).status_code == 403
+    assert ledger.admin.get("/v1/reports/summary" + period).status_code == 200
+    revoked = ledger.add_terminal()
+    ledger.admin.delete(f"/v1/terminals/{revoked.terminal_id}")
+    assert revoked.http.get("/v1/reports/balances" + period).status_code == 401
+
+
 def test_adding_an_existing_terminal_is_a_conflict_and_readding_a_revoked_one_keeps_its_chain(
     ledger: LedgerServer,
 ) -> None:

@@ -75,6 +75,12 @@ async def test_a_failed_print_is_one_message_saying_what_went_wrong_and_what_to_
         "not print and stays queued: check that it is on and connected, then press F8 then 5 "
         "to print it."
     ]
+    # Kept with the receipt as two sentences, each with its full stop.
+    [(kept,)] = t.store.conn.execute("SELECT print_error FROM receipt_prints").fetchall()
+    assert kept == (
+        f"The receipt printer 127.0.0.1:{off.port} cannot be reached. "
+        "Check that it is on and connected."
+    )
 
 
 async def test_a_printer_back_after_a_failed_print_shows_in_the_status_bar_without_a_print(

@@ -4,6 +4,7 @@ Light imports only: ``pcsc`` (pyscard, optional) and ``serial_scanner`` are impo
 starts them (``devices.hub``, ``devices.commands``).
 """
 
+from loyalty_pos.devices._config import device_enabled
 from loyalty_pos.devices.codes import BadCode, Code, CodeRules, validate_code
 from loyalty_pos.devices.events import DeviceEvent, DeviceStatus, StatusBoard
 
@@ -14,5 +15,6 @@ __all__ = [
     "DeviceEvent",
     "DeviceStatus",
     "StatusBoard",
+    "device_enabled",
     "validate_code",
 ]

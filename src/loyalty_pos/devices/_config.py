@@ -14,6 +14,12 @@ from typing import Any
 from loyalty_pos.domain.errors import ConfigError
 
 
+def device_enabled(table: Mapping[str, Any]) -> bool:
+    """Whether a ``[reader]`` or ``[scanner]`` table asks for its device: the table is there and
+    not ``enabled = false`` (the app and ``loyalty-pos devices`` read it alike)."""
+    return bool(table) and table.get("enabled", True) is True
+
+
 class TableReader:
     """Reads keys of one table; ``done()`` raises ConfigError listing every problem found."""
 

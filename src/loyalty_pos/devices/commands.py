@@ -30,7 +30,8 @@ def list_devices(
     "readers": [{"name", "matches_filter", "card_present", "atr"}], "serial_ports": [{"device",
     "description", "usb", "serial_number", "manufacturer", "by_id"}]}``. ``configured`` lists
     the reader (when ``reader_configured``) and each enabled scanner, found or not, so that a
-    wrong port shows with its reason; ``state`` is ``found``, ``missing`` or ``error``. A stopped
+    wrong port shows with its reason; ``state`` is ``found``, ``missing`` or ``error`` (the
+    CLI adds the printer, which may also be ``refused``). A stopped
     pcscd or a missing pyscard is reported in ``pcsc`` (and the configured reader), not raised.
     """
     state, reason, readers = list_readers(reader_config)

@@ -131,6 +131,11 @@ class PrinterTarget:
 URL_FORMS = "tcp://host:9100, serial:/dev/ttyUSB0?baud=19200, usb:VID:PID, file:/dev/usb/lp0, none"
 
 
+def printer_configured(table: Mapping[str, Any]) -> bool:
+    """Whether a ``[printer]`` table names a printer (a ``url`` other than ``none``)."""
+    return str(table.get("url", "none")).strip().lower() not in ("", "none")
+
+
 def parse_printer_url(url: str) -> PrinterTarget:
     """Parse a printer URL; ``ValueError`` says what is wrong with it."""
     url = url.strip()

@@ -20,6 +20,7 @@ from typing import Any
 from textual.message import Message
 
 from loyalty_pos.checkout import Terminal
+from loyalty_pos.devices import device_enabled
 from loyalty_pos.domain.errors import LoyaltyPosError
 
 from .messages import CodeScanned, DeviceStatusChanged, ScanRejected
@@ -50,7 +51,7 @@ class DeviceLink:
             self._status("simulated scanner", "scanner", "ready", None)
             return
         reader_table, scanner_table = self.t.config.reader, self.t.config.scanner
-        if not _enabled(reader_table) and not _enabled(scanner_table):
+        if not device_enabled(reader_table) and not device_enabled(scanner_table):
             return
         try:
             from loyalty_pos.devices.events import StatusBoard
@@ -60,12 +61,12 @@ class DeviceLink:
 
             reader = (
                 ReaderConfig.from_dict(reader_table, self.source, "reader")
-                if _enabled(reader_table)
+                if device_enabled(reader_table)
                 else None
             )
             scanners = (
                 [ScannerConfig.from_dict(scanner_table, self.source, "scanner")]
-                if _enabled(scanner_table)
+                if device_enabled(scanner_table)
                 else []
             )
             board = StatusBoard()
@@ -81,7 +82,7 @@ class DeviceLink:
             )
             self.hub.start()
         except (LoyaltyPosError, ImportError, OSError) as e:
-            kind = "reader" if _enabled(reader_table) else "scanner"
+            kind = "reader" if device_enabled(reader_table) else "scanner"
             self._status(f"{kind} config", kind, "error", str(e))
 
     def stop(self) -> None:
@@ -113,7 +114,9 @@ class DeviceLink:
 
     @property
     def has_printer(self) -> bool:
-        return str(self.t.config.printer.get("url", "none")).strip().lower() not in ("", "none")
+        from loyalty_pos.receipts.printer import printer_configured
+
+        return printer_configured(self.t.config.printer)
 
     def check_printer(self, config: Any) -> str | None:
         """Ask the printer for its state (on a worker thread: it may take ``timeout_s``) and
@@ -177,7 +180,3 @@ class DeviceLink:
         turn = self._turn.get(file, 0)
         self._turn[file] = turn + 1
         return codes[turn % len(codes)]
-
-
-def _enabled(table: dict[str, Any]) -> bool:
-    return bool(table) and table.get("enabled", True) is True

@@ -104,12 +104,18 @@ class Printing:
     def _printed(self, receipt_id: str, problem: tuple[str, str] | None) -> None:
         t = self.terminal
         when = None if problem else t.now()
-        error = " ".join(problem) if problem else None
+        error = stored_error(*problem) if problem else None
         self.submit("printed", lambda: t.store.mark_printed(receipt_id, when, error), self)
         if problem:
             self.notify(
                 not_printed(receipt_id, *problem), title="Printer", severity="error", timeout=10
             )
+
+
+def stored_error(what: str, todo: str) -> str:
+    """Why a receipt did not print, as kept with it for the reprint list: what went wrong, then
+    what to do as a sentence of its own (``todo`` comes without a full stop, or empty)."""
+    return f"{what} {todo}." if todo else what
 
 
 def not_printed(receipt_id: str, what: str, todo: str) -> str:
