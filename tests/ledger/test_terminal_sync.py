@@ -317,12 +317,22 @@ def test_a_till_restored_from_an_old_backup_is_told_the_ledger_holds_back_its_sa
     sync(t)
     svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
     sync(t)
-    copy = tmp_path / "restored"
-    shutil.copytree(t.home, copy, ignore=shutil.ignore_patterns("terminal.db*"))
-    with sqlite3.connect(copy / "terminal.db") as backup:
-        t.store.conn.backup(backup)
+    copy, idle = tmp_path / "restored", tmp_path / "restored-idle"
+    for folder in (copy, idle):
+        shutil.copytree(t.home, folder, ignore=shutil.ignore_patterns("terminal.db*"))
+        with sqlite3.connect(folder / "terminal.db") as backup:
+            t.store.conn.backup(backup)
     svc.checkout(t, ANNA, svc.resolve_items(t, [("COFFEE", 1)]))  # the lost till's last sale
     assert sync(t)["pushed"] == 1
+
+    # A copy synced before it sells: the ledger's head is past its journal's. No sync is good,
+    # but the till stays online within the grace of its last good one, and says so (it said
+    # it "counts as offline" while its sync answered online).
+    early = sync(open_terminal(idle))
+    grace = t.program.offline.grace_minutes
+    assert "events up to seq 2, but this terminal's journal ends at seq 1" in early["problem"]
+    assert f"counts as offline (the offline cap) once {grace} minutes" in early["problem"]
+    assert early["online"] is True and early["blocked"] is True
 
     restored = open_terminal(copy)
     svc.checkout(restored, ANNA, svc.resolve_items(restored, [("MASCARA", 1)]))
@@ -331,7 +341,6 @@ def test_a_till_restored_from_an_old_backup_is_told_the_ledger_holds_back_its_sa
     assert "The ledger holds back 1 of this terminal's events" in first["problem"]
     assert "seq 2 (checkout T1-000002): chain: seq 2 was already" in first["problem"]
 
-    grace = restored.program.offline.grace_minutes
     restored.store.set_meta(
         "last_sync_at", (restored.now() - timedelta(minutes=grace + 1)).isoformat()
     )

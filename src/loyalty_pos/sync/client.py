@@ -729,12 +729,14 @@ def sync(
         result["clock"] = said
     if ledger_head > own_head:
         tid = t.config.terminal_id
+        grace = t.program.offline.grace_minutes
         result["problem"] = (
             f"The ledger holds terminal {tid}'s events up to seq {ledger_head}, but this "
             f"terminal's journal ends at seq {own_head}: another till runs as {tid}, or this "
-            "till's cache was restored from an older copy. Its sales are held back by the "
-            "ledger and it counts as offline until that is sorted out: set this till up as a "
-            "new terminal id (see README, 'A till's disk died')."
+            "till's cache was restored from an older copy. Its sales will be held back by the "
+            "ledger, and no sync counts as good until that is sorted out: it counts as offline "
+            f"(the offline cap) once {grace} minutes have passed since its last good sync. Set "
+            "this till up as a new terminal id (see README, 'A till's disk died')."
         )
     elif held:
         first = held[0]

@@ -74,7 +74,7 @@ def sync_problems(result: dict[str, object]) -> list[str]:
         else:
             said.append(
                 "The ledger already has records of another till under this till's name: this "
-                f"till's sales wait and it counts as offline. Please {_TELL}"
+                f"till's sales wait, and it will soon count as offline. Please {_TELL}"
             )
     off = result.get("clock_off_s")
     if result.get("clock") and isinstance(off, int):
