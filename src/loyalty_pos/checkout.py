@@ -568,6 +568,9 @@ def _checkout_result(
         "tier": after.get("tier"),
         "next_tier": after.get("next_tier"),
         "spend_to_next_tier": after.get("spend_to_next_tier"),
+        # The receipt's punch cards, as the sale leaves them (``_receipt_punch_cards``), in
+        # ``balance``'s shape: already computed for the receipt, so no query of their own.
+        "punch_cards": list(after.get("punch_cards") or ()),
         "offline": event["offline"],
         # With "max", what capped the points payment, so that 0 points paid is not a mystery.
         **(

@@ -112,6 +112,30 @@ def test_the_punch_card_shows_on_the_balance_and_the_receipts_as_it_stands(demo)
     assert "2 of 5, free after 3 more" in printing.receipt_text(demo, back["receipt_id"], 42)
 
 
+def test_checkout_json_has_the_punch_cards_as_the_sale_leaves_them(
+    demo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`checkout --json` had no punch cards while `balance --json` had them: the checkout gives
+    its receipt's cards (those of its items, and any with punches on them) in balance's shape."""
+    from loyalty_pos.cli import main
+
+    at = ["--home", str(demo.home), "--at", NOW.isoformat(), "--json"]
+    assert main(["checkout", *at, "--card", BEN, "--item", "COFFEE:3", "--item", "MILK"]) == 0
+    sale = json.loads(capsys.readouterr().out)
+    assert sale["punch_cards"] == svc.balance(demo, BEN)["punch_cards"]
+    (coffee,) = sale["punch_cards"]
+    assert (coffee["sku"], coffee["punches"], coffee["progress"]) == (
+        "COFFEE",
+        3,
+        "3 of 5, free after 2 more",
+    )
+    assert demo.store.receipt(sale["receipt_id"])[1]["punch_cards"] == sale["punch_cards"]
+    assert {"receipt_id", "balance", "tier", "offline", "points_earned"} <= set(sale)
+    assert buy(demo, BEN, "MILK")["punch_cards"] == sale["punch_cards"]  # punches on it
+    assert buy(demo, ANNA, "MILK")["punch_cards"] == []  # an empty card is not advertised
+    assert buy(demo, None, "COFFEE")["punch_cards"] == []  # no member, no card
+
+
 def test_returning_the_coffees_that_earned_a_free_one_does_not_earn_it_twice(demo) -> None:
     """Buy 5, the 6th free, return the 5: the next 5 are paid, the 12th coffee is free."""
     five = buy(demo, BEN, "COFFEE:5")

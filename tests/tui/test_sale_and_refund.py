@@ -9,7 +9,7 @@ from loyalty_pos.domain.program import parse_program_text
 from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
-from .conftest import ANNA, NOW, ROOT
+from .conftest import ANNA, BEN, NOW, ROOT
 from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
 
 
@@ -41,6 +41,21 @@ async def test_f9_records_the_sale_shows_the_receipt_and_clears_for_the_next_cus
     assert sale["member_id"] == "M0001"
     assert [(line["sku"], line["qty"]) for line in sale["lines"]] == [("MASCARA", 1), ("COFFEE", 2)]
     assert terminal.store.draft() is None
+
+
+async def test_the_sale_summary_says_how_far_the_punch_card_of_an_item_sold_is(make_app):
+    """The customer buying coffee asks how far the coffee card is: F9's summary says it, as the
+    sale leaves it; a sale without coffee (the card has punches) does not."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "3*COFFEE", card=BEN)
+        summary = text_in(app.screen, ".summary")
+        assert "Coffee card: 6th free · 3 of 5, free after 2 more" in summary
+        await press(pilot, "enter")
+        await sell(pilot, "MILK", card=BEN)
+        assert isinstance(app.screen, TextScreen)
+        assert "Coffee card" not in text_in(app.screen, ".summary")
+        assert "3 of 5" in text_in(app.screen, ".body-text")  # the receipt still shows it
 
 
 async def test_the_member_panel_and_the_receipt_show_the_coffee_card(make_app, terminal):

@@ -81,11 +81,13 @@ class ServiceDone(Message):
 
 @dataclass
 class SaleCompleted(Message):
-    """A sale was recorded; the basket is empty again."""
+    """A sale was recorded; the basket is empty again. ``punch_cards``: the cards of the items
+    sold, as the sale leaves them (``checkout.punch_card_json``)."""
 
     result: dict[str, Any]
     receipt_text: str
     view: BasketView
+    punch_cards: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass

@@ -239,11 +239,16 @@ class CheckoutSession:
     def _online(self) -> bool:
         return is_online(self.t, self.t.now())
 
-    def complete(self, on_screen: Quote | None = None) -> tuple[dict[str, Any], str, BasketView]:
+    def complete(
+        self, on_screen: Quote | None = None
+    ) -> tuple[dict[str, Any], str, BasketView, tuple[dict[str, Any], ...]]:
         """Record the sale; the basket starts empty for the next customer. ``on_screen`` is the
         quote on the cashier's screen: when the member's points changed since (another till, a sync,
         a manager), the sale would not be what the customer was shown, so nothing is recorded
-        and the refusal says what it would be now."""
+        and the refusal says what it would be now.
+
+        Returns the sale's result, its receipt's text, the empty basket, and the punch cards the
+        sale touched (of an item sold), as it leaves them: the summary tells the customer."""
         basket = self.basket
         if on_screen is not None:
             now = self._price(basket).quote
@@ -261,6 +266,8 @@ class CheckoutSession:
                     "then F9 again."
                 )
         result = checkout(self.t, basket.card, basket.lines, basket.redeem)
+        sold = {line.sku for line in basket.lines}
+        touched = tuple(card for card in result["punch_cards"] if card["sku"] in sold)
         self.basket = Basket()
         try:
             text = receipt_text(self.t, result["receipt_id"])
@@ -271,7 +278,7 @@ class CheckoutSession:
             self._save_draft(self.basket)
         except LoyaltyPosError:
             logger.exception("the emptied basket could not be saved as the draft")
-        return result, text, self.view()
+        return result, text, self.view(), touched
 
     # -- inside ---------------------------------------------------------------------------------
 

@@ -28,6 +28,12 @@ def clock(d: datetime | None) -> str:
     return "never" if d is None else d.strftime("%H:%M")
 
 
+def punch_card(card: dict[str, object]) -> str:
+    """A punch card (``checkout.punch_card_json``) on one line: "Coffee card: 6th free · 3 of
+    5, free after 2 more"."""
+    return f"{card['name']} · {card['progress']}"
+
+
 # -- a sync that did not go through ---------------------------------------------------------------
 # The sync's own sentences are for the person who runs the ledger (`loyalty-pos sync`, the
 # nightly job): an address, an HTTP status, an exception's name, a seq. The app says what a

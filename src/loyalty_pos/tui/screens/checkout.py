@@ -41,7 +41,7 @@ from ..widgets.item_field import ItemField
 from ..widgets.member_panel import MemberPanel
 from ..widgets.status_bar import StatusBar
 from ..widgets.totals_panel import TotalsPanel
-from ..words import sync_problems
+from ..words import punch_card, sync_problems
 from .forms import Field, FormScreen, Values
 from .manager import ManagerScreen
 from .points import PointsScreen
@@ -379,7 +379,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
             "complete",
             lambda: session.complete(on_screen),
             target=self,
-            done=lambda r: SaleCompleted(r[0], r[1], r[2]),
+            done=lambda r: SaleCompleted(*r),
         )
 
     def on_sale_completed(self, message: SaleCompleted) -> None:
@@ -392,6 +392,8 @@ class CheckoutScreen(StaysUp, Screen[None]):
             summary += (
                 f" · points earned +{result['points_earned']} · new balance {result['balance']}"
             )
+        for card in message.punch_cards:  # the customer asks how far the coffee card is
+            summary += f"\n{punch_card(card)}"
         self.app.push_screen(
             TextScreen(
                 f"Sale recorded: {result['receipt_id']}",
