@@ -91,3 +91,31 @@ async def test_a_zero_quantity_typed_as_fast_as_a_scanner_is_refused_as_typed_by
         assert not app.checkout.view.basket.lines
         assert notes(app)[-1] == "The quantity must be a whole number (got 2.5)."
         assert not any("Unknown code" in note for note in notes(app))
+
+
+async def test_a_wedge_scan_the_till_refuses_is_told_in_the_cashiers_words_as_the_serial_ones(
+    make_app, key_clock, terminal
+):
+    """QA: a smudged EAN from the keyboard-wedge scanner said "Code refused: its check digit is
+    wrong (the last digit should be 3)...", and a wrong keyboard layout "Code refused: it
+    contains a character that is not ASCII ('É' at 3)"; the serial scanner says what to do in
+    plain words. The technical reason goes to the error log; the basket stays as it was."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await scan(pilot, key_clock, "MASCARA")
+        before = (app.checkout.view.basket, terminal.store.head())
+        await scan(pilot, key_clock, "4000010000004")  # COFFEE's EAN, its check digit smudged
+        assert notes(app)[-1] == (
+            "The last scan was not read: scan it again. The barcode's check digit did not add "
+            "up (a smudged or damaged label?); if it fails again, type the number."
+        )
+        await scan(pilot, key_clock, "CAFÉ-12345")
+        assert notes(app)[-1].startswith(
+            "The last scan was not read: scan it again. The scanner sent garbled characters"
+        )
+        assert not any("Code refused" in note or "0x" in note for note in notes(app))
+        assert (app.checkout.view.basket, terminal.store.head()) == before
+        assert app.checkout.item_field.value == ""
+    log = (terminal.home / "error.log").read_text()
+    assert "the last digit should be 3" in log and "not ASCII" in log

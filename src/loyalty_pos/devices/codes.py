@@ -37,6 +37,21 @@ EAN_LENGTHS = (8, 12, 13)
 Problem = Literal["characters", "empty", "too_long", "check_digit", "length"]
 
 
+#: Why a scan was refused, in the cashier's words, by ``Problem``: every scanner says these (the
+#: serial one and the keyboard wedge), after "The last scan was not read: scan it again.". The
+#: technical reason (``BadCode.reason``: byte values, positions) is for the log.
+SAID: dict[str, str] = {
+    "check_digit": "the barcode's check digit did not add up (a smudged or damaged label?); "
+    "if it fails again, type the number",
+    "length": "the barcode had the wrong number of digits for its kind "
+    "(a damaged label may have been misread)",
+    "characters": "the scanner sent garbled characters (a loose cable or a wrong scanner "
+    "setting; call IT if it keeps happening)",
+    "too_long": "what arrived was too long to be an item, a card or a receipt",
+    "empty": "nothing but spaces arrived",
+}
+
+
 class BadCode(Refused):
     """A code was refused; ``reason`` says why in words a cashier can act on, ``problem`` which
     kind of fault it was (``characters``: control characters, escape sequences or bytes beyond
@@ -50,6 +65,11 @@ class BadCode(Refused):
         self.reason = reason
         self.source = source
         self.problem: Problem = problem
+
+    @property
+    def said(self) -> str:
+        """Why, in the cashier's words (``SAID``)."""
+        return SAID[self.problem]
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,14 @@ from serial.tools import list_ports
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from loyalty_pos.devices._config import TableReader
-from loyalty_pos.devices.codes import DEFAULT_RULES, BadCode, Code, CodeRules, validate_code
+from loyalty_pos.devices.codes import (
+    DEFAULT_RULES,
+    BadCode,
+    Code,
+    CodeRules,
+    validate_code,
+)
+from loyalty_pos.devices.codes import SAID as CODE_SAID
 from loyalty_pos.devices.events import DeviceEvent, ScanRejected, StatusBoard
 from loyalty_pos.domain.cards import mask_card
 from loyalty_pos.domain.errors import DeviceError
@@ -55,16 +62,10 @@ MAX_FRAME_BYTES = 1024
 #: Frames dropped less than this apart are one rejection (noise comes as many frames at once; a
 #: cashier scanning again takes longer than this).
 REJECT_BURST_S = 0.5
-#: Why a frame was dropped, in the cashier's words (``BadCode.problem`` and the framing faults).
-SAID = {
-    "check_digit": "the barcode's check digit did not add up (a smudged or damaged label?); "
-    "if it fails again, type the number",
-    "length": "the barcode had the wrong number of digits for its kind "
-    "(a damaged label may have been misread)",
-    "characters": "the scanner sent garbled characters (a loose cable or a wrong scanner "
-    "setting; call IT if it keeps happening)",
-    "too_long": "what arrived was too long to be an item, a card or a receipt",
-    "empty": "nothing but spaces arrived",
+#: Why a frame was dropped, in the cashier's words: the code's own faults (``codes.SAID``, which
+#: the keyboard wedge says too) and the framing faults of a serial line.
+SAID: dict[str, str] = {
+    **CODE_SAID,
     "partial": "only part of the code arrived",
     "overflow": "the scanner sent a line too long to be a code (call IT if it keeps "
     "happening: the scanner's end-of-code setting may be wrong)",

@@ -157,18 +157,25 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         self.checkout.route(message)
 
     def _valid_wedge_code(self, text: str) -> bool:
+        """A keyboard-wedge scan the validator refuses is told as the serial scanner's are, in
+        the cashier's words; the validator's own (byte values, positions) go to the error log."""
         from loyalty_pos.devices.codes import BadCode, validate_code
 
         try:
             validate_code(text, "wedge")
         except BadCode as e:
-            self.notify(str(e), severity="warning")
+            self.services.log_line("keyboard-wedge scan refused", e.reason)
+            self.scan_not_read(e.said)
             return False
         return True
 
     def on_scan_rejected(self, message: ScanRejected) -> None:
-        """The scanner beeped but nothing came of it: without a word the cashier would wait."""
-        said = message.said[:1].upper() + message.said[1:]
+        self.scan_not_read(message.said)
+
+    def scan_not_read(self, said: str) -> None:
+        """The scanner beeped but nothing came of it: without a word the cashier would wait.
+        ``said``: why, in the cashier's words (``devices.codes.SAID``)."""
+        said = said[:1].upper() + said[1:]
         self.notify(
             f"The last scan was not read: scan it again. {said}.",
             title="Scanner",
