@@ -43,6 +43,7 @@ from .domain.events import (
     verify_chain,
 )
 from .domain.events import receipt_id as new_receipt_id
+from .domain.gtin import is_gtin14, is_product_barcode
 from .domain.lots import Account, Lot, at_most, expiry_date, iso_day
 from .domain.money import from_minor, parse_typed_amount, to_minor
 from .domain.program import Program
@@ -246,6 +247,21 @@ def unreadable_card(t: Terminal, card: str) -> str | None:
             "scan the card (the card numbers it takes are set by card_pattern in terminal.toml)"
         )
     return None
+
+
+def product_barcode(t: Terminal, code: str, symbology: str | None = None) -> str | None:
+    """A sentence when ``code`` is a product's barcode and no card enrolled here, else None: a
+    GTIN the scanner announced as EAN/UPC, ITF or GS1 DataBar (``symbology``, its AIM
+    identifier), or a 14-digit code with a GTIN check digit (an ITF-14 read without one). A card
+    enrolled here is a card whatever its digits (a store's own in-store EAN-13 cards, a UID of
+    14 digits whose last one happens to fit). The one rule for the item field and the card
+    fields; a code that is no GTIN costs no query."""
+    code = code.strip()
+    if not (is_product_barcode(code, symbology) or is_gtin14(code)):
+        return None
+    if card_row(t, code) is not None:
+        return None
+    return f"{shown(code)} is a product's barcode (GTIN), not a member card."
 
 
 def _refuse_unreadable_card(t: Terminal, card: str) -> None:

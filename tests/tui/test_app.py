@@ -168,6 +168,88 @@ async def test_a_member_card_printed_as_an_ean13_attaches_when_the_scanner_annou
         assert app.checkout.view.member.name == "Edda Ean"
 
 
+def from_the_serial_scanner(app, code: str, symbology: str | None, kind: str = "code") -> None:
+    """A code from the serial scanner (or, ``kind`` card, a tap), posted from its own thread."""
+    source = "pcsc" if kind == "card" else "serial"
+    event = DeviceEvent(kind, code, source, "/dev/ttyACM0", symbology, time.monotonic())
+    thread = threading.Thread(target=app.devices._event, args=(event,))  # as the device loop
+    thread.start()
+    thread.join()
+
+
+CARTON = "09520123456788"  # an ITF-14 with a valid check digit, in no catalog here
+SAID_CARTON = f"'{CARTON}' is a product's barcode (GTIN), not a member card."
+
+
+async def test_a_products_barcode_in_the_card_window_is_refused_as_a_product(make_app, terminal):
+    """QA: a carton's ITF-14 scanned into F2 said "Card ... is not known here. Press F4 to enrol
+    it.". Scanned (the scanner says ITF) or typed (14 digits, a GTIN check digit), it is refused
+    in the window as a product's barcode; a card enrolled here with such digits attaches."""
+    from loyalty_pos.checkout import enroll
+    from loyalty_pos.domain.gtin import with_check_digit
+
+    card = with_check_digit("1234567890123")
+    enroll(terminal, card, "Carla Digits")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "MASCARA")
+        before = (app.checkout.view.basket, terminal.store.head())
+        await press(pilot, "f2")
+        form = app.screen
+        from_the_serial_scanner(app, CARTON, "]I1")
+        await until(pilot, lambda: text_in(form, "#error") == SAID_CARTON)
+        await fill(pilot, CARTON)  # typed, and Enter
+        assert text_in(form, "#error") == SAID_CARTON
+        assert app.screen is form and app.checkout.unknown_card == ""
+        assert not any("not known here" in note for note in notes(app))
+        assert (app.checkout.view.basket, terminal.store.head()) == before
+        await fill(pilot, card)
+        assert app.screen is app.checkout
+        assert app.checkout.view.member.name == "Carla Digits"
+
+
+async def test_enrolment_refuses_a_products_barcode_scanned_as_the_card_but_takes_a_tap(
+    make_app, terminal, key_clock
+):
+    """F4's card field took an EAN the wedge scanner announced (]E0) as a new card; a card
+    tapped on the reader is a card by the reader's word, whatever its digits."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        head = terminal.store.head()
+        await press(pilot, "f4")
+        form = app.screen
+        await scan(pilot, key_clock, "]E04006381333931")
+        await until(pilot, lambda: "product's barcode" in text_in(form, "#error"))
+        assert text_in(form, "#error") == (
+            "'4006381333931' is a product's barcode (GTIN), not a member card."
+        )
+        assert app.focused.id == "field-card"
+        from_the_serial_scanner(app, CARTON, None, kind="card")  # a UID that looks like one
+        await until(pilot, lambda: app.focused.id == "field-name")
+        assert text_in(form, "#error") == ""
+        assert terminal.store.head() == head  # nothing enrolled yet
+
+
+async def test_a_lost_cards_replacement_is_never_a_products_barcode(make_app, terminal):
+    """F8 3: the new card scanned was a carton's ITF-14: refused in the form, nothing blocked."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        head = terminal.store.head()
+        await press(pilot, "f8")
+        await fill(pilot, "1234")
+        await press(pilot, "3")
+        form = app.screen
+        await fill(pilot, ANNA)
+        from_the_serial_scanner(app, CARTON, "]I1")
+        await until(pilot, lambda: text_in(form, "#error") == SAID_CARTON)
+        assert app.screen is form
+        assert terminal.store.head() == head
+        assert terminal.store.card(ANNA)["card_status"] == "active"
+
+
 async def test_a_scanner_that_cannot_be_opened_shows_in_the_status_line(make_app, terminal):
     terminal.config = dataclasses.replace(
         terminal.config, scanner={"enabled": True, "port": "/dev/no-such-scanner"}

@@ -149,24 +149,28 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         super()._handle_exception(error)
 
     def on_code_scanned(self, message: CodeScanned) -> None:
+        # A wedge scan is validated before a window takes it: its AIM identifier, if the
+        # scanner sends one, is then off the code and known (a card field refuses a product).
+        if message.source == "wedge" and not self._valid_wedge_code(message):
+            return
         screen = self.screen
         if isinstance(screen, PosModal) and screen.take_scan(message):
             return
-        if message.source == "wedge" and not self._valid_wedge_code(message.text):
-            return
         self.checkout.route(message)
 
-    def _valid_wedge_code(self, text: str) -> bool:
+    def _valid_wedge_code(self, message: CodeScanned) -> bool:
         """A keyboard-wedge scan the validator refuses is told as the serial scanner's are, in
-        the cashier's words; the validator's own (byte values, positions) go to the error log."""
+        the cashier's words; the validator's own (byte values, positions) go to the error log.
+        A valid one goes on as validated: without its AIM identifier, which it carries apart."""
         from loyalty_pos.devices.codes import BadCode, validate_code
 
         try:
-            validate_code(text, "wedge")
+            code = validate_code(message.text, "wedge", symbology=message.symbology)
         except BadCode as e:
             self.services.log_line("keyboard-wedge scan refused", e.reason)
             self.scan_not_read(e.said)
             return False
+        message.text, message.symbology = code.text, code.symbology
         return True
 
     def on_scan_rejected(self, message: ScanRejected) -> None:

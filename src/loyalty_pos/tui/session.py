@@ -20,12 +20,12 @@ from loyalty_pos.checkout import (
     enroll,
     is_online,
     price_basket,
+    product_barcode,
     resolve_items,
     shown,
 )
 from loyalty_pos.domain.cards import mask_card, normal_card
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
-from loyalty_pos.domain.gtin import is_gtin14, is_product_barcode
 from loyalty_pos.domain.money import parse_typed_amount
 from loyalty_pos.domain.quote import MAX_QTY, Quote, cap_reason
 from loyalty_pos.printing import receipt_text
@@ -134,11 +134,9 @@ class CheckoutSession:
         try:
             line = resolve_items(self.t, [(code, _qty(qty))])[0]
         except NotFound:
-            product = is_product_barcode(code, symbology) or is_gtin14(code)
-            if self.t.is_card(code):
-                found = self._attach(code)
-                if found.unknown_card is None or not product:
-                    return found
+            product = product_barcode(self.t, code, symbology) is not None
+            if not product and self.t.is_card(code):
+                return self._attach(code)
             if product:
                 raise NotFound(
                     f"Unknown product {shown(code)}: a product barcode (GTIN) that is not in "

@@ -6,6 +6,7 @@ item field keeps the focus whenever no window is open; every other window opens 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
@@ -19,6 +20,7 @@ from loyalty_pos.checkout import (
     enrolment_email_problem,
     mask,
     new_card_problem,
+    product_barcode,
 )
 from loyalty_pos.domain.errors import Refused
 from loyalty_pos.domain.money import parse_typed_amount
@@ -226,7 +228,10 @@ class CheckoutScreen(StaysUp, Screen[None]):
             if values and values["card"]:
                 self.route(CodeScanned(values["card"], "typed", kind="card"))
 
-        form = FormScreen("Member card", [Field("card", "Card number", scannable=True)])
+        product = partial(product_barcode, self.pos.terminal)
+        form = FormScreen(
+            "Member card", [Field("card", "Card number", scannable=True, card_check=product)]
+        )
         self.app.push_screen(form, typed)
 
     def action_detach(self) -> None:
@@ -264,6 +269,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
                 self.unknown_card,
                 scannable=True,
                 lookup=lambda card: new_card_problem(terminal, card),
+                card_check=partial(product_barcode, terminal),
             ),
             Field("name", "Name"),
             Field("email", "Email", check=enrolment_email_problem, placeholder="email or phone"),

@@ -18,6 +18,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Input, Label, Static
 
+from loyalty_pos.domain.errors import Refused
+
 from ..messages import CodeScanned, ServiceDone, ServiceRefused
 from ..services import Job
 from .base import FREE_TEXT, PosModal
@@ -30,6 +32,11 @@ class Field:
     check: what is wrong with the value typed, said at its Enter, before the next field.
     lookup: the same, when it needs the cache: run on the service thread at the field's Enter
         (or scan), and the form goes on to the next field once it has found nothing wrong.
+    card_check: a card field's: what is wrong with the code as a card (a product's barcode,
+        ``checkout.product_barcode``), given the AIM identifier it was scanned with (None when
+        typed). Run on the service thread at the field's Enter or scan, and again as the form
+        confirms (the field may have been left by Tab); a card tapped on the reader is a card
+        by the reader's word and is not checked.
     """
 
     name: str
@@ -41,6 +48,7 @@ class Field:
     scannable: bool = False
     check: Callable[[str], str | None] | None = None
     lookup: Callable[[str], str | None] | None = None
+    card_check: Callable[[str, str | None], str | None] | None = None
 
 
 Values = dict[str, str]
@@ -70,6 +78,8 @@ class FormScreen(PosModal[Any]):
         self.intro = intro
         self.hint = hint
         self.busy = False
+        #: The scan that filled each field, by field name: where its value came from.
+        self._scans: dict[str, CodeScanned] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form") as dialog:
@@ -118,11 +128,26 @@ class FormScreen(PosModal[Any]):
             self.show_error(problem)
             return
         value = self.query_one(f"#field-{field.name}", Input).value.strip()
-        if field.lookup is not None and value and index + 1 < len(names):
-            lookup = field.lookup
-            self.submit(FIELD_LOOKUP, lambda: (field.name, value, lookup(value)))
+        checks = [
+            check for check in (self._card_check(field, value), field.lookup) if check is not None
+        ]
+        if checks and value and index + 1 < len(names):  # the last one's: as the form confirms
+            self.submit(FIELD_LOOKUP, lambda: (field.name, value, _first_problem(checks, value)))
             return
         self._on_from(index)
+
+    def _card_check(self, field: Field, value: str) -> Callable[[str], str | None] | None:
+        """``field.card_check`` for ``value``, with the AIM identifier of the scan it came
+        from; None when there is none to run, or the card was tapped on the reader."""
+        check = field.card_check
+        if check is None:
+            return None
+        scan = self._scans.get(field.name)
+        if scan is None or scan.text.strip() != value:  # typed
+            return lambda code: check(code, None)
+        if scan.kind == "card":
+            return None
+        return lambda code: check(code, scan.symbology)
 
     def _on_from(self, index: int) -> None:
         """Past field ``index``: the next one, or confirm after the last."""
@@ -151,13 +176,28 @@ class FormScreen(PosModal[Any]):
         if problem:
             self.show_error(problem)
             return
-        if self._submit is None:
+        cards = [
+            (check, values[f.name])
+            for f in self.fields
+            if values[f.name] and (check := self._card_check(f, values[f.name])) is not None
+        ]
+        if self._submit is None and not cards:
             self.dismiss(values)
             return
+        job = self._submit(values) if self._submit is not None else (lambda: values)
+
+        def checked() -> Any:
+            # On the service thread, before the job: a product's barcode in a card field is
+            # refused in the window, and nothing is done.
+            for check, value in cards:
+                if problem := check(value):
+                    raise Refused(problem)
+            return job()
+
         self.busy = True
         self.show_error("")
         self.query_one("#error", Static).update(Text("One moment…", style="dim"))
-        self.submit(self.title_text, self._submit(values))
+        self.submit(self.title_text, checked)
 
     def on_service_done(self, message: ServiceDone) -> None:
         message.stop()
@@ -187,6 +227,7 @@ class FormScreen(PosModal[Any]):
         for field in self.fields:
             box = self.query_one(f"#field-{field.name}", Input)
             if field.scannable and (focused is box or focused is None):
+                self._scans[field.name] = message
                 box.value = message.text
                 box.cursor_position = len(box.value)
                 # A scan ends like a typed code and its Enter (which the wedge detector took):
@@ -195,7 +236,16 @@ class FormScreen(PosModal[Any]):
                 return True
         scannable = [f for f in self.fields if f.scannable]
         if scannable and message.kind == "card":
+            self._scans[scannable[0].name] = message
             box = self.query_one(f"#field-{scannable[0].name}", Input)
             box.value = message.text
             return True
         return False
+
+
+def _first_problem(checks: Sequence[Callable[[str], str | None]], value: str) -> str | None:
+    """The first of ``checks`` that finds something wrong with ``value`` says it."""
+    for check in checks:
+        if problem := check(value):
+            return problem
+    return None

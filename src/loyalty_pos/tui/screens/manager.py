@@ -32,6 +32,7 @@ from loyalty_pos.checkout import (
     card_row,
     find_member,
     mask,
+    product_barcode,
     replace_lost_card,
     shown,
 )
@@ -103,6 +104,10 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         if not self.closed_by_typing:
             getattr(self, f"_{key}")()
 
+    def _product(self, code: str, symbology: str | None) -> str | None:
+        """A card field's check (``Field.card_check``): a product's barcode is no card."""
+        return product_barcode(self.pos.terminal, code, symbology)
+
     def _end(self) -> None:
         """The action is over (or the till was wanted): back to the checkout."""
         if not self.closed_by_typing:
@@ -169,7 +174,7 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         self._confirmed(
             "Adjust points",
             [
-                Field("card", "Card", self.card, scannable=True),
+                Field("card", "Card", self.card, scannable=True, card_check=self._product),
                 Field("points", "Points", placeholder="+500 or -200"),
                 Field("reason", "Reason", placeholder="why (kept on the record)"),
             ],
@@ -202,7 +207,14 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
             "Block a lost card",
             # Typed, not taken from the basket: the basket's card is in the customer's hand
             # (QA: two Enters blocked the working card of the customer at the till).
-            [Field("card", "Lost card", placeholder="the card reported lost")],
+            [
+                Field(
+                    "card",
+                    "Lost card",
+                    placeholder="the card reported lost",
+                    card_check=self._product,
+                )
+            ],
             lambda v, m: (
                 f"block this card? Balance {m.balance}: the member keeps their points; "
                 "the card no longer works at any till."
@@ -238,8 +250,19 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         self._confirmed(
             "Replace a lost card",
             [
-                Field("old", "Lost card", placeholder="the card reported lost"),
-                Field("new", "New card", placeholder="scan or type the new card", scannable=True),
+                Field(
+                    "old",
+                    "Lost card",
+                    placeholder="the card reported lost",
+                    card_check=self._product,
+                ),
+                Field(
+                    "new",
+                    "New card",
+                    placeholder="scan or type the new card",
+                    scannable=True,
+                    card_check=self._product,
+                ),
             ],
             lambda v, m: (
                 f"{_block_and(m)}link the new card {mask(v['new'])}? Balance "
@@ -279,7 +302,7 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         self.app.push_screen(
             FormScreen(
                 "Member status",
-                [Field("card", "Card", self.card, scannable=True)],
+                [Field("card", "Card", self.card, scannable=True, card_check=self._product)],
                 submit=lambda v: lambda: find_member(t, v["card"]),
             ),
             shown,
