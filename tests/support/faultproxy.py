@@ -17,11 +17,57 @@ import socket
 import threading
 import time
 from collections import Counter
+from typing import Any, Self
 
 FATES = ("pass", "delay", "drop", "lose_response", "cut_response", "502", "503")
 
 
-class FaultProxy:
+class LoopbackProxy:
+    """A listener on 127.0.0.1 in front of ``upstream_port``: each connection it accepts is
+    served on a thread of its own (``_serve``, with what ``_draw`` chose for it) until the
+    proxy stops."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            args = (client, *self._draw())
+            threading.Thread(target=self._serve, args=args, daemon=True).start()
+
+    def _draw(self) -> tuple[Any, ...]:
+        """What the next connection gets besides its socket (drawn on the accepting thread)."""
+        return ()
+
+    def _serve(self, client: socket.socket, *drawn: Any) -> None:
+        raise NotImplementedError
+
+
+class FaultProxy(LoopbackProxy):
     def __init__(
         self,
         upstream_port: int,
@@ -30,7 +76,7 @@ class FaultProxy:
         max_delay: float = 0.3,
         script: list[str] | None = None,
     ) -> None:
-        self.upstream = ("127.0.0.1", upstream_port)
+        super().__init__(upstream_port)
         self.rng = random.Random(seed)
         self.weights = weights or {
             "pass": 0.55,
@@ -48,24 +94,6 @@ class FaultProxy:
         self.offline = False
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
 
     def _fate(self) -> str:
         if self.offline:
@@ -78,24 +106,14 @@ class FaultProxy:
             fates = list(self.weights)
             return self.rng.choices(fates, [self.weights[f] for f in fates])[0]
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            fate = self._fate()
-            with self._lock:
-                self.counts[fate] += 1
-                delay = self.rng.uniform(0, self.max_delay)
-                cut = self.rng.randint(1, 120)
-            threading.Thread(
-                target=self._serve, args=(client, fate, delay, cut), daemon=True
-            ).start()
+    def _draw(self) -> tuple[str, float, int]:
+        fate = self._fate()
+        with self._lock:
+            self.counts[fate] += 1
+            return fate, self.rng.uniform(0, self.max_delay), self.rng.randint(1, 120)
 
-    def _serve(self, client: socket.socket, fate: str, delay: float, cut: int) -> None:
+    def _serve(self, client: socket.socket, *drawn: Any) -> None:
+        fate, delay, cut = drawn
         client.settimeout(10)
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -171,44 +189,16 @@ def _hang_up(sock: socket.socket) -> None:
     sock.close()
 
 
-class TrickleProxy:
+class TrickleProxy(LoopbackProxy):
     """A loopback TCP proxy that passes requests on at once and the ledger's answers back one
     byte every ``gap`` seconds: a network that stalls without ever going quiet long enough for
     a read to time out."""
 
     def __init__(self, upstream_port: int, gap: float) -> None:
-        self.upstream = ("127.0.0.1", upstream_port)
+        super().__init__(upstream_port)
         self.gap = gap
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._accept, daemon=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> TrickleProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
+    def _serve(self, client: socket.socket, *drawn: Any) -> None:
         try:
             upstream = socket.create_connection(self.upstream, timeout=10)
         except OSError:
