@@ -93,6 +93,18 @@ async def press(pilot: Pilot[None], *keys: str) -> None:
     await settle(pilot)
 
 
+async def quit_with(pilot: Pilot[None], key: str, timeout: float = 5.0) -> None:
+    """Press ``key``, which ends the app, and wait until it has ended. Not ``press``: its wait
+    for the screens to take their messages races the app's shutdown (screens that stop taking
+    messages half-way make Textual's wait time out after 30 s)."""
+    app = pilot.app
+    app.post_message(Key(key, key if len(key) == 1 else None))
+    deadline = time.monotonic() + timeout
+    while app.return_code is None:
+        assert time.monotonic() < deadline, "the app did not end"
+        await asyncio.sleep(0.01)
+
+
 def notes(app: CheckoutApp) -> list[str]:
     """The notifications shown so far (newest last)."""
     return [n.message for n in app._notifications]

@@ -29,6 +29,7 @@ from .pilot import (
     fill,
     notes,
     press,
+    quit_with,
     scan,
     send_keys,
     settle,
@@ -317,7 +318,8 @@ async def test_quitting_with_an_open_basket_asks_first(make_app):
         assert "comes back at the next start" in text_in(app.screen, "Static")
         await press(pilot, "n")
         assert app.screen is app.checkout and app.return_code is None
-        await press(pilot, "ctrl+q", "y")
+        await press(pilot, "ctrl+q")
+        await quit_with(pilot, "y")
         assert app.return_code == 0
 
 
@@ -354,7 +356,7 @@ async def test_quitting_with_no_basket_does_not_ask(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "ctrl+q")
+        await quit_with(pilot, "ctrl+q")
         assert app.return_code == 0
 
 
