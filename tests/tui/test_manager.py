@@ -18,6 +18,14 @@ async def open_menu(pilot, pin: str = "1234") -> None:
     await fill(pilot, pin)
 
 
+async def sell_then_open_menu(pilot, code: str = "MASCARA") -> None:
+    """Sell ``code``, wait for the sale's preview, close it, then open the manager menu."""
+    await fill(pilot, code)
+    await press(pilot, "f9")  # the sale recorded and its preview up, then
+    await press(pilot, "enter")
+    await open_menu(pilot)
+
+
 async def question(pilot) -> str:
     """The manager's Y/N question, once it is on screen: its text."""
     await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
@@ -287,10 +295,7 @@ async def test_reprint_shows_the_last_receipt_again(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await fill(pilot, "MASCARA")
-        await press(pilot, "f9")  # the sale recorded and its preview up, then
-        await press(pilot, "enter")
-        await open_menu(pilot)
+        await sell_then_open_menu(pilot)
         await press(pilot, "5")
         await until(
             pilot, lambda: isinstance(app.screen, TextScreen)
@@ -303,10 +308,7 @@ async def test_end_of_day_summary_counts_todays_sales(make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await fill(pilot, ANNA)
-        await fill(pilot, "MASCARA")
-        await press(pilot, "f9")  # the sale recorded and its preview up, then
-        await press(pilot, "enter")
-        await open_menu(pilot)
+        await sell_then_open_menu(pilot)
         await press(pilot, "6")
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         text = text_in(app.screen, ".body-text")
@@ -388,10 +390,7 @@ async def test_every_manager_action_ends_at_the_checkout(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await fill(pilot, "MASCARA")
-        await press(pilot, "f9")  # the sale recorded and its preview up, then
-        await press(pilot, "enter")
-        await open_menu(pilot)
+        await sell_then_open_menu(pilot)
         await press(pilot, "4")
         await fill(pilot, ANNA)
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
