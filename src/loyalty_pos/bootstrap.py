@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tomllib
@@ -99,11 +100,14 @@ def init_terminal(
         raise Refused(
             f"--ledger-url must be http(s)://HOST[:PORT][/PREFIX] (no /v1), got {ledger_url[:80]!r}."
         )
-    if ledger_url and not token.strip():
+    token = token.strip()
+    if ledger_url and not token:
         raise Refused(
             "A terminal with a ledger needs its token: add --token (`loyalty-ledger terminal add "
             f"{terminal_id}` prints it)."
         )
+    if token and (problem := token_problem(token)):
+        raise Refused(problem)
     from .config import TERMINAL_ID
 
     if not TERMINAL_ID.match(terminal_id):
@@ -130,8 +134,7 @@ def init_terminal(
     with store.transaction():
         store.save_program(program, now or datetime.now().astimezone())
     if token:
-        token_file.write_text(token + "\n", encoding="utf-8")
-        token_file.chmod(0o600)
+        _replace_file(token_file, token + "\n", mode=0o600)
     text = "# This terminal's config. See config/terminal.example.toml for every key.\n"
     (home / CONFIG_FILE).write_text(text + tomli_w.dumps(config), encoding="utf-8")
     shutil.copyfile(program_path, home / PROGRAM_FILE)
@@ -169,8 +172,8 @@ def set_ledger_token(t: Terminal, token: str, pin: str | None = None) -> dict[st
     token = token.strip()
     if not t.config.ledger.configured:
         raise Refused("This terminal has no ledger (ledger.url in terminal.toml): no token to set.")
-    if not token or any(c.isspace() or not c.isprintable() for c in token):
-        raise Refused("The token is one word of printable characters, as `terminal add` printed.")
+    if problem := token_problem(token):
+        raise Refused(problem)
     if t.config.pin_hash:
         check_manager_pin(t, pin)
     token_file = t.home / "ledger.token"
@@ -214,15 +217,27 @@ def _update_config(
     return path
 
 
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be a ledger token, or None: one word of printable characters."""
+    if not token or any(c.isspace() or not c.isprintable() for c in token):
+        return "The token is one word of printable characters, as `terminal add` printed."
+    return None
+
+
 def _replace_file(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to ``path`` whole or not at all: a new file, on disk, then renamed over."""
+    """Write ``text`` to ``path`` whole or not at all: a new file, on disk, then renamed over.
+    The new file has ``mode`` from its creation on: a token is never readable by others, even
+    for the moment between writing and a chmod."""
     partial = path.with_name(path.name + ".new")
     try:
-        with partial.open("w", encoding="utf-8") as f:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()  # left by a write that died: O_CREAT would keep its mode
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with open(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())  # on disk before it takes the old file's place
-        partial.chmod(mode)
+        partial.chmod(mode)  # the umask may have taken bits off ``mode``
         os.replace(partial, path)
     except OSError as e:
         raise ConfigError(str(path), [f"cannot be written ({e.strerror or e})"]) from e

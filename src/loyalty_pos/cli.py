@@ -126,6 +126,15 @@ def _terminal(args: argparse.Namespace) -> Terminal:
 # -- commands ------------------------------------------------------------------------------
 
 
+def _token_arg(text: str | None) -> str:
+    """``--token``: the token, or ``-`` for a line read from stdin (out of the shell's history
+    and ``ps``). A token piped from a file saved as "UTF-8 with BOM" starts with the mark: not
+    the token's."""
+    if text == "-":
+        return sys.stdin.readline().removeprefix("\ufeff")
+    return text or ""
+
+
 def cmd_init(args: argparse.Namespace) -> Any:
     t = init_terminal(
         resolve_home(args.home),
@@ -133,7 +142,7 @@ def cmd_init(args: argparse.Namespace) -> Any:
         Path(args.program),
         args.manager_pin,
         args.ledger_url or "",
-        args.token or "",
+        _token_arg(args.token),
         args.store_name or "",
     )
     return {
@@ -318,9 +327,7 @@ def cmd_pin_set(args: argparse.Namespace) -> Any:
 
 
 def cmd_token_set(args: argparse.Namespace) -> Any:
-    # A token piped from a file saved as "UTF-8 with BOM" starts with the mark: not the token's.
-    token = sys.stdin.readline().removeprefix("\ufeff") if args.token == "-" else args.token
-    return set_ledger_token(_terminal(args), token, args.manager_pin)
+    return set_ledger_token(_terminal(args), _token_arg(args.token), args.manager_pin)
 
 
 def cmd_program_set(args: argparse.Namespace) -> Any:
@@ -507,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--program", required=True, help="the program's TOML file")
     p.add_argument("--manager-pin")
     p.add_argument("--ledger-url")
-    p.add_argument("--token", help="this terminal's ledger token (stored in a 0600 file)")
+    p.add_argument(
+        "--token", help="this terminal's ledger token (stored in a 0600 file), or - for stdin"
+    )
     p.add_argument("--store-name")
 
     for noun, handler in (("members", cmd_members_import), ("catalog", cmd_catalog_import)):

@@ -621,6 +621,38 @@ def test_a_new_token_installed_with_token_set_lets_a_revoked_till_sync_again(
     assert t.store.outbox_count() == 0
 
 
+def test_init_reads_the_token_from_stdin_and_the_till_syncs_with_it(store, tmp_path) -> None:
+    """QA: `init --token -`, as `token set` takes it, stored "-" as the token; the till's first
+    sync was then refused (401) and nothing said why."""
+    token = store.admin.post("/v1/terminals", json={"terminal_id": "T1"}).json()["token"]
+    home = tmp_path / "t1"
+
+    def init(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "init"]
+            + ["--terminal-id", "T1", "--program", str(ROOT / "config/program.example.toml")]
+            + ["--ledger-url", store.base_url, "--manager-pin", "1234", *args],
+            env=subprocess_env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    blank = init("--token", "-", stdin="\n")
+    assert blank.returncode == 2 and "needs its token" in blank.stderr
+    assert not (home / "terminal.toml").exists()
+    two_words = init("--token", "two words", stdin="")
+    assert two_words.returncode == 2 and "one word" in two_words.stderr
+    assert not (home / "terminal.toml").exists()
+    done = init("--token", "-", stdin="\ufeff" + token + "\n")  # piped from a file with a BOM
+    assert done.returncode == 0, done.stderr
+    assert (home / "ledger.token").read_text() == token + "\n"
+    assert (home / "ledger.token").stat().st_mode & 0o777 == 0o600
+    t = open_terminal(home)
+    assert sync(t)["pulled"] == 20
+
+
 def test_the_till_and_the_ledger_report_a_period_with_the_same_figures(store, tmp_path) -> None:
     """One definition of every figure: the till's report of March, from its journal, and the
     ledger's, from the events the till pushed, say the same."""
