@@ -131,6 +131,12 @@ def _token_path(token_file: str, source: str) -> Path:
     return path if not beside.exists() and path.exists() else beside
 
 
+#: Bounds of ``[ledger] sync_interval_s`` (whole seconds: from a few seconds to a day) and of
+#: ``timeout_s`` (each wait for the ledger's next bytes).
+SYNC_INTERVAL_S = (5, 86_400)
+LEDGER_TIMEOUT_S = (0.5, 300.0)
+
+
 def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     problems: list[str] = []
     for key, value in data.items():
@@ -189,8 +195,18 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
             problems.append(f"ledger.token_file: cannot read {token_file} ({e.strerror})")
         except UnicodeDecodeError:
             problems.append(f"ledger.token_file: {token_file} is not UTF-8 text")
+    # 0 or less was taken: a background sync that never ran, or a timeout that failed every
+    # sync with a sentence about the network or the ledger's answer, not about this file.
     interval = get("ledger", "sync_interval_s", int, 60)
+    if not SYNC_INTERVAL_S[0] <= interval <= SYNC_INTERVAL_S[1]:
+        low, high = SYNC_INTERVAL_S
+        problems.append(f"ledger.sync_interval_s: must be {low}-{high} seconds, got {interval}")
     timeout = get("ledger", "timeout_s", (int, float), 5.0)
+    if not LEDGER_TIMEOUT_S[0] <= timeout <= LEDGER_TIMEOUT_S[1]:
+        problems.append(
+            f"ledger.timeout_s: must be {LEDGER_TIMEOUT_S[0]}-{LEDGER_TIMEOUT_S[1]} seconds, "
+            f"got {timeout}"
+        )
     url = os.environ.get("LOYALTY_POS_LEDGER_URL") or get("ledger", "url", str, "")
     if url and not is_http_url(url):
         problems.append(

@@ -37,6 +37,14 @@ def test_the_example_config_is_valid_for_every_part() -> None:
         ("terminal", "timezone", "Mars/Olympus", "unknown time zone"),
         ("terminal", "card_pattern", "([", "not a valid regular expression"),
         ("ledger", "sync_interval_s", "often", "ledger.sync_interval_s: must be int"),
+        # QA: 0 was taken, and the app's background sync never ran
+        ("ledger", "sync_interval_s", 0, "ledger.sync_interval_s: must be 5-86400 seconds, got 0"),
+        ("ledger", "sync_interval_s", -60, "ledger.sync_interval_s: must be 5-86400 seconds"),
+        # QA: 0 failed every sync as "cannot be reached ... check the network", -1 as "an
+        # unreadable answer" from a ledger that was answering well
+        ("ledger", "timeout_s", 0, "ledger.timeout_s: must be 0.5-300.0 seconds, got 0"),
+        ("ledger", "timeout_s", -1.0, "ledger.timeout_s: must be 0.5-300.0 seconds, got -1.0"),
+        ("ledger", "timeout_s", 3600, "ledger.timeout_s: must be 0.5-300.0 seconds"),
         ("ledger", "url", "ledger.example:8700", "ledger.url: must be http(s)://HOST[:PORT]"),
         ("ledger", "url", "ftp://ledger.example", "ledger.url: must be http(s)://HOST[:PORT]"),
         (
