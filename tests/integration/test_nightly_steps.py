@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,8 @@ import pytest
 from loyalty_pos import checkout as svc
 from loyalty_pos import nightly
 from loyalty_pos.bootstrap import make_demo_home
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _broken(*_: object, **__: object) -> None:
@@ -51,3 +57,46 @@ def test_a_step_that_fails_unexpectedly_is_an_internal_error_and_the_night_goes_
     else:
         assert result["verify"]["ok"]
         assert not (home / "reports" / "2026-01-01.json").exists()
+
+
+def _script(tmp_path: Path, home: Path, path: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``scripts/nightly-sync`` as installed from a copy of the checkout with no ``.venv`` in it
+    (the package installed in a venv elsewhere), with ``path`` as PATH."""
+    copy = tmp_path / "checkout" / "scripts" / "nightly-sync"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "scripts" / "nightly-sync", copy)
+    env = {k: v for k, v in os.environ.items() if k != "LOYALTY_POS_PYTHON"}
+    return subprocess.run(
+        ["bash", str(copy), "--home", str(home), "--date", "2026-01-01", *args],
+        env={**env, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_nightly_script_finds_a_venv_elsewhere_or_says_it_did_not_start(
+    tmp_path: Path,
+) -> None:
+    """QA: with loyalty-pos installed in a venv other than the checkout's .venv, the script ran
+    the system's python3, which printed "No module named loyalty_pos" and exited 1 (a step
+    failed), with no JSON under --json: cron and the timer read a failed night, not an install
+    that does not run."""
+    home = tmp_path / "till"
+    make_demo_home(home).store.close()
+    venv_bin = Path(sys.executable).parent
+    assert (venv_bin / "loyalty-pos").exists()
+
+    bare = _script(tmp_path, home, "/usr/bin:/bin", "--json")
+    assert bare.returncode == 2, bare.stderr
+    said = json.loads(bare.stderr)
+    assert said["error"] == "not_installed"
+    assert "LOYALTY_POS_PYTHON" in said["message"] and "loyalty_pos" in said["message"]
+    plain = _script(tmp_path, home, "/usr/bin:/bin")
+    assert plain.returncode == 2 and plain.stderr.startswith("nightly-sync: ")
+    assert not (home / "backups").exists()
+
+    found = _script(tmp_path, home, f"{venv_bin}:/usr/bin:/bin", "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["ok"]
+    assert (home / "reports" / "2026-01-01.json").exists()
