@@ -106,6 +106,10 @@ def init_terminal(
             "A terminal with a ledger needs its token: add --token (`loyalty-ledger terminal add "
             f"{terminal_id}` prints it)."
         )
+    if token and not ledger_url:
+        raise Refused(
+            "--token is a ledger's token: add --ledger-url (a terminal without a ledger has none)."
+        )
     if token and (problem := token_problem(token)):
         raise Refused(problem)
     from .config import TERMINAL_ID

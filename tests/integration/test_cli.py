@@ -607,6 +607,9 @@ def test_init_writes_any_store_name_and_refuses_a_ledger_url_before_writing(
     assert out.returncode == 2
     assert "A terminal with a ledger needs its token: add --token" in out.stderr
     assert not (tmp_path / "a").exists()
+    out = run(tmp_path / "a", *init, "--token", "t0ken")  # a token with no ledger to use it
+    assert out.returncode == 2 and "add --ledger-url" in out.stderr
+    assert not (tmp_path / "a").exists()
     with_ledger = ("--ledger-url", "http://127.0.0.1:9", "--token", "t0ken")
     out = run(tmp_path / "a", *init, "--store-name", name, *with_ledger)
     assert out.returncode == 0, out.stderr
