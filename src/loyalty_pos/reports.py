@@ -282,7 +282,7 @@ LABELS = [
     ("members_active_start", "Members active at the start (S)"),
     ("members_kept", "  still active at the end (K)"),
     ("members_active_end", "Members active at the end (E)"),
-    ("members_new", "New members (N)"),
+    ("members_new", "New members enrolled here (N)"),
     ("retention_pct", "Retention % = K / S"),
     ("churn_pct", "Churn %"),
     ("rejected_events", "Events the ledger holds back now"),

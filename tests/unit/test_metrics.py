@@ -271,7 +271,7 @@ def test_the_end_of_day_text_shows_the_members_kept_that_retention_is_counted_on
             "Members active at the start (S)",
             "still active at the end (K)",
             "Members active at the end (E)",
-            "New members (N)",
+            "New members enrolled here (N)",
         )
     )
     assert (s, k, e, n) == (1, 1, 2, 0)
