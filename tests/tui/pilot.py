@@ -134,3 +134,8 @@ def text_in(widget: Widget, selector: str | None = None) -> str:
     width, height = widget.size
     strips = widget.render_lines(Region(0, 0, width, height))
     return " ".join(" ".join(strip.text.split()) for strip in strips).strip()
+
+
+def screen_lines(app: CheckoutApp) -> list[str]:
+    """The lines of the screen as the terminal shows them (what is cut off is not there)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]

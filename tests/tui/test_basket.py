@@ -11,7 +11,7 @@ from loyalty_pos.tui.widgets.basket_table import BasketTable
 from loyalty_pos.tui.widgets.item_field import ItemField
 
 from .conftest import ANNA, BEN, COFFEE_EAN
-from .pilot import notes, press, scan, settle, text_in, type_text, until
+from .pilot import notes, press, scan, screen_lines, settle, text_in, type_text, until
 
 
 def lines(app) -> list[tuple[str, int]]:
@@ -497,3 +497,38 @@ async def test_f3_takes_the_card_off_and_says_so_when_there_is_none(make_app):
         await until(pilot, lambda: app.checkout.view.member is None)
         await press(pilot, "f3")
         assert notes(app)[-1] == "No card is on this basket."
+
+
+async def test_f10_takes_one_unit_off_the_selected_line_and_a_last_unit_takes_the_line(make_app):
+    """A customer puts back one of three milks: one unit goes, the totals with it; the whole
+    line goes only with its last unit. F10 types nothing: a half-typed code stays as it was."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "3*MILK")
+        await type_text(pilot, "MASCARA")
+        total = app.checkout.view.quote.total
+        await press(pilot, "up", "f10")
+        assert lines(app) == [("MILK", 2), ("MASCARA", 1)]
+        milk = app.checkout.view.quote.lines[0].line.unit_price
+        assert app.checkout.view.quote.total == total - milk
+        due = f"Due {app.checkout.view.quote.due} EUR"
+        assert any(due in " ".join(line.split()) for line in screen_lines(app))
+        await type_text(pilot, "COF", enter=False)
+        await press(pilot, "f10", "f10")
+        assert lines(app) == [("MASCARA", 1)]  # the second F10 took the last milk
+        assert app.checkout.item_field.value == "COF"
+        await press(pilot, "f10")
+        assert lines(app) == []
+        await press(pilot, "f10")
+        assert "there is no unit to take off" in notes(app)[-1]
+
+
+async def test_the_footer_and_the_help_show_the_key_for_one_unit_less(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        footer = " ".join(screen_lines(app)[-1].split())
+        assert "F10 -1" in footer and footer.endswith("F1 Help"), footer
+        await press(pilot, "f1")
+        assert "F10 One unit less on the selected line" in text_in(app.screen, ".body-text")

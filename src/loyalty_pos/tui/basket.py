@@ -46,6 +46,14 @@ class Basket:
     def remove(self, index: int) -> Basket:
         return replace(self, lines=self.lines[:index] + self.lines[index + 1 :])
 
+    def one_less(self, index: int) -> Basket:
+        """One unit of the line off (the customer puts one of three milks back); a line of one
+        unit goes, as ``remove``."""
+        line = self.lines[index]
+        if line.qty <= 1:
+            return self.remove(index)
+        return replace(self, lines=_replaced(self.lines, index, replace(line, qty=line.qty - 1)))
+
     def with_card(self, card: str | None) -> Basket:
         redeem = self.redeem if card == self.card else None
         return replace(self, card=card, redeem=redeem)

@@ -158,6 +158,11 @@ class CheckoutSession:
             raise Refused("Select a line first (arrow keys).")
         return self._commit(self.basket.remove(index))
 
+    def one_less(self, index: int) -> BasketView:
+        if not 0 <= index < len(self.basket.lines):
+            raise Refused("Select a line first (arrow keys).")
+        return self._commit(self.basket.one_less(index))
+
     def detach(self) -> BasketView:
         return self._commit(self.basket.with_card(None))
 

@@ -65,6 +65,8 @@ class CheckoutScreen(StaysUp, Screen[None]):
         Binding("f7", "open_line", "Amount", show=False),
         Binding("f8", "manager", "Manager", key_display="F8"),
         Binding("f9", "complete", "Pay", key_display="F9"),
+        # Not "-": a key that types would go into the item field (a code may hold one).
+        Binding("f10", "one_less", "-1", key_display="F10"),
         Binding("up", "select(-1)", show=False),
         Binding("down", "select(1)", show=False),
         Binding("delete", "remove_line", "Remove line", show=False, priority=True),
@@ -428,6 +430,18 @@ class CheckoutScreen(StaysUp, Screen[None]):
             return
         index, session = table.cursor_row, self.pos.session
         self.pos.submit("remove", lambda: session.remove(index), target=self, done=BasketChanged)
+
+    def action_one_less(self) -> None:
+        """One unit off the selected line (a customer puts back one of three milks), whatever
+        the item field holds: F10 types nothing, so it never collides with a code."""
+        table = self.query_one(BasketTable)
+        if not table.row_count:
+            self.notify("The basket is empty: there is no unit to take off.", severity="warning")
+            return
+        index, session = table.cursor_row, self.pos.session
+        self.pos.submit(
+            "one-less", lambda: session.one_less(index), target=self, done=BasketChanged
+        )
 
     def action_escape(self) -> None:
         field = self.item_field

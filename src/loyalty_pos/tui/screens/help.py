@@ -23,6 +23,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("3*CODE", "Add 3 units of an item (or type 3* and scan)"),
     ("↑ ↓", "Select a basket line"),
     ("Delete", "Remove the selected line (when the item field is empty)"),
+    ("F10", "One unit less on the selected line (a line of 1 goes)"),
     ("Esc", "Clear the item field; on an empty field, void the basket (Y then Enter)"),
     ("Ctrl+Q", "Quit (asks first when a basket is open; it is kept for the next start)"),
     (
