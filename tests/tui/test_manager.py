@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
+from loyalty_pos.tui.messages import CodeScanned
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.manager import ManagerScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
@@ -428,4 +429,39 @@ async def test_a_code_typed_at_the_menu_closes_it_and_goes_to_the_basket(make_ap
         assert app.screen is app.checkout
         assert [line.sku for line in app.checkout.view.basket.lines] == ["MILK"]
         assert app.checkout.item_field.value == ""
+    assert list(terminal.store.events()) == []
+
+
+async def test_a_slow_wedge_scanners_code_at_the_menu_goes_to_the_basket_and_chooses_nothing(
+    make_app, terminal, key_clock
+):
+    """QA: a scanner set to send its characters 60 ms apart (slower than `max_gap_ms`, far
+    faster than a person) had its code's digits taken as the menu's choices: 4 opened Member
+    status, and the rest of the code went into its card field. A code, Enter and all, arriving
+    faster than a person presses keys is a code: the menu closes and it goes to the basket."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await scan(pilot, key_clock, COFFEE_EAN, gap_s=0.06)
+        await until(pilot, lambda: app.checkout.view.basket.lines)
+        assert app.screen is app.checkout
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
+        assert app.checkout.item_field.value == ""
+        await open_menu(pilot)  # a digit a person presses still chooses
+        await press(pilot, "6")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+    assert list(terminal.store.events()) == []
+
+
+async def test_a_serial_scanners_code_at_the_menu_goes_to_the_basket(make_app, terminal):
+    """A serial scanner hands over a whole code: it closes the menu and is sold."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        app.post_message(CodeScanned(COFFEE_EAN, "serial", device="/dev/ttyACM0"))
+        await until(pilot, lambda: app.checkout.view.basket.lines)
+        assert app.screen is app.checkout
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
     assert list(terminal.store.events()) == []

@@ -7,7 +7,9 @@ field gets back what the cashier had typed (a quantity such as ``3*`` applies to
 In a window whose single keys act (the manager menu's 1-6, a question's Y and N, the refund's
 + and -), a key that would act is held back until the next key shows it was not the first of a
 burst: a scan's characters never act there, a key typed by a person acts twice ``max_gap_ms`` late
-(80 ms by default).
+(80 ms by default). Keys that keep coming within that time and end in Enter are a code even when
+they come slower than ``max_gap_ms`` (a scanner set to a delay between characters): a scan, not
+choices.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class WedgeKeys:
     _restoring: tuple[Input, str, int] | None = None
     #: Keys held back from a window's single-key bindings until it is known they were typed.
     _held: tuple[events.Key, ...] = ()
+    _held_at = 0.0  # when the last of them came (``key_clock``)
     _held_round = 0
 
     @property
@@ -65,12 +68,23 @@ class WedgeKeys:
             self.wedge.reset()  # a burst never runs on from, or into, a free-text field
             return False, ()
         character = event.character if event.is_printable else None
-        verdict = self.wedge.feed(event.key, character, self.key_clock(event))
+        at = self.key_clock(event)
+        verdict = self.wedge.feed(event.key, character, at)
         typed: tuple[events.Key, ...] = ()
         if verdict.scan is not None:
             self._held = ()  # the scan's own keys: they are the code, not choices
-        elif self._held and (character is None or verdict.starts_burst):
-            typed, self._held = self._held, ()  # the burst they began ended without a scan
+        elif self._held:
+            soon = at - self._held_at <= self.hold_s
+            if soon and event.key == "enter" and len(self._held) >= self.wedge.min_length:
+                # A code and its Enter, every key sooner than a person presses the next one,
+                # but not as fast as `max_gap_ms` (a scanner set to a delay between its
+                # characters): a scan all the same, and its digits are not the window's choices.
+                code = "".join(key.character or "" for key in self._held)
+                self._held = ()
+                self._deliver(code, app.post_message)
+                return True, ()
+            if character is None or not soon:
+                typed, self._held = self._held, ()  # they began no code: a person typed them
         if verdict.starts_burst:
             focused = app.focused
             screen = app.screen
@@ -89,7 +103,7 @@ class WedgeKeys:
             else:
                 self._before_burst = (focused, focused.value, focused.cursor_position)
         if verdict.scan is None:
-            return character is not None and self._hold(event), typed
+            return character is not None and self._hold(event, at), typed
         qty = 1
         deliver = app.post_message
         if self._before_burst is not None:
@@ -105,17 +119,28 @@ class WedgeKeys:
             def deliver(message: CodeScanned) -> bool:
                 return field.call_later(app.post_message, message)
 
-        try:
-            code, typed_qty = parse_entry(verdict.scan)  # "3*COFFEE" typed or pasted fast
-        except Refused as e:
-            if QUANTITY_GIVEN.match(verdict.scan):  # "0*MILK": the quantity is what is wrong
-                app.notify(str(e), severity="warning")
-                return True, typed
-            code, typed_qty = verdict.scan, 1
-        deliver(CodeScanned(code, "wedge", qty=typed_qty if typed_qty > 1 else qty))
+        self._deliver(verdict.scan, deliver, qty)
         return True, typed
 
-    def _hold(self, event: events.Key) -> bool:
+    @property
+    def hold_s(self) -> float:
+        """How long a key held back waits for the next one: twice the gap, as the next key of a
+        burst may be a little late getting here; a person's next key comes later still."""
+        return 2 * self.wedge.max_gap_s
+
+    def _deliver(self, scanned: str, deliver: Callable[[CodeScanned], Any], qty: int = 1) -> None:
+        """Hand on the code of a scan (``3*COFFEE`` typed or pasted fast counts 3)."""
+        app: Any = self
+        try:
+            code, typed_qty = parse_entry(scanned)
+        except Refused as e:
+            if QUANTITY_GIVEN.match(scanned):  # "0*MILK": the quantity is what is wrong
+                app.notify(str(e), severity="warning")
+                return
+            code, typed_qty = scanned, 1
+        deliver(CodeScanned(code, "wedge", qty=typed_qty if typed_qty > 1 else qty))
+
+    def _hold(self, event: events.Key, at: float) -> bool:
         """Hold ``event`` back if it would act in a window (a binding of its own, outside a
         field), or if keys are held already: it may be the first key of a scanner's burst."""
         app: Any = self
@@ -124,11 +149,12 @@ class WedgeKeys:
         ):
             return False
         self._held = (*self._held, event)
+        self._held_at = at
         self._held_round += 1
         # The release is queued behind the keys that arrive meanwhile, which may go on with a
-        # burst; twice the gap, as the next key of a burst may be a little late getting here.
+        # burst or a slower scanner's code.
         release = partial(app.call_later, self._release, self._held_round)
-        app.set_timer(2 * self.wedge.max_gap_s, release)
+        app.set_timer(self.hold_s, release)
         return True
 
     async def _release(self, round_: int) -> None:
