@@ -11,9 +11,10 @@ from loyalty_pos.checkout import adjust
 from loyalty_pos.config import LedgerConfig
 from loyalty_pos.domain.program import parse_program_text
 from loyalty_pos.tui.screens.points import PointsScreen
+from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import ANNA, BEN, NOW, ROOT
-from .pilot import fill, notes, press, scan, settle, text_in
+from .pilot import fill, notes, press, scan, settle, text_in, until
 
 
 def give_points(terminal, card: str, points: int) -> None:
@@ -317,3 +318,57 @@ async def test_most_allowed_that_is_none_shows_none_payable_not_points_0(make_ap
         strips = panel.render_lines(Region(0, 0, *panel.outer_size))
         shown = " ".join(" ".join(strip.text.split()) for strip in strips)
         assert "Points none payable" in shown and "Points (0)" not in shown
+
+
+async def test_f9_in_the_points_window_pays_the_points_typed_and_completes_the_sale(
+    make_app, terminal
+):
+    """QA: F9 pressed in the points window was lost. The cashier typed the points the customer
+    asked for and pressed F9: the points are paid, as Enter pays them, and the sale is done."""
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA")
+        await open_points(pilot, "300")
+        await press(pilot, "f9")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        assert "Sale recorded" in app.screen.title_text
+        assert app.checkout.view.basket.is_empty
+    sale = terminal.store.event_by_receipt("DEMO1-000002")  # 000001 is the points given
+    assert sale["points_redeemed"] == 300
+
+
+async def test_f9_in_the_points_window_records_nothing_while_the_points_are_refused(
+    make_app, terminal
+):
+    give_points(terminal, ANNA, 200)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA")
+        screen = await open_points(pilot, "2.5")  # not a number of points: shown, and no sale
+        await press(pilot, "f9")
+        assert app.screen is screen
+        screen.query_one("#points", Input).value = "900"  # more than the balance
+        await settle(pilot)
+        await press(pilot, "f9")
+        assert app.screen is screen
+        assert "200" in text_of(screen, "#error")
+        await press(pilot, "escape")
+        await press(pilot, "f9")  # the basket's own F9, later: no points paid
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+    assert [e["type"] for e in terminal.store.events()] == ["adjust", "checkout"]
+    assert terminal.store.event_by_receipt("DEMO1-000002")["points_redeemed"] == 0
+
+
+async def test_the_checkouts_other_keys_in_the_points_window_say_why_they_do_nothing(
+    make_app, terminal
+):
+    give_points(terminal, ANNA, 5000)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA")
+        screen = await open_points(pilot, "")
+        await press(pilot, "f3")
+        assert app.screen is screen
+        assert "F3 is not taken while paying with points" in notes(app)[-1]
+        assert app.checkout.view.member is not None

@@ -287,7 +287,14 @@ class CheckoutScreen(StaysUp, Screen[None]):
                 severity="warning",
             )
             return
-        self.app.push_screen(PointsScreen(self.view), self._shown)
+        window = PointsScreen(self.view)
+
+        def paid(view: BasketView | None) -> None:
+            self._shown(view)
+            if view is not None and window.complete_after:  # F9 in the window
+                self.action_complete()
+
+        self.app.push_screen(window, paid)
 
     def _shown(self, view: BasketView | None) -> None:
         if view is not None:

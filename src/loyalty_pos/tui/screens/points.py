@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
@@ -17,16 +18,29 @@ from ..session import BasketView
 from ..words import money, points
 from .base import PosModal
 
+#: The checkout's keys that would change the basket or open another window behind this one.
+_CHECKOUT_KEYS = {"f2", "f3", "f4", "f6", "f7", "f8", "f10"}
+
 
 class PointsScreen(PosModal[BasketView]):
-    """Dismisses with the re-priced basket when a points payment was set (or removed)."""
+    """Dismisses with the re-priced basket when a points payment was set (or removed).
 
-    BINDINGS = [("escape", "cancel", "Close"), ("f5", "maximum", "Maximum")]
+    F9 pays what is typed, as Enter does, and then completes the sale (``complete_after``): the
+    cashier who typed the points the customer asked for and presses F9 means both. The
+    checkout's other keys would change the basket behind the window, as a scan would: they are
+    refused, with what to do."""
+
+    BINDINGS = [
+        ("escape", "cancel", "Close"),
+        ("f5", "maximum", "Maximum"),
+        ("f9", "complete", "Pay"),
+    ]
 
     def __init__(self, view: BasketView) -> None:
         super().__init__()
         self.view = view
         self.busy = False
+        self.complete_after = False  # F9: the sale is completed once the payment is set
 
     def compose(self) -> ComposeResult:
         view = self.view
@@ -45,7 +59,10 @@ class PointsScreen(PosModal[BasketView]):
             yield Static(id="value")
             yield Static(id="error", classes="error")
             yield Static(
-                Text("Enter: pay · F5: the most allowed · 0: no points · Esc: cancel"),
+                Text(
+                    "Enter: pay · F5: the most allowed · 0: no points\n"
+                    "F9: pay and complete the sale · Esc: cancel"
+                ),
                 classes="hint",
             )
 
@@ -67,6 +84,16 @@ class PointsScreen(PosModal[BasketView]):
             severity="warning",
         )
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in _CHECKOUT_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.notify(
+                f"{event.key.upper()} is not taken while paying with points: Enter pays, "
+                "Esc closes this window; then press it again.",
+                severity="warning",
+            )
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -111,6 +138,8 @@ class PointsScreen(PosModal[BasketView]):
 
     def refused(self, message: ServiceRefused) -> None:
         self.busy = False
+        if message.what == "pay-points":
+            self.complete_after = False  # the refusal is read here: no sale
         if message.what.startswith("preview:") and not self._still_asked(message.what):
             return
         self.query_one("#value", Static).update("")
@@ -124,6 +153,15 @@ class PointsScreen(PosModal[BasketView]):
 
     def action_maximum(self) -> None:
         self._pay("max")
+
+    def action_complete(self) -> None:
+        """F9: the points typed paid (as Enter), then the sale completed; a number that is not
+        one stays on screen with its error, and nothing is paid or recorded."""
+        text = self.query_one("#points", Input).value
+        if _points_problem(text):
+            return  # the error is on screen already
+        self.complete_after = True
+        self._pay(int(text) if text else None)
 
     def _pay(self, redeem: int | str | None) -> None:
         if self.busy:
