@@ -550,10 +550,10 @@ async def test_a_bug_in_the_screen_is_logged_and_the_checkout_stays_up(
 
     shown = MemberPanel.show
 
-    def broken(self, view):
+    def broken(self, view, room=None):
         if view is not None and view.member is not None:
             raise RuntimeError("panel bug")
-        shown(self, view)
+        shown(self, view, room)
 
     monkeypatch.setattr(MemberPanel, "show", broken)
     app = make_app(stay_up=True)

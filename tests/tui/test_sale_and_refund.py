@@ -10,7 +10,7 @@ from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import ANNA, BEN, NOW, ROOT
-from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
+from .pilot import fill, notes, press, scan, screen_lines, settle, text_in, type_text, until
 
 
 async def sell(pilot, *codes: str, card: str | None = ANNA) -> None:
@@ -229,3 +229,37 @@ async def test_an_item_scanned_into_the_refund_window_is_refused_there_not_sold(
         assert app.screen is refund
         assert "4000010000003 is not a receipt" in text_in(refund, "#error")
         assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]
+
+
+async def test_two_punch_cards_and_a_long_name_leave_the_amount_due_on_an_80x24_screen(
+    make_app, terminal
+):
+    """QA: a member with two punch cards and a long name pushed the Due line off the bottom of
+    an 80x24 screen. The name is cut with "…", and Due is always on the screen."""
+    text = (ROOT / "config" / "program.example.toml").read_text()
+    text = text.replace("version = 1 ", "version = 2 ")
+    text += (
+        '\n[[promotions]]\nid = "espresso-card"\nname = "Espresso beans card: the 10th bag free"'
+        '\nkind = "nth_free"\nsku = "ESPRESSO"\nevery = 10\nscope = "member"\n'
+    )
+    with terminal.store.transaction():
+        terminal.store.save_program(parse_program_text(text, "t"), NOW)
+        terminal.store.conn.execute(
+            "UPDATE members SET name = ? WHERE member_id = 'M0001'",
+            ("Annabel Schmidt-Hohenberger-Wolff von Rabenstein",),
+        )
+    checkout(terminal, ANNA, resolve_items(terminal, [("COFFEE", 2), ("ESPRESSO", 3)]))
+    adjust(terminal, ANNA, 5000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for code in (ANNA, "6*COFFEE", "MASCARA"):
+            await fill(pilot, code)
+        await press(pilot, "f5", "f5")
+        view = app.checkout.view
+        assert len(view.member.punch_cards) == 2
+        assert view.quote.points_redeemed and view.quote.discount
+        shown = [" ".join(line.split()) for line in screen_lines(app)]
+        assert any(f"Due {view.quote.due} EUR" in line for line in shown), "\n".join(shown)
+        assert any("Annabel Schmidt-Hohenberger…" in line for line in shown), "\n".join(shown)
+        assert any("Total" in line for line in shown)

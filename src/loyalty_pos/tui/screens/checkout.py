@@ -114,10 +114,20 @@ class CheckoutScreen(StaysUp, Screen[None]):
     def show(self, view: BasketView) -> None:
         self.view = view
         self.query_one(BasketTable).show(view)
-        self.query_one(MemberPanel).show(view)
-        self.query_one(TotalsPanel).show(view)
+        self._show_side(view)
         if view.note:
             self.notify(view.note)
+
+    def _show_side(self, view: BasketView) -> None:
+        """The totals whole, and the member in the room they leave: the amount due is never
+        pushed off the screen (QA: two punch cards and a long name did at 80x24)."""
+        totals = self.query_one(TotalsPanel).show(view)
+        side = self.query_one("#side").size.height
+        self.query_one(MemberPanel).show(view, max(side - totals, 3) if side else None)
+
+    def on_resize(self) -> None:
+        if self.view is not None:
+            self.call_after_refresh(self._show_side, self.view)
 
     def on_basket_changed(self, message: BasketChanged) -> None:
         if not message.after_refusal:

@@ -1,5 +1,11 @@
 """The member: name, masked card, tier, balance, the next points to expire, progress to the next
-tier, and their punch cards (as they stand before this basket, like the balance)."""
+tier, and their punch cards (as they stand before this basket, like the balance).
+
+The panel is as tall as it needs, up to the room the totals below it leave (``room``): at 80x24
+the amount due must stay on the screen whatever the member has. Short of room it gives up, in
+this order, the tier's progress bar (the amount to the next tier stays), then a line per punch
+card ("3 of 5 · Coffee card: 6th free", cut at its end), then what still does not fit at its
+bottom. A name is one line, cut with "…"."""
 
 from __future__ import annotations
 
@@ -25,7 +31,10 @@ class MemberPanel(Vertical):
         self.border_title = "Member"
         self.show(None)
 
-    def show(self, view: BasketView | None) -> None:
+    def show(self, view: BasketView | None, room: int | None = None) -> None:
+        """``room``: the lines the panel may take, borders included (None: as many as it needs)."""
+        self.styles.max_height = room
+        inside = None if room is None else room - 2
         lines = self.query_one("#member-lines", Static)
         bar = self.query_one("#tier-progress", ProgressBar)
         after = self.query_one("#tier-next", Static)
@@ -40,7 +49,7 @@ class MemberPanel(Vertical):
             self.remove_class("has-member")
             return
         self.add_class("has-member")
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(member.name or "(no name)", style="bold")
         if member.status != "active":
             text.append(f"  {member.status.upper()}", style="bold red")
@@ -51,16 +60,24 @@ class MemberPanel(Vertical):
             lapsing, on = view.next_expiry
             text.append("\nExpires ", style="dim").append(f"{lapsing} on {day(on)}")
         lines.update(text)
+        tier = member.tier
+        need = len(text.plain.splitlines()) + 1 + 2 * len(member.punch_cards)
+        show_bar = tier.next_tier is not None
+        if show_bar and inside is not None and need + 1 > inside:
+            show_bar = False
+        compact = inside is not None and need + show_bar > inside
         # One line each, cut with "…" rather than wrapped (app.tcss): at 80x24 a wrapped name
         # would push the amount due off the bottom of the totals below.
         punch = Text()
         for card in member.punch_cards:
-            punch.append("\n" if punch else "").append(card.name, style="dim")
-            punch.append(f"\n{card.progress}")
+            punch.append("\n" if punch else "")
+            if compact:  # how far first: the name is what gives way
+                punch.append(card.progress.split(",")[0]).append(f" · {card.name}", style="dim")
+            else:
+                punch.append(card.name, style="dim").append(f"\n{card.progress}")
         cards.update(punch)
         cards.display = bool(member.punch_cards)
-        tier = member.tier
-        bar.display = tier.next_tier is not None
+        bar.display = show_bar
         bar.update(progress=round(tier.progress * 100))
         if tier.next_tier is None:
             after.update(Text("Top tier", style="dim"))

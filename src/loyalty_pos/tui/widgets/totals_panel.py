@@ -15,7 +15,8 @@ class TotalsPanel(Static):
     def on_mount(self) -> None:
         self.border_title = "Totals"
 
-    def show(self, view: BasketView) -> None:
+    def show(self, view: BasketView) -> int:
+        """Show the totals of ``view``; the lines the panel takes, borders included."""
         q, cur = view.quote, view.currency
         grid = Table.grid(expand=True)
         grid.add_column()
@@ -35,3 +36,4 @@ class TotalsPanel(Static):
         if view.member is not None:
             grid.add_row(Text("Earns", style="dim"), Text(f"{q.points_earned} pts", style="dim"))
         self.update(grid)
+        return grid.row_count + 2
