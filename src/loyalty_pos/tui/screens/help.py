@@ -13,7 +13,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("F2", "Type a member's card number (Enter attaches the member)"),
     ("F3", "Take the member's card off the basket"),
     ("F4", "Enrol a new member (card, name, email or phone)"),
-    ("F5", "Pay with points (in the window: F5 the maximum, F9 pay and complete)"),
+    ("F5", "Pay with points (F5 again: the maximum; F9: pay and complete)"),
     ("F6", "Refund: scan or type the receipt id, choose units, manager PIN"),
     ("F7", "Add a free-amount line with a category"),
     ("F8", "Manager menu (PIN): adjust points, lost cards, reprint, day summary"),
