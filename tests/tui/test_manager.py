@@ -465,3 +465,20 @@ async def test_a_serial_scanners_code_at_the_menu_goes_to_the_basket(make_app, t
         assert app.screen is app.checkout
         assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
     assert list(terminal.store.events()) == []
+
+
+async def test_f9_at_the_menu_closes_it_and_completes_the_sale(make_app, terminal):
+    """QA: F9 pressed at a menu opened in the middle of a sale did nothing; like a code typed
+    there, the till's key closes the menu and acts. F8 still closes the menu only."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "MASCARA")
+        await open_menu(pilot)
+        await press(pilot, "f8")
+        assert app.screen is app.checkout
+        await open_menu(pilot)
+        await press(pilot, "f9")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        assert "Sale recorded" in app.screen.title_text
+    assert [e["type"] for e in terminal.store.events()] == ["checkout"]

@@ -6,6 +6,7 @@ from textual.widgets import DataTable, Input
 
 from loyalty_pos.checkout import adjust, checkout, resolve_items
 from loyalty_pos.domain.program import parse_program_text
+from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
@@ -263,3 +264,20 @@ async def test_two_punch_cards_and_a_long_name_leave_the_amount_due_on_an_80x24_
         assert any(f"Due {view.quote.due} EUR" in line for line in shown), "\n".join(shown)
         assert any("Annabel Schmidt-Hohenberger…" in line for line in shown), "\n".join(shown)
         assert any("Total" in line for line in shown)
+
+
+async def test_a_function_key_at_the_receipt_preview_closes_it_and_does_its_action(make_app):
+    """QA: serving the next customer from the receipt preview, F2 (type their card) and F6
+    (their return) did nothing; as at the void question, the key closes the window and acts."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", card=None)
+        assert isinstance(app.screen, TextScreen)
+        await press(pilot, "f2")
+        await until(pilot, lambda: isinstance(app.screen, FormScreen))
+        assert app.screen.title_text == "Member card"
+        assert not any(isinstance(s, TextScreen) for s in app.screen_stack)
+        await type_text(pilot, BEN)
+        assert app.checkout.view.member.name == "Ben Carter"
+        await press(pilot, "f9")  # the basket is empty: said, as at the checkout
+        assert "The basket is empty" in notes(app)[-1]

@@ -69,6 +69,7 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         Binding("f8", "cancel", "Close", show=False),
         *(Binding(str(n), f"pick('{key}')", show=False) for n, (key, _) in enumerate(ACTIONS, 1)),
     ]
+    OWN_KEYS = frozenset({"f8"})
 
     def __init__(
         self, pin: str, card: str | None, typed: Callable[[str], None] | None = None
@@ -91,7 +92,8 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
             self.action_pick(event.option.id)
 
     def on_key(self, event: events.Key) -> None:
-        if event.key not in _CHOICES:  # a letter, 0, 7-9, '*': a code for the till
+        # A letter, 0, 7-9, '*': a code for the till; F9, F2, ...: the till's key.
+        if event.key not in _CHOICES and not self.passes_on(event):
             self.hand_on(event)
 
     def take_scan(self, message: CodeScanned) -> bool:

@@ -25,6 +25,28 @@ class ClosesOnTyping:
 
     typed: Callable[[str], None] | None = None
     closed_by_typing = False
+    #: Function keys the window binds itself (the manager menu's F8 closes it).
+    OWN_KEYS: frozenset[str] = frozenset()
+
+    def passes_on(self, event: events.Key, result: object = None) -> bool:
+        """A function key of the checkout (F2 a card, F6 a refund, F9, ...) pressed in the
+        window closes it (with ``result``) and does its action, as if the window was not there:
+        the cashier serving the next customer from the receipt preview, or back from the
+        manager menu, lost it without a word. True when ``event`` was one (then it is handled)."""
+        if (
+            self.typed is None
+            or self.closed_by_typing
+            or not _FUNCTION_KEY.fullmatch(event.key)
+            or event.key in self.OWN_KEYS
+        ):
+            return False
+        event.stop()
+        event.prevent_default()
+        self.closed_by_typing = True
+        self.dismiss(result)  # type: ignore[attr-defined]
+        app = self.app  # type: ignore[attr-defined]
+        app.call_after_refresh(app.post_message, events.Key(event.key, None))
+        return True
 
     def hand_on(self, event: events.Key) -> bool:
         """True when ``event`` was a key of a code typed on (then it is handled)."""
@@ -86,7 +108,8 @@ class TextScreen(ClosesOnTyping, PosModal[None]):
             yield Static(self.hint, classes="hint")
 
     def on_key(self, event: events.Key) -> None:
-        self.hand_on(event)
+        if not self.passes_on(event):
+            self.hand_on(event)
 
     def action_cancel(self) -> None:
         if not self.closed_by_typing:  # closed already by the code typed on
@@ -154,13 +177,7 @@ class VoidScreen(ClosesOnTyping, PosModal[bool]):
     def on_key(self, event: events.Key) -> None:
         if event.key == "escape":
             return  # the window's Esc binding closes it: the basket stays
-        if _FUNCTION_KEY.fullmatch(event.key) and not self.closed_by_typing:
-            # F5, F9, ...: keep the basket and do what the key does, as if the window was not there.
-            event.stop()
-            event.prevent_default()
-            self.closed_by_typing = True
-            self.dismiss(False)
-            self.app.call_after_refresh(self.app.post_message, events.Key(event.key, None))
+        if self.passes_on(event, False):  # F5, F9, ...: the basket stays, the key acts
             return
         printable = event.character if event.is_printable and event.character else ""
         if not self.closed_by_typing:
