@@ -326,12 +326,30 @@ async def test_an_adjustment_typed_with_letters_shows_them_and_is_refused(make_a
         form = app.screen
         await press(pilot, "minus", "2", "e", "2")
         assert form.query_one("#field-points", Input).value == "-2e2"
-        await press(pilot, "enter")
-        await fill(pilot, "typo")
+        await press(pilot, "enter")  # said at once: the reason is not asked for
         assert app.screen is form
         assert "Points must be a whole number, e.g. 500 or -200: -2e2 is not one." in text_in(
             form, "#error"
         )
+        assert app.focused is form.query_one("#field-points", Input)
+    assert list(terminal.store.events()) == []
+
+
+async def test_an_adjustment_without_points_asks_for_them_at_the_points_field(make_app, terminal):
+    """QA: Enter on an empty points field went on to the reason, where the number typed next
+    landed, and the form then said 'Points must be a whole number ...:  is not one.'"""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        form = app.screen
+        await press(pilot, "enter")
+        assert "Type the points: a whole number, e.g. 500 or -200." in text_in(form, "#error")
+        assert app.focused is form.query_one("#field-points", Input)
+        await fill(pilot, "0")
+        assert "An adjustment of 0 points changes nothing." in text_in(form, "#error")
     assert list(terminal.store.events()) == []
 
 

@@ -177,7 +177,7 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
             "Adjust points",
             [
                 Field("card", "Card", self.card, scannable=True, card_check=self._product),
-                Field("points", "Points", placeholder="+500 or -200"),
+                Field("points", "Points", placeholder="+500 or -200", check=_points_problem),
                 Field("reason", "Reason", placeholder="why (kept on the record)"),
             ],
             lambda v, m: (
@@ -341,13 +341,22 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
 _WHOLE_POINTS = re.compile(r"[-+]?[0-9]{1,13}")
 
 
-def _check_adjust(v: Values) -> str | None:
-    if not _WHOLE_POINTS.fullmatch(v["points"]):
-        typed = v["points"] if len(v["points"]) <= 32 else shown(v["points"])
+def _points_problem(text: str) -> str | None:
+    """The points field's check, said at its Enter (an empty field went on to the reason, and
+    the form then said ":  is not one")."""
+    if not text:
+        return "Type the points: a whole number, e.g. 500 or -200."
+    if not _WHOLE_POINTS.fullmatch(text):
+        typed = text if len(text) <= 32 else shown(text)
         return f"Points must be a whole number, e.g. 500 or -200: {typed} is not one."
-    points = int(v["points"])
-    if points == 0:
+    if int(text) == 0:
         return "An adjustment of 0 points changes nothing."
+    return None
+
+
+def _check_adjust(v: Values) -> str | None:
+    if problem := _points_problem(v["points"]):
+        return problem
     if not v["reason"]:
         return "Give a reason: it is kept on the record."
     return None
