@@ -500,3 +500,51 @@ async def test_f9_at_the_menu_closes_it_and_completes_the_sale(make_app, termina
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         assert "Sale recorded" in app.screen.title_text
     assert [e["type"] for e in terminal.store.events()] == ["checkout"]
+
+
+async def test_a_code_typed_at_the_managers_question_answers_no_and_goes_to_the_basket(
+    make_app, terminal, key_clock
+):
+    """QA: the question's Enter is a yes, and the Enter that ends a code typed there (or
+    scanned by a scanner slower than `max_gap_ms`) adjusted the points unseen. As at the void
+    question, a code typed on is a no, and it goes to the basket."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        await fill(pilot, "500")
+        await fill(pilot, "goodwill")
+        await question(pilot)
+        await type_text(pilot, "MILK")
+        assert app.screen is app.checkout
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MILK"]
+        assert "Nothing was adjusted." in notes(app)
+        assert app.checkout.item_field.value == ""
+        await open_menu(pilot)  # a scan at the question: the same
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        await fill(pilot, "500")
+        await fill(pilot, "goodwill")
+        await question(pilot)
+        await scan(pilot, key_clock, COFFEE_EAN)
+        await until(pilot, lambda: len(app.checkout.view.basket.lines) == 2)
+        assert app.screen is app.checkout
+        assert app.checkout.item_field.value == ""
+    assert list(terminal.store.events()) == []
+
+
+async def test_y_at_the_managers_question_still_does_it(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        await fill(pilot, "500")
+        await fill(pilot, "goodwill")
+        await question(pilot)
+        await press(pilot, "y")
+        await until(pilot, lambda: "the balance is now 500" in notes(app)[-1])
+    assert [e["type"] for e in terminal.store.events()] == ["adjust"]

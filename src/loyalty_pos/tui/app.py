@@ -232,7 +232,10 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
             if self.simulate
             else "It is kept and comes back at the next start."
         )
-        self.push_screen(ConfirmScreen("Quit", f"A basket is open. Quit anyway? {kept}"), answered)
+        question = ConfirmScreen(
+            "Quit", f"A basket is open. Quit anyway? {kept}", self.checkout.type_on
+        )
+        self.push_screen(question, answered)
 
     def action_simulate(self, what: str) -> None:
         if self.simulate:

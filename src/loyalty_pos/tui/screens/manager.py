@@ -166,7 +166,9 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
                     done=lambda r: ServiceDone("manager", (title, said(v, member, r))),
                 )
 
-            self.app.push_screen(ConfirmScreen(title, f"{who}: {question(v, member)}"), answered)
+            self.app.push_screen(
+                ConfirmScreen(title, f"{who}: {question(v, member)}", self.typed), answered
+            )
 
         self.app.push_screen(FormScreen(title, fields, submit=look_up, check=check), found)
 

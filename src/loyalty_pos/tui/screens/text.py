@@ -127,18 +127,25 @@ class TextScreen(ClosesOnTyping, PosModal[None]):
         return True
 
 
-class ConfirmScreen(PosModal[bool]):
-    """A yes/no question: Y or Enter = yes, N or Esc = no."""
+class ConfirmScreen(ClosesOnTyping, PosModal[bool]):
+    """A yes/no question: Y or Enter = yes, N or Esc = no.
+
+    With ``typed``, any other key of a code closes it as a no and goes on to the item field
+    with the rest of the code (``ClosesOnTyping``): the Enter that ends a code typed or scanned
+    at the question (a scanner slower than ``max_gap_ms``) is not its yes."""
 
     BINDINGS = [
         ("y,enter", "answer(True)", "Yes"),
         ("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, question: str) -> None:
+    def __init__(
+        self, title: str, question: str, typed: Callable[[str], None] | None = None
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.question = question
+        self.typed = typed
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm") as dialog:
@@ -146,8 +153,13 @@ class ConfirmScreen(PosModal[bool]):
             yield Static(self.question)
             yield Static(Text("Y / Enter: yes · N / Esc: no", style="dim"), classes="hint")
 
+    def on_key(self, event: events.Key) -> None:
+        if event.character not in ("y", "Y", "n", "N"):
+            self.hand_on(event)
+
     def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+        if not self.closed_by_typing:
+            self.dismiss(yes)
 
 
 class VoidScreen(ClosesOnTyping, PosModal[bool]):
