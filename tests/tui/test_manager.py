@@ -11,7 +11,7 @@ from loyalty_pos.tui.screens.manager import ManagerScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
 
 from .conftest import ANNA, BEN, COFFEE_EAN
-from .pilot import fill, notes, press, scan, settle, text_in, type_text, until
+from .pilot import fill, notes, press, scan, send_keys, settle, text_in, type_text, until
 
 
 async def open_menu(pilot, pin: str = "1234") -> None:
@@ -548,3 +548,22 @@ async def test_y_at_the_managers_question_still_does_it(make_app, terminal):
         await press(pilot, "y")
         await until(pilot, lambda: "the balance is now 500" in notes(app)[-1])
     assert [e["type"] for e in terminal.store.events()] == ["adjust"]
+
+
+async def test_a_scanner_that_stalls_mid_code_at_the_menu_sends_the_whole_code(
+    make_app, terminal, key_clock
+):
+    """Its first digits slow, the rest a fast burst: the burst alone would be the code's tail
+    (an unknown code), and the digits before it were dropped."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        gaps = [0.06] * 4 + [0.004] * (len(COFFEE_EAN) - 4 + 1)  # the code, then its Enter
+        times = iter(key_clock.now + 1.0 + sum(gaps[: n + 1]) for n in range(len(gaps)))
+        app.key_clock = lambda event: next(times)
+        send_keys(pilot, COFFEE_EAN, enter=True)
+        await until(pilot, lambda: app.checkout.view.basket.lines)
+        assert app.screen is app.checkout
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
+    assert list(terminal.store.events()) == []

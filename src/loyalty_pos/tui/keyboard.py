@@ -71,20 +71,20 @@ class WedgeKeys:
         at = self.key_clock(event)
         verdict = self.wedge.feed(event.key, character, at)
         typed: tuple[events.Key, ...] = ()
+        soon = bool(self._held) and at - self._held_at <= self.hold_s
+        if soon and event.key == "enter" and len(self._held) >= self.wedge.min_length:
+            # A code and its Enter, every key sooner than a person presses the next one, though
+            # not all as fast as `max_gap_ms` (a scanner set to a delay between its characters,
+            # or one that stalled mid-code: the burst is then only its tail): a scan all the
+            # same, the whole of it, and its digits are not the window's choices.
+            code = "".join(key.character or "" for key in self._held)
+            self._held = ()
+            self._deliver(code, app.post_message)
+            return True, ()
         if verdict.scan is not None:
             self._held = ()  # the scan's own keys: they are the code, not choices
-        elif self._held:
-            soon = at - self._held_at <= self.hold_s
-            if soon and event.key == "enter" and len(self._held) >= self.wedge.min_length:
-                # A code and its Enter, every key sooner than a person presses the next one,
-                # but not as fast as `max_gap_ms` (a scanner set to a delay between its
-                # characters): a scan all the same, and its digits are not the window's choices.
-                code = "".join(key.character or "" for key in self._held)
-                self._held = ()
-                self._deliver(code, app.post_message)
-                return True, ()
-            if character is None or not soon:
-                typed, self._held = self._held, ()  # they began no code: a person typed them
+        elif self._held and (character is None or not soon):
+            typed, self._held = self._held, ()  # they began no code: a person typed them
         if verdict.starts_burst:
             focused = app.focused
             screen = app.screen
