@@ -21,6 +21,7 @@ from typing import Any
 from . import canonical
 from .config import TerminalConfig, pin_matches
 from .domain.accounting import (
+    after_checkout,
     after_refund,
     apply_event,
     punch_after,
@@ -504,7 +505,8 @@ def checkout(
         }
         after: dict[str, Any] = {}
         if member:
-            account = apply_event(member.account, event)
+            # ``apply_event`` of this event, from the values written into it.
+            account = after_checkout(member.account, now.date(), q.points_redeemed, q.lots)
             cards = _receipt_punch_cards(
                 program, q.punch_after, now, (ql.line.sku for ql in q.lines), sale=True
             )

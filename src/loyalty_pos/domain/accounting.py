@@ -58,6 +58,16 @@ def after_refund(
     )
 
 
+def after_checkout(
+    account: Account, on: date, points_redeemed: int, lots: Sequence[Lot]
+) -> Account:
+    """The account after a sale on ``on``: the points it paid taken first-to-expire (beyond the
+    balance, as debt), then the lots it earned added (paying any debt first). ``apply_event``
+    of a checkout event; the sale itself calls it with the values it writes into its event,
+    rather than reading them back out of the event's JSON."""
+    return account.take(points_redeemed, on, allow_debt=True).earn(lots)
+
+
 def _lots(event: Mapping[str, Any], key: str) -> list[Lot]:
     return [Lot.from_json(lot) for lot in event.get(key) or []]
 
@@ -82,9 +92,7 @@ def apply_event(account: Account, event: Mapping[str, Any]) -> Account:
     on = event_day(event).date()
     new_lots = _lots(event, "lots")
     if kind == "checkout":
-        return account.take(int(event.get("points_redeemed") or 0), on, allow_debt=True).earn(
-            new_lots
-        )
+        return after_checkout(account, on, int(event.get("points_redeemed") or 0), new_lots)
     if kind == "refund":
         reversed_lots = _lots(event, "reversed_lots")
         return after_refund(

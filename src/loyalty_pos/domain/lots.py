@@ -88,7 +88,7 @@ class Account:
         dated = [lot for lot in self.live_lots(on) if lot.expires_at is not None]
         return dated[0] if dated else None
 
-    def earn(self, new_lots: list[Lot] | tuple[Lot, ...]) -> Account:
+    def earn(self, new_lots: Sequence[Lot]) -> Account:
         """Add lots; debt is paid off first, from the lots that expire first."""
         debt = self.debt
         added: list[Lot] = []
