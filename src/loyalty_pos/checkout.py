@@ -58,6 +58,7 @@ from .domain.quote import (
     RedeemCap,
     RefundResult,
     cap_reason,
+    fixed_limits,
     punch_cards,
     quote,
 )
@@ -431,7 +432,7 @@ def _price_basket(
         if redeem not in (None, 0):
             raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")
         q = quote(t.program, lines, None, now)
-        return replace(q, cap=RedeemCap(0, Decimal(0), "frozen")), member
+        return replace(q, limits=fixed_limits(RedeemCap(0, Decimal(0), "frozen"))), member
     cap = offline_cap(t, member.member_id, now) if member else None
     q = quote(t.program, lines, member.state if member else None, now, redeem, cap)
     return q, member

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
@@ -113,7 +113,23 @@ class Quote:
     balance_after: int | None
     tier_before: str | None
     tier_after: TierStatus | None
-    cap: RedeemCap
+    #: Works out ``cap`` from what the quote was computed with: the limits are read when they
+    #: are shown (the points window, a payment of "max"), not for every sale.
+    limits: Callable[[], RedeemCap] = field(compare=False, repr=False)
+
+    @property
+    def cap(self) -> RedeemCap:
+        """The largest points payment allowed for this basket, and the rule that caps it."""
+        return self.limits()
+
+
+def _given(cap: RedeemCap) -> RedeemCap:
+    return cap
+
+
+def fixed_limits(cap: RedeemCap) -> Callable[[], RedeemCap]:
+    """``Quote.limits`` of a cap already known."""
+    return functools.partial(_given, cap)
 
 
 @functools.cache
@@ -446,12 +462,16 @@ def quote(
     discount = sum((q.free_units * q.line.unit_price for q in qlines), Decimal(0))
 
     # 2. Points payment.
-    cap = redeem_cap(program, total, member, offline_cap)
+    limits: Callable[[], RedeemCap] = functools.partial(
+        redeem_cap, program, total, member, offline_cap
+    )
     if forced_points_value is not None:
         value = min(forced_points_value, total)
         redeemed = points_for_value(program, value)
     elif redeem == MAX:
+        cap = limits()
         redeemed, value = cap.points, cap.value
+        limits = fixed_limits(cap)
     elif redeem is None:
         redeemed, value = 0, Decimal(0)
     elif isinstance(redeem, int) and not isinstance(redeem, bool):
@@ -557,7 +577,7 @@ def quote(
         balance_after=balance_after,
         tier_before=tier_before,
         tier_after=tier_after,
-        cap=cap,
+        limits=limits,
     )
 
 
