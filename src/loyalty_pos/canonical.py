@@ -51,6 +51,14 @@ def canonical_text(obj: Mapping[str, Any]) -> str:
     return dumps(obj)
 
 
+def _canonical_bytes(obj: Mapping[str, Any]) -> bytes:
+    """``domain.events.canonical_json``: ``canonical_text`` as UTF-8, as orjson writes it."""
+    try:
+        return orjson.dumps(obj, default=_refuse, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return events.canonical_json(obj)
+
+
 def seal_text(event: Mapping[str, Any], prev_hash: str) -> tuple[dict[str, Any], str]:
     """``domain.events.seal_text``: the event sealed onto ``prev_hash`` and its canonical text,
     the same sealed event and the same text.
@@ -62,8 +70,8 @@ def seal_text(event: Mapping[str, Any], prev_hash: str) -> tuple[dict[str, Any],
     sealed = dict(event)
     sealed.pop("hash", None)
     sealed["prev_hash"] = prev_hash
-    hashed = canonical_text(sealed)
-    sealed["hash"] = hashlib.sha256(prev_hash.encode() + hashed.encode()).hexdigest()
+    hashed = _canonical_bytes(sealed)
+    sealed["hash"] = hashlib.sha256(prev_hash.encode() + hashed).hexdigest()
     return sealed, canonical_text(sealed)
 
 

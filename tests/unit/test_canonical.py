@@ -4,6 +4,7 @@ standard-library definition does, so a chain sealed with one verifies with the o
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from loyalty_pos import canonical
 from loyalty_pos.domain import events
+from loyalty_pos.store.db import new_event_id
 
 #: JSON values as events hold them, and then some: any text (controls, quotes, backslashes,
 #: U+2028, astral characters), integers past 64 bits (orjson refuses those: the domain's encoder
@@ -86,3 +88,14 @@ def test_what_orjson_would_write_its_own_way_goes_to_the_domain_s_encoder() -> N
 def test_a_stored_text_that_is_not_json_raises_the_standard_library_s_error() -> None:
     with pytest.raises(json.JSONDecodeError):
         canonical.loads("{not json")
+
+
+def test_an_event_id_is_a_random_uuid_written_as_uuid_writes_it() -> None:
+    """``new_event_id`` (a sale's event id, written without ``uuid.UUID``) is a version 4 UUID
+    in ``str(uuid.uuid4())``'s form, and a new one each time."""
+    ids = {new_event_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -81,6 +80,16 @@ _US = timedelta(microseconds=1)
 def epoch_us(when: datetime) -> int:
     """``when`` in microseconds since the epoch (UTC): how the ledger stores and compares times."""
     return (when - _EPOCH) // _US
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID as text: ``str(uuid.uuid4())``, the same 122 random bits and
+    the same form, without building a ``uuid.UUID`` to print it (a sale makes one)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _CARD_SQL = (
@@ -459,7 +468,7 @@ class Store:
         member's balance and tier after it), kept on the event's row."""
         last_seq, last_hash = head or self.head()
         body = dict(event)
-        body.update(event_id=str(uuid.uuid4()), terminal_id=terminal_id, seq=last_seq + 1)
+        body.update(event_id=new_event_id(), terminal_id=terminal_id, seq=last_seq + 1)
         sealed, text = canonical.seal_text(body, last_hash)
         occurred = utc_iso(datetime.fromisoformat(sealed["occurred_at"]))
         spend = tier_spend_minor(sealed)
