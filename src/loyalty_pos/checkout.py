@@ -123,11 +123,23 @@ class MemberView:
     status: str
     balance: int
     tier: TierStatus
-    expiring: tuple[Lot, ...]
     state: MemberState
     account: Account  # the cached lots and debt this view was computed from
+    program: Program = field(repr=False)
+    now: datetime  # the moment it is the member as of
     card_blocked: bool = False  # the card it was found by is blocked (reported lost)
-    punch_cards: tuple[PunchCard, ...] = ()  # the punch cards running now, as they stand
+
+    # What a screen, a receipt or ``balance`` shows besides, worked out when they read it (a
+    # sale has no use for them).
+    @property
+    def expiring(self) -> tuple[Lot, ...]:
+        """The live lots that expire, first to expire first."""
+        return tuple(lot for lot in self.account.live_lots(self.now.date()) if lot.expires_at)
+
+    @property
+    def punch_cards(self) -> tuple[PunchCard, ...]:
+        """The punch cards running now, as they stand."""
+        return punch_cards(self.program, self.state.punch, self.now)
 
 
 def find_member(
@@ -195,7 +207,6 @@ def _member_view(
         last_birthday_bonus=_date(row["last_birthday_bonus"]),
         status=row["status"],
     )
-    expiring = tuple(lot for lot in account.live_lots(now.date()) if lot.expires_at)
     return MemberView(
         member_id,
         row["name"],
@@ -203,11 +214,11 @@ def _member_view(
         row["status"],
         state.balance,
         status,
-        expiring,
         state,
         account,
+        program,
+        now,
         card_blocked,
-        punch_cards(program, state.punch, now),
     )
 
 
