@@ -35,10 +35,10 @@ def qualifying_spend(
 
 
 def tier_status(program: Program, spend: Decimal) -> TierStatus:
-    current = program.tiers[0]
-    for tier in program.tiers:
+    tiers = program.tiers
+    index = 0  # the last tier whose threshold the spend reaches (the first when none)
+    for i, tier in enumerate(tiers):
         if spend >= tier.min_spend:
-            current = tier
-    index = program.tiers.index(current)
-    nxt = program.tiers[index + 1] if index + 1 < len(program.tiers) else None
-    return TierStatus(current, spend, nxt, (nxt.min_spend - spend) if nxt else None)
+            index = i
+    nxt = tiers[index + 1] if index + 1 < len(tiers) else None
+    return TierStatus(tiers[index], spend, nxt, (nxt.min_spend - spend) if nxt else None)
