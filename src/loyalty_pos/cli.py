@@ -2,7 +2,8 @@
 
 Every command takes ``--home`` and ``--json``. With ``--json`` the result is JSON on stdout and an
 error is JSON on stderr. Exit codes: 0 done, 2 refused or bad input (nothing recorded), 1 an
-internal fault. A person never sees a traceback.
+internal or device fault (``devices``: a configured device that is not usable, after the
+listing). A person never sees a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .bootstrap import (
     set_manager_pin,
 )
 from .checkout import OPEN_LINE, Terminal, shown
-from .domain.errors import ConfigError, LoyaltyPosError, Refused
+from .domain.errors import ConfigError, DeviceError, LoyaltyPosError, Refused
 from .domain.events import MAX_POINTS
 from .domain.quote import MAX_QTY
 from .exits import Parser, closed_pipe
@@ -265,6 +266,16 @@ def cmd_devices(args: argparse.Namespace) -> Any:
     configured.extend(unreadable)
     if printer_configured(printer):
         configured.append(_configured_printer(printer, source))
+    unusable = [d for d in configured if d["state"] != "found"]
+    if unusable:  # the listing, then exit 1: a till install script must see it failed
+        _emit(args, listing)
+        names = "; ".join(f"{d['kind']} {d['name']}: {d['state']}" for d in unusable)
+        said = (
+            f"{len(unusable)} of the {len(configured)} configured devices "
+            f"{'is' if len(unusable) == 1 else 'are'} not usable ({names}); see each one's reason."
+        )
+        _fail(args, DeviceError(said, devices=[d["name"] for d in unusable]), said)
+        raise SystemExit(1)
     return listing
 
 

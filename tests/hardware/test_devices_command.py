@@ -5,6 +5,7 @@ show at all)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -19,10 +20,17 @@ from .conftest import READER_1
 pytestmark = pytest.mark.hardware
 
 
-def devices(home: Path, capsys: pytest.CaptureFixture[str], settings: str) -> dict:  # type: ignore[type-arg]
+def devices(  # type: ignore[type-arg]
+    home: Path, capsys: pytest.CaptureFixture[str], settings: str, exit_code: int = 1
+) -> dict:
+    """The listing of ``devices --json`` with ``settings`` added to terminal.toml; the command
+    exits 1 when a configured device is not usable (``exit_code``), after its listing."""
     with (home / "terminal.toml").open("a") as f:
         f.write(settings)
-    assert main(["devices", "--home", str(home), "--json"]) == 0
+    with pytest.raises(SystemExit) if exit_code else contextlib.nullcontext() as ended:
+        assert main(["devices", "--home", str(home), "--json"]) == 0
+    if exit_code:
+        assert ended.value.code == exit_code
     return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
 
 
@@ -95,7 +103,7 @@ def test_the_configured_reader_is_found_by_its_filter_or_missing_with_the_reader
     ]
 
 
-def test_a_scanner_table_the_app_cannot_read_is_a_scanner_in_error_not_a_failed_command(
+def test_a_scanner_table_the_app_cannot_read_is_a_scanner_in_error_and_the_rest_are_listed(
     home, capsys
 ):
     """Review: a wrong value in [scanner] made `devices` fail as a whole, while the app starts
@@ -110,3 +118,42 @@ def test_a_scanner_table_the_app_cannot_read_is_a_scanner_in_error_not_a_failed_
     assert scanner["kind"] == "scanner" and scanner["state"] == "error"
     assert "scanner.baud" in scanner["reason"]
     assert found["kind"] == "printer" and found["state"] == "found"
+
+
+def test_a_configured_device_that_is_not_usable_fails_the_command_after_its_listing(
+    home, tmp_path, pty_scanner, capsys
+):
+    """QA: `devices` exited 0 with the scanner's port gone, so a till install script went on
+    as if the till were ready. A configured device missing, refused or in error is a device
+    fault (exit 1, the CLI's convention), said on stderr after the whole listing; a till whose
+    configured devices are all there exits 0, as does one that names none."""
+    assert main(["devices", "--home", str(home), "--json"]) == 0  # the demo names no device
+    assert json.loads(capsys.readouterr().out)["configured"] == []
+
+    config = home / "terminal.toml"
+    plain = config.read_text()
+    with PrinterSim() as printer:
+        settings = f'\n[scanner]\nport = "{pty_scanner.path}"\n\n[printer]\nurl = "{printer.url}"\n'
+        listing = devices(home, capsys, settings, exit_code=0)
+        assert [d["state"] for d in listing["configured"]] == ["found", "found"]
+
+        config.write_text(plain)
+        missing = tmp_path / "ttyUSB7"
+        settings = f'\n[scanner]\nport = "{missing}"\n\n[printer]\nurl = "{printer.url}"\n'
+        with config.open("a") as f:
+            f.write(settings)
+        with pytest.raises(SystemExit) as ended:
+            main(["devices", "--home", str(home)])
+        assert ended.value.code == 1
+        out, err = capsys.readouterr()
+        assert f"name={missing}, state=missing" in out  # the listing as ever, on stdout
+        said = (
+            f"1 of the 2 configured devices is not usable (scanner {missing}: missing); see "
+            "each one's reason."
+        )
+        assert err == f"loyalty-pos: {said}\n"
+        with pytest.raises(SystemExit):
+            main(["devices", "--home", str(home), "--json"])
+    out, err = capsys.readouterr()
+    assert json.loads(out)["configured"][0]["state"] == "missing"
+    assert json.loads(err) == {"error": "device", "message": said, "devices": [str(missing)]}
