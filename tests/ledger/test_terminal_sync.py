@@ -374,6 +374,40 @@ def test_a_till_restored_from_an_old_backup_is_told_the_ledger_holds_back_its_sa
     assert "sync: ok" not in said and "verify: ok" in said  # the log says the sync failed
 
 
+def test_a_restored_till_that_synced_before_it_sold_keeps_the_sale_in_its_members_points(
+    store, tmp_path
+) -> None:
+    """QA: a till restored from an older copy synced (the ledger held its chain further: the
+    lost till's later sales), then sold, and `verify` flagged the member: the pull had counted
+    the member's events here through the ledger's seq, so the sale recorded under a seq the
+    ledger holds for another event was left out of the replay (and out of the member's points
+    at the next pull), while the cache had added it."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    sync(t)
+    copy = tmp_path / "restored"
+    shutil.copytree(t.home, copy, ignore=shutil.ignore_patterns("terminal.db*"))
+    with sqlite3.connect(copy / "terminal.db") as backup:
+        t.store.conn.backup(backup)
+    for _ in range(2):  # the lost till's last sales
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("COFFEE", 1)]))
+    assert sync(t)["pushed"] == 2
+
+    restored = open_terminal(copy)
+    assert sync(restored)["blocked"] is True  # it sat idle: nothing of its own to send
+    at_ledger = ledger_member(store, "M0001")["balance"]
+    assert svc.balance(restored, ANNA)["balance"] == at_ledger
+    sale = svc.checkout(restored, ANNA, svc.resolve_items(restored, [("MASCARA", 1)]))
+    assert svc.verify(restored) == {"ok": True, "events": 2, "problems": []}
+    assert sync(restored)["held"] == 1  # seq 2 is the ledger's COFFEE: held back there
+
+    store.admin.post("/v1/members/M0001/adjust", json={"points": 5, "reason": "welcome back"})
+    sync(restored)  # the member's snapshot again: the held sale is still this till's to count
+    assert svc.balance(restored, ANNA)["balance"] == at_ledger + 5 + sale["points_earned"]
+    assert svc.verify(restored)["ok"]
+
+
 def test_the_nightly_job_fails_for_an_event_held_back_on_its_own_once_not_every_night(
     store, tmp_path, caplog
 ) -> None:

@@ -56,6 +56,10 @@ DEADLINE_BYTES_PER_S = 32 * 1024
 #: Meta key: this terminal's chain head as the ledger last said it (a push's or a pull's
 #: ``head``), the seq up to which the ledger holds its events.
 LEDGER_HEAD = "ledger_head_seq"
+#: Meta key: the last seq this journal shares with the ledger's chain of this terminal, once the
+#: two went apart (a till restored from an older copy, or a second till under the same id, sold
+#: under seqs the ledger holds other events for). Unset while they have not.
+CHAIN_FORK = "chain_fork_seq"
 #: Rejections that a later push can cure (the events before them arrive first).
 RETRYABLE_REJECTIONS = ("gap",)
 #: Rejections after which none of this terminal's later events can reach the ledger: its chain
@@ -380,10 +384,28 @@ def _ledger_holds(t: Terminal, head: Any) -> tuple[int, int]:
     if type(seq) is not int or seq < 0:
         return -1, 0  # an answer without a head (a ledger of an earlier release for a pull)
     store = t.store
+    if seq > store.head()[0]:  # the ledger holds more of this chain than the journal has
+        _forked_after(t, store.acked_through())
     known = max(int(store.meta(LEDGER_HEAD, "0") or "0"), store.acked_through())
     if seq != known:
         store.set_meta(LEDGER_HEAD, str(seq))
     return seq, store.unack_after(seq) if seq < known else 0
+
+
+def _forked_after(t: Terminal, seq: int) -> None:
+    """Note that this journal and the ledger's chain of this terminal share no event after
+    ``seq`` (call inside a transaction): the ledger's events of this terminal above it are
+    others than the journal's of the same seqs."""
+    known = chain_fork(t)
+    if known is None or seq < known:
+        t.store.set_meta(CHAIN_FORK, str(seq))
+
+
+def chain_fork(t: Terminal) -> int | None:
+    """The last seq this journal shares with the ledger's chain of this terminal when the two
+    went apart (``CHAIN_FORK``), else None."""
+    text = t.store.meta(CHAIN_FORK)
+    return int(text) if text else None
 
 
 def _after_some(error: SyncError, counts: Mapping[str, int], waiting: int) -> SyncError:
@@ -448,6 +470,8 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
                     continue  # refused for the events the ledger lost: sent again with them
                 reason = result.get("reason")
                 said = result.get("message")
+                if status == "rejected" and str(reason or "").startswith("chain"):
+                    _forked_after(t, seq - 1)  # the ledger holds another event at this seq
                 # The ledger's sentence is kept beside its reason word: an event held back must
                 # say why where the till's people can read it (sync's answer, the nightly job).
                 noted = f"{reason}: {str(said)[:300]}" if reason and said else reason
@@ -490,6 +514,7 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
     first pull into an empty terminal applies every member the ledger has.
     """
     store, terminal_id = t.store, t.config.terminal_id
+    fork = chain_fork(t)
     parsed = []
     for snap in snaps:
         lots = [Lot.from_json(lot) for lot in snap.get("lots", [])]
@@ -502,6 +527,14 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
         # ledger does, not from the member's other points).
         lots += [Lot.from_json(lot) for lot in snap.get("written_off") or ()]
         base_seq = int((snap.get("counted_through") or {}).get(terminal_id, 0))
+        if fork is not None:
+            # The ledger's count of this terminal's events goes past where this journal and its
+            # chain went apart: the journal's events after that are none of the ones counted
+            # (they are held back there), so they are replayed on the snapshot like any not yet
+            # at the ledger, as the sale did on the cached account. Counted to the ledger's
+            # seq, they were left out of the member's points here, and verify, which replays
+            # the same way, flagged the member whose sale the till had just recorded.
+            base_seq = min(base_seq, fork)
         parsed.append((snap, str(snap["member_id"]), lots, debt, base_seq))
     own = store.member_events({member_id: base_seq for _, member_id, _, _, base_seq in parsed})
     members: list[dict[str, Any]] = []
@@ -618,6 +651,9 @@ def pull(t: Terminal, client: LedgerClient) -> Pulled:
                 continue
             following = ahead.submit(client.pull, new_cursor) if page.get("more") else None
             with t.store.transaction():
+                # the head first: a chain gone apart from this journal shows there, and the
+                # snapshots of this page are read by it
+                lost += _ledger_holds(t, page.get("head"))[1]
                 snaps = page.get("members", [])
                 if snaps:
                     apply_snapshots(t, snaps)
@@ -633,7 +669,6 @@ def pull(t: Terminal, client: LedgerClient) -> Pulled:
                 if page_format != held_format:
                     held_format = page_format
                     t.store.set_meta("snapshot_format", str(held_format))
-                lost += _ledger_holds(t, page.get("head"))[1]
             if following is None:
                 return Pulled(pulled, cursor, lost)
             page = following.result()
