@@ -186,10 +186,24 @@ def cmd_balance(args: argparse.Namespace) -> Any:
     return svc.balance(_terminal(args), args.card, _at(args.at))
 
 
+def _typed_card(t: Terminal, card: str) -> str:
+    """``card`` as typed on the command line: refused when it is a product's barcode (a GTIN-14
+    with its check digit) that is no card here, as the app's card fields refuse it typed: a
+    carton's ITF-14 enrolled by a slip would then attach that member wherever it is scanned. A
+    card whose UID only looks like one is a card by the reader's word: tap it at F4."""
+    if problem := svc.product_barcode(t, card):
+        raise Refused(
+            f"{problem} A card whose number only looks like one is taken by tapping it on "
+            "the reader at a card field of the checkout app (F4 to enrol, F8 for a new card)."
+        )
+    return card
+
+
 def cmd_enroll(args: argparse.Namespace) -> Any:
+    t = _terminal(args)
     return svc.enroll(
-        _terminal(args),
-        args.card,
+        t,
+        _typed_card(t, args.card),
         args.name or "",
         args.email or "",
         args.phone or "",
@@ -209,7 +223,9 @@ def cmd_card_block(args: argparse.Namespace) -> Any:
 
 
 def cmd_card_link(args: argparse.Namespace) -> Any:
-    return svc.link_card(_terminal(args), args.card, args.member, args.manager_pin, _at(args.at))
+    t = _terminal(args)
+    card = _typed_card(t, args.card)
+    return svc.link_card(t, card, args.member, args.manager_pin, _at(args.at))
 
 
 def _device_tables(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:

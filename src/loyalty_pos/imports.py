@@ -6,7 +6,7 @@ import csv
 import difflib
 from pathlib import Path
 
-from .checkout import OPEN_LINE, Terminal, unreadable_card
+from .checkout import OPEN_LINE, Terminal, product_barcode, unreadable_card
 from .domain.cards import normal_card
 from .domain.errors import ConfigError, Refused
 from .domain.events import (
@@ -90,6 +90,8 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: card is empty")
         elif problem := unreadable_card(t, row["card"]):
             problems.append(f"line {line}: {problem}")
+        elif problem := product_barcode(t, row["card"]):  # a new card typed in a file
+            problems.append(f"line {line}: {problem[:-1]}")
         elif seen_cards.setdefault(row["card"], row["member_id"]) != row["member_id"]:
             problems.append(f"line {line}: card {row['card']} is given to two members")
         if row["birthday"] and (problem := birthday_problem(row["birthday"], today)):

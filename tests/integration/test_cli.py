@@ -502,6 +502,37 @@ def test_a_uid_typed_in_lower_case_is_the_card_the_reader_reads(home: Path, tmp_
     assert out.returncode == 0 and json.loads(out.stdout)["member_id"] == "MLOW2", out.stderr
 
 
+def test_a_product_gtin_typed_as_a_new_card_is_refused_as_the_app_refuses_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """QA: `enroll --card` took a carton's ITF-14 (14 digits, a GTIN check digit), which the
+    default card pattern reads as a 7-byte UID and the app's card fields refuse typed as a
+    product's barcode; enrolled, that carton's code then attached the member wherever it was
+    scanned. The CLI (enrolment, a new card) and a members file refuse it in the app's words; a
+    14-digit number whose last digit does not fit a GTIN is still a card."""
+    carton = "09520123456788"
+    said = f"'{carton}' is a product's barcode (GTIN), not a member card."
+    before = journal_lines(home)
+    for args in (
+        ("enroll", "--card", carton, "--name", "Carton"),
+        ("card", "link", carton, "--member", "M0001", "--manager-pin", "2468"),
+    ):
+        out = run(home, *args)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith(f"loyalty-pos: {said} A card whose number only looks")
+        assert "tapping it on the reader" in out.stderr
+    members = tmp_path / "members.csv"
+    members.write_text(f"member_id,card,name,birthday,email\nMGTIN,{carton},Carton,,\n")
+    out = run(home, "members", "import", str(members))
+    assert out.returncode == 2 and f"line 2: {said[:-1]}\n" in out.stderr, out.stderr
+    assert journal_lines(home) == before
+    assert run(home, "balance", carton).returncode == 2  # no member has it
+
+    uid = "09520123456789"  # the same digits, no GTIN: a card as before
+    out = run(home, "enroll", "--card", uid, "--name", "Uid", "--json")
+    assert out.returncode == 0, out.stderr
+
+
 def test_a_card_an_earlier_release_stored_in_lower_case_is_still_found(home: Path) -> None:
     with sqlite3.connect(home / "terminal.db") as conn:
         conn.execute("INSERT INTO cards (card, member_id) VALUES ('04abcdef01', 'M0001')")
