@@ -1,8 +1,10 @@
 """Run pcscd in the foreground for tests, the bench and demos: start it, wait until the virtual
 readers are there, kill or restart it mid-test, stop it at the end.
 
-Always by the pid we started (or the pid in pcscd's own pidfile, after checking that it really is
-a pcscd), never by name: a developer's machine may run other things called pcscd-something.
+Always by the pid we started, or, for one an earlier run left behind (a test run killed before its
+fixtures stopped theirs), by the mark every pcscd started here carries in its environment
+(``MARK``), never by name or by pcscd's own pidfile: a developer's machine may run other things
+called pcscd-something, and the system's pcscd, serving a real reader, is never stopped.
 """
 
 from __future__ import annotations
@@ -43,22 +45,71 @@ def _is_pcscd(pid: int) -> bool:
         return False
 
 
-def stop_stale_pcscd(timeout: float = 5.0) -> int | None:
-    """Stop a pcscd left running (an earlier test run, a daemonised one) via its pidfile.
-    Returns the pid stopped, or None."""
+#: In the environment of every pcscd started here (``Pcscd``, ``scripts/hardware-env start``): a
+#: pcscd that has it is ours to stop, whichever run started it and whatever the pidfile says.
+MARK = "LOYALTY_POS_TEST_PCSCD"
+
+
+def _marked(pid: int) -> bool:
+    """Whether process ``pid`` carries ``MARK`` in its environment (unreadable: it is not ours)."""
     try:
-        pid = int(PIDFILE.read_text().strip())
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return any(item.startswith(MARK.encode() + b"=") for item in environ.split(b"\0"))
+
+
+def marked_pcscds() -> list[int]:
+    """The pids of the running pcscds started here (by this run or an earlier one)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            pid = int(entry.name)
+            if _is_pcscd(pid) and _marked(pid) and _alive(pid):
+                found.append(pid)
+    return sorted(found)
+
+
+def stop_stale_pcscd(timeout: float = 5.0) -> list[int]:
+    """Stop every pcscd started here that is still running: an earlier test run killed before
+    its fixtures stopped theirs left one, which holds the PC/SC socket and vpcd's ports so that
+    the next run's pcscd cannot serve the virtual readers. Found by ``MARK``, not by
+    /run/pcscd/pcscd.pid, which need not name it (and may name the system's pcscd, which is
+    never stopped; and pcsc-lite ends it with a NUL, which made it unreadable to the earlier
+    way of finding it). Returns the pids stopped."""
+    stopped = marked_pcscds()
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in stopped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in stopped:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return stopped
+
+
+def pidfile_pid() -> int | None:
+    """The pid in pcscd's pidfile, or None. pcsc-lite writes it with a NUL after the newline
+    (``"1234\\n\\0"``), which ``str.strip`` keeps: read so, it was never a number, and the
+    pcscd it named was never found."""
+    try:
+        return int(PIDFILE.read_bytes().strip(b"\0 \t\r\n"))
     except (OSError, ValueError):
         return None
-    if not _alive(pid) or not _is_pcscd(pid):
+
+
+def foreign_pcscd() -> int | None:
+    """The pid of a running pcscd not started here (the system's, for a real reader), from
+    pcscd's pidfile, or None."""
+    pid = pidfile_pid()
+    if pid is None:
         return None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    return pid
+    if _alive(pid) and _is_pcscd(pid) and not _marked(pid):
+        return pid
+    return None
 
 
 def missing_requirements() -> list[str]:
@@ -97,13 +148,23 @@ class Pcscd:
         if self.running:
             return self
         stop_stale_pcscd()
+        if (other := foreign_pcscd()) is not None:
+            raise RuntimeError(
+                f"A pcscd that these tools did not start runs (pid {other}, in {PIDFILE}): it "
+                "may serve a real reader, so it is not stopped here. Stop it to run the PC/SC "
+                "tests (sudo systemctl stop pcscd.socket pcscd)."
+            )
         args = [self.binary, "--foreground"] + (["--debug", "--apdu"] if self.debug else [])
         output: IO[bytes] | int = subprocess.DEVNULL
         if self.log is not None:
             self._log_file = self.log.open("ab")
             output = self._log_file
         self.process = subprocess.Popen(
-            args, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, MARK: str(os.getpid())},
         )
         if wait:
             self.wait_ready(timeout)
