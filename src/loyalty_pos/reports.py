@@ -139,6 +139,16 @@ def members_pulled_at(t: Terminal) -> datetime | None:
     return None
 
 
+def enrolled_at(t: Terminal, member_id: str) -> datetime | None:
+    """When the ledger says ``member_id`` was enrolled (their last snapshot's ``enrolled_at``),
+    or None: a member this till enrolled or imported itself, or one pulled from a ledger of an
+    earlier release. The report counts the lifetime of a member this till did not enrol from
+    it, as the ledger's report does, not from their first purchase here (which read a shorter
+    t at the till for every member enrolled at another till or by the ledger's import)."""
+    row = t.store.one("SELECT enrolled_at FROM members WHERE member_id = ?", (member_id,))
+    return datetime.fromisoformat(row["enrolled_at"]) if row and row["enrolled_at"] else None
+
+
 def held_back(t: Terminal, begin: datetime, finish: datetime) -> int:
     """This till's events of the period (``begin`` to ``finish``) that the ledger holds back now:
     refused, kept here until a manager deals with them (``loyalty-pos journal --held``)."""
@@ -179,6 +189,7 @@ def day_report(
         currency=program.currency,
         points_per_unit=program.redeem.points_per_unit,
         rejected=held_back(t, begin, finish),
+        enrolled=lambda member_id: enrolled_at(t, member_id),
     )
     why = None
     figures: dict[str, Any] | None = None

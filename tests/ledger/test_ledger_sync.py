@@ -22,7 +22,7 @@ def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) ->
     member, card = new_ids()
     since = ledger.top()
     j = t.journal
-    j.enroll(member, card, birthday="1990-05-17", email="a@example.org")
+    enrolled = j.enroll(member, card, birthday="1990-05-17", email="a@example.org")
     sale = j.checkout(
         member, card, 6000, earned=60, punch_before={"COFFEE": 4}, punch_after={"COFFEE": 5}
     )
@@ -56,10 +56,11 @@ def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) ->
         "punch": {"COFFEE": 1},
         "last_birthday_bonus": None,
         "counted_through": {t.terminal_id: 3},
+        "enrolled_at": enrolled["occurred_at"],  # a till's report counts t from it
     }
     # the spend in the window comes with its moments (none without a program: no window)
     assert sum(amount for _, amount in snap["window_spend"]) == snap["qualifying_spend_minor"]
-    assert pulled["snapshot_format"] == 3
+    assert pulled["snapshot_format"] == 4
     # the terminal's own chain head, as the push answered it: a terminal told a lower seq later
     # knows the ledger lost its events after it (restored from a backup); and whose it is, so a
     # till given another till's token is told so

@@ -743,6 +743,34 @@ def test_the_till_and_the_ledger_report_a_period_with_the_same_figures(store, tm
         assert line[figure] == here[figure]
 
 
+def test_a_member_enrolled_elsewhere_has_the_same_lifetime_in_the_tills_report_as_the_ledgers(
+    store, tmp_path
+) -> None:
+    """QA: t differed between the till's report and the ledger's for members the till had
+    from the ledger: the till counted their lifetime from their first purchase there, the
+    ledger from their enrolment. The snapshot now carries the enrolment, and the till counts
+    from it too; a member the till enrolled itself counts from that, as before."""
+    one = in_utc(till(store, tmp_path / "t1", "T1"))
+    two = in_utc(till(store, tmp_path / "t2", "T2"))
+    elsewhere, here = "LC90000011", "LC90000012"
+    svc.enroll(two, elsewhere, name="Elsewhere", at=utc("2026-01-05"))
+    assert sync(two)["pushed"] == 1
+    sync(one)  # the member, with their enrolment at T2, comes with the pull
+    svc.enroll(one, here, name="Here", at=utc("2026-03-02"))
+    for card, day in ((elsewhere, "2026-03-05"), (here, "2026-03-10"), (elsewhere, "2026-03-20")):
+        svc.checkout(one, card, svc.resolve_items(one, [("MILK", 1)]), at=utc(day))
+    assert sync(one)["pushed"] == 4
+
+    mine = day_report(one, date(2026, 3, 1), date(2026, 3, 31))
+    there = store.admin.get(
+        "/v1/reports/summary", params={"from": "2026-03-01", "to": "2026-03-31"}
+    ).json()
+    # Elsewhere: 5 Jan to 20 Mar, both counted, 75 days (not 16, from 5 Mar); Here: 2-10 Mar, 9.
+    assert mine["average_lifetime_days"] == there["average_lifetime_days"] == "42.00"
+    assert mine["average_lifetime_periods"] == there["average_lifetime_periods"] == "1.35"
+    assert Decimal(mine["ltv"]) * 100 == there["ltv_minor"]
+
+
 def test_a_day_without_sales_has_no_average_check_or_ltv_at_the_till_as_at_the_ledger(
     store, tmp_path
 ) -> None:

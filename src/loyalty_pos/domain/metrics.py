@@ -25,7 +25,8 @@ Definitions (written down because every program defines them a little differentl
 - a, repeat purchases = checkouts with a member / distinct members who bought, to the hundredth.
 - t, average lifetime = for the members who bought in the period, the calendar days from the day
   of their enrolment to the day of their last purchase in the period, both counted (enrolled and
-  bought on one day: 1 day; from their first purchase on record when their enrolment is not),
+  bought on one day: 1 day; a member a terminal did not enrol from the enrolment its ledger told
+  it of, else from their first purchase on record),
   averaged; in periods: those days / the calendar days of the period, to the hundredth. Days
   are those of the period's time zone (the store's at a terminal, UTC at the ledger unless
   asked otherwise).
@@ -48,7 +49,7 @@ Definitions (written down because every program defines them a little differentl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -254,9 +255,12 @@ def period_report(
     points_per_unit: int,
     rejected: int = 0,
     active_days: int = 90,
+    enrolled: Callable[[str], datetime | None] | None = None,
 ) -> dict[str, Any]:
     """Figures for ``start <= occurred_at < end`` from a terminal's journal (those of the
-    members' balances are ``balance_figures``)."""
+    members' balances are ``balance_figures``). ``enrolled`` tells when a member the journal
+    has no enrolment of was enrolled (elsewhere: the ledger's word), for their lifetime; without
+    it, or without an answer, their first purchase in the journal stands for it."""
     issued = redeemed = adjusted = 0
     all_checkouts = card_checkouts = 0
     refunds = refunded_minor = 0
@@ -304,9 +308,14 @@ def period_report(
         elif kind == "enroll" and member:
             new.add(member)
 
+    def enrolment(member: str) -> datetime:
+        if member in enrolled_at:
+            return enrolled_at[member]
+        told = enrolled(member) if enrolled is not None else None
+        return told if told is not None else first_buy[member]
+
     lifetime = average_lifetime_days(
-        lifetime_days(enrolled_at.get(x, first_buy[x]), last, start.tzinfo)
-        for x, last in last_buy.items()
+        lifetime_days(enrolment(x), last, start.tzinfo) for x, last in last_buy.items()
     )
     f = ltv_figures(paid_minor, card_checkouts, len(per_member), lifetime, start, end)
     retention = decimal_text(retention_pct(active_start, active_end, new))

@@ -147,6 +147,12 @@ class MemberSnapshot(_Out):
     punch: dict[str, int]
     last_birthday_bonus: str | None
     counted_through: dict[str, int]
+    enrolled_at: str | None = Field(
+        None,
+        description="When the member was enrolled (at a till, or by the ledger's members "
+        "import): a terminal's report counts the member's lifetime from it, as the ledger's "
+        "does. Left out by ledgers before snapshot_format 4.",
+    )
 
 
 class MemberView(MemberSnapshot):
@@ -154,7 +160,6 @@ class MemberView(MemberSnapshot):
     spendable_balance: int
     ledger_balance: int
     next_expiry: str | None
-    enrolled_at: str
 
 
 class ProgramOut(_Out):
@@ -169,8 +174,9 @@ class PullResponse(_Out):
     more: bool
     snapshot_format: int = Field(
         1,
-        description="2 when the snapshots carry window_spend; a terminal holding snapshots of "
-        "an older format pulls again from 0.",
+        description="2 when the snapshots carry window_spend, 3 when a refund's spend there is "
+        "dated at its sale's moment, 4 when they carry enrolled_at; a terminal holding "
+        "snapshots of an older format pulls again from 0.",
     )
     head: Head | None = Field(
         None,

@@ -69,9 +69,9 @@ from .times import from_us, to_us, utc_now
 
 SKEW_LIMIT_S = 24 * 3600
 #: What a pull's member snapshots hold: 2 since they carry ``window_spend``, 3 since a refund's
-#: spend in it is dated at its sale's moment (a terminal holding snapshots of an older format
-#: pulls every member again).
-SNAPSHOT_FORMAT = 3
+#: spend in it is dated at its sale's moment, 4 since they carry ``enrolled_at`` (a terminal
+#: holding snapshots of an older format pulls every member again).
+SNAPSHOT_FORMAT = 4
 _CHUNK = 500
 #: Events of a push are sent to PostgreSQL this many at a time while the next ones are computed.
 _STREAM_CHUNK = 100
@@ -1462,6 +1462,8 @@ class LedgerStore:
             "punch": dict(record.punch),
             "last_birthday_bonus": record.last_birthday_bonus,
             "counted_through": dict(record.counted_through),
+            # the till's report counts a member's lifetime (t) from it, as this ledger's does
+            "enrolled_at": record.enrolled_at or None,
         }
 
 

@@ -724,6 +724,7 @@ SNAPSHOT_COLUMNS = (
     "base_spend_dated",
     "base_punch",
     "base_last_birthday_bonus",
+    "enrolled_at",
 )
 _UPSERT_MEMBER = (
     f"INSERT INTO members ({', '.join(SNAPSHOT_COLUMNS)}) "

@@ -326,6 +326,15 @@ def m006_refunds_count_at_their_sale(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_enrolment_from_the_ledger(db: Database) -> None:
+    """``members.enrolled_at``: when the ledger says the member was enrolled (its snapshot's
+    ``enrolled_at``: at any till, or by its members import), NULL until a snapshot brings it. The
+    end-of-day report counts the lifetime (t) of a member this till did not enrol from it, as
+    the ledger's report does, instead of from their first purchase here."""
+    db.execute("ALTER TABLE members ADD COLUMN enrolled_at TEXT")
+
+
 def sale_moment(conn: sqlite3.Connection, receipt_id: str | None) -> str | None:
     """The ``occurred_at`` (journal column: UTC, to the second) of this terminal's sale
     ``receipt_id``, found by its seq; None when the journal holds no such sale."""

@@ -576,6 +576,7 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
                 "base_spend_dated": 0 if dated is None else 1,
                 "base_punch": json.dumps(base_punch),
                 "base_last_birthday_bonus": snap.get("last_birthday_bonus"),
+                "enrolled_at": _enrolled_at(snap.get("enrolled_at")),
             }
         )
         cards.extend(
@@ -584,6 +585,19 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
         )
         accounts[member_id] = account
     store.replace_members(members, cards, accounts, base_spend)
+
+
+def _enrolled_at(sent: Any) -> str | None:
+    """A snapshot's ``enrolled_at`` as the cache keeps it (an ISO time), or None: none sent (a
+    ledger before snapshot_format 4), or one that is no time (the report then counts from the
+    member's first purchase here, as before)."""
+    if not isinstance(sent, str):
+        return None
+    try:
+        when = datetime.fromisoformat(sent)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
 
 
 def _dated_spend(member_id: str, pairs: Any) -> list[tuple[str, int, int]]:
