@@ -408,6 +408,32 @@ def test_a_restored_till_that_synced_before_it_sold_keeps_the_sale_in_its_member
     assert svc.verify(restored)["ok"]
 
 
+def test_a_restored_till_counts_a_sale_it_shares_with_the_ledger_once(store, tmp_path) -> None:
+    """The copy was taken before its last sale reached the ledger: the restored till sends it
+    again (a duplicate there, the same event) and it is one of the events the two share, so
+    the member's points hold it once, not once in the snapshot and once more on top."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))  # not sent when copied
+    copy = tmp_path / "restored"
+    shutil.copytree(t.home, copy, ignore=shutil.ignore_patterns("terminal.db*"))
+    with sqlite3.connect(copy / "terminal.db") as backup:
+        t.store.conn.backup(backup)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("COFFEE", 1)]))
+    assert sync(t)["pushed"] == 2
+
+    restored = open_terminal(copy)
+    first = sync(restored)
+    assert (first["duplicates"], first["blocked"]) == (1, True)
+    at_ledger = ledger_member(store, "M0001")["balance"]
+    assert svc.balance(restored, ANNA)["balance"] == at_ledger
+    sale = svc.checkout(restored, ANNA, svc.resolve_items(restored, [("MASCARA", 1)]))
+    store.admin.post("/v1/members/M0001/adjust", json={"points": 5, "reason": "welcome back"})
+    sync(restored)
+    assert svc.balance(restored, ANNA)["balance"] == at_ledger + 5 + sale["points_earned"]
+    assert svc.verify(restored)["ok"]
+
+
 def test_the_nightly_job_fails_for_an_event_held_back_on_its_own_once_not_every_night(
     store, tmp_path, caplog
 ) -> None:

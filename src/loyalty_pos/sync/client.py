@@ -384,12 +384,21 @@ def _ledger_holds(t: Terminal, head: Any) -> tuple[int, int]:
     if type(seq) is not int or seq < 0:
         return -1, 0  # an answer without a head (a ledger of an earlier release for a pull)
     store = t.store
-    if seq > store.head()[0]:  # the ledger holds more of this chain than the journal has
-        _forked_after(t, store.acked_through())
     known = max(int(store.meta(LEDGER_HEAD, "0") or "0"), store.acked_through())
     if seq != known:
         store.set_meta(LEDGER_HEAD, str(seq))
     return seq, store.unack_after(seq) if seq < known else 0
+
+
+def _note_fork(t: Terminal, head: Any) -> None:
+    """When the ledger's ``head`` (a push's or a pull's) holds more of this terminal's chain than
+    the journal has, note that the two share no event after the last one the ledger answered
+    as stored; call inside a transaction, after a push's answers are recorded. Only once every
+    event here has its answer: one not sent yet (the rest of a backlog) may be one they share,
+    which the ledger answers ``duplicate``."""
+    seq = head.get("seq") if isinstance(head, Mapping) else None
+    if type(seq) is int and seq > t.store.head()[0] and t.store.outbox_count() == 0:
+        _forked_after(t, t.store.acked_through())
 
 
 def _forked_after(t: Terminal, seq: int) -> None:
@@ -483,6 +492,7 @@ def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
                 progressed = progressed or status != "rejected"
                 if status != "rejected" or not str(reason or "").startswith(RETRYABLE_REJECTIONS):
                     settled.add(seq)
+            _note_fork(t, answer.get("head"))
         if lost:
             counts["resent"] += lost
             after = head
@@ -668,6 +678,7 @@ def pull(t: Terminal, client: LedgerClient) -> Pulled:
                 # the head first: a chain gone apart from this journal shows there, and the
                 # snapshots of this page are read by it
                 lost += _ledger_holds(t, page.get("head"))[1]
+                _note_fork(t, page.get("head"))
                 snaps = page.get("members", [])
                 if snaps:
                     apply_snapshots(t, snaps)
