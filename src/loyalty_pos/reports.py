@@ -170,14 +170,19 @@ def day_report(
     A till without a ledger replays them from its journal to the end of the period
     (``BalanceReplay``). A till with one (``ledger``) takes those of a period that is over from
     the ledger, which holds every till's sales, once its own of the period are all there; before
-    then, or with the ledger out of reach, it shows none and says why. For today it shows the
-    balances it knows: the accounts it last pulled and its own sales since."""
-    tz = t.now().tzinfo
+    then, or with the ledger out of reach, it shows none and says why. For today, not over, it
+    takes them from the ledger as it holds them now, on the same condition; otherwise it shows
+    the balances it knows, the accounts it last pulled and its own sales since, and says so:
+    other tills' sales since that pull are not in them. At a till with a ledger the report says
+    that its sales figures are this till's own, and up to when (``figures_note``)."""
+    now = t.now()
+    tz = now.tzinfo
     begin = datetime.combine(start, time(), tz)
     finish = datetime.combine((end or start) + timedelta(days=1), time(), tz)
     program = t.program
     pulled = members_pulled_at(t)
-    from_ledger = ledger is not None and finish <= t.now()
+    over = finish <= now
+    from_ledger = ledger is not None and over
     replay = None
     if not from_ledger and (pulled is None or pulled <= finish):
         replay = BalanceReplay(t, finish, begin)
@@ -193,6 +198,7 @@ def day_report(
     )
     why = None
     figures: dict[str, Any] | None = None
+    not_asked = None  # why today's balances are not the ledger's
     if from_ledger and ledger is not None:
         figures, why = _ledgers_figures(t, ledger, begin, finish)
     elif replay is not None and replay.base_holds_later:
@@ -206,6 +212,11 @@ def day_report(
             f"this till took members' accounts from it at {pulled:%Y-%m-%d %H:%M}, "
             "after the period ended"
         )
+    elif ledger is not None and begin <= now:
+        # today, not over: the ledger's balances as it holds them now (every till's sales it
+        # has), when it has all of this till's; else the till's own view, which says what it
+        # lacks (other tills' sales since the last pull)
+        figures, not_asked = _ledgers_figures(t, ledger, begin, now, over=False)
     if figures is not None:
         report.update(figures)
     else:
@@ -218,6 +229,15 @@ def day_report(
         )
         report["expired"] = replay.expired() if replay else None
         report["balances_from"] = "till" if replay else None
+        if replay is not None and not over and t.config.ledger.configured:
+            report["balances_note"] = _till_view_note(pulled, now, not_asked)
+    if t.config.ledger.configured:
+        report["figures_note"] = (
+            "Checkouts, refunds, points issued, redeemed and adjusted, m, a, t and the members "
+            f"active are this till's ({t.config.terminal_id}) own, from its journal"
+            + (f", up to {now:%Y-%m-%d %H:%M} (the period is not over)" if not over else "")
+            + "; every till's are in the ledger's report (loyalty-ledger report)."
+        )
     if why:
         report["balances_unknown"] = (
             "The balances at the end of this period are the ledger's to tell "
@@ -226,18 +246,44 @@ def day_report(
     return {"terminal_id": t.config.terminal_id, "program": program.id, **report}
 
 
+def _till_view_note(pulled: datetime | None, now: datetime, not_asked: str | None) -> str:
+    """What the balances of a period not over are at a till with a ledger, when they are the
+    till's own view (``balances_from`` till): whose sales they hold, and up to when."""
+    if pulled is None:
+        held = (
+            "this till has not taken members' accounts from the ledger yet, so they hold only "
+            "this till's own sales"
+        )
+    else:
+        held = (
+            "the members' accounts the ledger sent at this till's last pull "
+            f"({pulled:%Y-%m-%d %H:%M}), which hold every till's sales until then, and this "
+            "till's own sales since; other tills' sales since that pull are not in them"
+        )
+    why = f" The ledger's own could not be had: {not_asked}." if not_asked else ""
+    return (
+        f"The balances and the points expired are this till's view at {now:%Y-%m-%d %H:%M}, the "
+        f"period not over: {held}.{why} Sync, then report again, for the latest; the report of "
+        "a period that is over takes them from the ledger."
+    )
+
+
 def _ledgers_figures(
-    t: Terminal, ask: LedgerAsk, begin: datetime, finish: datetime
+    t: Terminal, ask: LedgerAsk, begin: datetime, finish: datetime, *, over: bool = True
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """The ledger's balance figures of ``[begin, finish)`` for the report, or None and why not.
+    """The ledger's balance figures of ``[begin, finish)`` for the report, or None and why not
+    (``over``: the period ended at ``finish``; else ``finish`` is now, in a period not over).
     Asked only when every event of this till stamped before ``finish`` is at the ledger: a sale
     not yet sent (or held back) is in no balance there, and the figure would leave it out."""
-    row = t.store.one("SELECT COUNT(*) AS n FROM outbox WHERE occurred_at < ?", (utc_iso(finish),))
+    # now (a period not over): every event waiting counts, one of this very second included
+    cutoff = utc_iso(finish) if over else "9999"
+    row = t.store.one("SELECT COUNT(*) AS n FROM outbox WHERE occurred_at < ?", (cutoff,))
     waiting = int(row["n"]) if row else 0
     if waiting:
         return None, (
-            f"{waiting} of this till's events of before the period's end "
-            f"{'is' if waiting == 1 else 'are'} not at the ledger yet (sync, then report again)"
+            f"{waiting} of this till's events "
+            + ("of before the period's end " if over else "")
+            + f"{'is' if waiting == 1 else 'are'} not at the ledger yet (sync, then report again)"
         )
     program = t.program
     try:
@@ -265,6 +311,11 @@ def _ledgers_figures(
             f"as it held them at {t.now():%Y-%m-%d %H:%M}: every till's sales, and the lots "
             "its expiry runs wrote off in the period (a lapsed lot counts in the balances "
             "until a run writes it off)."
+            if over
+            else "The balances and the points expired so far are the ledger's, as it held them "
+            f"at {finish:%Y-%m-%d %H:%M}, the period not over: every till's sales it had by "
+            "then, and the lots its expiry runs wrote off since the period began (a lapsed lot "
+            "counts in the balances until a run writes it off)."
         ),
     }
     return figures, None
@@ -335,7 +386,7 @@ def report_text(report: dict[str, Any], width: int = 48) -> str:
     count = "-" if negatives is None else len(negatives)
     lines.append(f"{'Members with a negative balance':<34}{count:>{width - 34}}")
     lines.extend(f"  {m}" for m in (negatives or [])[:20])
-    for note in ("balances_note", "balances_unknown"):
+    for note in ("figures_note", "balances_note", "balances_unknown"):
         if text := report.get(note):
             lines.extend(textwrap.wrap(text, width))
     return "\n".join(lines)

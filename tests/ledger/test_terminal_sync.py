@@ -844,6 +844,52 @@ def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(
     )
 
 
+def test_todays_report_at_a_till_says_whose_figures_it_has_and_takes_the_ledgers_balances(
+    store, tmp_path
+) -> None:
+    """QA: today's report at a till with a ledger left out another till's sale made after this
+    till's last pull, and said nothing of it. Its balances are now the ledger's as it holds them
+    now, when the ledger has every sale of this till; else (a sale not sent yet, the app's
+    summary, which asks no ledger) the till's own view, which says up to when it holds whose
+    sales. The sales figures say they are this till's, up to when."""
+    one, two = till(store, tmp_path / "t1", "T1"), till(store, tmp_path / "t2", "T2")
+    sync(one)
+    sync(two)
+    later = svc.checkout(two, BEN, svc.resolve_items(two, [("OLIVEOIL", 1)]))  # after T1's pull
+    assert sync(two)["pushed"] == 1
+    members = [m["member_id"] for m in one.store.query("SELECT member_id FROM members")]
+    owed = sum(ledger_member(store, m)["balance"] for m in members)
+    today = one.now().date()
+
+    asked = end_of_day_report(one, today)
+    assert asked["balances_from"] == "ledger"
+    assert asked["outstanding_points"] == owed  # T2's sale after T1's pull is in
+    assert "so far are the ledger's, as it held them at" in asked["balances_note"]
+    assert "the period not over: every till's sales it had by then" in asked["balances_note"]
+    assert asked["checkouts"] == 0  # T1 sold nothing: the sales figures are its own
+    assert "are this till's (T1) own, from its journal, up to " in asked["figures_note"]
+    assert "(the period is not over)" in asked["figures_note"]
+    text = " ".join(report_text(asked).split())
+    assert "are this till's (T1) own" in text and "so far are the ledger's" in text
+
+    summary = day_report(one, today)  # the app's end-of-day summary asks no ledger
+    assert summary["balances_from"] == "till"
+    assert summary["outstanding_points"] == owed - later["points_earned"]
+    said = summary["balances_note"]
+    assert "this till's view at" in said and "at this till's last pull (" in said
+    assert "other tills' sales since that pull are not in them" in said
+    assert "other tills' sales since that pull" in " ".join(report_text(summary).split())
+
+    svc.checkout(one, ANNA, svc.resolve_items(one, [("MILK", 1)]))  # not sent yet
+    waiting = end_of_day_report(one, today)
+    assert waiting["balances_from"] == "till" and waiting["checkouts"] == 1
+    assert "1 of this till's events is not at the ledger yet" in (waiting["balances_note"])
+    sync(one)
+    assert end_of_day_report(one, today)["outstanding_points"] == sum(
+        ledger_member(store, m)["balance"] for m in members
+    )
+
+
 def test_the_nightly_report_at_a_till_with_a_ledger_has_the_store_wide_balances_at_the_days_end(
     store, tmp_path
 ) -> None:
@@ -907,8 +953,12 @@ def test_a_till_reports_no_balances_of_a_past_day_the_ledger_cannot_tell_yet(
     assert unreachable["outstanding_points"] is None and unreachable["negative_balances"] is None
     said = unreachable["balances_unknown"]
     assert "it could not be asked (The ledger at http://127.0.0.1:9 cannot be reached" in said
-    # today is not over: the till's own view, the accounts it pulled and its sales since
-    assert end_of_day_report(t, t.now().date())["balances_from"] == "till"
+    # today is not over: the ledger's as it holds them now, or with the ledger out of reach,
+    # the till's own view, the accounts it pulled and its sales since, saying so
+    assert end_of_day_report(t, t.now().date())["balances_from"] == "ledger"
+    today = day_report(t, t.now().date(), ledger=down)
+    assert today["balances_from"] == "till"
+    assert "The ledger's own could not be had: it could not be asked" in today["balances_note"]
 
 
 def test_a_till_whose_pulled_accounts_hold_a_sale_stamped_after_the_day_leaves_them_to_the_ledger(
