@@ -1098,6 +1098,7 @@ def _refund_of(
     original = _sale(t, receipt_id)
     receipt_id = original["receipt_id"]  # as printed, whatever the case it was typed in
     program = t.store.program_version(original["program_version"])
+    cur = program.currency
     previous = _returned(t, receipt_id)
     sale = _original_sale(program, original)
     if items is None:
@@ -1108,10 +1109,21 @@ def _refund_of(
     refunds = t.store.refunds_of(receipt_id)
     reversed_before = sum(int(r.get("points_reversed") or 0) for r in refunds)
     reversed_lots = [Lot.from_json(lot) for r in refunds for lot in r.get("reversed_lots") or []]
+    refunded_before = from_minor(sum(int(r.get("refund_minor") or 0) for r in refunds), cur)
+    restored_before = sum(int(r.get("points_restored") or 0) for r in refunds)
     return (
         original,
         program,
-        compute_refund(program, sale, items, previous, reversed_before, reversed_lots),
+        compute_refund(
+            program,
+            sale,
+            items,
+            previous,
+            reversed_before,
+            reversed_lots,
+            previously_refunded=refunded_before,
+            previously_restored=restored_before,
+        ),
     )
 
 

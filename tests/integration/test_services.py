@@ -913,6 +913,42 @@ def test_refundable_lines_count_down_as_units_come_back(demo) -> None:
     assert card.endswith("E500") and card.startswith("*")
 
 
+def test_a_return_from_a_sale_paid_with_points_down_to_the_cash_part_pays_money_back(
+    demo, program_text
+) -> None:
+    """At 10 points a unit a sale of 100.05 paid 990 points and 1.05 in money; the 3.95 item
+    back was recorded as -0.05 and 40 points, a refund the ledger refuses. Each refund now
+    gives money and points back, as the refunds before it leave them, and adds up."""
+    from loyalty_pos.domain.program import parse_program_text
+
+    text = program_text.replace("points_per_unit = 100 ", "points_per_unit = 10 ")
+    with demo.store.transaction():
+        demo.store.save_program(
+            parse_program_text(text.replace("version = 1 ", "version = 2 ")), NOW
+        )
+    assert demo.program.redeem.points_per_unit == 10
+    svc.adjust(demo, BEN, 2000, "welcome", "1234")
+    lines = svc.resolve_items(
+        demo, [], [("92.10", "grocery"), ("3.95", "grocery"), ("4.00", "grocery")]
+    )
+    sale = svc.checkout(demo, BEN, lines, "max")
+    assert (sale["points_redeemed"], sale["due"]) == (990, "1.05")
+    since = demo.store.head()[0]
+    receipt = sale["receipt_id"]
+    back = [
+        svc.refund(demo, receipt, {sku: 1}, "1234")
+        for sku in ("OPEN:grocery#2", "OPEN:grocery#3", "OPEN:grocery")
+    ]
+    assert [(r["refunded"], r["points_restored"]) for r in back] == [
+        ("0.05", 39),
+        ("0.00", 40),
+        ("1.00", 911),
+    ]
+    assert ledger_problems(demo, since) == []
+    assert svc.balance(demo, BEN)["balance"] == 2000
+    assert svc.verify(demo)["ok"]
+
+
 def test_two_processes_on_one_cache_keep_one_unbroken_chain(demo) -> None:
     """The app and a CLI call may share a terminal's cache: each checkout chains onto the other's."""
     other = open_terminal(demo.home)

@@ -492,3 +492,95 @@ def _free(p, s, gone) -> int:  # type: ignore[no-untyped-def]
     if not left:
         return 0
     return quote(p, [replace(s.lines[0], qty=left)], s.member, NOW).lines[0].free_units
+
+
+# -- a refund never asks the customer for money -----------------------------------------------
+
+
+def _refunds(p, s, parts):  # type: ignore[no-untyped-def]
+    """The refunds of ``parts`` (each {sku: qty}) in turn, each told what the ones before it
+    gave back, as the terminal tells it from their events: [(money, points back)]."""
+    returned: dict[str, int] = {}
+    money, restored, reversed_ = D(0), 0, 0
+    out = []
+    for part in parts:
+        r = refund(p, s, part, returned, reversed_, None, money, restored)
+        out.append((r.money_refunded, r.points_restored))
+        money += r.money_refunded
+        restored += r.points_restored
+        reversed_ += r.points_reversed
+        for sku, qty in part.items():
+            returned[sku] = returned.get(sku, 0) + qty
+    return out
+
+
+def test_a_small_item_back_from_a_sale_paid_with_points_to_the_cash_part_gives_money_back() -> None:
+    """10 points a unit (points pay in steps of 0.10): 100.05 paid 990 points and 1.05 in
+    money. The 3.95 item back came to -0.05 and 40 points (the customer owed the till, and the
+    ledger refuses a refund below 0); it is 0.05 and 39 points, and the refunds add up to the
+    sale."""
+    p = program(redeem={"points_per_unit": 10})
+    lines = [
+        BasketLine("A", "A", 1, D("92.10"), "x"),
+        BasketLine("B", "B", 1, D("3.95"), "x"),
+        BasketLine("C", "C", 1, D("4.00"), "x"),
+    ]
+    s = sale(p, lines, redeem="max", balance=2000)
+    assert (s.points_redeemed, s.total - s.points_value) == (990, D("1.05"))
+    back = _refunds(p, s, [{"B": 1}, {"C": 1}, {"A": 1}])
+    assert back == [(D("0.05"), 39), (D("0.00"), 40), (D("1.00"), 911)]
+
+
+def test_when_no_whole_points_split_the_kept_items_the_refund_gives_all_the_money_left() -> None:
+    """1 point pays 1.00: 7.50 paid 7 points and 0.50. Keeping the 3.80 item, no whole number
+    of points leaves it owing at most the 0.50 paid in money; the 3.70 item back gives the
+    0.50 and 3 points (3.50, never more than the item), the last refund the 4 points left."""
+    p = program(redeem={"points_per_unit": 1, "min_cash": "0.50"})
+    lines = [BasketLine("X", "X", 1, D("3.80"), "x"), BasketLine("Y", "Y", 1, D("3.70"), "x")]
+    s = sale(p, lines, redeem="max", balance=100)
+    assert (s.points_redeemed, s.total - s.points_value) == (7, D("0.50"))
+    assert _refunds(p, s, [{"Y": 1}, {"X": 1}]) == [(D("0.50"), 3), (D("0.00"), 4)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    per_unit=st.sampled_from([1, 7, 10, 100]),
+    min_cash=st.sampled_from(["0", "0.50", "1.00"]),
+    prices=st.lists(st.integers(1, 9000), min_size=2, max_size=5),
+    balance=st.integers(0, 20_000),
+    share=st.integers(0, 100),
+    data=st.data(),
+)
+def test_refunds_in_any_order_never_ask_for_money_nor_give_back_more_than_was_returned(
+    per_unit: int, min_cash: str, prices: list[int], balance: int, share: int, data: Any
+) -> None:
+    """Whatever the points step, the points payment and the order and size of the returns:
+    each refund gives back money and points of 0 or more, the refunds so far never more than
+    the units returned so far are worth, and all of them exactly what the sale was paid."""
+    p = program(redeem={"points_per_unit": per_unit, "min_cash": min_cash})
+    lines = [
+        BasketLine(f"S{i}", "item", 1 + i % 2, D(c).scaleb(-2), "x") for i, c in enumerate(prices)
+    ]
+    most = sale(p, lines, redeem="max", balance=balance).points_redeemed
+    redeem = most * share // 100 // per_unit * per_unit  # whole units of money
+    s = sale(p, lines, redeem=redeem or None, balance=balance)
+    units = [line.sku for line in lines for _ in range(line.qty)]
+    order = data.draw(st.permutations(units))
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(order) - 1), max_size=3)))
+    parts = []
+    for start, end in zip([0, *cuts], [*cuts, len(order)], strict=True):
+        part: dict[str, int] = {}
+        for sku in order[start:end]:
+            part[sku] = part.get(sku, 0) + 1
+        parts.append(part)
+    back = _refunds(p, s, parts)
+    price = {line.sku: line.unit_price for line in lines}
+    worth = D(0)
+    value = D(0)
+    for part, (money, points) in zip(parts, back, strict=True):
+        assert money >= 0 and points >= 0
+        worth += sum(price[sku] * qty for sku, qty in part.items())
+        value += money + D(points) / per_unit
+        assert value <= worth
+    assert sum(m for m, _ in back) == s.total - s.points_value
+    assert sum(points for _, points in back) == s.points_redeemed

@@ -166,6 +166,15 @@ def _floor_value(program: Program, value: Decimal) -> Decimal:
     return value_of_points(program, points_for_value(program, quantize(value, program.currency)))
 
 
+def _ceil_value(program: Program, value: Decimal) -> Decimal:
+    """The smallest amount of at least ``value`` that a whole number of points pays."""
+    if value <= 0:
+        return Decimal(0)
+    scale, step = _scale_and_step(program.currency, program.redeem.points_per_unit)
+    minor = math.ceil(value * scale)
+    return Decimal(-(-minor // step) * step).scaleb(-exponent(program.currency))
+
+
 def punches(counter: int, qty: int, every: int) -> tuple[int, int]:
     """(free units, counter after) for ``qty`` units of a member punch card's SKU.
 
@@ -650,6 +659,8 @@ def refund(
     previously_returned: Mapping[str, int],
     previously_reversed: int | None = None,
     previously_reversed_lots: Sequence[Lot] | None = None,
+    previously_refunded: Decimal | None = None,
+    previously_restored: int | None = None,
 ) -> RefundResult:
     """Recompute the sale as if the returned units had never been bought and take the difference.
 
@@ -662,7 +673,17 @@ def refund(
     refunds exactly what the sale earned once it is all returned.
 
     ``previously_reversed_lots``: the lots those refunds took the points from (None: what the
-    recomputation says they took)."""
+    recomputation says they took).
+
+    ``previously_refunded`` and ``previously_restored``: the money and the points those refunds
+    gave back (None: what the recomputation says they did). The kept units' points payment is
+    their share of the sale's, in whole points, and never leaves them owing more money than is
+    left of what the sale was paid in money: a refund never asks the customer for money (with
+    10 points a unit, a 3.95 item back from a 100.05 sale paid 990 points and 1.05 in money
+    came to -0.05 and 40 points, a refund the ledger refuses). Where no whole number of points
+    splits the kept units so (the money left is less than a points step), the refund pays back
+    all the money left and the points their value leaves, a little less than the units
+    returned; the receipt's last refund makes it up, so its refunds still add up to the sale."""
     sold: dict[str, int] = {}
     for line in sale.lines:
         sold[line.sku] = sold.get(line.sku, 0) + line.qty
@@ -682,9 +703,12 @@ def refund(
         raise Refused("Nothing to refund.")
     after = {sku: previously_returned.get(sku, 0) + returned.get(sku, 0) for sku in sold}
 
-    def replay(gone: Mapping[str, int]) -> tuple[int, Decimal, int, tuple[Lot, ...]]:
+    def replay(
+        gone: Mapping[str, int], left: tuple[Decimal, int] | None = None
+    ) -> tuple[int, Decimal, int, tuple[Lot, ...]]:
         """(points earned, money due, points redeemed still in use, lots earned) for the sale
-        less ``gone``."""
+        less ``gone``; ``left``: the money and the points of the sale that earlier refunds
+        left paid (None: the kept units' share of each)."""
         lines = _remaining(sale.lines, gone)
         if not any(gone.values()):
             due = sale.total - sale.points_value
@@ -694,16 +718,32 @@ def refund(
         plain = quote(program, lines, sale.member, sale.now, forced_points_value=Decimal(0))
         if not sale.total:
             return plain.points_earned, plain.due, 0, plain.lots
+        kept = plain.total
         # The kept units' part of the points payment, multiplied before it is divided so that
         # a part that divides evenly (two thirds of 30.00) is exact, not a cent less.
-        value = _floor_value(program, sale.points_value * plain.total / sale.total)
+        value = _floor_value(program, sale.points_value * kept / sale.total)
+        if left is not None:
+            money_left, points_left = left
+            # Never more money kept than is left (a refund never asks for money), never more
+            # points than are left (nor more than the kept units cost).
+            least = _ceil_value(program, kept - money_left)
+            most = min(value_of_points(program, points_left), _floor_value(program, kept))
+            if least > most:  # no whole number of points splits it: all the money comes back
+                q = quote(program, lines, sale.member, sale.now, forced_points_value=kept)
+                used = min(points_for_value(program, least), points_left)
+                return q.points_earned, Decimal(0), used, q.lots
+            value = min(max(value, least), most)
         q = quote(program, lines, sale.member, sale.now, forced_points_value=value)
         # The points of that part, not the same share of the points: with 7 points a unit,
         # 6.00 kept is 42 points, and 46 (two thirds of 70) would give back 3.43 for 4.00.
         return q.points_earned, q.due, points_for_value(program, value), q.lots
 
     earned_before, due_before, used_before, lots_before = replay(previously_returned)
-    earned_after, due_after, used_after, lots_after = replay(after)
+    if previously_refunded is not None:
+        due_before = sale.total - sale.points_value - previously_refunded
+    if previously_restored is not None:
+        used_before = sale.points_redeemed - previously_restored
+    earned_after, due_after, used_after, lots_after = replay(after, (due_before, used_before))
     # A returned unit takes its punch off the member's card; a free unit this sale gave that the
     # returned units no longer earn gives back the ``every`` punches it used.
     punch_every = {
