@@ -479,6 +479,22 @@ def test_birthday_window_wraps_around_new_year() -> None:
     assert quote(p, [line()], m, datetime(2026, 12, 29, 10)).birthday_awarded
 
 
+def test_a_birthday_on_29_february_is_the_28th_in_a_common_year_and_a_bonus_a_year() -> None:
+    """On the day itself (a window of 0): 28 February in 2027, 29 February in 2028, never
+    1 March; each year's bonus comes, 365 and 366 days apart."""
+    p = program([{"id": "bd", "kind": "birthday_bonus", "bonus": 500, "window_days": 0}])
+    leapling = date(1996, 2, 29)
+
+    def awarded(day: date, last: date | None = None) -> bool:
+        m = member(birthday=leapling, last_birthday_bonus=last)
+        return quote(p, [line()], m, datetime(day.year, day.month, day.day, 10)).birthday_awarded
+
+    assert [awarded(d) for d in (date(2027, 2, 28), date(2027, 3, 1))] == [True, False]
+    assert [awarded(d) for d in (date(2028, 2, 28), date(2028, 2, 29))] == [False, True]
+    assert awarded(date(2028, 2, 29), last=date(2027, 2, 28))
+    assert awarded(date(2029, 2, 28), last=date(2028, 2, 29))
+
+
 def test_cashback_goes_into_its_own_short_lot() -> None:
     p = program(
         [{"id": "cb", "kind": "cashback", "category": "books", "percent": "10", "valid_days": 60}]
