@@ -86,12 +86,18 @@ def build_receipt(t: Terminal, receipt_id: str, copy: bool = False) -> Receipt:
         # The returned units at their price, less what they come back for: the units the sale
         # gave free (a punch card's) are not paid back, and a line says so, or the lines would
         # not add up to the goods returned (QA: "5 x 2.40 12.00", "Returned goods 9.60").
-        discount = max(sum((line.line_total for line in lines), Decimal(0)) - total, Decimal(0))
+        # Without free units the difference is whole points: a refund that gives back a little
+        # less (no whole number of points splits the units kept), then its last one the rest.
+        goods = sum((line.line_total for line in lines), Decimal(0))
+        free = any(by_sku.get(line["sku"], {}).get("free_units") for line in event["lines"])
+        discount = max(goods - total, Decimal(0)) if free else Decimal(0)
         points_redeemed = 0
         refund = RefundPart(
             original_receipt_id=event["original_receipt_id"],
             points_reversed=event["points_reversed"],
             points_restored=event["points_restored"],
+            held_back=Decimal(0) if free else max(goods - total, Decimal(0)),
+            made_up=Decimal(0) if free else max(total - goods, Decimal(0)),
         )
     else:
         lines = [

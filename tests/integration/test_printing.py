@@ -82,6 +82,38 @@ def test_a_refund_of_units_a_punch_card_gave_free_adds_up_on_the_slip(demo) -> N
     assert free_lines.count("-2.40") == 2  # five back of six, and the first one back alone
 
 
+def test_a_refund_that_whole_points_cannot_split_says_so_on_the_slip_not_free_units(
+    demo, program_text
+) -> None:
+    """1 point pays 1.00: 7.50 paid 7 points and 0.50. The 3.70 item back gives 0.50 and 3
+    points, 0.20 short, and the slip said "Free in the sale, not paid -0.20" of a sale with
+    nothing free; the last return gives the 0.20, and its slip said goods of 4.00 under a line
+    of 3.80."""
+    from loyalty_pos.domain.program import parse_program_text
+
+    from ..conftest import NOW
+
+    text = program_text.replace("points_per_unit = 100 ", "points_per_unit = 1 ")
+    text = text.replace('min_cash = "1.00"', 'min_cash = "0.50"').replace(
+        "version = 1 ", "version = 2 "
+    )
+    with demo.store.transaction():
+        demo.store.save_program(parse_program_text(text), NOW)
+    svc.adjust(demo, "LC00100037", 100, "setup", "1234")
+    lines = svc.resolve_items(demo, [], [("3.80", "grocery"), ("3.70", "grocery")])
+    sale_id = svc.checkout(demo, "LC00100037", lines, redeem="max")["receipt_id"]
+    slips = []
+    for sku in ("OPEN:grocery#2", "OPEN:grocery"):
+        back = svc.refund(demo, sale_id, {sku: 1}, "1234")
+        text = printing.receipt_text(demo, back["receipt_id"], 42)
+        slips.append({x[:32].strip(): x[32:].strip() for x in text.splitlines() if x.strip()})
+    assert "Free in the sale, not paid" not in slips[0]
+    assert slips[0]["Back with the last return"] == "-0.20"
+    assert (slips[0]["Returned goods EUR"], slips[0]["Money back EUR"]) == ("3.50", "0.50")
+    assert slips[1]["Held back at an earlier return"] == "+0.20"
+    assert (slips[1]["Returned goods EUR"], slips[1]["Back as 4 points"]) == ("4.00", "-4.00")
+
+
 def test_printing_sends_the_receipt_with_its_barcode_and_a_cut(demo) -> None:
     receipt_id = sale(demo)
     with PrinterSim() as sim:

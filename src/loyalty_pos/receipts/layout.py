@@ -111,6 +111,10 @@ def build_rows(r: Receipt) -> list[Row]:
     else:
         if r.discount:  # units the sale gave free: not paid, so not paid back
             rows.append(Row("Free in the sale, not paid", f"-{money(r.discount, cur)}"))
+        if refund.held_back:  # whole points: the rest comes with the last refund
+            rows.append(Row("Back with the last return", f"-{money(refund.held_back, cur)}"))
+        if refund.made_up:
+            rows.append(Row("Held back at an earlier return", f"+{money(refund.made_up, cur)}"))
         rows.append(Row(f"Returned goods {cur}", money(r.total, cur)))
         if r.points_value:
             label = f"Back as {refund.points_restored} points"

@@ -160,15 +160,23 @@ class RefundPart:
         original_receipt_id: The receipt whose goods came back (scanned from its barcode).
         points_reversed: Points earned on the original checkout that are taken back.
         points_restored: Points given back for the share of the points payment refunded.
+        held_back: Value of the returned goods that comes back with the receipt's last refund:
+            no whole number of points could split the units kept with the money left of the
+            sale (1 point pays 1.00), so this refund gives back a little less.
+        made_up: Value given back beyond the returned goods: what earlier refunds held back.
     """
 
     original_receipt_id: str
     points_reversed: int = 0
     points_restored: int = 0
+    held_back: Decimal = Decimal("0")
+    made_up: Decimal = Decimal("0")
 
     def __post_init__(self) -> None:
         _points(self, "points_reversed", self.points_reversed)
         _points(self, "points_restored", self.points_restored)
+        _money(self, "held_back", self.held_back)
+        _money(self, "made_up", self.made_up)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
