@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from textual import events
 from textual.screen import ModalScreen
 
 from ..edge import StaysUp
@@ -13,6 +14,10 @@ from ..services import Done, Job
 #: The class of a field where no code is expected (a name, an email, a reason, a PIN): every key
 #: goes to it, however fast it is typed; the keyboard-wedge detector does not look.
 FREE_TEXT = "free-text"
+
+#: The checkout's keys. In a window each either closes it and acts, or is refused with a toast
+#: (``PosModal.on_key``); F1 (help) and F12 (sync) are the app's and act over any window.
+CHECKOUT_KEYS = frozenset({"f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9", "f10"})
 
 if TYPE_CHECKING:
     from ..app import CheckoutApp
@@ -39,6 +44,35 @@ class PosModal(StaysUp, ModalScreen[R]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def holds_typing(self) -> bool:
+        """Something typed or chosen in this window that closing it would lose."""
+        return False
+
+    def on_key(self, event: events.Key) -> None:
+        """A checkout key (F2 ... F10) the window does not bind itself: in a window holding
+        nothing typed (help, a summary, a form or the refund still empty) it closes the window
+        and acts, as if the window was not there; in one holding what was typed it is refused
+        with a toast, and the typing is kept. Either way the cashier is never left with a key
+        that did nothing (QA). A window's own ``on_key`` runs first and may have handled it."""
+        key = event.key
+        if (
+            key not in CHECKOUT_KEYS
+            or key in self._bindings.key_to_bindings
+            or self.app.screen is not self
+        ):
+            return
+        event.stop()
+        event.prevent_default()
+        if self.holds_typing():
+            self.notify(
+                f"{key.upper()} is not taken here: finish this window (Enter) or close it "
+                f"(Esc), then press {key.upper()} again.",
+                severity="warning",
+            )
+            return
+        self.dismiss(None)
+        self.app.call_after_refresh(self.app.post_message, events.Key(key, None))
 
     def on_service_refused(self, message: ServiceRefused) -> None:
         """The one handler of this window's refused jobs: a window shows them its own way

@@ -111,6 +111,12 @@ class FormScreen(PosModal[Any]):
             f.name: self.query_one(f"#field-{f.name}", Input).value.strip() for f in self.fields
         }
 
+    def holds_typing(self) -> bool:
+        """A field typed into (not as the form opened with it), or the form being confirmed."""
+        return self.busy or any(
+            self.query_one(f"#field-{f.name}", Input).value != f.value for f in self.fields
+        )
+
     def show_error(self, message: str) -> None:
         self.query_one("#error", Static).update(Text(message, style="bold red"))
 

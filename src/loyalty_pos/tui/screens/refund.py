@@ -82,6 +82,14 @@ class RefundScreen(PosModal[dict[str, Any]]):
         else:
             self.query_one("#receipt", Input).focus()
 
+    def holds_typing(self) -> bool:
+        """A receipt typed or loaded (its units chosen), a PIN typed, or the refund recording."""
+        return (
+            self.busy
+            or bool(self.lines)
+            or any(self.query_one(f"#{name}", Input).value for name in ("receipt", "pin"))
+        )
+
     def take_scan(self, message: CodeScanned) -> bool:
         """A receipt's barcode loads it; anything else scanned while the window is open is
         refused here, in words, rather than going into the basket unseen behind it."""

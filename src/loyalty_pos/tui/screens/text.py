@@ -154,6 +154,8 @@ class ConfirmScreen(ClosesOnTyping, PosModal[bool]):
             yield Static(Text("Y / Enter: yes · N / Esc: no", style="dim"), classes="hint")
 
     def on_key(self, event: events.Key) -> None:
+        if self.passes_on(event, False):  # F9, F2, ...: a no, and the key acts
+            return
         if event.character not in ("y", "Y", "n", "N"):
             self.hand_on(event)
 
