@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 from textual.widgets import Input
 
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.help import HelpScreen
-from loyalty_pos.tui.screens.text import VoidScreen
+from loyalty_pos.tui.screens.text import TextScreen, VoidScreen
 from loyalty_pos.tui.widgets.basket_table import BasketTable
 from loyalty_pos.tui.widgets.item_field import ItemField
 
@@ -532,3 +534,28 @@ async def test_the_footer_and_the_help_show_the_key_for_one_unit_less(make_app):
         assert "F10 -1" in footer and footer.endswith("F1 Help"), footer
         await press(pilot, "f1")
         assert "F10 One unit less on the selected line" in text_in(app.screen, ".body-text")
+
+
+async def test_f10_or_delete_while_the_sale_is_recorded_says_so(make_app, terminal):
+    """QA: F10 or Delete pressed between F9 and its receipt said 'Select a line first': the
+    sale had taken the lines, and the key found the next customer's empty basket."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key in ("f10", "delete"):
+            await type_text(pilot, "3*MILK")
+            held = threading.Event()
+            app.submit("hold", held.wait)  # the service thread busy: the sale waits its turn
+            try:
+                await pilot.press("f9", key)
+                for _ in range(100):
+                    if notes(app):
+                        break
+                    await pilot.pause(0.01)
+            finally:
+                held.set()
+            await until(pilot, lambda: isinstance(app.screen, TextScreen))
+            assert notes(app)[-1] == "The sale is being recorded: its lines can no longer change."
+            assert not any("Select a line" in said for said in notes(app))
+            await press(pilot, "enter")  # the receipt preview closed
+    assert [e["type"] for e in terminal.store.events()] == ["checkout", "checkout"]

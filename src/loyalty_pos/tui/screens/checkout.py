@@ -437,10 +437,22 @@ class CheckoutScreen(StaysUp, Screen[None]):
     def action_select(self, delta: int) -> None:
         self.query_one(BasketTable).step(delta)
 
+    def recording(self) -> bool:
+        """A sale is being recorded (F9): its lines are no longer the basket's, and a key meant
+        for one of them would find the next customer's empty basket ("Select a line first")."""
+        if self.busy:
+            self.notify(
+                "The sale is being recorded: its lines can no longer change.",
+                severity="warning",
+            )
+        return self.busy
+
     def action_remove_line(self) -> None:
         field = self.item_field
         if field.value:
             field.action_delete_right()
+            return
+        if self.recording():
             return
         table = self.query_one(BasketTable)
         if not table.row_count:
@@ -451,6 +463,8 @@ class CheckoutScreen(StaysUp, Screen[None]):
     def action_one_less(self) -> None:
         """One unit off the selected line (a customer puts back one of three milks), whatever
         the item field holds: F10 types nothing, so it never collides with a code."""
+        if self.recording():
+            return
         table = self.query_one(BasketTable)
         if not table.row_count:
             self.notify("The basket is empty: there is no unit to take off.", severity="warning")
