@@ -232,11 +232,8 @@ async def test_an_item_scanned_into_the_refund_window_is_refused_there_not_sold(
         assert [line.sku for line in app.checkout.view.basket.lines] == ["MASCARA"]
 
 
-async def test_two_punch_cards_and_a_long_name_leave_the_amount_due_on_an_80x24_screen(
-    make_app, terminal
-):
-    """QA: a member with two punch cards and a long name pushed the Due line off the bottom of
-    an 80x24 screen. The name is cut with "…", and Due is always on the screen."""
+def two_punch_cards_and_a_long_name(terminal) -> None:
+    """Anna, renamed long, with a coffee card and an espresso card under way and 5000 points."""
     text = (ROOT / "config" / "program.example.toml").read_text()
     text = text.replace("version = 1 ", "version = 2 ")
     text += (
@@ -251,6 +248,14 @@ async def test_two_punch_cards_and_a_long_name_leave_the_amount_due_on_an_80x24_
         )
     checkout(terminal, ANNA, resolve_items(terminal, [("COFFEE", 2), ("ESPRESSO", 3)]))
     adjust(terminal, ANNA, 5000, "test setup", "1234")
+
+
+async def test_two_punch_cards_and_a_long_name_leave_the_amount_due_on_an_80x24_screen(
+    make_app, terminal
+):
+    """QA: a member with two punch cards and a long name pushed the Due line off the bottom of
+    an 80x24 screen. The name is cut with "…", and Due is always on the screen."""
+    two_punch_cards_and_a_long_name(terminal)
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -281,3 +286,27 @@ async def test_a_function_key_at_the_receipt_preview_closes_it_and_does_its_acti
         assert app.checkout.view.member.name == "Ben Carter"
         await press(pilot, "f9")  # the basket is empty: said, as at the checkout
         assert "The basket is empty" in notes(app)[-1]
+
+
+async def test_refusals_one_after_another_leave_the_amount_due_readable_at_80x24(
+    make_app, terminal
+):
+    """QA: three refusals in a row (codes the till does not know) stacked three toasts over
+    the totals of an 80x24 screen, Due among them, for their whole time. The newest refusal
+    replaces the ones before it; the same toast again is not stacked on itself."""
+    two_punch_cards_and_a_long_name(terminal)
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        for code in (ANNA, "6*COFFEE", "MASCARA"):
+            await fill(pilot, code)
+        await press(pilot, "f5", "f5")
+        for code in ("NOSUCH1", "NOSUCH2", "NOSUCH3", "NOSUCH3"):
+            await fill(pilot, code)
+        await pilot.pause(0.1)
+        view = app.checkout.view
+        shown = [" ".join(line.split()) for line in screen_lines(app)]
+        assert any(f"Due {view.quote.due} EUR" in line for line in shown), "\n".join(shown)
+        assert notes(app) == [
+            "Unknown code 'NOSUCH3': it is not an item, a member card or a receipt."
+        ], notes(app)

@@ -117,8 +117,17 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
 
     def notify(self, message: str, **options: Any) -> None:
         """A toast; a warning or an error goes at the next step that works (``clear_refusals``)
-        if its time has not run out before, so that it is not read as said of what came after."""
-        if options.get("severity", "information") != "information":
+        if its time has not run out before, so that it is not read as said of what came after.
+        A refusal of the cashier's step (a warning or an error without a title: an unknown
+        code, a key not taken) replaces the ones up before it: the newest is about the last
+        step, and three stacked at 80x24 covered the totals, the amount due among them, for
+        their whole time (QA). News with a title (a device, the sync) is not replaced."""
+        refusal = options.get("severity", "information") != "information"
+        if refusal and not options.get("title"):
+            for shown in list(self._notifications):
+                if shown.severity != "information" and not shown.title:
+                    self._unnotify(shown, refresh=False)
+        if refusal:
             self.refusal_shown = True
         super().notify(message, **options)
 
