@@ -567,3 +567,43 @@ async def test_a_scanner_that_stalls_mid_code_at_the_menu_sends_the_whole_code(
         assert app.screen is app.checkout
         assert [line.sku for line in app.checkout.view.basket.lines] == ["COFFEE"]
     assert list(terminal.store.events()) == []
+
+
+async def test_a_code_beginning_with_y_scanned_at_the_managers_question_is_a_no(
+    make_app, terminal, key_clock
+):
+    """A code's leading Y is not the question's yes: held back as the first key of a burst, it
+    goes with the code, which is a no and goes to the basket, whichever the Y's case."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for code in ("y1234567", "Y7654321"):
+            await open_menu(pilot)
+            await press(pilot, "1")
+            await fill(pilot, BEN)
+            await fill(pilot, "500")
+            await fill(pilot, "goodwill")
+            await question(pilot)
+            await scan(pilot, key_clock, code)
+            await until(pilot, lambda: app.screen is app.checkout)
+            assert notes(app)[-2:] == [
+                "Nothing was adjusted.",
+                f"Unknown code '{code}': it is not an item, a member card or a receipt.",
+            ]
+            assert app.checkout.item_field.value == ""
+    assert list(terminal.store.events()) == []
+
+
+async def test_a_capital_y_typed_at_the_managers_question_is_a_yes(make_app, terminal):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "1")
+        await fill(pilot, BEN)
+        await fill(pilot, "500")
+        await fill(pilot, "goodwill")
+        await question(pilot)
+        await press(pilot, "Y")
+        await until(pilot, lambda: "the balance is now 500" in notes(app)[-1])
+    assert [e["type"] for e in terminal.store.events()] == ["adjust"]

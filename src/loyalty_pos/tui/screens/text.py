@@ -134,9 +134,12 @@ class ConfirmScreen(ClosesOnTyping, PosModal[bool]):
     with the rest of the code (``ClosesOnTyping``): the Enter that ends a code typed or scanned
     at the question (a scanner slower than ``max_gap_ms``) is not its yes."""
 
+    # Y and N in either case (a capital Y, caps lock on, did nothing). Being bindings, they are
+    # held back twice `max_gap_ms` by the keyboard-wedge detector (``keyboard``) to see whether
+    # a scan's burst follows: a code beginning with Y is a scan, not a yes.
     BINDINGS = [
-        ("y,enter", "answer(True)", "Yes"),
-        ("n,escape", "answer(False)", "No"),
+        ("y,Y,enter", "answer(True)", "Yes"),
+        ("n,N,escape", "answer(False)", "No"),
     ]
 
     def __init__(
@@ -162,6 +165,15 @@ class ConfirmScreen(ClosesOnTyping, PosModal[bool]):
     def action_answer(self, yes: bool) -> None:
         if not self.closed_by_typing:
             self.dismiss(yes)
+
+    def take_scan(self, message: CodeScanned) -> bool:
+        """With ``typed``, a code scanned at the question is a no, as a code typed there is,
+        and goes on to the basket (the question was left up over it, or, from a scan
+        beginning with Y, answered yes)."""
+        if self.typed is not None and not self.closed_by_typing:
+            self.closed_by_typing = True
+            self.dismiss(False)
+        return False
 
 
 class VoidScreen(ClosesOnTyping, PosModal[bool]):
