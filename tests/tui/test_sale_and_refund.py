@@ -310,3 +310,39 @@ async def test_refusals_one_after_another_leave_the_amount_due_readable_at_80x24
         assert notes(app) == [
             "Unknown code 'NOSUCH3': it is not an item, a member card or a receipt."
         ], notes(app)
+
+
+async def test_a_resize_while_a_window_is_open_leaves_the_amount_due_on_the_screen(
+    make_app, terminal
+):
+    """Shrunk to 80x24 with F2's window open, the member panel takes the room of 80x24, not
+    of 100x30, once the window closes: Due stays on the screen (the checkout under a window
+    is told of the resize too, and works the panel's room out again)."""
+    two_punch_cards_and_a_long_name(terminal)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for code in (ANNA, "6*COFFEE", "MASCARA"):
+            await fill(pilot, code)
+        await press(pilot, "f5", "f5")
+        await press(pilot, "f2")
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        await press(pilot, "escape")
+        await pilot.pause(0.1)
+        assert app.screen is app.checkout
+        view = app.checkout.view
+        shown = [" ".join(line.split()) for line in screen_lines(app)]
+        assert any(f"Due {view.quote.due} EUR" in line for line in shown), "\n".join(shown)
+        assert not any("━" in line for line in shown)  # no room for the tier's progress
+        await press(pilot, "f8")  # two windows over it, grown back meanwhile
+        await fill(pilot, "1234")
+        await press(pilot, "4")
+        await pilot.resize_terminal(100, 30)
+        await settle(pilot)
+        await press(pilot, "escape")
+        await press(pilot, "escape")
+        await pilot.pause(0.1)
+        assert app.screen is app.checkout
+        shown = screen_lines(app)
+        assert any("━" in line for line in shown), "\n".join(shown)
