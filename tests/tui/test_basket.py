@@ -559,3 +559,18 @@ async def test_f10_or_delete_while_the_sale_is_recorded_says_so(make_app, termin
             assert not any("Select a line" in said for said in notes(app))
             await press(pilot, "enter")  # the receipt preview closed
     assert [e["type"] for e in terminal.store.events()] == ["checkout", "checkout"]
+
+
+async def test_information_shown_after_a_refusal_stays_when_the_next_step_works(
+    make_app, key_clock
+):
+    """QA (found with the manager's Y): an adjustment's 'the balance is now 500' went at once,
+    cleared with the refusal still up before it when the basket was priced again."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "NOSUCHTHING")
+        app.notify("Ben Carter: +500 points; the balance is now 500.", title="Adjust points")
+        await scan(pilot, key_clock, COFFEE_EAN)
+        assert lines(app) == [("COFFEE", 1)]
+        assert notes(app) == ["Ben Carter: +500 points; the balance is now 500."]

@@ -133,10 +133,14 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
 
     def clear_refusals(self) -> None:
         """A step worked (a scan, a line removed, the card taken off): the toasts that said an
-        earlier one did not go away, with what was shown beside them."""
+        earlier one did not go away, with what was shown beside them. Information shown since
+        (a manager's adjustment done, a sync's report) runs its own time."""
         if self.refusal_shown:
             self.refusal_shown = False
-            self.clear_notifications()
+            for shown in list(self._notifications):
+                if shown.severity != "information":
+                    self._unnotify(shown, refresh=False)
+            self._refresh_notifications()
 
     def refresh_status(self) -> None:
         """The status line, and the basket priced again if another connection wrote to the cache
