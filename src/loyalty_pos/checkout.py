@@ -13,7 +13,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,8 @@ class Terminal:
     store: Store
     config: TerminalConfig
     home: Path
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())
+    #: In UTC: ``now`` puts it in store time, which is the one look-up of the machine's zone.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     @property
     def program(self) -> Program:
@@ -91,9 +92,12 @@ class Terminal:
         the machine's. A moment typed with another offset is the same moment in store time, so
         promotion days, birthdays and expiry do not depend on how ``--at`` was written."""
         when = at or self.clock()
+        tz = self.config.tz  # None: the machine's zone, looked up for this moment (DST and all)
         if when.tzinfo is None:
-            when = when.replace(tzinfo=self.config.tz) if self.config.tz else when.astimezone()
-        return when.astimezone(self.config.tz) if self.config.tz else when.astimezone()
+            if tz is None:
+                return when.astimezone()
+            when = when.replace(tzinfo=tz)
+        return when.astimezone(tz)
 
     def is_card(self, code: str) -> bool:
         """Whether ``code`` (in its normal form: a UID typed in lower case counts) is one of
