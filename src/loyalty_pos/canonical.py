@@ -59,20 +59,44 @@ def _canonical_bytes(obj: Mapping[str, Any]) -> bytes:
         return events.canonical_json(obj)
 
 
+#: What "hash" holds while the sealed event is written: a text no event is expected to hold, and
+#: ``seal_text`` checks that it appears once (so it is the top-level member, not a nested one).
+_PLACEHOLDER = "seal:" + "-" * 59
+_PLACEHOLDER_MEMBER = f'"hash":"{_PLACEHOLDER}"'.encode()
+
+
 def seal_text(event: Mapping[str, Any], prev_hash: str) -> tuple[dict[str, Any], str]:
     """``domain.events.seal_text``: the event sealed onto ``prev_hash`` and its canonical text,
     the same sealed event and the same text.
 
-    The domain's version writes the event once, in two halves around the "hash" member, since
-    the standard library's encoder is slow. orjson writes a whole event in less time than the
-    Python that splits it into halves takes, so here it simply writes it twice: without "hash"
-    (the text the hash covers), then with it (the text kept)."""
+    The event is written once, with a placeholder for the hash: sorted keys put the "hash"
+    member where the kept text has it, and without it (and its comma) the text is the one the
+    hash covers; the digest then takes the placeholder's place. An event in which the
+    placeholder member appears more than once (a nested "hash" holding it) is sealed by the
+    domain's version, as is one orjson refuses."""
     sealed = dict(event)
     sealed.pop("hash", None)
     sealed["prev_hash"] = prev_hash
-    hashed = _canonical_bytes(sealed)
-    sealed["hash"] = hashlib.sha256(prev_hash.encode() + hashed).hexdigest()
-    return sealed, canonical_text(sealed)
+    sealed["hash"] = _PLACEHOLDER
+    try:
+        written = orjson.dumps(sealed, default=_refuse, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is one
+        written = b""
+    at = written.find(_PLACEHOLDER_MEMBER)
+    if at < 0 or written.find(_PLACEHOLDER_MEMBER, at + 1) >= 0:
+        del sealed["hash"]
+        return events.seal_text(sealed, prev_hash)
+    after = at + len(_PLACEHOLDER_MEMBER)
+    digest = hashlib.sha256(prev_hash.encode())
+    view = memoryview(written)
+    if written[at - 1] == 0x2C:  # a comma: the members before "hash" end there
+        digest.update(view[: at - 1])
+        digest.update(view[after:])
+    else:  # "hash" is the first member: its comma, if any, is after it
+        digest.update(view[:at])
+        digest.update(view[after + 1 :] if written[after] == 0x2C else view[after:])
+    sealed["hash"] = hexdigest = digest.hexdigest()
+    return sealed, f'{written[:at].decode()}"hash":"{hexdigest}"{written[after:].decode()}'
 
 
 #: 19 digits in a row: maybe an integer past 64 bits, which orjson reads as a float.

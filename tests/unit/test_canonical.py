@@ -67,12 +67,36 @@ def test_an_event_sealed_fast_has_the_domain_s_hash_and_text(
 def test_the_fast_seal_gives_the_domain_s_sealed_event_and_text(
     event: dict[str, Any], prev_hash: str
 ) -> None:
-    """``canonical.seal_text`` (the event written twice) is the domain's ``seal_text`` (written
-    once in halves), key order of the sealed event included; an event's own "hash" is dropped."""
+    """``canonical.seal_text`` (the event written once around a placeholder for the hash) is the
+    domain's ``seal_text`` (written once in halves), key order of the sealed event included; an
+    event's own "hash" is dropped."""
     sealed, text = canonical.seal_text(event, prev_hash)
     reference_sealed, reference_text = events.seal_text(event, prev_hash)
     assert text == reference_text
     assert list(sealed.items()) == list(reference_sealed.items())
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"a": {"hash": canonical._PLACEHOLDER}, "z": 1},
+        {"z": [{"hash": canonical._PLACEHOLDER}]},
+        {"a": f'"hash":"{canonical._PLACEHOLDER}"', "hash": canonical._PLACEHOLDER},
+        {},
+        {"a": 1},
+        {"zz": 1},
+    ],
+)
+def test_an_event_holding_the_seal_s_placeholder_is_sealed_as_the_domain_seals_it(
+    event: dict[str, Any],
+) -> None:
+    """Only the top-level "hash" member is taken for the placeholder's: a nested one holding the
+    same text leaves the sealing to the domain's encoder, with the same result."""
+    prev_hash = "ab" * 32
+    sealed, text = canonical.seal_text(event, prev_hash)
+    assert (sealed, text) == events.seal_text(event, prev_hash)
+    assert list(sealed) == list(events.seal_text(event, prev_hash)[0])
+    assert events.chain_hash(prev_hash, sealed) == sealed["hash"]
 
 
 def test_what_orjson_would_write_its_own_way_goes_to_the_domain_s_encoder() -> None:

@@ -191,7 +191,7 @@ def seal_text(
     "hash" and those after it are encoded apart: joined, they are the text the hash covers; with
     the hash member between them, the text that is kept. ``encode`` is ``canonical_text`` or an
     encoder that writes the same text (``loyalty_pos.canonical.seal_text`` seals with its own,
-    faster, writing the event twice).
+    faster, writing the event once around a placeholder for the hash).
     """
     sealed = {k: v for k, v in event.items() if k != "hash"}
     sealed["prev_hash"] = prev_hash
