@@ -387,30 +387,32 @@ class Store:
         """
         start = utc_iso(since)
         day = date.fromisoformat(start[:10])
+        # Numbered parameters, bound from a tuple: the same values as names, without the look-up
+        # of each name in a dict.
         row = self.one(
-            "SELECT CASE WHEN :dated THEN COALESCE((SELECT SUM(spend_minor) FROM base_spend "
-            "WHERE member_id = :member AND at_us > :since_us AND at_us <= :now_us), 0) "
-            "ELSE :base END "
+            "SELECT CASE WHEN ?2 THEN COALESCE((SELECT SUM(spend_minor) FROM base_spend "
+            "WHERE member_id = ?1 AND at_us > ?4 AND at_us <= ?5), 0) "
+            "ELSE ?3 END "
             "+ COALESCE((SELECT SUM(spend_minor) FROM spend_days "
-            "WHERE member_id = :member AND day > :day), 0) "
-            "+ COALESCE((SELECT SUM(spend_minor) FROM journal WHERE member_id = :member "
-            "AND occurred_at > :start AND occurred_at < :next_day AND seq > :base_seq "
+            "WHERE member_id = ?1 AND day > ?6), 0) "
+            "+ COALESCE((SELECT SUM(spend_minor) FROM journal WHERE member_id = ?1 "
+            "AND occurred_at > ?7 AND occurred_at < ?8 AND seq > ?9 "
             "AND spend_at IS NULL), 0) "
-            "+ COALESCE((SELECT SUM(spend_minor) FROM journal WHERE member_id = :member "
-            "AND spend_at > :start AND spend_at < :next_day AND seq > :base_seq), 0) AS s",
-            {
-                "member": member["member_id"],
-                "dated": member["base_spend_dated"],
-                "base": member["base_spend_minor"],
-                "since_us": epoch_us(since),
-                "now_us": epoch_us(now),
-                "day": iso_day(day),
-                "start": start,
-                "next_day": iso_day(day + timedelta(days=1)),
-                "base_seq": member["base_seq"],
-            },
+            "+ COALESCE((SELECT SUM(spend_minor) FROM journal WHERE member_id = ?1 "
+            "AND spend_at > ?7 AND spend_at < ?8 AND seq > ?9), 0)",
+            (
+                member["member_id"],
+                member["base_spend_dated"],
+                member["base_spend_minor"],
+                epoch_us(since),
+                epoch_us(now),
+                iso_day(day),
+                start,
+                iso_day(day + timedelta(days=1)),
+                member["base_seq"],
+            ),
         )
-        return int(row["s"]) if row else 0
+        return int(row[0]) if row else 0
 
     def last_event_at(self, member_id: str) -> str | None:
         """When the member's last event here happened (UTC ISO text, as the journal keeps it)."""
