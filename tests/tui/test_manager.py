@@ -3,6 +3,7 @@ end-of-day summary."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input
 
 from loyalty_pos.tui.messages import CodeScanned
@@ -31,6 +32,17 @@ async def question(pilot) -> str:
     """The manager's Y/N question, once it is on screen: its text."""
     await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
     return text_in(pilot.app.screen, "Static")
+
+
+async def ask_to_adjust(pilot, card: str = BEN, points: str = "500") -> str:
+    """From the checkout: the manager menu, an adjustment of ``points`` to ``card`` ("goodwill"),
+    up to its Y/N question; the question's text."""
+    await open_menu(pilot)
+    await press(pilot, "1")
+    await fill(pilot, card)
+    await fill(pilot, points)
+    await fill(pilot, "goodwill")
+    return await question(pilot)
 
 
 async def test_five_wrong_pins_lock_manager_actions_for_15_minutes(make_app):
@@ -511,23 +523,13 @@ async def test_a_code_typed_at_the_managers_question_answers_no_and_goes_to_the_
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "1")
-        await fill(pilot, BEN)
-        await fill(pilot, "500")
-        await fill(pilot, "goodwill")
-        await question(pilot)
+        await ask_to_adjust(pilot)
         await type_text(pilot, "MILK")
         assert app.screen is app.checkout
         assert [line.sku for line in app.checkout.view.basket.lines] == ["MILK"]
         assert "Nothing was adjusted." in notes(app)
         assert app.checkout.item_field.value == ""
-        await open_menu(pilot)  # a scan at the question: the same
-        await press(pilot, "1")
-        await fill(pilot, BEN)
-        await fill(pilot, "500")
-        await fill(pilot, "goodwill")
-        await question(pilot)
+        await ask_to_adjust(pilot)  # a scan at the question: the same
         await scan(pilot, key_clock, COFFEE_EAN)
         await until(pilot, lambda: len(app.checkout.view.basket.lines) == 2)
         assert app.screen is app.checkout
@@ -535,17 +537,14 @@ async def test_a_code_typed_at_the_managers_question_answers_no_and_goes_to_the_
     assert list(terminal.store.events()) == []
 
 
-async def test_y_at_the_managers_question_still_does_it(make_app, terminal):
+@pytest.mark.parametrize("key", ["y", "Y"])
+async def test_y_typed_at_the_managers_question_still_does_it(make_app, terminal, key):
+    """A person's Y, either case, is the question's yes (a scan's leading Y is not: below)."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "1")
-        await fill(pilot, BEN)
-        await fill(pilot, "500")
-        await fill(pilot, "goodwill")
-        await question(pilot)
-        await press(pilot, "y")
+        await ask_to_adjust(pilot)
+        await press(pilot, key)
         await until(pilot, lambda: "the balance is now 500" in notes(app)[-1])
     assert [e["type"] for e in terminal.store.events()] == ["adjust"]
 
@@ -578,12 +577,7 @@ async def test_a_code_beginning_with_y_scanned_at_the_managers_question_is_a_no(
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         for code in ("y1234567", "Y7654321"):
-            await open_menu(pilot)
-            await press(pilot, "1")
-            await fill(pilot, BEN)
-            await fill(pilot, "500")
-            await fill(pilot, "goodwill")
-            await question(pilot)
+            await ask_to_adjust(pilot)
             await scan(pilot, key_clock, code)
             await until(pilot, lambda: app.screen is app.checkout)
             assert notes(app)[-2:] == [
@@ -592,18 +586,3 @@ async def test_a_code_beginning_with_y_scanned_at_the_managers_question_is_a_no(
             ]
             assert app.checkout.item_field.value == ""
     assert list(terminal.store.events()) == []
-
-
-async def test_a_capital_y_typed_at_the_managers_question_is_a_yes(make_app, terminal):
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "1")
-        await fill(pilot, BEN)
-        await fill(pilot, "500")
-        await fill(pilot, "goodwill")
-        await question(pilot)
-        await press(pilot, "Y")
-        await until(pilot, lambda: "the balance is now 500" in notes(app)[-1])
-    assert [e["type"] for e in terminal.store.events()] == ["adjust"]
