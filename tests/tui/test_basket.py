@@ -142,6 +142,20 @@ async def test_a_refusal_goes_away_when_the_next_scan_works(make_app, key_clock)
         assert notes(app) == ["Synced: 3 sent, 0 member updates, 0 still waiting."]
 
 
+async def test_a_refusal_goes_away_when_the_sale_is_completed(make_app):
+    """QA: an unknown code refused just before F9 stayed up beside the sale's receipt, read as
+    said of the sale. A completed sale is a step that worked."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "MILK")
+        await type_text(pilot, "NOSUCHTHING")
+        assert len(notes(app)) == 1
+        await press(pilot, "f9")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        assert notes(app) == []
+
+
 async def test_at_80_columns_the_basket_shows_whole_names_and_the_free_units_after_them(
     make_app,
 ):
@@ -552,10 +566,11 @@ async def test_f10_or_delete_while_the_sale_is_recorded_says_so(make_app, termin
                     if notes(app):
                         break
                     await pilot.pause(0.01)
+                said = notes(app)  # while the sale waits (once recorded, it clears refusals)
             finally:
                 held.set()
+            assert said == ["The sale is being recorded: its lines can no longer change."]
             await until(pilot, lambda: isinstance(app.screen, TextScreen))
-            assert notes(app)[-1] == "The sale is being recorded: its lines can no longer change."
             assert not any("Select a line" in said for said in notes(app))
             await press(pilot, "enter")  # the receipt preview closed
     assert [e["type"] for e in terminal.store.events()] == ["checkout", "checkout"]

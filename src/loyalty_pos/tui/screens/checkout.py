@@ -410,6 +410,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
     def on_sale_completed(self, message: SaleCompleted) -> None:
         self.busy = False
         self.unknown_card = ""
+        self.pos.clear_refusals()  # a refusal left up would read as said of the sale
         self.show(message.view)
         result = message.result
         summary = f"Due {result['due']}"
