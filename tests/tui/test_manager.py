@@ -34,12 +34,17 @@ async def question(pilot) -> str:
     return text_in(pilot.app.screen, "Static")
 
 
-async def ask_to_adjust(pilot, card: str = BEN, points: str = "500") -> str:
-    """From the checkout: the manager menu, an adjustment of ``points`` to ``card`` ("goodwill"),
-    up to its Y/N question; the question's text."""
+async def adjust_points_of(pilot, card: str = BEN) -> None:
+    """From the checkout: the manager menu, its adjustment, ``card`` typed in; at the points."""
     await open_menu(pilot)
     await press(pilot, "1")
     await fill(pilot, card)
+
+
+async def ask_to_adjust(pilot, card: str = BEN, points: str = "500") -> str:
+    """From the checkout: the manager menu, an adjustment of ``points`` to ``card`` ("goodwill"),
+    up to its Y/N question; the question's text."""
+    await adjust_points_of(pilot, card)
     await fill(pilot, points)
     await fill(pilot, "goodwill")
     return await question(pilot)
@@ -111,9 +116,7 @@ async def test_an_adjustment_not_confirmed_records_nothing(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "1")
-        await fill(pilot, BEN)
+        await adjust_points_of(pilot)
         await fill(pilot, "-200")
         await fill(pilot, "test")
         assert "Balance 0 now, -200 after." in await question(pilot)
@@ -332,9 +335,7 @@ async def test_an_adjustment_typed_with_letters_shows_them_and_is_refused(make_a
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "1")
-        await fill(pilot, BEN)
+        await adjust_points_of(pilot)
         form = app.screen
         await press(pilot, "minus", "2", "e", "2")
         assert form.query_one("#field-points", Input).value == "-2e2"
@@ -353,9 +354,7 @@ async def test_an_adjustment_without_points_asks_for_them_at_the_points_field(ma
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "1")
-        await fill(pilot, BEN)
+        await adjust_points_of(pilot)
         form = app.screen
         await press(pilot, "enter")
         assert "Type the points: a whole number, e.g. 500 or -200." in text_in(form, "#error")
@@ -371,9 +370,7 @@ async def test_a_reason_typed_in_a_quick_burst_stays_in_its_field(make_app, term
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "1")
-        await fill(pilot, BEN)
+        await adjust_points_of(pilot)
         await fill(pilot, "500")
         await scan(pilot, key_clock, "welcome gift")  # keys 4 ms apart, then Enter
         assert "+500 points, for “welcome gift”" in await question(pilot)

@@ -14,6 +14,18 @@ from .conftest import ANNA, BEN, NOW, ROOT
 from .pilot import fill, notes, press, scan, screen_lines, settle, text_in, type_text, until
 
 
+async def punch_card_basket_paid_with_points(pilot) -> None:
+    """Anna's card, six coffees (the sixth free) and a mascara, the most points paid (F5 F5)."""
+    for code in (ANNA, "6*COFFEE", "MASCARA"):
+        await fill(pilot, code)
+    await press(pilot, "f5", "f5")
+
+
+def shown_lines(app) -> list[str]:
+    """The terminal's lines as shown, runs of spaces as one."""
+    return [" ".join(line.split()) for line in screen_lines(app)]
+
+
 async def sell(pilot, *codes: str, card: str | None = ANNA) -> None:
     await settle(pilot)
     if card:
@@ -103,9 +115,7 @@ async def test_a_long_punch_card_name_does_not_push_the_amount_due_off_an_80x24_
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        for code in (ANNA, "6*COFFEE", "MASCARA"):
-            await fill(pilot, code)
-        await press(pilot, "f5", "f5")
+        await punch_card_basket_paid_with_points(pilot)
         assert app.checkout.view.quote.lines[0].free_units == 1
         totals, side = app.checkout.query_one("#totals"), app.checkout.query_one("#side")
         assert totals.region.bottom <= side.region.bottom  # all of it on the screen
@@ -259,13 +269,11 @@ async def test_two_punch_cards_and_a_long_name_leave_the_amount_due_on_an_80x24_
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        for code in (ANNA, "6*COFFEE", "MASCARA"):
-            await fill(pilot, code)
-        await press(pilot, "f5", "f5")
+        await punch_card_basket_paid_with_points(pilot)
         view = app.checkout.view
         assert len(view.member.punch_cards) == 2
         assert view.quote.points_redeemed and view.quote.discount
-        shown = [" ".join(line.split()) for line in screen_lines(app)]
+        shown = shown_lines(app)
         assert any(f"Due {view.quote.due} EUR" in line for line in shown), "\n".join(shown)
         assert any("Annabel Schmidt-Hohenberger…" in line for line in shown), "\n".join(shown)
         assert any("Total" in line for line in shown)
@@ -298,14 +306,12 @@ async def test_refusals_one_after_another_leave_the_amount_due_readable_at_80x24
     app = make_app()
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
-        for code in (ANNA, "6*COFFEE", "MASCARA"):
-            await fill(pilot, code)
-        await press(pilot, "f5", "f5")
+        await punch_card_basket_paid_with_points(pilot)
         for code in ("NOSUCH1", "NOSUCH2", "NOSUCH3", "NOSUCH3"):
             await fill(pilot, code)
         await pilot.pause(0.1)
         view = app.checkout.view
-        shown = [" ".join(line.split()) for line in screen_lines(app)]
+        shown = shown_lines(app)
         assert any(f"Due {view.quote.due} EUR" in line for line in shown), "\n".join(shown)
         assert notes(app) == [
             "Unknown code 'NOSUCH3': it is not an item, a member card or a receipt."
@@ -322,9 +328,7 @@ async def test_a_resize_while_a_window_is_open_leaves_the_amount_due_on_the_scre
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        for code in (ANNA, "6*COFFEE", "MASCARA"):
-            await fill(pilot, code)
-        await press(pilot, "f5", "f5")
+        await punch_card_basket_paid_with_points(pilot)
         await press(pilot, "f2")
         await pilot.resize_terminal(80, 24)
         await settle(pilot)
@@ -332,7 +336,7 @@ async def test_a_resize_while_a_window_is_open_leaves_the_amount_due_on_the_scre
         await pilot.pause(0.1)
         assert app.screen is app.checkout
         view = app.checkout.view
-        shown = [" ".join(line.split()) for line in screen_lines(app)]
+        shown = shown_lines(app)
         assert any(f"Due {view.quote.due} EUR" in line for line in shown), "\n".join(shown)
         assert not any("━" in line for line in shown)  # no room for the tier's progress
         await press(pilot, "f8")  # two windows over it, grown back meanwhile
