@@ -45,6 +45,9 @@ class PosModal(StaysUp, ModalScreen[R]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    #: Where a checkout key is refused, as its toast says it: "F9 is not taken here".
+    REFUSED_WHERE = "here"
+
     def holds_typing(self) -> bool:
         """Something typed or chosen in this window that closing it would lose."""
         return False
@@ -66,8 +69,8 @@ class PosModal(StaysUp, ModalScreen[R]):
         event.prevent_default()
         if self.holds_typing():
             self.notify(
-                f"{key.upper()} is not taken here: finish this window (Enter) or close it "
-                f"(Esc), then press {key.upper()} again.",
+                f"{key.upper()} is not taken {self.REFUSED_WHERE}: finish this window "
+                f"(Enter) or close it (Esc), then press {key.upper()} again.",
                 severity="warning",
             )
             return

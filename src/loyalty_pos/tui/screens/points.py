@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
@@ -17,9 +16,6 @@ from ..messages import BasketChanged, CodeScanned, ServiceDone, ServiceRefused
 from ..session import BasketView
 from ..words import money, points
 from .base import PosModal
-
-#: The checkout's keys that would change the basket or open another window behind this one.
-_CHECKOUT_KEYS = {"f2", "f3", "f4", "f6", "f7", "f8", "f10"}
 
 
 class PointsScreen(PosModal[BasketView]):
@@ -85,15 +81,12 @@ class PointsScreen(PosModal[BasketView]):
         )
         return True
 
-    def on_key(self, event: events.Key) -> None:
-        if event.key in _CHECKOUT_KEYS:
-            event.stop()
-            event.prevent_default()
-            self.notify(
-                f"{event.key.upper()} is not taken while paying with points: Enter pays, "
-                "Esc closes this window; then press it again.",
-                severity="warning",
-            )
+    REFUSED_WHERE = "while paying with points"
+
+    def holds_typing(self) -> bool:
+        """Always: the checkout's other keys would change the basket behind the window, as a
+        scan would, so they are refused (``PosModal.on_key``) even with nothing typed."""
+        return True
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
