@@ -1228,11 +1228,10 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
         if event.get("member_id"):
             by_member.setdefault(event["member_id"], []).append(event)
     for row in t.store.query(
-        "SELECT member_id, base_lots, base_debt, base_seq, base_punch, punch FROM members"
+        "SELECT member_id, base_lots, base_debt, base_owed, base_seq, base_punch, punch "
+        "FROM members"
     ):
-        account = Account(
-            tuple(Lot.from_json(lot) for lot in _loads(row["base_lots"])), row["base_debt"]
-        )
+        account = t.store.base_account(row)
         punch = dict(_loads(row["base_punch"]))
         for event in by_member.get(row["member_id"], []):
             if event["seq"] > row["base_seq"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
@@ -11,7 +10,7 @@ from typing import Any
 from .checkout import Terminal
 from .domain.accounting import POINT_EVENTS, apply_event, event_day
 from .domain.errors import LoyaltyPosError, Refused
-from .domain.lots import Account, Lot
+from .domain.lots import Account
 from .domain.metrics import balance_figures, period_report, points_value
 from .store.db import MEMBERS_PULLED_AT, utc_iso
 
@@ -83,8 +82,7 @@ class BalanceReplay:
     def _base(self, member_id: str) -> Account:
         row = self.t.store.member(member_id)
         assert row is not None  # read with the other members' bases
-        lots = tuple(Lot.from_json(lot) for lot in json.loads(row["base_lots"]))
-        return Account(lots, row["base_debt"])
+        return self.t.store.base_account(row)
 
     def balances(self) -> dict[str, int]:
         replayed = {m: account.balance(self.on) for m, account in self.accounts.items()}

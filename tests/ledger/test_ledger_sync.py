@@ -52,6 +52,8 @@ def test_pushed_journal_comes_back_in_the_pull_snapshot(ledger: LedgerServer) ->
         "balance": 60,
         "lots": [{"points": 60, "earned_at": sale["lots"][0]["earned_at"], "expires_at": expires}],
         "written_off": [],
+        "owed": [],
+        "covered": [],
         "status": "active",
         "punch": {"COFFEE": 1},
         "last_birthday_bonus": None,

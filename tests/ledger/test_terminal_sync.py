@@ -1088,6 +1088,50 @@ def test_points_given_back_lapsed_to_a_member_in_debt_leave_the_debt_at_both_end
     assert svc.balance(t, ANNA)["balance"] == at_ledger["spendable_balance"] < 0
 
 
+def test_returning_a_sale_paid_with_a_returned_sales_points_gives_back_what_paid_their_debt(
+    store, tmp_path
+) -> None:
+    """Sale A earns Anna points, sale B pays with them, A is returned (a debt: they were spent),
+    sale C's points pay that debt, and B is returned after A's points would have lapsed: A's
+    points B gives back settle A's debt, so C's points come back, at the till and the ledger
+    alike (before, both left her nothing of C's). A second till pulls what is owed with her."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    today = t.now()
+    a = svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 4)]), at=today - timedelta(400))
+    sync(t)
+    b = svc.checkout(
+        t, ANNA, svc.resolve_items(t, [("BOOK-COOK", 1)]), "max", at=today - timedelta(395)
+    )
+    spent = b["points_redeemed"]
+    assert 0 < spent <= a["points_earned"]
+    sync(t)
+    a_back = svc.refund(t, a["receipt_id"], None, "1234", at=today - timedelta(390))
+    assert a_back["balance"] == b["balance"] - a["points_earned"]  # spent by B: taken elsewhere
+    sync(t)
+    c = svc.checkout(t, ANNA, svc.resolve_items(t, [("MASCARA", 12)]), at=today - timedelta(300))
+    assert c["points_earned"] > spent
+    sync(t)
+    other = till(store, tmp_path / "t2", "T2")
+    sync(other)
+    assert other.store.account("M0001") == t.store.account("M0001")  # what is owed, covered
+    assert t.store.account("M0001").owed
+
+    back = svc.refund(t, b["receipt_id"], None, "1234")  # A's points lapsed 35 days ago
+    assert back["balance"] == c["points_earned"]
+    sync(t)
+    at_ledger = ledger_member(store, "M0001")
+    assert at_ledger["spendable_balance"] == at_ledger["balance"] == c["points_earned"]
+    assert _lots(at_ledger["lots"]) == _cached_lots(t, "M0001")
+    assert (at_ledger["debt"], at_ledger["owed"], at_ledger["covered"]) == (0, [], [])
+    assert svc.balance(t, ANNA)["balance"] == c["points_earned"]
+    audit = store.admin.get("/v1/audit").json()
+    assert (audit["sum_of_balances"], audit["members_mismatched"]) == (0, [])
+    assert svc.verify(t)["ok"]
+    sync(other)
+    assert svc.balance(other, ANNA)["balance"] == c["points_earned"]
+
+
 def test_a_till_set_up_with_its_own_program_file_sells_by_the_ledgers_after_a_sync(
     store, tmp_path
 ) -> None:

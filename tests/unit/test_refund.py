@@ -11,7 +11,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from loyalty_pos.domain.accounting import apply_event
+from loyalty_pos.domain.accounting import after_checkout, after_refund, apply_event
 from loyalty_pos.domain.errors import Refused
 from loyalty_pos.domain.lots import Account, Lot, at_most
 from loyalty_pos.domain.quote import BasketLine, MemberState, OriginalSale, quote, refund
@@ -584,3 +584,101 @@ def test_refunds_in_any_order_never_ask_for_money_nor_give_back_more_than_was_re
         assert value <= worth
     assert sum(m for m, _ in back) == s.total - s.points_value
     assert sum(points for _, points in back) == s.points_redeemed
+
+
+# A sale's points spent by a second sale, the first returned (its points taken back are owed),
+# then the second returned: its points given back settle what is owed of them first.
+A_DAY, B_DAY, A_BACK, C_DAY = (
+    date(2026, 1, 10),
+    date(2026, 2, 1),
+    date(2026, 3, 1),
+    date(2026, 4, 1),
+)
+A_LOT = Lot(400, A_DAY, date(2027, 1, 10))
+
+
+def _a_spent_by_b_then_a_returned(other: tuple[Lot, ...] = ()) -> tuple[Account, tuple[Lot, ...]]:
+    """Sale A earns 400 (a year's lot), sale B pays 400 points (A's, first to expire), A is
+    returned: the account after that, and the lots B spent (what B's refund gives back)."""
+    earned = after_checkout(Account(other), A_DAY, 0, [A_LOT])
+    b_spent = earned.spend(400, B_DAY, allow_debt=True)[1]
+    assert b_spent == (A_LOT,)
+    paid = after_checkout(earned, B_DAY, 400, [])
+    return after_refund(paid, A_BACK, 400, [A_LOT], []), b_spent
+
+
+@pytest.mark.parametrize("b_back", [date(2026, 6, 1), date(2027, 2, 1)], ids=["live", "lapsed"])
+def test_returning_the_sale_that_spent_a_returned_sales_points_gives_back_what_paid_their_debt(
+    b_back: date,
+) -> None:
+    """A's return left a debt of 400 that C's 400 paid. B's return gives back A's 400: they
+    settle that debt, so C's points come back with C's dates; before, they paid it a second
+    time (and after A's lot lapsed, came back lapsed: the member had 0 instead of C's 400)."""
+    a_back, b_spent = _a_spent_by_b_then_a_returned()
+    assert (a_back.balance(A_BACK), a_back.owed) == (-400, (A_LOT,))
+    c_lot = Lot(400, C_DAY, date(2027, 4, 1))
+    c_paid = after_checkout(a_back, C_DAY, 0, [c_lot])
+    assert (c_paid.balance(C_DAY), c_paid.covered) == (0, (c_lot,))
+    b_back_account = after_refund(c_paid, b_back, 0, [], b_spent)
+    assert b_back_account.lots == (c_lot,)
+    assert b_back_account.balance(b_back) == 400
+    assert (b_back_account.debt, b_back_account.owed, b_back_account.covered) == (0, (), ())
+
+
+def test_returning_both_sales_after_the_points_lapsed_leaves_no_debt_for_nothing() -> None:
+    """Nothing paid A's debt before B came back after A's lot lapsed: the points B gives back
+    are the very points owed, lapsed or not; before, they came back lapsed and the member was
+    left owing 400 for two sales both returned."""
+    a_back, b_spent = _a_spent_by_b_then_a_returned()
+    after = after_refund(a_back, date(2027, 2, 1), 0, [], b_spent)
+    assert (after.balance(date(2027, 2, 1)), after.debt, after.lots) == (0, 0, ())
+
+
+def test_points_taken_instead_of_a_returned_sales_spent_points_come_back_with_their_dates() -> None:
+    """With other points held, A's return takes 400 of them in place of A's spent ones (no
+    debt). B's return after A's lot lapsed gives those 400 back as they were: before, it gave
+    back A's lapsed lot and the member kept 600 of 1,000 points never spent."""
+    forever = Lot(1000, date(2025, 6, 1), None)
+    a_back, b_spent = _a_spent_by_b_then_a_returned((forever,))
+    assert (a_back.lots, a_back.debt) == ((Lot(600, *_dates(forever)),), 0)
+    assert a_back.covered == (Lot(400, *_dates(forever)),)
+    after = after_refund(a_back, date(2027, 2, 1), 0, [], b_spent)
+    assert (after.lots, after.balance(date(2027, 2, 1))) == ((forever,), 1000)
+
+
+def _dates(lot: Lot) -> tuple[date, date | None]:
+    return lot.earned_at, lot.expires_at
+
+
+@given(
+    held=st.integers(0, 800),
+    earned=st.integers(1, 800),
+    paid=st.integers(1, 1600),
+    b_earned=st.integers(0, 400),
+    later=st.integers(0, 800),
+    clawback=st.integers(0, 300),
+    back_days=st.integers(30, 800),
+)
+def test_returning_a_sale_and_the_one_that_spent_its_points_leaves_the_rest_as_it_was(
+    held: int, earned: int, paid: int, b_earned: int, later: int, clawback: int, back_days: int
+) -> None:
+    """Whatever the member held before (``held``, never lapsing), however much of A's points
+    and their own B paid with, whatever B earned (a year's lot), whatever they earn or lose in
+    between (``later``, never lapsing; a clawback), and whether A's and B's lots have lapsed by
+    B's return: once both sales are returned the member has what they had without them."""
+    other = (Lot(held, date(2025, 6, 1), None),) if held else ()
+    earned_acc = after_checkout(Account(other), A_DAY, 0, [Lot(earned, *_dates(A_LOT))])
+    paid = min(paid, earned_acc.balance(B_DAY))
+    b_spent = earned_acc.spend(paid, B_DAY, allow_debt=False)[1]
+    b_lots = [Lot(b_earned, B_DAY, date(2027, 2, 1))] if b_earned else []
+    acc = after_checkout(earned_acc, B_DAY, paid, b_lots)
+    acc = after_refund(acc, A_BACK, earned, [Lot(earned, *_dates(A_LOT))], [])
+    acc = acc.take(clawback, A_BACK, allow_debt=True)
+    if later:
+        acc = after_checkout(acc, C_DAY, 0, [Lot(later, C_DAY, None)])
+    b_back = date.fromordinal(C_DAY.toordinal() + back_days)
+    acc = after_refund(acc, b_back, b_earned, b_lots, b_spent)
+    assert acc.balance(b_back) == held + later - clawback
+    assert sum(lot.points for lot in acc.covered) <= sum(lot.points for lot in acc.owed)
+    if not clawback:  # a clawback's debt paid by later points may leave a pair owed and covered
+        assert (acc.owed, acc.covered) == ((), ())

@@ -12,9 +12,10 @@ returning the goods never renews them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 
 @functools.lru_cache(maxsize=1024)
@@ -70,10 +71,44 @@ def expiry_date(earned: datetime | date, days: int) -> date | None:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A member's points: live and lapsed lots plus any debt. Pure value; every change returns a new one."""
+    """A member's points: live and lapsed lots plus any debt. Pure value; every change returns a new one.
+
+    ``owed`` and ``covered`` remember what a refund took back in place of points already spent
+    (the sale that earned them is returned after another sale paid with them): ``owed``, those
+    points under the dates of the lot they were taken back for; ``covered``, the member's other
+    points that made up for them (taken instead, or earnings that paid the debt since), under
+    their own dates. When the sale that spent them is returned too, its points of those dates
+    come back and settle what is owed of them first: the debt left falls by that much and the
+    points that covered it come back to the member. Without this, the first refund's debt would
+    be paid twice (once by the member's other points, once by the returned ones), and points
+    returned after their lot lapsed would leave the debt standing.
+
+    Neither counts in the balance; ``covered`` never holds more than ``owed``.
+    """
 
     lots: tuple[Lot, ...] = ()
     debt: int = 0
+    owed: tuple[Lot, ...] = ()
+    covered: tuple[Lot, ...] = ()
+
+    def owed_json(self) -> dict[str, list[dict[str, object]]] | None:
+        """``owed`` and ``covered`` as stored beside the lots; None when there are none."""
+        if not self.owed and not self.covered:
+            return None
+        return {
+            "owed": [lot.to_json() for lot in self.owed],
+            "covered": [lot.to_json() for lot in self.covered],
+        }
+
+    def with_owed_json(self, stored: Mapping[str, Any] | None) -> Account:
+        """This account with the ``owed`` and ``covered`` of ``owed_json`` (None: none)."""
+        if not stored:
+            return self
+        return replace(
+            self,
+            owed=tuple(Lot.from_json(lot) for lot in stored.get("owed") or ()),
+            covered=tuple(Lot.from_json(lot) for lot in stored.get("covered") or ()),
+        )
 
     def balance(self, on: date) -> int:
         """Spendable balance on ``on``: live lots less debt (negative when in debt)."""
@@ -92,15 +127,21 @@ class Account:
         """Add lots; debt is paid off first, from the lots that expire first."""
         debt = self.debt
         added: list[Lot] = []
+        paid: list[Lot] = []
         for lot in sorted(new_lots, key=_expiry_order):
             pay = min(debt, lot.points)
             debt -= pay
             if not pay:
                 if lot.points:
                     added.append(lot)
-            elif lot.points - pay:
+                continue
+            if lot.points - pay:
                 added.append(Lot(lot.points - pay, lot.earned_at, lot.expires_at))
-        return Account(merged([*self.lots, *added]), debt)
+            paid.append(Lot(pay, lot.earned_at, lot.expires_at))
+        if not self.owed or not paid:
+            return Account(merged([*self.lots, *added]), debt, self.owed, self.covered)
+        owed, covered = _netted(self.owed, [*self.covered, *paid])
+        return Account(merged([*self.lots, *added]), debt, owed, covered)
 
     def take(self, points: int, on: date, allow_debt: bool, prefer: Sequence[Lot] = ()) -> Account:
         """Take ``points`` from the live lots, first-to-expire first. Shortfall becomes debt if allowed.
@@ -109,7 +150,8 @@ class Account:
         the lots its sale earned): up to each one's points, from the lot of the same earning day
         and expiry, as far as it still holds them. That lot may have lapsed since: the points it
         still holds lapsed unused, and a refund takes them from there rather than from the
-        member's other points (only what the member spent of them comes from those).
+        member's other points (only what the member spent of them comes from those, and is
+        remembered as ``owed``).
         """
         return self.spend(points, on, allow_debt, prefer)[0]
 
@@ -127,6 +169,7 @@ class Account:
             key=lambda i: _expiry_order(self.lots[i]),
         )
         held = [i for i, lot in enumerate(self.lots) if lot.points] if prefer else ordered
+        missing: list[Lot] = []  # the parts of the preferred lots already spent
         for wanted in prefer:
             want = min(wanted.points, remaining)
             for i in held:
@@ -139,12 +182,22 @@ class Account:
                 taken[i] = taken.get(i, 0) + part
                 want -= part
                 remaining -= part
+            if want:
+                missing.append(Lot(want, wanted.earned_at, wanted.expires_at))
+        instead = sum(lot.points for lot in missing) if missing else 0  # others' or debt
+        stand_ins: list[Lot] = []
         for i in ordered:
             if not remaining:
                 break
             part = min(remaining, self.lots[i].points - taken.get(i, 0))
+            if not part:
+                continue
             taken[i] = taken.get(i, 0) + part
             remaining -= part
+            if instead:
+                lot = self.lots[i]
+                stand_ins.append(Lot(min(part, instead), lot.earned_at, lot.expires_at))
+                instead -= stand_ins[-1].points
         if remaining and not allow_debt:
             raise ValueError("not enough points")
         lots = [
@@ -156,22 +209,79 @@ class Account:
             for i in sorted(taken, key=lambda i: _expiry_order(self.lots[i]))
             if taken[i]
         )
-        return Account(tuple(lot for lot in lots if lot.points), self.debt + remaining), spent
+        owed, covered = self.owed, self.covered
+        if missing:
+            owed, covered = _netted([*owed, *missing], [*covered, *stand_ins])
+        kept = tuple(lot for lot in lots if lot.points)
+        return Account(kept, self.debt + remaining, owed, covered), spent
 
     def restore(self, lots: Sequence[Lot], on: date) -> Account:
-        """Give back lots a sale spent, with the dates they had. Those still live on ``on`` pay
-        any debt first, as earnings do; those that lapsed meanwhile come back lapsed: an expired
-        point is gone (it pays no debt, and the ledger's next expiry run writes it off)."""
-        account = self.earn([lot for lot in lots if lot.live_on(on)])
-        lapsed = [lot for lot in lots if lot.points and not lot.live_on(on)]
+        """Give back lots a sale spent, with the dates they had. Points of the dates of lots a
+        refund took back after they were spent settle what is ``owed`` of them first, lapsed or
+        not: the debt left falls by that much, and past it the points that ``covered`` it come
+        back (with their own dates). The others still live on ``on`` pay any debt first, as
+        earnings do; those that lapsed meanwhile come back lapsed: an expired point is gone (it
+        pays no debt, and the ledger's next expiry run writes it off)."""
+        account, rest = self._settle(lots) if self.owed else (self, lots)
+        live = account.earn([lot for lot in rest if lot.live_on(on)])
+        lapsed = [lot for lot in rest if lot.points and not lot.live_on(on)]
         if not lapsed:
-            return account
-        return Account(merged(list(account.lots) + lapsed), account.debt)
+            return live
+        return replace(live, lots=merged([*live.lots, *lapsed]))
+
+    def _settle(self, lots: Sequence[Lot]) -> tuple[Account, Sequence[Lot]]:
+        """``restore``'s first step: the account once ``lots`` settled what is ``owed`` of their
+        dates, and what is left of them to give back. Never more than the debt and the covering
+        points together, so the account gains exactly the points given back."""
+        owed = _by_dates(self.owed)
+        room = self.debt + sum(lot.points for lot in self.covered)
+        rest: list[Lot] = []
+        settled = 0
+        for lot in lots:
+            key = (lot.earned_at, lot.expires_at)
+            part = min(lot.points, owed.get(key, 0), room - settled)
+            if part:
+                owed[key] -= part
+                settled += part
+            if lot.points - part:
+                rest.append(Lot(lot.points - part, lot.earned_at, lot.expires_at))
+        if not settled:
+            return self, lots
+        paid = min(settled, self.debt)
+        back = settled - paid
+        held = sum(lot.points for lot in self.covered)
+        released = latest_first(self.covered, 0, back)
+        still = latest_first(self.covered, back, held - back)
+        left, covered = _netted([Lot(n, *key) for key, n in owed.items()], still)
+        return Account(merged([*self.lots, *released]), self.debt - paid, left, covered), rest
 
     def expire(self, on: date) -> tuple[Account, list[Lot]]:
         """Drop lapsed lots; returns the new account and the lots that lapsed (for expire events)."""
         lapsed = [lot for lot in self.lots if not lot.live_on(on)]
-        return Account(tuple(lot for lot in self.lots if lot.live_on(on)), self.debt), lapsed
+        return replace(self, lots=tuple(lot for lot in self.lots if lot.live_on(on))), lapsed
+
+
+def _netted(owed: Sequence[Lot], covered: Sequence[Lot]) -> tuple[tuple[Lot, ...], tuple[Lot, ...]]:
+    """``Account.owed`` and ``Account.covered`` kept small: points of the same dates in both
+    cancel out (points that covered a debt were themselves taken back later: what covered them
+    covers the first debt), and ``covered`` keeps at most as many points as are ``owed``, the
+    latest-expiring. Neither changes what any later refund gives back."""
+    owed_by, covered_by = _by_dates(owed), _by_dates(covered)
+    for key in owed_by.keys() & covered_by.keys():
+        both = min(owed_by[key], covered_by[key])
+        owed_by[key] -= both
+        covered_by[key] -= both
+    left = merged(Lot(n, *key) for key, n in owed_by.items())
+    held = (Lot(n, *key) for key, n in covered_by.items() if n)
+    return left, merged(latest_first(tuple(held), 0, sum(lot.points for lot in left)))
+
+
+def _by_dates(lots: Iterable[Lot]) -> dict[tuple[date, date | None], int]:
+    points: dict[tuple[date, date | None], int] = {}
+    for lot in lots:
+        key = (lot.earned_at, lot.expires_at)
+        points[key] = points.get(key, 0) + lot.points
+    return points
 
 
 def merged(lots: Iterable[Lot]) -> tuple[Lot, ...]:

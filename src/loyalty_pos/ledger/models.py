@@ -143,6 +143,18 @@ class MemberSnapshot(_Out):
         "unused from it, and a sale dated before the run pays from it, not from the member's "
         "other points.",
     )
+    owed: list[LotOut] = Field(
+        default_factory=list,
+        description="Points a refund took back after the member had spent them, under the "
+        "dates of the lot they were taken back for; the return of the sale that spent them "
+        "settles them first (the debt falls, and the points in covered come back). Left out "
+        "by earlier ledgers (none).",
+    )
+    covered: list[LotOut] = Field(
+        default_factory=list,
+        description="The member's points that made up for owed (taken instead, or earnings "
+        "that paid the debt), under their own dates; not in the balance.",
+    )
     status: str
     punch: dict[str, int]
     last_birthday_bonus: str | None

@@ -13,7 +13,7 @@ Accounts: ``member:<id>``, ``program:issued`` (points earned at checkouts), ``pr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -123,6 +123,9 @@ class MemberRecord(NamedTuple):
             state["bonus_days"] = self.bonus_days
         if self.written_off:
             state["written_off"] = [lot.to_json() for lot in self.written_off]
+        owed = self.account.owed_json()  # what a refund left owed: rare, written when any
+        if owed is not None:
+            state.update(owed)
         return canonical.dumps(state)
 
     @staticmethod
@@ -136,7 +139,7 @@ class MemberRecord(NamedTuple):
             birthday=d["birthday"],
             status=d["status"],
             cards=tuple((c, s) for c, s in d["cards"]),
-            account=Account(tuple(Lot.from_json(x) for x in d["lots"]), d["debt"]),
+            account=_account(d),
             punch=d["punch"],
             last_birthday_bonus=d["last_birthday_bonus"],
             counted_through=d["counted_through"],
@@ -227,12 +230,18 @@ def _lots(lots: Iterable[wire.LotIn]) -> list[Lot]:
     return [Lot(lot.points, lot.earned_at, lot.expires_at) for lot in lots]
 
 
+def _account(state: Mapping[str, Any]) -> Account:
+    """A stored record's account: its lots and debt, and what a refund left owed if any."""
+    lots = tuple(Lot.from_json(x) for x in state["lots"])
+    return Account(lots, state["debt"]).with_owed_json(state)
+
+
 def _compact(account: Account) -> Account:
     """Lots of the same earning day and expiry are one lot: they are spent and lapse together.
     Most accounts have none to merge, and come back as they are."""
     if len({(lot.earned_at, lot.expires_at) for lot in account.lots}) == len(account.lots):
         return account
-    return Account(merged(account.lots), account.debt)
+    return replace(account, lots=merged(account.lots))
 
 
 def _one(day: str | None) -> tuple[str, ...]:
@@ -498,7 +507,7 @@ def _take(
     account, off = record.account, record.written_off
     if not off or points <= 0:
         return account.take(points, on, allow_debt=True, prefer=prefer)
-    combined, spent = Account(account.lots + off, account.debt).spend(
+    combined, spent = replace(account, lots=account.lots + off).spend(
         points, on, allow_debt=True, prefer=prefer
     )
     own, rest = _by_key(account.lots), _by_key(off)
@@ -513,7 +522,7 @@ def _take(
         acc = member_account(record.member_id)
         transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
         changes["written_off"] = tuple(Lot(n, *key) for key, n in rest.items() if n)
-    return _compact(Account(tuple(Lot(n, *key) for key, n in own.items() if n), combined.debt))
+    return _compact(replace(combined, lots=tuple(Lot(n, *key) for key, n in own.items() if n)))
 
 
 def _by_key(lots: Iterable[Lot]) -> dict[tuple[date, date | None], int]:
@@ -567,7 +576,7 @@ def _expire(book: Book, e: wire.Expire, gseq: int, occurred_us: int) -> Posted:
     if lot not in lots:
         raise EventInvalid(f"member {e.member_id} has no such lot to expire")
     lots.remove(lot)
-    account = Account(tuple(lots), record.account.debt)
+    account = replace(record.account, lots=tuple(lots))
     transfer = Transfer(
         "expire", member_account(record.member_id), EXPIRED, e.points, record.member_id
     )

@@ -1458,6 +1458,10 @@ class LedgerStore:
             # lapsed lots the expiry runs wrote off, not in the balance: a refund takes the
             # points of its sale that lapsed unused from these (``posting._from_written_off``)
             "written_off": [lot.to_json() for lot in record.written_off],
+            # what a refund took back after the points were spent, and what covered it: the
+            # return of the sale that spent them settles it (``Account.owed``)
+            "owed": [lot.to_json() for lot in record.account.owed],
+            "covered": [lot.to_json() for lot in record.account.covered],
             "status": record.status,
             "punch": dict(record.punch),
             "last_birthday_bonus": record.last_birthday_bonus,

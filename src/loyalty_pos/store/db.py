@@ -305,17 +305,32 @@ class Store:
             row = self.member(member_id)
         if row is None:
             return Account()
-        return Account(
+        account = Account(
             tuple(Lot.from_json(lot) for lot in canonical.loads(row["lots"])), row["debt"]
         )
+        owed = row["owed"]
+        return account.with_owed_json(canonical.loads(owed)) if owed else account
+
+    @staticmethod
+    def base_account(row: sqlite3.Row) -> Account:
+        """The member's account as of their last ledger snapshot (``base_lots``, ``base_debt``,
+        ``base_owed`` of ``row``, the member's row): what this terminal's events since
+        ``base_seq`` replay on."""
+        account = Account(
+            tuple(Lot.from_json(lot) for lot in canonical.loads(row["base_lots"])),
+            row["base_debt"],
+        )
+        owed = row["base_owed"]
+        return account.with_owed_json(canonical.loads(owed)) if owed else account
 
     def save_account(self, member_id: str, account: Account, before: Account | None = None) -> None:
-        """Store the member's lots and debt; ``before`` (what is stored now) skips a no-op."""
-        if before is not None and before.lots == account.lots and before.debt == account.debt:
+        """Store the member's lots and debt (and what a refund left ``owed``); ``before`` (what
+        is stored now) skips a no-op."""
+        if before == account:
             return
         self.conn.execute(
-            "UPDATE members SET lots = ?, debt = ? WHERE member_id = ?",
-            (_lots_text(account), account.debt, member_id),
+            "UPDATE members SET lots = ?, debt = ?, owed = ? WHERE member_id = ?",
+            (_lots_text(account), account.debt, owed_text(account), member_id),
         )
 
     def replace_members(
@@ -331,7 +346,14 @@ class Store:
         statements (a pull page)."""
         self.conn.executemany(
             _UPSERT_MEMBER,
-            [{**m, "lots": _lots_text(accounts[m["member_id"]])} for m in members],
+            [
+                {
+                    **m,
+                    "lots": _lots_text(accounts[m["member_id"]]),
+                    "owed": owed_text(accounts[m["member_id"]]),
+                }
+                for m in members
+            ],
         )
         self.conn.executemany(
             "INSERT INTO cards (card, member_id, status) VALUES (?, ?, ?) ON CONFLICT(card) "
@@ -727,6 +749,8 @@ SNAPSHOT_COLUMNS = (
     "base_punch",
     "base_last_birthday_bonus",
     "enrolled_at",
+    "owed",
+    "base_owed",
 )
 _UPSERT_MEMBER = (
     f"INSERT INTO members ({', '.join(SNAPSHOT_COLUMNS)}) "
@@ -747,6 +771,13 @@ _ADD_SPEND_DAY = (
 def _lots_text(account: Account) -> str:
     """``members.lots``: the account's lots as JSON; spent lots are not kept."""
     return canonical.dumps([lot.to_json() for lot in account.lots if lot.points])
+
+
+def owed_text(account: Account) -> str | None:
+    """``members.owed``: what a refund left owed and what covered it (``Account.owed``), as
+    JSON; NULL when there is none, as for nearly every member."""
+    stored = account.owed_json()
+    return None if stored is None else canonical.dumps(stored)
 
 
 @contextmanager

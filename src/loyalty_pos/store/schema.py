@@ -335,6 +335,23 @@ def m007_enrolment_from_the_ledger(db: Database) -> None:
     db.execute("ALTER TABLE members ADD COLUMN enrolled_at TEXT")
 
 
+@migrations()
+def m008_points_owed_by_a_refund(db: Database) -> None:
+    """``members.owed`` (and ``base_owed``, as of the member's last snapshot): the points a
+    refund took back after the member had spent them, and the points that covered them
+    (``Account.owed``, ``Account.covered``), as JSON; NULL for a member without any. When the
+    sale that spent them is returned too, its points settle that first instead of paying the
+    debt a second time.
+
+    Nothing is rewritten: a member's cached account keeps what the release before computed.
+    Where the events ``verify`` replays for a member (those since their last snapshot: all of
+    them at a till without a ledger) hold such a refund followed by the return of the sale
+    that spent the points, the replay now differs from the cache and ``verify`` names the
+    member; nowhere else does anything change."""
+    db.execute("ALTER TABLE members ADD COLUMN owed TEXT")
+    db.execute("ALTER TABLE members ADD COLUMN base_owed TEXT")
+
+
 def sale_moment(conn: sqlite3.Connection, receipt_id: str | None) -> str | None:
     """The ``occurred_at`` (journal column: UTC, to the second) of this terminal's sale
     ``receipt_id``, found by its seq; None when the journal holds no such sale."""

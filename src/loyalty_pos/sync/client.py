@@ -37,7 +37,7 @@ from ..domain.accounting import apply_event, punch_after
 from ..domain.errors import AuthError, LoyaltyPosError, Refused
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program, program_to_json
-from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us
+from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us, owed_text
 from .deadline import deadline
 from .deadline import transport as deadline_transport
 
@@ -557,7 +557,8 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
             base_spend.extend(_dated_spend(member_id, dated))
         base_punch = dict(snap.get("punch") or {})
         punch = dict(base_punch)
-        account = Account(tuple(lots), debt)
+        base = Account(tuple(lots), debt).with_owed_json(snap)  # "owed", "covered" when any
+        account = base
         last_bonus = snap.get("last_birthday_bonus")
         for event in own.get(member_id, ()):
             account = apply_event(account, event)
@@ -581,6 +582,7 @@ def apply_snapshots(t: Terminal, snaps: Sequence[Mapping[str, Any]]) -> None:
                 "last_birthday_bonus": last_bonus,
                 "base_lots": json.dumps([lot.to_json() for lot in lots]),
                 "base_debt": debt,
+                "base_owed": owed_text(base),
                 "base_seq": base_seq,
                 "base_spend_minor": int(snap.get("qualifying_spend_minor") or 0),
                 "base_spend_dated": 0 if dated is None else 1,
