@@ -447,7 +447,7 @@ def _price_basket(
         if redeem not in (None, 0):
             raise RedeemRefused("This member is frozen: points cannot be paid.", limit="frozen")
         q = quote(t.program, lines, None, now)
-        return replace(q, limits=fixed_limits(RedeemCap(0, Decimal(0), "frozen"))), member
+        return q._replace(limits=fixed_limits(RedeemCap(0, Decimal(0), "frozen"))), member
     cap = offline_cap(t, member.member_id, now) if member else None
     q = quote(t.program, lines, member.state if member else None, now, redeem, cap)
     return q, member
