@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import canonical
 from .config import TerminalConfig, pin_matches
@@ -117,9 +117,9 @@ class Terminal:
 # -- reading state --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class MemberView:
-    """A member as the app and the CLI show them, as of ``now``."""
+class MemberView(NamedTuple):
+    """A member as the app and the CLI show them, as of ``now``. A named tuple rather than a
+    frozen dataclass (as ``quote.QuoteLine``): every sale with a card makes one."""
 
     member_id: str
     name: str
@@ -129,7 +129,7 @@ class MemberView:
     tier: TierStatus
     state: MemberState
     account: Account  # the cached lots and debt this view was computed from
-    program: Program = field(repr=False)
+    program: Program
     now: datetime  # the moment it is the member as of
     card_blocked: bool = False  # the card it was found by is blocked (reported lost)
 

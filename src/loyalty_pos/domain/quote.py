@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
+from types import MappingProxyType
 from typing import NamedTuple
 
 from .errors import RedeemRefused, Refused
@@ -23,6 +24,8 @@ from .program import Program, Promotion
 from .tiers import TierStatus, tier_status
 
 MAX = "max"
+#: ``MemberState.punch`` of a member without counters: read-only, so one can serve them all.
+_NO_PUNCHES: Mapping[str, int] = MappingProxyType({})
 #: Units of one item on one basket line: more is a slip (a code typed into the quantity).
 MAX_QTY = 999
 
@@ -44,8 +47,7 @@ class BasketLine:
             raise Refused(f"price of {self.sku} must not be negative (got {self.unit_price})")
 
 
-@dataclass(frozen=True, slots=True)
-class MemberState:
+class MemberState(NamedTuple):
     """What the quote needs to know of the member, as it stands before this checkout.
 
     Attributes:
@@ -54,13 +56,15 @@ class MemberState:
         qualifying_spend: money paid in the tier window before this checkout.
         punch: per-SKU punch-card counters (member-scope ``nth_free``).
         status: "active", "frozen" or "provisional" (enrolled at a till, not yet seen by the ledger).
+
+    A named tuple, as ``QuoteLine``: every sale with a card makes one.
     """
 
     member_id: str
     balance: int
     tier: str
     qualifying_spend: Decimal
-    punch: Mapping[str, int] = field(default_factory=dict)
+    punch: Mapping[str, int] = _NO_PUNCHES
     birthday: date | None = None
     last_birthday_bonus: date | None = None
     status: str = "active"

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from .program import Program, Tier
 
 
-@dataclass(frozen=True, slots=True)
-class TierStatus:
+class TierStatus(NamedTuple):
+    """A member's tier for their qualifying spend, and how far the next one is. A named tuple
+    rather than a frozen dataclass (as ``quote.QuoteLine``): a sale with a card makes two."""
+
     tier: Tier
     spend: Decimal
     next_tier: Tier | None
