@@ -416,6 +416,8 @@ class Store:
         """
         start = utc_iso(since)
         day = date.fromisoformat(start[:10])
+        # The ledger's moments are compared only for a member whose pull sent them.
+        dated = member["base_spend_dated"]
         # Numbered parameters, bound from a tuple: the same values as names, without the look-up
         # of each name in a dict.
         row = self.one(
@@ -431,10 +433,10 @@ class Store:
             "AND spend_at > ?7 AND spend_at < ?8 AND seq > ?9), 0)",
             (
                 member["member_id"],
-                member["base_spend_dated"],
+                dated,
                 member["base_spend_minor"],
-                epoch_us(since),
-                epoch_us(now),
+                epoch_us(since) if dated else 0,
+                epoch_us(now) if dated else 0,
                 iso_day(day),
                 start,
                 iso_day(day + timedelta(days=1)),
