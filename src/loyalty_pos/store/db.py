@@ -99,7 +99,7 @@ def new_event_id() -> str:
 #: several times dearer.
 _CARD_SQL = (
     "SELECT c.card, c.status AS card_status, m.member_id, m.status, m.name, m.lots, m.debt, "
-    "m.punch, m.birthday, m.last_birthday_bonus, m.base_seq, m.base_spend_dated, "
+    "m.owed, m.punch, m.birthday, m.last_birthday_bonus, m.base_seq, m.base_spend_dated, "
     "m.base_spend_minor FROM cards c JOIN members m ON m.member_id = c.member_id WHERE c.card = ?"
 )
 
