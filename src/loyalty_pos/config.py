@@ -137,6 +137,16 @@ SYNC_INTERVAL_S = (5, 86_400)
 LEDGER_TIMEOUT_S = (0.5, 300.0)
 
 
+#: What a key of the wrong TOML type must be, in the words of the file's reader (the type's
+#: Python name, or a tuple's repr, said nothing to someone editing ``terminal.toml``).
+_KINDS: dict[type | tuple[type, ...], str] = {
+    str: 'text in quotes ("...")',
+    int: "a whole number",
+    (int, float): "a number",
+    list: 'a list (["...", "..."])',
+}
+
+
 def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     problems: list[str] = []
     for key, value in data.items():
@@ -151,7 +161,7 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
         table = data.get(section, {})
         value = table.get(key, default) if isinstance(table, dict) else default
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            problems.append(f"{section}.{key}: must be {getattr(kind, '__name__', kind)}")
+            problems.append(f"{section}.{key}: must be {_KINDS[kind]}, got {value!r}")
             return default
         return value
 
@@ -183,7 +193,7 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
     printed |= {f"store.footer[{i}]": line for i, line in enumerate(footer)}
     for key, line in printed.items():
         if not isinstance(line, str):
-            problems.append(f"{key}: must be str")
+            problems.append(f"{key}: must be {_KINDS[str]}, got {line!r}")
         elif problem := text_problem(line, MAX_TEXT, key):
             problems.append(problem)
     token = get("ledger", "token", str, "")

@@ -55,7 +55,16 @@ def test_the_example_config_lists_every_key_a_section_takes() -> None:
         ("terminal", "id", "T 1", "terminal.id"),
         ("terminal", "timezone", "Mars/Olympus", "unknown time zone"),
         ("terminal", "card_pattern", "([", "not a valid regular expression"),
-        ("ledger", "sync_interval_s", "often", "ledger.sync_interval_s: must be int"),
+        (
+            "ledger",
+            "sync_interval_s",
+            "often",
+            "ledger.sync_interval_s: must be a whole number, got 'often'",
+        ),
+        # QA: a quoted number said "must be (<class 'int'>, <class 'float'>)"
+        ("ledger", "timeout_s", "5", "ledger.timeout_s: must be a number, got '5'"),
+        ("store", "footer", "Thanks", 'store.footer: must be a list (["...", "..."]), got'),
+        ("terminal", "id", 1, "terminal.id: must be text in quotes"),
         # QA: 0 was taken, and the app's background sync never ran
         ("ledger", "sync_interval_s", 0, "ledger.sync_interval_s: must be 5-86400 seconds, got 0"),
         ("ledger", "sync_interval_s", -60, "ledger.sync_interval_s: must be 5-86400 seconds"),
@@ -81,7 +90,7 @@ def test_the_example_config_lists_every_key_a_section_takes() -> None:
         ("wedge", "min_length", 1, "wedge.min_length: must be 2-64"),
         # what a receipt prints: one line of printable text each
         ("store", "name", "Joe's\nShop", "store.name holds a control character (U+000A"),
-        ("store", "address", ["1 Quay", {"city": "x"}], "store.address[1]: must be str"),
+        ("store", "address", ["1 Quay", {"city": "x"}], "store.address[1]: must be text in quotes"),
         ("store", "footer", ["Thanks\x1bp"], "store.footer[0] holds a control character"),
         ("terminal", "cashier", "A" * 201, "terminal.cashier is 201 characters long"),
     ],
