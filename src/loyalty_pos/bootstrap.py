@@ -132,6 +132,11 @@ def init_terminal(
         home.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise Refused(f"The folder {home} cannot be made ({e.strerror}).") from None
+    if not os.access(home, os.W_OK | os.X_OK):  # SQLite said only "unable to open database file"
+        raise Refused(
+            f"The folder {home} cannot be written to (permission denied): give the user who runs "
+            "the till write access to it, or use another --home."
+        )
     # The cache first, with its program: the config marks the folder as a terminal's, and a
     # terminal whose cache is missing is refused as damaged (``open_store``).
     store = open_store(home / DB_FILE, create=True)

@@ -1233,3 +1233,25 @@ def test_one_moment_typed_with_two_offsets_is_one_store_time(demo) -> None:
     b = svc.checkout(demo, ANNA, svc.resolve_items(demo, [("MILK", 1)]), at=paris)
     first, second = (demo.store.event_by_receipt(x["receipt_id"]) for x in (a, b))
     assert first["occurred_at"] == second["occurred_at"] == utc.astimezone().isoformat()
+
+
+def test_init_in_a_folder_the_user_cannot_write_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: `init --home` on a folder the user may not write to said only SQLite's "The database
+    .../terminal.db could not be used: unable to open database file" (exit 1, a fault of the
+    program's). It is refused naming the folder and the permission, and leaves nothing there.
+    (os.access is stood in for: the suite may run as root, whom permissions never stop.)"""
+    from loyalty_pos import bootstrap
+
+    home = tmp_path / "till"
+    home.mkdir()
+    real_access = bootstrap.os.access
+    monkeypatch.setattr(
+        bootstrap.os, "access", lambda p, mode: False if Path(p) == home else real_access(p, mode)
+    )
+    program = Path(__file__).resolve().parents[2] / "config" / "program.example.toml"
+    with pytest.raises(Refused, match=r"cannot be written to \(permission denied\)") as e:
+        bootstrap.init_terminal(home, "T1", program, manager_pin="1234")
+    assert str(home) in str(e.value)
+    assert list(home.iterdir()) == []
