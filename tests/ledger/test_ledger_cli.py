@@ -221,6 +221,21 @@ def test_database_problems_are_sentences(
     assert code == 1 and "cannot open the ledger database" in err
 
 
+def test_a_sqlite_url_with_three_slashes_names_the_folder_it_looked_in(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """QA: the README's ``sqlite:///var/lib/loyalty/ledger.db`` is a relative path; run from
+    another folder it said "folder var/lib/loyalty does not exist" of a folder that exists."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "expire", "--db", "sqlite:///var/lib/loyalty/ledger.db")
+    assert code == 2
+    assert f"folder {tmp_path}/var/lib/loyalty does not exist" in err
+    assert "four slashes: sqlite:////var/lib/loyalty/ledger.db" in err
+    code, _, err = run(capsys, "expire", "--db", f"sqlite:///{tmp_path}/none/ledger.db")
+    assert code == 2 and f"folder {tmp_path}/none does not exist" in err
+    assert "slashes" not in err  # an absolute path needs no hint
+
+
 def test_the_real_command_fails_with_a_sentence_not_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [

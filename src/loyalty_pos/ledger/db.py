@@ -65,7 +65,16 @@ def make_engine(url: str) -> Engine:
     if parsed.drivername.startswith("sqlite"):
         database = Path(str(parsed.database))
         if not database.parent.exists():
-            raise ConfigError("--db", [f"folder {database.parent} does not exist"])
+            # sqlite:///var/lib/x.db is the relative path var/lib/x.db (SQLAlchemy's rule): say
+            # the folder as it was looked for, and how an absolute path is written.
+            where = database.parent.absolute()
+            hint = (
+                ""
+                if database.is_absolute()
+                else f" (sqlite:///{database} is a path relative to the folder the command runs"
+                f" in; the absolute path /{database} takes four slashes: sqlite:////{database})"
+            )
+            raise ConfigError("--db", [f"folder {where} does not exist{hint}"])
         engine = sa.create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
