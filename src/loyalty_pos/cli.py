@@ -132,6 +132,10 @@ def _token_arg(text: str | None) -> str:
     and ``ps``). A token piped from a file saved as "UTF-8 with BOM" starts with the mark: not
     the token's."""
     if text == "-":
+        if sys.stdin.isatty():  # typed or pasted: say what is awaited, and do not echo it
+            import getpass
+
+            return getpass.getpass("Ledger token (paste it, then Enter; it is not shown): ")
         return sys.stdin.readline().removeprefix("\ufeff")
     return text or ""
 

@@ -1298,3 +1298,28 @@ def test_wrong_pins_tried_at_the_same_time_are_checked_no_more_than_the_lockout_
     )
     assert right.returncode == 2 and json.loads(right.stderr)["reason"] == "locked"
     assert journal_lines(home) == []
+
+
+def test_token_from_a_keyboard_is_asked_for_and_not_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """QA: `init ... --token -` typed at a terminal, as the README's set-up says, waited without
+    a word for a line on stdin, and the pasted token showed on the screen. At a terminal it is
+    asked for by name, without echo; piped (``echo $TOKEN |``), it is read as before."""
+    import io
+
+    from loyalty_pos import cli
+
+    asked: list[str] = []
+
+    class Keyboard(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Keyboard("not read from here\n"))
+    monkeypatch.setattr("getpass.getpass", lambda prompt: asked.append(prompt) or "lpt_typed")
+    assert cli._token_arg("-") == "lpt_typed"
+    assert asked and "Ledger token" in asked[0] and "not shown" in asked[0]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\ufefflpt_piped\n"))
+    assert cli._token_arg("-") == "lpt_piped\n"
+    assert len(asked) == 1
