@@ -118,6 +118,45 @@ def test_a_404_at_sync_names_the_whole_address_asked(store, tmp_path) -> None:
     assert "is ledger.url" in said and "without /v1" in said
 
 
+def test_an_error_page_of_another_web_server_is_said_in_one_line(store, tmp_path) -> None:
+    """QA: ledger.url on another web server (python -m http.server, a proxy's default site):
+    the sync's sentence held the first 200 characters of its HTML error page, a dozen lines of
+    markup on the CLI and in error.log. It is the page's text, one line, without the markup."""
+    import http.server
+    import threading
+
+    page = (
+        '<!DOCTYPE HTML>\n<html lang="en">\n  <head>\n    <title>Error response</title>\n'
+        "  </head>\n  <body>\n    <h1>Error response</h1>\n    <p>Error code: 404</p>\n"
+        "    <p>Message: File not found.</p>\n" + "    <p>padding</p>\n" * 40 + "</body></html>"
+    ).encode()
+
+    class Other(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html;charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        t = till(store, tmp_path / "t1", "T1", url=f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(SyncError) as refused:
+            sync(t)
+    finally:
+        server.shutdown()
+        server.server_close()
+    said = str(refused.value)
+    assert "\n" not in said and "<" not in said, said
+    assert "Error response Error code: 404 Message: File not found." in said
+    assert said.endswith(" ...") and len(said) < 400
+
+
 def test_a_till_whose_clock_is_off_from_the_ledgers_is_told_at_sync_and_by_the_nightly_job(
     store, tmp_path
 ) -> None:

@@ -15,6 +15,7 @@ the same sync.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -166,7 +167,7 @@ class LedgerClient:
             # The whole address asked: a ledger.url with a path of its own (".../v1") shows
             # in it, where the path alone would hide it.
             asked = str(e.request.url).split("?", 1)[0]
-            said = _problem_message(e.response) or e.response.text[:200]
+            said = _problem_message(e.response) or _body_excerpt(e.response)
             hint = ""
             if status == 404:
                 hint = f" (is ledger.url {self.url} right? it is the ledger's address without /v1)"
@@ -306,6 +307,17 @@ def _problem_message(response: httpx.Response) -> str:
     if not isinstance(message, str):
         return ""
     return message if len(message) <= 300 else message[:300].rsplit(" ", 1)[0] + " ..."
+
+
+def _body_excerpt(response: httpx.Response, limit: int = 160) -> str:
+    """An answer that is not the ledger's (another web server's error page at ``ledger.url``) as
+    one line: its text without markup, spaces collapsed, cut at ``limit``. Its first 200
+    characters were said as they came, a page of HTML over a dozen lines of the sync's sentence."""
+    text = response.text
+    if "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<"):
+        text = re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def client_for(t: Terminal) -> LedgerClient:
