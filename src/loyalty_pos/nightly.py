@@ -50,7 +50,11 @@ def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path
     name = f"terminal-{now:%Y%m%d-%H%M%S}.db"
     target = folder / (name if verified else f"unverified-{name}")
     try:
-        folder.mkdir(exist_ok=True)
+        # The members' names and emails are in it: readable by the till's user only (the
+        # folder too, when made here), whatever the umask.
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o600))
+        target.chmod(0o600)
         dest = sqlite3.connect(target)
         try:
             t.store.conn.backup(dest)

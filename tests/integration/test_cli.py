@@ -1163,6 +1163,9 @@ def test_a_nightly_run_whose_verify_fails_keeps_the_good_backups_and_the_damaged
     home = _a_till_with_a_night(tmp_path)
     good = sorted((home / "backups").glob("terminal-*.db"))
     assert len(good) == 1
+    # the members' names and emails are in it: the till's user alone reads it (QA)
+    assert good[0].stat().st_mode & 0o777 == 0o600
+    assert (home / "backups").stat().st_mode & 0o777 == 0o700
     with sqlite3.connect(home / "terminal.db") as db:  # a damaged or tampered journal
         db.execute("DROP TRIGGER journal_no_update")
         db.execute(
