@@ -103,8 +103,9 @@ def init_terminal(
     token = token.strip()
     if ledger_url and not token:
         raise Refused(
-            "A terminal with a ledger needs its token: add --token (`loyalty-ledger terminal add "
-            f"{terminal_id}` prints it)."
+            "A terminal with a ledger needs its token, and none came: add --token TOKEN, or "
+            f"--token - with the token on stdin (`loyalty-ledger terminal add {terminal_id}` "
+            "prints it)."
         )
     if token and not ledger_url:
         raise Refused(

@@ -636,7 +636,7 @@ def test_init_writes_any_store_name_and_refuses_a_ledger_url_before_writing(
     init = ("init", "--terminal-id", "T3", "--program", program)
     out = run(tmp_path / "a", *init, "--ledger-url", "http://127.0.0.1:9")
     assert out.returncode == 2
-    assert "A terminal with a ledger needs its token: add --token" in out.stderr
+    assert "A terminal with a ledger needs its token, and none came: add --token" in out.stderr
     assert not (tmp_path / "a").exists()
     out = run(tmp_path / "a", *init, "--token", "t0ken")  # a token with no ledger to use it
     assert out.returncode == 2 and "add --ledger-url" in out.stderr

@@ -739,7 +739,8 @@ def test_init_reads_the_token_from_stdin_and_the_till_syncs_with_it(store, tmp_p
         )
 
     blank = init("--token", "-", stdin="\n")
-    assert blank.returncode == 2 and "needs its token" in blank.stderr
+    assert blank.returncode == 2 and "needs its token, and none came" in blank.stderr
+    assert "--token - with the token on stdin" in blank.stderr
     assert not (home / "terminal.toml").exists()
     two_words = init("--token", "two words", stdin="")
     assert two_words.returncode == 2 and "one word" in two_words.stderr
