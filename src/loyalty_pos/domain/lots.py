@@ -233,7 +233,7 @@ class Account:
         """``restore``'s first step: the account once ``lots`` settled what is ``owed`` of their
         dates, and what is left of them to give back. Never more than the debt and the covering
         points together, so the account gains exactly the points given back."""
-        owed = _by_dates(self.owed)
+        owed = points_by_dates(self.owed)
         room = self.debt + sum(lot.points for lot in self.covered)
         rest: list[Lot] = []
         settled = 0
@@ -265,8 +265,8 @@ def _netted(owed: Sequence[Lot], covered: Sequence[Lot]) -> tuple[tuple[Lot, ...
     """``Account.owed`` and ``Account.covered`` kept small: points of the same dates in both
     cancel out (points that covered a debt were themselves taken back later: what covered them
     covers the first debt), and ``covered`` keeps at most as many points as are ``owed``, the
-    latest-expiring. Neither changes what any later refund gives back."""
-    owed_by, covered_by = _by_dates(owed), _by_dates(covered)
+    latest-expiring. Neither changes the balance any later refund leaves."""
+    owed_by, covered_by = points_by_dates(owed), points_by_dates(covered)
     for key in owed_by.keys() & covered_by.keys():
         both = min(owed_by[key], covered_by[key])
         owed_by[key] -= both
@@ -276,7 +276,8 @@ def _netted(owed: Sequence[Lot], covered: Sequence[Lot]) -> tuple[tuple[Lot, ...
     return left, merged(latest_first(tuple(held), 0, sum(lot.points for lot in left)))
 
 
-def _by_dates(lots: Iterable[Lot]) -> dict[tuple[date, date | None], int]:
+def points_by_dates(lots: Iterable[Lot]) -> dict[tuple[date, date | None], int]:
+    """The points of ``lots`` by earning day and expiry (lots of the same both behave as one)."""
     points: dict[tuple[date, date | None], int] = {}
     for lot in lots:
         key = (lot.earned_at, lot.expires_at)

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from loyalty_pos import canonical
-from loyalty_pos.domain.lots import Account, Lot, merged
+from loyalty_pos.domain.lots import Account, Lot, merged, points_by_dates
 
 from . import wire
 
@@ -510,7 +510,7 @@ def _take(
     combined, spent = replace(account, lots=account.lots + off).spend(
         points, on, allow_debt=True, prefer=prefer
     )
-    own, rest = _by_key(account.lots), _by_key(off)
+    own, rest = points_by_dates(account.lots), points_by_dates(off)
     unexpired = 0
     for lot in spent:
         key = (lot.earned_at, lot.expires_at)
@@ -523,15 +523,6 @@ def _take(
         transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
         changes["written_off"] = tuple(Lot(n, *key) for key, n in rest.items() if n)
     return _compact(replace(combined, lots=tuple(Lot(n, *key) for key, n in own.items() if n)))
-
-
-def _by_key(lots: Iterable[Lot]) -> dict[tuple[date, date | None], int]:
-    held: dict[tuple[date, date | None], int] = {}
-    for lot in lots:
-        held[lot.earned_at, lot.expires_at] = (
-            held.get((lot.earned_at, lot.expires_at), 0) + lot.points
-        )
-    return held
 
 
 def _adjust(book: Book, e: wire.Adjust, gseq: int, occurred_us: int) -> Posted:
