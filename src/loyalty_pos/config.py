@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .domain.errors import ConfigError
+from .domain.errors import ConfigError, NotFound
 from .domain.events import MAX_TEXT, text_problem
 
 TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -86,7 +86,12 @@ def load_terminal_config(path: Path) -> TerminalConfig:
         # and the CSV imports drop it; a file without one reads as plain UTF-8.
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise ConfigError(source, ["file not found: run `loyalty-pos init` first"]) from None
+        # Nothing is wrong in a file that is not there: no till was set up in that folder.
+        raise NotFound(
+            f"No terminal is set up in {path.parent} (it has no {path.name}): run "
+            "`loyalty-pos init` first, or give the till's folder with --home or LOYALTY_POS_HOME.",
+            file=source,
+        ) from None
     except OSError as e:
         raise ConfigError(source, [f"cannot read the file ({e.strerror or e})"]) from e
     except UnicodeDecodeError as e:

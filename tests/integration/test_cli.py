@@ -980,6 +980,15 @@ def test_the_nightly_job_for_a_folder_without_a_till_makes_nothing_there(tmp_pat
     assert not missing.exists()
 
 
+def test_a_command_in_a_folder_without_a_till_says_none_is_set_up_there(tmp_path: Path) -> None:
+    """QA: it said "terminal.toml is invalid: file not found", of a file that is not there."""
+    missing = tmp_path / "no-till"
+    out = run(missing, "balance", "04A1B2C3D4E500")
+    assert out.returncode == 2 and "invalid" not in out.stderr
+    assert f"No terminal is set up in {missing} (it has no terminal.toml)" in out.stderr
+    assert "run `loyalty-pos init` first" in out.stderr and not missing.exists()
+
+
 def test_output_its_reader_stops_reading_ends_quietly(home: Path, tmp_path: Path) -> None:
     """``loyalty-pos journal | head -3``: the reader goes away; no "internal error", no
     traceback, the exit status of a command stopped by a closed pipe."""
