@@ -128,8 +128,19 @@ def test_program_set_validates_the_file(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "program", "set", str(PROGRAM), "--db", db_url)[0] == 0
-    code, _, err = run(capsys, "program", "set", str(PROGRAM), "--db", db_url)
-    assert code == 2 and "not above the current version 1" in err
+    # QA: the README's set-up run a second time stopped here: the program in force, given
+    # again, stores nothing and is no error
+    code, out, err = run(capsys, "program", "set", str(PROGRAM), "--db", db_url)
+    assert (code, err) == (0, "") and "version 1 is the one in force already" in out
+    changed = tmp_path / "changed.toml"
+    changed.write_text(PROGRAM.read_text().replace("points_per_unit = 1 ", "points_per_unit = 2 "))
+    code, _, err = run(capsys, "program", "set", str(changed), "--db", db_url)
+    assert code == 2 and "not above the current version 1" in err  # other rules: a new version
+    store = LedgerStore.open(db_url)
+    try:
+        assert store.current_program().program.earn.points_per_unit == 1
+    finally:
+        store.close()
 
     broken = tmp_path / "broken.toml"
     broken.write_text(

@@ -178,7 +178,9 @@ def _members(store: LedgerStore, args: argparse.Namespace) -> dict[str, Any]:
 def _program(store: LedgerStore, args: argparse.Namespace) -> dict[str, Any]:
     program = parse_program_text(_read(args.file), str(args.file))
     result = store.put_program(program_to_json(program), str(args.file))
-    if not args.json:
+    if not args.json and result.get("unchanged"):
+        print(f"program version {result['version']} is the one in force already: nothing stored")
+    elif not args.json:
         print(f"program version {result['version']} stored")
     return result
 

@@ -910,12 +910,25 @@ class LedgerStore:
 
     def put_program(self, rules: Mapping[str, Any], source: str = "program") -> dict[str, Any]:
         """Store a new program version; ConfigError lists every problem, Conflict if not newer
-        or in another currency."""
+        or in another currency. The program in force given again stores nothing and answers
+        its version and change (``unchanged``)."""
         program = parse_program(rules, source)
         stored = program_to_json(program)
         now = self.clock()
         with writing(self.engine) as conn:
             current = self.current_program(conn)
+            if (
+                current is not None
+                and program.version == current.version
+                and json.dumps(stored, sort_keys=True) == json.dumps(current.rules, sort_keys=True)
+            ):
+                # The program in force, given again (a set-up script run a second time): there
+                # is nothing to store, and nothing is wrong.
+                return {
+                    "version": current.version,
+                    "ledger_seq": current.change_seq,
+                    "unchanged": True,
+                }
             if current is not None and program.version <= current.version:
                 raise Conflict(
                     f"program version {program.version} is not above the current "
