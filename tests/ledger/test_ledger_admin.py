@@ -198,8 +198,13 @@ def test_program_versions_are_validated_and_must_increase(fresh_ledger: LedgerSe
     assert t.http.get("/v1/program").status_code == 404
 
     since = ledger.top()
-    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
-    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 409
+    stored = ledger.admin.put("/v1/program", json=program(1))
+    assert stored.status_code == 200
+    # the program in force again: nothing stored, its change answered (a set-up script rerun)
+    again = ledger.admin.put("/v1/program", json=program(1))
+    assert (again.status_code, again.json()) == (200, stored.json())
+    other = program(1, tiers={"window_days": 30})  # other rules under the same version
+    assert ledger.admin.put("/v1/program", json=other).status_code == 409
     pulled = t.http.get("/v1/sync/pull", params={"since": since}).json()
     assert pulled["program"]["version"] == 1
     assert pulled["program"]["rules"]["redeem"]["points_per_unit"] == 100

@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(result, indent=2, sort_keys=True))
         return 0
     except LoyaltyPosError as e:
-        _fail(e.to_dict(), e.message, as_json)
+        _fail(e.to_dict(), e.message, as_json, e.details.get("problems"))
         return 2 if isinstance(e, Refused) else 1
     except KeyboardInterrupt:
         return 130
@@ -248,8 +248,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _fail(body: dict[str, Any], sentence: str, as_json: bool) -> None:
+def _fail(body: dict[str, Any], sentence: str, as_json: bool, problems: Any = None) -> None:
+    """The error on stderr: as JSON, or as a sentence with each problem on a line of its own
+    (as ``loyalty-pos`` says them: forty problems of a members file were one line of 3,000
+    characters)."""
     if as_json:
         print(json.dumps(body, sort_keys=True, default=str), file=sys.stderr)
-    else:
+        return
+    if not isinstance(problems, list) or not problems:
         print(f"loyalty-ledger: {sentence}", file=sys.stderr)
+        return
+    where = sentence.find(str(problems[0]))  # the sentence goes on with the problems
+    head = sentence[:where].rstrip(" :;") if where > 0 else ""
+    if str(body.get("error")) == "config" and "file" in body:
+        head = f"{body['file']} is invalid"
+    print(f"loyalty-ledger: {head or 'refused'}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
