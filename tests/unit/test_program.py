@@ -51,6 +51,15 @@ def test_example_program_has_all_five_promotion_kinds_and_four_tiers(program_tex
             "earn.points_per_unit: must be at most 10000",
         ),
         (('min_spend = "2500"', 'min_spend = "1e30"'), "tiers.levels[3].min_spend: must be at"),
+        # money is kept in minor units: a spend finer than the currency's cent is a slip
+        (
+            ('min_spend = "2500"', 'min_spend = "2500.005"'),
+            "tiers.levels[3].min_spend: more decimals than EUR has",
+        ),
+        (
+            ('min_spend = "60.00"', 'min_spend = "60.001"'),
+            "promotions[0].min_spend: more decimals than EUR has",
+        ),
         (("bonus = ", "bonus = 9223372036854775807 #"), "promotions[0].bonus: must be at most"),
         # names and ids past what an event may carry to the ledger
         (('name = "Demo Rewards"', f'name = "{"n" * 201}"'), "program.name is 201 characters"),

@@ -347,6 +347,13 @@ def _promotion_name(r: _Reader, raw: Mapping[str, Any], where: str, promo_id: st
     return name
 
 
+def _check_minor_unit(problems: list[str], key: str, amount: Decimal, currency: str) -> None:
+    """Money is kept in the currency's minor units: an amount finer than that (a spend of
+    "100.005") could never be met at the cent and would show as "0.005" to the next tier."""
+    if amount and amount != amount.quantize(minor_unit(currency)):
+        problems.append(f"{key}: more decimals than {currency} has")
+
+
 def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Program:
     """A validated Program, or ConfigError listing every problem (each names ``source`` and the key)."""
     problems: list[str] = []
@@ -384,12 +391,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
     )
     if redeem.points_per_unit < 1:
         problems.append("redeem.points_per_unit: must be at least 1")
-    if (
-        redeem.min_cash != redeem.min_cash.quantize(minor_unit(currency))
-        if redeem.min_cash
-        else False
-    ):
-        problems.append(f"redeem.min_cash: more decimals than {currency} has")
+    _check_minor_unit(problems, "redeem.min_cash", redeem.min_cash, currency)
 
     exp_t = r.table(data, "expiry", {"days"})
     off_t = r.table(data, "offline", {"grace_minutes", "max_redeem_points_per_member_per_day"})
@@ -419,6 +421,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
         )
         if tier.multiplier < 1:
             problems.append(f"{where}.multiplier: must be at least 1")
+        _check_minor_unit(problems, f"{where}.min_spend", tier.min_spend, currency)
         tiers.append(tier)
     if tiers:
         if tiers[0].min_spend != 0:
@@ -441,6 +444,8 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
         promo = _promotion(r, raw, i)
         if promo is not None:
             promotions.append(promo)
+            if promo.kind == "threshold_bonus":
+                _check_minor_unit(problems, f"promotions[{i}].min_spend", promo.min_spend, currency)
     if len({p.id for p in promotions}) != len(promotions):
         problems.append("promotions: ids must be unique")
     problems.extend(_free_unit_clashes(promotions))
