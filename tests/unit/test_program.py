@@ -144,3 +144,34 @@ def test_two_free_unit_rules_for_one_sku_that_may_run_on_one_day_are_refused() -
     ]
     with pytest.raises(ConfigError):
         parse_program(base)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("version = 1 ", 'version = "two" ', "program.version: must be a whole number"),
+        ("points_per_unit = 100 ", 'points_per_unit = "x" ', "redeem.points_per_unit: must be"),
+        ("every = 6", 'every = "6"', "promotions[2].every: must be a whole number"),
+        ("every = 6", "every = 1", "promotions[2].every: must be at least 2 (got 1)"),
+        ("valid_days = 60", 'valid_days = "60"', "promotions[4].valid_days: must be a whole"),
+        ("valid_days = 60", "valid_days = -3", "promotions[4].valid_days: must be at least 1"),
+        ('multiplier = "2"', 'multiplier = "x2"', "tiers.levels[3].multiplier: 'x2' is not a"),
+        ('multiplier = "2"\nweekdays', 'multiplier = "x"\nweekdays', "promotions[1].multiplier:"),
+    ],
+)
+def test_one_wrong_value_is_one_problem(
+    program_text: str, old: str, new: str, expected: str
+) -> None:
+    """QA: a wrong type was said twice, the second time as a bound it never broke
+    ('valid_days = "60"': "must be a whole number" and "must be at least 1")."""
+    assert old in program_text
+    with pytest.raises(ConfigError) as e:
+        parse_program_text(program_text.replace(old, new, 1))
+    assert len(e.value.problems) == 1, e.value.problems
+    assert e.value.problems[0].startswith(expected), e.value.problems
+
+
+def test_a_category_multiplier_needs_its_multiplier(program_text: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_program_text(program_text.replace('multiplier = "2"\nweekdays', "weekdays", 1))
+    assert e.value.problems == ['promotions[1].multiplier: must be a decimal string such as "1.00"']

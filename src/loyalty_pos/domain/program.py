@@ -301,18 +301,14 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
             bonus=r.integer(raw, "bonus", where),
         )
     if kind == "category_multiplier":
-        multiplier = r.decimal(raw, "multiplier", where, at_most=MOST_RATE)
-        if multiplier < 1:
-            r.problems.append(f"{where}.multiplier: must be at least 1")
+        multiplier = _multiplier(r, raw, where)
         return Promotion(
             **common,
             category=r.string(raw, "category", where, at_most=MAX_TEXT),
             multiplier=multiplier,
         )
     if kind == "nth_free":
-        every = r.integer(raw, "every", where)
-        if every < 2:
-            r.problems.append(f"{where}.every: must be at least 2")
+        every = r.integer(raw, "every", where, at_least=2)
         scope = raw.get("scope", "basket")
         if scope not in ("basket", "member"):
             r.problems.append(f'{where}.scope: must be "basket" or "member"')
@@ -326,15 +322,25 @@ def _promotion(r: _Reader, raw: Any, index: int) -> Promotion | None:
     percent = r.decimal(raw, "percent", where)
     if percent > 100:
         r.problems.append(f"{where}.percent: must be at most 100")
-    valid_days = r.integer(raw, "valid_days", where, at_most=MOST_DAYS)
-    if valid_days == 0:
-        r.problems.append(f"{where}.valid_days: must be at least 1")
+    valid_days = r.integer(raw, "valid_days", where, at_most=MOST_DAYS, at_least=1)
     return Promotion(
         **common,
         category=r.string(raw, "category", where, at_most=MAX_TEXT),
         percent=percent,
         valid_days=valid_days,
     )
+
+
+def _multiplier(
+    r: _Reader, raw: Mapping[str, Any], where: str, default: str | None = None
+) -> Decimal:
+    """A multiplier of 1 or more; one problem per wrong value (a value that is no number is not
+    also said to be below 1)."""
+    said = len(r.problems)
+    multiplier = r.decimal(raw, "multiplier", where, default, MOST_RATE)
+    if len(r.problems) == said and multiplier < 1:
+        r.problems.append(f"{where}.multiplier: must be at least 1")
+    return multiplier
 
 
 def _promotion_name(r: _Reader, raw: Mapping[str, Any], where: str, promo_id: str) -> str:
@@ -365,9 +371,7 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
     if currency not in CURRENCY_EXPONENTS:
         problems.append(f"program.currency: unknown currency {currency!r}")
         currency = "EUR"
-    version = r.integer(prog, "version", "program", 1)
-    if version < 1:
-        problems.append("program.version: must be at least 1")
+    version = r.integer(prog, "version", "program", 1, at_least=1)
 
     earn_t = r.table(
         data, "earn", {"points_per_unit", "excluded_categories", "earn_on_points_paid"}
@@ -384,13 +388,11 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
 
     red_t = r.table(data, "redeem", {"points_per_unit", "min_cash", "max_share", "min_points"})
     redeem = RedeemRules(
-        points_per_unit=r.integer(red_t, "points_per_unit", "redeem", 100),
+        points_per_unit=r.integer(red_t, "points_per_unit", "redeem", 100, at_least=1),
         min_cash=r.decimal(red_t, "min_cash", "redeem", "0"),
         max_share=r.decimal(red_t, "max_share", "redeem", "1", Decimal(1)),
         min_points=r.integer(red_t, "min_points", "redeem", 0),
     )
-    if redeem.points_per_unit < 1:
-        problems.append("redeem.points_per_unit: must be at least 1")
     _check_minor_unit(problems, "redeem.min_cash", redeem.min_cash, currency)
 
     exp_t = r.table(data, "expiry", {"days"})
@@ -417,10 +419,8 @@ def parse_program(data: Mapping[str, Any], source: str = "program.toml") -> Prog
         tier = Tier(
             r.string(level, "name", where, at_most=MAX_TEXT),
             r.decimal(level, "min_spend", where),
-            r.decimal(level, "multiplier", where, "1", MOST_RATE),
+            _multiplier(r, level, where, "1"),
         )
-        if tier.multiplier < 1:
-            problems.append(f"{where}.multiplier: must be at least 1")
         _check_minor_unit(problems, f"{where}.min_spend", tier.min_spend, currency)
         tiers.append(tier)
     if tiers:
