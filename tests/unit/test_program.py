@@ -61,6 +61,15 @@ def test_example_program_has_all_five_promotion_kinds_and_four_tiers(program_tex
             "promotions[0].min_spend: more decimals than EUR has",
         ),
         (("bonus = ", "bonus = 9223372036854775807 #"), "promotions[0].bonus: must be at most"),
+        # QA: a rate of 29 digits was rounded in a sale's arithmetic (a point too many)
+        (
+            ('max_share = "1.0"', 'max_share = "0.49999999999999999999999999999"'),
+            "redeem.max_share: at most 8 decimal places",
+        ),
+        (
+            ("points_per_unit = 1 ", 'points_per_unit = "0.999999999" '),
+            "earn.points_per_unit: at most 8 decimal places (got 0.999999999)",
+        ),
         # names and ids past what an event may carry to the ledger
         (('name = "Demo Rewards"', f'name = "{"n" * 201}"'), "program.name is 201 characters"),
         (('name = "Malachite"', f'name = "{"m" * 201}"'), "tiers.levels[0].name is 201"),

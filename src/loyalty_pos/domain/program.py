@@ -122,6 +122,10 @@ class Program:
 #: from them (points, dates, money) stays exact and inside what the cache and the ledger store.
 MOST_MONEY = Decimal(10**15)  # a tier's or a promotion's spend, the cash part
 MOST_RATE = Decimal(10_000)  # points per unit earned, a multiplier
+#: Decimal places a rate or an amount in the program may have: a sale's arithmetic (28
+#: significant digits, Python's default) stays exact with them ("0.99999999999999999999999999999"
+#: points a unit was rounded to 1 and earned a point too many).
+MOST_DECIMALS = 8
 MOST_DAYS = 36_500  # an expiry, a window, a validity: a hundred years
 MOST_MINUTES = 10 * 366 * 24 * 60  # the offline grace: ten years
 #: A sale's points breakdown lists the base points, the tier bonus and each promotion.
@@ -210,6 +214,12 @@ class _Reader:
             return Decimal(0)
         if number > at_most:
             self.problems.append(f"{where}.{key}: must be at most {at_most} (got {value})")
+            return Decimal(0)
+        exponent = number.as_tuple().exponent  # an int: the number is finite
+        if isinstance(exponent, int) and -exponent > MOST_DECIMALS:
+            self.problems.append(
+                f"{where}.{key}: at most {MOST_DECIMALS} decimal places (got {value})"
+            )
             return Decimal(0)
         return number
 
