@@ -260,7 +260,14 @@ def test_balance_caps_the_points_payment() -> None:
             "5.00",
             5000,
             5,
-            "5 points is below what the smallest amount points pay costs (0.01 EUR = 10 points).",
+            "5 points are below what the smallest amount points pay costs (0.01 EUR = 10 points).",
+        ),
+        (
+            {"points_per_unit": 1000, "min_cash": "0"},
+            "5.00",
+            5000,
+            1,
+            "1 point is below what the smallest amount points pay costs (0.01 EUR = 10 points).",
         ),
         # QA: "196 points asked" for 200 at 7 points a unit: the number asked, and what is charged
         (

@@ -355,7 +355,8 @@ def _check_redeem(
             said = f"the smallest redemption ({rules.min_points} points)"
         else:  # the points of the smallest amount they can pay, not a rule of the program's
             said = f"what the smallest amount points pay costs ({step} {cur} = {least} points)"
-        raise RedeemRefused(f"{requested} points is below {said}.", limit="min_points")
+        asked = "1 point is" if requested == 1 else f"{requested} points are"
+        raise RedeemRefused(f"{asked} below {said}.", limit="min_points")
     if points > member.balance:
         asked = f"{requested} points asked"
         if points != requested:  # whole steps of money: the points that buy them are charged
