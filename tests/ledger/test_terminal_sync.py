@@ -1172,6 +1172,44 @@ def test_returning_a_sale_paid_with_a_returned_sales_points_gives_back_what_paid
     assert svc.balance(other, ANNA)["balance"] == c["points_earned"]
 
 
+def test_a_sale_that_a_till_paid_with_points_another_till_had_spent_gives_back_the_ones_taken(
+    store, tmp_path
+) -> None:
+    """QA: T1 and T2 each paid 1,000 of Anna's points, T2 not having seen T1's sale: both
+    recorded her older lot, the ledger took T2's payment from her newer one. Returning T2's sale
+    after the older lot lapsed gave back lapsed points (she lost the 1,000 the ledger had taken
+    from the newer lot), and returning everything left her 1,000 in debt."""
+    t1, t2 = till(store, tmp_path / "t1", "T1"), till(store, tmp_path / "t2", "T2")
+    sync(t1)
+    today = t1.now()
+    svc.adjust(t1, ANNA, 1000, "old", "1234", at=today - timedelta(400))  # lapsed 35 days ago
+    svc.adjust(t1, ANNA, 1000, "new", "1234", at=today - timedelta(100))
+    sync(t1)
+    sync(t2)
+    mascara = [("MASCARA", 1)]
+    a = svc.checkout(t1, ANNA, svc.resolve_items(t1, mascara), 1000, at=today - timedelta(50))
+    b = svc.checkout(t2, ANNA, svc.resolve_items(t2, mascara), 1000, at=today - timedelta(49))
+    for t in (t1, t2, t1):
+        sync(t)
+    svc.refund(t2, b["receipt_id"], None, "1234")
+    for t in (t2, t1):
+        sync(t)
+    kept = 1000 + a["points_earned"]  # the newer lot, which the ledger took for T2's sale
+    assert ledger_member(store, "M0001")["spendable_balance"] == kept
+    assert svc.balance(t1, ANNA)["balance"] == svc.balance(t2, ANNA)["balance"] == kept
+
+    svc.refund(t1, a["receipt_id"], None, "1234")
+    svc.adjust(t1, ANNA, -1000, "the newer lot back", "1234")
+    for t in (t1, t2):
+        sync(t)
+    at_ledger = ledger_member(store, "M0001")
+    assert at_ledger["spendable_balance"] == 0 and at_ledger["debt"] == 0
+    assert svc.balance(t2, ANNA)["balance"] == 0
+    audit = store.admin.get("/v1/audit").json()
+    assert (audit["sum_of_balances"], audit["members_mismatched"]) == (0, [])
+    assert svc.verify(t1)["ok"] and svc.verify(t2)["ok"]
+
+
 def test_a_till_set_up_with_its_own_program_file_sells_by_the_ledgers_after_a_sync(
     store, tmp_path
 ) -> None:

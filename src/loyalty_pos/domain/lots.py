@@ -255,6 +255,21 @@ class Account:
         left, covered = _netted([Lot(n, *key) for key, n in owed.items()], still)
         return Account(merged([*self.lots, *released]), self.debt - paid, left, covered), rest
 
+    def paid_instead(self, recorded: Sequence[Lot], taken: Sequence[Lot]) -> Account:
+        """This account remembering that a sale paid with the ``taken`` points where its till
+        recorded the ``recorded`` ones (the till had not seen another till's sale of those points
+        yet): what the till's refund of it gives back with the recorded dates then brings back the
+        points really taken, with their own dates (``owed``, ``covered``, as a refund's points
+        taken back in place of spent ones). Points recorded beyond those taken (an overspend,
+        taken as debt) are ``owed`` alone: the earnings that pay that debt cover them."""
+        claimed, actual = points_by_dates(recorded), points_by_dates(taken)
+        owed = [Lot(n - actual.get(k, 0), *k) for k, n in claimed.items() if n > actual.get(k, 0)]
+        if not owed:
+            return self
+        extra = [Lot(n - claimed.get(k, 0), *k) for k, n in actual.items() if n > claimed.get(k, 0)]
+        left, covered = _netted([*self.owed, *owed], [*self.covered, *extra])
+        return replace(self, owed=left, covered=covered)
+
     def expire(self, on: date) -> tuple[Account, list[Lot]]:
         """Drop lapsed lots; returns the new account and the lots that lapsed (for expire events)."""
         lapsed = [lot for lot in self.lots if not lot.live_on(on)]

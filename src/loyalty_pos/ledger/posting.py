@@ -443,6 +443,16 @@ def _checkout(book: Book, e: wire.Checkout, gseq: int, occurred_us: int) -> Post
     # A till's sale reaching the ledger after an expiry run may have paid with points that were
     # live on its day and written off since: they were spent, not expired.
     paid = _take(record, e.points_redeemed, on, transfers, changes)
+    if e.spent:
+        # The till recorded the lots it paid from as it saw them; another till's sale may have
+        # spent those already, and this one took others: its refund gives back the ones taken.
+        off = changes.get("written_off", record.written_off)
+        taken = points_by_dates((*record.account.lots, *record.written_off))
+        for key, n in points_by_dates((*paid.lots, *off)).items():
+            taken[key] = taken.get(key, 0) - n
+        paid = paid.paid_instead(
+            _lots(e.spent), [Lot(n, *key) for key, n in taken.items() if n > 0]
+        )
     if e.points_redeemed:
         transfers.append(Transfer("redeem", acc, REDEEMED, e.points_redeemed, record.member_id))
     if e.points_earned:
