@@ -135,7 +135,10 @@ def _token_arg(text: str | None) -> str:
         if sys.stdin.isatty():  # typed or pasted: say what is awaited, and do not echo it
             import getpass
 
-            return getpass.getpass("Ledger token (paste it, then Enter; it is not shown): ")
+            try:
+                return getpass.getpass("Ledger token (paste it, then Enter; it is not shown): ")
+            except EOFError:  # Ctrl+D: no token came, which init and token set then say
+                return ""
         return sys.stdin.readline().removeprefix("\ufeff")
     return text or ""
 

@@ -1338,3 +1338,30 @@ def test_token_from_a_keyboard_is_asked_for_and_not_echoed(
     monkeypatch.setattr("sys.stdin", io.StringIO("\ufefflpt_piped\n"))
     assert cli._token_arg("-") == "lpt_piped\n"
     assert len(asked) == 1
+
+
+def test_ctrl_d_at_the_token_prompt_is_no_token_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ctrl+D at the prompt ended in "internal error (EOFError)" and made the --home folder
+    for its error.log; it is no token, which init says."""
+    import io
+
+    from loyalty_pos import cli
+
+    class Keyboard(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def ctrl_d(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("sys.stdin", Keyboard(""))
+    monkeypatch.setattr("getpass.getpass", ctrl_d)
+    home = tmp_path / "t"
+    program = str(ROOT / "config/program.example.toml")
+    code = cli.main(
+        ["init", "--home", str(home), "--terminal-id", "T1", "--program", program,
+         "--ledger-url", "http://127.0.0.1:9", "--token", "-"]
+    )  # fmt: skip
+    assert code == 2 and not home.exists()
