@@ -29,7 +29,7 @@ from .domain.accounting import (
     tier_spend_minor,
 )
 from .domain.cards import mask_card, normal_card
-from .domain.errors import AuthError, NotFound, RedeemRefused, Refused
+from .domain.errors import AuthError, NotFound, RedeemRefused, Refused, StorageError
 from .domain.events import (
     GENESIS_HASH,
     MAX_ENTRIES,
@@ -65,7 +65,7 @@ from .domain.quote import (
 from .domain.quote import refund as compute_refund
 from .domain.tiers import TierStatus, tier_status
 from .store import Store
-from .store.db import utc_iso
+from .store.db import MEMBER_COLUMNS_SAID, utc_iso
 
 PIN_ATTEMPTS = 5
 PIN_LOCKOUT = timedelta(minutes=15)
@@ -206,7 +206,7 @@ def _member_view(
         balance=account.balance(now.date()),
         tier=status.tier.name,
         qualifying_spend=spend,
-        punch=canonical.loads(row["punch"]),
+        punch=t.store.punch(row),
         birthday=_date(row["birthday"]),
         last_birthday_bonus=_date(row["last_birthday_bonus"]),
         status=row["status"],
@@ -730,7 +730,7 @@ def refund(
         if member_id:
             t.store.save_account(member_id, account)
             row = t.store.member(member_id)
-            punch = _load(row["punch"]) if row else {}
+            punch = t.store.punch(row) if row else {}
             for sku, delta in result.punch_delta.items():
                 punch[sku] = punch.get(sku, 0) + delta  # below 0: punches a free unit used
             t.store.conn.execute(
@@ -764,10 +764,6 @@ def _restored_lots(result: RefundResult, program: Program, now: datetime) -> lis
     if (unnamed := result.points_restored - sum(lot.points for lot in restored)) > 0:
         restored.append(Lot(unnamed, now.date(), expiry_date(now, program.expiry_days)))
     return restored
-
-
-def _load(text: str) -> dict[str, int]:
-    return dict(json.loads(text))
 
 
 def _original_sale(program: Program, event: Mapping[str, Any]) -> OriginalSale:
@@ -1227,30 +1223,19 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
     for event in events:
         if event.get("member_id"):
             by_member.setdefault(event["member_id"], []).append(event)
-    for row in t.store.query(
-        "SELECT member_id, base_lots, base_debt, base_owed, base_seq, base_punch, punch "
-        "FROM members"
-    ):
-        account = t.store.base_account(row)
-        punch = dict(_loads(row["base_punch"]))
-        for event in by_member.get(row["member_id"], []):
-            if event["seq"] > row["base_seq"]:
-                account = apply_event(account, event)
-                punch = punch_after(punch, event)
-        cached_punch = _loads(row["punch"])
-        if not isinstance(cached_punch, dict) or _counted(cached_punch) != _counted(punch):
+    cached_members: set[str] = set()
+    for row in t.store.query("SELECT * FROM members ORDER BY member_id"):
+        cached_members.add(row["member_id"])
+        try:
+            problems.extend(_member_problems(t, row, by_member.get(row["member_id"], [])))
+        except StorageError as e:  # a column no longer readable: named, and the rest checked
+            problems.append(_unreadable_member(e, row["member_id"]))
+    for member_id, member_events in sorted(by_member.items()):
+        if member_id not in cached_members:
+            n = len(member_events)
             problems.append(
-                f"member {row['member_id']}: cached punch cards {row['punch']} differ from the "
-                f"journal replay {json.dumps(_counted(punch), sort_keys=True)}"
-            )
-        cached = t.store.account(row["member_id"])
-        if sorted(map(_lot_key, account.lots)) != sorted(map(_lot_key, cached.lots)) or (
-            account.debt != cached.debt
-        ):
-            problems.append(
-                f"member {row['member_id']}: cached points ({sum(lot.points for lot in cached.lots)}"
-                f" - {cached.debt}) differ from the journal replay "
-                f"({sum(lot.points for lot in account.lots)} - {account.debt})"
+                f"member {member_id}: has {n} {'event' if n == 1 else 'events'} in the journal "
+                "but is missing from the cache"
             )
     problems.extend(
         f"member {member_id}: cached tier spend per day differs from the journal"
@@ -1259,8 +1244,38 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
     return {"ok": not problems, "events": rows, "problems": problems}
 
 
-def _loads(text: str) -> Any:
-    return json.loads(text)
+def _member_problems(t: Terminal, row: sqlite3.Row, events: list[dict[str, Any]]) -> list[str]:
+    """What of ``row``, a member's cached row, differs from a replay of their ``events``."""
+    problems: list[str] = []
+    account = t.store.base_account(row)
+    punch = t.store.punch(row, "base_punch")
+    for event in events:
+        if event["seq"] > row["base_seq"]:
+            account = apply_event(account, event)
+            punch = punch_after(punch, event)
+    cached_punch = t.store.punch(row)
+    if _counted(cached_punch) != _counted(punch):
+        problems.append(
+            f"member {row['member_id']}: cached punch cards {row['punch']} differ from the "
+            f"journal replay {json.dumps(_counted(punch), sort_keys=True)}"
+        )
+    cached = t.store.account(row["member_id"], row)
+    if sorted(map(_lot_key, account.lots)) != sorted(map(_lot_key, cached.lots)) or (
+        account.debt != cached.debt
+    ):
+        problems.append(
+            f"member {row['member_id']}: cached points ({sum(lot.points for lot in cached.lots)}"
+            f" - {cached.debt}) differ from the journal replay "
+            f"({sum(lot.points for lot in account.lots)} - {account.debt})"
+        )
+    return problems
+
+
+def _unreadable_member(error: StorageError, member_id: str) -> str:
+    """``verify``'s line for a member whose cached ``column`` cannot be read."""
+    column = str(error.details.get("column", ""))
+    said = MEMBER_COLUMNS_SAID.get(column, "state")
+    return f"member {member_id}: the cached {said} ({column}) are not readable"
 
 
 def _counted(punch: Mapping[str, Any]) -> dict[str, Any]:

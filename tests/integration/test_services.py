@@ -387,6 +387,47 @@ def test_verify_names_a_journal_row_damaged_beyond_reading_and_checks_the_chain_
         svc.refundable_lines(demo, f"{demo.config.terminal_id}-000002")
 
 
+def test_verify_names_a_member_of_the_journal_missing_from_the_cache(demo) -> None:
+    """QA: a member row deleted from the cache by hand (with their 5,000 points) passed verify,
+    which compared only the members still there: the nightly job then pruned the backups
+    that still held the member."""
+    svc.adjust(demo, ANNA, 5000, "welcome gift", "1234")
+    buy(demo, BEN, "MILK")
+    assert svc.verify(demo)["ok"]
+    conn = sqlite3.connect(demo.home / "terminal.db")  # as the sqlite3 shell: no foreign keys
+    conn.execute("DELETE FROM members WHERE member_id = 'M0001'")
+    conn.commit()
+    conn.close()
+    result = svc.verify(demo)
+    assert not result["ok"]
+    assert result["problems"] == [
+        "member M0001: has 1 event in the journal but is missing from the cache"
+    ]
+
+
+def test_verify_names_a_member_whose_cached_points_are_damaged(demo) -> None:
+    """QA: a member's cached lots or punch cards that are no longer JSON (an edit by hand, a
+    damaged disk) made verify an internal error, and a balance too, instead of naming them."""
+    svc.adjust(demo, ANNA, 500, "welcome gift", "1234")
+    buy(demo, BEN, "COFFEE")
+    demo.store.conn.execute("UPDATE members SET lots = 'x' WHERE member_id = 'M0001'")
+    demo.store.conn.execute("UPDATE members SET punch = '{' WHERE member_id = 'M0002'")
+    demo.store.conn.execute(
+        "UPDATE members SET base_lots = '[{\"points\": \"many\"}]' WHERE member_id = 'M0003'"
+    )
+    result = svc.verify(demo)
+    assert not result["ok"]
+    assert result["problems"] == [
+        "member M0001: the cached points (lots) are not readable",
+        "member M0002: the cached punch cards (punch) are not readable",
+        "member M0003: the cached points (base_lots) are not readable",
+    ]
+    with pytest.raises(StorageError, match=r"member M0001's cached points \(lots\) are not read"):
+        svc.balance(demo, ANNA)
+    with pytest.raises(StorageError, match=r"M0002's cached punch cards \(punch\) are not read"):
+        buy(demo, BEN, "MILK")
+
+
 def test_verify_replays_the_punch_cards_as_it_replays_the_points(demo) -> None:
     """QA: a punch counter edited in the cache passed verify, where edited points did not."""
     sale = buy(demo, BEN, "COFFEE:4")

@@ -69,6 +69,23 @@ def damaged(path: str, what: str) -> StorageError:
     )
 
 
+#: What a member's cached JSON column holds, as a person names it.
+MEMBER_COLUMNS_SAID = {
+    "lots": "points",
+    "base_lots": "points",
+    "owed": "points owed",
+    "base_owed": "points owed",
+    "punch": "punch cards",
+    "base_punch": "punch cards",
+}
+
+
+def unreadable_member_column(member_id: str, column: str) -> str:
+    """``member M0001's cached points (lots) are not readable``: ``verify`` and the error a
+    sale or balance of that member ends in say it so."""
+    return f"member {member_id}'s cached {MEMBER_COLUMNS_SAID[column]} ({column}) are not readable"
+
+
 def utc_iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds")
 
@@ -312,23 +329,45 @@ class Store:
             row = self.member(member_id)
         if row is None:
             return Account()
-        account = Account(
-            tuple(Lot.from_json(lot) for lot in canonical.loads(row["lots"])), row["debt"]
-        )
-        owed = row["owed"]
-        return account.with_owed_json(canonical.loads(owed)) if owed else account
+        return self._account(row, "lots", "debt", "owed")
 
-    @staticmethod
-    def base_account(row: sqlite3.Row) -> Account:
+    def base_account(self, row: sqlite3.Row) -> Account:
         """The member's account as of their last ledger snapshot (``base_lots``, ``base_debt``,
         ``base_owed`` of ``row``, the member's row): what this terminal's events since
         ``base_seq`` replay on."""
-        account = Account(
-            tuple(Lot.from_json(lot) for lot in canonical.loads(row["base_lots"])),
-            row["base_debt"],
-        )
-        owed = row["base_owed"]
-        return account.with_owed_json(canonical.loads(owed)) if owed else account
+        return self._account(row, "base_lots", "base_debt", "base_owed")
+
+    def _account(self, row: sqlite3.Row, lots: str, debt: str, owed: str) -> Account:
+        with self._member_column(row, lots):
+            account = Account(
+                tuple(Lot.from_json(lot) for lot in canonical.loads(row[lots])), int(row[debt])
+            )
+        if not row[owed]:
+            return account
+        with self._member_column(row, owed):
+            return account.with_owed_json(canonical.loads(row[owed]))
+
+    def punch(self, row: sqlite3.Row, column: str = "punch") -> dict[str, int]:
+        """The member's cached punch cards (``punch``, or ``base_punch``): SKU to punches."""
+        with self._member_column(row, column):
+            punch = canonical.loads(row[column])
+            if not isinstance(punch, dict) or not all(
+                isinstance(n, int) and not isinstance(n, bool) for n in punch.values()
+            ):
+                raise ValueError(column)
+            return dict(punch)
+
+    @contextmanager
+    def _member_column(self, row: sqlite3.Row, column: str) -> Iterator[None]:
+        """A member's cached JSON column read within: one that is no longer what this release
+        writes (edited by hand, damaged on disk) is said naming the member and the column,
+        as a damaged journal row is, instead of failing as a bug wherever the member is read."""
+        try:
+            yield
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            error = damaged(self.path, unreadable_member_column(row["member_id"], column))
+            error.details["column"] = column
+            raise error from e
 
     def save_account(self, member_id: str, account: Account, before: Account | None = None) -> None:
         """Store the member's lots and debt (and what a refund left ``owed``); ``before`` (what
