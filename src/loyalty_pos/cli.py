@@ -3,7 +3,8 @@
 Every command takes ``--home`` and ``--json``. With ``--json`` the result is JSON on stdout and an
 error is JSON on stderr. Exit codes: 0 done, 2 refused or bad input (nothing recorded), 1 an
 internal or device fault (``devices``: a configured device that is not usable, after the
-listing). A person never sees a traceback.
+listing; ``verify``: a cache that does not match its journal, after the listing). A person
+never sees a traceback.
 """
 
 from __future__ import annotations
@@ -349,10 +350,19 @@ def cmd_journal(args: argparse.Namespace) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> Any:
-    result = svc.verify(_terminal(args), _at(args.at))
+    """The check, then exit 1 when it found problems: a cache that is not what its journal
+    says is a fault, as one that does not open is (not 2: nothing typed was refused)."""
+    from .store.db import damaged
+
+    t = _terminal(args)
+    result = svc.verify(t, _at(args.at))
     if not result["ok"]:
         _emit(args, result)
-        raise SystemExit(2)
+        n = len(result["problems"])
+        said = f"verify found {n} problem{'' if n == 1 else 's'}"
+        error = damaged(str(t.store.path), said)
+        _fail(args, error, str(error))
+        raise SystemExit(1)
     return result
 
 

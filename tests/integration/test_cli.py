@@ -1194,6 +1194,35 @@ def test_a_nightly_run_whose_verify_fails_keeps_the_good_backups_and_the_damaged
     assert len(list((home / "backups").glob("unverified-terminal-*.db"))) == 3
 
 
+def test_verify_that_finds_problems_is_a_fault_said_on_stderr_after_its_listing(
+    tmp_path: Path,
+) -> None:
+    """QA: verify finding a tampered journal exited 2, a refusal of what was typed, and said
+    nothing on stderr, where a script reads an error: the cache that cannot be trusted is a
+    fault (1), as a cache that does not open is, and the listing stays on stdout."""
+    home = _a_till_with_a_night(tmp_path)
+    with sqlite3.connect(home / "terminal.db") as db:
+        db.execute("DROP TRIGGER journal_no_update")
+        db.execute(
+            "UPDATE journal SET body = replace(body, '\"due_minor\":5000', '\"due_minor\":5')"
+        )
+    db.close()
+    out = run(home, "--json", "verify")
+    assert out.returncode == 1
+    result = json.loads(out.stdout)
+    assert (
+        not result["ok"]
+        and result["problems"][0] == "seq 1: hash does not match the event's content"
+    )
+    error = json.loads(out.stderr)
+    assert (error["error"], error["reason"]) == ("storage", "corrupt")
+    assert error["message"].startswith(f"The database {home / 'terminal.db'} is damaged (verify")
+    assert "restore it from the nightly backup" in error["message"]
+    out = run(home, "verify")
+    assert out.returncode == 1 and "ok: False" in out.stdout
+    assert out.stderr.startswith("loyalty-pos: The database") and "found 1 problem)" in out.stderr
+
+
 def test_a_nightly_run_on_a_journal_row_damaged_beyond_reading_names_it_without_a_traceback(
     tmp_path: Path,
 ) -> None:
