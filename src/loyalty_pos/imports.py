@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 from pathlib import Path
 
 from .checkout import OPEN_LINE, Terminal, product_barcode, unreadable_card
@@ -29,29 +30,48 @@ def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
     """The file's records with the line each starts on (a quoted field may hold a line break,
     so a record can span lines; a spreadsheet shows it as the row it starts on)."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None or [c.strip() for c in header] != columns:
-                wanted = f"line 1: the columns must be {','.join(columns)}"
-                if header and len(header) == 1 and ";" in header[0]:  # a spreadsheet's export
-                    wanted += ", separated by commas (this file separates them with ';')"
-                raise ConfigError(str(path), [wanted])
-            rows: list[tuple[int, dict[str, str]]] = []
-            while True:
-                line = reader.line_num + 1
-                values = next(reader, None)
-                if values is None:
-                    return rows
-                if not values:
-                    continue  # a blank line
-                if len(values) != len(columns):
-                    raise ConfigError(str(path), [f"line {line}: wrong number of fields"])
-                rows.append((line, dict(zip(columns, (v.strip() for v in values), strict=True))))
+        text = _utf8_text(path, path.read_bytes())
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        if header is None or [c.strip() for c in header] != columns:
+            wanted = f"line 1: the columns must be {','.join(columns)}"
+            if header and len(header) == 1 and ";" in header[0]:  # a spreadsheet's export
+                wanted += ", separated by commas (this file separates them with ';')"
+            raise ConfigError(str(path), [wanted])
+        rows: list[tuple[int, dict[str, str]]] = []
+        while True:
+            line = reader.line_num + 1
+            values = next(reader, None)
+            if values is None:
+                return rows
+            if not values:
+                continue  # a blank line
+            if len(values) != len(columns):
+                raise ConfigError(str(path), [f"line {line}: wrong number of fields"])
+            rows.append((line, dict(zip(columns, (v.strip() for v in values), strict=True))))
     except OSError as e:
         raise ConfigError(str(path), [f"cannot read the file ({e.strerror})"]) from e
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise ConfigError(str(path), [f"not a UTF-8 CSV file ({e})"]) from e
+    except csv.Error as e:
+        raise ConfigError(str(path), [f"not a CSV file ({e})"]) from e
+
+
+def _utf8_text(path: Path, data: bytes) -> str:
+    """``data`` as UTF-8, with or without a byte order mark. A spreadsheet's plain "CSV" is in
+    the machine's code page (Windows-1252: "Chloé" is ``Chlo\xe9``): refused naming the line
+    and what comes before the byte, not by its offset in the file."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        before = data[start : e.start].decode("utf-8", "replace").lstrip("\ufeff")[-40:]
+        raise ConfigError(
+            str(path),
+            [
+                f"line {line}: not UTF-8 text (byte 0x{data[e.start]:02x} after {before!r}): "
+                'save the file as CSV UTF-8 (a spreadsheet\'s "CSV UTF-8" type)'
+            ],
+        ) from None
 
 
 def _bad_text(line: int, row: dict[str, str], limits: dict[str, int]) -> list[str]:

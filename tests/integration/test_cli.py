@@ -314,6 +314,46 @@ def test_an_import_with_a_bad_row_names_it_and_imports_nothing(
     assert run(home, "journal").stdout == before[0]
 
 
+def test_a_spreadsheet_s_csv_not_in_utf_8_is_named_by_its_line_and_how_to_save_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """QA: a members file saved as a spreadsheet's plain "CSV" (Windows-1252, "Chloé") was
+    refused with Python's codec sentence and a byte position ("'utf-8' codec can't decode byte
+    0xe9 in position 56: invalid continuation byte"), which no owner can find in the file."""
+    csv_file = tmp_path / "members.csv"
+    csv_file.write_bytes(
+        b"member_id,card,name,birthday,email\r\nM9001,LC90000001,Ada,,\r\n"
+        b"M9002,LC90000002,Chlo\xe9 Martin,,\r\n"
+    )
+    out = run(home, "members", "import", str(csv_file))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr == (
+        f"loyalty-pos: {csv_file} is invalid:\n"
+        "  - line 3: not UTF-8 text (byte 0xe9 after 'M9002,LC90000002,Chlo'): save the file "
+        'as CSV UTF-8 (a spreadsheet\'s "CSV UTF-8" type)\n'
+    )
+    assert run(home, "balance", "LC90000001").returncode == 2  # nothing imported
+
+
+def test_an_import_refused_on_every_line_lists_the_first_problems_and_counts_the_rest(
+    home: Path, tmp_path: Path
+) -> None:
+    """QA: a 100,000-line members file whose cards were all of the wrong form printed 100,000
+    lines on the terminal; the first ones say what is wrong. JSON keeps every problem."""
+    csv_file = tmp_path / "members.csv"
+    rows = "".join(f"X{i},XX{i},Name,,\n" for i in range(1000))
+    csv_file.write_text("member_id,card,name,birthday,email\n" + rows, encoding="utf-8")
+    out = run(home, "members", "import", str(csv_file))
+    assert out.returncode == 2
+    lines = out.stderr.splitlines()
+    assert lines[0] == f"loyalty-pos: {csv_file} is invalid:"
+    assert lines[1].startswith("  - line 2: 'XX0' is not a card number")
+    assert len(lines) == 1 + 20 + 1
+    assert lines[-1] == "  ... and 980 more problems (with --json, all of them)"
+    out = run(home, "--json", "members", "import", str(csv_file))
+    assert out.returncode == 2 and len(json.loads(out.stderr)["problems"]) == 1000
+
+
 def test_an_import_taking_a_stored_items_ean_is_refused_not_a_storage_fault(
     home: Path, tmp_path: Path
 ) -> None:
