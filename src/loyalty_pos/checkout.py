@@ -96,7 +96,9 @@ class Terminal:
         if when.tzinfo is None:
             if tz is None:
                 return when.astimezone()
-            when = when.replace(tzinfo=tz)
+            # Through UTC: astimezone to the zone it already has changes nothing, and 02:30 of
+            # the night the clocks skip that hour would stay 02:30+01:00, which no clock showed.
+            when = when.replace(tzinfo=tz).astimezone(UTC)
         return when.astimezone(tz)
 
     def is_card(self, code: str) -> bool:

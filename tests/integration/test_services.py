@@ -1296,3 +1296,19 @@ def test_init_in_a_folder_the_user_cannot_write_says_so(
         bootstrap.init_terminal(home, "T1", program, manager_pin="1234")
     assert str(home) in str(e.value)
     assert list(home.iterdir()) == []
+
+
+def test_a_time_in_the_spring_forward_gap_is_recorded_as_the_clock_then_reads_it(demo) -> None:
+    """QA: ``--at 2027-03-28T02:30`` in Berlin, an hour the clocks skip, was recorded and
+    printed as 02:30+01:00, a time no clock in the store showed; it is 03:30+02:00, the same
+    moment. A time in the autumn's repeated hour is its first (summer) one."""
+    from dataclasses import replace
+
+    demo.config = replace(demo.config, timezone="Europe/Berlin")
+    sale = buy(demo, ANNA, "MILK", at=datetime(2027, 3, 28, 2, 30))
+    event = demo.store.event_at(1)
+    assert event is not None and event["occurred_at"] == "2027-03-28T03:30:00+02:00"
+    assert "2027-03-28 03:30" in printing.receipt_text(demo, sale["receipt_id"])
+    buy(demo, ANNA, "MILK", at=datetime(2027, 10, 31, 2, 30))
+    event = demo.store.event_at(2)
+    assert event is not None and event["occurred_at"] == "2027-10-31T02:30:00+02:00"
