@@ -86,6 +86,10 @@ def unreadable_member_column(member_id: str, column: str) -> str:
     return f"member {member_id}'s cached {MEMBER_COLUMNS_SAID[column]} ({column}) are not readable"
 
 
+#: What reading a cached JSON column of a member's raises when it is not what this release wrote.
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
+
+
 def utc_iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds")
 
@@ -338,36 +342,38 @@ class Store:
         return self._account(row, "base_lots", "base_debt", "base_owed")
 
     def _account(self, row: sqlite3.Row, lots: str, debt: str, owed: str) -> Account:
-        with self._member_column(row, lots):
+        column = lots
+        try:
             account = Account(
                 tuple(Lot.from_json(lot) for lot in canonical.loads(row[lots])), int(row[debt])
             )
-        if not row[owed]:
-            return account
-        with self._member_column(row, owed):
+            if not row[owed]:
+                return account
+            column = owed
             return account.with_owed_json(canonical.loads(row[owed]))
+        except _UNREADABLE as e:
+            raise self._unreadable(row, column) from e
 
     def punch(self, row: sqlite3.Row, column: str = "punch") -> dict[str, int]:
         """The member's cached punch cards (``punch``, or ``base_punch``): SKU to punches."""
-        with self._member_column(row, column):
+        try:
             punch = canonical.loads(row[column])
-            if not isinstance(punch, dict) or not all(
+            if isinstance(punch, dict) and all(
                 isinstance(n, int) and not isinstance(n, bool) for n in punch.values()
             ):
-                raise ValueError(column)
-            return dict(punch)
+                return punch
+        except _UNREADABLE as e:
+            raise self._unreadable(row, column) from e
+        raise self._unreadable(row, column)
 
-    @contextmanager
-    def _member_column(self, row: sqlite3.Row, column: str) -> Iterator[None]:
-        """A member's cached JSON column read within: one that is no longer what this release
-        writes (edited by hand, damaged on disk) is said naming the member and the column,
-        as a damaged journal row is, instead of failing as a bug wherever the member is read."""
-        try:
-            yield
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            error = damaged(self.path, unreadable_member_column(row["member_id"], column))
-            error.details["column"] = column
-            raise error from e
+    def _unreadable(self, row: sqlite3.Row, column: str) -> StorageError:
+        """A member's cached JSON column that is no longer what this release writes (edited by
+        hand, damaged on disk), said naming the member and the column, as a damaged journal row
+        is, instead of failing as a bug wherever the member is read. A plain try, not a context
+        manager: the member's columns are read on every sale."""
+        error = damaged(self.path, unreadable_member_column(row["member_id"], column))
+        error.details["column"] = column
+        return error
 
     def save_account(self, member_id: str, account: Account, before: Account | None = None) -> None:
         """Store the member's lots and debt (and what a refund left ``owed``); ``before`` (what
