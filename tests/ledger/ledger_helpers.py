@@ -266,22 +266,23 @@ class Journal:
         refund_minor: int,
         reversed_points: int = 0,
         at: datetime | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
-        return self.add(
-            "refund",
-            at,
-            member_id=member_id,
-            card=None,
-            receipt_id=f"{self.terminal_id}-{self.seq + 1:06d}",
-            original_receipt_id=original_receipt_id,
-            currency="EUR",
-            lines=[{"sku": "SKU1", "qty": 1}],
-            refund_minor=refund_minor,
-            points_reversed=reversed_points,
-            points_restored=0,
-            lots=[],
-            punch_delta={},
-        )
+        body = {
+            "member_id": member_id,
+            "card": None,
+            "receipt_id": f"{self.terminal_id}-{self.seq + 1:06d}",
+            "original_receipt_id": original_receipt_id,
+            "currency": "EUR",
+            "lines": [{"sku": "SKU1", "qty": 1}],
+            "refund_minor": refund_minor,
+            "points_reversed": reversed_points,
+            "points_restored": 0,
+            "lots": [],
+            "punch_delta": {},
+        }
+        body.update(extra)
+        return self.add("refund", at, **body)
 
 
 @dataclass

@@ -368,3 +368,60 @@ def test_a_later_days_report_does_not_count_again_an_event_refused_before(
 )
 def test_a_clock_skew_is_printed_in_days_hours_and_minutes(seconds: int, text: str) -> None:
     assert duration(seconds) == text
+
+
+@pytest.mark.parametrize("late", ["refund", "sale", "refund-after-the-run"])
+def test_points_a_late_event_took_from_an_expiry_run_leave_no_debt_before_its_push(
+    db_url: str, late: str
+) -> None:
+    """QA: a till returns a sale (or pays with its points) days before they lapse and pushes it
+    only after the ledger's nightly run has written them off. The points the late event took
+    are booked back from ``program:expired`` at the run, not at the push: the reports of the
+    days between said the member owed them (a debt that never was) and counted them expired,
+    and the push's day "expired -29". A refund made after the run (its points had lapsed
+    unused) books them back on its own day, not at its push."""
+    now = [_at("2025-01-12", 12)]
+    store = LedgerStore.open(db_url, clock=lambda: now[0])
+    try:
+        store.add_terminal("LATE")
+        journal = Journal("LATE")
+        journal.enroll("W1", "CW1", at=_at("2025-01-12", 9))
+        sale = journal.checkout(
+            "W1", "CW1", 2900, earned=29, at=_at("2025-01-12"), expires=date(2026, 1, 12)
+        )
+        store.push("LATE", journal.events)
+        done = _at("2026-01-20") if late == "refund-after-the-run" else _at("2026-01-08")
+        if late == "sale":
+            journal.checkout("W1", "CW1", 1000, redeemed=29, value_minor=29, at=done)
+        else:
+            journal.refund("W1", sale["receipt_id"], 2900, 29, at=done, reversed_lots=sale["lots"])
+        now[0] = _at("2026-01-13", 3)
+        assert store.expire(_at("2026-01-13", 2))["points"] == 29  # the event is not there yet
+        now[0] = _at("2026-02-20", 12)  # the till comes back online
+        outcome = store.push("LATE", journal.events[-1:])
+        assert [r.status for r in outcome.results] == ["accepted"]
+
+        def report(first: str, last: str) -> dict:
+            start = datetime.fromisoformat(first).replace(tzinfo=UTC)
+            end = datetime.fromisoformat(last).replace(tzinfo=UTC) + timedelta(days=1)
+            return store.report(start, end)
+
+        expired_at_the_run = 29 if late == "refund-after-the-run" else 0
+        for first, last, expired in (
+            ("2026-01-13", "2026-01-13", expired_at_the_run),
+            ("2026-01-13", "2026-01-31", 0),
+            ("2026-01-20", "2026-01-20", -expired_at_the_run),
+            ("2026-01-01", "2026-01-31", 0),
+            ("2026-02-20", "2026-02-20", 0),
+        ):
+            r = report(first, last)
+            assert r["negative_balances"] == [], (first, last)
+            assert r["outstanding"]["debt"] == 0, (first, last)
+            assert r["points"]["expired"] == expired, (first, last)
+        assert report("2026-01-08", "2026-01-08")["outstanding"]["points"] == (
+            29 if late == "refund-after-the-run" else 0
+        )
+        assert report("2026-01-31", "2026-01-31")["outstanding"]["points"] == 0
+        assert store.audit()["members_mismatched"] == []
+    finally:
+        store.close()

@@ -47,6 +47,8 @@ class Transfer(NamedTuple):
             sale (they go back through the member's account to ``issued``).
         amount: always positive; the direction is in debit/credit.
         member_id: the member whose account is one side of the transfer.
+        lot: of an ``unexpire``, the written-off lot's earning day and expiry (the store dates
+            the transfer at the run that wrote it off, or at the event when that came after).
     """
 
     kind: str
@@ -54,6 +56,7 @@ class Transfer(NamedTuple):
     credit: str
     amount: int
     member_id: str
+    lot: tuple[date, date | None] | None = None
 
 
 #: The empty counters a new record starts with: read-only, so one can be shared.
@@ -521,16 +524,21 @@ def _take(
         points, on, allow_debt=True, prefer=prefer
     )
     own, rest = points_by_dates(account.lots), points_by_dates(off)
-    unexpired = 0
+    unexpired: dict[tuple[date, date | None], int] = {}
     for lot in spent:
         key = (lot.earned_at, lot.expires_at)
         mine = min(lot.points, own.get(key, 0))
         own[key] = own.get(key, 0) - mine
         rest[key] = rest.get(key, 0) - (lot.points - mine)
-        unexpired += lot.points - mine
+        if lot.points > mine:
+            unexpired[key] = unexpired.get(key, 0) + lot.points - mine
     if unexpired:
+        # One transfer for each written-off lot: each is dated at the run that wrote it off.
         acc = member_account(record.member_id)
-        transfers.append(Transfer("unexpire", EXPIRED, acc, unexpired, record.member_id))
+        transfers.extend(
+            Transfer("unexpire", EXPIRED, acc, n, record.member_id, key)
+            for key, n in unexpired.items()
+        )
         changes["written_off"] = tuple(Lot(n, *key) for key, n in rest.items() if n)
     return _compact(replace(combined, lots=tuple(Lot(n, *key) for key, n in own.items() if n)))
 

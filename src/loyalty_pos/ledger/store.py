@@ -169,6 +169,9 @@ class _Rows:
     sent_spend_moments: int = 0
     #: member id -> the change (gseq) of the record handed to the writer
     sent_members: dict[str, int] = field(default_factory=dict)
+    #: (member id, a lot's earning day and expiry) -> when an expiry run first wrote that lot off
+    #: (``LedgerStore._written_off_at``), read for an ``unexpire`` only
+    written_off_at: Callable[[str, tuple[date, date | None]], int | None] = lambda m, k: None
     #: how many of the book's changed members the streaming has looked at, and those of them a
     #: later event still named then (looked at again at the next chunk)
     looked_at: int = 0
@@ -475,7 +478,7 @@ class LedgerStore:
         token: str | None,
     ) -> PushOutcome:
         with writing(self.engine) as conn, Writer(conn) as out:
-            rows = self._rows(conn, received_us)
+            rows = self._rows(conn, received_us, before_read=out.sync)
             cached, epoch = self._records.check(rows.gseq)
             term = conn.execute(
                 sa.select(
@@ -743,11 +746,14 @@ class LedgerStore:
                 rows.spend_moments.append((gseq, moment))
         for leg, t in enumerate(posted.transfers):
             at_us = occurred_us
-            if t.kind == "unexpire" and occurred_us is not None:
+            if t.kind == "unexpire" and occurred_us is not None and t.lot is not None:
                 # Points an expiry run wrote off, booked back: a correction of that run, dated
-                # when the ledger learns of it (not at a sale before the run, whose day would
-                # read "expired -200" while the run's day kept the gross; QA).
-                at_us = max(occurred_us, rows.received_us)
+                # at the run when the event came before it (not at a sale before the run, whose
+                # day would read "expired -200" while the run's day kept the gross; nor at the
+                # push, which left the member owing those points from the run to the push; QA),
+                # at the event when it came after (a refund of points that lapsed unused).
+                run_us = rows.written_off_at(t.member_id, t.lot)
+                at_us = max(occurred_us, rows.received_us if run_us is None else run_us)
             rows.transfers.append(
                 # _TRANSFER_COLUMNS
                 (gseq, leg, t.kind, t.debit, t.credit, t.amount, t.member_id, at_us)
@@ -1249,13 +1255,47 @@ class LedgerStore:
                 found[terminal_id, int(row.seq)] = int(row.occurred_us)
         return found
 
-    def _rows(self, conn: Connection, received_us: int) -> _Rows:
+    def _rows(
+        self,
+        conn: Connection,
+        received_us: int,
+        before_read: Callable[[], None] | None = None,
+    ) -> _Rows:
         state = conn.execute(
             sa.select(
                 ledger_state.c.gseq, ledger_state.c.ledger_seq, ledger_state.c.ledger_hash
             ).where(ledger_state.c.id == 1)
         ).one()
-        return _Rows(int(state.gseq), int(state.ledger_seq), str(state.ledger_hash), received_us)
+        rows = _Rows(int(state.gseq), int(state.ledger_seq), str(state.ledger_hash), received_us)
+        rows.written_off_at = self._written_off_at(conn, before_read)
+        return rows
+
+    @staticmethod
+    def _written_off_at(
+        conn: Connection, before_read: Callable[[], None] | None
+    ) -> Callable[[str, tuple[date, date | None]], int | None]:
+        """When an expiry run first wrote off a member's lot of an earning day and expiry: the
+        moment of its ``expire`` event (the ledger's, canonical JSON), None if none did.
+        ``before_read`` runs before the query (a writer's ``sync``)."""
+
+        def written_off_at(member_id: str, lot: tuple[date, date | None]) -> int | None:
+            earned, expires = lot
+            if before_read is not None:
+                before_read()
+            expiry = f'"expires_at":"{expires.isoformat()}"' if expires else '"expires_at":null'
+            found = conn.execute(
+                sa.select(sa.func.min(events.c.occurred_us)).where(
+                    events.c.member_id == member_id,
+                    events.c.type == "expire",
+                    events.c.terminal_id == wire.LEDGER_TERMINAL,
+                    events.c.status == "accepted",
+                    events.c.body.contains(f'"earned_at":"{earned.isoformat()}"', autoescape=True),
+                    events.c.body.contains(expiry, autoescape=True),
+                )
+            ).scalar()
+            return None if found is None else int(found)
+
+        return written_off_at
 
     def _book(
         self,
