@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ledger_helpers import LedgerServer, Terminal, program, statuses
+import pytest
+from ledger_helpers import Journal, LedgerServer, Terminal, program, statuses
+
+from loyalty_pos.ledger.store import LedgerStore
 
 
 def _member(t: Terminal, earned: int = 0) -> tuple[str, str]:
@@ -323,3 +327,46 @@ def test_a_control_character_in_an_id_is_refused_with_400_and_nothing_written(
     assert ledger.top() == top
     view = ledger.member(member)
     assert view["cards"] == [{"card": card, "status": "active"}] and view["balance"] == 100
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc_now", "written_off"),
+    [
+        # 02:15 on 7 March in Tokyo is still 6 March in UTC: the lot ending on the 7th is due
+        ("Asia/Tokyo", datetime(2026, 3, 6, 17, 15, tzinfo=UTC), 50),
+        # 20:00 on 6 March in New York is already 7 March in UTC: the lot may still be spent
+        ("America/New_York", datetime(2026, 3, 7, 1, 0, tzinfo=UTC), 0),
+    ],
+)
+def test_an_expiry_run_for_now_takes_the_day_of_the_ledgers_machine_not_utcs(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, zone: str, utc_now: datetime, written_off: int
+) -> None:
+    """QA: ``loyalty-ledger expire`` from cron on a machine in the store's zone took the UTC
+    day for the lots that had lapsed: a store east of UTC had them written off a day late (in
+    the balances and the report one day more), one west of UTC had lots still spendable at
+    the tills that evening written off."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()  # the zone the machine's clock is read in (cron's)
+    try:
+        store = LedgerStore.open(db_url, clock=lambda: utc_now)
+        try:
+            store.add_terminal("ZONE")
+            journal = Journal("ZONE")
+            journal.enroll("Z1", "CZ1", at=datetime(2025, 12, 1, 10, tzinfo=UTC))
+            journal.checkout(
+                "Z1",
+                "CZ1",
+                5000,
+                earned=50,
+                at=datetime(2025, 12, 1, 10, tzinfo=UTC),
+                expires=date(2026, 3, 7),
+            )
+            store.push("ZONE", journal.events)
+            result = store.expire()
+            assert result["points"] == written_off
+            assert datetime.fromisoformat(result["at"]) == utc_now
+        finally:
+            store.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()

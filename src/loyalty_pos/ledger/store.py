@@ -972,14 +972,17 @@ class LedgerStore:
     def expire(self, at: datetime | None = None) -> dict[str, Any]:
         """Write an ``expire`` event for every lot that has lapsed on ``at``'s date. ``at`` may
         lie in the past (a run that was missed), never in the future: the events are final, and
-        a mistyped year would take every member's points that lapse by then."""
+        a mistyped year would take every member's points that lapse by then. Without ``at``,
+        now, on the day of this machine's clock (the store's, as cron runs the job by it):
+        lots lapse as the store's day begins, and the UTC day is a day behind it in the small
+        hours east of UTC, a day ahead of it in the evening west of UTC."""
         now = self.clock()
         if at is not None and at > now:
             raise Refused(
                 f"{at.isoformat()} is in the future: points are expired for a moment that has "
                 "come (leave the time out for now)"
             )
-        at = at or now
+        at = at or now.astimezone()
         on = at.date()
         lots_n = points = 0
         with writing(self.engine) as conn:
