@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -63,6 +63,19 @@ def test_t_in_periods_is_the_average_lifetime_over_the_calendar_days_of_the_peri
     assert period_days(*march) == 31  # the clock change on 29 March makes no short month
     clock_change = datetime(2026, 3, 29, tzinfo=BERLIN), datetime(2026, 3, 30, tzinfo=BERLIN)
     assert period_days(*clock_change) == 1
+    # QA: the store's day of a clock change asked of the ledger with the offsets it begins and
+    # ends in (00:00+02:00 to 00:00+01:00, 25 hours) is one day, not two (t was halved)
+    summer, winter = timezone(timedelta(hours=2)), timezone(timedelta(hours=1))
+    assert (
+        period_days(datetime(2026, 10, 25, tzinfo=summer), datetime(2026, 10, 26, tzinfo=winter))
+        == 1
+    )
+    assert (
+        period_days(datetime(2026, 3, 29, tzinfo=winter), datetime(2026, 3, 30, tzinfo=summer)) == 1
+    )
+    assert (
+        period_days(datetime(2026, 3, 1, tzinfo=winter), datetime(2026, 4, 1, tzinfo=summer)) == 31
+    )
     assert average_lifetime_days([70, 1]) == Decimal("35.5")
     assert average_lifetime_days([]) is None
     assert in_periods(Decimal(62), *march) == 2

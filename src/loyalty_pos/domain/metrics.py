@@ -137,9 +137,11 @@ def lifetime_days(enrolled: datetime, last_purchase: datetime, tz: tzinfo | None
 
 
 def period_days(start: datetime, end: datetime) -> int:
-    """The calendar days ``[start, end)`` touches in ``start``'s time zone (a store-local day of
-    a clock change is one day, though 23 or 25 hours long)."""
-    last = (end - _US).astimezone(start.tzinfo).date()
+    """The calendar days ``[start, end)`` touches, the first in ``start``'s time zone and the
+    last in ``end``'s (a store-local day of a clock change is one day, though 23 or 25 hours
+    long, in a named zone or asked of the ledger from 00:00+02:00 to 00:00+01:00, when a
+    fixed offset read the 25th hour as a second day)."""
+    last = (end - _US).date()
     return max((last - start.date()).days + 1, 1)
 
 
