@@ -370,3 +370,42 @@ def test_an_expiry_run_for_now_takes_the_day_of_the_ledgers_machine_not_utcs(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_an_admins_points_and_a_members_spendable_points_go_by_the_day_of_the_ledgers_machine(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: at 08:00 in Tokyo (23:00 UTC the day before) an admin's 100 points were earned
+    "yesterday" and lapsed a day early, and a lot that had lapsed as the store's day began
+    still counted in the member's spendable points until 09:00."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    now = [datetime(2026, 3, 6, 23, 0, tzinfo=UTC)]  # 08:00 on 7 March in Tokyo
+    try:
+        store = LedgerStore.open(db_url, clock=lambda: now[0])
+        try:
+            store.put_program(program(1))
+            store.add_terminal("ZONE")
+            journal = Journal("ZONE")
+            journal.enroll("Z1", "CZ1", at=datetime(2025, 12, 1, 10, tzinfo=UTC))
+            journal.checkout(
+                "Z1",
+                "CZ1",
+                5000,
+                earned=50,
+                at=datetime(2025, 12, 1, 10, tzinfo=UTC),
+                expires=date(2026, 3, 7),
+            )
+            store.push("ZONE", journal.events)
+            assert store.member_view("Z1")["spendable_balance"] == 0  # lapsed this morning
+            store.adjust("Z1", 100, "goodwill")
+            view = store.member_view("Z1")
+            assert {"points": 100, "earned_at": "2026-03-07", "expires_at": "2027-03-07"} in (
+                view["lots"]
+            )
+            assert view["spendable_balance"] == 100
+        finally:
+            store.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -813,7 +813,7 @@ class LedgerStore:
         if abs(points) > MAX_POINTS:
             raise Refused(f"an adjustment moves at most {MAX_POINTS} points")
         reason = _reason(reason)
-        now = self.clock()
+        now = self.clock().astimezone()  # the lot's days are the store's: this machine's
         with writing(self.engine) as conn:
             rows, book = self._rows(conn, to_us(now)), self._book(conn)
             record = self._member(book, member_id)
@@ -1181,7 +1181,8 @@ class LedgerStore:
         snap.update(
             {
                 "debt": record.account.debt,
-                "spendable_balance": record.account.balance(now.date()),
+                # lots lapse as the store's day begins: this machine's day, not UTC's
+                "spendable_balance": record.account.balance(now.astimezone().date()),
                 "ledger_balance": booked,
                 "next_expiry": record.next_expiry,
                 "enrolled_at": record.enrolled_at,
