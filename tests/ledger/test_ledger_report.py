@@ -422,6 +422,17 @@ def test_points_a_late_event_took_from_an_expiry_run_leave_no_debt_before_its_pu
             29 if late == "refund-after-the-run" else 0
         )
         assert report("2026-01-31", "2026-01-31")["outstanding"]["points"] == 0
+        # The run's correction is the ledger's own line, not a till's that did nothing that day
+        # ("LATE: checkouts 0, ... expired -29"); points taken back with a sale after they
+        # lapsed unused are the till's, as its own report counts them.
+        expired = {
+            (r["terminal_id"], r["expired"])
+            for r in report("2026-01-13", "2026-01-13")["terminals"]
+        }
+        assert expired == {("@ledger", expired_at_the_run)}
+        if late == "refund-after-the-run":
+            rows = report("2026-01-20", "2026-01-20")["terminals"]
+            assert [(r["terminal_id"], r["expired"]) for r in rows] == [("LATE", -29)]
         assert store.audit()["members_mismatched"] == []
     finally:
         store.close()

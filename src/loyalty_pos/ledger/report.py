@@ -246,7 +246,9 @@ def _by_terminal(conn: Connection, start_us: int, end_us: int) -> list[dict[str,
     """Each terminal's figures of the period, as its own end-of-day report counts them (and the
     ledger's own events under its id): checkouts (with a card), refunds and the money they paid
     back, points issued and redeemed net of refunds, managers' adjustments net, points expired
-    (the ledger's expiry runs, and refunds that took written-off points back). Their sums are
+    (the ledger's expiry runs and their corrections for events dated before them that reached
+    the ledger after them; refunds that took back written-off points that had lapsed unused
+    before the refund). Their sums are
     the report's figures, so a till's report is matched to the ledger's line by line; a till's
     events the ledger holds back are in the till's report and not here."""
     sales = conn.execute(
@@ -265,11 +267,21 @@ def _by_terminal(conn: Connection, start_us: int, end_us: int) -> list[dict[str,
         )
         .group_by(events.c.terminal_id, events.c.type)
     ).all()
+    # Points a run wrote off that an event dated before it had taken (pushed after it) are
+    # booked back at the run: a correction of the run, on the ledger's line; those a refund
+    # takes back after they lapsed unused are its till's, on the refund's day, as it counts them.
+    owner = sa.case(
+        (
+            sa.and_(transfers.c.kind == "unexpire", transfers.c.occurred_us > events.c.occurred_us),
+            sa.literal(wire.LEDGER_TERMINAL),
+        ),
+        else_=events.c.terminal_id,
+    ).label("owner")
     moved = conn.execute(
-        sa.select(events.c.terminal_id, transfers.c.kind, sa.func.sum(transfers.c.amount))
+        sa.select(owner, transfers.c.kind, sa.func.sum(transfers.c.amount))
         .join(events, events.c.gseq == transfers.c.gseq)
         .where(transfers.c.occurred_us >= start_us, transfers.c.occurred_us < end_us)
-        .group_by(events.c.terminal_id, transfers.c.kind)
+        .group_by(owner, transfers.c.kind)
     ).all()
     figures: dict[str, dict[str, int]] = {}
     for terminal_id, kind, n, with_card, spend in sales:
