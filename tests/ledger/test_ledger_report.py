@@ -370,7 +370,7 @@ def test_a_clock_skew_is_printed_in_days_hours_and_minutes(seconds: int, text: s
     assert duration(seconds) == text
 
 
-@pytest.mark.parametrize("late", ["refund", "sale", "refund-after-the-run"])
+@pytest.mark.parametrize("late", ["refund", "sale", "clawback", "refund-after-the-run"])
 def test_points_a_late_event_took_from_an_expiry_run_leave_no_debt_before_its_push(
     db_url: str, late: str
 ) -> None:
@@ -379,7 +379,7 @@ def test_points_a_late_event_took_from_an_expiry_run_leave_no_debt_before_its_pu
     are booked back from ``program:expired`` at the run, not at the push: the reports of the
     days between said the member owed them (a debt that never was) and counted them expired,
     and the push's day "expired -29". A refund made after the run (its points had lapsed
-    unused) books them back on its own day, not at its push."""
+    unused) books them back on its own day, not at its push. A manager's clawback is as a sale."""
     now = [_at("2025-01-12", 12)]
     store = LedgerStore.open(db_url, clock=lambda: now[0])
     try:
@@ -393,6 +393,8 @@ def test_points_a_late_event_took_from_an_expiry_run_leave_no_debt_before_its_pu
         done = _at("2026-01-20") if late == "refund-after-the-run" else _at("2026-01-08")
         if late == "sale":
             journal.checkout("W1", "CW1", 1000, redeemed=29, value_minor=29, at=done)
+        elif late == "clawback":  # a manager's adjustment at the till
+            journal.add("adjust", done, member_id="W1", points=-29, reason="given twice", lots=[])
         else:
             journal.refund("W1", sale["receipt_id"], 2900, 29, at=done, reversed_lots=sale["lots"])
         now[0] = _at("2026-01-13", 3)
