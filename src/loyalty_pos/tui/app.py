@@ -121,7 +121,11 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         A refusal of the cashier's step (a warning or an error without a title: an unknown
         code, a key not taken) replaces the ones up before it: the newest is about the last
         step, and three stacked at 80x24 covered the totals, the amount due among them, for
-        their whole time (QA). News with a title (a device, the sync) is not replaced."""
+        their whole time (QA). News with a title (a device, the sync) is not replaced.
+
+        Never read as markup: a toast says what was typed or scanned, a member's name, an
+        item's; "[/]" in them stopped the app (Textual's markup error), "[b]" was dropped."""
+        options["markup"] = False
         refusal = options.get("severity", "information") != "information"
         if refusal and not options.get("title"):
             for shown in list(self._notifications):

@@ -85,7 +85,7 @@ class FormScreen(PosModal[Any]):
         with Vertical(classes="dialog form") as dialog:
             dialog.border_title = self.title_text
             if self.intro:
-                yield Static(self.intro, classes="intro")
+                yield Static(self.intro, classes="intro", markup=False)
             with Grid(classes="fields"):
                 for field in self.fields:
                     yield Label(field.label)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rich.table import Table
+from rich.text import Text
 
 from .text import TextScreen
 
@@ -57,5 +58,5 @@ class HelpScreen(TextScreen):
             table.add_row("Devices", "")
             for name, (kind, state, reason) in sorted(devices.items(), key=lambda d: d[1][0]):
                 said = f"{state}: {reason}" if reason else state
-                table.add_row(kind, f"{name}: {said}")
+                table.add_row(kind, Text(f"{name}: {said}"))  # an OS error's words: not markup
         super().__init__("Keys", table, classes="help")

@@ -291,8 +291,8 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
             grid = Table.grid(padding=(0, 2))
             grid.add_column(style="dim")
             grid.add_column()
-            grid.add_row("Member", f"{member.name} ({member.member_id})")
-            grid.add_row("Card", mask(member.card))
+            grid.add_row("Member", Text(f"{member.name} ({member.member_id})"))
+            grid.add_row("Card", Text(mask(member.card)))
             style = "bold red" if member.status == "frozen" else "bold"
             grid.add_row("Status", Text(member.status, style=style))
             note = Text(

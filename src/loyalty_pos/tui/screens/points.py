@@ -177,14 +177,14 @@ def _info(view: BasketView) -> Table:
     name = member.name if member else "-"
     if member is not None and member.status != "active":
         name = f"{name} ({member.status.upper()})"
-    info.add_row("Member", name)
+    info.add_row("Member", Text(name))  # a name is never markup (QA: "[/]" stopped the app)
     info.add_row("Balance", points(member.balance if member else None))
     info.add_row("Amount due", money(view.quote.total, view.currency))
     info.add_row(
         "Most allowed",
         Text(f"{points(cap.points)} = {money(cap.value, view.currency)}", style="bold"),
     )
-    info.add_row("Because", view.cap_reason)
+    info.add_row("Because", Text(view.cap_reason))
     return info
 
 

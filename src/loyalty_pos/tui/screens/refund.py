@@ -119,7 +119,9 @@ class RefundScreen(PosModal[dict[str, Any]]):
         self.lines = message.lines
         self.back = {line.sku: line.left for line in message.lines}
         self.query_one("#sale-member", Static).update(
-            f"Member card {message.member}" if message.member else "Sale without a member card"
+            Text(
+                f"Member card {message.member}" if message.member else "Sale without a member card"
+            )
         )
         self._fill()
         table = self.query_one("#lines", DataTable)

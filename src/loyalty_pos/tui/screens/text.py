@@ -102,9 +102,9 @@ class TextScreen(ClosesOnTyping, PosModal[None]):
         with Vertical(classes="dialog text") as dialog:
             dialog.border_title = self.title_text
             if self.summary:
-                yield Static(self.summary, classes="summary")
+                yield Static(self.summary, classes="summary", markup=False)
             with VerticalScroll(classes="body", can_focus=False):
-                yield Static(self.body, classes="body-text")
+                yield Static(self.body, classes="body-text", markup=False)
             yield Static(self.hint, classes="hint")
 
     def on_key(self, event: events.Key) -> None:
@@ -153,7 +153,7 @@ class ConfirmScreen(ClosesOnTyping, PosModal[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm") as dialog:
             dialog.border_title = self.title_text
-            yield Static(self.question)
+            yield Static(self.question, markup=False)
             yield Static(Text("Y / Enter: yes · N / Esc: no", style="dim"), classes="hint")
 
     def on_key(self, event: events.Key) -> None:
@@ -192,7 +192,7 @@ class VoidScreen(ClosesOnTyping, PosModal[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm") as dialog:
             dialog.border_title = "Void the basket"
-            yield Static(self.question)
+            yield Static(self.question, markup=False)
             yield Static(self._hint(), id="hint", classes="hint")
 
     def _hint(self) -> Text:

@@ -51,7 +51,7 @@ class StatusBar(Static):
             line = self._line(long_words, every_device)
         self.update(line)
         reasons = [f"{name}: {why}" for name, (_, _, why) in self.devices.items() if why]
-        self.tooltip = "\n".join(reasons) or None
+        self.tooltip = Text("\n".join(reasons)) if reasons else None
 
     def _line(self, long_words: bool, every_device: bool) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
