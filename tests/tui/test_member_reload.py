@@ -98,6 +98,33 @@ async def test_a_member_frozen_at_the_ledger_shows_frozen_and_f5_names_the_freez
         assert "This member is frozen: sell without the card" in " ".join(notes(app))
 
 
+async def test_a_frozen_member_is_said_once_not_again_at_each_f5_and_f9(make_app, terminal):
+    """QA: the note that the member is frozen came again from F5 and from F9's refusal, which
+    says it too: three toasts stacked over the totals at 80x24, the amount due among them."""
+    on_ledger(terminal)
+
+    def ledger_froze_her(t):
+        freeze(t)
+        return {"pushed": 0, "pulled": 1, "waiting": 0}
+
+    app = make_app(sync=ledger_froze_her)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "2*ESPRESSO")
+        await sync_now(pilot, app)
+        await press(pilot, "f5")
+        assert isinstance(app.screen, PointsScreen)
+        await press(pilot, "escape")
+        await press(pilot, "f9")
+        frozen = [n for n in notes(app) if "frozen" in n]
+        assert frozen == [
+            "Anna Schmidt is frozen: points cannot be earned or paid. Take the card off (F3) to "
+            "sell without it, or ask the manager.",
+            "This member is frozen: sell without the card, or ask the manager.",
+        ]
+
+
 async def test_a_provisional_member_is_shown_active_once_the_sync_took_them_to_the_ledger(
     make_app, terminal
 ):

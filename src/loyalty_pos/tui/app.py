@@ -126,11 +126,15 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         Never read as markup: a toast says what was typed or scanned, a member's name, an
         item's; "[/]" in them stopped the app (Textual's markup error), "[b]" was dropped."""
         options["markup"] = False
-        refusal = options.get("severity", "information") != "information"
-        if refusal and not options.get("title"):
-            for shown in list(self._notifications):
-                if shown.severity != "information" and not shown.title:
-                    self._unnotify(shown, refresh=False)
+        severity, title = options.get("severity", "information"), options.get("title", "")
+        refusal = severity != "information"
+        for shown in list(self._notifications):
+            # The same words again (a frozen member's note at each repricing: the sync's, F5's,
+            # F9's) are one toast, shown anew: three of them covered the amount due (QA).
+            same = (shown.message, shown.title, shown.severity) == (message, title, severity)
+            replaced = refusal and not title and shown.severity != "information" and not shown.title
+            if same or replaced:
+                self._unnotify(shown, refresh=False)
         if refusal:
             self.refusal_shown = True
         super().notify(message, **options)

@@ -178,12 +178,13 @@ class CheckoutSession:
     def clear(self) -> BasketView:
         return self._commit(Basket())
 
-    def refresh(self) -> BasketView:
+    def refresh(self, frozen_note: bool = True) -> BasketView:
         """The basket priced again as things stand now (a points payment no longer possible is
-        removed, with a note; a member frozen since is shown so, with what to do; a card
-        blocked since is taken off, with a note)."""
+        removed, with a note; a member frozen since is shown so, with what to do unless not
+        ``frozen_note``; a card blocked since is taken off, with a note)."""
         try:
-            return _frozen_note(self._commit(self.basket))
+            view = self._commit(self.basket)
+            return _frozen_note(view) if frozen_note else view
         except Refused as e:
             if e.details.get("reason") != "blocked" or self.basket.card is None:
                 raise

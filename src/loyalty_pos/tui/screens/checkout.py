@@ -154,7 +154,9 @@ class CheckoutScreen(StaysUp, Screen[None]):
             session = self.pos.session
             self.pos.submit(
                 "refresh",
-                session.refresh,
+                # Not the frozen member's note: the refusal says it (QA: both, and the note
+                # again from F5, stacked over the amount due).
+                lambda: session.refresh(frozen_note=False),
                 target=self,
                 done=lambda view: BasketChanged(view, after_refusal=True),
             )
