@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 from textual.widgets import DataTable, Input
 
 from loyalty_pos.checkout import adjust, checkout, resolve_items
 from loyalty_pos.domain.program import parse_program_text
+from loyalty_pos.tui.messages import CodeScanned
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
@@ -142,6 +145,30 @@ async def test_the_next_code_typed_closes_the_receipt_and_starts_the_next_basket
         assert app.screen is app.checkout
         assert [(x.sku, x.qty) for x in app.checkout.view.basket.lines] == [("COFFEE", 2)]
         assert app.checkout.item_field.value == ""
+
+
+async def test_f9_that_overtakes_an_item_still_being_added_says_so_and_records_nothing(
+    make_app, terminal
+):
+    """QA: an item scanned while the till was busy, then F9 at once: the sale was refused as
+    "The member's points changed since the amount was shown", in a sale without a member."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "MILK")
+        held = threading.Event()
+        app.submit("hold", held.wait)  # the service thread busy: the scan waits its turn
+        try:
+            app.checkout.route(CodeScanned("BREAD", "wedge"))
+            await pilot.press("f9")
+        finally:
+            held.set()
+        await settle(pilot)
+        assert notes(app)[-1].startswith(
+            "An item or a card was still being added when F9 was pressed: it is now due 4.68 EUR"
+        )
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MILK", "BREAD"]
+    assert list(terminal.store.events()) == []
 
 
 async def test_f9_on_an_empty_basket_records_nothing(make_app, terminal):

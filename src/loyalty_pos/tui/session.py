@@ -244,12 +244,13 @@ class CheckoutSession:
         return is_online(self.t, self.t.now())
 
     def complete(
-        self, on_screen: Quote | None = None
+        self, on_screen: Quote | None = None, shown: Basket | None = None
     ) -> tuple[dict[str, Any], str, BasketView, tuple[dict[str, Any], ...]]:
         """Record the sale; the basket starts empty for the next customer. ``on_screen`` is the
         quote on the cashier's screen: when the member's points changed since (another till, a sync,
         a manager), the sale would not be what the customer was shown, so nothing is recorded
-        and the refusal says what it would be now.
+        and the refusal says what it would be now. So too when the basket itself is no longer
+        the one ``shown`` (a scan or a key that F9 overtook, still on its way).
 
         Returns the sale's result, its receipt's text, the empty basket, and the punch cards the
         sale touched (of an item sold), as it leaves them: the summary tells the customer."""
@@ -257,12 +258,17 @@ class CheckoutSession:
         if on_screen is not None:
             now = self._price(basket).quote
             if _told(now) != _told(on_screen):
-                why = (
-                    "The terminal went offline since the amount was shown, and "
-                    + self._offline_cap_words()
-                    if now.cap.rule == "offline_cap" and on_screen.cap.rule != "offline_cap"
-                    else "The member's points changed since the amount was shown"
-                )
+                if shown is not None and shown != basket:
+                    # QA: "The member's points changed" for an item or a card scanned just
+                    # before F9 (a sale without a member, even), which the screen did not show yet
+                    why = "An item or a card was still being added when F9 was pressed"
+                elif now.cap.rule == "offline_cap" and on_screen.cap.rule != "offline_cap":
+                    why = (
+                        "The terminal went offline since the amount was shown, and "
+                        + self._offline_cap_words()
+                    )
+                else:
+                    why = "The member's points changed since the amount was shown"
                 raise Refused(
                     f"{why}: it is now due "
                     f"{now.due} {self.t.program.currency}, {now.points_redeemed} points paid, "

@@ -401,10 +401,10 @@ class CheckoutScreen(StaysUp, Screen[None]):
             self.notify("The basket is empty: scan the items first.", severity="warning")
             return
         self.busy = True
-        session, on_screen = self.pos.session, self.view.quote
+        session, on_screen, shown = self.pos.session, self.view.quote, self.view.basket
         self.pos.submit(
             "complete",
-            lambda: session.complete(on_screen),
+            lambda: session.complete(on_screen, shown),
             target=self,
             done=lambda r: SaleCompleted(*r),
         )
