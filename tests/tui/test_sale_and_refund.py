@@ -171,6 +171,27 @@ async def test_f9_that_overtakes_an_item_still_being_added_says_so_and_records_n
     assert list(terminal.store.events()) == []
 
 
+async def test_f9_with_a_code_typed_but_not_added_records_nothing_and_says_so(make_app, terminal):
+    """QA: the sale was recorded without the bread typed but not entered, and BREAD stayed in
+    the item field, where the next Enter put it in the next customer's basket."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, "MILK")
+        await type_text(pilot, "BREAD", enter=False)
+        await press(pilot, "f9")
+        assert list(terminal.store.events()) == []
+        assert notes(app)[-1] == (
+            "'BREAD' is typed but not in the basket: press Enter to add it, or Esc to clear it, "
+            "then F9 again."
+        )
+        assert app.screen is app.checkout and app.checkout.item_field.value == "BREAD"
+        await press(pilot, "enter", "f9")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+    (sale,) = terminal.store.events()
+    assert [line["sku"] for line in sale["lines"]] == ["MILK", "BREAD"]
+
+
 async def test_f9_on_an_empty_basket_records_nothing(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -21,6 +21,7 @@ from loyalty_pos.checkout import (
     mask,
     new_card_problem,
     product_barcode,
+    shown,
 )
 from loyalty_pos.domain.errors import Refused
 from loyalty_pos.domain.money import parse_typed_amount
@@ -400,11 +401,20 @@ class CheckoutScreen(StaysUp, Screen[None]):
         if self.view is None or not self.view.basket.lines:
             self.notify("The basket is empty: scan the items first.", severity="warning")
             return
+        if typed := self.item_field.value.strip():
+            # QA: the sale was recorded without the item typed but not yet entered, and the
+            # code stayed in the field, where the next Enter sold it to the next customer.
+            self.notify(
+                f"{shown(typed)} is typed but not in the basket: press Enter to add it, or Esc "
+                "to clear it, then F9 again.",
+                severity="warning",
+            )
+            return
         self.busy = True
-        session, on_screen, shown = self.pos.session, self.view.quote, self.view.basket
+        session, on_screen, basket = self.pos.session, self.view.quote, self.view.basket
         self.pos.submit(
             "complete",
-            lambda: session.complete(on_screen, shown),
+            lambda: session.complete(on_screen, basket),
             target=self,
             done=lambda r: SaleCompleted(*r),
         )
