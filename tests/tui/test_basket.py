@@ -6,6 +6,7 @@ import threading
 
 from textual.widgets import Input
 
+from loyalty_pos.tui.router import pending_quantity
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.help import HelpScreen
 from loyalty_pos.tui.screens.text import TextScreen, VoidScreen
@@ -84,6 +85,21 @@ async def test_a_quantity_out_of_range_is_refused_and_the_field_keeps_what_was_t
             assert notes(app)[-1] == said
             assert app.checkout.item_field.value == typed
             assert lines(app) == []
+
+
+async def test_a_pasted_quantity_of_thousands_of_digits_is_refused_in_words(make_app):
+    """QA: 5,000 nines pasted before '*MILK' were more than Python reads as a number: "Something
+    went wrong (ValueError)", and a traceback in the error log."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for pasted in ("9" * 5000 + "*MILK", "9" * 5000 + "*"):
+            app.checkout.item_field.value = pasted
+            await press(pilot, "enter")
+            assert notes(app)[-1] == "The quantity must be from 1 to 999 (got 5000 digits)."
+            assert app.checkout.item_field.value == pasted
+            assert lines(app) == []
+    assert pending_quantity("9" * 5000 + "*") is None
 
 
 async def test_a_fractional_quantity_leaves_the_basket_as_it_was(make_app, terminal):

@@ -29,12 +29,12 @@ def parse_entry(text: str) -> tuple[str, int]:
     text = text.strip()
     if fraction := _FRACTION.match(text):
         raise Refused(f"The quantity must be a whole number (got {fraction[1]}).")
-    if QTY_PREFIX.fullmatch(text):
-        raise Refused(f"Now scan or type the item to add {text[:-1]} of.")
+    if prefix := QTY_PREFIX.fullmatch(text):
+        raise Refused(f"Now scan or type the item to add {_quantity(prefix[1])} of.")
     match = _ENTRY.fullmatch(text)
     if match is None or not match.group(2).strip():
         raise Refused("Type an item code, or a quantity, '*' and the code (3*COFFEE).")
-    qty = int(match.group(1)) if match.group(1) else 1
+    qty = _quantity(match.group(1)) if match.group(1) else 1
     if qty < 1:
         raise Refused("The quantity must be at least 1.")
     if qty > MAX_QTY:  # refused here, with the field kept as typed (a slip: 1000 for 100)
@@ -45,4 +45,18 @@ def parse_entry(text: str) -> tuple[str, int]:
 def pending_quantity(field_text: str) -> int | None:
     """The quantity typed before a scan (``"3*"``), if the field holds just that."""
     match = QTY_PREFIX.fullmatch(field_text.strip())
-    return int(match.group(1)) if match else None
+    if match is None or len(match.group(1)) > _MOST_DIGITS:
+        return None
+    return int(match.group(1))
+
+
+#: More digits than any quantity has, read as a number: a paste of thousands of digits is more
+#: than Python's int() reads (QA: "Something went wrong (ValueError)").
+_MOST_DIGITS = 9
+
+
+def _quantity(digits: str) -> int:
+    """A quantity as typed; too many digits to be one is refused, in words, before it is read."""
+    if len(digits) > _MOST_DIGITS:
+        raise Refused(f"The quantity must be from 1 to {MAX_QTY} (got {len(digits)} digits).")
+    return int(digits)
