@@ -102,6 +102,15 @@ def test_amounts_beyond_the_largest_or_not_numbers_are_refused(text: str) -> Non
     assert parse_money("100000000000.00", "EUR") == D(MAX_MINOR).scaleb(-2)
 
 
+@pytest.mark.parametrize("text", ["9" * 5000, "x" * 5000, "1." + "1" * 5000], ids=["9", "x", "1.1"])
+def test_an_amount_pasted_with_thousands_of_characters_is_said_by_its_start(text: str) -> None:
+    """QA: the till's free-amount window said all 5,000 digits, its keys pushed off the screen."""
+    with pytest.raises(Refused) as refused:
+        parse_typed_amount(text, "EUR")
+    said = str(refused.value)
+    assert len(said) < 200 and f"{text[:32]!r}... ({len(text)} characters)" in said
+
+
 def test_basket_scope_nth_free_makes_every_third_unit_free() -> None:
     p = program([{"id": "3for2", "kind": "nth_free", "sku": "SOAP", "every": 3, "scope": "basket"}])
     q = quote(p, [line("SOAP", "2.00", qty=7)], member(), NOW)

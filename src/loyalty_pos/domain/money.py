@@ -72,7 +72,8 @@ def floor_to_minor(amount: Decimal, currency: str) -> Decimal:
 def to_minor(amount: Decimal, currency: str) -> int:
     q = amount.scaleb(exponent(currency))
     if q != q.to_integral_value():
-        raise Refused(f"{amount} has more decimals than {currency} allows")
+        said = str(amount) if len(str(amount)) <= 32 else _cut(str(amount))
+        raise Refused(f"{said} has more decimals than {currency} allows")
     return int(q)
 
 
@@ -86,17 +87,24 @@ def from_minor(minor: int, currency: str) -> Decimal:
 _AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
+def _cut(text: str, limit: int = 32) -> str:
+    """``text`` quoted for a message: whole when short, else its start and its length (a paste
+    of thousands of digits filled the till's window, its keys' hint pushed off the screen)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def parse_money(text: str, currency: str, what: str = "amount") -> Decimal:
     """Parse a decimal string such as ``"60.00"``; refuses exponents, NaN, inf, too many decimals."""
     plain = str(text).strip()
+    said = _cut(str(text))
     if not _AMOUNT.fullmatch(plain):
-        raise Refused(f"{what} {text!r} is not a number: write it like 4.99")
+        raise Refused(f"{what} {said} is not a number: write it like 4.99")
     try:
         value = Decimal(plain)
     except InvalidOperation:  # pragma: no cover - the pattern admits only plain decimals
-        raise Refused(f"{what} {text!r} is not a number") from None
+        raise Refused(f"{what} {said} is not a number") from None
     if over_max(value, currency):
-        raise Refused(f"{what} {text!r} is more than the largest amount {largest(currency)}")
+        raise Refused(f"{what} {said} is more than the largest amount {largest(currency)}")
     to_minor(value, currency)
     return value.quantize(minor_unit(currency))
 
