@@ -859,7 +859,9 @@ def enrolment_email_problem(email: str) -> str | None:
     checkout app's F4 says it at the email's Enter, `loyalty-pos enroll` and the members file
     refuse on the same rule (``domain.events.email_problem``)."""
     email = email.strip()
-    if email and (problem := email_problem(email)):
+    # Its length first: a pasted page was said whole, twice, filling F4's window (QA).
+    problem = email and (text_problem(email, MAX_TEXT, "the email address") or email_problem(email))
+    if problem:
         return f"{problem[0].upper()}{problem[1:]}."
     return None
 

@@ -290,6 +290,11 @@ async def test_enrolment_refuses_an_email_without_a_dot_in_its_domain_at_its_ent
         email = form.query_one("#field-email", Input)
         assert "'zoe@example' is not an email address: its domain" in text_in(form, "#error")
         assert app.focused is email and app.screen is form
+        # a page pasted into it is told by its length, not said whole (twice) over the window
+        email.value = "zoe" * 2000
+        await type_text(pilot, "")
+        said = text_in(form, "#error")
+        assert said == "The email address is 6000 characters long (at most 200)."
         assert not [e for e in terminal.store.events() if e["type"] == "enroll"]
         email.value = "zoe@example.com"
         await type_text(pilot, "")
