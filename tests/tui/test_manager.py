@@ -331,6 +331,33 @@ async def test_end_of_day_summary_counts_todays_sales(make_app):
         assert "Checkouts 1" in text and "with a loyalty card 1" in text
 
 
+async def test_an_adjustment_it_would_refuse_after_y_is_refused_before_the_question(
+    make_app, terminal
+):
+    """QA: a reason of thousands of characters, or more points than an adjustment moves, was
+    asked about (the reason whole, over the screen) and refused only after Y."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await adjust_points_of(pilot)
+        form = app.screen
+        for points, reason, said in (
+            ("500", "why " * 200, "The reason is 799 characters long (at most 500)."),
+            (
+                "9999999999999",
+                "goodwill",
+                "An adjustment moves at most 1,000,000,000,000 points (asked 9,999,999,999,999).",
+            ),
+        ):
+            form.query_one("#field-points", Input).value = points
+            form.query_one("#field-reason", Input).value = reason
+            form.query_one("#field-reason", Input).focus()
+            await press(pilot, "enter")
+            assert app.screen is form
+            assert text_in(form, "#error") == said
+    assert list(terminal.store.events()) == []
+
+
 async def test_an_adjustment_typed_with_letters_shows_them_and_is_refused(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -37,6 +37,7 @@ from loyalty_pos.checkout import (
     shown,
 )
 from loyalty_pos.domain.errors import NotFound, Refused
+from loyalty_pos.domain.events import MAX_POINTS, reason_problem
 from loyalty_pos.printing import receipt_text
 from loyalty_pos.reports import day_report, report_text
 
@@ -353,14 +354,20 @@ def _points_problem(text: str) -> str | None:
         return f"Points must be a whole number, e.g. 500 or -200: {typed} is not one."
     if int(text) == 0:
         return "An adjustment of 0 points changes nothing."
+    if abs(int(text)) > MAX_POINTS:
+        return f"An adjustment moves at most {MAX_POINTS:,} points (asked {int(text):,})."
     return None
 
 
 def _check_adjust(v: Values) -> str | None:
+    """Before the question, what the adjustment would refuse after its Y (QA: a reason of a
+    few thousand characters was asked about whole, over the screen, then refused)."""
     if problem := _points_problem(v["points"]):
         return problem
     if not v["reason"]:
         return "Give a reason: it is kept on the record."
+    if problem := reason_problem(v["reason"]):
+        return f"{problem[0].upper()}{problem[1:]}."
     return None
 
 
