@@ -71,3 +71,15 @@ async def test_a_reason_with_brackets_is_asked_about_as_typed(make_app, terminal
         await fill(pilot, "500")
         await fill(pilot, f"goodwill {BRACKETS}")
         assert f"goodwill {BRACKETS}" in await question(pilot)
+
+
+async def test_ctrl_c_says_in_plain_words_that_ctrl_q_quits(make_app):
+    """Textual's own hint said "Press [b]ctrl+q[/b]" once toasts no longer read markup."""
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await press(pilot, "ctrl+c")
+        await pilot.pause()
+        assert "Ctrl+Q quits the app." in shown(app)
+        assert "[b]" not in shown(app)
+        assert app.return_code is None  # still open

@@ -258,6 +258,10 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
         )
         self.push_screen(question, answered)
 
+    def action_help_quit(self) -> None:
+        """Ctrl+C: Textual's own hint, in plain words (its markup is not read in toasts)."""
+        self.notify("Ctrl+Q quits the app.", title="Do you want to quit?")
+
     def action_simulate(self, what: str) -> None:
         if self.simulate:
             (self.devices.simulate_tap if what == "tap" else self.devices.simulate_scan)()
