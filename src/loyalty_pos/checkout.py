@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import canonical
-from .config import TerminalConfig, pin_matches
+from .config import TerminalConfig, pin_matches, pin_problem
 from .domain.accounting import (
     after_checkout,
     after_refund,
@@ -640,6 +640,15 @@ def check_manager_pin(t: Terminal, pin: str | None) -> None:
         if pin_matches(pin, t.config.pin_hash):
             t.store.set_meta("pin_failures", "0")
             return
+        if pin_problem(pin):
+            # No PIN could be this (letters, or more digits than a PIN has): a receipt or a
+            # card scanned into the PIN field, not a guess, so no try is used up. A PIN set by
+            # an older release in another form was matched above.
+            raise AuthError(
+                "That is not a manager PIN (4 to 12 digits; a scanned code, perhaps): "
+                "no try used up. Type the PIN.",
+                reason="not_a_pin",
+            )
         failures = int(t.store.meta("pin_failures", "0") or 0) + 1
         t.store.set_meta("pin_failures", str(failures))
         if failures >= PIN_ATTEMPTS:

@@ -336,6 +336,18 @@ def test_a_forgotten_pin_is_asked_for_and_uses_up_no_try(demo) -> None:
     assert svc.adjust(demo, ANNA, 10, "test", "1234")["points"] == 10  # not locked
 
 
+def test_what_cannot_be_a_pin_is_refused_without_using_up_a_try(demo) -> None:
+    """Letters, or more digits than a PIN has: a code scanned or pasted into the PIN, not a
+    guess. Refused each time, and the wrong PINs after it still have all their tries."""
+    for code in ("DEMO1-000001", "4006381333931", "LC00100037", "12a4") * 2:
+        with pytest.raises(AuthError, match="^That is not a manager PIN") as e:
+            svc.adjust(demo, ANNA, 10, "test", code)
+        assert e.value.details["reason"] == "not_a_pin"
+    with pytest.raises(AuthError, match="^Wrong manager PIN. 4 tries left.$"):
+        svc.adjust(demo, ANNA, 10, "test", "9999")
+    assert svc.adjust(demo, ANNA, 10, "test", "1234")["points"] == 10
+
+
 def test_adjust_clawback_can_go_negative_and_negative_balance_cannot_be_spent(demo) -> None:
     svc.adjust(demo, ANNA, -30, "clawback of a mistaken bonus", "1234")
     assert svc.balance(demo, ANNA)["balance"] == -30

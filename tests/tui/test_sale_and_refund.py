@@ -257,6 +257,28 @@ async def test_a_wrong_pin_refuses_the_refund_and_records_nothing(make_app, term
     assert terminal.store.refunds_of("DEMO1-000001") == []
 
 
+async def test_a_code_scanned_into_the_pin_field_is_no_pin_and_uses_up_no_try(
+    make_app, terminal, key_clock
+):
+    """A receipt scanned at the PIN (the wedge does not look for scans in a PIN field): its
+    letters reach the check, which says it is no PIN and counts no try; five of them no longer
+    lock the manager out for 15 minutes. A wrong PIN typed after still has all its tries."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", card=None)
+        await press(pilot, "escape", "f6")
+        await fill(pilot, "DEMO1-000001")
+        await press(pilot, "enter")
+        for _ in range(6):
+            await scan(pilot, key_clock, "DEMO1-000001")
+            await settle(pilot)
+            assert isinstance(app.screen, RefundScreen)
+            assert "not a manager PIN" in text_in(app.screen, "#error")
+        await fill(pilot, "9999")
+        assert "Wrong manager PIN. 4 tries left." in text_in(app.screen, "#error")
+    assert terminal.store.refunds_of("DEMO1-000001") == []
+
+
 async def test_a_points_payment_is_restored_on_refund(make_app, terminal):
     adjust(terminal, ANNA, 1000, "test setup", "1234")
     app = make_app()

@@ -389,7 +389,7 @@ class CheckoutScreen(StaysUp, Screen[None]):
 
         form = FormScreen(
             "Manager",
-            [Field("pin", "Manager PIN", password=True, restrict=r"\d{0,12}")],
+            [Field("pin", "Manager PIN", password=True)],
             submit=checked,
             check=lambda v: None if v["pin"] else "Type the manager PIN.",
         )

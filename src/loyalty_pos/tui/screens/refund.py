@@ -58,7 +58,6 @@ class RefundScreen(PosModal[dict[str, Any]]):
                 yield Label("Manager PIN")
                 yield Input(
                     password=True,
-                    restrict=r"\d{0,12}",
                     placeholder="needed to refund",
                     id="pin",
                     classes=FREE_TEXT,
