@@ -480,6 +480,17 @@ def test_category_multiplier_on_its_weekdays_only() -> None:
     assert monday.points_earned == 17
 
 
+def test_a_category_multiplier_of_many_decimals_on_a_large_basket_is_floored_exactly() -> None:
+    # 27,143,910,913.59 x 1.43508949 x 0.88114589 = 34,324,105,248.99999999999999998...
+    promo = {"id": "x", "kind": "category_multiplier", "category": "grocery"}
+    p = program([promo | {"multiplier": "1.88114589"}], earn={"points_per_unit": "1.43508949"})
+    q = quote(p, [line(price="27143910913.59")], member(), NOW)
+    assert [(b.rule, b.points) for b in q.breakdown] == [
+        ("base", 38_953_941_269),
+        ("promo:x", 34_324_105_248),
+    ]
+
+
 def test_birthday_bonus_within_the_window_and_once_a_year() -> None:
     p = program([{"id": "bd", "kind": "birthday_bonus", "bonus": 500, "window_days": 7}])
     m = member(birthday=date(1990, 11, 27))

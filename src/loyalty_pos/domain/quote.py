@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Context, Decimal
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -24,6 +24,11 @@ from .program import Program, Promotion
 from .tiers import TierStatus, tier_status
 
 MAX = "max"
+#: Products of a money amount and two rates of up to 8 decimals each have up to 18 decimals,
+#: past the 28 digits of Python's default context on a large basket (which rounded
+#: 221266565466.99999... extra points up to ...467). Every product of the program's bounded
+#: numbers fits in 60 digits, so this context multiplies them exactly.
+_EXACT = Context(prec=60)
 #: ``MemberState.punch`` of a member without counters: read-only, so one can serve them all.
 _NO_PUNCHES: Mapping[str, int] = MappingProxyType({})
 #: Units of one item on one basket line: more is a slip (a code typed into the quantity).
@@ -547,7 +552,10 @@ def quote(
             points = 0
             if promo.kind == "category_multiplier":
                 points = math.floor(
-                    category_base(promo.category) * earn.points_per_unit * (promo.multiplier - 1)
+                    _EXACT.multiply(
+                        category_base(promo.category) * earn.points_per_unit,
+                        promo.multiplier - 1,
+                    )
                 )
             elif promo.kind == "threshold_bonus":
                 points = promo.bonus if base >= promo.min_spend else 0
