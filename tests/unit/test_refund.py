@@ -440,6 +440,17 @@ def test_returning_the_free_coffee_of_a_sale_gives_its_punches_back() -> None:
     assert free == 1
 
 
+def test_returning_coffees_bought_on_a_day_the_card_did_not_run_leaves_the_card_alone() -> None:
+    """The coffee card runs on Saturdays only; 3 coffees bought on a Sunday punched nothing, so
+    returning them takes no punch off the card (it took 3, and the member bought 3 more coffees
+    before the next free one)."""
+    p = program([COFFEE_CARD | {"weekdays": ["sat"]}])
+    sunday, punch, free = _coffees(p, 3, 2)
+    assert (punch, free) == (2, 0)
+    back = refund(p, sunday, {"COFFEE": 3}, {})
+    assert (back.money_refunded, back.punch_delta) == (D("7.20"), {})
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(

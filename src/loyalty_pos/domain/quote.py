@@ -764,11 +764,12 @@ def refund(
         used_before = sale.points_redeemed - previously_restored
     earned_after, due_after, used_after, lots_after = replay(after, (due_before, used_before))
     # A returned unit takes its punch off the member's card; a free unit this sale gave that the
-    # returned units no longer earn gives back the ``every`` punches it used.
+    # returned units no longer earn gives back the ``every`` punches it used. Only a card that
+    # ran at the sale: a unit bought on a day it did not run punched nothing.
     punch_every = {
-        p.sku: p.every
-        for p in program.promotions
-        if p.kind == "nth_free" and p.scope == "member" and p.sku in returned
+        sku: p.every
+        for sku, p in _free_unit_promotions(program, sale.now).items()
+        if p.scope == "member" and sku in returned
     }
     if punch_every and sale.member:
         free_before = _free_units(program, sale, previously_returned)
