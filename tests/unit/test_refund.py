@@ -226,6 +226,25 @@ def test_points_paid_come_back_as_the_points_of_the_money_the_kept_part_paid() -
     assert last.points_restored + second.points_restored + first.points_restored == 70
 
 
+def test_two_cashbacks_of_the_same_validity_are_both_taken_back_from_their_lots() -> None:
+    """Books and music cashback, both valid 60 days: the sale earns two lots of the same dates.
+    Returning it took back one of them from there and the other's 100 points from the member's
+    oldest points, which left the sale's cashback with the member past the older points' day."""
+    music = CASHBACK | {"id": "music", "category": "music"}
+    p = program([CASHBACK, music])
+    before = Account((Lot(1000, D1, date(2026, 12, 1)),))
+    lines = [
+        BasketLine("BOOK", "Book", 1, D("20.00"), "books"),
+        BasketLine("CD", "CD", 1, D("10.00"), "music"),
+    ]
+    sale_, after_sale = _sale_from(p, before, lines, None)
+    assert sale_.points_earned == 330
+    r = refund(p, sale_, {"BOOK": 1, "CD": 1}, {})
+    assert r.points_reversed == sum(lot.points for lot in r.reversed_lots) == 330
+    back = apply_event(after_sale, _refund_event(r, NOW))
+    assert _lots(back) == _lots(before)
+
+
 def test_a_refund_after_the_sales_cashback_lapsed_unused_takes_nothing_else_for_it() -> None:
     """1,000 points held; a book sale earns 20 for a year and 200 cashback for 60 days; the
     cashback lapses unused and the sale is returned on day 70: the 200 lapsed with the sale's

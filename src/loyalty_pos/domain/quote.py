@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from .errors import RedeemRefused, Refused
 from .events import MAX_LINES, MAX_POINTS
-from .lots import Lot, expiry_date, latest_first, taken_back
+from .lots import Lot, expiry_date, latest_first, merged, points_by_dates, taken_back
 from .money import exponent, largest, over_max, quantize
 from .program import Program, Promotion
 from .tiers import TierStatus, tier_status
@@ -788,10 +788,11 @@ def refund(
     points_reversed = target - already
     points_restored = used_before - used_after
     if previously_reversed_lots is None:  # what the sale's lots held beyond the kept units'
-        earned_lots = {(lot.earned_at, lot.expires_at): lot.points for lot in lots_before}
+        # by dates: two cashbacks of the same validity are two lots of the same dates
+        earned_lots = points_by_dates(lots_before)
         previously_reversed_lots = [
             replace(lot, points=gone)
-            for lot in sale.lots
+            for lot in merged(sale.lots)
             if (gone := lot.points - earned_lots.get((lot.earned_at, lot.expires_at), 0)) > 0
         ]
     # The points given back are the next of the sale's spent lots, latest-expiring first: what
