@@ -173,6 +173,28 @@ def test_a_card_answering_6a81_to_get_data_is_refused_and_the_reader_keeps_worki
         assert next_event(events).text == "04000000000041"
 
 
+def test_each_tap_that_cannot_be_read_is_told_and_the_reader_is_ready_once_the_card_is_gone(
+    pcscd, reader_loop, events, board
+):
+    """The board tells only a change: a second tap failing for the same reason as the first
+    (a customer's card that is not one of the program, tapped again) passed without a word,
+    and the status bar said "reader ERROR" until a card was read."""
+    errors: list[str | None] = []
+    board.subscribe(
+        lambda s: errors.append(s.reason) if (s.name, s.state) == (READER_0, "error") else None
+    )
+    loop = reader_loop(name_filter=READER_0)
+    wait_ready(board)
+    for told in (1, 2):
+        with VirtualCard(uid="04000000000042", fault="6a81"):
+            assert board.wait_for(READER_0, "error", TAP_TIMEOUT), board.get(READER_0)
+        wait_seen_removed(loop)
+        wait_ready(board, timeout=1.0)
+        assert len(errors) == told and "6A 81" in (errors[-1] or "")
+        time.sleep(VPCD_POLL)
+    assert events.empty()
+
+
 @pytest.mark.parametrize("how", ["killed", "stopped"])
 def test_the_loop_survives_a_pcscd_restart_and_reads_the_next_tap(
     pcscd, reader_loop, events, board, how

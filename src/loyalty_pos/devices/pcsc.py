@@ -411,6 +411,7 @@ class ReaderLoop:
         self._request: Any = None
         self._known: set[str] = set()
         self._present: frozenset[str] = frozenset()
+        self._failed: set[str] = set()  # readers whose card could not be read and is still there
 
     # -- control, from any thread --
 
@@ -512,6 +513,7 @@ class ReaderLoop:
         self.board.update(SERVICE, "reader", "absent", reason)
         self._known.clear()
         self._present = frozenset()
+        self._failed.clear()
 
     def _watch(self, request: Any) -> None:
         """Follow card events until stopped or the service is lost (then return)."""
@@ -538,6 +540,12 @@ class ReaderLoop:
             new = set() if present is None else now - present  # cards already there are old
             present = now
             self._present = frozenset(now)
+            for reader in sorted(self._failed - now):
+                # The card that could not be read is gone: the reader is ready for the next tap,
+                # and the next failure is news (the board tells only a change, so a second tap
+                # failing for the same reason passed without a word to the cashier).
+                self._failed.discard(reader)
+                self.board.update(reader, "reader", "ready")
             for reader in sorted(new):
                 self._read_and_emit(reader)
 
@@ -569,8 +577,10 @@ class ReaderLoop:
             read = read_card_on(reader, self.config.card_source)
             code = validate_code(read.card_id(self.config.card_source) or "", "pcsc", self._rules)
         except (DeviceError, BadCode) as e:
+            self._failed.add(reader)
             self.board.update(reader, "reader", "error", e.message)
             return
+        self._failed.discard(reader)
         self.board.update(reader, "reader", "ready")
         event = DeviceEvent.from_code(code, kind="card", device=reader, at=self._clock())
         logger.info("card %s on %s", mask_card(event.text), reader)
