@@ -414,8 +414,15 @@ class ScannerLoop:
                 try:
                     self._pump(port)
                 except (serial.SerialException, OSError) as e:
+                    # pyserial's own words ("device reports readiness to read but returned no
+                    # data (device disconnected or multiple access on port?)") are for the log.
+                    logger.warning("scanner %s lost: %s", self.name, e)
                     self.board.update(
-                        self.name, "scanner", "absent", f"The scanner was unplugged ({e})."
+                        self.name,
+                        "scanner",
+                        "absent",
+                        f"The scanner at {port.port} was unplugged: plug it back in "
+                        "(it is picked up by itself).",
                     )
                 finally:
                     with self._lock:
