@@ -175,3 +175,31 @@ async def test_devices_missing_at_start_are_said_with_their_reason_and_the_till_
             await pilot.press("escape")
             await sell(pilot, "MASCARA")
             await until(pilot, lambda: t.store.unprinted() == ["DEMO1-000001"])
+
+
+async def test_a_reprint_asked_while_the_receipt_is_still_printing_comes_out_as_a_copy(
+    make_app, terminal
+) -> None:
+    """A slow printer still taking the sale's receipt (its barcode and QR code as pictures),
+    the customer asks for a copy at once: F8 then 5 reprinted the last receipt as a second
+    original, because the first had not yet been recorded as printed when the reprint was
+    built."""
+    from .test_manager import open_menu
+
+    with PrinterSim(rate=2000) as sim:
+        with (terminal.home / "terminal.toml").open("a") as f:
+            f.write(
+                f'\n[printer]\nurl = "{sim.url}"\ntimeout_s = 1.0\nprofile = "POS-5890"\n'
+                "dots = 384\nwidth_chars = 32\nqr = true\n"
+            )
+        t = open_terminal(terminal.home)
+        t.clock = lambda: NOW
+        app = make_app(t)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await sell(pilot, "MASCARA")
+            await pilot.press("escape")  # the receipt preview
+            await open_menu(pilot)
+            await pilot.press("5")  # nothing queued: the last receipt again, while it prints
+            await until(pilot, lambda: sum(b"DEMO1-000001" in j for j in sim.received) == 2)
+            first, second = [j for j in sim.received if b"DEMO1-000001" in j]
+    assert b"COPY" not in first and b"COPY" in second

@@ -12,6 +12,7 @@ from a worker thread of the app. ``simulate`` replaces the reader and scanner by
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -39,6 +40,7 @@ class DeviceLink:
         self._demo: dict[str, list[str]] = {}
         self._turn: dict[str, int] = {}
         self._printing = threading.Lock()  # one job at a time: receipts never interleave
+        self._printed: set[str] = set()  # receipt ids that came out of the printer here
 
     @property
     def source(self) -> str:
@@ -142,7 +144,12 @@ class DeviceLink:
 
         try:
             with self._printing:
+                if receipt.receipt_id in self._printed and not receipt.copy:
+                    # Built as an original while that original was still printing (a reprint
+                    # asked at once, F8 5 pressed twice): it comes out as what it now is.
+                    receipt = dataclasses.replace(receipt, copy=True)
                 print_receipt(receipt, config)
+                self._printed.add(receipt.receipt_id)
         except PrinterError as e:
             state = "absent" if e.reason == "absent" else "error"
             self._status("printer", "printer", state, str(e), quiet=True)
