@@ -287,12 +287,31 @@ def test_printer_dropping_the_connection_mid_receipt_is_reported() -> None:
         assert error.reason == "closed" and "middle of the receipt" in str(error)
 
 
+@pytest.mark.parametrize("close_after", [0, 2])
+def test_a_printer_closing_the_connection_when_asked_its_status_is_not_told_as_mid_receipt(
+    close_after: int,
+) -> None:
+    """The status asked at start or by the recheck, with no receipt printing, said 'stopped in
+    the middle of the receipt. Check it, then print the receipt again.'"""
+    with printer_sim.PrinterSim(close_after=close_after) as sim:
+        assert printer_status(config(sim)) == (
+            "error",
+            f"The receipt printer 127.0.0.1:{sim.port} closed the connection without "
+            "answering. Check it.",
+        )
+
+
 def test_out_of_paper_is_reported_before_anything_is_printed() -> None:
     with printer_sim.PrinterSim(paper="out") as sim:
         error = print_expecting_error(sim)
         assert error.reason == "paper_out" and "out of paper" in str(error)
         assert sim.wait_for_jobs(1) == [ESC_INIT]
-        assert printer_status(config(sim)) == ("error", str(error))
+        # Asked without a receipt (at start, the recheck, `loyalty-pos devices`): no receipt
+        # to print again.
+        assert printer_status(config(sim)) == (
+            "error",
+            f"The receipt printer 127.0.0.1:{sim.port} is out of paper. Load a new roll.",
+        )
 
 
 def test_paper_near_end_still_prints() -> None:

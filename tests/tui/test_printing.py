@@ -203,3 +203,31 @@ async def test_a_reprint_asked_while_the_receipt_is_still_printing_comes_out_as_
             await until(pilot, lambda: sum(b"DEMO1-000001" in j for j in sim.received) == 2)
             first, second = [j for j in sim.received if b"DEMO1-000001" in j]
     assert b"COPY" not in first and b"COPY" in second
+
+
+async def test_a_receipt_that_did_not_print_is_one_message_while_the_printer_stays_in_error(
+    make_app, terminal
+) -> None:
+    """Out of paper at F9: the receipt's message says it, and the recheck finding the printer
+    in the same state says nothing more (a printer state that has not changed is not said
+    again)."""
+    with PrinterSim(paper="out") as sim:
+        with (terminal.home / "terminal.toml").open("a") as f:
+            f.write(f'\n[printer]\nurl = "{sim.url}"\ntimeout_s = 1.0\nrecheck_s = 0.1\n')
+        t = open_terminal(terminal.home)
+        t.clock = lambda: NOW
+        app = make_app(t)
+        async with app.run_test(size=(80, 24)) as pilot:
+            bar = app.checkout.status_bar
+            await until(pilot, lambda: bar.device_state("printer") == "error")
+            await pilot.pause(0.5)  # the toast of the state at start
+            app.clear_notifications()
+            await sell(pilot, "MASCARA")
+            await until(pilot, lambda: t.store.unprinted() == ["DEMO1-000001"])
+            asked = len(sim.raw)
+            await until(pilot, lambda: len(sim.raw) >= asked + 3)  # three rechecks since
+            about_printer = [n for n in notes(app) if "printer" in n]
+    assert about_printer == [
+        f"The receipt printer 127.0.0.1:{sim.port} is out of paper. Receipt DEMO1-000001 did not "
+        "print and stays queued: load a new roll, then press F8 then 5 to print it."
+    ]

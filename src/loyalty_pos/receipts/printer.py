@@ -314,17 +314,29 @@ def printer_status(cfg: PrinterConfig) -> tuple[State, str]:
     if target.kind == "file":
         path = Path(target.path)
         if not path.exists() and (_is_device(path) or not path.parent.is_dir()):
-            return "absent", _message("absent", target)
+            return "absent", status_message(_error("absent", target))
         if not os.access(path if path.exists() else path.parent, os.W_OK):
-            return "error", _message("permission", target)
+            return "error", status_message(_error("permission", target))
         return "ready", f"Receipt printer {target.where} is ready."
     try:
         with _connected(cfg) as printer:
             if target.answers:
                 _require_ready(printer, cfg)
     except PrinterError as e:
-        return ("absent" if e.reason in ("absent", "not_configured") else "error"), e.message
+        state: State = "absent" if e.reason in ("absent", "not_configured") else "error"
+        return state, status_message(e)
     return "ready", f"Receipt printer {target.where} is ready."
+
+
+def status_message(e: PrinterError) -> str:
+    """The printer's state as the status bar, F1 and ``loyalty-pos devices`` give it (asked at
+    start, by the recheck, or after a receipt that did not print, whose own message names it):
+    what is wrong and what to do, not "then print the receipt again" of a receipt there is none
+    of, nor a printer that "stopped in the middle of the receipt"."""
+    what, todo = e.what, e.todo
+    if e.reason == "closed":
+        what = f"The receipt printer {e.device} closed the connection without answering."
+    return f"{what} {todo}." if todo else what
 
 
 def probe_printer(cfg: PrinterConfig) -> tuple[str, str | None]:

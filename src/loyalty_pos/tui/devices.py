@@ -140,7 +140,7 @@ class DeviceLink:
     def print(self, receipt: Any, config: Any) -> tuple[str, str] | None:
         """Print ``receipt`` (on a worker thread); None when printed, else why not: (what went
         wrong, what to do, without a full stop; "" when there is nothing more to say)."""
-        from loyalty_pos.receipts.printer import PrinterError, print_receipt
+        from loyalty_pos.receipts.printer import PrinterError, print_receipt, status_message
 
         try:
             with self._printing:
@@ -152,7 +152,9 @@ class DeviceLink:
                 self._printed.add(receipt.receipt_id)
         except PrinterError as e:
             state = "absent" if e.reason == "absent" else "error"
-            self._status("printer", "printer", state, str(e), quiet=True)
+            # In the words of the status check that follows, so that finding the printer in the
+            # same state is not news: the receipt's own message has said it.
+            self._status("printer", "printer", state, status_message(e), quiet=True)
             return e.what, e.todo
         except (LoyaltyPosError, OSError) as e:
             self._status("printer", "printer", "error", str(e), quiet=True)
