@@ -231,3 +231,17 @@ async def test_a_receipt_that_did_not_print_is_one_message_while_the_printer_sta
         f"The receipt printer 127.0.0.1:{sim.port} is out of paper. Receipt DEMO1-000001 did not "
         "print and stays queued: load a new roll, then press F8 then 5 to print it."
     ]
+
+
+async def test_a_receipt_printing_when_the_till_is_closed_stays_queued(make_app, terminal) -> None:
+    """Ctrl+Q (or a power cut) while the printer still had the receipt: the print's outcome
+    came after the app had stopped recording anything, and the receipt was in no queue, so F8 5
+    and the printer's return never offered it."""
+    with PrinterSim(stall_after=0) as sim:
+        t = with_printer(terminal, sim.url)
+        app = make_app(t)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.checkout.status_bar.device_state("printer") == "error")
+            await sell(pilot, "MASCARA")
+            await until(pilot, lambda: len(sim.raw) >= 2)  # the receipt's connection is open
+    assert t.store.unprinted() == ["DEMO1-000001"]

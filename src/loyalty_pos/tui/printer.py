@@ -69,16 +69,17 @@ class Printing:
         from loyalty_pos.printing import build_receipt, printer_config
 
         t = self.terminal
-        self.submit(
-            "print",
-            lambda: (
-                receipt_id,
-                build_receipt(t, receipt_id, copy=t.store.was_printed(receipt_id)),
-                printer_config(t),
-            ),
-            self,
-            done=lambda found: ServiceDone("print", found),
-        )
+
+        def build() -> tuple[str, Any, Any]:
+            copy = t.store.was_printed(receipt_id)
+            receipt, config = build_receipt(t, receipt_id, copy=copy), printer_config(t)
+            if not copy:
+                # Queued until the printer has taken it: a till closed (Ctrl+Q, a power cut)
+                # while it printed learns nothing more of it, and F8 5 then offers it.
+                t.store.mark_printed(receipt_id, None, INTERRUPTED)
+            return receipt_id, receipt, config
+
+        self.submit("print", build, self, done=lambda found: ServiceDone("print", found))
 
     def on_service_done(self, message: ServiceDone) -> None:
         if message.what == "print":
@@ -110,6 +111,11 @@ class Printing:
             self.notify(
                 not_printed(receipt_id, *problem), title="Printer", severity="error", timeout=10
             )
+
+
+#: Kept with a receipt while it prints, as why it did not: what stays when the till is closed
+#: before the printer has taken it.
+INTERRUPTED = "The till was closed while the receipt was printing."
 
 
 def stored_error(what: str, todo: str) -> str:
