@@ -69,13 +69,28 @@ def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path
         raise StorageError(
             f"cannot write the backup {target} ({said}); the backups before it are as they were"
         ) from e
-    if verified:
-        for old in sorted(folder.glob("terminal-*.db"))[:-keep]:
-            old.unlink()
-    else:
+    if not verified:
         log.warning(
             "backup: the cache failed verify: copied as %s; older backups are not pruned", target
         )
+        return target
+    # Backups go by their names' order, the time of the till's clock. One named before a backup
+    # made earlier (a clock reset to a past year, or one that ran ahead for a while) sorted as
+    # the oldest and was removed at once, while the step said ok and named it: then nothing is
+    # pruned until the clock and the names agree again.
+    others = sorted(p for p in folder.glob("terminal-*.db") if p != target)
+    later = [p for p in others if p.name > target.name]
+    if later:
+        raise StorageError(
+            f"the backup {target} was made, but {len(later)} backup"
+            f"{'s' if len(later) != 1 else ''} made before it bear a later time ({later[-1].name})"
+            f": this till's clock ({now:%Y-%m-%d %H:%M}) is behind the one that named them. Set "
+            "the clock right, then move the later-named backups out of the folder (the newest "
+            "by name is the one a restore takes); until then no backup is pruned",
+            reason="clock",
+        )
+    for old in others[: max(len(others) - (keep - 1), 0)]:
+        old.unlink()
     return target
 
 

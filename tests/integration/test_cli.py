@@ -1312,6 +1312,37 @@ def test_a_backup_that_cannot_be_written_whole_is_removed_and_named_in_the_error
     assert sorted((home / "backups").glob("*.db")) == good  # no partial copy left
 
 
+def test_a_backup_named_by_a_clock_gone_back_is_kept_and_the_night_says_so(
+    tmp_path: Path,
+) -> None:
+    """QA: a till whose clock went back (reset to a past year) named its backup before the ones
+    made earlier; the pruning took it as the oldest and removed it at once, while the step said
+    ok and named it: each night made no backup at all."""
+    home = _a_till_with_a_night(tmp_path)
+    (good,) = (home / "backups").glob("terminal-*.db")
+    later = [home / "backups" / f"terminal-2099010{d}-023000.db" for d in range(1, 8)]
+    for path in later:  # the backups of nights when the clock ran ahead
+        shutil.copy(good, path)
+    good.unlink()
+    night = nightly(home, "--date", AT[:10], "--keep", "7", "--json")
+    assert night.returncode == 1, night.stderr
+    made = Path(json.loads(night.stdout)["backup"]["error"].split()[2])
+    assert made.is_file() and made.name < later[0].name
+    with sqlite3.connect(made) as db:  # the sale is in it
+        assert db.execute("SELECT count(*) FROM journal").fetchone() == (1,)
+    db.close()
+    assert sorted((home / "backups").glob("terminal-*.db")) == [made, *later]  # none pruned
+    assert "Traceback" not in night.stderr
+    assert "is behind the one that named them. Set the clock right" in night.stderr
+    for path in later:  # the clock set right, the later-named ones moved out
+        path.unlink()
+    for _ in range(3):
+        time.sleep(1.1)  # a backup's name has the second it was taken
+        night = nightly(home, "--date", AT[:10], "--keep", "2")
+        assert night.returncode == 0, night.stderr
+    assert len(list((home / "backups").glob("terminal-*.db"))) == 2
+
+
 def test_a_nightly_run_whose_report_fails_prints_no_earlier_report_as_tonights(
     tmp_path: Path,
 ) -> None:
