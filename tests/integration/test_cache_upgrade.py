@@ -308,3 +308,59 @@ def test_a_cache_with_refunds_upgrades_to_count_them_at_their_sale_and_verifies(
             t.store.conn.execute("UPDATE journal SET spend_at = NULL")
     finally:
         t.store.close()
+
+
+def test_a_cache_whose_refunds_an_earlier_release_settled_upgrades_to_the_replay_and_verifies(
+    tmp_path: Path,
+) -> None:
+    """QA: a sale's points spent by a second sale, the first sale returned (a debt), later points
+    paying it, then the second sale returned. The release before m008 kept the points given
+    back under the returned sale's date; after the upgrade the replay dated them otherwise, and
+    ``verify`` called the cache damaged and said to restore a backup (with the same points),
+    every night. The upgrade takes such a member's cached points from the replay."""
+    from datetime import UTC, datetime
+
+    from loyalty_pos import checkout as svc
+    from loyalty_pos.bootstrap import make_demo_home, open_terminal
+
+    def sell(t: svc.Terminal, qty: int, day: int, redeem: str | None = None) -> str:
+        lines = svc.resolve_items(t, [("ESPRESSO", qty)])
+        at = datetime(2026, 11, day, 10, tzinfo=UTC)
+        return str(svc.checkout(t, "LC00100037", lines, redeem, at=at)["receipt_id"])
+
+    t = make_demo_home(tmp_path / "demo")
+    first = sell(t, 10, 20)
+    second = sell(t, 2, 20, "max")  # paid with the first sale's points
+    svc.refund(t, first, None, "1234", at=datetime(2026, 11, 20, 12, tzinfo=UTC))  # a debt
+    sell(t, 10, 21)  # its points pay the debt
+    svc.refund(t, second, None, "1234", at=datetime(2026, 11, 22, tzinfo=UTC))
+    (row,) = t.store.query("SELECT lots, debt, owed FROM members WHERE member_id = 'M0002'")
+    now = tuple(row)
+    assert json.loads(now[0]) == [
+        {"earned_at": "2026-11-21", "expires_at": "2027-11-21", "points": 5149}
+    ]
+    t.store.close()
+
+    db = Database(tmp_path / "demo" / "terminal.db")
+    with db.atomic():  # the cache as the release before m008 left it
+        db.execute(
+            "UPDATE members SET lots = ?, debt = 0 WHERE member_id = 'M0002'",
+            [
+                '[{"earned_at":"2026-11-20","expires_at":"2027-11-20","points":2880},'
+                '{"earned_at":"2026-11-21","expires_at":"2027-11-21","points":2269}]'
+            ],
+        )
+        db.execute("ALTER TABLE members DROP COLUMN owed")
+        db.execute("ALTER TABLE members DROP COLUMN base_owed")
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_points_owed_by_a_refund'")
+    db.close()
+
+    t = open_terminal(tmp_path / "demo")
+    try:
+        assert svc.verify(t) == {"ok": True, "events": 5, "problems": []}
+        (row,) = t.store.query("SELECT lots, debt, owed FROM members WHERE member_id = 'M0002'")
+        assert tuple(row) == now
+        # the other members, without such refunds, are as they were
+        assert t.store.query("SELECT count(*) FROM members WHERE lots != '[]'")[0][0] == 1
+    finally:
+        t.store.close()

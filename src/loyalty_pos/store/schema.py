@@ -11,8 +11,10 @@ import sqlite3
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from ..domain.accounting import spend_moment
+from .. import canonical
+from ..domain.accounting import apply_event, spend_moment
 from ..domain.events import receipt_seq
+from ..domain.lots import Account, Lot
 
 migrations = Migrations("loyalty_pos.terminal")
 
@@ -346,10 +348,61 @@ def m008_points_owed_by_a_refund(db: Database) -> None:
     Nothing is rewritten: a member's cached account keeps what the release before computed.
     Where the events ``verify`` replays for a member (those since their last snapshot: all of
     them at a till without a ledger) hold such a refund followed by the return of the sale
-    that spent the points, the replay now differs from the cache and ``verify`` names the
-    member; nowhere else does anything change."""
+    that spent the points, the replay now differs from the cache: such a member's cached
+    points are taken from the replay, as this release would have recorded them (the journal is
+    the record; the cache follows it). Left as they were, ``verify`` called the cache damaged
+    and said to restore a backup, whose copy had the same points; the nightly job failed every
+    night and pruned no backup."""
     db.execute("ALTER TABLE members ADD COLUMN owed TEXT")
     db.execute("ALTER TABLE members ADD COLUMN base_owed TEXT")
+    _replay_accounts_with_refunds(db.conn)
+
+
+def _replay_accounts_with_refunds(conn: sqlite3.Connection) -> None:
+    """Set the cached account (lots, debt, owed) of each member with a refund among the events
+    after their last snapshot to the replay of those events on it, where the two differ. A
+    member whose cached points or events cannot be read is left as it is, for ``verify`` to
+    name."""
+    members = conn.execute(
+        "SELECT m.member_id, m.lots, m.debt, m.base_lots, m.base_debt, m.base_seq FROM members m "
+        "WHERE EXISTS (SELECT 1 FROM journal j WHERE j.member_id = m.member_id "
+        "AND j.seq > m.base_seq AND j.type = 'refund')"
+    ).fetchall()
+    for member_id, lots, debt, base_lots, base_debt, base_seq in members:
+        try:
+            cached = Account(tuple(Lot.from_json(x) for x in canonical.loads(lots)), int(debt))
+            account = Account(
+                tuple(Lot.from_json(x) for x in canonical.loads(base_lots)), int(base_debt)
+            )
+            for (body,) in conn.execute(
+                "SELECT body FROM journal WHERE member_id = ? AND seq > ? ORDER BY seq",
+                (member_id, base_seq),
+            ):
+                account = apply_event(account, canonical.loads(body))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+        if sorted(map(_lot_key, account.lots)) == sorted(map(_lot_key, cached.lots)) and (
+            account.debt == cached.debt
+        ):
+            continue
+        owed = account.owed_json()
+        conn.execute(
+            "UPDATE members SET lots = ?, debt = ?, owed = ? WHERE member_id = ?",
+            (
+                canonical.dumps([lot.to_json() for lot in account.lots if lot.points]),
+                account.debt,
+                None if owed is None else canonical.dumps(owed),
+                member_id,
+            ),
+        )
+
+
+def _lot_key(lot: Lot) -> tuple[int, str, str]:
+    return (
+        lot.points,
+        lot.earned_at.isoformat(),
+        lot.expires_at.isoformat() if lot.expires_at else "",
+    )
 
 
 def sale_moment(conn: sqlite3.Connection, receipt_id: str | None) -> str | None:
