@@ -310,14 +310,16 @@ def test_a_cache_with_refunds_upgrades_to_count_them_at_their_sale_and_verifies(
         t.store.close()
 
 
+@pytest.mark.parametrize("at_m008", [False, True], ids=["before-m008", "at-m008"])
 def test_a_cache_whose_refunds_an_earlier_release_settled_upgrades_to_the_replay_and_verifies(
-    tmp_path: Path,
+    tmp_path: Path, at_m008: bool
 ) -> None:
     """QA: a sale's points spent by a second sale, the first sale returned (a debt), later points
     paying it, then the second sale returned. The release before m008 kept the points given
     back under the returned sale's date; after the upgrade the replay dated them otherwise, and
     ``verify`` called the cache damaged and said to restore a backup (with the same points),
-    every night. The upgrade takes such a member's cached points from the replay."""
+    every night. The upgrade takes such a member's cached points from the replay, for a till
+    upgraded to m008 already as well (m009)."""
     from datetime import UTC, datetime
 
     from loyalty_pos import checkout as svc
@@ -350,9 +352,13 @@ def test_a_cache_whose_refunds_an_earlier_release_settled_upgrades_to_the_replay
                 '{"earned_at":"2026-11-21","expires_at":"2027-11-21","points":2269}]'
             ],
         )
-        db.execute("ALTER TABLE members DROP COLUMN owed")
-        db.execute("ALTER TABLE members DROP COLUMN base_owed")
-        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_points_owed_by_a_refund'")
+        if not at_m008:
+            db.execute("ALTER TABLE members DROP COLUMN owed")
+            db.execute("ALTER TABLE members DROP COLUMN base_owed")
+            db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_points_owed_by_a_refund'")
+        db.execute(
+            "DELETE FROM _sqlite_migrations WHERE name = 'm009_points_as_the_journal_replays'"
+        )
     db.close()
 
     t = open_terminal(tmp_path / "demo")

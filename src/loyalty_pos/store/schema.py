@@ -348,13 +348,20 @@ def m008_points_owed_by_a_refund(db: Database) -> None:
     Nothing is rewritten: a member's cached account keeps what the release before computed.
     Where the events ``verify`` replays for a member (those since their last snapshot: all of
     them at a till without a ledger) hold such a refund followed by the return of the sale
-    that spent the points, the replay now differs from the cache: such a member's cached
-    points are taken from the replay, as this release would have recorded them (the journal is
-    the record; the cache follows it). Left as they were, ``verify`` called the cache damaged
-    and said to restore a backup, whose copy had the same points; the nightly job failed every
-    night and pruned no backup."""
+    that spent the points, the replay now differs from the cache and ``verify`` names the
+    member; ``m009_points_as_the_journal_replays`` takes those members' points from the replay."""
     db.execute("ALTER TABLE members ADD COLUMN owed TEXT")
     db.execute("ALTER TABLE members ADD COLUMN base_owed TEXT")
+
+
+@migrations()
+def m009_points_as_the_journal_replays(db: Database) -> None:
+    """The cached points of a member whose refunds a release before m008 settled otherwise than
+    the journal now replays (``m008_points_owed_by_a_refund``) are taken from the replay, as
+    this release would have recorded them: the journal is the record, the cache follows it.
+    Left as they were, ``verify`` called the cache damaged and said to restore a backup, whose
+    copy had the same points; the nightly job failed every night and pruned no backup. A
+    migration of its own, so that a till already at m008 is set right too."""
     _replay_accounts_with_refunds(db.conn)
 
 
