@@ -3,6 +3,8 @@ off leaves the sale recorded, says so in plain words and keeps the receipt queue
 
 from __future__ import annotations
 
+import time
+
 from hardware.printer_sim import PrinterSim
 from loyalty_pos.bootstrap import open_terminal
 
@@ -245,3 +247,28 @@ async def test_a_receipt_printing_when_the_till_is_closed_stays_queued(make_app,
             await sell(pilot, "MASCARA")
             await until(pilot, lambda: len(sim.raw) >= 2)  # the receipt's connection is open
     assert t.store.unprinted() == ["DEMO1-000001"]
+
+
+async def test_a_receipt_that_finishes_printing_as_the_till_is_closed_is_recorded_as_printed(
+    make_app, terminal
+) -> None:
+    """F9 then Ctrl+Q at once, the printer still taking the receipt: the app waits for it, and
+    the print is recorded as it ends, not left queued (F8 5 would print a second original)."""
+    with PrinterSim(rate=2000) as sim:
+        with (terminal.home / "terminal.toml").open("a") as f:
+            f.write(
+                f'\n[printer]\nurl = "{sim.url}"\ntimeout_s = 1.0\nprofile = "POS-5890"\n'
+                "dots = 384\nwidth_chars = 32\nqr = true\n"
+            )
+        t = open_terminal(terminal.home)
+        t.clock = lambda: NOW
+        app = make_app(t)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await sell(pilot, "MASCARA")
+            await until(pilot, lambda: any(b"DEMO1-000001" in j for j in sim.received))
+        # The app has stopped; the printer takes the rest of the receipt.
+        deadline = time.monotonic() + 5
+        while not t.store.was_printed("DEMO1-000001"):
+            assert time.monotonic() < deadline, f"not recorded: {t.store.unprinted()}"
+            time.sleep(0.05)
+    assert t.store.unprinted() == []

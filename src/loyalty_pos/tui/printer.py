@@ -8,6 +8,7 @@ shows it back, and the cashier is told once, with the receipts waiting for F8 5.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from textual import work
@@ -23,6 +24,7 @@ class Printing:
 
     terminal: Any
     devices: Any
+    services: Any
     submit: Any
     post_message: Any
     call_from_thread: Any
@@ -98,15 +100,31 @@ class Printing:
     @work(thread=True, group="printer", exit_on_error=False)
     def _send_to_printer(self, receipt_id: str, receipt: Any, config: Any) -> None:
         problem = self.devices.print(receipt, config)
+        self._record_print(receipt_id, problem)
         self.call_from_thread(self._printed, receipt_id, problem)
         if problem:
             self.call_from_thread(self.recheck_printer, config.recheck_s)
 
-    def _printed(self, receipt_id: str, problem: tuple[str, str] | None) -> None:
+    def _record_print(self, receipt_id: str, problem: tuple[str, str] | None) -> None:
+        """Record the print's outcome here, on the printing thread, with a connection of its
+        own: a receipt printing as the till is closed (F9 then Ctrl+Q) ends after the app's
+        service thread has stopped, and its outcome went unrecorded (queued, it would print
+        again as a second original)."""
+        from loyalty_pos.store import open_store
+
         t = self.terminal
         when = None if problem else t.now()
         error = stored_error(*problem) if problem else None
-        self.submit("printed", lambda: t.store.mark_printed(receipt_id, when, error), self)
+        try:
+            store = open_store(t.store.path)
+            try:
+                store.mark_printed(receipt_id, when, error)
+            finally:
+                store.close()
+        except (LoyaltyPosError, sqlite3.Error) as e:
+            self.services.log_error(f"recording the print of {receipt_id}", e)
+
+    def _printed(self, receipt_id: str, problem: tuple[str, str] | None) -> None:
         if problem:
             self.notify(
                 not_printed(receipt_id, *problem), title="Printer", severity="error", timeout=10
