@@ -7,12 +7,15 @@ timeout, so the service layer can keep the receipt queued and offer a reprint.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import importlib.util
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,6 +326,103 @@ def test_paper_near_end_still_prints() -> None:
 def test_cover_open_is_reported_as_offline() -> None:
     with printer_sim.PrinterSim(online=False) as sim:
         assert print_expecting_error(sim).reason == "offline"
+
+
+# --------------------------------------------------------------------- a printer on a device file
+
+
+def print_on_a_thread(cfg: PrinterConfig) -> BaseException | None:
+    """Print, and return what it raised; fail (not hang) when it has not ended in time."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            print_receipt(sample_receipt(), cfg)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            outcome.append(e)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(TIMEOUT + 2)
+    assert outcome, "the print still waits on the printer"
+    return outcome[0]
+
+
+def test_a_device_file_printer_that_takes_nothing_fails_within_the_timeout(tmp_path: Path) -> None:
+    """/dev/usb/lp0 of a printer out of paper or offline holds every write for as long as the
+    printer takes nothing: the receipt waited for ever, never told as not printed, and every
+    later one queued behind it. A FIFO whose buffer is full and whose reader reads nothing is
+    that device."""
+    fifo = tmp_path / "lp0"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    filler = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(filler, bytes(4096))
+        start = time.monotonic()
+        error = print_on_a_thread(PrinterConfig(url=f"file:{fifo}", timeout_s=TIMEOUT))
+        assert isinstance(error, PrinterError) and error.reason == "timeout", error
+        assert time.monotonic() - start < TIMEOUT + 0.5
+        assert "did not answer within 1 second" in str(error)
+    finally:
+        os.close(filler)
+        os.close(reader)
+
+
+def test_a_device_file_printer_that_takes_a_long_receipt_slowly_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    """The timeout counts from the last bytes the printer took, as on the network: a printer
+    taking a page of the receipt every 0.4 s takes longer than the timeout for the whole."""
+    fifo = tmp_path / "lp0"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 4096)  # the printer's input buffer
+    taken = bytearray()
+    done = threading.Event()
+
+    def slow_printer() -> None:
+        while not done.is_set():
+            time.sleep(0.4)
+            with contextlib.suppress(BlockingIOError):
+                taken.extend(os.read(reader, 4096))
+
+    printer = threading.Thread(target=slow_printer, daemon=True)
+    printer.start()
+    try:
+        start = time.monotonic()
+        cfg = PrinterConfig(url=f"file:{fifo}", timeout_s=TIMEOUT)
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            try:
+                print_receipt(long_receipt(300), cfg)
+            except PrinterError as e:
+                outcome.append(e)
+            else:
+                outcome.append(None)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(10)
+        assert outcome == [None]
+        assert time.monotonic() - start > TIMEOUT
+    finally:
+        done.set()
+        printer.join(2)
+        os.close(reader)
+    assert taken.startswith(ESC_INIT) and len(taken) > 3 * 4096
+
+
+def test_a_device_file_nobody_serves_is_told_absent_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "lp0"
+    os.mkfifo(fifo)
+    error = print_on_a_thread(PrinterConfig(url=f"file:{fifo}", timeout_s=TIMEOUT))
+    assert isinstance(error, PrinterError) and error.reason == "absent", error
 
 
 # ------------------------------------------------------------------------------ simulator's CLI

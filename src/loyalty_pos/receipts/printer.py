@@ -23,6 +23,7 @@ import errno
 import io
 import os
 import re
+import select
 import socket
 import struct
 import time
@@ -545,13 +546,56 @@ def _open(cfg: PrinterConfig) -> Escpos:
         if _is_device(Path(t.path)) and not Path(t.path).exists():
             # Opening it would create a plain file where the printer's device node should be.
             raise _error("absent", t)
-        return File(t.path, profile=cfg.profile)
+        return _TimedFile(t.path, timeout, profile=cfg.profile)
     if t.kind == "usb":
         if not Usb.is_usable():
             raise _error("unsupported", t)
         # pyusb counts its timeout in milliseconds.
         return Usb(t.vendor_id, t.product_id, timeout=int(timeout * 1000), profile=cfg.profile)
     raise _error("not_configured", t)
+
+
+class _TimedFile(File):  # type: ignore[misc]
+    """A ``file:`` printer (``/dev/usb/lp0``, a parallel port) whose writes wait at most
+    ``timeout`` seconds for the printer to take more: the kernel's printer driver holds a write
+    for as long as the printer takes nothing (out of paper, offline), and python-escpos's own
+    File waited for ever: the receipt never said not printed, and every later one queued
+    behind it."""
+
+    def __init__(self, devfile: str, timeout: float, **kwargs: Any) -> None:
+        super().__init__(devfile, **kwargs)
+        self.timeout = timeout
+
+    def open(self, raise_not_found: bool = True) -> None:
+        if self._device:
+            self.close()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK
+        try:
+            fd = os.open(self.devfile, flags, 0o644)
+        except OSError as e:
+            self.device = None
+            raise escpos_errors.DeviceNotFoundError(
+                f"Could not open the specified file {self.devfile}:\n{e}"
+            ) from e
+        self.device = os.fdopen(fd, "wb", buffering=0)
+
+    def _raw(self, msg: bytes) -> None:
+        assert self.device
+        fd = self.device.fileno()
+        rest = memoryview(msg)
+        moved = time.monotonic()
+        while rest:
+            try:
+                written = os.write(fd, rest)
+            except BlockingIOError:
+                written = 0
+            if written:
+                rest, moved = rest[written:], time.monotonic()
+                continue
+            left = self.timeout - (time.monotonic() - moved)
+            if left <= 0:
+                raise TimeoutError(errno.ETIMEDOUT, "the printer took nothing more")
+            select.select([], [fd], [], min(left, _TAKEN_POLL_S))
 
 
 @contextlib.contextmanager
