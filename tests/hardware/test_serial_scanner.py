@@ -107,6 +107,26 @@ def test_line_noise_is_dropped_with_a_reason_and_the_next_scan_reads(
     assert "escape sequence" in caplog.text
 
 
+def test_a_scanner_sending_no_terminator_says_whom_to_call_not_only_to_scan_again(
+    pty_scanner, board, events
+):
+    """A scanner set to send no end-of-code (no CR or LF after the code): every scan arrives
+    whole and is dropped after the silence. "Only part of the code arrived, scan it again"
+    had the cashier scan again for ever; the line too long says whom to call, this says it too."""
+    from loyalty_pos.devices.events import ScanRejected
+    from loyalty_pos.devices.serial_scanner import ScannerConfig, ScannerLoop
+
+    rejected: queue.Queue[ScanRejected] = queue.Queue()
+    config = ScannerConfig(port=pty_scanner.path, inter_char_timeout_s=0.1)
+    with ScannerLoop(config, events.put, board, on_rejected=rejected.put):
+        ready(board, pty_scanner)
+        pty_scanner.write(EAN13.encode())
+        said = rejected.get(timeout=SCAN_TIMEOUT).said
+    assert said.startswith("only part of the code arrived")
+    assert "call IT if it keeps happening: the scanner's end-of-code setting" in said
+    assert events.empty()
+
+
 def test_each_rejected_scan_is_reported_once_in_the_cashiers_words_and_a_burst_of_noise_once(
     pty_scanner, board, events
 ):

@@ -66,7 +66,9 @@ REJECT_BURST_S = 0.5
 #: the keyboard wedge says too) and the framing faults of a serial line.
 SAID: dict[str, str] = {
     **CODE_SAID,
-    "partial": "only part of the code arrived",
+    # A scanner sending no end-of-code drops every scan so: scanning again does not help.
+    "partial": "only part of the code arrived (call IT if it keeps happening: the scanner's "
+    "end-of-code setting may be wrong)",
     "overflow": "the scanner sent a line too long to be a code (call IT if it keeps "
     "happening: the scanner's end-of-code setting may be wrong)",
 }
