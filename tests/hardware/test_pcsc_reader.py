@@ -336,6 +336,30 @@ def test_list_devices_shows_which_reader_has_a_card(pcscd):
     assert isinstance(listing["serial_ports"], list)
 
 
+def test_list_readers_with_pcscd_hung_says_so_instead_of_hanging(pcscd):
+    """A pcscd that takes connections but answers nothing (hung on a reader's driver; here
+    stopped with SIGSTOP): `loyalty-pos devices` and `card read` waited for ever."""
+    import os
+    import signal
+
+    from loyalty_pos.devices.pcsc import PCSCD_STUCK, list_readers
+
+    os.kill(pcscd.pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        answer: list[object] = []
+        asking = threading.Thread(
+            target=lambda: answer.append(list_readers(answer_within_s=1.0)), daemon=True
+        )
+        asking.start()
+        asking.join(5.0)
+        assert answer, "list_readers still waits on pcscd"
+        assert answer[0] == ("error", PCSCD_STUCK, [])
+        assert time.monotonic() - start < 2.0
+    finally:
+        os.kill(pcscd.pid, signal.SIGCONT)
+
+
 def test_list_devices_with_pcscd_down_reports_it_instead_of_raising(pcscd_stopped):
     from loyalty_pos.devices.commands import list_devices
 

@@ -87,6 +87,12 @@ PCSCD_DOWN = (
     "The PC/SC service (pcscd) is not running; start it (systemctl start pcscd.socket) "
     "and the card reader will come back by itself."
 )
+PCSCD_STUCK = (
+    "The PC/SC service (pcscd) does not answer; restart it (systemctl restart pcscd) and the "
+    "card reader will come back by itself."
+)
+#: How long ``list_readers`` waits for pcscd to answer.
+PCSCD_ANSWER_S = 5.0
 CARD_GONE = "The card was taken away before it could be read; hold it on the reader until it beeps."
 
 GET_UID = bytes.fromhex("FFCA000000")
@@ -601,14 +607,30 @@ class ReaderInfo:
     atr: str | None
 
 
-def list_readers(config: ReaderConfig | None = None) -> tuple[str, str | None, list[ReaderInfo]]:
+def list_readers(
+    config: ReaderConfig | None = None, *, answer_within_s: float = PCSCD_ANSWER_S
+) -> tuple[str, str | None, list[ReaderInfo]]:
     """The PC/SC service state (``ready``/``absent``/``error``, reason) and every reader with
-    whether a card is on it. Never raises for a missing service: that is a state."""
+    whether a card is on it. Never raises for a missing service: that is a state, and so is a
+    pcscd that does not answer within ``answer_within_s`` (one hung on a reader's driver holds
+    every call for ever: ``loyalty-pos devices`` and ``card read`` hung with it)."""
     config = config or ReaderConfig()
     try:
         require_pcsc()
     except DeviceError as e:
         return "error", e.message, []
+    answer: list[tuple[str, str | None, list[ReaderInfo]]] = []
+    asking = threading.Thread(
+        target=lambda: answer.append(_list_readers(config)), name="pcsc-list", daemon=True
+    )
+    asking.start()
+    asking.join(answer_within_s)
+    if not answer:
+        return "error", PCSCD_STUCK, []
+    return answer[0]
+
+
+def _list_readers(config: ReaderConfig) -> tuple[str, str | None, list[ReaderInfo]]:
     hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if hresult != scard.SCARD_S_SUCCESS:
         return "absent", PCSCD_DOWN, []
