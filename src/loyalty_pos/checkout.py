@@ -1276,12 +1276,33 @@ def _member_problems(t: Terminal, row: sqlite3.Row, events: list[dict[str, Any]]
     if sorted(map(_lot_key, account.lots)) != sorted(map(_lot_key, cached.lots)) or (
         account.debt != cached.debt
     ):
-        problems.append(
-            f"member {row['member_id']}: cached points ({sum(lot.points for lot in cached.lots)}"
-            f" - {cached.debt}) differ from the journal replay "
-            f"({sum(lot.points for lot in account.lots)} - {account.debt})"
-        )
+        held, replayed = sum(lot.points for lot in cached.lots), sum(x.points for x in account.lots)
+        if (held, cached.debt) == (replayed, account.debt):
+            # The same figures, in lots of other dates: said as such, not as "5149 - 0 differ
+            # from 5149 - 0", which left the reader nothing to compare.
+            problems.append(
+                f"member {row['member_id']}: cached points ({held} - {cached.debt}) are dated "
+                f"otherwise than the journal replay's (expiring {_lots_said(cached)} cached, "
+                f"{_lots_said(account)} replayed)"
+            )
+        else:
+            problems.append(
+                f"member {row['member_id']}: cached points ({held} - {cached.debt}) differ from "
+                f"the journal replay ({replayed} - {account.debt})"
+            )
     return problems
+
+
+def _lots_said(account: Account) -> str:
+    """``2880 on 2027-11-20, 2269 on 2027-11-21``: an account's lots by their expiry."""
+    lots = sorted(account.lots, key=lambda lot: (_lot_key(lot)[2] or "~", lot.points))
+    return (
+        ", ".join(
+            f"{lot.points} {'on ' + lot.expires_at.isoformat() if lot.expires_at else 'never'}"
+            for lot in lots
+        )
+        or "none"
+    )
 
 
 def _unreadable_member(error: StorageError, member_id: str) -> str:

@@ -440,6 +440,23 @@ def test_verify_names_a_member_whose_cached_points_are_damaged(demo) -> None:
         buy(demo, BEN, "MILK")
 
 
+def test_verify_says_when_cached_points_differ_only_in_their_dates(demo) -> None:
+    """QA: points cached under other dates than the replay's (a cache an earlier release
+    computed) were said as "cached points (100 - 0) differ from the journal replay (100 - 0)",
+    nothing to compare."""
+    svc.adjust(demo, ANNA, 100, "welcome gift", "1234")
+    (lot,) = svc.balance(demo, ANNA)["expiring"]
+    demo.store.conn.execute(
+        "UPDATE members SET lots = json_set(lots, '$[0].expires_at', '2030-01-31') "
+        "WHERE member_id = 'M0001'"
+    )
+    result = svc.verify(demo)
+    assert result["problems"] == [
+        "member M0001: cached points (100 - 0) are dated otherwise than the journal replay's "
+        f"(expiring 100 on 2030-01-31 cached, 100 on {lot['expires_at']} replayed)"
+    ]
+
+
 def test_verify_replays_the_punch_cards_as_it_replays_the_points(demo) -> None:
     """QA: a punch counter edited in the cache passed verify, where edited points did not."""
     sale = buy(demo, BEN, "COFFEE:4")
