@@ -49,22 +49,35 @@ def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path
     folder = t.home / "backups"
     name = f"terminal-{now:%Y%m%d-%H%M%S}.db"
     target = folder / (name if verified else f"unverified-{name}")
+    # Written aside and renamed once whole: a run killed mid-copy (a power cut, the timer's
+    # stop timeout) left a part of a copy as the newest terminal-*.db, which no restore could
+    # open, and which the pruning counted as one of the backups kept.
+    partial = folder / f"{target.name}.partial"
     try:
         # The members' names and emails are in it: readable by the till's user only (the
         # folder too, when made here), whatever the umask.
         folder.mkdir(mode=0o700, exist_ok=True)
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o600))
-        target.chmod(0o600)
-        dest = sqlite3.connect(target)
+        for left in folder.glob("*.db.partial*"):  # by a run that was killed
+            left.unlink()
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        partial.chmod(0o600)
+        dest = sqlite3.connect(partial)
         try:
             t.store.conn.backup(dest)
         finally:
             dest.close()
-    except (sqlite3.Error, OSError) as e:
+        fd = os.open(partial, os.O_RDONLY)
         try:
-            target.unlink(missing_ok=True)
-        except OSError:
-            pass  # a read-only folder: nothing was made there either
+            os.fsync(fd)  # on disk before it takes its name
+        finally:
+            os.close(fd)
+        os.replace(partial, target)
+    except (sqlite3.Error, OSError) as e:
+        for made in (partial, partial.with_name(partial.name + "-journal")):
+            try:
+                made.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only folder: nothing was made there either
         said = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise StorageError(
             f"cannot write the backup {target} ({said}); the backups before it are as they were"

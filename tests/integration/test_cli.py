@@ -1343,6 +1343,48 @@ def test_a_backup_named_by_a_clock_gone_back_is_kept_and_the_night_says_so(
     assert len(list((home / "backups").glob("terminal-*.db"))) == 2
 
 
+def test_a_nightly_run_killed_mid_backup_leaves_no_part_of_a_copy_as_a_backup(
+    tmp_path: Path,
+) -> None:
+    """QA: a run killed while it copied (a power cut at night, the timer's stop timeout) left
+    the part it had written as the newest terminal-*.db: no restore could open it, and the
+    pruning counted it as one of the backups kept."""
+    home = _a_till_with_a_night(tmp_path)
+    (good,) = (home / "backups").glob("terminal-*.db")
+    with sqlite3.connect(home / "terminal.db") as db:  # a cache that takes a while to copy
+        db.execute(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 60000) "
+            "INSERT INTO catalog (sku, name, price_minor, category) "
+            "SELECT 'FILL' || x, printf('%.1000c', 'x'), 100, 'fill' FROM n"
+        )
+    db.close()
+    time.sleep(1.1)  # a backup's name has the second it was taken
+    night = subprocess.Popen(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), "--date", AT[:10]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    while not seen and night.poll() is None and time.monotonic() < deadline:
+        seen = [p.name for p in (home / "backups").iterdir() if p != good and p.stat().st_size]
+    night.send_signal(signal.SIGKILL)
+    assert night.wait() == -signal.SIGKILL and seen  # killed while it wrote the copy
+    assert sorted((home / "backups").glob("terminal-*.db")) == [good]
+    night = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home), "--date", AT[:10]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert night.returncode == 0, night.stderr
+    backups = sorted((home / "backups").iterdir())
+    assert len(backups) == 2 and backups[0] == good  # the killed run's part is gone
+    with sqlite3.connect(backups[1]) as db:
+        assert db.execute("SELECT count(*) FROM catalog").fetchone()[0] >= 60000
+    db.close()
+
+
 def test_a_nightly_run_whose_report_fails_prints_no_earlier_report_as_tonights(
     tmp_path: Path,
 ) -> None:
