@@ -330,43 +330,72 @@ def test_a_cache_whose_refunds_an_earlier_release_settled_upgrades_to_the_replay
         at = datetime(2026, 11, day, 10, tzinfo=UTC)
         return str(svc.checkout(t, "LC00100037", lines, redeem, at=at)["receipt_id"])
 
-    t = make_demo_home(tmp_path / "demo")
-    first = sell(t, 10, 20)
-    second = sell(t, 2, 20, "max")  # paid with the first sale's points
-    svc.refund(t, first, None, "1234", at=datetime(2026, 11, 20, 12, tzinfo=UTC))  # a debt
-    sell(t, 10, 21)  # its points pay the debt
-    svc.refund(t, second, None, "1234", at=datetime(2026, 11, 22, tzinfo=UTC))
-    (row,) = t.store.query("SELECT lots, debt, owed FROM members WHERE member_id = 'M0002'")
-    now = tuple(row)
-    assert json.loads(now[0]) == [
+    def before_m008(home: Path, lots: str) -> None:
+        """The cache as the release before m008 left it: ``lots`` its points, nothing owed;
+        with ``at_m008``, as the release with m008 but not m009 then left it (m008 added the
+        columns and changed no points)."""
+        db = Database(home / "terminal.db")
+        with db.atomic():
+            db.execute("UPDATE members SET lots = ?, debt = 0 WHERE member_id = 'M0002'", [lots])
+            if at_m008:
+                db.execute("UPDATE members SET owed = NULL WHERE member_id = 'M0002'")
+            else:
+                db.execute("ALTER TABLE members DROP COLUMN owed")
+                db.execute("ALTER TABLE members DROP COLUMN base_owed")
+                db.execute(
+                    "DELETE FROM _sqlite_migrations WHERE name = 'm008_points_owed_by_a_refund'"
+                )
+            db.execute(
+                "DELETE FROM _sqlite_migrations WHERE name = 'm009_points_as_the_journal_replays'"
+            )
+        db.close()
+
+    def account(t: svc.Terminal) -> tuple:
+        (row,) = t.store.query("SELECT lots, debt, owed FROM members WHERE member_id = 'M0002'")
+        return tuple(row)
+
+    def till(home: Path, *, returned_both: bool) -> tuple[svc.Terminal, str]:
+        t = make_demo_home(home)
+        first = sell(t, 10, 20)
+        second = sell(t, 2, 20, "max")  # paid with the first sale's points
+        svc.refund(t, first, None, "1234", at=datetime(2026, 11, 20, 12, tzinfo=UTC))  # a debt
+        sell(t, 10, 21)  # its points pay the debt
+        if returned_both:
+            svc.refund(t, second, None, "1234", at=datetime(2026, 11, 22, tzinfo=UTC))
+        return t, second
+
+    # upgraded after both sales were returned
+    t, _ = till(tmp_path / "both", returned_both=True)
+    after = account(t)
+    assert json.loads(after[0]) == [
         {"earned_at": "2026-11-21", "expires_at": "2027-11-21", "points": 5149}
     ]
     t.store.close()
-
-    db = Database(tmp_path / "demo" / "terminal.db")
-    with db.atomic():  # the cache as the release before m008 left it
-        db.execute(
-            "UPDATE members SET lots = ?, debt = 0 WHERE member_id = 'M0002'",
-            [
-                '[{"earned_at":"2026-11-20","expires_at":"2027-11-20","points":2880},'
-                '{"earned_at":"2026-11-21","expires_at":"2027-11-21","points":2269}]'
-            ],
-        )
-        if not at_m008:
-            db.execute("ALTER TABLE members DROP COLUMN owed")
-            db.execute("ALTER TABLE members DROP COLUMN base_owed")
-            db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_points_owed_by_a_refund'")
-        db.execute(
-            "DELETE FROM _sqlite_migrations WHERE name = 'm009_points_as_the_journal_replays'"
-        )
-    db.close()
-
-    t = open_terminal(tmp_path / "demo")
+    before_m008(
+        tmp_path / "both",
+        '[{"earned_at":"2026-11-20","expires_at":"2027-11-20","points":2880},'
+        '{"earned_at":"2026-11-21","expires_at":"2027-11-21","points":2269}]',
+    )
+    t = open_terminal(tmp_path / "both")
     try:
         assert svc.verify(t) == {"ok": True, "events": 5, "problems": []}
-        (row,) = t.store.query("SELECT lots, debt, owed FROM members WHERE member_id = 'M0002'")
-        assert tuple(row) == now
+        assert account(t) == after
         # the other members, without such refunds, are as they were
         assert t.store.query("SELECT count(*) FROM members WHERE lots != '[]'")[0][0] == 1
+    finally:
+        t.store.close()
+
+    # upgraded before the second sale is returned: it is returned by this release
+    t, second = till(tmp_path / "one", returned_both=False)
+    between = account(t)
+    assert between[2] is not None  # what the refund took back in their place is owed
+    t.store.close()
+    before_m008(tmp_path / "one", between[0])
+    t = open_terminal(tmp_path / "one")
+    try:
+        assert account(t) == between
+        svc.refund(t, second, None, "1234", at=datetime(2026, 11, 22, tzinfo=UTC))
+        assert svc.verify(t) == {"ok": True, "events": 5, "problems": []}
+        assert account(t) == after
     finally:
         t.store.close()

@@ -367,20 +367,21 @@ def m009_points_as_the_journal_replays(db: Database) -> None:
 
 def _replay_accounts_with_refunds(conn: sqlite3.Connection) -> None:
     """Set the cached account (lots, debt, owed) of each member with a refund among the events
-    after their last snapshot to the replay of those events on it, where the two differ. A
-    member whose cached points or events cannot be read is left as it is, for ``verify`` to
-    name."""
+    after their last snapshot to the replay of those events on it (from ``base_lots``,
+    ``base_debt`` and ``base_owed``), where the two differ: a refund of a sale whose points
+    were spent leaves points owed, which the return of that sale later settles, at the till as
+    in ``verify``'s replay. A member whose cached points or events cannot be read is left as it
+    is, for ``verify`` to name."""
     members = conn.execute(
-        "SELECT m.member_id, m.lots, m.debt, m.base_lots, m.base_debt, m.base_seq FROM members m "
+        "SELECT m.member_id, m.lots, m.debt, m.owed, m.base_lots, m.base_debt, m.base_owed, "
+        "m.base_seq FROM members m "
         "WHERE EXISTS (SELECT 1 FROM journal j WHERE j.member_id = m.member_id "
         "AND j.seq > m.base_seq AND j.type = 'refund')"
     ).fetchall()
-    for member_id, lots, debt, base_lots, base_debt, base_seq in members:
+    for member_id, lots, debt, owed, base_lots, base_debt, base_owed, base_seq in members:
         try:
-            cached = Account(tuple(Lot.from_json(x) for x in canonical.loads(lots)), int(debt))
-            account = Account(
-                tuple(Lot.from_json(x) for x in canonical.loads(base_lots)), int(base_debt)
-            )
+            cached = _account(lots, debt, owed)
+            account = _account(base_lots, base_debt, base_owed)
             for (body,) in conn.execute(
                 "SELECT body FROM journal WHERE member_id = ? AND seq > ? ORDER BY seq",
                 (member_id, base_seq),
@@ -388,20 +389,33 @@ def _replay_accounts_with_refunds(conn: sqlite3.Connection) -> None:
                 account = apply_event(account, canonical.loads(body))
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
-        if sorted(map(_lot_key, account.lots)) == sorted(map(_lot_key, cached.lots)) and (
-            account.debt == cached.debt
-        ):
+        if _account_key(account) == _account_key(cached):
             continue
-        owed = account.owed_json()
+        replayed_owed = account.owed_json()
         conn.execute(
             "UPDATE members SET lots = ?, debt = ?, owed = ? WHERE member_id = ?",
             (
                 canonical.dumps([lot.to_json() for lot in account.lots if lot.points]),
                 account.debt,
-                None if owed is None else canonical.dumps(owed),
+                None if replayed_owed is None else canonical.dumps(replayed_owed),
                 member_id,
             ),
         )
+
+
+def _account(lots: str, debt: int, owed: str | None) -> Account:
+    """A member's account from its cached columns (as ``Store.account`` reads them)."""
+    account = Account(tuple(Lot.from_json(x) for x in canonical.loads(lots)), int(debt))
+    return account.with_owed_json(canonical.loads(owed)) if owed else account
+
+
+def _account_key(account: Account) -> tuple[object, ...]:
+    return (
+        sorted(map(_lot_key, account.lots)),
+        account.debt,
+        sorted(map(_lot_key, account.owed)),
+        sorted(map(_lot_key, account.covered)),
+    )
 
 
 def _lot_key(lot: Lot) -> tuple[int, str, str]:
