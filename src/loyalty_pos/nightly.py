@@ -89,10 +89,12 @@ def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path
         return target
     # Backups go by their names' order, the time of the till's clock. One named before a backup
     # made earlier (a clock reset to a past year, or one that ran ahead for a while) sorted as
-    # the oldest and was removed at once, while the step said ok and named it: then nothing is
-    # pruned until the clock and the names agree again.
+    # the oldest and was removed at once, while the step said ok and named it: the one just
+    # made is never pruned, and with backups named more than an hour after it (the hour the
+    # clocks go back in autumn is no fault) nothing is, until the clock and the names agree.
     others = sorted(p for p in folder.glob("terminal-*.db") if p != target)
-    later = [p for p in others if p.name > target.name]
+    hour_on = f"terminal-{now + timedelta(hours=1):%Y%m%d-%H%M%S}.db"
+    later = [p for p in others if p.name > hour_on]
     if later:
         raise StorageError(
             f"the backup {target} was made, but {len(later)} backup"

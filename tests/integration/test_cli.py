@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1341,6 +1342,13 @@ def test_a_backup_named_by_a_clock_gone_back_is_kept_and_the_night_says_so(
         night = nightly(home, "--date", AT[:10], "--keep", "2")
         assert night.returncode == 0, night.stderr
     assert len(list((home / "backups").glob("terminal-*.db"))) == 2
+    # one named in the coming hour (the hour the clocks go back in autumn) is no clock fault
+    soon = home / "backups" / f"terminal-{datetime.now() + timedelta(minutes=40):%Y%m%d-%H%M%S}.db"
+    shutil.copy(max((home / "backups").glob("terminal-*.db")), soon)
+    night = nightly(home, "--date", AT[:10], "--keep", "2", "--json")
+    assert night.returncode == 0, night.stderr
+    made = Path(json.loads(night.stdout)["backup"])
+    assert sorted((home / "backups").glob("terminal-*.db")) == [made, soon]
 
 
 def test_a_nightly_run_killed_mid_backup_leaves_no_part_of_a_copy_as_a_backup(
