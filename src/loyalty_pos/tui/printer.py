@@ -33,6 +33,20 @@ class Printing:
 
     _printer_recheck: Timer | None = None
 
+    def _in_flight(self) -> set[str]:
+        """Receipts sent to the printer and not yet done: queued meanwhile (``INTERRUPTED``) in
+        case the till is closed, but not receipts that "did not print" while this app runs.
+        Added to on the service thread, taken from on the printer's (set.add and discard are
+        atomic)."""
+        return vars(self).setdefault("_printing_now", set())  # type: ignore[no-any-return]
+
+    def unprinted_here(self) -> list[str]:
+        """The receipts whose print failed (``Store.unprinted``; on a worker thread), less the
+        ones printing right now: F8 5 pressed as the sale's receipt comes out, or the printer's
+        return, does not call it one that did not print."""
+        printing = set(self._in_flight())
+        return [r for r in self.terminal.store.unprinted() if r not in printing]
+
     @work(thread=True, exclusive=True, group="printer-status", exit_on_error=False)
     def check_printer(self) -> None:
         if not self.devices.has_printer:
@@ -60,9 +74,11 @@ class Printing:
     def printer_back(self) -> None:
         """The printer answers again after being absent or in error: say so once, with the
         receipts that did not print meanwhile."""
-        store = self.terminal.store
         self.submit(
-            "printer-back", store.unprinted, self, done=lambda q: ServiceDone("printer-back", q)
+            "printer-back",
+            self.unprinted_here,
+            self,
+            done=lambda q: ServiceDone("printer-back", q),
         )
 
     def print_receipt(self, receipt_id: str) -> None:
@@ -79,6 +95,7 @@ class Printing:
                 # Queued until the printer has taken it: a till closed (Ctrl+Q, a power cut)
                 # while it printed learns nothing more of it, and F8 5 then offers it.
                 t.store.mark_printed(receipt_id, None, INTERRUPTED)
+                self._in_flight().add(receipt_id)
             return receipt_id, receipt, config
 
         self.submit("print", build, self, done=lambda found: ServiceDone("print", found))
@@ -99,8 +116,11 @@ class Printing:
 
     @work(thread=True, group="printer", exit_on_error=False)
     def _send_to_printer(self, receipt_id: str, receipt: Any, config: Any) -> None:
-        problem = self.devices.print(receipt, config)
-        self._record_print(receipt_id, problem)
+        try:
+            problem = self.devices.print(receipt, config)
+            self._record_print(receipt_id, problem)
+        finally:
+            self._in_flight().discard(receipt_id)
         self.call_from_thread(self._printed, receipt_id, problem)
         if problem:
             self.call_from_thread(self.recheck_printer, config.recheck_s)

@@ -319,7 +319,7 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         t = self.pos.terminal
 
         def job() -> tuple[str, str] | list[str]:
-            queued: list[str] = t.store.unprinted()
+            queued: list[str] = self.pos.unprinted_here()
             if queued:
                 return queued
             rid = t.store.last_receipt_id()
