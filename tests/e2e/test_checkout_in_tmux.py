@@ -208,3 +208,106 @@ def test_ctrl_q_during_a_sync_to_a_ledger_that_does_not_answer_quits_at_once(
         session.close()
         silent.close()
     assert marker.exists() and took < 3.0, f"the app took {took:.1f} s to end"
+
+
+def _sale_printing_on_a_stalled_printer(home: Path, tmp_path: Path, url: str) -> tuple[Tmux, Path]:
+    """The app on ``home`` with the printer at ``url``, a sale just recorded (its receipt on its
+    way to the printer); the marker file appears when the app's process has ended."""
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed (scripts/test installs it)")
+    with (home / "terminal.toml").open("a") as f:
+        f.write(f'\n[printer]\nurl = "{url}"\ntimeout_s = 4.0\n')
+    env = {"TERM": "xterm-256color", "LOYALTY_POS_HOME": str(home), "TZ": "Europe/Berlin"}
+    marker = tmp_path / "ended"
+    command = [*loyalty_pos("run", "--home", str(home)), ";", "touch", str(marker)]
+    session = Tmux(command, env, tmp_path / "tmux.conf")
+    session.wait_for("Scan or type an item")
+    session.type("MASCARA")
+    session.key("Enter")
+    session.wait_for("Volume mascara")
+    session.key("F9")
+    session.wait_for("Sale recorded: DEMO1-000001")
+    session.key("Enter")
+    session.wait_for("Scan or type an item")
+    return session, marker
+
+
+def _ended_within(marker: Path, since: float, limit: float) -> float:
+    while not marker.exists() and time.monotonic() - since < limit:
+        time.sleep(0.05)
+    return time.monotonic() - since
+
+
+def _unprinted(home: Path) -> str:
+    code = "import sys; from loyalty_pos.store import open_store; "
+    code += "print(open_store(sys.argv[1]).unprinted())"
+    found = subprocess.run(
+        [sys.executable, "-c", code, str(home / "terminal.db")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return found.stdout
+
+
+def test_ctrl_q_while_the_receipt_prints_on_a_stalled_printer_waits_for_it_on_screen(
+    home: Path, tmp_path: Path
+) -> None:
+    """QA: F9 then Ctrl+Q with a printer that took the connection and stopped reading: the app
+    waited for the print's outcome (so it is recorded) behind a blank screen, for the printer's
+    timeout. Now the wait is on screen, named, and the app ends when the print has failed,
+    the receipt queued for F8 5."""
+    from hardware.printer_sim import PrinterSim
+
+    with PrinterSim(stall_after=0) as sim:
+        session, marker = _sale_printing_on_a_stalled_printer(home, tmp_path, sim.url)
+        try:
+            asked = time.monotonic()
+            session.key("C-q")
+            screen = session.wait_for("Waiting for the printer", timeout=3.0)
+            took = _ended_within(marker, asked, 30)
+        finally:
+            session.close()
+    toast = " ".join(line.split("▌", 1)[1].strip() for line in screen.splitlines() if "▌" in line)
+    assert "Waiting for the printer to finish receipt DEMO1-000001" in toast
+    assert "Ctrl+Q again closes it now" in toast
+    # the printer's timeout (4 s) is for each step: its status asked before and after the data
+    assert marker.exists() and 2.0 < took < 2 * 4.0 + 3.0, f"the app took {took:.1f} s to end"
+    assert "DEMO1-000001" in _unprinted(home)
+
+
+def test_ctrl_q_twice_while_the_receipt_prints_closes_at_once_and_leaves_it_queued(
+    home: Path, tmp_path: Path
+) -> None:
+    from hardware.printer_sim import PrinterSim
+
+    with PrinterSim(stall_after=0) as sim:
+        session, marker = _sale_printing_on_a_stalled_printer(home, tmp_path, sim.url)
+        try:
+            session.key("C-q")
+            session.wait_for("Waiting for the printer", timeout=3.0)
+            asked = time.monotonic()
+            session.key("C-q")
+            took = _ended_within(marker, asked, 30)
+        finally:
+            session.close()
+    assert marker.exists() and took < 2.0, f"the app took {took:.1f} s to end"
+    assert "DEMO1-000001" in _unprinted(home)
+
+
+def test_ctrl_q_after_the_receipt_printed_closes_at_once(home: Path, tmp_path: Path) -> None:
+    from hardware.printer_sim import PrinterSim
+
+    with PrinterSim() as sim:
+        session, marker = _sale_printing_on_a_stalled_printer(home, tmp_path, sim.url)
+        try:
+            sim.wait_for_jobs(1)
+            time.sleep(0.5)
+            asked = time.monotonic()
+            session.key("C-q")
+            took = _ended_within(marker, asked, 30)
+        finally:
+            session.close()
+    assert marker.exists() and took < 2.0, f"the app took {took:.1f} s to end"
+    assert "DEMO1-000001" not in _unprinted(home)

@@ -240,11 +240,12 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
 
     async def action_quit(self) -> None:
         if not self.checkout.has_basket:
-            self.exit()
+            if self.quit_when_printed():
+                self.exit()
             return
 
         def answered(yes: bool | None) -> None:
-            if yes:
+            if yes and self.quit_when_printed():
                 self.exit()
 
         kept = (
@@ -295,11 +296,13 @@ def run_app(
         print(f"loyalty-pos: {e}")
         return 2
     code = app.return_code or 0
-    if app._syncing:
+    if app._syncing or app.printer_busy():
         # A sync still waiting on a ledger that does not answer would hold the process up to
         # its timeouts and retries, a blank screen for 12-20 s after Ctrl+Q (QA). Nothing is
         # lost by not waiting: its cache transaction is rolled back by SQLite, and a push the
         # ledger took without its answer arriving is sent again at the next sync (idempotent).
+        # Likewise a printer's status check, or a receipt left printing by Ctrl+Q pressed
+        # twice: it stays queued for F8 5, as after a power cut.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

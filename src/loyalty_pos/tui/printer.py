@@ -9,9 +9,10 @@ shows it back, and the cashier is told once, with the receipts waiting for F8 5.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Callable
 from typing import Any
 
-from textual import work
 from textual.timer import Timer
 
 from loyalty_pos.domain.errors import LoyaltyPosError
@@ -30,6 +31,8 @@ class Printing:
     call_from_thread: Any
     notify: Any
     set_timer: Any
+    exit: Any
+    is_running: bool
 
     _printer_recheck: Timer | None = None
 
@@ -47,8 +50,38 @@ class Printing:
         printing = set(self._in_flight())
         return [r for r in self.terminal.store.unprinted() if r not in printing]
 
-    @work(thread=True, exclusive=True, group="printer-status", exit_on_error=False)
+    def _on_printer_thread(self, target: Callable[..., None], *args: Any) -> None:
+        """Run ``target`` on a daemon thread of its own. Not one of Textual's thread workers:
+        those run on asyncio's default executor, which the app waits for as it ends, so Ctrl+Q
+        with a printer that took the connection and stopped answering left a blank screen for
+        the printer's timeout (QA). The app waits for a receipt on screen instead (``quit``),
+        and ends without waiting for a status check (``run_app``)."""
+        busy: list[str] = vars(self).setdefault("_printer_threads", [])
+
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception as e:  # noqa: BLE001 - a thread's edge: logged, never a traceback
+                self.services.log_error(f"printer: {type(e).__name__}: {e}", e)
+            finally:
+                busy.remove(name)
+
+        name = f"loyalty-printer-{target.__name__}"
+        busy.append(name)
+        threading.Thread(target=run, name=name, daemon=True).start()
+
+    def printer_busy(self) -> bool:
+        """A print or a status check is still waiting on the printer."""
+        return bool(vars(self).get("_printer_threads"))
+
+    def printing_now(self) -> list[str]:
+        """The receipts being sent to the printer right now, originals and copies."""
+        return list(vars(self).get("_sending", []))
+
     def check_printer(self) -> None:
+        self._on_printer_thread(self._check_printer)
+
+    def _check_printer(self) -> None:
         if not self.devices.has_printer:
             return
         from loyalty_pos.printing import printer_config
@@ -59,7 +92,15 @@ class Printing:
             self.post_message(DeviceStatusChanged("printer", "printer", "error", str(e)))
             return  # the settings are wrong: asking again will not change that
         if self.devices.check_printer(config) != "ready":
-            self.call_from_thread(self.recheck_printer, config.recheck_s)
+            self._from_printer_thread(self.recheck_printer, config.recheck_s)
+
+    def _from_printer_thread(self, callback: Callable[..., None], *args: Any) -> None:
+        if not self.is_running:
+            return  # the app is ending or has ended: nothing more to show
+        try:
+            self.call_from_thread(callback, *args)
+        except RuntimeError:
+            pass  # it ended meanwhile
 
     def recheck_printer(self, after_s: float) -> None:
         """Ask the printer for its status again in ``after_s`` seconds (once, however often
@@ -102,7 +143,9 @@ class Printing:
 
     def on_service_done(self, message: ServiceDone) -> None:
         if message.what == "print":
-            self._send_to_printer(*message.result)
+            sending: list[str] = vars(self).setdefault("_sending", [])
+            sending.append(message.result[0])
+            self._on_printer_thread(self._send_to_printer, *message.result)
         elif message.what == "printer-back":
             queued: list[str] = message.result
             said = "Printer ready again."
@@ -114,16 +157,17 @@ class Printing:
                 )
             self.notify(said, title="Printer", timeout=10)
 
-    @work(thread=True, group="printer", exit_on_error=False)
     def _send_to_printer(self, receipt_id: str, receipt: Any, config: Any) -> None:
+        problem: tuple[str, str] | None = None
         try:
             problem = self.devices.print(receipt, config)
             self._record_print(receipt_id, problem)
         finally:
             self._in_flight().discard(receipt_id)
-        self.call_from_thread(self._printed, receipt_id, problem)
+            vars(self)["_sending"].remove(receipt_id)
+            self._from_printer_thread(self._printed, receipt_id, problem)
         if problem:
-            self.call_from_thread(self.recheck_printer, config.recheck_s)
+            self._from_printer_thread(self.recheck_printer, config.recheck_s)
 
     def _record_print(self, receipt_id: str, problem: tuple[str, str] | None) -> None:
         """Record the print's outcome here, on the printing thread, with a connection of its
@@ -149,6 +193,28 @@ class Printing:
             self.notify(
                 not_printed(receipt_id, *problem), title="Printer", severity="error", timeout=10
             )
+        if vars(self).get("_quit_when_printed") and not self.printing_now():
+            self.exit()  # Ctrl+Q was pressed while it printed: its outcome is recorded now
+
+    def quit_when_printed(self) -> bool:
+        """Ctrl+Q: True when the app may end now. With a receipt still going to the printer,
+        the app waits for it on screen, saying so (its outcome is then recorded: printed, or
+        queued for F8 5), and ends when it is done; Ctrl+Q again ends it at once, the receipt
+        left queued as one that was printing as the till was closed."""
+        printing = self.printing_now()
+        if not printing or vars(self).get("_quit_when_printed"):
+            return True
+        vars(self)["_quit_when_printed"] = True
+        which = (
+            "receipt " + printing[0] if len(printing) == 1 else "receipts " + ", ".join(printing)
+        )
+        self.notify(
+            f"Waiting for the printer to finish {which}; the app then closes. Ctrl+Q again "
+            "closes it now: a receipt not printed then waits for F8 then 5.",
+            title="Closing",
+            timeout=120,
+        )
+        return False
 
 
 #: Kept with a receipt while it prints, as why it did not: what stays when the till is closed
