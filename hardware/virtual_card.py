@@ -127,11 +127,14 @@ class VirtualCard:
             0xFF,  # no write access
         )
         self._type2_memory = self._type2_image(message)
+        # where the NDEF message ends in that memory: a reader stops reading there
+        self._type2_end = 16 + (2 if len(message) < 0xFF else 4) + len(message)
         self.apdus: list[bytes] = []
         self.placed_at: float | None = None
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._read = threading.Event()
+        self._answered_read = False  # the answer about to go holds the card number's last bytes
         self._gone = threading.Event()
         self._gone.set()
         self._selected_app = False
@@ -157,6 +160,7 @@ class VirtualCard:
         sock.settimeout(None)
         self._sock = sock
         self._read.clear()
+        self._answered_read = False
         self._gone.clear()
         self._selected_app = False
         self._selected_file = None
@@ -235,6 +239,8 @@ class VirtualCard:
                         sock.shutdown(socket.SHUT_RDWR)
                     return
                 _send(sock, answer)
+                if self._answered_read:  # read once the reader has the last bytes, not before
+                    self._read.set()
         except OSError:
             return
         finally:
@@ -249,7 +255,7 @@ class VirtualCard:
             if self.fault == "6a81":
                 return SW_FUNC_NOT_SUPPORTED
             if self.ndef_text is None:
-                self._read.set()
+                self._answered_read = True
             return self._uid_bytes + SW_OK
         if cla == 0xFF and ins == 0xB0:
             if self.tag_type != 2:
@@ -260,8 +266,8 @@ class VirtualCard:
             le = apdu[4] if len(apdu) > 4 and apdu[4] else 16
             if start >= len(self._type2_memory):
                 return SW_WRONG_P1P2
-            if start + le >= len(self._type2_memory):
-                self._read.set()
+            if start + le >= min(self._type2_end, len(self._type2_memory)):
+                self._answered_read = True
             return self._type2_memory[start : start + le] + SW_OK
         if cla == 0x00 and ins == 0xA4:
             return self._select(p1, apdu)
@@ -296,7 +302,7 @@ class VirtualCard:
             if self.fault == "pull_on_read":
                 return None
             if offset + min(le, MLE) >= len(content):
-                self._read.set()
+                self._answered_read = True
         return content[offset : offset + min(le, MLE)] + SW_OK
 
     def _type2_image(self, message: bytes) -> bytes:
