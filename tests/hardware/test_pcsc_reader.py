@@ -378,6 +378,36 @@ def test_list_readers_with_pcscd_hung_says_so_instead_of_hanging(pcscd):
         os.kill(pcscd.pid, signal.SIGCONT)
 
 
+def test_a_pcscd_that_stops_answering_under_the_reader_loop_is_said_and_its_return_too(
+    pcscd, reader_loop, events, board
+):
+    """pcscd hung (stopped with SIGSTOP) while the app waits for taps: the reader loop waited
+    inside pcscd's call for ever and the status bar went on saying "reader ready" to a cashier
+    whose taps did nothing. Now the reader and the service are told as not answering within a
+    few seconds, and ready again once pcscd answers, the next tap read."""
+    import os
+    import signal
+
+    from loyalty_pos.devices.pcsc import PCSCD_STUCK, SERVICE
+
+    loop = reader_loop(name_filter=READER_0)
+    wait_ready(board)
+    os.kill(pcscd.pid, signal.SIGSTOP)
+    try:
+        stuck = board.wait_for(READER_0, "error", 10.0)
+        assert stuck is not None, f"still {board.get(READER_0)}"
+        assert stuck.reason == PCSCD_STUCK
+        assert board.get(SERVICE).state == "error"  # type: ignore[union-attr]
+    finally:
+        os.kill(pcscd.pid, signal.SIGCONT)
+    wait_ready(board, timeout=10.0)
+    assert board.get(SERVICE).state == "ready"  # type: ignore[union-attr]
+    time.sleep(VPCD_POLL)
+    with VirtualCard(uid="04000000000099"):
+        assert next_event(events).text == "04000000000099"
+    assert loop.running
+
+
 def test_list_devices_with_pcscd_down_reports_it_instead_of_raising(pcscd_stopped):
     from loyalty_pos.devices.commands import list_devices
 

@@ -93,6 +93,9 @@ PCSCD_STUCK = (
 )
 #: How long ``list_readers`` waits for pcscd to answer.
 PCSCD_ANSWER_S = 5.0
+#: How much longer than its own timeout the reader loop's wait on pcscd may last before the
+#: reader is told as not answering (pcscd hung on a reader's driver, or stopped).
+PCSCD_STALL_S = 5.0
 CARD_GONE = "The card was taken away before it could be read; hold it on the reader until it beeps."
 
 GET_UID = bytes.fromhex("FFCA000000")
@@ -418,6 +421,8 @@ class ReaderLoop:
         self._known: set[str] = set()
         self._present: frozenset[str] = frozenset()
         self._failed: set[str] = set()  # readers whose card could not be read and is still there
+        self._beat = time.monotonic()  # when the loop last came back from pcscd, or went to it
+        self._stalled = False  # the watchdog has told the readers as not answering
 
     # -- control, from any thread --
 
@@ -425,8 +430,10 @@ class ReaderLoop:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
+        self._beat = time.monotonic()
         self._thread = threading.Thread(target=self._supervise, name="pcsc-reader", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watchdog, name="pcsc-watchdog", daemon=True).start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -457,6 +464,34 @@ class ReaderLoop:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- the watchdog thread --
+
+    def _watchdog(self) -> None:
+        """Tell the readers as not answering when the loop has waited on pcscd far longer than
+        its own timeout: a pcscd hung on a reader's driver (or stopped) never returns the wait,
+        and the status bar went on saying "ready" to a cashier whose taps did nothing. The loop
+        tells them ready again when pcscd answers (``_came_back``)."""
+        thread = self._thread
+        while not self._stop.wait(0.5):
+            if thread is None or not thread.is_alive():
+                return
+            waited = time.monotonic() - self._beat
+            if self._stalled or waited <= self.config.poll_timeout_s + PCSCD_STALL_S:
+                continue
+            self._stalled = True
+            logger.warning("pcscd has not answered the reader loop for %.0f s", waited)
+            for name in sorted(self._known):
+                self.board.update(name, "reader", "error", PCSCD_STUCK)
+            self.board.update(SERVICE, "reader", "error", PCSCD_STUCK)
+
+    def _came_back(self) -> None:
+        """The loop's wait on pcscd has returned: after a stall, the readers it names next are
+        announced again (ready), and the service with them."""
+        self._beat = time.monotonic()
+        if self._stalled:
+            self._stalled = False
+            self._known.clear()
 
     # -- the worker thread --
 
@@ -489,7 +524,9 @@ class ReaderLoop:
         return retrying(self._new_request)
 
     def _new_request(self) -> Any:
+        self._beat = time.monotonic()
         request = CardRequest(timeout=self.config.poll_timeout_s, newcardonly=True)
+        self._came_back()
         with self._lock:
             self._request = request
         return request
@@ -506,6 +543,7 @@ class ReaderLoop:
 
     def _pause(self, seconds: float) -> None:
         self._stop.wait(seconds)  # a backoff that stop() cuts short
+        self._beat = time.monotonic()
 
     def _service_down(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -520,11 +558,13 @@ class ReaderLoop:
         self._known.clear()
         self._present = frozenset()
         self._failed.clear()
+        self._stalled = False
 
     def _watch(self, request: Any) -> None:
         """Follow card events until stopped or the service is lost (then return)."""
         present: set[str] | None = None  # None until the first answer: that one is the baseline
         while not self._stop.is_set():
+            self._beat = time.monotonic()
             try:
                 cards = request.waitforcardevent()
             except CardRequestTimeoutException:
@@ -534,6 +574,7 @@ class ReaderLoop:
                 return
             if self._stop.is_set():
                 return
+            self._came_back()
             try:
                 self._update_readers(str(reader) for reader in request.getReaders())
             except PCSC_ERRORS as e:
@@ -579,6 +620,7 @@ class ReaderLoop:
             self.board.update(SERVICE, "reader", "absent", "No card reader is connected.")
 
     def _read_and_emit(self, reader: str) -> None:
+        self._beat = time.monotonic()
         try:
             read = read_card_on(reader, self.config.card_source)
             code = validate_code(read.card_id(self.config.card_source) or "", "pcsc", self._rules)
