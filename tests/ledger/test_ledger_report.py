@@ -438,3 +438,38 @@ def test_points_a_late_event_took_from_an_expiry_run_leave_no_debt_before_its_pu
         assert store.audit()["members_mismatched"] == []
     finally:
         store.close()
+
+
+def test_the_cli_reports_days_of_the_machines_zone_as_its_expiry_does(
+    fresh_ledger: LedgerServer,
+) -> None:
+    """A sale at 00:30 in Berlin is on that day's report in Berlin: `loyalty-ledger report
+    --from DAY` counted UTC days, so the owner's report of 2 May held sales of the evening of
+    1 May and missed its own first hour and a half (two in summer), and did not match the
+    till's report of the same day, which counts the store's days."""
+    import subprocess
+    import sys
+
+    from ledger_helpers import subprocess_env
+
+    ledger = fresh_ledger
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
+    till = ledger.add_terminal("T1")
+    till.journal.enroll("A", "CA", at=datetime(2025, 5, 1, 20, 0, tzinfo=UTC))
+    till.journal.checkout("A", "CA", 1000, earned=10, at=datetime(2025, 5, 1, 22, 30, tzinfo=UTC))
+    assert statuses(till.push(till.journal.events)) == ["accepted", "accepted"]
+
+    def checkouts(day: str, zone: str) -> int:
+        command = [sys.executable, "-m", "loyalty_pos.ledger", "report", "--from", day, "--to"]
+        command += [day, "--db", ledger.db_url, "--json"]
+        done = subprocess.run(
+            command, env={**subprocess_env(), "TZ": zone}, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return int(json.loads(done.stdout)["checkouts"]["all"])
+
+    assert (checkouts("2025-05-01", "Europe/Berlin"), checkouts("2025-05-02", "Europe/Berlin")) == (
+        0,
+        1,
+    )
+    assert (checkouts("2025-05-01", "UTC"), checkouts("2025-05-02", "UTC")) == (1, 0)

@@ -5,8 +5,9 @@ Every figure the terminal's end-of-day report also has is defined once, in
 and debt apart, engagement, redemption rate, m, a, t, LTV, active members, retention, churn); this
 module reads the ledger's tables for them. Besides, for the ledger only:
 
-- Period: ``[start, end)``, UTC unless the caller gives instants with an offset. Rejections and
-  clock flags are placed by when the ledger received them.
+- Period: ``[start, end)``; days and date-times without an offset are on this machine's clock,
+  the store's (``times.parse_instant``). Rejections and clock flags are placed by when the ledger
+  received them.
 - rejected events: the distinct events the ledger first refused in the period (by reason: first
   refused for that reason). An event held back is sent again at every sync and is refused again,
   but counts once, in the period of its first refusal.

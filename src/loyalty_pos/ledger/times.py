@@ -3,7 +3,7 @@ type them (ISO dates or date-times), kept in one place so the store and the repo
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from loyalty_pos.domain.errors import Refused
 
@@ -26,14 +26,18 @@ def utc_now() -> datetime:
 
 
 def parse_instant(text: str, what: str, end_of_day: bool = False) -> datetime:
-    """``YYYY-MM-DD`` (midnight UTC; with ``end_of_day`` the next midnight, so the day counts) or
-    an ISO date-time (UTC when it has no offset)."""
+    """``YYYY-MM-DD`` (that day's midnight on this machine's clock; with ``end_of_day`` the next
+    day's, so the day counts) or an ISO date-time (on this machine's clock when it has no
+    offset). The machine's clock is the store's, as for the expiry run's day: a report of a
+    day is the store's day, the one its tills' reports count."""
     text = text.strip()
     day_only = len(text) == 10
     try:
         if day_only:
             day = date.fromisoformat(text)
-            when = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            if end_of_day and day < date.max:
+                day += timedelta(days=1)
+            when = datetime.combine(day, time())
         else:
             when = datetime.fromisoformat(text)
     except ValueError:
@@ -41,7 +45,11 @@ def parse_instant(text: str, what: str, end_of_day: bool = False) -> datetime:
             f"{what} {text[:40]!r} is not a date (YYYY-MM-DD) or an ISO date-time"
         ) from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        # a day from the ends of the calendar is refused before it meets the clock; 1 January
+        # 1970 east of Greenwich, before the epoch by the zone's offset, starts at the epoch
+        if not EPOCH <= when.replace(tzinfo=UTC) < LATEST:
+            raise Refused(f"{what} {text[:40]!r} is out of range (1970 to 8999)")
+        when = max(when.astimezone(), EPOCH)
     if not EPOCH <= when < LATEST:
         raise Refused(f"{what} {text[:40]!r} is out of range (1970 to 8999)")
-    return when + timedelta(days=1) if day_only and end_of_day else when
+    return when
