@@ -29,7 +29,7 @@ from .checkout import OPEN_LINE, Terminal, shown
 from .domain.errors import ConfigError, DeviceError, LoyaltyPosError, Refused
 from .domain.events import MAX_POINTS
 from .domain.quote import MAX_QTY
-from .exits import Parser, closed_pipe
+from .exits import Parser, closed_pipe, write_problems
 from .imports import import_catalog, import_members
 from .receipts.text import MAX_WIDTH, MIN_WIDTH
 from .reports import YEARS, parse_day
@@ -715,11 +715,6 @@ def _human(result: Any, indent: str = "") -> str:
     return f"{indent}{result}"
 
 
-#: The problems of a refused file said one to a line: a file wrong on each of its 100,000
-#: lines would otherwise scroll them all past; the first ones say what is wrong.
-SHOWN_PROBLEMS = 20
-
-
 def _fail(args: argparse.Namespace | None, error: LoyaltyPosError | None, message: str) -> None:
     as_json = bool(args is not None and getattr(args, "json", False))
     if as_json:
@@ -729,10 +724,7 @@ def _fail(args: argparse.Namespace | None, error: LoyaltyPosError | None, messag
         sys.stderr.write(f"loyalty-pos: {message}\n")
         problems = error.details.get("problems") if error is not None else None
         if isinstance(problems, list):
-            for problem in problems[:SHOWN_PROBLEMS]:
-                sys.stderr.write(f"  - {problem}\n")
-            if (more := len(problems) - SHOWN_PROBLEMS) > 0:
-                sys.stderr.write(f"  ... and {more:,} more problems (with --json, all of them)\n")
+            write_problems(problems)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,20 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import NoReturn
 
+#: The problems of a refused file said one to a line: a file wrong on each of its 100,000
+#: lines would otherwise scroll them all past; the first ones say what is wrong.
+SHOWN_PROBLEMS = 20
+
+
+def write_problems(problems: Sequence[object]) -> None:
+    """The problems of a refused operation on stderr, one to a line, the first
+    ``SHOWN_PROBLEMS`` of them and how many more (``--json`` gives them all)."""
+    for problem in problems[:SHOWN_PROBLEMS]:
+        sys.stderr.write(f"  - {problem}\n")
+    if (more := len(problems) - SHOWN_PROBLEMS) > 0:
+        sys.stderr.write(f"  ... and {more:,} more problems (with --json, all of them)\n")
+
+
 _NEEDS_A_VALUE = re.compile(r"argument (-[^:/ ]+)(?:/[^:]+)?: expected one argument")
 
 

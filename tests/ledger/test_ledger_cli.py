@@ -179,6 +179,24 @@ def test_program_set_refuses_another_currency(
         store.close()
 
 
+def test_a_members_file_wrong_on_every_line_shows_its_first_twenty_problems(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `loyalty-pos` says them: a file wrong on each of its lines printed every problem, a
+    screenful per hundred lines, the first ones scrolled away; --json still gives them all."""
+    bad = tmp_path / "bad.csv"
+    rows = "".join(f"M{n},C{n},Name {n},31/01/1990,\n" for n in range(45))
+    bad.write_text("member_id,card,name,birthday,email\n" + rows)
+    code, _, err = run(capsys, "members", "import", str(bad), "--db", db_url)
+    assert code == 2
+    listed = [line for line in err.splitlines() if line.startswith("  - ")]
+    assert len(listed) == 20
+    assert listed[0].endswith("line 2: birthday '31/01/1990' is not a date YYYY-MM-DD")
+    assert err.splitlines()[-1] == "  ... and 25 more problems (with --json, all of them)"
+    code, _, err = run(capsys, "members", "import", str(bad), "--db", db_url, "--json")
+    assert code == 2 and len(json.loads(err)["problems"]) == 45
+
+
 def test_expire_and_report_print_text_or_json(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

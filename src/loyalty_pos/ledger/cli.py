@@ -19,7 +19,7 @@ from typing import Any
 
 from loyalty_pos.domain.errors import LoyaltyPosError, Refused
 from loyalty_pos.domain.program import parse_program_text, program_to_json
-from loyalty_pos.exits import Parser, closed_pipe
+from loyalty_pos.exits import Parser, closed_pipe, write_problems
 
 from .report import render
 from .store import LedgerStore
@@ -262,6 +262,5 @@ def _fail(body: dict[str, Any], sentence: str, as_json: bool, problems: Any = No
     head = sentence[:where].rstrip(" :;") if where > 0 else ""
     if str(body.get("error")) == "config" and "file" in body:
         head = f"{body['file']} is invalid"
-    print(f"loyalty-ledger: {head or 'refused'}:", file=sys.stderr)
-    for problem in problems:
-        print(f"  - {problem}", file=sys.stderr)
+    print(f"loyalty-ledger: {head or 'refused'}:", file=sys.stderr, flush=True)
+    write_problems(problems)
