@@ -37,7 +37,7 @@ class WedgeKeys:
 
     wedge: WedgeDetector
     key_clock: KeyClock
-    _before_burst: tuple[Input, str, int] | None = None
+    _before_burst: _Before | None = None
     #: What a field gets back after a scan, until it has: a scan right behind another finds the
     #: first one's code in the field, which the cashier never typed.
     _restoring: tuple[Input, str, int] | None = None
@@ -98,28 +98,34 @@ class WedgeKeys:
                 focused = app.checkout.item_field
             if not isinstance(focused, Input):
                 self._before_burst = None
-            elif self._restoring is not None and self._restoring[0] is focused:
-                self._before_burst = self._restoring
             else:
-                self._before_burst = (focused, focused.value, focused.cursor_position)
+                pending = self._restoring
+                if pending is not None and pending[0] is focused:
+                    before = _Before(*pending)  # what the scan before is putting back
+                else:
+                    before = _Before.of(focused)
+                self._before_burst = before
+                if focused is app.focused:
+                    # The keys typed just before (a short code and its Enter at scanner speed,
+                    # a scan's restore) may still be queued for the field: what it holds before
+                    # the burst is read there, once it has taken them.
+                    focused.call_later(before.read)
         if verdict.scan is None:
             return character is not None and self._hold(event, at), typed
-        qty = 1
-        deliver = app.post_message
         if self._before_burst is not None:
-            field, value, cursor = self._before_burst
-            qty = pending_quantity(value) or 1
-            kept = "" if qty > 1 else value
+            before, scanned = self._before_burst, verdict.scan
+            field = before.field
             # The burst's keys are still queued for the field: put its text back after them, and
             # only then hand on the scan, which a window may write into that very field (F2).
-            restoring = (field, kept, min(cursor, len(kept)))
-            self._restoring = restoring
-            field.call_later(self._restore, restoring)
+            self._restoring = restoring = before.kept()
 
-            def deliver(message: CodeScanned) -> bool:
-                return field.call_later(app.post_message, message)
+            def restore_then_deliver() -> None:
+                self._restore(restoring, before.kept())
+                self._deliver(scanned, app.post_message, before.qty())
 
-        self._deliver(verdict.scan, deliver, qty)
+            field.call_later(restore_then_deliver)
+        else:
+            self._deliver(verdict.scan, app.post_message)
         return True, typed
 
     @property
@@ -167,9 +173,35 @@ class WedgeKeys:
         for key in held:
             await super().on_event(events.Key(key.key, key.character))  # type: ignore[misc]
 
-    def _restore(self, restoring: tuple[Input, str, int]) -> None:
-        field, value, cursor = restoring
+    def _restore(
+        self, restoring: tuple[Input, str, int], kept: tuple[Input, str, int] | None = None
+    ) -> None:
+        field, value, cursor = kept or restoring
         field.value = value
         field.cursor_position = cursor
         if self._restoring is restoring:
             self._restoring = None
+
+
+class _Before:
+    """What a field held as a scanner's burst began (``read`` on the field itself, once it has
+    taken the keys queued for it before the burst), and what it gets back after the scan."""
+
+    def __init__(self, field: Input, value: str, cursor: int) -> None:
+        self.field, self.value, self.cursor = field, value, cursor
+
+    @classmethod
+    def of(cls, field: Input) -> _Before:
+        return cls(field, field.value, field.cursor_position)
+
+    def read(self) -> None:
+        self.value, self.cursor = self.field.value, self.field.cursor_position
+
+    def qty(self) -> int:
+        """A quantity typed before the scan (``3*``) applies to the scanned item."""
+        return pending_quantity(self.value) or 1
+
+    def kept(self) -> tuple[Input, str, int]:
+        """The field as it is put back: without a quantity the scan took, else as it was."""
+        kept = "" if self.qty() > 1 else self.value
+        return self.field, kept, min(self.cursor, len(kept))
