@@ -104,7 +104,7 @@ class PtyScanner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--code", action="append", default=[], help="a code to send (repeat)")
     parser.add_argument("--terminator", choices=sorted(TERMINATORS), default="cr")
     parser.add_argument("--aim", default="", help="AIM symbology identifier, e.g. ]E0")

@@ -153,7 +153,7 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--card-source", choices=("uid", "ndef_text"), default="uid")
     args = parser.parse_args(argv)

@@ -337,7 +337,7 @@ def _send(sock: socket.socket, payload: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--uid", default="04A1B2C3D4E5F6", help="UID in hex (GET DATA answer)")
     parser.add_argument("--text", default=None, help="card number in an NDEF text record")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="35963 or 35964")
