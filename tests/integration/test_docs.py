@@ -1,13 +1,17 @@
-"""What the docs tell an IT person to type, run as written, so that they cannot drift from the code."""
+"""What the docs tell an IT person to type, run as written, so that it cannot drift from the code."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hardware.printer_sim import PrinterSim
@@ -39,9 +43,25 @@ def test_a_simulators_help_says_what_it_is_in_a_whole_sentence(
     assert description.rstrip().endswith(".")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_health(base_url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(f"the ledger at {base_url} did not answer within 30 s")
+
+
 def sh_block(after_heading: str) -> list[str]:
-    """The lines of the first ```sh block under ``after_heading`` in README.md, each command
-    apart (``a ; b`` is two), as ``(command, comment)``."""
+    """The lines of the first ```sh block under ``after_heading`` in README.md."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index(after_heading) :]
     block = section[section.index("```sh\n") + 6 :]
@@ -50,6 +70,8 @@ def sh_block(after_heading: str) -> list[str]:
 
 
 def commands(line: str) -> tuple[list[list[str]], str]:
+    """A block's line as its commands (``a ; b`` is two), each split as the shell does, and its
+    comment."""
     code, _, comment = line.partition("  #")
     return [shlex.split(part) for part in code.split(" ; ")], comment.strip()
 
@@ -94,3 +116,51 @@ def test_the_readmes_headless_cli_examples_run_as_written_on_the_till_they_make(
         assert any(job for job in printer.wait_for_jobs(1))
     assert (cwd / "receipt.png").stat().st_size > 0
     assert {"init", "checkout", "refund", "receipt", "sync", "token"} <= set(ran)
+
+
+def test_the_readmes_ledger_set_up_runs_as_written_and_sync_answers_the_keys_it_names(
+    tmp_path: Path,
+) -> None:
+    """ "The central ledger and sync" block, line by line: a SQLite ledger (the block's other
+    URL), its program, members and a terminal, the service on loopback, a till given the token
+    on stdin, and its first sync, whose JSON has exactly the keys the block's comment lists."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "config").symlink_to(ROOT / "config")
+    env = {**os.environ, "LOYALTY_POS_HOME": str(tmp_path / "till")}
+    port = str(free_port())
+    token = ""
+    server: subprocess.Popen[bytes] | None = None
+    sync: dict[str, object] = {}
+    try:
+        for line in sh_block("## The central ledger and sync"):
+            [argv], comment = commands(line)
+            argv = [a.replace("8700", port) for a in argv]
+            if argv[0] == "export":
+                name, _, value = argv[1].partition("=")
+                if name == "LOYALTY_LEDGER_DB":  # the comment's SQLite URL, in this test's folder
+                    assert "sqlite:////" in comment
+                    value = f"sqlite:///{tmp_path / 'ledger.db'}"
+                env[name] = value
+                continue
+            module = {"loyalty-ledger": "loyalty_pos.ledger", "loyalty-pos": "loyalty_pos.cli"}
+            command = [sys.executable, "-m", module[argv[0]], *argv[1:]]
+            if argv[1] == "serve":
+                server = subprocess.Popen(command, cwd=cwd, env=env, stderr=subprocess.DEVNULL)
+                wait_for_health(f"http://127.0.0.1:{port}")
+                continue
+            out = subprocess.run(
+                command, input=token, capture_output=True, text=True, timeout=60, cwd=cwd, env=env
+            )
+            assert out.returncode == 0, (line, out.stdout, out.stderr)
+            if argv[1:3] == ["terminal", "add"]:
+                token = json.loads(out.stdout)["token"] + "\n"
+            if argv[1] == "sync":
+                sync = json.loads(out.stdout)
+                named = comment[comment.index("{") + 1 : comment.index("}")]
+                assert set(sync) == {key.strip() for key in named.split(",")}
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+    assert sync["pulled"] == 20 and sync["online"] is True  # the members imported above
