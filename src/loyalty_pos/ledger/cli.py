@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--db",
         default=os.environ.get(DB_ENV),
-        help=f"sqlite:///path or postgresql://... (default: ${DB_ENV})",
+        help=f"sqlite:////abs/path/ledger.db (four slashes before an absolute path) or "
+        f"postgresql://user@host/db (default: ${DB_ENV})",
     )
     common.add_argument("--json", action="store_true", help="print JSON (errors too)")
 
