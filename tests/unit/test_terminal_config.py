@@ -48,6 +48,17 @@ def test_the_example_config_lists_every_key_a_section_takes() -> None:
     assert scanner == ScannerConfig(enabled=False, port="/dev/ttyACM0")  # the defaults, as said
 
 
+def test_the_hardware_readmes_device_config_is_valid() -> None:
+    """hardware/README.md's [reader] and [scanner] example, read as the app reads them."""
+    text = (EXAMPLE.parents[1] / "hardware" / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("```toml\n") + 8 :]
+    data = tomllib.loads(block[: block.index("```")])
+    assert set(data) == {"reader", "scanner"}
+    reader = ReaderConfig.from_dict(data["reader"], "hardware/README.md", "reader")
+    scanner = ScannerConfig.from_dict(data["scanner"], "hardware/README.md", "scanner")
+    assert reader.enabled and scanner.enabled and scanner.port == "/dev/loyalty-pos/scanner"
+
+
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
