@@ -678,7 +678,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="print_to",
         help="send to the configured printer, or to PRINTER_URL (tcp://host:9100)",
     )
-    p.add_argument("--width", type=int, help="text width in characters (32, 42, 48)")
+    p.add_argument(
+        "--width",
+        type=int,
+        help="the text receipt's width in characters, 24-64 (default: [printer] width_chars; "
+        "32 for 58 mm paper, 42 or 48 for 80 mm)",
+    )
 
     add("sync", cmd_sync, "push the journal to the ledger and pull member changes")
     p = add("report", cmd_report, "the end-of-day report for a store day (default: today)")
