@@ -606,7 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("read", cmd_card_read, "wait for one tap on a PC/SC reader and print it", into=csub)
     p.add_argument("--reader", help="a reader's name, or part of it (default: the config's filter)")
-    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S")
+    p.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="S", help="seconds to wait (default 10)"
+    )
 
     add(
         "devices",
@@ -621,7 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="a path, /dev/serial/by-id/..., or usb:VID:PID",
     )
-    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S")
+    p.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="S", help="seconds to wait (default 10)"
+    )
 
     p = add("journal", cmd_journal, "print the journal as JSON lines")
     p.add_argument("--since", type=_seq, default=0, metavar="SEQ")
