@@ -7,15 +7,18 @@ errors reach a person as a sentence and never as a traceback.
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from ledger_helpers import subprocess_env
+from ledger_helpers import free_port, subprocess_env
 
 from loyalty_pos.ledger.cli import main
 from loyalty_pos.ledger.db import make_engine
@@ -298,3 +301,100 @@ def test_the_migrations_build_exactly_the_schema_the_code_uses(db_url: str) -> N
         engine.dispose()
     assert diff == []
     assert {"events", "transfers", "members", "terminals", "alembic_version"} <= tables
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with openssl as an IT person would."""
+    cert, key = folder / "ledger.crt", folder / "ledger.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+def test_serve_speaks_tls_with_a_certificate_and_a_till_that_trusts_it_syncs(
+    tmp_path: Path,
+) -> None:
+    """QA: the ledger README says TLS is terminated in front of the service "or with uvicorn's
+    own TLS options", but `loyalty-ledger serve` took none of them."""
+    cert, key = self_signed_certificate(tmp_path)
+    db = f"sqlite:///{tmp_path / 'ledger.db'}"
+    env = subprocess_env()
+    ledger = [sys.executable, "-m", "loyalty_pos.ledger"]
+    added = subprocess.run(
+        [*ledger, "terminal", "add", "T1", "--db", db, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    token = json.loads(added.stdout)["token"]
+    port = free_port()
+    serve = [*ledger, "serve", "--db", db, "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(
+        [*serve, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"https://127.0.0.1:{port}/v1/health", verify=trusted)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert health.json()["status"] == "ok"
+        home = tmp_path / "till"
+        till = [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home)]
+        subprocess.run(
+            [*till, "init", "--terminal-id", "T1", "--program", str(PROGRAM)]
+            + ["--ledger-url", f"https://127.0.0.1:{port}", "--token", token],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        synced = subprocess.run(
+            [*till, "sync", "--json"],
+            env={**env, "SSL_CERT_FILE": str(cert)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert synced.returncode == 0, synced.stderr
+        assert json.loads(synced.stdout)["online"] is True
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--ssl-certfile", "CERT"], "--ssl-certfile and --ssl-keyfile go together"),
+        (["--ssl-keyfile", "KEY"], "--ssl-certfile and --ssl-keyfile go together"),
+        (["--ssl-certfile", "CERT", "--ssl-keyfile", "CERT"], "--ssl-keyfile"),
+        (["--ssl-certfile", "NONE", "--ssl-keyfile", "KEY"], "cannot read"),
+    ],
+)
+def test_serve_refuses_a_tls_certificate_it_cannot_use_in_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], said: str
+) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    paths = {"CERT": str(cert), "KEY": str(key), "NONE": str(tmp_path / "none.crt")}
+    argv = ["serve", "--db", f"sqlite:///{tmp_path / 'l.db'}", "--port", str(free_port())]
+    code, _, err = run(capsys, *argv, *[paths.get(a, a) for a in args])
+    assert code == 2
+    assert err.startswith("loyalty-ledger: ") and said in err and "Traceback" not in err

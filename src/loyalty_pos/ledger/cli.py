@@ -12,6 +12,7 @@ import gc
 import json
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument(
+        "--ssl-certfile",
+        type=Path,
+        metavar="FILE",
+        help="speak HTTPS with this certificate (PEM; with --ssl-keyfile), instead of a proxy",
+    )
+    serve.add_argument(
+        "--ssl-keyfile", type=Path, metavar="FILE", help="the certificate's private key (PEM)"
+    )
 
     terminal = sub.add_parser("terminal", help="register or revoke a terminal")
     tsub = terminal.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -124,6 +134,24 @@ def _check_can_listen(host: str, port: int) -> None:
         raise Refused(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
 
 
+def _check_tls(cert: Path | None, key: Path | None) -> None:
+    """Refuse a certificate uvicorn could not use with a sentence, before it would fail with an
+    SSL error of its own after start-up."""
+    if cert is None and key is None:
+        return
+    if cert is None or key is None:
+        raise Refused("--ssl-certfile and --ssl-keyfile go together: give both, or neither")
+    for path in (cert, key):
+        _read(path)  # "cannot read FILE: why"
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, ValueError) as e:
+        raise Refused(
+            f"--ssl-certfile {cert} and --ssl-keyfile {key} are not a PEM certificate and its "
+            f"private key ({e})"
+        ) from e
+
+
 def _serve(store: LedgerStore, args: argparse.Namespace) -> dict[str, Any] | None:
     import uvicorn
 
@@ -137,6 +165,7 @@ def _serve(store: LedgerStore, args: argparse.Namespace) -> dict[str, Any] | Non
             file=sys.stderr,
         )
     _check_can_listen(args.host, args.port)
+    _check_tls(args.ssl_certfile, args.ssl_keyfile)
     app = create_app(store, token)
     # A push allocates tens of thousands of short-lived objects; the start-up heap (FastAPI,
     # SQLAlchemy, pydantic) is large and permanent. Freezing it and collecting less often keeps
@@ -150,6 +179,8 @@ def _serve(store: LedgerStore, args: argparse.Namespace) -> dict[str, Any] | Non
         port=args.port,
         log_level=args.log_level,
         access_log=not args.no_access_log,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
     )
     return None
 
