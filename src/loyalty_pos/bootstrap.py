@@ -193,8 +193,14 @@ def set_ledger_token(t: Terminal, token: str, pin: str | None = None) -> dict[st
         ledger.pop("token", None)
         ledger["token_file"] = str(token_file)
 
+    def as_read(data: dict[str, Any]) -> None:  # the token its file will hold, not the old file
+        data.setdefault("ledger", {})["token"] = token
+
     path = _update_config(
-        t, edit, before_write=lambda: _replace_file(token_file, token + "\n", mode=0o600)
+        t,
+        edit,
+        before_write=lambda: _replace_file(token_file, token + "\n", mode=0o600),
+        as_read=as_read,
     )
     return {"ledger_token": "set", "token_file": str(token_file), "config": str(path)}
 
@@ -203,11 +209,13 @@ def _update_config(
     t: Terminal,
     edit: Callable[[tomlkit.TOMLDocument], None],
     before_write: Callable[[], None] | None = None,
+    as_read: Callable[[dict[str, Any]], None] | None = None,
 ) -> Path:
     """Apply ``edit`` to ``terminal.toml``, keeping its comments and layout (tomlkit); the new
     file is checked as it will be read back, then replaces the old one whole. ``before_write``
     writes what the new file names (the token file), once the new file is known to be good: a
-    refused edit leaves everything as it was."""
+    refused edit leaves everything as it was. ``as_read`` puts in the checked copy what
+    ``before_write`` will write (the file is not there yet, or holds the old token)."""
     path = t.home / CONFIG_FILE
     try:
         # A byte order mark is read past (as ``load_terminal_config`` does), not written back.
@@ -216,7 +224,10 @@ def _update_config(
         raise ConfigError(str(path), [f"cannot be updated ({e})"]) from e
     edit(document)
     text = tomlkit.dumps(document)
-    parse_terminal_config(tomllib.loads(text), str(path))  # as it will be read back
+    data = tomllib.loads(text)
+    if as_read is not None:
+        as_read(data)
+    parse_terminal_config(data, str(path))  # as it will be read back
     try:
         mode = path.stat().st_mode & 0o777  # as restricted as the file it replaces
     except OSError as e:

@@ -1515,3 +1515,37 @@ def test_ctrl_d_at_the_token_prompt_is_no_token_not_an_internal_error(
          "--ledger-url", "http://127.0.0.1:9", "--token", "-"]
     )  # fmt: skip
     assert code == 2 and not home.exists()
+
+
+def test_token_set_moves_a_token_written_inline_in_terminal_toml_to_its_own_file(
+    tmp_path: Path,
+) -> None:
+    """README: "a token written inline in terminal.toml moves there" (to ledger.token). QA: it
+    was refused, "ledger.token_file: cannot read .../ledger.token", since the new config was
+    checked, token file and all, before that file was written."""
+    home = tmp_path / "t"
+    program = str(ROOT / "config/program.example.toml")
+    made = run(home, "init", "--terminal-id", "T1", "--program", program, "--manager-pin", "1234")
+    assert made.returncode == 0
+    config = home / "terminal.toml"
+    config.write_text(
+        config.read_text().replace(
+            '[ledger]\nurl = ""', '[ledger]\nurl = "http://127.0.0.1:9"\ntoken = "lpt_old"'
+        )
+    )
+    assert not (home / "ledger.token").exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "token", "set"]
+        + ["--token", "-", "--manager-pin", "1234"],
+        input="lpt_new\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (home / "ledger.token").read_text() == "lpt_new\n"
+    assert (home / "ledger.token").stat().st_mode & 0o777 == 0o600
+    ledger = tomllib.loads(config.read_text())["ledger"]
+    assert "token" not in ledger and ledger["token_file"] == str(home / "ledger.token")
+    assert "lpt_old" not in config.read_text()
+    assert run(home, "verify").returncode == 0  # the till opens with it
