@@ -62,12 +62,13 @@ def check_home(home: Path) -> None:
         )
 
 
-def open_terminal(home: Path) -> Terminal:
+def open_terminal(home: Path, *, need_token: bool = True) -> Terminal:
     """The terminal in ``home``. Its cache must be there: ``terminal.toml`` is written only once
     ``init`` has made the cache, so a home with the one and not the other (or an empty file) lost
-    its journal, and is refused as damaged rather than started again empty."""
+    its journal, and is refused as damaged rather than started again empty. ``need_token=False``
+    opens a till whose token file is lost or unreadable, for ``token set`` to replace it."""
     check_home(home)
-    config = load_terminal_config(home / CONFIG_FILE)
+    config = load_terminal_config(home / CONFIG_FILE, need_token=need_token)
     store = open_store(home / DB_FILE)
     return Terminal(store=store, config=config, home=home)
 

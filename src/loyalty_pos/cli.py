@@ -371,7 +371,9 @@ def cmd_pin_set(args: argparse.Namespace) -> Any:
 
 
 def cmd_token_set(args: argparse.Namespace) -> Any:
-    return set_ledger_token(_terminal(args), _token_arg(args.token), args.manager_pin)
+    # The till is opened without its token: a lost or unreadable token file is what this mends.
+    t = open_terminal(resolve_home(args.home), need_token=False)
+    return set_ledger_token(t, _token_arg(args.token), args.manager_pin)
 
 
 def cmd_program_set(args: argparse.Namespace) -> Any:

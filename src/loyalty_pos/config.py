@@ -79,7 +79,9 @@ class TerminalConfig:
         return ZoneInfo(self.timezone) if self.timezone else None
 
 
-def load_terminal_config(path: Path) -> TerminalConfig:
+def load_terminal_config(path: Path, *, need_token: bool = True) -> TerminalConfig:
+    """``need_token=False``: a token file that cannot be read is no token, not an error (for
+    ``token set``, which writes a new one)."""
     source = str(path)
     try:
         # utf-8-sig: a byte order mark (Notepad's "UTF-8 with BOM") is dropped, as the ledger
@@ -98,7 +100,7 @@ def load_terminal_config(path: Path) -> TerminalConfig:
         raise ConfigError(source, [f"not UTF-8 text (byte {e.start})"]) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(source, [f"not valid TOML: {e}"]) from e
-    return parse_terminal_config(data, source)
+    return parse_terminal_config(data, source, need_token=need_token)
 
 
 def _digits(value: Any) -> Any:
@@ -152,7 +154,9 @@ _KINDS: dict[type | tuple[type, ...], str] = {
 }
 
 
-def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
+def parse_terminal_config(
+    data: dict[str, Any], source: str, *, need_token: bool = True
+) -> TerminalConfig:
     problems: list[str] = []
     for key, value in data.items():
         if key not in _SECTIONS:
@@ -203,7 +207,7 @@ def parse_terminal_config(data: dict[str, Any], source: str) -> TerminalConfig:
             problems.append(problem)
     token = get("ledger", "token", str, "")
     token_file = get("ledger", "token_file", str, "")
-    if token_file and not token:
+    if token_file and not token and need_token:
         try:
             token = _token_path(token_file, source).read_text(encoding="utf-8-sig").strip()
         except OSError as e:

@@ -1549,3 +1549,34 @@ def test_token_set_moves_a_token_written_inline_in_terminal_toml_to_its_own_file
     assert "token" not in ledger and ledger["token_file"] == str(home / "ledger.token")
     assert "lpt_old" not in config.read_text()
     assert run(home, "verify").returncode == 0  # the till opens with it
+
+
+def test_token_set_gives_a_till_whose_token_file_is_lost_a_new_one(tmp_path: Path) -> None:
+    """README: a till's token lost is replaced with `token set`. QA: with `ledger.token` gone,
+    every command, `token set` too, said "terminal.toml is invalid: ledger.token_file: cannot
+    read", so the command that mends it could not run; the others still say so."""
+    home = tmp_path / "t"
+    program = str(ROOT / "config/program.example.toml")
+    made = run(
+        home, "init", "--terminal-id", "T1", "--program", program, "--manager-pin", "1234",
+        "--ledger-url", "http://127.0.0.1:9", "--token", "lpt_old",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (home / "ledger.token").unlink()
+    lost = run(home, "verify")
+    assert lost.returncode == 2 and "ledger.token_file: cannot read" in lost.stderr
+    wrong_pin = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "token", "set"]
+        + ["--token", "-", "--manager-pin", "9999"],
+        input="lpt_new\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert wrong_pin.returncode == 2 and "PIN" in wrong_pin.stderr
+    assert not (home / "ledger.token").exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "token", "set"]
+        + ["--token", "-", "--manager-pin", "1234"],
+        input="lpt_new\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (home / "ledger.token").read_text() == "lpt_new\n"
+    assert run(home, "verify").returncode == 0
