@@ -211,7 +211,10 @@ def parse_terminal_config(
         try:
             token = _token_path(token_file, source).read_text(encoding="utf-8-sig").strip()
         except OSError as e:
-            problems.append(f"ledger.token_file: cannot read {token_file} ({e.strerror})")
+            problems.append(
+                f"ledger.token_file: cannot read {token_file} ({e.strerror}); a lost token is "
+                "installed again with `loyalty-pos token set`"
+            )
         except UnicodeDecodeError:
             problems.append(f"ledger.token_file: {token_file} is not UTF-8 text")
     # 0 or less was taken: a background sync that never ran, or a timeout that failed every

@@ -1565,6 +1565,7 @@ def test_token_set_gives_a_till_whose_token_file_is_lost_a_new_one(tmp_path: Pat
     (home / "ledger.token").unlink()
     lost = run(home, "verify")
     assert lost.returncode == 2 and "ledger.token_file: cannot read" in lost.stderr
+    assert "loyalty-pos token set" in lost.stderr  # says how to mend it
     wrong_pin = subprocess.run(
         [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "token", "set"]
         + ["--token", "-", "--manager-pin", "9999"],
