@@ -89,7 +89,7 @@ class Code:
 
 @dataclass(frozen=True, slots=True)
 class CodeRules:
-    """Validator settings, from the ``[devices.codes]`` table of the terminal config.
+    """Validator settings (not in ``terminal.toml`` yet: every till uses ``DEFAULT_RULES``).
 
     Attributes:
         max_length: longest code accepted.

@@ -111,7 +111,7 @@ def require_pcsc() -> None:
 
 @dataclass(frozen=True, slots=True)
 class ReaderConfig:
-    """The ``[devices.reader]`` table of the terminal config.
+    """The ``[reader]`` table of ``terminal.toml``.
 
     Attributes:
         enabled: watch PC/SC readers at all.

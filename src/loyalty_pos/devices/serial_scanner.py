@@ -92,7 +92,7 @@ def _parity(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ScannerConfig:
-    """One ``[[devices.scanners]]`` table of the terminal config.
+    """The ``[scanner]`` table of ``terminal.toml``.
 
     Attributes:
         enabled: read this scanner at all.
