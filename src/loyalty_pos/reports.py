@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from .checkout import Terminal
@@ -29,6 +29,37 @@ def parse_day(text: str, what: str) -> date:
     if day.year not in YEARS:
         raise Refused(f"{what} {text!r} is not between {YEARS[0]} and {YEARS[-1]}")
     return day
+
+
+class MachineZone(tzinfo):
+    """The machine's own time zone, clock changes and all, as ``time.localtime`` has it: the
+    store's time at a till without ``timezone``. ``datetime.astimezone()`` gives the offset of
+    one moment only, and a report cut its days at the midnights of the offset its clock had when
+    it was made (made in winter, a summer day ran from 01:00 to 01:00)."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None if dt is None else dt.replace(tzinfo=None).astimezone().utcoffset()
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None if dt is None else dt.replace(tzinfo=None).astimezone().tzname()
+
+    def fromutc(self, dt: datetime) -> datetime:
+        local = dt.replace(tzinfo=UTC).astimezone()
+        wall = local.replace(tzinfo=None)
+        # the second time of the hour the clocks go back has the later offset
+        fold = int(wall.astimezone().utcoffset() != local.utcoffset())
+        return wall.replace(tzinfo=self, fold=fold)
+
+    def __repr__(self) -> str:
+        return "MachineZone()"
+
+
+def store_zone(t: Terminal) -> tzinfo:
+    """The zone of the store's days: ``timezone`` from the config, else the machine's own."""
+    return t.config.tz or MachineZone()
 
 
 class BalanceReplay:
@@ -174,7 +205,7 @@ def day_report(
     other tills' sales since that pull are not in them. At a till with a ledger the report says
     that its sales figures are this till's own, and up to when (``figures_note``)."""
     now = t.now()
-    tz = now.tzinfo
+    tz = store_zone(t)
     begin = datetime.combine(start, time(), tz)
     finish = datetime.combine((end or start) + timedelta(days=1), time(), tz)
     program = t.program

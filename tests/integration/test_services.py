@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from loyalty_pos.domain.errors import (
 from loyalty_pos.imports import import_catalog, import_members
 
 from ..conftest import NOW
+from ..support.zones import machine_zone
 
 ANNA = "04A1B2C3D4E500"  # member M0001, born 1960-01-01
 BEN = "LC00100037"  # member M0002
@@ -1210,6 +1211,39 @@ def test_points_a_refund_gives_back_already_lapsed_count_as_expired_that_day(dem
         for n in range((refund_day.date() - first.date()).days + 1)
     ]
     assert span["expired"] == sum(days) >= 500
+
+
+def test_a_till_on_the_machines_zone_reports_a_summer_day_from_midnight_to_midnight(
+    tmp_path,
+) -> None:
+    """A till without ``timezone`` keeps the machine's time (Berlin here). Its report of a day
+    cut the day at midnight of the offset the clock had when the report was made: made in
+    winter (+01:00), the report of 1 July ran from 01:00 to 01:00 summer time, so a sale at
+    00:30 fell in 30 June's; and the nightly report of 24 October, made at 02:30 on the 25th
+    after the clocks went back, left out the 24th's first hour and took in the 25th's."""
+    from loyalty_pos.bootstrap import make_demo_home
+
+    with machine_zone("Europe/Berlin"):
+        t = make_demo_home(tmp_path / "demo")
+        assert t.config.tz is None
+        summer = [
+            datetime(2026, 7, 1, 0, 30),
+            datetime(2026, 7, 1, 12),
+            datetime(2026, 7, 2, 0, 30),
+        ]
+        autumn = [datetime(2026, 10, 24, 0, 30), datetime(2026, 10, 25, 0, 30)]
+        for at in summer + autumn:  # the store's clock, as `--at` is typed
+            svc.checkout(t, None, svc.resolve_items(t, [("MILK", 1)]), at=at)
+        t.clock = lambda: datetime(2027, 1, 15, 12, tzinfo=UTC)
+        report = _day(t, date(2026, 7, 1))
+        assert report["from"] == "2026-07-01T00:00:00+02:00"
+        assert report["to"] == "2026-07-02T00:00:00+02:00"
+        assert report["checkouts"] == 2
+        t.clock = lambda: datetime(2026, 10, 25, 2, 30, tzinfo=UTC)  # 02:30 after the change
+        nightly = _day(t, date(2026, 10, 24))
+        assert nightly["checkouts"] == 1
+        assert nightly["to"] == "2026-10-25T00:00:00+02:00"
+        t.store.close()
 
 
 def _report_text(report: dict) -> str:
