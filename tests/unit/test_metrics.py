@@ -304,3 +304,27 @@ def test_a_period_without_card_checkouts_has_no_average_check_a_t_or_ltv() -> No
             assert report[figure] is None
         assert report["average_lifetime_periods"] is None and report["ltv"] is None
     assert report["engagement_pct"] == "0.00"  # one checkout, none with a card
+
+
+def test_a_lifetime_runs_to_the_last_purchase_in_time_whatever_order_the_journal_has() -> None:
+    """A till's clock set back (NTP, a clock put right; the clock's own moment is never
+    refused) records a sale before the one before it. Ben bought at 00:30 on the 10th, then at
+    23:00 on the 9th by the clock set back: his lifetime runs from the 9th, his first purchase,
+    to the 10th, his last, 2 days, as the ledger counts it; the till took the journal's first
+    and last (the 10th, then the 9th) and said 1."""
+
+    def sale(at: str) -> dict:
+        return {"type": "checkout", "occurred_at": at, "member_id": "M2", "due_minor": 100}
+
+    events = [sale("2026-03-10T00:30:00+00:00"), sale("2026-03-09T23:00:00+00:00")]
+    start = datetime(2026, 3, 9, tzinfo=UTC)
+    report = period_report(
+        events, start, start + timedelta(days=2), currency="EUR", points_per_unit=100
+    )
+    assert report["average_lifetime_days"] == "2.00"
+    # enrolled here: from the enrolment, to the last purchase in time
+    enrolled = {"type": "enroll", "occurred_at": "2026-03-01T09:00:00+00:00", "member_id": "M2"}
+    report = period_report(
+        [enrolled, *events], start, start + timedelta(days=2), currency="EUR", points_per_unit=100
+    )
+    assert report["average_lifetime_days"] == "10.00"

@@ -270,7 +270,7 @@ def period_report(
     per_member: dict[str, int] = {}
     enrolled_at: dict[str, datetime] = {}
     first_buy: dict[str, datetime] = {}
-    last_buy: dict[str, datetime] = {}  # in the period
+    last_buy: dict[str, datetime] = {}  # in the period, the latest in time
     new: set[str] = set()
     active_start: set[str] = set()
     active_end: set[str] = set()
@@ -281,10 +281,11 @@ def period_report(
         kind = event.get("type")
         member = event.get("member_id")
         if member and kind in ("enroll", "checkout"):
+            # the earliest in time: a clock set back records a moment before the one before it
             if kind == "enroll":
-                enrolled_at.setdefault(member, at)
+                enrolled_at[member] = min(at, enrolled_at.get(member, at))
             else:
-                first_buy.setdefault(member, at)
+                first_buy[member] = min(at, first_buy.get(member, at))
             if in_active_window(at, start, active_days):
                 active_start.add(member)
             if in_active_window(at, end, active_days):
@@ -299,7 +300,7 @@ def period_report(
                 card_checkouts += 1
                 paid_minor += int(event.get("due_minor") or 0)
                 per_member[member] = per_member.get(member, 0) + 1
-                last_buy[member] = at
+                last_buy[member] = max(at, last_buy.get(member, at))
         elif kind == "refund":
             refunds += 1
             refunded_minor += int(event.get("refund_minor") or 0)
