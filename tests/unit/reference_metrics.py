@@ -3,7 +3,8 @@
 
 Written from the design and the decisions, not from ``domain/metrics.py`` or ``reports.py``: it
 takes a plain list of what happened (enrolments, sales with or without a member, refunds,
-managers' adjustments), each at an instant, and computes every figure of a period of store-local
+managers' adjustments), each at an instant, in the order the till recorded them (a clock set back
+records a moment before the one before it), and computes every figure of a period of store-local
 days with exact ``Fraction`` arithmetic, rounding each shown figure once, half to even. The
 members' balances are replayed lot by lot (DESIGN.md §6, decisions "Refunds and expiry") so that
 the liability at the period's end and the points expired in it can be told.
@@ -92,6 +93,7 @@ class Figures:
     redemption_rate_pct: Fraction | None = None
     redemption_rate_note: str | None = None
     average_check_minor: int | None = None
+    average_check_all_minor: int | None = None  # of every checkout (the ledger shows it)
     repeat_purchases: Fraction | None = None
     average_lifetime_days: Fraction | None = None
     average_lifetime_periods: Fraction | None = None
@@ -228,7 +230,7 @@ def _replay(
                     flows.append(Flow(when, lot.points, lapse=True))
                     lot.lapsed = True
 
-    for event in sorted(events, key=lambda e: e.at):
+    for event in events:  # in the order recorded: a member's points change in that order
         if event.at >= end or isinstance(event, Enrol) or event.member is None:
             continue
         account = accounts.setdefault(event.member, Points())
@@ -318,6 +320,8 @@ def report(
             f.new.add(e.member)
 
     if f.checkouts:
+        due_all = sum(e.due_minor for e in within if isinstance(e, Sale))
+        f.average_check_all_minor = int(half_even(Fraction(due_all, f.checkouts), 0))
         f.engagement_pct = half_even(Fraction(100 * f.checkouts_with_card, f.checkouts), 2)
     if f.issued == 0:
         f.redemption_rate_note = "no points issued"
@@ -380,3 +384,20 @@ def report(
     f.outstanding_value_minor = toward_zero(value * 10**currency_places)
     f.expired = sum(flow.points for flow in flows if flow.within(start, end))
     return f
+
+
+def booked_balances(events: Sequence[Event], end: datetime) -> dict[str, int]:
+    """Each member's points moved in and out before ``end``, lapsed lots still counted: the
+    ledger's booked balances before its expiry runs write anything off (DESIGN.md §9)."""
+    balances: dict[str, int] = {}
+    for e in events:
+        if e.at >= end or isinstance(e, Enrol) or e.member is None:
+            continue
+        if isinstance(e, Sale):
+            moved = e.earned - e.redeemed
+        elif isinstance(e, Refund):
+            moved = e.restored - e.reversed
+        else:
+            moved = e.points
+        balances[e.member] = balances.get(e.member, 0) + moved
+    return balances

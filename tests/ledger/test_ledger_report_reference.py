@@ -1,0 +1,145 @@
+"""The ledger's summary against the plain reference of the report's figures
+(``tests/unit/reference_metrics``), on both databases: a till's random history of months, clock
+changes included, pushed to the ledger as a sync pushes it, then the figures of random periods
+compared, in the ledger's days (UTC)."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+
+from loyalty_pos.bootstrap import init_terminal
+from loyalty_pos.imports import import_catalog
+from loyalty_pos.ledger.store import LedgerStore
+from tests.support.histories import NEW_CARDS, SPAN_DAYS, histories, record
+from tests.unit import reference_metrics as ref
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = ROOT / "config/program.example.toml"
+
+
+def _pct(text: str | None) -> Fraction | None:
+    return None if text is None else Fraction(Decimal(text))
+
+
+def differences(there: dict[str, Any], model: ref.Figures, booked: dict[str, int]) -> list[str]:
+    """Every figure of the ledger's summary that the reference says otherwise, named."""
+    points, checkouts, members = there["points"], there["checkouts"], there["members"]
+    owed = there["outstanding"]
+    refunds = sum(row["refunds"] for row in there["terminals"])
+    refunded = sum(row["refunded_minor"] for row in there["terminals"])
+    negatives = sorted(m for m, b in booked.items() if b < 0)
+    pairs: list[tuple[str, Any, Any]] = [
+        ("issued", points["issued"], model.issued),
+        ("redeemed", points["redeemed"], model.redeemed),
+        ("adjusted", points["adjusted"], model.adjusted),
+        ("checkouts", checkouts["all"], model.checkouts),
+        ("with_card", checkouts["with_card"], model.checkouts_with_card),
+        ("engagement_pct", _pct(checkouts["engagement_pct"]), model.engagement_pct),
+        ("refunds", refunds, model.refunds),
+        ("refunded_minor", refunded, model.refunded_minor),
+        ("redemption_rate_pct", _pct(there["redemption_rate_pct"]), model.redemption_rate_pct),
+        ("redemption_rate_note", there["redemption_rate_note"], model.redemption_rate_note),
+        ("average_check_minor", there["average_check_minor"], model.average_check_minor),
+        (
+            "average_check_all_minor",
+            there["average_check_all_minor"],
+            model.average_check_all_minor,
+        ),
+        ("repeat_purchases", _pct(there["repeat_purchases"]), model.repeat_purchases),
+        (
+            "average_lifetime_days",
+            _pct(there["average_lifetime_days"]),
+            model.average_lifetime_days,
+        ),
+        (
+            "average_lifetime_periods",
+            _pct(there["average_lifetime_periods"]),
+            model.average_lifetime_periods,
+        ),
+        ("ltv_minor", there["ltv_minor"], model.ltv_minor),
+        ("active_at_start", members["active_at_start"], len(model.active_start)),
+        ("active_at_end", members["active_at_end"], len(model.active_end)),
+        ("new", members["new"], len(model.new)),
+        ("kept", members["kept"], len(model.kept)),
+        ("retention_pct", _pct(members["retention_pct"]), model.retention_pct),
+        ("churn_pct", _pct(members["churn_pct"]), model.churn_pct),
+        # no expiry run: the booked balances, lapsed lots counted
+        ("outstanding", owed["points"], sum(booked.values())),
+        ("positive_balances", owed["positive_balances"], sum(b for b in booked.values() if b > 0)),
+        ("debt", owed["debt"], -sum(b for b in booked.values() if b < 0)),
+        (
+            "negative_balances",
+            sorted(n["member_id"] for n in there["negative_balances"]),
+            negatives,
+        ),
+        ("expired", points["expired"], 0),
+    ]
+    return [f"{name}: ledger {a!r}, reference {b!r}" for name, a, b in pairs if a != b]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(history=histories(pool=tuple(NEW_CARDS)))
+def test_the_ledgers_summary_says_what_the_reference_says(
+    history, backend, databases, tmp_path_factory
+) -> None:
+    """Members enrolled at a till buy, pay with points, return goods and are adjusted over four
+    months; the till's journal reaches the ledger; every figure of the ledger's summary of a
+    day, a week, a month or more, in UTC days, is the reference's."""
+    first = history["first"]
+    after = datetime.combine(first + timedelta(days=SPAN_DAYS + 100), time(12), UTC)
+    ledger = LedgerStore.open(databases.new(backend), clock=lambda: after)
+    t = init_terminal(tmp_path_factory.mktemp("till") / "t1", "T1", PROGRAM, "1234")
+    try:
+        import_catalog(t, ROOT / "config/demo/catalog.csv")
+        t.clock = lambda: after
+        ledger.put_program(tomllib.loads(PROGRAM.read_text()))
+        ledger.add_terminal("T1")
+        told = record(t, history["ops"])
+        journal = list(t.store.events())
+        if journal:
+            outcome = ledger.push("T1", journal)
+            assert {r.status for r in outcome.results} == {"accepted"}, outcome.results
+        for a, b in history["periods"]:
+            start = datetime.combine(a, time(), UTC)
+            end = datetime.combine(b + timedelta(days=1), time(), UTC)
+            there = ledger.report(start, end)
+            model = ref.report(told, a, b, UTC, points_per_unit=100)
+            problems = differences(there, model, ref.booked_balances(told, end))
+            assert not problems, f"{a} to {b}: " + "; ".join(problems)
+    finally:
+        t.store.close()
+        ledger.close()
+
+
+def test_the_reference_counts_a_day_of_the_ledger_by_hand() -> None:
+    """The reference itself, on a day told by hand: two sales with a card (one new member), one
+    without, a refund; so that the comparison above is against figures that are right."""
+    day = date(2026, 3, 10)
+
+    def at(hour: int) -> datetime:
+        return datetime.combine(day, time(hour), UTC)
+
+    told: list[ref.Event] = [
+        ref.Enrol(at(8) - timedelta(days=30), "M1"),
+        ref.Enrol(at(9), "M2"),
+        ref.Sale(at(10), "M1", "R1", 1019, 103, 500),
+        ref.Sale(at(11), "M2", "R2", 2000, 20, 0),
+        ref.Sale(at(12), None, "R3", 300, 0, 0),
+        ref.Refund(at(13), "M1", "R1", 939, 103, 461),
+    ]
+    f = ref.report(told, day, day, UTC, points_per_unit=100)
+    assert (f.issued, f.redeemed, f.checkouts, f.checkouts_with_card) == (20, 39, 3, 2)
+    assert f.engagement_pct == Fraction(6667, 100)
+    assert f.redemption_rate_pct == 195 and f.redemption_rate_note is None
+    # m = (10.19 + 20.00) / 2 = 15.095 -> 15.10 (half to even); a = 1; t = (31 + 1) / 2 days
+    assert (f.average_check_minor, f.repeat_purchases, f.average_lifetime_days) == (1510, 1, 16)
+    assert f.average_lifetime_periods == 16 and f.ltv_minor == 1510 * 16
+    assert (f.active_start, f.active_end, f.new, f.kept) == ({"M1"}, {"M1", "M2"}, {"M2"}, {"M1"})
+    assert f.retention_pct == 100 and f.churn_pct == 0
