@@ -6,7 +6,7 @@ compared, in the ledger's days (UTC)."""
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -116,30 +116,3 @@ def test_the_ledgers_summary_says_what_the_reference_says(
     finally:
         t.store.close()
         ledger.close()
-
-
-def test_the_reference_counts_a_day_of_the_ledger_by_hand() -> None:
-    """The reference itself, on a day told by hand: two sales with a card (one new member), one
-    without, a refund; so that the comparison above is against figures that are right."""
-    day = date(2026, 3, 10)
-
-    def at(hour: int) -> datetime:
-        return datetime.combine(day, time(hour), UTC)
-
-    told: list[ref.Event] = [
-        ref.Enrol(at(8) - timedelta(days=30), "M1"),
-        ref.Enrol(at(9), "M2"),
-        ref.Sale(at(10), "M1", "R1", 1019, 103, 500),
-        ref.Sale(at(11), "M2", "R2", 2000, 20, 0),
-        ref.Sale(at(12), None, "R3", 300, 0, 0),
-        ref.Refund(at(13), "M1", "R1", 939, 103, 461),
-    ]
-    f = ref.report(told, day, day, UTC, points_per_unit=100)
-    assert (f.issued, f.redeemed, f.checkouts, f.checkouts_with_card) == (20, 39, 3, 2)
-    assert f.engagement_pct == Fraction(6667, 100)
-    assert f.redemption_rate_pct == 195 and f.redemption_rate_note is None
-    # m = (10.19 + 20.00) / 2 = 15.095 -> 15.10 (half to even); a = 1; t = (31 + 1) / 2 days
-    assert (f.average_check_minor, f.repeat_purchases, f.average_lifetime_days) == (1510, 1, 16)
-    assert f.average_lifetime_periods == 16 and f.ltv_minor == 1510 * 16
-    assert (f.active_start, f.active_end, f.new, f.kept) == ({"M1"}, {"M1", "M2"}, {"M2"}, {"M1"})
-    assert f.retention_pct == 100 and f.churn_pct == 0
