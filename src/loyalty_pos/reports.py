@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from .checkout import Terminal
@@ -12,6 +12,7 @@ from .domain.accounting import POINT_EVENTS, apply_event, event_day
 from .domain.errors import LoyaltyPosError, Refused
 from .domain.lots import Account
 from .domain.metrics import balance_figures, period_report, points_value
+from .domain.zones import MachineZone
 from .store.db import MEMBERS_PULLED_AT, utc_iso
 
 #: The years a time or a day given by a person (a report's day, a CLI ``--at``) may fall in: wider
@@ -29,32 +30,6 @@ def parse_day(text: str, what: str) -> date:
     if day.year not in YEARS:
         raise Refused(f"{what} {text!r} is not between {YEARS[0]} and {YEARS[-1]}")
     return day
-
-
-class MachineZone(tzinfo):
-    """The machine's own time zone, clock changes and all, as ``time.localtime`` has it: the
-    store's time at a till without ``timezone``. ``datetime.astimezone()`` gives the offset of
-    one moment only, and a report cut its days at the midnights of the offset its clock had when
-    it was made (made in winter, a summer day ran from 01:00 to 01:00)."""
-
-    def utcoffset(self, dt: datetime | None) -> timedelta | None:
-        return None if dt is None else dt.replace(tzinfo=None).astimezone().utcoffset()
-
-    def dst(self, dt: datetime | None) -> timedelta | None:
-        return None
-
-    def tzname(self, dt: datetime | None) -> str | None:
-        return None if dt is None else dt.replace(tzinfo=None).astimezone().tzname()
-
-    def fromutc(self, dt: datetime) -> datetime:
-        local = dt.replace(tzinfo=UTC).astimezone()
-        wall = local.replace(tzinfo=None)
-        # the second time of the hour the clocks go back has the later offset
-        fold = int(wall.astimezone().utcoffset() != local.utcoffset())
-        return wall.replace(tzinfo=self, fold=fold)
-
-    def __repr__(self) -> str:
-        return "MachineZone()"
 
 
 def store_zone(t: Terminal) -> tzinfo:

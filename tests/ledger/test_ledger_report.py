@@ -473,3 +473,28 @@ def test_the_cli_reports_days_of_the_machines_zone_as_its_expiry_does(
         1,
     )
     assert (checkouts("2025-05-01", "UTC"), checkouts("2025-05-02", "UTC")) == (1, 0)
+
+
+def test_the_cli_counts_a_members_days_in_the_store_zone_across_a_clock_change(
+    fresh_ledger: LedgerServer,
+) -> None:
+    """Enrolled on 1 March, bought at 00:30 on 10 April (summer time): a member for 41 days.
+    The period's days were counted in the offset of its first day (winter), where 00:30 in
+    summer is 23:30 the day before, and t read 40."""
+    import subprocess
+    import sys
+
+    from ledger_helpers import subprocess_env
+
+    ledger = fresh_ledger
+    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
+    till = ledger.add_terminal("T1")
+    till.journal.enroll("A", "CA", at=datetime(2026, 3, 1, 11, 0, tzinfo=UTC))
+    till.journal.checkout("A", "CA", 1000, earned=10, at=datetime(2026, 4, 9, 22, 30, tzinfo=UTC))
+    assert statuses(till.push(till.journal.events)) == ["accepted", "accepted"]
+    command = [sys.executable, "-m", "loyalty_pos.ledger", "report", "--from", "2026-03-01"]
+    command += ["--to", "2026-04-30", "--db", ledger.db_url, "--json"]
+    env = {**subprocess_env(), "TZ": "Europe/Berlin"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["average_lifetime_days"] == "41.00"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from loyalty_pos.domain.errors import Refused
+from loyalty_pos.domain.zones import MachineZone
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Instants typed by people are refused from here on (a window counted from one stays a date).
@@ -49,7 +50,9 @@ def parse_instant(text: str, what: str, end_of_day: bool = False) -> datetime:
         # 1970 east of Greenwich, before the epoch by the zone's offset, starts at the epoch
         if not EPOCH <= when.replace(tzinfo=UTC) < LATEST:
             raise Refused(f"{what} {text[:40]!r} is out of range (1970 to 8999)")
-        when = max(when.astimezone(), EPOCH)
+        # the machine's zone with its clock changes, so the period's days (a member's days in
+        # it) are counted as the store's across a change, not in the offset of its first day
+        when = max(when.replace(tzinfo=MachineZone()), EPOCH)
     if not EPOCH <= when < LATEST:
         raise Refused(f"{what} {text[:40]!r} is out of range (1970 to 8999)")
     return when
