@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from ledger_helpers import Journal, LedgerServer, program, statuses
+from ledger_helpers import Journal, LedgerServer, program, statuses, subprocess_env
 
 from loyalty_pos.ledger.cli import main as cli_main
 from loyalty_pos.ledger.db import make_engine
@@ -447,26 +450,14 @@ def test_the_cli_reports_days_of_the_machines_zone_as_its_expiry_does(
     --from DAY` counted UTC days, so the owner's report of 2 May held sales of the evening of
     1 May and missed its own first hour and a half (two in summer), and did not match the
     till's report of the same day, which counts the store's days."""
-    import subprocess
-    import sys
-
-    from ledger_helpers import subprocess_env
-
-    ledger = fresh_ledger
-    assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
-    till = ledger.add_terminal("T1")
-    till.journal.enroll("A", "CA", at=datetime(2025, 5, 1, 20, 0, tzinfo=UTC))
-    till.journal.checkout("A", "CA", 1000, earned=10, at=datetime(2025, 5, 1, 22, 30, tzinfo=UTC))
-    assert statuses(till.push(till.journal.events)) == ["accepted", "accepted"]
+    ledger = _one_sale(
+        fresh_ledger,
+        datetime(2025, 5, 1, 20, 0, tzinfo=UTC),
+        datetime(2025, 5, 1, 22, 30, tzinfo=UTC),
+    )
 
     def checkouts(day: str, zone: str) -> int:
-        command = [sys.executable, "-m", "loyalty_pos.ledger", "report", "--from", day, "--to"]
-        command += [day, "--db", ledger.db_url, "--json"]
-        done = subprocess.run(
-            command, env={**subprocess_env(), "TZ": zone}, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return int(json.loads(done.stdout)["checkouts"]["all"])
+        return int(_cli_report(ledger, day, day, zone)["checkouts"]["all"])
 
     assert (checkouts("2025-05-01", "Europe/Berlin"), checkouts("2025-05-02", "Europe/Berlin")) == (
         0,
@@ -481,20 +472,30 @@ def test_the_cli_counts_a_members_days_in_the_store_zone_across_a_clock_change(
     """Enrolled on 1 March, bought at 00:30 on 10 April (summer time): a member for 41 days.
     The period's days were counted in the offset of its first day (winter), where 00:30 in
     summer is 23:30 the day before, and t read 40."""
-    import subprocess
-    import sys
+    ledger = _one_sale(
+        fresh_ledger,
+        datetime(2026, 3, 1, 11, 0, tzinfo=UTC),
+        datetime(2026, 4, 9, 22, 30, tzinfo=UTC),
+    )
+    report = _cli_report(ledger, "2026-03-01", "2026-04-30", "Europe/Berlin")
+    assert report["average_lifetime_days"] == "41.00"
 
-    from ledger_helpers import subprocess_env
 
-    ledger = fresh_ledger
+def _one_sale(ledger: LedgerServer, enrolled: datetime, sold: datetime) -> LedgerServer:
+    """``ledger`` holding member A, enrolled at ``enrolled``, and one sale to them at ``sold``."""
     assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200
     till = ledger.add_terminal("T1")
-    till.journal.enroll("A", "CA", at=datetime(2026, 3, 1, 11, 0, tzinfo=UTC))
-    till.journal.checkout("A", "CA", 1000, earned=10, at=datetime(2026, 4, 9, 22, 30, tzinfo=UTC))
+    till.journal.enroll("A", "CA", at=enrolled)
+    till.journal.checkout("A", "CA", 1000, earned=10, at=sold)
     assert statuses(till.push(till.journal.events)) == ["accepted", "accepted"]
-    command = [sys.executable, "-m", "loyalty_pos.ledger", "report", "--from", "2026-03-01"]
-    command += ["--to", "2026-04-30", "--db", ledger.db_url, "--json"]
-    env = {**subprocess_env(), "TZ": "Europe/Berlin"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    return ledger
+
+
+def _cli_report(ledger: LedgerServer, first: str, last: str, zone: str) -> dict[str, Any]:
+    """`loyalty-ledger report --json` of the days ``first`` to ``last`` on a machine in ``zone``."""
+    command = [sys.executable, "-m", "loyalty_pos.ledger", "report", "--from", first, "--to"]
+    command += [last, "--db", ledger.db_url, "--json"]
+    env = {**subprocess_env(), "TZ": zone}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["average_lifetime_days"] == "41.00"
+    return dict(json.loads(done.stdout))

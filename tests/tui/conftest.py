@@ -6,9 +6,7 @@ whose key clock types like a person (200 ms between keys) unless a test scans a 
 
 from __future__ import annotations
 
-import os
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ from loyalty_pos.bootstrap import make_demo_home, open_terminal
 from loyalty_pos.checkout import Terminal
 from loyalty_pos.tui.app import CheckoutApp
 
+from ..support.zones import machine_zone
 from .pilot import KeyClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +36,8 @@ def _no_developer_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iter
     monkeypatch.setenv("LOYALTY_POS_HOME", str(tmp_path / "default-home"))
     monkeypatch.delenv("LOYALTY_POS_LEDGER_URL", raising=False)
     monkeypatch.delenv("LOYALTY_POS_LEDGER_TOKEN", raising=False)
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
-    time.tzset()
-    try:
+    with machine_zone("Europe/Berlin"):
         yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 @pytest.fixture(scope="session")
