@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
 import tomllib
 from collections.abc import Callable
 from datetime import date, datetime
@@ -24,7 +24,7 @@ from .config import (
     parse_terminal_config,
     pin_problem,
 )
-from .domain.errors import ConfigError, Refused
+from .domain.errors import ConfigError, LoyaltyPosError, Refused, StorageError
 from .domain.program import parse_program_text
 from .store import open_store
 
@@ -88,8 +88,9 @@ def init_terminal(
     if (home / CONFIG_FILE).exists():
         raise Refused(f"{home} already holds a terminal; use another --home or remove it first.")
     try:
+        program_bytes = program_path.read_bytes()
         # With or without a byte order mark, as the ledger's `program set` reads the same file.
-        program_text = program_path.read_text(encoding="utf-8-sig")
+        program_text = program_bytes.decode("utf-8-sig")
     except OSError as e:
         raise ConfigError(str(program_path), [f"cannot read the file ({e.strerror})"]) from e
     except UnicodeDecodeError as e:
@@ -130,6 +131,7 @@ def init_terminal(
     token_file = home / "ledger.token"
     if token:
         config["ledger"]["token_file"] = str(token_file)
+    made_home = not home.exists()
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -139,16 +141,41 @@ def init_terminal(
             f"The folder {home} cannot be written to (permission denied): give the user who runs "
             "the till write access to it, or use another --home."
         )
-    # The cache first, with its program: the config marks the folder as a terminal's, and a
-    # terminal whose cache is missing is refused as damaged (``open_store``).
-    store = open_store(home / DB_FILE, create=True)
-    with store.transaction():
-        store.save_program(program, now or datetime.now().astimezone())
-    if token:
-        _replace_file(token_file, token + "\n", mode=0o600)
-    text = "# This terminal's config. See config/terminal.example.toml for every key.\n"
-    (home / CONFIG_FILE).write_text(text + tomli_w.dumps(config), encoding="utf-8")
-    shutil.copyfile(program_path, home / PROGRAM_FILE)
+    db = home / DB_FILE
+    mine = [  # what this init makes, and takes away again if it fails
+        path
+        for path in (
+            *(db.with_name(db.name + end) for end in ("", "-wal", "-shm", ".upgrade-lock")),
+            token_file,
+            home / PROGRAM_FILE,
+        )
+        if not path.exists()
+    ]
+    store = None
+    try:
+        # The cache first, with its program: the config marks the folder as a terminal's, and a
+        # terminal whose cache is missing is refused as damaged (``open_store``). So the config
+        # is written last, and each file whole or not at all: a full disk or a crash left an
+        # empty terminal.toml, which the till refused to start with and init to replace.
+        store = open_store(db, create=True)
+        with store.transaction():
+            store.save_program(program, now or datetime.now().astimezone())
+        if token:
+            write_whole(token_file, token + "\n", mode=0o600)
+        write_whole(home / PROGRAM_FILE, program_bytes)
+        text = "# This terminal's config. See config/terminal.example.toml for every key.\n"
+        write_whole(home / CONFIG_FILE, text + tomli_w.dumps(config))
+    except BaseException:
+        # A failed init leaves the folder as it found it, so that it can simply be run again.
+        if store is not None:
+            store.close()
+        for path in mine:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        if made_home:
+            with contextlib.suppress(OSError):
+                home.rmdir()
+        raise
     return Terminal(store=store, config=load_terminal_config(home / CONFIG_FILE), home=home)
 
 
@@ -188,6 +215,11 @@ def set_ledger_token(t: Terminal, token: str, pin: str | None = None) -> dict[st
     if t.config.pin_hash:
         check_manager_pin(t, pin)
     token_file = t.home / "ledger.token"
+    existed = token_file.exists()
+    try:
+        before: bytes | None = token_file.read_bytes()
+    except OSError:
+        before = None  # none yet, or one that cannot be read: what this mends
 
     def edit(document: tomlkit.TOMLDocument) -> None:
         ledger = document.setdefault("ledger", tomlkit.table())
@@ -197,11 +229,20 @@ def set_ledger_token(t: Terminal, token: str, pin: str | None = None) -> dict[st
     def as_read(data: dict[str, Any]) -> None:  # the token its file will hold, not the old file
         data.setdefault("ledger", {})["token"] = token
 
+    def undo() -> None:
+        """The config could not name the new token's file: the old token goes back in it."""
+        if before is None:
+            if not existed:
+                token_file.unlink(missing_ok=True)
+        else:
+            write_whole(token_file, before, mode=0o600)
+
     path = _update_config(
         t,
         edit,
-        before_write=lambda: _replace_file(token_file, token + "\n", mode=0o600),
+        before_write=lambda: write_whole(token_file, token + "\n", mode=0o600),
         as_read=as_read,
+        undo=undo,
     )
     return {"ledger_token": "set", "token_file": str(token_file), "config": str(path)}
 
@@ -211,16 +252,19 @@ def _update_config(
     edit: Callable[[tomlkit.TOMLDocument], None],
     before_write: Callable[[], None] | None = None,
     as_read: Callable[[dict[str, Any]], None] | None = None,
+    undo: Callable[[], None] | None = None,
 ) -> Path:
     """Apply ``edit`` to ``terminal.toml``, keeping its comments and layout (tomlkit); the new
     file is checked as it will be read back, then replaces the old one whole. ``before_write``
-    writes what the new file names (the token file), once the new file is known to be good: a
-    refused edit leaves everything as it was. ``as_read`` puts in the checked copy what
+    writes what the new file names (the token file), once the new file is known to be good, and
+    ``undo`` takes that back if the new file cannot be written: a refused edit, or one that
+    meets a full disk, leaves everything as it was. ``as_read`` puts in the checked copy what
     ``before_write`` will write (the file is not there yet, or holds the old token)."""
     path = t.home / CONFIG_FILE
     try:
         # A byte order mark is read past (as ``load_terminal_config`` does), not written back.
-        document = tomlkit.parse(path.read_text(encoding="utf-8-sig"))
+        original = path.read_text(encoding="utf-8-sig")
+        document = tomlkit.parse(original)
     except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as e:
         raise ConfigError(str(path), [f"cannot be updated ({e})"]) from e
     edit(document)
@@ -232,10 +276,18 @@ def _update_config(
     try:
         mode = path.stat().st_mode & 0o777  # as restricted as the file it replaces
     except OSError as e:
-        raise ConfigError(str(path), [f"cannot be written ({e.strerror or e})"]) from e
+        raise _write_error(path, e) from e
     if before_write is not None:
         before_write()
-    _replace_file(path, text, mode)
+    if text == original:  # nothing to change (a new token in the file the config names)
+        return path
+    try:
+        write_whole(path, text, mode)
+    except LoyaltyPosError:
+        if undo is not None:
+            with contextlib.suppress(LoyaltyPosError, OSError):
+                undo()
+        raise
     return path
 
 
@@ -246,23 +298,64 @@ def token_problem(token: str) -> str | None:
     return None
 
 
-def _replace_file(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to ``path`` whole or not at all: a new file, on disk, then renamed over.
-    The new file has ``mode`` from its creation on: a token is never readable by others, even
-    for the moment between writing and a chmod."""
+def write_whole(path: Path, data: str | bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` whole or not at all: written aside in the same folder
+    (``NAME.new``), flushed to the disk, renamed over ``path``, and the folder's new entry flushed
+    too, so that a crash or a full disk leaves the old file (or none), never a part of the new
+    one. With ``mode`` the new file has it from its creation on (a token is never readable by
+    others, even for a moment); without it, the mode any new file gets (the umask's).
+
+    A folder the user may not write (permissions, a read-only file system) is refused
+    (``ConfigError``, exit 2: use another folder or give access); a full or failing disk is a
+    fault (``StorageError``, exit 1)."""
     partial = path.with_name(path.name + ".new")
     try:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()  # left by a write that died: O_CREAT would keep its mode
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())  # on disk before it takes the old file's place
-        partial.chmod(mode)  # the umask may have taken bits off ``mode``
-        os.replace(partial, path)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+        try:
+            with open(fd, "wb") as f:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+                f.flush()
+                os.fsync(f.fileno())  # on disk before it takes the old file's place
+            if mode is not None:
+                partial.chmod(mode)  # the umask may have taken bits off ``mode``
+            os.replace(partial, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise
+        _sync_folder(path.parent)  # the rename itself on disk
     except OSError as e:
-        raise ConfigError(str(path), [f"cannot be written ({e.strerror or e})"]) from e
+        raise _write_error(path, e) from e
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP):  # a file system that syncs no folders
+            raise
+    finally:
+        os.close(fd)
+
+
+def _write_error(path: Path, e: OSError) -> LoyaltyPosError:
+    said = e.strerror or str(e)
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ConfigError(
+            str(path),
+            [
+                f"cannot be written ({said}): give the user who runs the till write access to "
+                f"{path.parent}, or use another --home"
+            ],
+        )
+    return StorageError(
+        f"{path} cannot be written ({said}): the disk is full or failing, and nothing was "
+        "changed. Free some space on it, then run the command again.",
+        reason="disk",
+    )
 
 
 def make_demo_home(home: Path, terminal_id: str = "DEMO1", manager_pin: str = "1234") -> Terminal:
@@ -275,9 +368,9 @@ def make_demo_home(home: Path, terminal_id: str = "DEMO1", manager_pin: str = "1
     )
     import_catalog(terminal, data / "demo" / "catalog.csv")
     import_members(terminal, data / "demo" / "members.csv")
-    (home / DEMO_MARKER).write_text(
+    write_whole(
+        home / DEMO_MARKER,
         "A demo store made by `loyalty-pos demo`, which replaces this folder at its next run.\n",
-        encoding="utf-8",
     )
     return terminal
 

@@ -1,0 +1,105 @@
+"""The till's own files on a disk that fills: `init`, `pin set` and `token set` write each file
+whole or not at all, say so in a sentence, and leave the folder as it was.
+
+The disk is a real tmpfs of the size wanted, mounted in a namespace of the test's own
+(``tests/support/full_disk.py``), and each command is run at every size of free space from one
+page short of what it needs down to where the cache itself no longer opens: whichever write
+meets the full disk, the result must be the same.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.reliability
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = str(ROOT / "config" / "program.example.toml")
+INIT = ["init", "--terminal-id", "T1", "--program", PROGRAM, "--manager-pin", "1234"]
+
+
+def on_a_filling_disk(tmp_path: Path, command: list[str], **spec: Any) -> dict[str, Any]:
+    spec = {"where": str(tmp_path / "disk"), "template": str(tmp_path / "template"), **spec}
+    done = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            sys.executable,
+            "-m",
+            "tests.support.full_disk",
+            json.dumps({**spec, "command": command}),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    assert result["runs"], result
+    return result
+
+
+def said_in_a_sentence(run: dict[str, Any]) -> None:
+    assert run["code"] == 1, run  # a fault of the disk's, not of what was typed
+    assert run["stderr"].startswith("loyalty-pos: "), run
+    assert "internal error" not in run["stderr"] and "Traceback" not in run["stderr"], run
+    assert "full" in run["stderr"], run
+
+
+def test_init_on_a_disk_that_fills_leaves_no_half_written_config_and_can_be_run_again(
+    tmp_path: Path,
+) -> None:
+    """QA: init on a disk with room for the cache but not its config left an empty
+    terminal.toml (and said 'internal error (OSError ...)'); the till then refused to start and
+    init refused the folder as a terminal's already, so the IT person had to clear it by hand."""
+    result = on_a_filling_disk(tmp_path, INIT)
+    for run in result["runs"]:
+        said_in_a_sentence(run)
+        left = run["left"]
+        assert "terminal.toml" not in left, run  # none, rather than part of one
+        assert not [name for name in left if name.endswith((".new", ".tmp"))], run
+        # What this init made is gone with it: the folder is as it was.
+        assert left == {}, run
+        again = run["again"]
+        assert again["code"] == 0, again
+        assert "terminal_id: T1" not in again["stderr"]
+        assert 'id = "T1"' in again["left"]["terminal.toml"]
+
+
+def test_pin_and_token_set_on_a_full_disk_keep_the_config_and_token_they_had(
+    tmp_path: Path,
+) -> None:
+    """The config they rewrite is written aside and renamed over the old one: a full disk leaves
+    the old one whole, and it is a fault (exit 1), not a refusal of what was typed (it said
+    exit 2, 'cannot be written'). A token set that fails keeps the old token in its file, as the
+    config does: the till goes on as before, and says the new token was not installed."""
+    ledger = ["--ledger-url", "http://127.0.0.1:9", "--token", "old-token"]
+    pin = on_a_filling_disk(
+        tmp_path / "pin",
+        ["pin", "set", "--new-pin", "2468", "--manager-pin", "1234"],
+        setup=[*INIT, *ledger],
+    )
+    token = on_a_filling_disk(
+        tmp_path / "token",
+        ["token", "set", "--token", "-", "--manager-pin", "1234"],
+        setup=[*INIT, *ledger],
+        stdin="new-token\n",
+    )
+    for run in pin["runs"] + token["runs"]:
+        said_in_a_sentence(run)
+        left = run["left"]
+        assert "pin_hash" in left["terminal.toml"], run
+        assert left["ledger.token"] == "old-token\n", run
+        assert not [name for name in left if name.endswith((".new", ".tmp"))], run
+        assert run["again"]["code"] == 0, run["again"]
+    assert any("terminal.toml" in run["stderr"] for run in pin["runs"])
+    assert any("ledger.token" in run["stderr"] for run in token["runs"])
