@@ -38,14 +38,24 @@ log = logging.getLogger("loyalty_pos.nightly")
 HELD_REPORTED = "nightly_held_reported_through"
 
 
-def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path:
+#: Unverified copies kept besides the first one of a run of failing nights (``--keep-unverified``).
+KEEP_UNVERIFIED = 3
+
+
+def backup(
+    t: Terminal,
+    keep: int,
+    now: datetime,
+    verified: bool = True,
+    keep_unverified: int = KEEP_UNVERIFIED,
+) -> Path:
     """A consistent copy through SQLite's online backup API; the oldest beyond ``keep`` go.
 
     A copy that could not be written whole (a full disk, a read-only folder) is removed, so that
     the newest ``terminal-*.db`` is always a good one, and the error names the backup, not the
     till's cache. A cache that failed ``verify`` is copied as ``unverified-terminal-*.db``, which
-    the pruning neither counts nor removes: the good backups taken before the damage stay, and
-    the damaged state is kept to look at."""
+    the pruning of good backups neither counts nor removes: the good backups taken before the
+    damage stay, and the damaged state is kept to look at (``_prune_unverified`` says which)."""
     folder = t.home / "backups"
     name = f"terminal-{now:%Y%m%d-%H%M%S}.db"
     target = folder / (name if verified else f"unverified-{name}")
@@ -83,8 +93,13 @@ def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path
             f"cannot write the backup {target} ({said}); the backups before it are as they were"
         ) from e
     if not verified:
+        removed = _prune_unverified(folder, target, keep_unverified)
         log.warning(
-            "backup: the cache failed verify: copied as %s; older backups are not pruned", target
+            "backup: the cache failed verify: copied as %s; older backups are not pruned%s",
+            target,
+            f" (unverified copies removed: {', '.join(p.name for p in removed)})"
+            if removed
+            else "",
         )
         return target
     # Backups go by their names' order, the time of the till's clock. One named before a backup
@@ -109,6 +124,25 @@ def backup(t: Terminal, keep: int, now: datetime, verified: bool = True) -> Path
     return target
 
 
+def _prune_unverified(folder: Path, made: Path, keep: int) -> list[Path]:
+    """Removes the unverified copies the IT person no longer needs, and returns them.
+
+    A damaged cache failed verify every night, and each night's copy stayed: the disk filled
+    night after night. Kept: the first copy of this run of failing nights (the oldest one named
+    after the newest good backup: the cache nearest the damage, what tells how it began), the
+    newest ``keep`` (what it is now, and whether it is spreading), and the one just made. Only
+    a failing night removes any: a good night after a restore leaves the last run's copies to
+    be looked at."""
+    copies = sorted(folder.glob("unverified-terminal-*.db"))
+    good = sorted(folder.glob("terminal-*.db"))
+    run = [c for c in copies if not good or c.name.removeprefix("unverified-") > good[-1].name]
+    kept = {made, *copies[-keep:], (run or copies)[0]}
+    removed = [c for c in copies if c not in kept]
+    for copy in removed:
+        copy.unlink()
+    return removed
+
+
 def report_day(now: datetime) -> date:
     """The store day a run at ``now`` reports unless told: the one that ended last. Before noon
     that is yesterday (the shipped timer runs at 02:30, when today has barely begun); from noon
@@ -116,7 +150,13 @@ def report_day(now: datetime) -> date:
     return now.date() - timedelta(days=1) if now.hour < 12 else now.date()
 
 
-def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> dict[str, Any]:
+def run(
+    t: Terminal,
+    day: date,
+    keep: int,
+    progress: Callable[[str], None],
+    keep_unverified: int = KEEP_UNVERIFIED,
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     failures: list[str] = []
 
@@ -174,7 +214,7 @@ def run(t: Terminal, day: date, keep: int, progress: Callable[[str], None]) -> d
         results["sync"] = "skipped: no ledger configured"
     step("verify", lambda: _verified(t))
     verified = "error" not in results["verify"]
-    step("backup", lambda: str(backup(t, keep, t.now(), verified)))
+    step("backup", lambda: str(backup(t, keep, t.now(), verified, keep_unverified)))
     step("optimize", lambda: t.store.conn.execute("PRAGMA optimize").fetchall() or "ok")
 
     def write_report() -> dict[str, str]:
@@ -222,6 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "before noon, as by the 02:30 timer; today from noon on, as after closing)",
     )
     parser.add_argument("--keep", type=int, default=7, help="backups to keep (default 7)")
+    parser.add_argument(
+        "--keep-unverified",
+        type=int,
+        default=KEEP_UNVERIFIED,
+        help="copies of a cache that failed verify to keep, newest first, besides the first of "
+        f"the failing nights (default {KEEP_UNVERIFIED})",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     # At a terminal the steps show as a progress bar, and log lines print above it through the
@@ -271,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         day = parse_day(args.date, "--date") if args.date else report_day(t.now())
         if args.keep < 1:
             raise Refused(f"--keep must be at least 1 (got {args.keep})")
+        if args.keep_unverified < 1:
+            raise Refused(f"--keep-unverified must be at least 1 (got {args.keep_unverified})")
     except LoyaltyPosError as e:
         return refuse(2, e.code, str(e))
     except ValueError as e:
@@ -287,9 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             def progress(name: str) -> None:
                 bar.update(task, description=name, advance=1)
 
-            result = run(t, day, args.keep, progress)
+            result = run(t, day, args.keep, progress, args.keep_unverified)
     else:
-        result = run(t, day, args.keep, lambda name: log.info("%s ...", name))
+        result = run(t, day, args.keep, lambda name: log.info("%s ...", name), args.keep_unverified)
     if args.json:
         print(json.dumps(result, default=str))
     else:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,62 @@ def test_the_nightly_script_finds_a_venv_elsewhere_or_says_it_did_not_start(
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["ok"]
     assert (home / "reports" / "2026-01-01.json").exists()
+
+
+def test_a_damaged_cache_keeps_the_first_unverified_copy_and_the_newest_few_not_every_night(
+    tmp_path: Path,
+) -> None:
+    """QA: a till whose cache fails verify made an ``unverified-terminal-*.db`` every night and
+    never removed one: the disk filled night after night. Of one run of failing nights the first
+    copy (the cache nearest the damage) and the newest 3 stay; the good backups are not touched,
+    a good night removes nothing, and a later run of failures keeps its own first copy."""
+    t = make_demo_home(tmp_path / "till")
+    svc.checkout(t, "LC00100037", svc.resolve_items(t, [("MILK", 2)]))
+    folder = t.home / "backups"
+
+    def night(day: int, verified: bool) -> Path:
+        return nightly.backup(t, 7, datetime(2026, 3, day, 2, 30), verified)
+
+    def names(pattern: str) -> list[str]:
+        return sorted(p.name for p in folder.glob(pattern))
+
+    good = [night(1, True).name, night(2, True).name]
+    first = night(3, False)
+    made = [first]
+    for day in range(4, 12):
+        made.append(night(day, False))
+        kept = [first, *made[1:][-3:]]
+        assert names("unverified-*.db") == sorted(p.name for p in kept), day
+        assert made[-1].is_file()
+        with sqlite3.connect(made[-1]) as copy:  # a whole copy of the cache, to look at
+            assert copy.execute("SELECT count(*) FROM journal").fetchone() == (1,)
+        copy.close()
+    assert names("terminal-*.db") == good  # no good backup pruned while verify fails
+    assert first.is_file()
+
+    # A good night (the cache restored): a backup, and every unverified copy stays.
+    before = names("unverified-*.db")
+    good.append(night(12, True).name)
+    assert names("unverified-*.db") == before and names("terminal-*.db") == good
+
+    # Damaged again: this run's first copy is kept; of the earlier run, what the newest take.
+    again = [night(day, False) for day in range(13, 19)]
+    assert names("unverified-*.db") == sorted(p.name for p in [again[0], *again[-3:]])
+    assert names("terminal-*.db") == good
+
+
+def test_keep_unverified_sets_how_many_of_the_newest_unverified_copies_stay(
+    tmp_path: Path,
+) -> None:
+    t = make_demo_home(tmp_path / "till")
+    made = [
+        nightly.backup(t, 7, datetime(2026, 3, day, 2, 30), False, keep_unverified=1)
+        for day in range(1, 6)
+    ]
+    left = sorted((t.home / "backups").glob("unverified-*.db"))
+    assert left == [made[0], made[-1]]
+    t.store.close()
+    home = str(t.home)
+    for bad in ("0", "-2"):  # refused before the night starts
+        assert nightly.main(["--home", home, "--keep-unverified", bad]) == 2
+        assert sorted((t.home / "backups").glob("*.db")) == left
