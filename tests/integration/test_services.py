@@ -282,8 +282,11 @@ def test_redeeming_more_than_allowed_names_the_limit(demo) -> None:
     with pytest.raises(RedeemRefused) as e:
         buy(demo, ANNA, "MILK", redeem=100)
     assert e.value.limit == "min_cash"
-    with pytest.raises(RedeemRefused) as e:
+    with pytest.raises(RedeemRefused) as e:  # over the balance too: min_cash caps it first
         buy(demo, ANNA, "OLIVEOIL", redeem=999_999)
+    assert e.value.limit == "min_cash"
+    with pytest.raises(RedeemRefused) as e:
+        buy(demo, ANNA, "BOOK-COOK", "BOOK-TRAVEL", "FACECREAM", redeem=999_999)
     assert e.value.limit == "balance"
 
 

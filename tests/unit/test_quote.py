@@ -564,3 +564,81 @@ def test_an_amount_typed_at_the_till_takes_a_decimal_comma(typed, currency, amou
 def test_an_amount_typed_at_the_till_that_may_mean_two_things_or_nothing_is_refused(typed):
     with pytest.raises(Refused):
         parse_typed_amount(typed, "EUR")
+
+
+def _limits(caps: dict[str, int], total: D) -> tuple[dict[str, object], MemberState, int | None]:
+    """The redeem rules, member and offline cap under which each limit in ``caps`` caps a points
+    payment on a basket of ``total`` at that many points (100 points pay 1.00 EUR); the limits
+    not named allow the whole basket."""
+    rules: dict[str, object] = {"min_cash": "0", "max_share": "1.0"}
+    balance, offline = 4 * 10**12, None
+    for limit, cap in caps.items():
+        if limit == "balance":
+            balance = cap
+        elif limit == "min_cash":
+            rules["min_cash"] = str(total - D(cap) / 100)
+        elif limit == "max_share":
+            rules["max_share"] = str(D(cap) / (total * 100))
+        elif limit == "offline_cap":
+            offline = cap
+        else:  # what one event may move: fixed
+            assert (limit, cap) == ("max_points", MAX_POINTS)
+    return rules, member(balance=balance), offline
+
+
+CAPS = ["balance", "min_cash", "max_share", "offline_cap", "max_points"]
+
+
+@pytest.mark.parametrize(("tight", "loose"), [(a, b) for a in CAPS for b in CAPS if a != b])
+def test_a_points_payment_over_two_limits_names_the_one_that_caps_it(
+    tight: str, loose: str
+) -> None:
+    """QA: the refusal named the first limit it checked (the most points one sale moves, then
+    the balance, min_cash, max_share, the offline cap), not the one that caps what the member
+    may pay: a cashier told 'the balance is 4000' asked for 4000 and was refused again. It
+    names the limit `--redeem max` names (the F5 window's "Because"), with that limit's figure,
+    and that many points are then taken."""
+    if "max_points" in (tight, loose):  # 10**12 points: a basket worth 5 * 10**12 points
+        total, asked = D("50000000000.00"), 3 * MAX_POINTS
+        caps = {"max_points": MAX_POINTS}
+        caps.setdefault(tight, MAX_POINTS // 2)
+        caps.setdefault(loose, 2 * MAX_POINTS)
+    else:
+        total, asked = D("100.00"), 5000
+        caps = {tight: 2000, loose: 4000}
+    rules, m, offline = _limits(caps, total)
+    p = program(redeem=rules)
+    basket = [line(price=str(total))]
+    most = quote(p, basket, m, NOW, "max", offline_cap=offline)
+    assert (most.cap.rule, most.points_redeemed) == (tight, caps[tight])
+    with pytest.raises(RedeemRefused) as e:
+        quote(p, basket, m, NOW, asked, offline_cap=offline)
+    assert e.value.limit == tight, str(e.value)
+    said = {
+        "balance": f"but the balance is {m.balance}.",
+        "min_cash": "must be paid in money; points can pay at most",
+        "max_share": "of the total",
+        "offline_cap": f"Offline, this member can pay at most {offline} more points today.",
+        "max_points": "One sale can pay at most 1,000,000,000,000 points",
+    }
+    assert said[tight] in str(e.value)
+    assert quote(p, basket, m, NOW, caps[tight], offline_cap=offline).points_redeemed == caps[tight]
+
+
+@pytest.mark.parametrize("limit", CAPS[:4])
+@pytest.mark.parametrize("asked", [30, 60])
+def test_a_points_payment_when_a_limit_leaves_less_than_min_points_says_nothing_can_be_paid(
+    limit: str, asked: int
+) -> None:
+    """QA: with 40 points left under a limit and 50 the smallest payment, 30 points were refused
+    as below the smallest payment, and 60 as over the limit: each answer sent the cashier to
+    the other. Both say that no points can be paid, and why, in the words of `--redeem max`."""
+    rules, m, offline = _limits({limit: 40}, D("80.00"))
+    p = program(redeem={**rules, "min_points": 50})
+    basket = [line(price="80.00")]
+    most = quote(p, basket, m, NOW, "max", offline_cap=offline)
+    assert (most.points_redeemed, most.cap.rule, most.cap.under) == (0, "min_points", limit)
+    with pytest.raises(RedeemRefused) as e:
+        quote(p, basket, m, NOW, asked, offline_cap=offline)
+    assert e.value.limit == "min_points"
+    assert str(e.value) == f"No points can be paid: {cap_reason(most.cap, p)}."

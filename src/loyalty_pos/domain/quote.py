@@ -325,6 +325,11 @@ def _check_redeem(
     member: MemberState | None,
     offline_cap: int | None,
 ) -> tuple[int, Decimal]:
+    """The points charged and the money they pay for ``requested`` points, or a refusal that
+    names the limit that caps what this member may pay here now: the one ``redeem_cap`` finds
+    tightest, which ``"max"`` names too. Checked one limit after another, a request over two
+    named the first checked (the balance before min_cash before the offline cap), and the
+    cashier, told the looser figure, asked for it and was refused again."""
     if requested < 0:
         raise Refused(f"points payment must not be negative (got {requested})")
     if requested == 0:
@@ -344,16 +349,41 @@ def _check_redeem(
             f"The balance is negative ({member.balance}): points cannot be paid.",
             limit="negative_balance",
         )
-    if requested > MAX_POINTS:
-        raise RedeemRefused(
-            f"One sale can pay at most {MAX_POINTS:,} points (asked {requested:,}).",
-            limit="max_points",
-        )
     value = value_of_points(program, requested)
     points = points_for_value(program, value)
     rules = program.redeem
     cur = program.currency
-    if points == 0 or points < rules.min_points:
+    cap = redeem_cap(program, total, member, offline_cap)
+    if cap.rule == "min_points":  # the tightest limit leaves less than the smallest payment
+        raise RedeemRefused(
+            f"No points can be paid: {cap_reason(cap, program)}.", limit="min_points"
+        )
+    if points > cap.points or cap.points == 0:
+        if cap.rule == "max_points":
+            said = f"One sale can pay at most {MAX_POINTS:,} points (asked {requested:,})."
+        elif cap.rule == "balance":
+            asked = f"{requested} points asked"
+            if points != requested:  # whole steps of money: the points that buy them are charged
+                asked += f" ({points} of them pay {value} {cur})"
+            said = f"{asked} but the balance is {member.balance}."
+        elif cap.rule == "min_cash":
+            left = max(total - rules.min_cash, Decimal(0))
+            said = (
+                f"At least {quantize(rules.min_cash, cur)} {cur} must be paid in money; points "
+                f"can pay at most {left} {cur} of {total} {cur}."
+                if rules.min_cash
+                else f"Points can pay at most the total ({total} {cur})."
+            )
+        elif cap.rule == "max_share":
+            said = (
+                f"Points may pay at most {share_text(rules.max_share)}% of the total "
+                f"({quantize(total * rules.max_share, cur)} {cur})."
+            )
+        else:
+            assert cap.rule == "offline_cap", cap
+            said = f"Offline, this member can pay at most {max(offline_cap or 0, 0)} more points today."
+        raise RedeemRefused(said, limit=cap.rule)
+    if points == 0 or points < rules.min_points:  # a larger payment would be taken
         step = Decimal(_step_minor(program)).scaleb(-exponent(cur))
         least = points_for_value(program, step)
         if rules.min_points > least:
@@ -362,31 +392,6 @@ def _check_redeem(
             said = f"what the smallest amount points pay costs ({step} {cur} = {least} points)"
         asked = "1 point is" if requested == 1 else f"{requested} points are"
         raise RedeemRefused(f"{asked} below {said}.", limit="min_points")
-    if points > member.balance:
-        asked = f"{requested} points asked"
-        if points != requested:  # whole steps of money: the points that buy them are charged
-            asked += f" ({points} of them pay {value} {cur})"
-        raise RedeemRefused(f"{asked} but the balance is {member.balance}.", limit="balance")
-    if value > total - rules.min_cash:
-        left = max(total - rules.min_cash, Decimal(0))
-        raise RedeemRefused(
-            f"At least {quantize(rules.min_cash, cur)} {cur} must be paid in money; points can "
-            f"pay at most {left} {cur} of {total} {cur}."
-            if rules.min_cash
-            else f"Points can pay at most the total ({total} {cur}).",
-            limit="min_cash",
-        )
-    if value > total * rules.max_share:
-        raise RedeemRefused(
-            f"Points may pay at most {share_text(rules.max_share)}% of the total "
-            f"({quantize(total * rules.max_share, cur)} {cur}).",
-            limit="max_share",
-        )
-    if offline_cap is not None and points > offline_cap:
-        raise RedeemRefused(
-            f"Offline, this member can pay at most {max(offline_cap, 0)} more points today.",
-            limit="offline_cap",
-        )
     return points, value
 
 
