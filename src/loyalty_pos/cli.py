@@ -407,10 +407,31 @@ def cmd_program_set(args: argparse.Namespace) -> Any:
     return {"program": program.id, "version": program.version}
 
 
+def _needs_a_terminal(command: str) -> None:
+    """The checkout app reads keys from its standard input and draws on its standard error (as
+    Textual does): started without a terminal there (a service or cron job, ssh without -t, a
+    pipe) it drew into the pipe and spun at most of a core for ever, with no word of why."""
+    missing = [
+        name
+        for name, stream in (("input", sys.stdin), ("error", sys.stderr))
+        if stream is None or not stream.isatty()
+    ]
+    if missing:
+        raise Refused(
+            f"The checkout app needs a terminal: `loyalty-pos {command}` was started with its "
+            f"standard {' and '.join(missing)} not a terminal (a service or cron job, ssh "
+            "without -t, a pipe or a file). Start it in a terminal (a console, tmux, ssh -t), "
+            "or use the headless commands (loyalty-pos checkout ...)."
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> Any:
     from .tui.app import run_app
 
-    run_app(_terminal(args))
+    t = _terminal(args)
+    _needs_a_terminal("run")
+    if code := run_app(t):
+        raise SystemExit(code)
     return None
 
 
@@ -432,6 +453,8 @@ def cmd_demo(args: argparse.Namespace) -> Any:
 
     home = demo_home(args)
     check_home(home)
+    if not args.script:
+        _needs_a_terminal("demo")
     holds_till = (home / CONFIG_FILE).exists() or (home / DB_FILE).exists()
     if holds_till and not is_demo_home(home):
         raise Refused(
@@ -446,7 +469,8 @@ def cmd_demo(args: argparse.Namespace) -> Any:
         return scripted_demo(t)
     from .tui.app import run_app
 
-    run_app(t, simulate=True)
+    if code := run_app(t, simulate=True):
+        raise SystemExit(code)
     return None
 
 

@@ -1074,6 +1074,30 @@ def test_the_demo_refuses_a_folder_holding_a_real_terminal_and_leaves_it_as_it_w
     assert first["first_sale"]["receipt_id"] == again["first_sale"]["receipt_id"] == "DEMO1-000001"
 
 
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_the_checkout_app_started_without_a_terminal_says_so_instead_of_spinning(
+    home: Path, tmp_path: Path, command: str
+) -> None:
+    """QA: `loyalty-pos run` started without a terminal (a service or cron job, ssh without -t,
+    input from /dev/null) drew its screen into stderr and spun at most of a core, for as long as
+    it was left, with no word of why no screen came. It is refused (exit 2) and says what it
+    needs; the demo makes no demo store first."""
+    target = home if command == "run" else tmp_path / "demo"
+    for extra in ((), ("--json",)):
+        out = subprocess.run(
+            [sys.executable, "-m", "loyalty_pos.cli", "--home", str(target), command, *extra],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode == 2, out.stderr[:300]
+        said = json.loads(out.stderr)["message"] if extra else out.stderr
+        assert "The checkout app needs a terminal" in said, said[:300]
+        assert out.stdout == ""
+    assert not (tmp_path / "demo").exists()
+
+
 @pytest.mark.parametrize("loss", ["missing", "empty"])
 def test_a_till_whose_cache_is_missing_or_empty_is_refused_as_damaged_not_started_again(
     tmp_path: Path, loss: str
