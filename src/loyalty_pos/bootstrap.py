@@ -46,6 +46,18 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     return Path(platformdirs.user_data_dir("loyalty-pos", appauthor=False)).absolute()
 
 
+def empty_home_problem(home: str | None) -> str | None:
+    """Why ``--home`` as given names no folder, or None: an empty value (``--home "$TILL"``
+    with TILL unset) was read as no ``--home`` at all, and the command went to the till in
+    ``LOYALTY_POS_HOME`` or the data dir, another till than the one the script named."""
+    if home is not None and not home.strip():
+        return (
+            "--home is empty: give the till's folder (is a variable in the script unset?). "
+            "Without --home, the till in $LOYALTY_POS_HOME or the data dir is used."
+        )
+    return None
+
+
 def check_home(home: Path) -> None:
     """Refuses a home that is a file: the home is the folder holding a terminal's files."""
     if home.exists() and not home.is_dir():

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import checkout as svc
 from .bootstrap import (
+    empty_home_problem,
     init_terminal,
     open_terminal,
     resolve_home,
@@ -768,6 +769,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.home = getattr(args, "home", None)
     args.json = getattr(args, "json", False)
     try:
+        if problem := empty_home_problem(args.home):
+            raise Refused(problem)
         _emit(args, args.handler(args))
         return 0
     except Refused as e:

@@ -25,7 +25,14 @@ from rich.logging import RichHandler
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from . import checkout as svc
-from .bootstrap import CONFIG_FILE, check_home, end_of_day_report, open_terminal, resolve_home
+from .bootstrap import (
+    CONFIG_FILE,
+    check_home,
+    empty_home_problem,
+    end_of_day_report,
+    open_terminal,
+    resolve_home,
+)
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused, StorageError
 from .exits import Parser
@@ -297,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("%s", message)
         return code
 
+    if problem := empty_home_problem(args.home):
+        return refuse(2, "refused", problem)
     home = resolve_home(args.home)
     lock_path = home / "nightly.lock"
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import signal
@@ -1072,6 +1073,29 @@ def test_the_demo_refuses_a_folder_holding_a_real_terminal_and_leaves_it_as_it_w
     first = json.loads(run(demo, "demo", "--script", "--json").stdout)
     again = json.loads(run(demo, "demo", "--script", "--json").stdout)
     assert first["first_sale"]["receipt_id"] == again["first_sale"]["receipt_id"] == "DEMO1-000001"
+
+
+@pytest.mark.parametrize("module", ["loyalty_pos.cli", "loyalty_pos.nightly"])
+def test_an_empty_home_is_refused_not_read_as_the_default_till(home: Path, module: str) -> None:
+    """QA: `--home "$TILL"` with TILL unset in a script gave `--home ''`, which was read as no
+    --home at all: the sale (or the nightly run) went to the till in $LOYALTY_POS_HOME or the
+    data dir, another till than the one the script named."""
+    before = journal_lines(home)
+    backups = sorted((home / "backups").glob("*"))
+    args = ("checkout", "--item", "MILK", "--at", AT) if module.endswith("cli") else ()
+    for extra in ((), ("--json",)):
+        out = subprocess.run(
+            [sys.executable, "-m", module, "--home", "", *extra, *args],
+            env={**os.environ, "LOYALTY_POS_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2, out.stdout + out.stderr
+        said = json.loads(out.stderr)["message"] if extra else out.stderr
+        assert "--home is empty" in said and "Traceback" not in said
+    assert journal_lines(home) == before
+    assert sorted((home / "backups").glob("*")) == backups
 
 
 @pytest.mark.parametrize("command", ["run", "demo"])
