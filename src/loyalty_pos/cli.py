@@ -368,10 +368,12 @@ def cmd_verify(args: argparse.Namespace) -> Any:
 
 
 def cmd_pin_set(args: argparse.Namespace) -> Any:
+    _at(args.at)  # refused as everywhere; the PIN and its lockout run on the clock
     return set_manager_pin(_terminal(args), args.new_pin, args.manager_pin)
 
 
 def cmd_token_set(args: argparse.Namespace) -> Any:
+    _at(args.at)
     # The till is opened without its token: a lost or unreadable token file is what this mends.
     t = open_terminal(resolve_home(args.home), need_token=False)
     return set_ledger_token(t, _token_arg(args.token), args.manager_pin)

@@ -924,6 +924,30 @@ def test_a_terminal_made_without_a_manager_pin_gets_one_with_pin_set(tmp_path: P
     assert run(home, *adjust, "--manager-pin", "1357").returncode == 0
 
 
+def test_pin_and_token_set_refuse_an_at_that_is_no_time_as_every_command_does(
+    tmp_path: Path,
+) -> None:
+    """QA: `pin set --at garbage` set the PIN and said nothing of the --at, which every other
+    command refuses (the PIN and its lockout run on the clock, whatever --at says)."""
+    home = tmp_path / "t"
+    program = str(ROOT / "config" / "program.example.toml")
+    ledger = ("--ledger-url", "http://127.0.0.1:9", "--token", "old-token")
+    init = ("init", "--terminal-id", "T7", "--program", program, "--manager-pin", "2468")
+    assert run(home, *init, *ledger).returncode == 0
+    files = ("terminal.toml", "ledger.token")
+    for command in (
+        ("token", "set", "--token", "new-token", "--manager-pin", "2468"),
+        ("pin", "set", "--new-pin", "1357", "--manager-pin", "2468"),
+    ):
+        before = [(home / name).read_text() for name in files]
+        out = run(home, *command, "--at", "garbage")
+        assert out.returncode == 2, out.stdout
+        assert out.stderr.startswith("loyalty-pos: --at 'garbage' is not an ISO-8601 time")
+        assert [(home / name).read_text() for name in files] == before
+        assert run(home, *command, "--at", AT).returncode == 0
+        assert [(home / name).read_text() for name in files] != before
+
+
 def test_a_forgotten_manager_pin_is_asked_for_and_never_locks(tmp_path: Path) -> None:
     home = tmp_path / "t"
     program = str(ROOT / "config" / "program.example.toml")
