@@ -103,3 +103,36 @@ def test_pin_and_token_set_on_a_full_disk_keep_the_config_and_token_they_had(
         assert run["again"]["code"] == 0, run["again"]
     assert any("terminal.toml" in run["stderr"] for run in pin["runs"])
     assert any("ledger.token" in run["stderr"] for run in token["runs"])
+
+
+def test_a_till_on_a_read_only_disk_says_its_folder_cannot_be_written(tmp_path: Path) -> None:
+    """QA: a till whose disk went read-only (the kernel remounts it so after I/O errors) said
+    "The database .../terminal.db could not be used: unable to open database file" to every
+    command, reading ones too: SQLite's words, which name neither the folder nor the cause."""
+    disk = tmp_path / "disk"
+    home = disk / "h"
+    cli = f"{sys.executable} -m loyalty_pos.cli --home {home}"
+    script = f"""
+        set -e
+        mkdir -p {disk}
+        mount -t tmpfs -o size=8m tmpfs {disk}
+        {cli} {" ".join(INIT)} >/dev/null
+        mount -o remount,ro {disk}
+        for command in "balance LC00100037" "checkout --item MILK" "--json journal"; do
+            {cli} $command 2>&1 && exit 9 || echo "exit $?"
+        done
+    """
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = done.stdout.splitlines()
+    assert len(said) == 6, said
+    for sentence, code in zip(said[::2], said[1::2], strict=True):
+        assert code == "exit 1", said  # the disk's fault, not what was typed
+        assert "unable to open database file" not in sentence, sentence
+        assert f"{home} cannot be written (read-only" in sentence, sentence

@@ -908,4 +908,26 @@ def open_store(path: str | Path, *, create: bool = False) -> Store:
         conn.row_factory = sqlite3.Row
         return store
     except sqlite3.Error as e:
-        raise _storage_error(e, path) from e
+        raise _unwritable_folder(path) or _storage_error(e, path) from e
+
+
+def _unwritable_folder(path: str) -> StorageError | None:
+    """Why the cache at ``path`` cannot be opened when its folder cannot be written, or None.
+    The till writes beside the cache even to read it (WAL's ``-wal`` and ``-shm``), so SQLite
+    said only "unable to open database file", naming neither the folder nor the cause: a disk
+    the kernel made read-only after I/O errors, or a folder of another user's."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return None
+    if not read_only and os.access(folder, os.W_OK | os.X_OK):
+        return None
+    why = "read-only file system" if read_only else "permission denied for this user"
+    return StorageError(
+        f"The folder {folder} cannot be written ({why}): the till writes beside its cache "
+        f"{os.path.basename(path)} (its -wal and -shm files) even to read it. Check the disk "
+        "(one the system made read-only after errors is checked before it is used again) and "
+        "that the folder belongs to the user who runs the till.",
+        reason="readonly",
+    )
