@@ -60,8 +60,10 @@ def test_init_on_a_disk_that_fills_leaves_no_half_written_config_and_can_be_run_
 ) -> None:
     """QA: init on a disk with room for the cache but not its config left an empty
     terminal.toml (and said 'internal error (OSError ...)'); the till then refused to start and
-    init refused the folder as a terminal's already, so the IT person had to clear it by hand."""
-    result = on_a_filling_disk(tmp_path, INIT)
+    init refused the folder as a terminal's already, so the IT person had to clear it by hand.
+    With less room, the cache's own upgrade met the full disk and said "could not be used:
+    cannot rollback - no transaction is active", not that the disk was full."""
+    result = on_a_filling_disk(tmp_path, INIT, sweep_kib=24)
     for run in result["runs"]:
         said_in_a_sentence(run)
         left = run["left"]
@@ -69,10 +71,10 @@ def test_init_on_a_disk_that_fills_leaves_no_half_written_config_and_can_be_run_
         assert not [name for name in left if name.endswith((".new", ".tmp"))], run
         # What this init made is gone with it: the folder is as it was.
         assert left == {}, run
-        again = run["again"]
-        assert again["code"] == 0, again
-        assert "terminal_id: T1" not in again["stderr"]
-        assert 'id = "T1"' in again["left"]["terminal.toml"]
+        if again := run.get("again"):
+            assert again["code"] == 0, again
+            assert 'id = "T1"' in again["left"]["terminal.toml"]
+    assert len([run for run in result["runs"] if "again" in run]) >= 3
 
 
 def test_pin_and_token_set_on_a_full_disk_keep_the_config_and_token_they_had(

@@ -9,10 +9,12 @@ tests.support.full_disk SPEC``, where SPEC is JSON:
   the same in every run);
 - ``setup``: a command (loyalty-pos arguments) run first on a roomy disk, or none;
 - ``command``: the command whose writes meet the full disk (``-`` in it: ``stdin`` is sent);
-- ``stdin``: what the command reads.
+- ``stdin``: what the command reads;
+- ``sweep_kib``: past the sizes where the cache itself can no longer be written, go on down to
+  an empty disk in steps of this many KiB (the cache's own writes meet the full disk there).
 
 It prints JSON: ``smallest`` (the free KiB the command needs) and ``runs``, one for each size
-below it, from one page less down to where the cache itself can no longer be opened: the
+below it, from one page less down to where the cache itself can no longer be written: the
 command's exit code and stderr, the files it left (name: content as text, or its size), and the
 exit code of the same command run again once the disk has room.
 """
@@ -105,8 +107,10 @@ def main() -> int:
             high = middle
     runs = []
     at_the_cache = 0
+    sweep = int(spec.get("sweep_kib", 0))  # then every so many KiB down to an empty disk
+    sweeping = False
     free = high - PAGE_KIB
-    while free >= 0 and at_the_cache < 3 and len(runs) < 64:
+    while free > 0 and len(runs) < 96:
         failed = attempt(free)
         run: dict[str, Any] = {
             "free_kib": free,
@@ -114,13 +118,20 @@ def main() -> int:
             "stderr": failed.stderr,
             "left": files(home),
         }
-        resize(where, ROOMY_KIB)
-        again = loyalty_pos(home, command, stdin)
-        run["again"] = {"code": again.returncode, "stderr": again.stderr, "left": files(home)}
+        if not sweeping:  # the command run again once there is room (the same, sweeping)
+            resize(where, ROOMY_KIB)
+            again = loyalty_pos(home, command, stdin)
+            run["again"] = {"code": again.returncode, "stderr": again.stderr, "left": files(home)}
         runs.append(run)
-        # Past the point where the cache itself cannot be written, smaller disks say the same.
+        # Past the point where the cache itself cannot be written, smaller disks say the same,
+        # unless a sweep is asked for: the cache's own writes meet the full disk down there.
         at_the_cache = at_the_cache + 1 if "terminal.db" in failed.stderr else 0
-        free -= PAGE_KIB
+        if at_the_cache >= 3 and not sweeping:
+            if not sweep:
+                break
+            sweeping = True
+            free -= free % sweep
+        free -= sweep if sweeping else PAGE_KIB
     print(json.dumps({"smallest": high, "runs": runs}))
     return 0
 

@@ -908,7 +908,12 @@ def open_store(path: str | Path, *, create: bool = False) -> Store:
         conn.row_factory = sqlite3.Row
         return store
     except sqlite3.Error as e:
-        raise _unwritable_folder(path) or _storage_error(e, path) from e
+        cause = e
+        # An upgrade that met a full disk: SQLite rolled its transaction back by itself, and
+        # the rollback after it says only "cannot rollback - no transaction is active".
+        while "cannot rollback" in str(cause) and isinstance(cause.__context__, sqlite3.Error):
+            cause = cause.__context__
+        raise _unwritable_folder(path) or _storage_error(cause, path) from e
 
 
 def _unwritable_folder(path: str) -> StorageError | None:
