@@ -338,6 +338,30 @@ def test_read_card_with_pcscd_down_says_to_start_it(pcscd_stopped):
         read_card(None, 0.5, ReaderConfig())
 
 
+def test_card_read_when_pcscd_stops_while_it_waits_says_so_without_a_traceback(pcscd, tmp_path):
+    """QA: `loyalty-pos card read` waiting for a tap when pcscd stopped said "stopped while the
+    card was being read; tap the card again" (no card was there, and no tap would be read until
+    pcscd ran again), then pyscard's "Exception ignored in PCSCCardRequest.__del__" with its
+    traceback, as the process ended."""
+    import subprocess
+    import sys
+
+    reading = subprocess.Popen(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(tmp_path), "card", "read"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)  # waiting for a tap
+    pcscd.stop()
+    out, err = reading.communicate(timeout=30)
+    assert reading.returncode == 1, out + err
+    assert err.splitlines() == [
+        "loyalty-pos: The PC/SC service (pcscd) stopped while waiting for a card: start it "
+        "again (systemctl start pcscd.socket), then read the card again."
+    ], err
+
+
 def test_list_devices_shows_which_reader_has_a_card(pcscd):
     from loyalty_pos.devices.commands import list_devices
     from loyalty_pos.devices.pcsc import ReaderConfig

@@ -719,15 +719,30 @@ def read_card(reader: str | None, timeout: float, config: ReaderConfig) -> dict[
             f"(connected: {connected}).",
             device=SERVICE,
         )
+    request = None
     try:
-        with CardRequest(timeout=timeout, readers=names, newcardonly=False) as request:
-            service = request.waitforcard()
+        request = CardRequest(timeout=timeout, readers=names, newcardonly=False)
+        service = request.waitforcard()
     except CardRequestTimeoutException as e:
         raise DeviceError(
             f"No card was held to the reader within {timeout:g} seconds.", device=names[0]
         ) from e
     except PCSC_ERRORS as e:
+        if _service_gone(e):  # no card was there to read: the wait itself ended
+            raise DeviceError(
+                "The PC/SC service (pcscd) stopped while waiting for a card: start it again "
+                "(systemctl start pcscd.socket), then read the card again.",
+                device=SERVICE,
+            ) from e
         raise _translate(e, names[0]) from e
+    finally:
+        if request is not None:
+            try:
+                request.__exit__(None, None, None)  # CardRequest's way to release its context
+            except PCSC_ERRORS:
+                # The service that owned the context is gone: forget it, or pyscard's __del__
+                # tries again as the process ends and prints its traceback.
+                request.pcsccardrequest.hcontext = None
     found = service.connection.getReader()
     try:
         service.connection.release()
