@@ -329,8 +329,14 @@ def cmd_card_read(args: argparse.Namespace) -> Any:
 
 def cmd_scan(args: argparse.Namespace) -> Any:
     from .devices.commands import scan_serial
-    from .devices.serial_scanner import ScannerConfig
+    from .devices.serial_scanner import ScannerConfig, port_problem
 
+    # Said of --serial, as typed: checked with the config's table, it was named as a fault
+    # of terminal.toml's scanner.port, which holds no such value.
+    if not args.serial.strip():
+        raise Refused("--serial is empty: give the scanner's port (/dev/ttyACM0, usb:VID:PID).")
+    if problem := port_problem(args.serial):
+        raise Refused(f"--serial {shown(args.serial)}: {problem}.")
     _, scanner, source = _device_tables(args)
     table = {**scanner, "port": args.serial, "enabled": True}
     return scan_serial(args.serial, args.timeout, ScannerConfig.from_dict(table, source, "scanner"))

@@ -1099,6 +1099,27 @@ def test_the_demo_refuses_a_folder_holding_a_real_terminal_and_leaves_it_as_it_w
     assert first["first_sale"]["receipt_id"] == again["first_sale"]["receipt_id"] == "DEMO1-000001"
 
 
+@pytest.mark.parametrize(
+    ("port", "said"),
+    [
+        ("usb:zzzz:1", "--serial 'usb:zzzz:1': must be a device path or usb:VID:PID"),
+        ("", "--serial is empty: give the scanner's port"),
+        (" ", "--serial is empty: give the scanner's port"),
+    ],
+)
+def test_scan_names_a_bad_serial_port_as_typed_not_as_the_config(
+    home: Path, port: str, said: str
+) -> None:
+    """QA: `scan --serial usb:zzzz:1` said "terminal.toml is invalid: scanner.port: ..." and
+    "scanner.port: is required for an enabled scanner": the IT person looked in a config that
+    holds no such port, for a value typed on the command line."""
+    for extra in ((), ("--json",)):
+        out = run(home, "scan", "--serial", port, "--timeout", "1", *extra)
+        assert out.returncode == 2, out.stderr
+        message = json.loads(out.stderr)["message"] if extra else out.stderr
+        assert said in message and "terminal.toml" not in message, message
+
+
 @pytest.mark.parametrize("module", ["loyalty_pos.cli", "loyalty_pos.nightly"])
 def test_an_empty_home_is_refused_not_read_as_the_default_till(home: Path, module: str) -> None:
     """QA: `--home "$TILL"` with TILL unset in a script gave `--home ''`, which was read as no

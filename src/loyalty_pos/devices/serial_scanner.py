@@ -76,7 +76,8 @@ _SPLIT = {"cr": re.compile(rb"\r"), "lf": re.compile(rb"\n"), "crlf": re.compile
 _SPLIT["any"] = re.compile(rb"\r\n|\r|\n")
 
 
-def _port_problem(value: str) -> str | None:
+def port_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a scanner's port (``[scanner] port``, ``scan --serial``), or None."""
     if value.startswith("usb:") and not USB_ID.fullmatch(value):
         return "must be a device path or usb:VID:PID (4 hex digits each), e.g. usb:05E0:1200"
     return None
@@ -125,7 +126,7 @@ class ScannerConfig:
         reader = TableReader(table, source, section, cls)
         config = cls(
             enabled=reader.boolean("enabled"),
-            port=reader.text("port", check=_port_problem),
+            port=reader.text("port", check=port_problem),
             name=reader.text("name", optional=True),
             baudrate=reader.integer("baudrate", 50, 4_000_000),
             bytesize=reader.integer("bytesize", 5, 8),
