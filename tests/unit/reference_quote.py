@@ -217,9 +217,9 @@ def quote(
             r.refused.add(member.status)
         elif member.balance < 0:
             r.refused.add("negative_balance")
-        elif redeem > MOST_POINTS_A_SALE:
-            r.refused.add("max_points")
-        else:
+        else:  # every limit the number breaks: the refusal names one of them
+            if redeem > MOST_POINTS_A_SALE:
+                r.refused.add("max_points")
             if charged == 0 or charged < rules.min_points:
                 r.refused.add("min_points")
             if charged > member.balance:

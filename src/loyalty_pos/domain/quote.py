@@ -354,19 +354,24 @@ def _check_redeem(
     rules = program.redeem
     cur = program.currency
     cap = redeem_cap(program, total, member, offline_cap)
+    too_small = points == 0 or points < rules.min_points
     if cap.rule == "min_points":  # the tightest limit leaves less than the smallest payment
         raise RedeemRefused(
-            f"No points can be paid: {cap_reason(cap, program)}.", limit="min_points"
+            f"No points can be paid: {cap_reason(cap, program)}.",
+            limit="min_points" if too_small else cap.under,  # the one this number breaks
         )
-    if points > cap.points or cap.points == 0:
-        if cap.rule == "max_points":
+    if points > cap.points or requested > MAX_POINTS:
+        # A number over the cap breaks its limit (every amount is a whole step of money): the
+        # tightest one broken. Within it, only the number asked can be over what one sale moves.
+        rule = cap.rule if points > cap.points else "max_points"
+        if rule == "max_points":
             said = f"One sale can pay at most {MAX_POINTS:,} points (asked {requested:,})."
-        elif cap.rule == "balance":
+        elif rule == "balance":
             asked = f"{requested} points asked"
             if points != requested:  # whole steps of money: the points that buy them are charged
                 asked += f" ({points} of them pay {value} {cur})"
             said = f"{asked} but the balance is {member.balance}."
-        elif cap.rule == "min_cash":
+        elif rule == "min_cash":
             left = max(total - rules.min_cash, Decimal(0))
             said = (
                 f"At least {quantize(rules.min_cash, cur)} {cur} must be paid in money; points "
@@ -374,16 +379,17 @@ def _check_redeem(
                 if rules.min_cash
                 else f"Points can pay at most the total ({total} {cur})."
             )
-        elif cap.rule == "max_share":
+        elif rule == "max_share":
             said = (
                 f"Points may pay at most {share_text(rules.max_share)}% of the total "
                 f"({quantize(total * rules.max_share, cur)} {cur})."
             )
         else:
-            assert cap.rule == "offline_cap", cap
-            said = f"Offline, this member can pay at most {max(offline_cap or 0, 0)} more points today."
-        raise RedeemRefused(said, limit=cap.rule)
-    if points == 0 or points < rules.min_points:  # a larger payment would be taken
+            assert rule == "offline_cap", cap
+            left_today = max(offline_cap or 0, 0)
+            said = f"Offline, this member can pay at most {left_today} more points today."
+        raise RedeemRefused(said, limit=rule)
+    if too_small:  # a larger payment would be taken
         step = Decimal(_step_minor(program)).scaleb(-exponent(cur))
         least = points_for_value(program, step)
         if rules.min_points > least:
