@@ -149,6 +149,11 @@ def init_terminal(
     except OSError as e:
         raise Refused(f"The folder {home} cannot be made ({e.strerror}).") from None
     if not os.access(home, os.W_OK | os.X_OK):  # SQLite said only "unable to open database file"
+        if os.statvfs(home).f_flag & os.ST_RDONLY:  # no owner or mode would change it
+            raise Refused(
+                f"The folder {home} cannot be written to (read-only file system): check the "
+                "disk, or use another --home on one that can be written."
+            )
         raise Refused(
             f"The folder {home} cannot be written to (permission denied): give the user who runs "
             "the till write access to it, or use another --home."

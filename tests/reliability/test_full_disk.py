@@ -136,10 +136,14 @@ def test_a_till_on_a_read_only_disk_says_its_folder_cannot_be_written(tmp_path: 
         mkdir -p {disk}
         mount -t tmpfs -o size=8m tmpfs {disk}
         {cli} {" ".join(INIT)} >/dev/null
+        mkdir {disk}/new
         mount -o remount,ro {disk}
         for command in "balance LC00100037" "checkout --item MILK" "--json journal"; do
             {cli} $command 2>&1 && exit 9 || echo "exit $?"
         done
+        {sys.executable} -m loyalty_pos.cli --home {disk}/new {" ".join(INIT)} 2>&1 && exit 9
+        echo "exit $?"
+        ls {disk}
     """
     done = subprocess.run(
         [*NAMESPACE, "sh", "-c", script],
@@ -150,8 +154,17 @@ def test_a_till_on_a_read_only_disk_says_its_folder_cannot_be_written(tmp_path: 
     )
     assert done.returncode == 0, done.stdout + done.stderr
     said = done.stdout.splitlines()
-    assert len(said) == 6, said
-    for sentence, code in zip(said[::2], said[1::2], strict=True):
+    assert len(said) == 10, said
+    for sentence, code in zip(said[:6:2], said[1:6:2], strict=True):
         assert code == "exit 1", said  # the disk's fault, not what was typed
         assert "unable to open database file" not in sentence, sentence
         assert f"{home} cannot be written (read-only" in sentence, sentence
+    # init there is refused (the folder is the one to change), naming why: it said
+    # "permission denied", and the IT person looked at the folder's owner
+    assert said[6:] == [
+        f"loyalty-pos: The folder {disk}/new cannot be written to (read-only file system): "
+        "check the disk, or use another --home on one that can be written.",
+        "exit 2",
+        "h",
+        "new",
+    ], said
