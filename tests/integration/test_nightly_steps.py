@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from loyalty_pos import checkout as svc
 from loyalty_pos import nightly
 from loyalty_pos.bootstrap import make_demo_home
+from loyalty_pos.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,3 +163,41 @@ def test_keep_unverified_sets_how_many_of_the_newest_unverified_copies_stay(
     for bad in ("0", "-2"):  # refused before the night starts
         assert nightly.main(["--home", home, "--keep-unverified", bad]) == 2
         assert sorted((t.home / "backups").glob("*.db")) == left
+
+
+def test_the_nightly_optimize_waits_for_the_apps_writes_instead_of_failing_locked(
+    tmp_path: Path,
+) -> None:
+    """QA: the nightly job run while the checkout app synced (its background sync commits every
+    minute, on a connection of its own) failed its optimize step, "database is locked", exit 1
+    and a mail to the IT person: ANALYZE read the tables, another connection committed
+    meanwhile, and SQLite refuses such a reader its write at once, whatever the busy timeout."""
+    t = make_demo_home(tmp_path / "till")
+    for _ in range(20):
+        svc.checkout(t, "LC00100037", svc.resolve_items(t, [("MILK", 1)]))
+    app = open_store(t.store.path)  # the app's sync thread: its own connection
+    stop = threading.Event()
+    commits = 0
+
+    def sync_thread() -> None:
+        nonlocal commits
+        while not stop.is_set():
+            with app.transaction():
+                app.set_meta("last_sync_at", t.now().isoformat())
+            commits += 1
+            stop.wait(0.002)  # a sale, a sync: short writes, not one after another without end
+
+    writer = threading.Thread(target=sync_thread)
+    writer.start()
+    try:
+        nights = []
+        for _ in range(8):
+            with t.store.transaction() as conn:  # no statistics: optimize analyzes again
+                conn.execute("DROP TABLE IF EXISTS sqlite_stat1")
+            nights.append(nightly.run(t, t.now().date(), keep=2, progress=lambda _: None))
+    finally:
+        stop.set()
+        writer.join()
+        app.close()
+    assert commits > 5  # the app wrote all along
+    assert [night["failures"] for night in nights] == [[]] * 8
