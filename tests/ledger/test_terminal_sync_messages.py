@@ -233,3 +233,71 @@ def test_a_service_that_is_not_the_ledger_answering_200_fails_the_sync(
     assert t.store.outbox_count() == 1
     again = sync(t)
     assert (again["pushed"], again["waiting"]) == (1, 0)
+
+
+def _answering(status: int, content_type: str, body: bytes) -> ThreadingHTTPServer:
+    """Not the ledger: a web server that answers every request with ``body``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "said"),
+    [
+        (
+            "text/html",
+            b"<html><head><title>Guest Wi-Fi</title></head>"
+            b"<body><h1>Please log in to the guest Wi-Fi</h1></body></html>",
+            "Guest Wi-Fi Please log in to the guest Wi-Fi",
+        ),
+        ("application/json", b'{"results": [{"event_id": "a", "stat', '{"results": [{"event_id"'),
+        ("application/json", b"[]", "a list, not an object"),
+        ("application/json", b"null", "null, not an object"),
+    ],
+)
+def test_an_answer_that_is_not_the_ledgers_json_says_what_came_and_the_next_sync_heals(
+    store: LedgerServer, tmp_path: Path, content_type: str, body: bytes, said: str
+) -> None:
+    """QA: a network login page, a JSON answer cut on the way or a proxy answering 200 to
+    anything: "The ledger sent an unreadable answer to /v1/sync/push." named nothing of what
+    came nor what to look at, and a JSON answer that was not an object (``[]``, ``null``) was
+    "internal error (TypeError: ...)", a fault of the till's own at the CLI, the app and the
+    nightly job."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    server = _answering(200, content_type, body)
+    client = LedgerClient(
+        f"http://127.0.0.1:{server.server_address[1]}", t.config.ledger.token, attempts=1
+    )
+    try:
+        with pytest.raises(SyncError) as caught:
+            sync(t, client)
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+    message = str(caught.value)
+    assert caught.value.details["reason"] == "not_ledger"
+    assert "answer to POST /v1/sync/push" in message and said in message, message
+    assert "\n" not in message and "ledger.url" in message
+    assert "Sales go on offline" in message
+    assert t.store.outbox_count() == 1
+    again = sync(t)
+    assert (again["pushed"], again["waiting"]) == (1, 0)

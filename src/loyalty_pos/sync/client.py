@@ -152,7 +152,7 @@ class LedgerClient:
                         late = time.monotonic() - started >= budget - 0.05
                     response.raise_for_status()
                     self._note_date(response)
-                    return response.json()
+                    return self._answer(method, path, response)
         except httpx.HTTPStatusError as e:
             status = e.response.status_code
             if status in (401, 403):
@@ -212,9 +212,33 @@ class LedgerClient:
             raise self._too_slow(method, path, budget) from e
         except httpx.TransportError as e:
             raise self._no_answer(e) from e
-        except ValueError as e:
-            raise SyncError(f"The ledger sent an unreadable answer to {path}.") from e
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _answer(self, method: str, path: str, response: httpx.Response) -> dict[str, Any]:
+        """The body of a 200 as the JSON object every ledger answer is. Anything else (a network's
+        login page, a proxy's own page, JSON cut on the way, a list or ``null``) was not
+        written by the ledger, or not whole: the sync fails saying what came, and nothing of
+        it is stored."""
+        try:
+            body = response.json()
+        except ValueError:  # not JSON, not whole, or not text
+            what = "not JSON"
+        else:
+            if isinstance(body, dict):
+                return body
+            kinds: dict[type, str] = {list: "a list", str: "a string", bool: "true or false"}
+            said = "null" if body is None else kinds.get(type(body), "a number")
+            what = f"JSON, but {said}, not an object"
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        excerpt = _body_excerpt(response, 120) if response.content else "empty"
+        raise SyncError(
+            f"The answer to {method} {path} from {self.url} is not the ledger's ({kind}, "
+            f"{len(response.content):,} bytes, {what}: {excerpt}): is ledger.url the ledger's "
+            "address, and does nothing answer in its place (a proxy, a network's login page)? "
+            "Or the answer was cut on the way. Nothing of it was stored. Sales go on offline; "
+            "the next sync sends what the ledger has not taken (nothing counts twice).",
+            reason="not_ledger",
+        )
 
     def _too_slow(self, method: str, path: str, budget: float) -> SyncError:
         return SyncError(
