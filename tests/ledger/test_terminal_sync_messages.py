@@ -20,7 +20,8 @@ from test_terminal_sync import ANNA, ROOT, ledger_cli, till
 from loyalty_pos import checkout as svc
 from loyalty_pos.sync import LedgerClient, SyncError, sync
 from loyalty_pos.sync.client import pull, push
-from tests.support.faultproxy import TrickleProxy
+from loyalty_pos.tui.words import sync_failure
+from tests.support.faultproxy import FaultProxy, TrickleProxy
 
 if TYPE_CHECKING:
     from conftest import Databases
@@ -300,4 +301,51 @@ def test_an_answer_that_is_not_the_ledgers_json_says_what_came_and_the_next_sync
     assert "Sales go on offline" in message
     assert t.store.outbox_count() == 1
     again = sync(t)
+    assert (again["pushed"], again["waiting"]) == (1, 0)
+
+
+def test_a_ledger_busy_with_429_is_asked_again_after_its_retry_after_and_the_sale_goes_through(
+    store: LedgerServer, tmp_path: Path
+) -> None:
+    """QA: a rate limit in front of the ledger (429 Too Many Requests) failed the sync at once,
+    not retried as a 503 is, and the cashier was told to call the IT person for a ledger that
+    was only busy."""
+    with FaultProxy(store.port, seed=3) as proxy:
+        proxy.faults = False
+        t = till(store, tmp_path / "t1", "T1", proxy.url)
+        sync(t)
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+        proxy.script, proxy.retry_after = ["429"], "1"
+        started = time.monotonic()
+        result = sync(t)
+        took = time.monotonic() - started
+    assert (result["pushed"], result["waiting"]) == (1, 0)
+    assert proxy.counts["429"] == 1
+    assert took >= 0.9  # it waited as the ledger asked before it asked again
+
+
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_a_ledger_asking_to_be_called_again_in_minutes_is_not_asked_again_at_once(
+    store: LedgerServer, tmp_path: Path, status: str
+) -> None:
+    """QA: a ledger answering 503 with Retry-After: 120 (a maintenance window, a proxy shedding
+    load) was asked again three times within a second by every till, and the sentence did not
+    say when to expect it back; a 429 sent the cashier to the IT person."""
+    with FaultProxy(store.port, seed=4) as proxy:
+        proxy.faults = False
+        t = till(store, tmp_path / "t1", "T1", proxy.url)
+        sync(t)
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+        proxy.script, proxy.retry_after = [status] * 4, "120"
+        with pytest.raises(SyncError) as caught:
+            sync(t)
+        assert proxy.counts[status] == 1  # asked once, not again before its time
+        proxy.script = []
+        again = sync(t)
+    said = str(caught.value)
+    assert f"answered {status} to POST" in said
+    assert "asked to be called again in 120 s" in said
+    assert said.endswith("Sales go on offline and are sent later.")
+    cashier = sync_failure(caught.value.code, caught.value.details)
+    assert "Sales go on offline and are sent later." in cashier and "IT person" not in cashier
     assert (again["pushed"], again["waiting"]) == (1, 0)

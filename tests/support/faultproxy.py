@@ -5,7 +5,8 @@ more bytes for 50 ms), so a kept-alive HTTP client meets a fresh fate for every 
 
 Each accepted connection draws one fate: pass through, delay, drop before forwarding, forward the
 request but lose the whole response (the ledger committed, the client never hears), cut the
-response part-way, or answer 502/503 itself. ``offline`` refuses everything (a dead network);
+response part-way, or answer 502/503 itself (or 429, only when a script names it; each with
+``retry_after`` as its ``Retry-After`` when set). ``offline`` refuses everything (a dead network);
 ``faults = False`` passes everything through (the network is back). All traffic stays on
 127.0.0.1; every loop is bounded by socket timeouts and stops with the proxy.
 """
@@ -92,6 +93,8 @@ class FaultProxy(LoopbackProxy):
         self.script = list(script or [])
         self.faults = True
         self.offline = False
+        #: the ``Retry-After`` header of the proxy's own 429, 502 and 503 answers, if any
+        self.retry_after: str | None = None
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -119,11 +122,15 @@ class FaultProxy(LoopbackProxy):
         try:
             if fate in ("offline", "drop"):
                 return
-            if fate in ("502", "503"):
+            if fate in ("429", "502", "503"):
                 client.recv(65536)
-                reason = "Bad Gateway" if fate == "502" else "Service Unavailable"
+                reason = {"429": "Too Many Requests", "502": "Bad Gateway"}.get(
+                    fate, "Service Unavailable"
+                )
+                wait = f"Retry-After: {self.retry_after}\r\n" if self.retry_after else ""
                 client.sendall(
-                    f"HTTP/1.1 {fate} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+                    f"HTTP/1.1 {fate} {reason}\r\nContent-Length: 0\r\n{wait}"
+                    "Connection: close\r\n\r\n".encode()
                 )
                 return
             if fate == "delay":

@@ -26,12 +26,14 @@ from typing import Any, NamedTuple
 
 import httpx
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from ..checkout import Terminal, is_online
 from ..domain.accounting import apply_event, punch_after
@@ -75,10 +77,46 @@ class SyncError(LoyaltyPosError):
     code = "sync"
 
 
+#: The longest a sync waits when the ledger (or a proxy before it) asks to be called again
+#: later (``Retry-After`` on a 429 or 5xx); asked to wait longer, the sync stops there, and the
+#: app's next one (``ledger.sync_interval_s``) or the next night's asks again.
+RETRY_AFTER_MAX_S = 10.0
+
+
 def _transient(e: BaseException) -> bool:
     if isinstance(e, httpx.TransportError):
         return True
-    return isinstance(e, httpx.HTTPStatusError) and e.response.status_code >= 500
+    return isinstance(e, httpx.HTTPStatusError) and (
+        e.response.status_code >= 500 or e.response.status_code == 429
+    )
+
+
+def _retry_after(e: BaseException | None) -> float | None:
+    """The seconds an answer's ``Retry-After`` asks to wait (a number, or an HTTP date taken
+    against the answer's own ``Date``, not this till's clock, which may be off), or None."""
+    if not isinstance(e, httpx.HTTPStatusError):
+        return None
+    said = e.response.headers.get("retry-after", "").strip()
+    if said.isdigit():
+        return float(said)
+    try:
+        when = parsedate_to_datetime(said)
+        sent = parsedate_to_datetime(e.response.headers.get("date", ""))
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None or sent.tzinfo is None:
+        return None
+    return max((when - sent).total_seconds(), 0.0)
+
+
+class _AskedToWaitLong(stop_base):
+    """Stop retrying when the last answer asked to be called again after more than
+    ``RETRY_AFTER_MAX_S``: asking at once would only add to the load it sheds."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        after = _retry_after(outcome.exception() if outcome else None)
+        return after is not None and after > RETRY_AFTER_MAX_S
 
 
 class LedgerClient:
@@ -132,10 +170,16 @@ class LedgerClient:
             self.ledger_time = (said, time.monotonic())
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        backoff = wait_random_exponential(multiplier=self.backoff_s, max=5)
+
+        def wait(state: RetryCallState) -> float:
+            asked = _retry_after(state.outcome.exception() if state.outcome else None)
+            return max(backoff(state), asked or 0.0)
+
         retrying = Retrying(
             retry=retry_if_exception(_transient),
-            wait=wait_random_exponential(multiplier=self.backoff_s, max=5),
-            stop=stop_after_attempt(self.attempts) | stop_after_delay(30),
+            wait=wait,
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(30) | _AskedToWaitLong(),
             reraise=True,
         )
         content = kwargs.get("content")
@@ -176,10 +220,14 @@ class LedgerClient:
                     f" (a request of {len(e.request.content):,} bytes: more than the ledger, or "
                     "a proxy before it, takes in one request; nginx: client_max_body_size)"
                 )
+            said = said or e.response.reason_phrase
             later = ""
-            if status >= 500:
+            if status >= 500 or status == 429:
                 said = said if said.endswith((".", ")")) or not said else said + "."
-                later = " Sales go on offline and are sent later."
+                after = _retry_after(e)
+                if after is not None:
+                    later = f" It asked to be called again in {after:.0f} s."
+                later += " Sales go on offline and are sent later."
             raise SyncError(
                 f"The ledger answered {status} to {method} {asked}{hint}: {said}{later}",
                 status=status,

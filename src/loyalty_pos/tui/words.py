@@ -49,6 +49,8 @@ def sync_failure(code: str, details: dict[str, object]) -> str:
     status = details.get("status")
     if code == "sync" and details.get("reason") == "unreachable":
         said = "The ledger cannot be reached. Sales go on offline and are sent later."
+    elif code == "sync" and status == 429:
+        said = "The ledger is busy just now. Sales go on offline and are sent later."
     elif code == "sync" and isinstance(status, int) and status >= 500:
         said = (
             "The ledger has a problem of its own just now. Sales go on offline and are sent later."
