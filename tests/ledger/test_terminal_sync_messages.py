@@ -349,3 +349,34 @@ def test_a_ledger_asking_to_be_called_again_in_minutes_is_not_asked_again_at_onc
     cashier = sync_failure(caught.value.code, caught.value.details)
     assert "Sales go on offline and are sent later." in cashier and "IT person" not in cashier
     assert (again["pushed"], again["waiting"]) == (1, 0)
+
+
+def test_a_push_the_ledger_is_slow_to_answer_is_not_sent_again_on_top_of_itself(
+    store: LedgerServer, tmp_path: Path
+) -> None:
+    """QA: a ledger that took longer than ``ledger.timeout_s`` to answer a push (a busy
+    database) got the same push again three more times while it was still at work on the
+    first, from every till, each waiting on the write lock: a slow ledger was made slower. And
+    the sentence said it "stopped, or the connection was cut", sending the IT person to look
+    for a service that ran. The push is not sent again on top of itself; the next sync sends
+    what the ledger has not taken."""
+    with FaultProxy(store.port, seed=5) as proxy:
+        proxy.faults = False
+        t = till(store, tmp_path / "t1", "T1", proxy.url)
+        sync(t)
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+        proxy.script, proxy.slow_s = ["slow_response"] * 4, 3.0
+        client = LedgerClient(proxy.url, t.config.ledger.token, timeout=1.0, backoff_s=0.01)
+        try:
+            with pytest.raises(SyncError) as caught:
+                sync(t, client)
+        finally:
+            client.close()
+        assert proxy.counts["slow_response"] == 1  # one push reached the ledger
+        proxy.script = []
+        again = sync(t)
+    said = str(caught.value)
+    assert "did not answer POST /v1/sync/push within 1 s (ledger.timeout_s)" in said, said
+    assert "stopped, or the connection was cut" not in said
+    assert caught.value.details["reason"] == "unreachable"  # the cashier: sales go on offline
+    assert (again["pushed"] + again["duplicates"], again["waiting"]) == (1, 0)

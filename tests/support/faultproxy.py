@@ -6,7 +6,8 @@ more bytes for 50 ms), so a kept-alive HTTP client meets a fresh fate for every 
 Each accepted connection draws one fate: pass through, delay, drop before forwarding, forward the
 request but lose the whole response (the ledger committed, the client never hears), cut the
 response part-way, or answer 502/503 itself (or 429, only when a script names it; each with
-``retry_after`` as its ``Retry-After`` when set). ``offline`` refuses everything (a dead network);
+``retry_after`` as its ``Retry-After`` when set), or hold the response back ``slow_s`` seconds
+(``slow_response``, only when a script names it). ``offline`` refuses everything (a dead network);
 ``faults = False`` passes everything through (the network is back). All traffic stays on
 127.0.0.1; every loop is bounded by socket timeouts and stops with the proxy.
 """
@@ -95,6 +96,9 @@ class FaultProxy(LoopbackProxy):
         self.offline = False
         #: the ``Retry-After`` header of the proxy's own 429, 502 and 503 answers, if any
         self.retry_after: str | None = None
+        #: how long a ``slow_response`` holds the ledger's answer back (a ledger that works
+        #: on a request longer than the till waits for its answer)
+        self.slow_s = 3.0
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -177,6 +181,8 @@ class FaultProxy(LoopbackProxy):
                 if fate == "cut_response":
                     client.sendall(data[: max(cut - sent, 0)])
                     break
+                if fate == "slow_response" and not sent:
+                    self._stop.wait(self.slow_s)  # the ledger at work on it for this long
                 client.sendall(data)
                 sent += len(data)
                 upstream.settimeout(0.05)

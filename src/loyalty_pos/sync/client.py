@@ -84,6 +84,11 @@ RETRY_AFTER_MAX_S = 10.0
 
 
 def _transient(e: BaseException) -> bool:
+    if isinstance(e, httpx.ReadTimeout):
+        # The request reached the ledger, which has not answered yet: busy, or still at work
+        # on it. Sent again at once, a push queued behind itself on the ledger's write lock
+        # (from every till): a slow ledger was made slower. The next sync asks again.
+        return False
     if isinstance(e, httpx.TransportError):
         return True
     return isinstance(e, httpx.HTTPStatusError) and (
@@ -255,9 +260,17 @@ class LedgerClient:
                 reason="unreachable",
             ) from e
         except httpx.TimeoutException as e:
-            if not late:
-                raise self._no_answer(e) from e
-            raise self._too_slow(method, path, budget) from e
+            if late:
+                raise self._too_slow(method, path, budget) from e
+            if isinstance(e, httpx.ReadTimeout):
+                raise SyncError(
+                    f"The ledger at {self.url} did not answer {method} {path} within "
+                    f"{self.http.timeout.read or 0:g} s (ledger.timeout_s): it is busy, or still "
+                    "at work on it. Sales go on offline; the next sync sends what the ledger has "
+                    "not taken (nothing counts twice).",
+                    reason="unreachable",
+                ) from e
+            raise self._no_answer(e) from e
         except httpx.TransportError as e:
             raise self._no_answer(e) from e
         raise AssertionError("unreachable")  # pragma: no cover
