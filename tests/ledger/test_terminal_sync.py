@@ -176,6 +176,27 @@ def test_a_till_whose_clock_is_off_from_the_ledgers_is_told_at_sync_and_by_the_n
     assert "clock" not in sync(t)  # a few minutes are not worth a word
 
 
+def test_a_till_whose_clock_reset_to_years_ago_is_told_in_days_not_hundreds_of_thousands_of_hours(
+    store, tmp_path
+) -> None:
+    """QA: a till whose clock battery died came up 20 years behind: the sync said "175200.0
+    hours behind" and the cashier's toast "175200.0 hours slow", a number to count the
+    digits of before anyone saw that the date itself was wrong."""
+    from loyalty_pos.tui.words import sync_problems
+
+    t = till(store, tmp_path / "t1", "T1")
+    real = t.clock
+    t.clock = lambda: real() - timedelta(days=7300)  # type: ignore[misc]
+    result = sync(t)
+    assert result["clock"].startswith("This till's clock is 7,300 days behind the ledger's"), (
+        result["clock"]
+    )
+    [said] = sync_problems(result)
+    assert said.startswith("This till's clock is 7,300 days slow: sales are dated by it."), said
+    t.clock = lambda: real() + timedelta(days=9)  # type: ignore[misc]
+    assert sync(t)["clock"].startswith("This till's clock is 9 days ahead of the ledger's")
+
+
 def test_an_offline_sale_reaches_the_ledger_once_and_balances_agree(store, tmp_path) -> None:
     with FaultProxy(store.port, seed=1) as proxy:
         proxy.faults = False

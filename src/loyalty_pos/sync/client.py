@@ -824,12 +824,20 @@ def _take_program(t: Terminal, sent: Mapping[str, Any]) -> None:
 CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
+def clock_offset_words(off: timedelta) -> str:
+    """How far a clock is off, in the unit a person reads at a glance: minutes, hours, or from a
+    week on days (a clock reset to a year long past read "175200.0 hours")."""
+    seconds = abs(off.total_seconds())
+    if seconds >= 7 * 86400:
+        return f"{seconds / 86400:,.0f} days"
+    return f"{seconds / 3600:.1f} hours" if seconds >= 5400 else f"{round(seconds / 60)} minutes"
+
+
 def clock_problem(off: timedelta) -> str | None:
     """A sentence for a till clock ``off`` from the ledger's (positive: ahead), or None."""
     if abs(off) <= CLOCK_TOLERANCE:
         return None
-    seconds = abs(off.total_seconds())
-    amount = f"{seconds / 3600:.1f} hours" if seconds >= 5400 else f"{round(seconds / 60)} minutes"
+    amount = clock_offset_words(off)
     return (
         f"This till's clock is {amount} {'ahead of' if off > timedelta(0) else 'behind'} the "
         "ledger's: its sales are dated by it (points' expiry, promotions, the store day). Set "

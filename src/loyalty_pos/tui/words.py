@@ -86,8 +86,15 @@ def sync_problems(result: dict[str, object]) -> list[str]:
             )
     off = result.get("clock_off_s")
     if result.get("clock") and isinstance(off, int):
-        hours = abs(off) / 3600
-        amount = f"{hours:.1f} hours" if abs(off) >= 5400 else f"{round(abs(off) / 60)} minutes"
+        # as ``sync.client.clock_offset_words`` says it (not imported: the app loads the sync
+        # client on its sync thread, not at start)
+        seconds = abs(off)
+        if seconds >= 7 * 86400:
+            amount = f"{seconds / 86400:,.0f} days"
+        elif seconds >= 5400:
+            amount = f"{seconds / 3600:.1f} hours"
+        else:
+            amount = f"{round(seconds / 60)} minutes"
         said.append(
             f"This till's clock is {amount} {'fast' if off > 0 else 'slow'}: sales are dated by "
             f"it. Please {_TELL}"
