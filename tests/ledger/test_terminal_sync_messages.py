@@ -3,6 +3,7 @@ never the ledger database's address (QA of a store with two tills and a ledger).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -380,3 +381,60 @@ def test_a_push_the_ledger_is_slow_to_answer_is_not_sent_again_on_top_of_itself(
     assert "stopped, or the connection was cut" not in said
     assert caught.value.details["reason"] == "unreachable"  # the cashier: sales go on offline
     assert (again["pushed"] + again["duplicates"], again["waiting"]) == (1, 0)
+
+
+def test_an_answer_larger_than_any_of_the_ledgers_is_refused_before_it_fills_the_tills_memory(
+    store: LedgerServer, tmp_path: Path
+) -> None:
+    """QA: something at ledger.url streaming an endless body (a file server, a proxy gone
+    wrong) was read into the till's memory for the whole minute of the request's deadline:
+    about 2 GB in 3 s here, enough to end the checkout app (its sync runs in it) before the
+    sentence, which then blamed a slow network. The answer is cut at ``max_answer_bytes``."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    sent = 0
+
+    def endless() -> None:
+        nonlocal sent
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            piece = b"100000\r\n" + b" " * 0x100000 + b"\r\n"  # 1 MiB chunks, without end
+            try:
+                while not stop.is_set() and sent < 2**31:
+                    conn.sendall(piece)
+                    sent += 0x100000
+            except OSError:
+                pass  # the till hung up
+
+    server = threading.Thread(target=endless, daemon=True)
+    server.start()
+    client = LedgerClient(
+        f"http://127.0.0.1:{listener.getsockname()[1]}", t.config.ledger.token, attempts=1
+    )
+    client.max_answer_bytes = 8 * 2**20  # 256 MiB by default
+    started = time.monotonic()
+    try:
+        with pytest.raises(SyncError) as caught:
+            sync(t, client)
+    finally:
+        client.close()
+        stop.set()
+        server.join(timeout=10)
+        listener.close()
+    assert time.monotonic() - started < 10
+    assert sent < 64 * 2**20  # the till stopped reading at its limit
+    said = str(caught.value)
+    assert "The answer to POST /v1/sync/push from" in said
+    assert "is larger than 8 MiB, more than any answer of the ledger's" in said, said
+    assert caught.value.details["reason"] == "not_ledger"
+    assert t.store.outbox_count() == 1
+    again = sync(t)
+    assert (again["pushed"], again["waiting"]) == (1, 0)

@@ -51,6 +51,9 @@ PUSH_BATCH = 500
 #: event larger than this still goes, alone, so that what the ledger says of it reaches the user.
 PUSH_BATCH_BYTES = 8 * 1024 * 1024
 PULL_PAGE = 1000
+#: The largest answer read from the ledger: far above a pull page of 1,000 members with a year
+#: of weekly sales each (a few MiB), so that only something else at ledger.url meets it.
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
 #: The longest a request to the ledger may take, whole (``ledger.timeout_s`` bounds each wait for
 #: bytes, not the request): at least this, or 12 times ``timeout_s``...
 REQUEST_DEADLINE_S = 60.0
@@ -146,6 +149,7 @@ class LedgerClient:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.max_push_bytes = max_push_bytes
+        self.max_answer_bytes = MAX_ANSWER_BYTES
         self.http = httpx.Client(
             base_url=self.url,
             timeout=timeout,
@@ -196,7 +200,7 @@ class LedgerClient:
                     started = time.monotonic()
                     try:
                         with deadline(budget):
-                            response = self.http.request(method, path, **kwargs)
+                            response = self._request(method, path, **kwargs)
                     finally:
                         late = time.monotonic() - started >= budget - 0.05
                     response.raise_for_status()
@@ -274,6 +278,40 @@ class LedgerClient:
         except httpx.TransportError as e:
             raise self._no_answer(e) from e
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The answer to one request, read whole unless it is larger than ``max_answer_bytes``
+        (announced so, or grown so as it comes): then the connection is closed there, and the
+        sync fails saying so. Read without a limit, an endless body (a file server or a proxy
+        gone wrong at ledger.url) filled the till's memory for the minute of the deadline."""
+        response = self.http.send(self.http.build_request(method, path, **kwargs), stream=True)
+        try:
+            announced = response.headers.get("content-length", "")
+            too_large = announced.isdigit() and int(announced) > self.max_answer_bytes
+            parts: list[bytes] = []
+            size = 0
+            if not too_large:
+                for part in response.iter_bytes():  # as decoded: a compressed bomb counts too
+                    size += len(part)
+                    if size > self.max_answer_bytes:
+                        too_large = True
+                        break
+                    parts.append(part)
+            if too_large:
+                raise SyncError(
+                    f"The answer to {method} {path} from {self.url} is larger than "
+                    f"{self.max_answer_bytes / 2**20:g} MiB, more than any answer of the "
+                    "ledger's: is ledger.url the ledger's address, and does nothing answer in "
+                    "its place (a file server, a proxy)? Nothing of it was stored. Sales go on "
+                    "offline; the next sync sends what the ledger has not taken (nothing counts "
+                    "twice).",
+                    reason="not_ledger",
+                )
+            # What ``Response.read`` keeps, read here within the limit.
+            response._content = b"".join(parts)
+            return response
+        finally:
+            response.close()
 
     def _answer(self, method: str, path: str, response: httpx.Response) -> dict[str, Any]:
         """The body of a 200 as the JSON object every ledger answer is. Anything else (a network's
