@@ -134,3 +134,48 @@ def test_a_clock_two_days_ahead_or_jumping_back_changes_neither_order_nor_balanc
     ).json()
     skewed = [s if isinstance(s, str) else s.get("terminal_id") for s in report["clock_skew"]]
     assert "AHEAD" in skewed
+
+
+class _ThreeAPage(LedgerClient):
+    """A client that pulls three members a page, so that 20 members take seven pages."""
+
+    def pull(self, since: str, limit: int = 3) -> dict:  # type: ignore[type-arg]
+        return super().pull(since, 3)
+
+
+def test_an_answer_lost_after_the_commit_at_any_page_of_a_push_or_a_pull_is_healed_by_the_next_sync(
+    store: LedgerServer, tmp_path: Path
+) -> None:
+    """The ledger commits a push page (or answers a pull page) and the till never hears it, at
+    each request of a sync of three push pages and seven pull pages in turn: the sync fails
+    saying how far it got, the next one sends again what had no answer, and nothing is counted
+    twice or lost, at the till or at the ledger."""
+    with FaultProxy(store.port, seed=7) as proxy:
+        proxy.faults = False
+        t = till(store, tmp_path / "t1", "T1", proxy.url)
+        sync(t)
+        baseline = store.admin.get("/v1/audit").json()["events"]
+        for k in range(10):
+            for card in CARDS[:3]:
+                svc.checkout(t, card, svc.resolve_items(t, [("MILK", 1)]))
+            t.store.set_meta("pull_cursor", "0")  # every member again: seven pages
+            client = _ThreeAPage(proxy.url, t.config.ledger.token, attempts=1, max_push_bytes=1)
+            # One request a connection: a kept-alive connection would carry the next request
+            # past the fate the proxy drew for it.
+            client.http.headers["Connection"] = "close"
+            proxy.script = ["pass"] * k + ["lose_response"]
+            try:
+                with pytest.raises(SyncError, match="No answer came from the ledger"):
+                    sync(t, client)
+            finally:
+                client.close()
+            healed = sync(t)
+            assert (healed["waiting"], healed["rejected"]) == (0, 0)
+            assert svc.verify(t)["ok"]
+            audit = store.admin.get("/v1/audit").json()
+            assert audit["events"] - baseline == len(list(t.store.events())), f"request {k}"
+            assert (audit["sum_of_balances"], audit["members_mismatched"]) == (0, [])
+            for member_id, card in (("M0001", CARDS[1]), ("M0002", CARDS[2])):
+                at_ledger = ledger_member(store, member_id)["balance"]
+                assert svc.balance(t, card)["balance"] == at_ledger, f"request {k}"
+    assert proxy.counts["lose_response"] == 10
