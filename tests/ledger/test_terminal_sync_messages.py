@@ -438,3 +438,63 @@ def test_an_answer_larger_than_any_of_the_ledgers_is_refused_before_it_fills_the
     assert t.store.outbox_count() == 1
     again = sync(t)
     assert (again["pushed"], again["waiting"]) == (1, 0)
+
+
+def test_a_ledger_whose_database_connections_were_killed_recovers_without_a_restart(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """PostgreSQL restarted under a running ledger service (its connections ended with
+    pg_terminate_backend): the next sync goes through on new connections; while the database
+    takes none, the till reads the ledger's 503 in one sentence and its sales wait; once it
+    takes them again, the next sync sends them, without restarting the service."""
+    url = databases.new("postgresql")
+    name = url.rsplit("/", 1)[1]
+    server = LedgerServer(url, tmp_path / f"serve-{uuid.uuid4().hex[:6]}.log")
+    admin = databases.pg_dsn("postgres")
+
+    def end_connections(allow: bool | None = None) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if allow is not None:
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                        sql.Identifier(name), sql.SQL("true" if allow else "false")
+                    )
+                )
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+
+    try:
+        ledger_cli(server, "members", "import", str(ROOT / "config/demo/members.csv"))
+        ledger_cli(server, "program", "set", str(ROOT / "config/program.example.toml"))
+        t = till(server, tmp_path / "t1", "T1")
+        sync(t)
+        end_connections()
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+        assert sync(t)["pushed"] == 1  # new connections, the same service
+        end_connections(allow=False)
+        try:
+            svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+            client = LedgerClient(server.base_url, t.config.ledger.token, backoff_s=0.01)
+            try:
+                with pytest.raises(SyncError) as caught:
+                    sync(t, client)
+            finally:
+                client.close()
+        finally:
+            end_connections(allow=True)
+        assert str(caught.value) == (
+            f"The ledger answered 503 to POST {server.base_url}/v1/sync/push: the ledger's "
+            "database is not available; the ledger's log says why. Sales go on offline and are "
+            "sent later."
+        )
+        assert t.store.outbox_count() == 1
+        again = sync(t)
+        assert (again["pushed"], again["waiting"]) == (1, 0)
+        assert server.proc.poll() is None  # never restarted
+        audit = server.audit()
+        assert (audit["sum_of_balances"], audit["members_mismatched"]) == (0, [])
+        assert server.member("M0001")["balance"] == svc.balance(t, ANNA)["balance"]
+    finally:
+        server.stop()
