@@ -9,6 +9,8 @@ import time
 from datetime import datetime
 
 import httpx
+from textual import events
+from textual.containers import VerticalScroll
 
 from loyalty_pos.bootstrap import open_terminal
 from loyalty_pos.config import LedgerConfig
@@ -31,6 +33,7 @@ from .pilot import (
     press,
     quit_with,
     scan,
+    screen_lines,
     send_keys,
     settle,
     text_in,
@@ -370,6 +373,33 @@ async def test_help_lists_every_key(make_app):
     bound = {b.key for b in CheckoutScreen.BINDINGS + CheckoutApp.BINDINGS}  # type: ignore[union-attr]
     helped = {key.lower() for key, _ in KEYS} | {"up", "down", "escape", "ctrl+t", "ctrl+g"}
     assert bound <= helped
+
+
+async def test_the_help_scrolls_by_page_to_the_end_and_by_a_burst_of_down_keys(make_app):
+    """At 80x24 the help is longer than its window: PageDown, End and Home move it, and five
+    Down keys that arrive together move it five lines (each went from the line it stood on
+    before the screen was drawn again: a burst moved one or two)."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f1")
+        assert isinstance(app.screen, HelpScreen)
+        body = app.screen.query_one(VerticalScroll)
+        assert body.max_scroll_y >= 6
+        for _ in range(5):
+            app.post_message(events.Key("down", None))
+        await settle(pilot)
+        assert body.scroll_y == 5
+        await press(pilot, "home")
+        assert body.scroll_y == 0
+        await press(pilot, "pagedown")
+        assert body.scroll_y == min(body.scrollable_content_region.height, body.max_scroll_y)
+        await press(pilot, "end")
+        assert body.scroll_y == body.max_scroll_y
+        assert "Scan / tap" in "\n".join(screen_lines(app))
+        await press(pilot, "pageup")
+        assert body.scroll_y < body.max_scroll_y
+        assert isinstance(app.screen, HelpScreen)
 
 
 async def test_f12_without_a_ledger_says_there_is_nothing_to_sync(make_app):

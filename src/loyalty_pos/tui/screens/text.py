@@ -75,8 +75,12 @@ class TextScreen(ClosesOnTyping, PosModal[None]):
     BINDINGS = [
         ("escape", "cancel", "Close"),
         ("enter", "cancel", "Close"),
-        ("up", "scroll(-1)", "Up"),
-        ("down", "scroll(1)", "Down"),
+        ("up", "scroll('up')", "Up"),
+        ("down", "scroll('down')", "Down"),
+        ("pageup", "scroll('page_up')", "Page up"),
+        ("pagedown", "scroll('page_down')", "Page down"),
+        ("home", "scroll('home')", "Top"),
+        ("end", "scroll('end')", "End"),
     ]
 
     def __init__(
@@ -85,7 +89,7 @@ class TextScreen(ClosesOnTyping, PosModal[None]):
         body: RenderableType,
         *,
         summary: RenderableType = "",
-        hint: str = "Enter or Esc: close · ↑↓: scroll",
+        hint: str = "Enter or Esc: close · ↑↓ PgUp PgDn: scroll",
         closes_on_scan: bool = False,
         typed: Callable[[str], None] | None = None,
         classes: str = "",
@@ -115,8 +119,18 @@ class TextScreen(ClosesOnTyping, PosModal[None]):
         if not self.closed_by_typing:  # closed already by the code typed on
             super().action_cancel()
 
-    def action_scroll(self, lines: int) -> None:
-        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+    def action_scroll(self, where: str) -> None:
+        """Scroll the text at once, from where the step before went: a burst of Down keys (a
+        key held down, or pressed quickly) moved one or two lines, each step deferred to the
+        next refresh and taken from where the text stood when last drawn."""
+        body = self.query_one(VerticalScroll)
+        page = body.scrollable_content_region.height
+        step = {"up": -1, "down": 1, "page_up": -page, "page_down": page}.get(where)
+        if step is None:
+            y = 0 if where == "home" else body.max_scroll_y
+        else:
+            y = min(max(round(body.scroll_target_y) + step, 0), body.max_scroll_y)
+        body.scroll_to(y=y, animate=False, immediate=True)
 
     def take_scan(self, message: CodeScanned) -> bool:
         """With ``closes_on_scan``: close, then hand the scan on as if the window was not there."""
