@@ -244,6 +244,31 @@ async def test_scanning_a_receipt_opens_its_refund_even_over_the_last_receipt(ma
         assert app.screen.query_one("#lines", DataTable).row_count == 1
 
 
+async def test_a_receipt_scanned_into_the_refund_window_over_another_opens_it_whole(
+    make_app, key_clock
+):
+    """The lines of one receipt up, the customer hands over the right one: its id's '-' is the
+    window's own key (one unit fewer), held back to see whether a scan follows, and the code
+    was taken from there on ('-000002 is not a receipt'), its 'DEMO1' dropped."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA", card=None)
+        await press(pilot, "escape")
+        await sell(pilot, "2*COFFEE", card=None)
+        await press(pilot, "escape", "f6")
+        refund = app.screen
+        assert isinstance(refund, RefundScreen)
+        await fill(pilot, "DEMO1-000001")
+        assert isinstance(app.focused, DataTable)  # the lines, where + and - choose
+        await scan(pilot, key_clock, "DEMO1-000002")
+        assert text_in(refund, "#error") == ""
+        await until(pilot, lambda: refund.receipt_id == "DEMO1-000002" and refund.lines)
+        assert app.screen is refund
+        assert refund.query_one("#receipt", Input).value == "DEMO1-000002"
+        assert [line.sku for line in refund.lines] == ["COFFEE"]
+        assert refund.back == {"COFFEE": 2}
+
+
 async def test_a_wrong_pin_refuses_the_refund_and_records_nothing(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

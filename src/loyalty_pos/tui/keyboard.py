@@ -45,6 +45,11 @@ class WedgeKeys:
     _held: tuple[events.Key, ...] = ()
     _held_at = 0.0  # when the last of them came (``key_clock``)
     _held_round = 0
+    #: The characters that came each within ``hold_s`` of the one before, up to this key: a
+    #: scan held back from its first key that acts in the window on (the refund's '-') began
+    #: before it, its first keys not held (a receipt id's 'DEMO1').
+    _chain: tuple[str, ...] = ()
+    _chain_at = 0.0
 
     @property
     def keys_held(self) -> bool:
@@ -70,14 +75,19 @@ class WedgeKeys:
         character = event.character if event.is_printable else None
         at = self.key_clock(event)
         verdict = self.wedge.feed(event.key, character, at)
+        chain = self._chain if at - self._chain_at <= self.hold_s else ()
+        self._chain = (*chain, character) if character is not None else ()
+        self._chain_at = at
         typed: tuple[events.Key, ...] = ()
         soon = bool(self._held) and at - self._held_at <= self.hold_s
         if soon and event.key == "enter" and len(self._held) >= self.wedge.min_length:
             # A code and its Enter, every key sooner than a person presses the next one, though
             # not all as fast as `max_gap_ms` (a scanner set to a delay between its characters,
             # or one that stalled mid-code: the burst is then only its tail): a scan all the
-            # same, the whole of it, and its digits are not the window's choices.
-            code = "".join(key.character or "" for key in self._held)
+            # same, the whole of it, and its digits are not the window's choices. The whole of
+            # it is the chain of quick keys, the held ones its end: a code's keys before the
+            # first that acts here were not held, and did nothing outside a field.
+            code = "".join(chain)
             self._held = ()
             self._deliver(code, app.post_message)
             return True, ()
