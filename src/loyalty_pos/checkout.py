@@ -875,6 +875,13 @@ def enrolment_email_problem(email: str) -> str | None:
     return None
 
 
+def enrolment_text_problem(value: str, what: str) -> str | None:
+    """The sentence an enrolment refuses a name or phone with (``what``: "The name"), or None:
+    the checkout app's F4 says it at the field's Enter, as ``enroll`` refuses it."""
+    problem = text_problem(value.strip(), MAX_TEXT, what)
+    return problem + "." if problem else None
+
+
 def enroll(
     t: Terminal,
     card: str,

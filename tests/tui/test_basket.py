@@ -304,6 +304,40 @@ async def test_enrolment_refuses_an_email_without_a_dot_in_its_domain_at_its_ent
     assert [(e["card"], e["email"]) for e in enrolled] == [("LC99990004", "zoe@example.com")]
 
 
+async def test_enrolment_says_a_name_too_long_at_its_enter_and_stays_on_it(make_app, terminal):
+    """QA: a name of 210 characters went on to the email and the phone, and only the last
+    Enter said it was too long, the cursor left on the phone. It is said at the name's Enter,
+    and a phone too long at the phone's, each field keeping the cursor; nothing is enrolled
+    until they are corrected."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        form = app.screen
+        name = form.query_one("#field-name", Input)
+        await type_text(pilot, "LC99990005")
+        await until(pilot, lambda: app.focused is name)
+        name.value = "x" * 210
+        await type_text(pilot, "")
+        assert text_in(form, "#error") == "The name is 210 characters long (at most 200)."
+        assert app.focused is name and app.screen is form
+        name.value = "Zoe Quinn"
+        await type_text(pilot, "")
+        await type_text(pilot, "")
+        phone = form.query_one("#field-phone", Input)
+        assert app.focused is phone
+        phone.value = "1" * 201
+        await type_text(pilot, "")
+        assert text_in(form, "#error") == "The phone number is 201 characters long (at most 200)."
+        assert app.focused is phone and app.screen is form
+        assert not [e for e in terminal.store.events() if e["type"] == "enroll"]
+        phone.value = "+49 30 1234567"
+        await type_text(pilot, "")
+        await until(pilot, lambda: app.checkout.view.member is not None)
+    enrolled = [e for e in terminal.store.events() if e["type"] == "enroll"]
+    assert [(e["name"], e["phone"]) for e in enrolled] == [("Zoe Quinn", "+49 30 1234567")]
+
+
 async def test_enrolment_refuses_a_card_enrolled_before_at_its_enter(make_app, terminal):
     """QA: F4 with a card enrolled before took name, email and phone, and only then said the
     card was someone's: it is said at the card, naming whose, before anything else is typed."""

@@ -18,6 +18,7 @@ from textual.widgets import Footer
 from loyalty_pos.checkout import (
     check_manager_pin,
     enrolment_email_problem,
+    enrolment_text_problem,
     mask,
     new_card_problem,
     product_barcode,
@@ -286,9 +287,16 @@ class CheckoutScreen(StaysUp, Screen[None]):
                 lookup=lambda card: new_card_problem(terminal, card),
                 card_check=partial(product_barcode, terminal),
             ),
-            Field("name", "Name"),
+            # Each field's problem is said at its Enter, the cursor kept there: a name too long
+            # was said only at the phone's Enter, the cursor left on the phone (QA).
+            Field("name", "Name", check=partial(enrolment_text_problem, what="The name")),
             Field("email", "Email", check=enrolment_email_problem, placeholder="email or phone"),
-            Field("phone", "Phone", placeholder="email or phone"),
+            Field(
+                "phone",
+                "Phone",
+                placeholder="email or phone",
+                check=partial(enrolment_text_problem, what="The phone number"),
+            ),
         ]
         form = FormScreen("Enrol a new member", fields, submit=job, check=_check_enrol)
         self.app.push_screen(form, enrolled)
