@@ -269,6 +269,32 @@ async def test_a_receipt_scanned_into_the_refund_window_over_another_opens_it_wh
         assert refund.back == {"COFFEE": 2}
 
 
+async def test_a_receipt_not_found_over_another_leaves_none_of_the_others_lines(
+    make_app, terminal, key_clock
+):
+    """QA: with one receipt's lines up, a receipt id not found (mistyped, a refund's) said so
+    under the first receipt's lines, its member and its money back, as if they were the new
+    receipt's. They go; the PIN then asks for the receipt, and nothing is recorded."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA")
+        await press(pilot, "escape", "f6")
+        refund = app.screen
+        assert isinstance(refund, RefundScreen)
+        await fill(pilot, "DEMO1-000001")
+        await until(pilot, lambda: "Money back 12.95" in text_in(refund, "#preview"))
+        await scan(pilot, key_clock, "DEMO1-000099")
+        await until(pilot, lambda: "No sale with receipt id" in text_in(refund, "#error"))
+        assert refund.query_one("#lines", DataTable).row_count == 0
+        assert text_in(refund, "#sale-member") == ""
+        assert "Money back" not in text_in(refund, "#preview")
+        refund.query_one("#pin", Input).focus()
+        await fill(pilot, "1234")
+        assert app.screen is refund
+        assert text_in(refund, "#error") == "Scan or type the receipt id first."
+    assert [e["type"] for e in terminal.store.events()] == ["checkout"]
+
+
 async def test_a_wrong_pin_refuses_the_refund_and_records_nothing(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

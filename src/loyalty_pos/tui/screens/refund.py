@@ -105,6 +105,12 @@ class RefundScreen(PosModal[dict[str, Any]]):
     def load(self, receipt_id: str) -> None:
         self.receipt_id = receipt_id.strip()
         self._error("")
+        # The receipt up before goes at once: one not found said so under its lines, member
+        # and money back, as if they were this one's (QA).
+        self.lines, self.back = [], {}
+        self.query_one("#lines", DataTable).clear()
+        self.query_one("#sale-member", Static).update("")
+        self.query_one("#preview", Static).update("")
         terminal = self.pos.terminal
         rid = self.receipt_id
         self.submit(
@@ -164,7 +170,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
         terminal, rid = self.pos.terminal, self.receipt_id
         self.submit(
             "refund-preview",
-            lambda: (items, preview_refund(terminal, rid, items)),
+            lambda: (rid, items, preview_refund(terminal, rid, items)),
             done=lambda found: ServiceDone("refund-preview", found),
         )
 
@@ -217,8 +223,9 @@ class RefundScreen(PosModal[dict[str, Any]]):
     def on_service_done(self, message: ServiceDone) -> None:
         message.stop()
         if message.what == "refund-preview":
-            items, found = message.result
-            if items == {sku: qty for sku, qty in self.back.items() if qty > 0}:  # still chosen
+            rid, items, found = message.result
+            chosen = {sku: qty for sku, qty in self.back.items() if qty > 0}
+            if rid == self.receipt_id and items == chosen:  # still the receipt and units chosen
                 line = f"Money back {found['refunded']}"
                 if found["points_reversed"] or found["points_restored"]:
                     line += (
