@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
+from loyalty_pos.checkout import block_card
 from loyalty_pos.tui.messages import CodeScanned
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.manager import ManagerScreen
@@ -292,6 +293,77 @@ async def test_blocking_a_card_blocked_already_tells_the_manager_what_to_do_inst
         assert "3 Replace a lost card" in said and "ask for the new card" not in said
         assert not isinstance(app.screen, ConfirmScreen)
     assert [e["type"] for e in terminal.store.events()] == ["card_block"]
+
+
+async def test_an_adjustment_says_at_its_card_in_a_managers_words_a_card_unknown_or_blocked(
+    make_app, terminal
+):
+    """QA: F8 1 took an unknown or a blocked card, then the points and the reason, and only then
+    said the cashier's "enrol it, or sell without a card" or "ask for the new card", the cursor
+    on the reason. It is said at the card's Enter, the cursor kept there, in the manager's
+    words: check the number; a lost card's member is adjusted on the new card."""
+    block_card(terminal, BEN, "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await adjust_points_of(pilot, "LC99999998")
+        form = app.screen
+        card = form.query_one("#field-card", Input)
+        said = text_in(form, "#error")
+        assert "Card ******9998 is not known here: check the number" in said
+        assert "enrol" not in said and "sell without" not in said
+        assert app.focused is card
+        card.value = BEN
+        await type_text(pilot, "")
+        said = text_in(form, "#error")
+        assert "Card ******0037 is blocked (reported lost)" in said
+        assert "new card" in said and "3 Replace a lost card" in said
+        assert "ask for the new card" not in said
+        assert app.focused is card
+        card.value = ANNA
+        await type_text(pilot, "")
+        assert app.focused is form.query_one("#field-points", Input)
+        assert text_in(form, "#error") == ""
+    assert [e["type"] for e in terminal.store.events()] == ["card_block"]
+
+
+async def test_manager_actions_say_a_card_not_known_in_a_managers_words(make_app, terminal):
+    """Block a lost card, replace one, member status: a card not known here is "check the
+    number", not the cashier's "enrol it, or sell without a card"."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for choice, cards in (("2", ["LC99999998"]), ("3", ["LC99999998"]), ("4", ["LC99999998"])):
+            await open_menu(pilot)
+            await press(pilot, choice)
+            for card in cards:
+                await fill(pilot, card)
+            said = text_in(app.screen, "#error")
+            assert "Card ******9998 is not known here: check the number" in said, choice
+            assert "enrol" not in said and "sell without" not in said
+            assert isinstance(app.screen, FormScreen)
+            await press(pilot, "escape", "escape")
+            assert app.screen is app.checkout
+    assert list(terminal.store.events()) == []
+
+
+async def test_the_member_status_of_a_blocked_card_shows_the_member_and_the_card_blocked(
+    make_app, terminal
+):
+    """QA: F8 4 on a lost card said the cashier's "ask for the new card" and showed nothing:
+    the manager looking up a member by it sees them, and that this card is blocked."""
+    block_card(terminal, BEN, "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_menu(pilot)
+        await press(pilot, "4")
+        await fill(pilot, BEN)
+        assert isinstance(app.screen, TextScreen)
+        body = text_in(app.screen, ".body-text")
+        assert "Ben Carter (M0002)" in body
+        assert "******0037 blocked (reported lost)" in body
+        assert "Status active" in body
 
 
 async def test_the_member_status_is_shown_read_only(make_app, terminal):

@@ -9,6 +9,7 @@ the menu."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -138,10 +139,18 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         would refuse anyway, on the service thread, before the question is asked."""
         t = self.pos.terminal
         card_field = fields[0].name
+        # The card is looked up at its own Enter, before the rest is typed (QA: an unknown card
+        # was said after the points and the reason, the cursor left on the reason).
+        fields = [
+            dataclasses.replace(
+                fields[0], lookup=lambda card: _card_problem(t, card, blocked_ok=blocked_ok)
+            ),
+            *fields[1:],
+        ]
 
         def look_up(v: Values) -> Callable[[], Any]:
             def run() -> tuple[Values, Any]:
-                member = find_member(t, v[card_field], blocked_ok=blocked_ok)
+                member = _member(t, v[card_field], blocked_ok=blocked_ok)
                 if precheck is not None:
                     precheck(v)
                 return v, member
@@ -293,7 +302,8 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
             grid.add_column(style="dim")
             grid.add_column()
             grid.add_row("Member", Text(f"{member.name} ({member.member_id})"))
-            grid.add_row("Card", Text(mask(member.card)))
+            blocked = " blocked (reported lost)" if member.card_blocked else ""
+            grid.add_row("Card", Text(f"{mask(member.card)}{blocked}"))
             style = "bold red" if member.status == "frozen" else "bold"
             grid.add_row("Status", Text(member.status, style=style))
             note = Text(
@@ -308,7 +318,8 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
             FormScreen(
                 "Member status",
                 [Field("card", "Card", self.card, scannable=True, card_check=self._product)],
-                submit=lambda v: lambda: find_member(t, v["card"]),
+                # A lost card still shows its member: the manager looks them up by it.
+                submit=lambda v: lambda: _member(t, v["card"], blocked_ok=True),
             ),
             shown,
         )
@@ -377,6 +388,36 @@ def _reprinted(found: tuple[str, str] | list[str]) -> ServiceDone:
 
 def _text(found: tuple[str, str]) -> ServiceDone:
     return ServiceDone("show-text", found)
+
+
+def _member(t: Terminal, card: str, *, blocked_ok: bool = False) -> MemberView:
+    """``find_member`` refused in the manager's words (on the service thread): the cashier's
+    "enrol it, or sell without a card" and "ask for the new card" are no use to a manager."""
+    try:
+        return find_member(t, card, blocked_ok=blocked_ok)
+    except NotFound as e:
+        if "card" not in e.details:
+            raise
+        raise NotFound(
+            f"Card {mask(card)} is not known here: check the number.", card=mask(card)
+        ) from e
+    except Refused as e:
+        if e.details.get("reason") != "blocked":
+            raise
+        raise Refused(
+            f"Card {mask(card)} is blocked (reported lost): the member's points are adjusted "
+            "on their new card (3 Replace a lost card links one).",
+            reason="blocked",
+        ) from e
+
+
+def _card_problem(t: Terminal, card: str, *, blocked_ok: bool = False) -> str | None:
+    """A manager form's card field's lookup (``Field.lookup``): what ``_member`` refuses."""
+    try:
+        _member(t, card, blocked_ok=blocked_ok)
+    except Refused as e:
+        return str(e)
+    return None
 
 
 def _refuse_blocked_already(t: Terminal, card: str) -> None:
