@@ -239,6 +239,48 @@ def test_max_share_caps_the_points_payment() -> None:
     assert e.value.limit == "max_share"
 
 
+@pytest.mark.parametrize(
+    ("rules", "price", "offline_cap", "redeem", "limit", "said"),
+    [
+        # QA: 700 points on a 5.95 basket, half of it payable: "points can pay at most 4.95
+        # EUR", and 495 typed then was refused for the share
+        (
+            {"max_share": "0.5", "min_cash": "1.00"},
+            "5.95",
+            None,
+            700,
+            "max_share",
+            "Points may pay at most 50% of the total (2.97 EUR).",
+        ),
+        (
+            {"max_share": "0.5", "min_cash": "1.00"},
+            "1.50",
+            None,
+            100,
+            "min_cash",
+            "At least 1.00 EUR must be paid in money; points can pay at most 0.50 EUR of 1.50 EUR.",
+        ),
+        (
+            {"max_share": "0.5", "min_cash": "1.00"},
+            "30.00",
+            200,
+            2000,
+            "offline_cap",
+            "Offline, this member can pay at most 200 more points today.",
+        ),
+    ],
+)
+def test_a_points_payment_over_several_limits_names_the_tightest(
+    rules: dict[str, str], price: str, offline_cap: int | None, redeem: int, limit: str, said: str
+) -> None:
+    """Its sentence says how much points can pay: the most of the limit that allows the least,
+    not of the first limit checked, which would allow more than the next one does."""
+    p = program(redeem=rules)
+    with pytest.raises(RedeemRefused) as e:
+        quote(p, [line(price=price)], member(balance=10_000), NOW, redeem, offline_cap=offline_cap)
+    assert (e.value.limit, str(e.value)) == (limit, said)
+
+
 def test_balance_caps_the_points_payment() -> None:
     q = quote(program(), [line(price="30.00")], member(balance=250), NOW, redeem="max")
     assert (q.points_redeemed, q.cap.rule) == (250, "balance")  # 250 points buy exactly 2.50
