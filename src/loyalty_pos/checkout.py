@@ -670,6 +670,9 @@ def _refuse_locked(t: Terminal, now: datetime) -> None:
     locked_until = t.store.meta("pin_locked_until")
     if locked_until and now < datetime.fromisoformat(locked_until):
         until = datetime.fromisoformat(locked_until).astimezone(now.tzinfo)
+        if until.second or until.microsecond:  # the first whole minute it is taken again:
+            # "until 14:15" of a lock ending at 14:15:41 was read at 14:15 and refused (QA)
+            until = until.replace(second=0, microsecond=0) + timedelta(minutes=1)
         raise AuthError(
             f"Manager actions are locked after {PIN_ATTEMPTS} wrong PINs until "
             f"{until:%H:%M}{'' if until.date() == now.date() else f' on {until:%Y-%m-%d}'}.",

@@ -316,6 +316,21 @@ def test_five_wrong_pins_lock_manager_actions_for_fifteen_minutes(demo) -> None:
     assert svc.adjust(demo, ANNA, 10, "test", "1234")["points"] == 10
 
 
+def test_the_lockout_names_the_first_minute_the_pin_is_taken_again(demo) -> None:
+    """Locked at 14:00:30 for 15 minutes, it is said "until 14:16" (in the till's time):
+    "until 14:15" read at 14:15 was still refused (QA)."""
+    demo.clock = lambda: NOW + timedelta(seconds=30)
+    for _ in range(5):
+        with pytest.raises(AuthError, match="Wrong manager PIN"):
+            svc.adjust(demo, ANNA, 10, "test", "9999")
+    demo.clock = lambda: NOW + timedelta(minutes=15, seconds=10)
+    said = f"{(NOW + timedelta(minutes=16)).astimezone(demo.now().tzinfo):%H:%M}"  # the till's
+    with pytest.raises(AuthError, match=rf"locked after 5 wrong PINs until {said}\.$"):
+        svc.adjust(demo, ANNA, 10, "test", "1234")
+    demo.clock = lambda: NOW + timedelta(minutes=15, seconds=30)
+    assert svc.adjust(demo, ANNA, 10, "test", "1234")["points"] == 10
+
+
 def test_the_pin_lockout_runs_on_the_clock_not_on_an_operation_s_time(demo) -> None:
     """Wrong PINs given with a time years ahead lock manager actions for 15 minutes of the
     clock, not until then; and a time past the lock gives no more tries."""
