@@ -295,6 +295,37 @@ async def test_a_receipt_not_found_over_another_leaves_none_of_the_others_lines(
     assert [e["type"] for e in terminal.store.events()] == ["checkout"]
 
 
+async def test_an_items_long_name_leaves_the_refunds_units_and_price_on_the_screen(
+    make_app, terminal
+):
+    """QA: an item named with 200 characters widened the refund's item column past the
+    window: Sold, Left, Back and Price were cut off, and + / - changed units the cashier could
+    not see. The name is cut with '…', at 80x24 and at 120x40."""
+    long_name = ("Extra large family pack of hand-picked organic mascara " * 4)[:200]
+    with terminal.store.transaction():
+        terminal.store.conn.execute(
+            "UPDATE catalog SET name = ? WHERE sku = 'MASCARA'", (long_name,)
+        )
+    checkout(terminal, ANNA, resolve_items(terminal, [("MASCARA", 1), ("MILK", 3)]))
+
+    async def two_milks_back(size: tuple[int, int]) -> list[str]:
+        app = make_app()
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await press(pilot, "f6")
+            await fill(pilot, "DEMO1-000001")
+            await until(pilot, lambda: "Money back" in text_in(app.screen, "#preview"))
+            await press(pilot, "down", "minus")
+            await until(pilot, lambda: "Money back 15.33" in text_in(app.screen, "#preview"))
+            return shown_lines(app)
+
+    for size in ((80, 24), (120, 40)):
+        lines = await two_milks_back(size)
+        assert any("Item Sold Left Back Price" in line for line in lines), lines
+        assert any("Extra large family" in ln and "… 1 1 1 12.95" in ln for ln in lines)
+        assert any("Whole milk 1L 3 3 2 1.19" in line for line in lines), lines
+
+
 async def test_a_wrong_pin_refuses_the_refund_and_records_nothing(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -139,9 +139,12 @@ class RefundScreen(PosModal[dict[str, Any]]):
         table = self.query_one("#lines", DataTable)
         row = table.cursor_row
         table.clear()
+        room = self._name_room(table)
         for line in self.lines:
+            name = Text(line.name, overflow="ellipsis", no_wrap=True)
+            name.truncate(room, overflow="ellipsis")
             table.add_row(
-                Text(line.name, overflow="ellipsis", no_wrap=True),
+                name,
                 Text(str(line.sold), justify="right"),
                 Text(str(line.left), justify="right"),
                 Text(str(self.back[line.sku]), justify="right", style="bold"),
@@ -150,6 +153,22 @@ class RefundScreen(PosModal[dict[str, Any]]):
             )
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
+
+    def _name_room(self, table: DataTable[Text]) -> int:
+        """The item column's width: what the window leaves beside the units and the price. The
+        columns size to their cells, and a name of 200 characters pushed Sold, Left, Back and
+        Price out of the window (QA)."""
+        numbers = [str(n) for line in self.lines for n in (line.sold, line.left)]
+        unit = max([len("Sold"), *map(len, numbers)])
+        price = max([len("Price"), *(len(money(line.unit_price)) for line in self.lines)])
+        padding = 2 * table.cell_padding
+        others = 3 * (unit + padding) + price + padding
+        scrollbar = 2  # the vertical one, when the lines outgrow the table, and a spare column
+        return max(table.size.width - others - padding - scrollbar, 12)
+
+    def on_resize(self) -> None:
+        if self.lines:
+            self._fill()
 
     def _step(self, delta: int) -> None:
         table = self.query_one("#lines", DataTable)
