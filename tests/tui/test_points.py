@@ -7,7 +7,7 @@ import dataclasses
 from textual.widgets import Input
 
 from loyalty_pos.bootstrap import open_terminal
-from loyalty_pos.checkout import adjust
+from loyalty_pos.checkout import adjust, enroll
 from loyalty_pos.config import LedgerConfig
 from loyalty_pos.domain.program import parse_program_text
 from loyalty_pos.tui.screens.points import PointsScreen
@@ -372,3 +372,16 @@ async def test_the_checkouts_other_keys_in_the_points_window_say_why_they_do_not
         assert app.screen is screen
         assert "F3 is not taken while paying with points" in notes(app)[-1]
         assert app.checkout.view.member is not None
+
+
+async def test_the_points_window_names_a_member_enrolled_without_a_name_as_the_panel_does(
+    make_app, terminal
+):
+    """A card enrolled alone (no name): F5's Member line was blank, or " (FROZEN)"."""
+    enroll(terminal, "LC99990009")
+    give_points(terminal, "LC99990009", 500)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await basket(pilot, "MASCARA", card="LC99990009")
+        screen = await open_points(pilot, "")
+        assert "Member (no name) Balance 500 pts" in text_in(screen, "Static")

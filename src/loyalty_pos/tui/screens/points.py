@@ -174,7 +174,7 @@ def _info(view: BasketView) -> Table:
     info = Table.grid(padding=(0, 2))
     info.add_column(style="dim")
     info.add_column()
-    name = member.name if member else "-"
+    name = (member.name or "(no name)") if member else "-"  # enrolled with the card alone
     if member is not None and member.status != "active":
         name = f"{name} ({member.status.upper()})"
     info.add_row("Member", Text(name))  # a name is never markup (QA: "[/]" stopped the app)
