@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
+from loyalty_pos.checkout import adjust
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.help import HelpScreen
+from loyalty_pos.tui.screens.points import PointsScreen
 from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
-from .conftest import BEN
-from .pilot import fill, notes, press, settle, type_text, until
+from .conftest import ANNA, BEN
+from .pilot import fill, notes, press, settle, text_in, type_text, until
 from .test_manager import open_menu
 
 
@@ -109,3 +111,60 @@ async def test_a_function_key_at_the_managers_question_is_a_no_and_acts(make_app
         assert "Sale recorded" in app.screen.title_text
         assert "Nothing was adjusted." in notes(app)
     assert [e["type"] for e in terminal.store.events()] == ["checkout"]
+
+
+async def test_f1_and_f12_act_over_a_window_holding_what_was_typed(make_app, terminal):
+    """F1 and F12 are the app's, for any window (as the README's keys table says): in a form, the
+    refund or the points window, whose field has the cursor, they did nothing. The help opens over
+    the window, and Esc goes back to it with what was typed."""
+    adjust(terminal, ANNA, 500, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "MASCARA")
+        for key, typed, field in (
+            ("f4", "LC999", "#field-card"),
+            ("f6", "DEMO1-0000", "#receipt"),
+            ("f5", "200", "#points"),
+            ("f8", "12", "#field-pin"),
+        ):
+            await press(pilot, key)
+            window = app.screen
+            if key == "f5":
+                window.query_one(field, Input).value = ""
+            await type_text(pilot, typed, enter=False)
+            await press(pilot, "f1")
+            assert isinstance(app.screen, HelpScreen), key
+            await press(pilot, "escape")
+            assert app.screen is window, key
+            assert window.query_one(field, Input).value == typed, key
+            await press(pilot, "f12")
+            assert notes(app)[-1].startswith("No ledger configured"), key
+            assert app.screen is window, key
+            await press(pilot, "escape")
+            assert app.screen is app.checkout, key
+    assert [e["type"] for e in terminal.store.events()] == ["adjust"]
+
+
+async def test_the_demos_tap_and_scan_reach_a_window(make_app):
+    """`loyalty-pos demo`'s Ctrl+T (a card tapped on the simulated reader) and Ctrl+G (a code
+    scanned) did nothing in a window: F4's card field never got the tapped card, and the points
+    window never said that a scan is not taken there."""
+    app = make_app(simulate=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f4")
+        form = app.screen
+        await press(pilot, "ctrl+t")
+        await until(pilot, lambda: form.query_one("#field-card", Input).value == ANNA)
+        await until(pilot, lambda: "already belongs" in text_in(form, "#error"))
+        await press(pilot, "escape")
+        await press(pilot, "ctrl+t", "ctrl+g")
+        await until(pilot, lambda: app.checkout.view.basket.lines)
+        await press(pilot, "f5")
+        points = app.screen
+        assert isinstance(points, PointsScreen)
+        await press(pilot, "ctrl+g")
+        assert "A scan is not taken while paying with points" in notes(app)[-1]
+        assert len(app.checkout.view.basket.lines) == 1

@@ -51,12 +51,16 @@ class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "loyalty-pos"
     ENABLE_COMMAND_PALETTE = False
+    # The app's keys act over any window, hence priority: a window stops the app's other
+    # bindings, so F1 and F12 did nothing in a form, the refund or the points window (and closed
+    # the receipt preview or the manager menu to act), and the demo's tap and scan (Ctrl+T,
+    # Ctrl+G) never reached F4's card field. None of them types anything a field could want.
     BINDINGS = [
-        Binding("f1", "help", "Help", key_display="F1"),
-        Binding("f12", "sync", "Sync", show=False),
+        Binding("f1", "help", "Help", key_display="F1", priority=True),
+        Binding("f12", "sync", "Sync", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        Binding("ctrl+t", "simulate('tap')", show=False),
-        Binding("ctrl+g", "simulate('scan')", show=False),
+        Binding("ctrl+t", "simulate('tap')", show=False, priority=True),
+        Binding("ctrl+g", "simulate('scan')", show=False, priority=True),
     ]
 
     def __init__(
