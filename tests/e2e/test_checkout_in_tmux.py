@@ -36,18 +36,25 @@ def loyalty_pos(*args: str) -> list[str]:
 
 
 class Tmux:
-    """One tmux server of our own (``-L``), one session, 100 x 30."""
+    """One tmux server of our own (``-L``), one session, 100 x 30 unless told."""
 
-    def __init__(self, command: list[str], env: dict[str, str], config: Path) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        config: Path,
+        size: tuple[int, int] = (100, 30),
+    ) -> None:
         self.socket = f"loyalty-e2e-{uuid.uuid4().hex[:8]}"
-        # Our own config: no ~/.tmux.conf, and a window that stays 100 x 30 with no client.
-        config.write_text("set -g default-size 100x30\n")
+        width, height = size
+        # Our own config: no ~/.tmux.conf, and a window that keeps its size with no client.
+        config.write_text(f"set -g default-size {width}x{height}\n")
         self.config = config
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         # tmux sizes a detached window just after starting its command: wait for that, or the
         # app may start at 80 x 24 and never see the resize.
         line = f"sleep 0.5; env {exports} {' '.join(command)}; sleep 30"
-        self.tmux("new-session", "-d", "-s", "pos", "-x", "100", "-y", "30", line)
+        self.tmux("new-session", "-d", "-s", "pos", "-x", str(width), "-y", str(height), line)
 
     def tmux(self, *args: str) -> str:
         result = subprocess.run(
@@ -99,6 +106,20 @@ def tmux(home: Path) -> Iterator[Tmux]:
         pytest.skip("tmux is not installed")
     env = {"TERM": "xterm-256color", "LOYALTY_POS_HOME": str(home), "TZ": "Europe/Berlin"}
     session = Tmux(loyalty_pos("run", "--home", str(home)), env, home.parent / "tmux.conf")
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def tmux_80x24(home: Path) -> Iterator[Tmux]:
+    """The app in the smallest terminal it is made for."""
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is not installed (scripts/test installs it)")
+        pytest.skip("tmux is not installed")
+    env = {"TERM": "xterm-256color", "LOYALTY_POS_HOME": str(home), "TZ": "Europe/Berlin"}
+    command = loyalty_pos("run", "--home", str(home))
+    session = Tmux(command, env, home.parent / "tmux.conf", size=(80, 24))
     yield session
     session.close()
 
@@ -354,3 +375,34 @@ def test_ctrl_q_after_the_receipt_printed_closes_at_once(home: Path, tmp_path: P
             session.close()
     assert marker.exists() and took < 2.0, f"the app took {took:.1f} s to end"
     assert "DEMO1-000001" not in _unprinted(home)
+
+
+def test_the_help_scrolls_in_a_real_terminal_by_a_burst_of_down_keys_and_by_page(
+    tmux_80x24: Tmux,
+) -> None:
+    """At 80x24 the help is longer than its window. Five Downs sent at once (a key held down)
+    moved it one or two lines; PageDown and End did nothing."""
+    tmux = tmux_80x24
+    tmux.wait_for("Scan or type an item")
+    tmux.key("F1")
+    tmux.wait_for("│ F1          This help")
+    tmux.key("Down", "Down", "Down", "Down", "Down")
+    deadline = time.monotonic() + 5
+    while "│ F6          Refund" not in _first_help_line(tmux.screen()):
+        assert time.monotonic() < deadline, tmux.screen()
+        time.sleep(0.1)
+    tmux.key("End")
+    screen = tmux.wait_for("│ Scan / tap  Anywhere")
+    assert "This help" not in screen
+    tmux.key("Home")
+    tmux.wait_for("│ F1          This help")
+    tmux.key("PageDown")
+    screen = tmux.wait_for("│ Scan / tap  Anywhere")
+    assert "This help" not in screen
+
+
+def _first_help_line(screen: str) -> str:
+    """The help's first line of text, under its title."""
+    lines = screen.splitlines()
+    top = next(n for n, line in enumerate(lines) if "╭─ Keys ─" in line)
+    return lines[top + 1]
