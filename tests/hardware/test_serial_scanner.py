@@ -281,6 +281,8 @@ def test_scan_serial_without_a_scan_says_so_in_a_sentence(pty_scanner):
 
     with pytest.raises(DeviceError, match=r"No barcode was scanned on .* within 0.5 seconds\."):
         scan_serial(pty_scanner.path, 0.5, ScannerConfig())
+    with pytest.raises(DeviceError, match=r"No barcode was scanned on .* within 1 second\."):
+        scan_serial(pty_scanner.path, 1.0, ScannerConfig())  # not "1 seconds"
 
 
 def test_scan_serial_on_a_missing_port_says_so(tmp_path):

@@ -725,7 +725,8 @@ def read_card(reader: str | None, timeout: float, config: ReaderConfig) -> dict[
         service = request.waitforcard()
     except CardRequestTimeoutException as e:
         raise DeviceError(
-            f"No card was held to the reader within {timeout:g} seconds.", device=names[0]
+            f"No card was held to the reader within {timeout:g} second{'' if timeout == 1 else 's'}.",
+            device=names[0],
         ) from e
     except PCSC_ERRORS as e:
         if _service_gone(e):  # no card was there to read: the wait itself ended

@@ -564,6 +564,7 @@ def scan_serial(
     finally:
         device.close()
     raise DeviceError(
-        f"No barcode was scanned on {device.port} within {timeout:g} seconds.",
+        f"No barcode was scanned on {device.port} within {timeout:g} "
+        f"second{'' if timeout == 1 else 's'}.",
         device=config.device_name,
     )

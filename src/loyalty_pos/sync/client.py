@@ -558,7 +558,8 @@ def _after_some(error: SyncError, counts: Mapping[str, int], waiting: int) -> Sy
     taken = counts["pushed"] + counts["duplicates"]
     return SyncError(
         f"{taken:,} event{'s' if taken != 1 else ''} reached the ledger before this sync "
-        f"stopped; the other {waiting:,} wait in the journal for the next one. {error.message}",
+        f"stopped; the other {waiting:,} wait{'s' if waiting == 1 else ''} in the journal for the next "
+        f"one. {error.message}",
         **{**error.details, "pushed": counts["pushed"], "waiting": waiting},
     )
 
