@@ -13,7 +13,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -64,6 +64,7 @@ from .domain.quote import (
 )
 from .domain.quote import refund as compute_refund
 from .domain.tiers import TierStatus, tier_status
+from .domain.zones import YEARS
 from .store import Store
 from .store.db import MEMBER_COLUMNS_SAID, utc_iso
 
@@ -71,6 +72,39 @@ PIN_ATTEMPTS = 5
 PIN_LOCKOUT = timedelta(minutes=15)
 #: A free-amount line's SKU is this and its category.
 OPEN_LINE = "OPEN:"
+
+
+def _in_zone(when: datetime, tz: tzinfo | None) -> datetime:
+    """``when`` in the zone ``tz`` (None: the machine's, looked up for this moment, DST and all);
+    a time without an offset is a time of that zone."""
+    if when.tzinfo is None:
+        if tz is None:
+            return when.astimezone()
+        # Through UTC: astimezone to the zone it already has changes nothing, and 02:30 of
+        # the night the clocks skip that hour would stay 02:30+01:00, which no clock showed.
+        when = when.replace(tzinfo=tz).astimezone(UTC)
+    return when.astimezone(tz)
+
+
+def _within_years(at: datetime, local: datetime | None) -> None:
+    """Refuse ``at`` (a typed ``--at``, ``local`` in the store's time, None past the calendar)
+    unless it falls inside ``YEARS`` both in the store's time and in UTC, the two it is recorded
+    in. Checked as typed only, a time of the years' edges with an offset was recorded in 1969
+    or 3000 (``--at 1970-01-01T00:30+01:00`` at a till on UTC)."""
+    utc = local.astimezone(UTC) if local is not None else None
+    if local is not None and utc is not None and local.year in YEARS and utc.year in YEARS:
+        return
+    if local is None or utc is None:
+        said = "past the calendar's ends in the store's time"
+    elif local.year not in YEARS:
+        said = f"{local:%Y-%m-%d %H:%M} in the store's time"
+    else:
+        said = f"{utc:%Y-%m-%d %H:%M} UTC"
+    typed = at.isoformat(timespec="minutes" if at.second == at.microsecond == 0 else "auto")
+    raise Refused(
+        f"--at {typed!r} is {said}, outside {YEARS[0]} to {YEARS[-1]}: give a time inside "
+        "those years."
+    )
 
 
 @dataclass
@@ -91,15 +125,15 @@ class Terminal:
         """``at`` (else the clock) in the store's time zone: ``timezone`` from the config, else
         the machine's. A moment typed with another offset is the same moment in store time, so
         promotion days, birthdays and expiry do not depend on how ``--at`` was written."""
-        when = at or self.clock()
-        tz = self.config.tz  # None: the machine's zone, looked up for this moment (DST and all)
-        if when.tzinfo is None:
-            if tz is None:
-                return when.astimezone()
-            # Through UTC: astimezone to the zone it already has changes nothing, and 02:30 of
-            # the night the clocks skip that hour would stay 02:30+01:00, which no clock showed.
-            when = when.replace(tzinfo=tz).astimezone(UTC)
-        return when.astimezone(tz)
+        if at is None:
+            return _in_zone(self.clock(), self.config.tz)
+        try:
+            local: datetime | None = _in_zone(at, self.config.tz)
+        except (OverflowError, ValueError):  # past the calendar's ends in the store's zone
+            local = None
+        _within_years(at, local)
+        assert local is not None
+        return local
 
     def is_card(self, code: str) -> bool:
         """Whether ``code`` (in its normal form: a UID typed in lower case counts) is one of

@@ -30,10 +30,11 @@ from .checkout import OPEN_LINE, Terminal, shown
 from .domain.errors import ConfigError, DeviceError, LoyaltyPosError, Refused
 from .domain.events import MAX_POINTS
 from .domain.quote import MAX_QTY
+from .domain.zones import YEARS
 from .exits import Parser, closed_pipe, write_problems
 from .imports import import_catalog, import_members
 from .receipts.text import MAX_WIDTH, MIN_WIDTH
-from .reports import YEARS, parse_day
+from .reports import parse_day
 
 Handler = Callable[[argparse.Namespace], Any]
 

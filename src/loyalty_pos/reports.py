@@ -12,13 +12,8 @@ from .domain.accounting import POINT_EVENTS, apply_event, event_day
 from .domain.errors import LoyaltyPosError, Refused
 from .domain.lots import Account
 from .domain.metrics import balance_figures, period_report, points_value
-from .domain.zones import MachineZone
+from .domain.zones import YEARS, MachineZone
 from .store.db import MEMBERS_PULLED_AT, utc_iso
-
-#: The years a time or a day given by a person (a report's day, a CLI ``--at``) may fall in: wider
-#: than any sale or report a store makes, narrow enough that a window or an expiry counted from it
-#: is still a date.
-YEARS = range(1970, 3000)
 
 
 def parse_day(text: str, what: str) -> date:

@@ -1674,3 +1674,41 @@ def test_token_set_gives_a_till_whose_token_file_is_lost_a_new_one(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert (home / "ledger.token").read_text() == "lpt_new\n"
     assert run(home, "verify").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("zone", "at", "said"),
+    [
+        ("", "1970-01-01T00:30+01:00", "1969-12-31 23:30 in the store's time"),
+        ("", "2999-12-31T23:30-01:00", "3000-01-01 00:30 in the store's time"),
+        ("America/New_York", "1970-01-01T02:00+00:00", "1969-12-31 21:00 in the store's time"),
+        ("Asia/Tokyo", "1970-01-01T00:30", "1969-12-31 15:30 UTC"),
+    ],
+)
+def test_an_at_inside_the_years_that_the_store_s_time_puts_outside_them_is_refused(
+    tmp_path: Path, zone: str, at: str, said: str
+) -> None:
+    """QA: `--at 1970-01-01T00:30+01:00` at a till on UTC recorded a sale of 1969 (its points
+    earned on 1969-12-31), and `2999-12-31T23:30-01:00` one of the year 3000: the years were
+    checked as typed, not in the store's time the sale is recorded in."""
+    home = tmp_path / "t"
+    program = str(ROOT / "config" / "program.example.toml")
+    init = ("init", "--terminal-id", "T8", "--program", program, "--manager-pin", "2468")
+    assert run(home, *init).returncode == 0
+    config = home / "terminal.toml"
+    config.write_text(config.read_text().replace('id = "T8"', f'id = "T8"\ntimezone = "{zone}"'))
+    env_zone = {"TZ": "UTC"}
+    for args in (("enroll", "--card", "LC55550003"), ("balance", "LC55550003")):
+        out = subprocess.run(
+            [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), *args, "--at", at],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **env_zone},
+        )
+        assert out.returncode == 2, out.stdout
+        assert out.stderr == (
+            f"loyalty-pos: --at {at!r} is {said}, outside 1970 to 2999: give a time "
+            "inside those years.\n"
+        )
+    assert journal_lines(home) == []

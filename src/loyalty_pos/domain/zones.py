@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
+#: The years a time or a day given by a person (a report's day, a CLI ``--at``) may fall in: wider
+#: than any sale or report a store makes, narrow enough that a window or an expiry counted from it
+#: is still a date. A time typed with an offset is checked in the store's time and in UTC too,
+#: the two it is recorded in.
+YEARS = range(1970, 3000)
+
 
 class MachineZone(tzinfo):
     """The machine's own time zone, clock changes and all, as ``time.localtime`` has it: the
