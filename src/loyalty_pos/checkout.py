@@ -1265,8 +1265,10 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
     rows = 0
     part: list[dict[str, Any]] = []
     prev_hash, first_seq = GENESIS_HASH, 1
+    last_seq = 0
     for seq, stored_hash, event in t.store.journal():
         rows += 1
+        last_seq = seq
         if event is not None:
             part.append(event)
             continue
@@ -1276,6 +1278,7 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
         part, prev_hash, first_seq = [], stored_hash, seq + 1
     problems.extend(verify_chain(part, prev_hash, first_seq))
     events.extend(part)
+    problems.extend(_missing_from_the_end(t, last_seq))
     by_member: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         if event.get("member_id"):
@@ -1299,6 +1302,37 @@ def verify(t: Terminal, at: datetime | None = None) -> dict[str, Any]:
         for member_id in t.store.spend_days_drift()
     )
     return {"ok": not problems, "events": rows, "problems": problems}
+
+
+def _missing_from_the_end(t: Terminal, last_seq: int) -> list[str]:
+    """What the records kept beside the journal say of events gone from its end (deleted by
+    hand, a file cut short), which leave a chain that verifies: the end recorded as each event
+    was appended (``journal_end``), the ledger's acknowledgements, the receipt prints."""
+    problems: list[str] = []
+    ends = t.store.ends_recorded()
+    at = f"ends at seq {last_seq}" if last_seq else "is empty"
+    if ends["end"] > last_seq:
+        problems.append(
+            f"the journal {at}, but it held events up to seq {ends['end']}: "
+            f"{_seqs_said(last_seq + 1, ends['end'])} missing from its end"
+        )
+    elif ends["acked"] > last_seq:  # the end's record gone too
+        problems.append(
+            f"the ledger acknowledged this terminal's events up to seq {ends['acked']}, past "
+            f"the journal's end at seq {last_seq}: "
+            f"{_seqs_said(last_seq + 1, ends['acked'])} missing from its end"
+        )
+    if ends["printed"]:
+        problems.extend(
+            f"seq {seq}: its receipt's print is recorded, but the event is missing from the journal"
+            for seq in t.store.prints_without_event()
+        )
+    return problems
+
+
+def _seqs_said(first: int, last: int) -> str:
+    """``seq 4 is`` or ``seqs 4 to 9 are``."""
+    return f"seq {first} is" if first == last else f"seqs {first} to {last} are"
 
 
 def _member_problems(t: Terminal, row: sqlite3.Row, events: list[dict[str, Any]]) -> list[str]:
