@@ -342,12 +342,14 @@ def write_whole(path: Path, data: str | bytes, mode: int | None = None) -> None:
             with contextlib.suppress(OSError):
                 partial.unlink()
             raise
-        _sync_folder(path.parent)  # the rename itself on disk
+        sync_folder(path.parent)  # the rename itself on disk
     except OSError as e:
         raise _write_error(path, e) from e
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries to the disk: a file renamed into it keeps its new name
+    through a power cut."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -32,6 +32,7 @@ from .bootstrap import (
     end_of_day_report,
     open_terminal,
     resolve_home,
+    sync_folder,
 )
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused, StorageError
@@ -232,13 +233,19 @@ def run(
             "json": (folder / f"{day.isoformat()}.json", json.dumps(report, indent=2) + "\n"),
             "text": (folder / f"{day.isoformat()}.txt", report_text(report) + "\n"),
         }
-        # Both written aside first, then put in place: a failure leaves the earlier run's
-        # pair as it was, never a new .json beside an old .txt.
+        # Both written aside and flushed to the disk first, then put in place, then the
+        # folder's new names flushed too: a failure leaves the earlier run's pair as it was,
+        # never a new .json beside an old .txt, and a power cut after the rename no empty
+        # report under the night's name.
         try:
             for path, text in files.values():
-                path.with_name(path.name + ".tmp").write_text(text)
+                with path.with_name(path.name + ".tmp").open("w", encoding="utf-8") as f:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
             for path, _ in files.values():
                 os.replace(path.with_name(path.name + ".tmp"), path)
+            sync_folder(folder)
         finally:
             for path, _ in files.values():
                 try:

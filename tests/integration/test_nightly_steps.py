@@ -201,3 +201,41 @@ def test_the_nightly_optimize_waits_for_the_apps_writes_instead_of_failing_locke
         app.close()
     assert commits > 5  # the app wrote all along
     assert [night["failures"] for night in nights] == [[]] * 8
+
+
+def test_the_nightly_report_is_on_the_disk_before_it_takes_its_name_and_the_name_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA: the report was written aside and renamed, but neither the file nor the folder was
+    flushed to the disk: a power cut after the rename could leave the night's report empty.
+    The real ``fsync`` and ``replace`` run; what they were called on is noted, in order."""
+    home = tmp_path / "till"
+    t = make_demo_home(home)
+    svc.checkout(t, "LC00100037", svc.resolve_items(t, [("MILK", 2)]))
+    t.store.close()
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        calls.append(("replace", f"{src} -> {dst}"))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert nightly.main(["--home", str(home), "--json", "--date", "2026-01-01"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    folder = home / "reports"
+    assert sorted(result["report"].values()) == sorted(
+        str(folder / f"2026-01-01.{kind}") for kind in ("json", "txt")
+    )
+    for name in ("2026-01-01.json", "2026-01-01.txt"):
+        [renamed] = [i for i, (what, on) in enumerate(calls) if on.endswith(f" -> {folder / name}")]
+        aside = calls[renamed][1].split(" -> ")[0]
+        assert ("fsync", aside) in calls[:renamed], f"{name} renamed before it was on the disk"
+        assert ("fsync", str(folder)) in calls[renamed + 1 :], f"{name}'s new name not flushed"
+    assert json.loads((folder / "2026-01-01.json").read_text())
+    assert sorted(p.name for p in folder.iterdir()) == ["2026-01-01.json", "2026-01-01.txt"]
