@@ -1712,3 +1712,33 @@ def test_an_at_inside_the_years_that_the_store_s_time_puts_outside_them_is_refus
             "inside those years.\n"
         )
     assert journal_lines(home) == []
+
+
+def test_card_read_without_pcscd_says_to_start_it_and_read_again(
+    home: Path, tmp_path: Path
+) -> None:
+    """QA: `card read` with pcscd not running said the reader "will come back by itself", the
+    app's words for its reader loop: a one-shot command waits for nothing, so it ended and the
+    reader came back to no one. No pcscd answers here: the PC/SC client is pointed at a socket
+    that no service listens on."""
+    env = {**os.environ, "PCSCLITE_CSOCK_NAME": str(tmp_path / "no-pcscd" / "pcscd.comm")}
+    said = (
+        "The PC/SC service (pcscd) is not running: start it (sudo systemctl start "
+        "pcscd.socket; see hardware/README.md, 'PC/SC card readers'), then run `loyalty-pos "
+        "card read` again."
+    )
+    for json_flag in ((), ("--json",)):
+        out = subprocess.run(
+            [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "card", "read"]
+            + ["--timeout", "1", *json_flag],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert out.returncode == 1, out.stderr  # a device fault (README, "The headless CLI")
+        assert out.stdout == ""
+        if json_flag:
+            assert json.loads(out.stderr) == {"error": "device", "message": said, "device": "pcsc"}
+        else:
+            assert out.stderr == f"loyalty-pos: {said}\n"

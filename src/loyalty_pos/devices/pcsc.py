@@ -91,6 +91,16 @@ PCSCD_STUCK = (
     "The PC/SC service (pcscd) does not answer; restart it (systemctl restart pcscd) and the "
     "card reader will come back by itself."
 )
+#: ``card read``'s words for the same: a one-shot command waits for nothing, so the reader
+#: does not come back to it by itself; it is run again.
+CARD_READ_PCSCD_DOWN = (
+    "The PC/SC service (pcscd) is not running: start it (sudo systemctl start pcscd.socket; see "
+    "hardware/README.md, 'PC/SC card readers'), then run `loyalty-pos card read` again."
+)
+CARD_READ_PCSCD_STUCK = (
+    "The PC/SC service (pcscd) does not answer: restart it (sudo systemctl restart pcscd), then "
+    "run `loyalty-pos card read` again."
+)
 #: How long ``list_readers`` waits for pcscd to answer.
 PCSCD_ANSWER_S = 5.0
 #: How much longer than its own timeout the reader loop's wait on pcscd may last before the
@@ -710,7 +720,8 @@ def read_card(reader: str | None, timeout: float, config: ReaderConfig) -> dict[
     wanted = ReaderConfig(name_filter=reader) if reader else config
     state, reason, readers = list_readers(wanted)
     if state != "ready":
-        raise DeviceError(reason or PCSCD_DOWN, device=SERVICE)
+        one_shot = {PCSCD_DOWN: CARD_READ_PCSCD_DOWN, PCSCD_STUCK: CARD_READ_PCSCD_STUCK}
+        raise DeviceError(one_shot.get(reason or PCSCD_DOWN, reason or ""), device=SERVICE)
     names = [info.name for info in readers if info.matches_filter]
     if not names:
         connected = ", ".join(info.name for info in readers) or "none"
