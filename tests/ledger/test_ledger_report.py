@@ -481,6 +481,29 @@ def test_the_cli_counts_a_members_days_in_the_store_zone_across_a_clock_change(
     assert report["average_lifetime_days"] == "41.00"
 
 
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        ("2026-03-01T00:00+01:00", "2026-04-30T00:00+02:00"),  # each in its day's own offset
+        ("2026-03-01T00:00+01:00", "2026-04-30"),
+    ],
+)
+def test_a_period_asked_with_offsets_across_a_clock_change_counts_the_store_s_days(
+    fresh_ledger: LedgerServer, first: str, last: str
+) -> None:
+    """QA: asked from a winter day (+01:00) to a summer one (+02:00), the member's days were
+    counted in the first offset: the sale at 00:30 on 10 April (summer time) fell on 9 April,
+    and t read 40 where the same period asked by its days reads 41."""
+    ledger = _one_sale(
+        fresh_ledger,
+        datetime(2026, 3, 1, 11, 0, tzinfo=UTC),
+        datetime(2026, 4, 9, 22, 30, tzinfo=UTC),
+    )
+    report = _cli_report(ledger, first, last, "Europe/Berlin")
+    assert report["average_lifetime_days"] == "41.00"
+    assert report["checkouts"]["all"] == 1
+
+
 def _one_sale(ledger: LedgerServer, enrolled: datetime, sold: datetime) -> LedgerServer:
     """``ledger`` holding member A, enrolled at ``enrolled``, and one sale to them at ``sold``."""
     assert ledger.admin.put("/v1/program", json=program(1)).status_code == 200

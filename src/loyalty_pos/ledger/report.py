@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 from loyalty_pos.domain import metrics
 from loyalty_pos.domain.money import exponent
 from loyalty_pos.domain.quote import BIRTHDAY_BONUS_EVERY_DAYS, birthday_bonus_too_soon
+from loyalty_pos.domain.zones import MachineZone
 
 from . import wire
 from .schema import events, members, rejections, transfers
@@ -368,6 +369,24 @@ def balances(
     }
 
 
+def days_zone(start: datetime, end: datetime) -> tzinfo | None:
+    """The zone a period's members' days are counted in: the store's. That is this machine's
+    (``MachineZone``, clock changes and all) when the period's ends are on its clock, typed
+    without an offset or with the offset it has at that moment (``--from 2026-03-01T00:00+01:00
+    --to 2026-04-30T00:00+02:00`` in Berlin); a period asked in offsets of another zone (a
+    ledger serving stores in several zones) is counted in its first one, the only zone named.
+    Counted in the first offset, a period from a winter day to a summer one put each summer
+    day's first hour on the day before."""
+    machine = MachineZone()
+    if all(
+        isinstance(when.tzinfo, MachineZone)
+        or when.utcoffset() == when.astimezone(machine).utcoffset()
+        for when in (start, end)
+    ):
+        return machine
+    return start.tzinfo
+
+
 def summary(
     conn: Connection,
     current: CurrentProgram | None,
@@ -410,7 +429,7 @@ def summary(
         .group_by(events.c.member_id, members.c.enrolled_us)
     ).all()
     lifetime_days = metrics.average_lifetime_days(
-        metrics.lifetime_days(from_us(int(first)), from_us(int(last)), start.tzinfo)
+        metrics.lifetime_days(from_us(int(first)), from_us(int(last)), days_zone(start, end))
         for _, last, first in lifetimes
     )
     f = metrics.ltv_figures(due_card, n_card, buyers, lifetime_days, start, end)
