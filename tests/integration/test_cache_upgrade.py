@@ -399,23 +399,3 @@ def test_a_cache_whose_refunds_an_earlier_release_settled_upgrades_to_the_replay
         assert account(t) == after
     finally:
         t.store.close()
-
-
-def test_an_upgraded_cache_records_its_journal_s_end_and_moves_it_with_each_event(
-    tmp_path: Path,
-) -> None:
-    """m010: the end of a journal written before it is recorded as the upgrade finds it, and an
-    event appended after moves it (``verify`` holds the journal's last seq against it)."""
-    path = tmp_path / "terminal.db"
-    old_cache(path)
-    store = open_store(path)
-    try:
-        assert store.ends_recorded()["end"] == 4
-        with store.transaction():
-            store.conn.execute(
-                "INSERT INTO journal (seq, event_id, type, occurred_at, body, hash) "
-                "VALUES (5, 'e5', 'enroll', '2026-11-20T10:00:05+00:00', '{}', 'h5')"
-            )
-        assert tuple(store.one("SELECT seq, hash FROM journal_end")) == (5, "h5")
-    finally:
-        store.close()

@@ -583,20 +583,14 @@ class Store:
 
     def ends_recorded(self) -> dict[str, int]:
         """How far the records kept beside the journal say it went, for ``verify`` to hold
-        against its last seq: ``end`` (``journal_end``, set as each event is appended), ``acked``
-        (the last seq the ledger answered), ``printed`` (the last receipt print recorded); 0
-        for none."""
+        against its last seq: ``acked`` (the last seq the ledger answered), ``printed`` (the
+        last receipt print recorded); 0 for none."""
         row = self.one(
-            "SELECT COALESCE((SELECT seq FROM journal_end WHERE id = 1), 0) AS end_seq, "
-            "COALESCE((SELECT MAX(seq) FROM outbox_acks), 0) AS acked, "
+            "SELECT COALESCE((SELECT MAX(seq) FROM outbox_acks), 0) AS acked, "
             "COALESCE((SELECT MAX(seq) FROM receipt_prints), 0) AS printed"
         )
         assert row is not None
-        return {
-            "end": int(row["end_seq"]),
-            "acked": int(row["acked"]),
-            "printed": int(row["printed"]),
-        }
+        return {"acked": int(row["acked"]), "printed": int(row["printed"])}
 
     def prints_without_event(self) -> list[int]:
         """The seqs of receipt prints recorded whose event is not in the journal."""

@@ -365,31 +365,6 @@ def m009_points_as_the_journal_replays(db: Database) -> None:
     _replay_accounts_with_refunds(db.conn)
 
 
-@migrations()
-def m010_the_journal_s_end_recorded(db: Database) -> None:
-    """``journal_end``: the seq and hash of the journal's last event, one row, set by a trigger
-    as each event is appended (so in the same transaction, by any program that appends). The
-    journal's last events deleted (by hand, or a file cut short) left a chain that still
-    verified; ``verify`` now compares the journal's end with this record and names the seqs
-    missing. Set here to the journal's end as it stands."""
-    db.executescript(
-        """
-        CREATE TABLE journal_end (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            seq INTEGER NOT NULL,
-            hash TEXT NOT NULL
-        );
-        INSERT INTO journal_end (id, seq, hash)
-            SELECT 1, seq, hash FROM journal ORDER BY seq DESC LIMIT 1;
-        CREATE TRIGGER journal_end_moves AFTER INSERT ON journal
-            BEGIN
-                INSERT INTO journal_end (id, seq, hash) VALUES (1, NEW.seq, NEW.hash)
-                    ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash;
-            END;
-        """
-    )
-
-
 def _replay_accounts_with_refunds(conn: sqlite3.Connection) -> None:
     """Set the cached account (lots, debt, owed) of each member with a refund among the events
     after their last snapshot to the replay of those events on it (from ``base_lots``,
