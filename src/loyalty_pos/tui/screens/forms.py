@@ -22,6 +22,7 @@ from loyalty_pos.domain.errors import Refused
 
 from ..messages import CodeScanned, ServiceDone, ServiceRefused
 from ..services import Job
+from ..widgets.ordered_input import OrderedInput
 from .base import FREE_TEXT, PosModal
 
 
@@ -89,7 +90,7 @@ class FormScreen(PosModal[Any]):
             with Grid(classes="fields"):
                 for field in self.fields:
                     yield Label(field.label)
-                    yield Input(
+                    yield OrderedInput(
                         value=field.value,
                         placeholder=field.placeholder,
                         password=field.password,
@@ -123,24 +124,29 @@ class FormScreen(PosModal[Any]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._next_or_confirm(event.input.id.removeprefix("field-") if event.input.id else "")
+        name = event.input.id.removeprefix("field-") if event.input.id else ""
+        self._next_or_confirm(name, event.value)
 
-    def _next_or_confirm(self, name: str) -> None:
-        """What Enter in field ``name`` does: on to the next field, or confirm in the last."""
+    def _next_or_confirm(self, name: str, typed: str | None = None) -> None:
+        """What Enter in field ``name`` does: on to the next field, or confirm in the last.
+        ``typed``: the field's text at its Enter (keys typed right behind it may be in the
+        field by now, and are not what was entered)."""
         names = [f.name for f in self.fields]
         index = names.index(name) if name in names else 0
         field = self.fields[index]
-        if problem := self._field_problem(field):
+        if typed is None:
+            typed = self.query_one(f"#field-{field.name}", Input).value
+        value = typed.strip()
+        if problem := self._field_problem(field, value):
             self.show_error(problem)
             return
-        value = self.query_one(f"#field-{field.name}", Input).value.strip()
         checks = [
             check for check in (self._card_check(field, value), field.lookup) if check is not None
         ]
         if checks and value and index + 1 < len(names):  # the last one's: as the form confirms
             self.submit(FIELD_LOOKUP, lambda: (field.name, value, _first_problem(checks, value)))
             return
-        self._on_from(index)
+        self._on_from(index, {field.name: value})
 
     def _card_check(self, field: Field, value: str) -> Callable[[str], str | None] | None:
         """``field.card_check`` for ``value``, with the AIM identifier of the scan it came
@@ -155,29 +161,31 @@ class FormScreen(PosModal[Any]):
             return None
         return lambda code: check(code, scan.symbology)
 
-    def _on_from(self, index: int) -> None:
-        """Past field ``index``: the next one, or confirm after the last."""
+    def _on_from(self, index: int, typed: Values | None = None) -> None:
+        """Past field ``index``: the next one, or confirm after the last (with ``typed``)."""
         self.show_error("")
         names = [f.name for f in self.fields]
         if index + 1 < len(names):
             self.query_one(f"#field-{names[index + 1]}", Input).focus()
         else:
-            self.confirm()
+            self.confirm(typed)
 
-    def _field_problem(self, field: Field) -> str | None:
+    def _field_problem(self, field: Field, value: str) -> str | None:
         if field.check is None:
             return None
-        return field.check(self.query_one(f"#field-{field.name}", Input).value.strip())
+        return field.check(value)
 
-    def confirm(self) -> None:
+    def confirm(self, typed: Values | None = None) -> None:
+        """Check and confirm the values shown, those in ``typed`` as they were at their
+        Enter."""
         if self.busy:
             return
+        values = {**self.values(), **(typed or {})}
         for field in self.fields:
-            if problem := self._field_problem(field):
+            if problem := self._field_problem(field, values[field.name]):
                 self.query_one(f"#field-{field.name}", Input).focus()
                 self.show_error(problem)
                 return
-        values = self.values()
         problem = self._check(values) if self._check else None
         if problem:
             self.show_error(problem)

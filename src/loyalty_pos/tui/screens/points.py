@@ -14,6 +14,7 @@ from loyalty_pos.domain.quote import Quote
 
 from ..messages import BasketChanged, CodeScanned, ServiceDone, ServiceRefused
 from ..session import BasketView
+from ..widgets.ordered_input import OrderedInput
 from ..words import money, points
 from .base import PosModal
 
@@ -44,7 +45,7 @@ class PointsScreen(PosModal[BasketView]):
         with Vertical(classes="dialog points") as dialog:
             dialog.border_title = "Pay with points"
             yield Static(_info(view), id="info")
-            yield Input(
+            yield OrderedInput(
                 value=str(view.quote.points_redeemed) if current else "",
                 placeholder="points to pay",
                 # Not restricted as typed: a key the field dropped changed the number without a

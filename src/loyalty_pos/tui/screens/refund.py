@@ -17,6 +17,7 @@ from loyalty_pos.printing import receipt_text
 
 from ..messages import CodeScanned, RefundLoaded, ServiceDone, ServiceRefused
 from ..router import is_receipt_id
+from ..widgets.ordered_input import OrderedInput
 from ..words import money
 from .base import FREE_TEXT, PosModal
 
@@ -44,7 +45,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
             dialog.border_title = "Refund"
             with Horizontal(classes="row"):
                 yield Label("Receipt")
-                yield Input(
+                yield OrderedInput(
                     value=self.receipt_id,
                     placeholder="scan or type the receipt id",
                     id="receipt",
@@ -56,7 +57,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
             yield Static(id="preview")
             with Horizontal(classes="row"):
                 yield Label("Manager PIN")
-                yield Input(
+                yield OrderedInput(
                     password=True,
                     placeholder="needed to refund",
                     id="pin",
