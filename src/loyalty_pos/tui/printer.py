@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from textual.timer import Timer
@@ -18,6 +19,26 @@ from textual.timer import Timer
 from loyalty_pos.domain.errors import LoyaltyPosError
 
 from .messages import DeviceStatusChanged, ServiceDone
+
+
+@dataclass
+class PrinterState:
+    """What the app keeps track of while it prints.
+
+    Attributes:
+        threads: the names of the threads waiting on the printer (a print, a status check).
+        sending: the receipts being sent to the printer right now, originals and copies.
+        in_flight: the originals sent to the printer and not yet done: queued meanwhile
+            (``INTERRUPTED``) in case the till is closed. Added to on the service thread, taken
+            from on the printer's (set.add and discard are atomic).
+        quit_when_printed: Ctrl+Q was pressed while a receipt printed: the app ends once it
+            is done.
+    """
+
+    threads: list[str] = field(default_factory=list)
+    sending: list[str] = field(default_factory=list)
+    in_flight: set[str] = field(default_factory=set)
+    quit_when_printed: bool = False
 
 
 class Printing:
@@ -36,18 +57,15 @@ class Printing:
 
     _printer_recheck: Timer | None = None
 
-    def _in_flight(self) -> set[str]:
-        """Receipts sent to the printer and not yet done: queued meanwhile (``INTERRUPTED``) in
-        case the till is closed, but not receipts that "did not print" while this app runs.
-        Added to on the service thread, taken from on the printer's (set.add and discard are
-        atomic)."""
-        return vars(self).setdefault("_printing_now", set())  # type: ignore[no-any-return]
+    def __init__(self) -> None:
+        super().__init__()
+        self._printer = PrinterState()
 
     def unprinted_here(self) -> list[str]:
         """The receipts whose print failed (``Store.unprinted``; on a worker thread), less the
         ones printing right now: F8 5 pressed as the sale's receipt comes out, or the printer's
         return, does not call it one that did not print."""
-        printing = set(self._in_flight())
+        printing = set(self._printer.in_flight)
         return [r for r in self.terminal.store.unprinted() if r not in printing]
 
     def _on_printer_thread(self, target: Callable[..., None], *args: Any) -> None:
@@ -56,7 +74,7 @@ class Printing:
         with a printer that took the connection and stopped answering left a blank screen for
         the printer's timeout (QA). The app waits for a receipt on screen instead (``quit``),
         and ends without waiting for a status check (``run_app``)."""
-        busy: list[str] = vars(self).setdefault("_printer_threads", [])
+        busy = self._printer.threads
 
         def run() -> None:
             try:
@@ -72,11 +90,11 @@ class Printing:
 
     def printer_busy(self) -> bool:
         """A print or a status check is still waiting on the printer."""
-        return bool(vars(self).get("_printer_threads"))
+        return bool(self._printer.threads)
 
     def printing_now(self) -> list[str]:
         """The receipts being sent to the printer right now, originals and copies."""
-        return list(vars(self).get("_sending", []))
+        return list(self._printer.sending)
 
     def check_printer(self) -> None:
         self._on_printer_thread(self._check_printer)
@@ -136,15 +154,14 @@ class Printing:
                 # Queued until the printer has taken it: a till closed (Ctrl+Q, a power cut)
                 # while it printed learns nothing more of it, and F8 5 then offers it.
                 t.store.mark_printed(receipt_id, None, INTERRUPTED)
-                self._in_flight().add(receipt_id)
+                self._printer.in_flight.add(receipt_id)
             return receipt_id, receipt, config
 
         self.submit("print", build, self, done=lambda found: ServiceDone("print", found))
 
     def on_service_done(self, message: ServiceDone) -> None:
         if message.what == "print":
-            sending: list[str] = vars(self).setdefault("_sending", [])
-            sending.append(message.result[0])
+            self._printer.sending.append(message.result[0])
             self._on_printer_thread(self._send_to_printer, *message.result)
         elif message.what == "printer-back":
             queued: list[str] = message.result
@@ -163,8 +180,8 @@ class Printing:
             problem = self.devices.print(receipt, config)
             self._record_print(receipt_id, problem)
         finally:
-            self._in_flight().discard(receipt_id)
-            vars(self)["_sending"].remove(receipt_id)
+            self._printer.in_flight.discard(receipt_id)
+            self._printer.sending.remove(receipt_id)
             self._from_printer_thread(self._printed, receipt_id, problem)
         if problem:
             self._from_printer_thread(self.recheck_printer, config.recheck_s)
@@ -193,7 +210,7 @@ class Printing:
             self.notify(
                 not_printed(receipt_id, *problem), title="Printer", severity="error", timeout=10
             )
-        if vars(self).get("_quit_when_printed") and not self.printing_now():
+        if self._printer.quit_when_printed and not self.printing_now():
             self.exit()  # Ctrl+Q was pressed while it printed: its outcome is recorded now
 
     def quit_when_printed(self) -> bool:
@@ -202,9 +219,9 @@ class Printing:
         queued for F8 5), and ends when it is done; Ctrl+Q again ends it at once, the receipt
         left queued as one that was printing as the till was closed."""
         printing = self.printing_now()
-        if not printing or vars(self).get("_quit_when_printed"):
+        if not printing or self._printer.quit_when_printed:
             return True
-        vars(self)["_quit_when_printed"] = True
+        self._printer.quit_when_printed = True
         which = (
             "receipt " + printing[0] if len(printing) == 1 else "receipts " + ", ".join(printing)
         )
