@@ -98,30 +98,28 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-@pytest.fixture
-def tmux(home: Path) -> Iterator[Tmux]:
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is not installed (scripts/test installs it)")
-        pytest.skip("tmux is not installed")
-    env = {"TERM": "xterm-256color", "LOYALTY_POS_HOME": str(home), "TZ": "Europe/Berlin"}
-    session = Tmux(loyalty_pos("run", "--home", str(home)), env, home.parent / "tmux.conf")
-    yield session
-    session.close()
-
-
-@pytest.fixture
-def tmux_80x24(home: Path) -> Iterator[Tmux]:
-    """The app in the smallest terminal it is made for."""
+def app_in_tmux(home: Path, size: tuple[int, int] = (100, 30)) -> Iterator[Tmux]:
+    """``loyalty-pos run`` on ``home`` in a tmux terminal of ``size``; closed after the test."""
     if shutil.which("tmux") is None:
         if os.environ.get("CI"):
             pytest.fail("tmux is not installed (scripts/test installs it)")
         pytest.skip("tmux is not installed")
     env = {"TERM": "xterm-256color", "LOYALTY_POS_HOME": str(home), "TZ": "Europe/Berlin"}
     command = loyalty_pos("run", "--home", str(home))
-    session = Tmux(command, env, home.parent / "tmux.conf", size=(80, 24))
+    session = Tmux(command, env, home.parent / "tmux.conf", size=size)
     yield session
     session.close()
+
+
+@pytest.fixture
+def tmux(home: Path) -> Iterator[Tmux]:
+    yield from app_in_tmux(home)
+
+
+@pytest.fixture
+def tmux_80x24(home: Path) -> Iterator[Tmux]:
+    """The app in the smallest terminal it is made for."""
+    yield from app_in_tmux(home, size=(80, 24))
 
 
 def test_a_cashier_sells_two_items_to_a_member(tmux: Tmux, home: Path) -> None:

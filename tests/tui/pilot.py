@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.events import Key
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widget import Widget
 
 from loyalty_pos.tui.app import CheckoutApp
@@ -125,6 +127,22 @@ async def fill(pilot: Pilot[None], text: str, *, enter: bool = True) -> None:
     if enter:
         await pilot.press("enter")
     await settle(pilot)
+
+
+async def open_menu(pilot: Pilot[None], pin: str = "1234") -> None:
+    """From the checkout: F8 and the manager PIN; at the manager menu."""
+    await press(pilot, "f8")
+    await fill(pilot, pin)
+
+
+async def manager_view(pilot: Pilot[None], key: str, card: str | None = None) -> Screen[Any]:
+    """From the checkout: the manager menu, its action ``key`` (1-6), and ``card`` typed in the
+    action's first field with Enter; the window that is up then."""
+    await open_menu(pilot)
+    await press(pilot, key)
+    if card is not None:
+        await fill(pilot, card)
+    return pilot.app.screen
 
 
 def text_in(widget: Widget, selector: str | None = None) -> str:

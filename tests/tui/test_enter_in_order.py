@@ -14,7 +14,7 @@ from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import ANNA, BEN
-from .pilot import fill, press, send_keys, settle, text_in, until
+from .pilot import manager_view, press, send_keys, settle, text_in, until
 from .test_points import basket, give_points
 from .test_sale_and_refund import sell
 
@@ -62,9 +62,7 @@ async def test_a_card_in_a_manager_action_is_the_one_typed_before_enter(make_app
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "f8")
-        await fill(pilot, "1234")
-        await press(pilot, "4")  # the member status: a card, and Enter shows it
+        await manager_view(pilot, "4")  # the member status: a card, and Enter shows it
         form = app.screen
         assert isinstance(form, FormScreen)
         burst(pilot, BEN, "7")

@@ -13,12 +13,19 @@ from loyalty_pos.tui.screens.manager import ManagerScreen
 from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
 
 from .conftest import ANNA, BEN, COFFEE_EAN
-from .pilot import fill, notes, press, scan, send_keys, settle, text_in, type_text, until
-
-
-async def open_menu(pilot, pin: str = "1234") -> None:
-    await press(pilot, "f8")
-    await fill(pilot, pin)
+from .pilot import (
+    fill,
+    manager_view,
+    notes,
+    open_menu,
+    press,
+    scan,
+    send_keys,
+    settle,
+    text_in,
+    type_text,
+    until,
+)
 
 
 async def sell_then_open_menu(pilot, code: str = "MASCARA") -> None:
@@ -37,9 +44,7 @@ async def question(pilot) -> str:
 
 async def adjust_points_of(pilot, card: str = BEN) -> None:
     """From the checkout: the manager menu, its adjustment, ``card`` typed in; at the points."""
-    await open_menu(pilot)
-    await press(pilot, "1")
-    await fill(pilot, card)
+    await manager_view(pilot, "1", card)
 
 
 async def ask_to_adjust(pilot, card: str = BEN, points: str = "500") -> str:
@@ -107,8 +112,7 @@ async def test_a_scan_while_the_menu_is_open_is_a_scan_and_chooses_nothing(make_
         assert "Unknown code '5000000000005'" in notes(app)[-1]
         assert not any("No receipt has been made" in note for note in notes(app))
         assert app.checkout.item_field.value == ""
-        await open_menu(pilot)
-        await press(pilot, "4")
+        await manager_view(pilot, "4")
         assert isinstance(app.screen, FormScreen)
         assert app.screen.title_text == "Member status"
 
@@ -131,8 +135,7 @@ async def test_a_manager_adjusts_points_with_a_reason(make_app, terminal):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await fill(pilot, ANNA)
-        await open_menu(pilot)
-        await press(pilot, "1")
+        await manager_view(pilot, "1")
         form = app.screen
         assert form.query_one("#field-card", Input).value == ANNA  # the basket's card
         assert app.focused is form.query_one("#field-points", Input)
@@ -192,9 +195,7 @@ async def test_a_new_card_that_belongs_to_a_member_is_refused_before_the_questio
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "3")
-        await fill(pilot, ANNA)
+        await manager_view(pilot, "3", ANNA)
         await fill(pilot, BEN)
         await settle(pilot)
         said = text_in(app.screen, "Static")
@@ -211,16 +212,12 @@ async def test_a_lost_card_reported_and_blocked_before_is_replaced_later_in_the_
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "2")
-        await fill(pilot, ANNA)
+        await manager_view(pilot, "2", ANNA)
         await question(pilot)
         await press(pilot, "y")
         await until(pilot, lambda: "is blocked" in (notes(app) or [""])[-1])
         assert terminal.store.card(ANNA)["card_status"] == "blocked"
-        await open_menu(pilot)  # days later, the customer is back
-        await press(pilot, "3")
-        await fill(pilot, ANNA)
+        await manager_view(pilot, "3", ANNA)  # days later, the customer is back
         await fill(pilot, "LC00777002")
         asked = await question(pilot)
         assert "Anna Schmidt (M0001" in asked and "blocked already" in asked
@@ -236,17 +233,13 @@ async def test_a_card_to_block_shows_its_member_first_and_n_blocks_nothing(make_
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "2")
-        await fill(pilot, BEN)
+        await manager_view(pilot, "2", BEN)
         assert "Ben Carter (M0002" in await question(pilot)
         await press(pilot, "n")
         assert "No card was blocked." in notes(app)[-1]
         assert terminal.store.card(BEN)["card_status"] == "active"
         assert app.screen is app.checkout  # N ends the action too
-        await open_menu(pilot)
-        await press(pilot, "2")
-        await fill(pilot, BEN)
+        await manager_view(pilot, "2", BEN)
         await question(pilot)
         await press(pilot, "y")
         await until(pilot, lambda: "is blocked" in notes(app)[-1])
@@ -262,8 +255,7 @@ async def test_block_a_lost_card_does_not_propose_the_card_on_the_basket(make_ap
         await settle(pilot)
         await fill(pilot, ANNA)
         await until(pilot, lambda: app.checkout.view.member is not None)
-        await open_menu(pilot)
-        await press(pilot, "2")
+        await manager_view(pilot, "2")
         assert isinstance(app.screen, FormScreen)
         assert app.screen.query_one("#field-card", Input).value == ""
         await press(pilot, "enter", "enter")
@@ -278,15 +270,11 @@ async def test_blocking_a_card_blocked_already_tells_the_manager_what_to_do_inst
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "2")
-        await fill(pilot, BEN)
+        await manager_view(pilot, "2", BEN)
         await question(pilot)
         await press(pilot, "y")
         await until(pilot, lambda: "is blocked" in notes(app)[-1])
-        await open_menu(pilot)
-        await press(pilot, "2")
-        await fill(pilot, BEN)
+        await manager_view(pilot, "2", BEN)
         await settle(pilot)
         said = text_in(app.screen, "Static")
         assert "blocked already (reported lost): nothing to block" in said
@@ -333,11 +321,8 @@ async def test_manager_actions_say_a_card_not_known_in_a_managers_words(make_app
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        for choice, cards in (("2", ["LC99999998"]), ("3", ["LC99999998"]), ("4", ["LC99999998"])):
-            await open_menu(pilot)
-            await press(pilot, choice)
-            for card in cards:
-                await fill(pilot, card)
+        for choice in ("2", "3", "4"):
+            await manager_view(pilot, choice, "LC99999998")
             said = text_in(app.screen, "#error")
             assert "Card ******9998 is not known here: check the number" in said, choice
             assert "enrol" not in said and "sell without" not in said
@@ -356,9 +341,7 @@ async def test_the_member_status_of_a_blocked_card_shows_the_member_and_the_card
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "4")
-        await fill(pilot, BEN)
+        await manager_view(pilot, "4", BEN)
         assert isinstance(app.screen, TextScreen)
         body = text_in(app.screen, ".body-text")
         assert "Ben Carter (M0002)" in body
@@ -371,9 +354,7 @@ async def test_the_member_status_is_shown_read_only(make_app, terminal):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "4")
-        await fill(pilot, ANNA)
+        await manager_view(pilot, "4", ANNA)
         assert isinstance(app.screen, TextScreen)
         assert "Status frozen" in text_in(app.screen, ".body-text")
         assert "done at the central office" in text_in(app.screen, ".summary")
@@ -498,8 +479,7 @@ async def test_closing_the_summary_returns_to_the_checkout_and_the_next_code_is_
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await open_menu(pilot)
-        await press(pilot, "6")
+        await manager_view(pilot, "6")
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         await press(pilot, "escape")
         assert app.screen is app.checkout
@@ -523,13 +503,11 @@ async def test_every_manager_action_ends_at_the_checkout(make_app, terminal):
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         await press(pilot, "escape")
         assert app.screen is app.checkout
-        await open_menu(pilot)
-        await press(pilot, "5")
+        await manager_view(pilot, "5")
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         await press(pilot, "escape")
         assert app.screen is app.checkout
-        await open_menu(pilot)
-        await press(pilot, "1")
+        await manager_view(pilot, "1")
         await until(pilot, lambda: isinstance(app.focused, Input))
         await press(pilot, "escape")  # the form, nothing done: back to the menu
         await until(pilot, lambda: isinstance(app.screen, ManagerScreen))

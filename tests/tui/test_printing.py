@@ -9,7 +9,7 @@ from hardware.printer_sim import PrinterSim
 from loyalty_pos.bootstrap import open_terminal
 
 from .conftest import NOW
-from .pilot import notes, until
+from .pilot import notes, open_menu, until
 from .test_sale_and_refund import sell
 
 
@@ -120,8 +120,6 @@ async def test_a_receipt_that_did_not_print_prints_from_the_manager_menu_once_th
 ) -> None:
     """Paper out during a queue: F8 then 5 prints the queued receipt itself (the original), not
     the last sale's; a reprint of a receipt that did print is marked COPY on the paper."""
-    from .test_manager import open_menu
-
     with PrinterSim(mode="refuse") as off:
         t = with_printer(terminal, off.url)
         port = off.port
@@ -187,8 +185,6 @@ async def test_a_reprint_asked_while_the_receipt_is_still_printing_comes_out_as_
     original, because the first had not yet been recorded as printed when the reprint was
     built. Nor is it offered as one that did not print (it is queued while it prints, in case
     the till is closed): F8 5 reprints the last receipt, as for any printed one."""
-    from .test_manager import open_menu
-
     with PrinterSim(rate=2000) as sim:
         with (terminal.home / "terminal.toml").open("a") as f:
             f.write(

@@ -14,8 +14,7 @@ from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import ANNA, BEN
-from .pilot import fill, notes, press, settle, text_in, type_text, until
-from .test_manager import open_menu
+from .pilot import fill, manager_view, notes, open_menu, press, settle, text_in, type_text, until
 
 
 async def test_f9_in_an_empty_card_window_closes_it_and_completes_the_sale(make_app, terminal):
@@ -101,9 +100,7 @@ async def test_a_function_key_at_the_managers_question_is_a_no_and_acts(make_app
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await fill(pilot, "MASCARA")
-        await open_menu(pilot)
-        await press(pilot, "1")
-        await fill(pilot, BEN)
+        await manager_view(pilot, "1", BEN)
         await fill(pilot, "500")
         await fill(pilot, "goodwill")
         await press(pilot, "f9")
