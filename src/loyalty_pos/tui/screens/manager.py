@@ -48,13 +48,23 @@ from .forms import Field, FormScreen, Values
 from .text import ClosesOnTyping, ConfirmScreen, TextScreen
 
 ACTIONS: tuple[tuple[str, str], ...] = (
-    ("adjust", "1  Adjust a member's points"),
-    ("block", "2  Block a lost card"),
-    ("replace", "3  Replace a lost card (link a new card)"),
-    ("status", "4  Member status (frozen / active)"),
-    ("reprint", "5  Print receipts that did not print, else reprint the last (COPY)"),
-    ("summary", "6  End-of-day summary"),
+    ("adjust", "Adjust a member's points"),
+    ("block", "Block a lost card"),
+    ("replace", "Replace a lost card (link a new card)"),
+    ("status", "Member status (frozen / active)"),
+    ("reprint", "Print receipts that did not print, else reprint the last (COPY)"),
+    ("summary", "End-of-day summary"),
 )
+
+
+def _entry(number: int, label: str) -> Table:
+    """A menu entry: its number, then its text, which wraps under itself (at 80 columns entry
+    5 took two lines, its second one under the number, like an entry of its own)."""
+    entry = Table.grid(padding=(0, 2))
+    entry.add_column(no_wrap=True)
+    entry.add_column()
+    entry.add_row(str(number), Text(label))
+    return entry
 
 
 #: The keys that choose an action (``BINDINGS``).
@@ -85,7 +95,10 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog manager") as dialog:
             dialog.border_title = "Manager"
-            yield OptionList(*(Option(label, id=key) for key, label in ACTIONS), id="actions")
+            yield OptionList(
+                *(Option(_entry(n, label), id=key) for n, (key, label) in enumerate(ACTIONS, 1)),
+                id="actions",
+            )
             yield Static("Enter or 1-6: choose · Esc or F8: close", classes="hint")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
