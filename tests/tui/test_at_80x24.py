@@ -3,9 +3,33 @@ read."""
 
 from __future__ import annotations
 
+from textual.color import Color
+
 from loyalty_pos.tui.screens.manager import ManagerScreen
 
-from .pilot import open_menu, screen_lines, settle
+from .pilot import fill, open_menu, press, screen_lines, settle
+
+
+async def test_the_selected_basket_line_is_drawn_as_a_selection_clearly_readable(make_app):
+    """QA: the basket never has the focus (the item field keeps it), and its selected line was
+    drawn in the faint colours of a table without the focus, hard to tell and to read."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for code in ("MILK", "COFFEE", "MASCARA"):
+            await fill(pilot, code)
+        await press(pilot, "up")
+        await pilot.pause()
+        strips = app.screen._compositor.render_strips()
+        line = next(strip for strip in strips if "Filter coffee" in strip.text)
+        style = next(segment.style for segment in line if "Filter coffee" in segment.text)
+        assert style is not None and style.bold
+        cursor = Color.parse(app.get_css_variables()["block-cursor-background"])
+        assert Color.from_rich_color(style.bgcolor) == cursor
+        other = next(strip for strip in strips if "Whole milk" in strip.text)
+        assert not any(
+            segment.style and segment.style.bold for segment in other if "milk" in segment.text
+        )
 
 
 async def test_a_manager_menu_entry_that_wraps_goes_on_under_its_text(make_app):
