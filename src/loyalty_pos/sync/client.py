@@ -307,9 +307,7 @@ class LedgerClient:
                     "twice).",
                     reason="not_ledger",
                 )
-            # What ``Response.read`` keeps, read here within the limit.
-            response._content = b"".join(parts)
-            return response
+            return _read_whole(response, b"".join(parts))
         finally:
             response.close()
 
@@ -397,6 +395,27 @@ class LedgerClient:
             if e.details.get("status") == 404:
                 return None
             raise
+
+
+#: Headers that framed or encoded the body as it came: the body read here is whole and decoded.
+_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def _read_whole(response: httpx.Response, body: bytes) -> httpx.Response:
+    """``response`` (streamed, now closed) with ``body``, its content read within the limit
+    and decoded, as an answer whose ``content``, ``text`` and ``json()`` read it: built
+    anew, with the public API, rather than writing the body into httpx's own answer."""
+    return httpx.Response(
+        response.status_code,
+        headers=[(k, v) for k, v in response.headers.multi_items() if k.lower() not in _FRAMING],
+        content=body,
+        request=response.request,
+        extensions={
+            key: response.extensions[key]
+            for key in ("http_version", "reason_phrase")
+            if key in response.extensions
+        },
+    )
 
 
 def _why_not_connected(error: BaseException) -> str:
