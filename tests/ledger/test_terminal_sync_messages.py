@@ -9,9 +9,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import httpx
 import psycopg
@@ -37,6 +38,25 @@ def store(fresh_ledger: LedgerServer) -> LedgerServer:
     ledger_cli(fresh_ledger, "members", "import", str(ROOT / "config/demo/members.csv"))
     ledger_cli(fresh_ledger, "program", "set", str(ROOT / "config/program.example.toml"))
     return fresh_ledger
+
+
+class Proxied(NamedTuple):
+    """A till reaching the ledger through a ``FaultProxy`` (``proxied``)."""
+
+    proxy: FaultProxy
+    till: svc.Terminal
+
+
+@pytest.fixture
+def proxied(store: LedgerServer, tmp_path: Path) -> Iterator[Proxied]:
+    """Till T1 reaching the ledger through a ``FaultProxy`` that passes everything until the
+    test scripts a fault (``proxy.script``), synced once, with one sale waiting to be sent."""
+    with FaultProxy(store.port, seed=3) as proxy:
+        proxy.faults = False
+        t = till(store, tmp_path / "t1", "T1", proxy.url)
+        sync(t)
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+        yield Proxied(proxy, t)
 
 
 class LedgerGoesAway(httpx.HTTPTransport):
@@ -315,20 +335,16 @@ def test_an_answer_that_is_not_the_ledgers_json_says_what_came_and_the_next_sync
 
 
 def test_a_ledger_busy_with_429_is_asked_again_after_its_retry_after_and_the_sale_goes_through(
-    store: LedgerServer, tmp_path: Path
+    proxied: Proxied,
 ) -> None:
     """QA: a rate limit in front of the ledger (429 Too Many Requests) failed the sync at once,
     not retried as a 503 is, and the cashier was told to call the IT person for a ledger that
     was only busy."""
-    with FaultProxy(store.port, seed=3) as proxy:
-        proxy.faults = False
-        t = till(store, tmp_path / "t1", "T1", proxy.url)
-        sync(t)
-        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
-        proxy.script, proxy.retry_after = ["429"], "1"
-        started = time.monotonic()
-        result = sync(t)
-        took = time.monotonic() - started
+    proxy, t = proxied
+    proxy.script, proxy.retry_after = ["429"], "1"
+    started = time.monotonic()
+    result = sync(t)
+    took = time.monotonic() - started
     assert (result["pushed"], result["waiting"]) == (1, 0)
     assert proxy.counts["429"] == 1
     assert took >= 0.9  # it waited as the ledger asked before it asked again
@@ -336,22 +352,18 @@ def test_a_ledger_busy_with_429_is_asked_again_after_its_retry_after_and_the_sal
 
 @pytest.mark.parametrize("status", ["429", "503"])
 def test_a_ledger_asking_to_be_called_again_in_minutes_is_not_asked_again_at_once(
-    store: LedgerServer, tmp_path: Path, status: str
+    proxied: Proxied, status: str
 ) -> None:
     """QA: a ledger answering 503 with Retry-After: 120 (a maintenance window, a proxy shedding
     load) was asked again three times within a second by every till, and the sentence did not
     say when to expect it back; a 429 sent the cashier to the IT person."""
-    with FaultProxy(store.port, seed=4) as proxy:
-        proxy.faults = False
-        t = till(store, tmp_path / "t1", "T1", proxy.url)
+    proxy, t = proxied
+    proxy.script, proxy.retry_after = [status] * 4, "120"
+    with pytest.raises(SyncError) as caught:
         sync(t)
-        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
-        proxy.script, proxy.retry_after = [status] * 4, "120"
-        with pytest.raises(SyncError) as caught:
-            sync(t)
-        assert proxy.counts[status] == 1  # asked once, not again before its time
-        proxy.script = []
-        again = sync(t)
+    assert proxy.counts[status] == 1  # asked once, not again before its time
+    proxy.script = []
+    again = sync(t)
     said = str(caught.value)
     assert f"answered {status} to POST" in said
     assert "asked to be called again in 120 s" in said
@@ -362,7 +374,7 @@ def test_a_ledger_asking_to_be_called_again_in_minutes_is_not_asked_again_at_onc
 
 
 def test_a_push_the_ledger_is_slow_to_answer_is_not_sent_again_on_top_of_itself(
-    store: LedgerServer, tmp_path: Path
+    proxied: Proxied,
 ) -> None:
     """QA: a ledger that took longer than ``ledger.timeout_s`` to answer a push (a busy
     database) got the same push again three more times while it was still at work on the
@@ -370,21 +382,17 @@ def test_a_push_the_ledger_is_slow_to_answer_is_not_sent_again_on_top_of_itself(
     the sentence said it "stopped, or the connection was cut", sending the IT person to look
     for a service that ran. The push is not sent again on top of itself; the next sync sends
     what the ledger has not taken."""
-    with FaultProxy(store.port, seed=5) as proxy:
-        proxy.faults = False
-        t = till(store, tmp_path / "t1", "T1", proxy.url)
-        sync(t)
-        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
-        proxy.script, proxy.slow_s = ["slow_response"] * 4, 3.0
-        client = LedgerClient(proxy.url, t.config.ledger.token, timeout=1.0, backoff_s=0.01)
-        try:
-            with pytest.raises(SyncError) as caught:
-                sync(t, client)
-        finally:
-            client.close()
-        assert proxy.counts["slow_response"] == 1  # one push reached the ledger
-        proxy.script = []
-        again = sync(t)
+    proxy, t = proxied
+    proxy.script, proxy.slow_s = ["slow_response"] * 4, 3.0
+    client = LedgerClient(proxy.url, t.config.ledger.token, timeout=1.0, backoff_s=0.01)
+    try:
+        with pytest.raises(SyncError) as caught:
+            sync(t, client)
+    finally:
+        client.close()
+    assert proxy.counts["slow_response"] == 1  # one push reached the ledger
+    proxy.script = []
+    again = sync(t)
     said = str(caught.value)
     assert "did not answer POST /v1/sync/push within 1 s (ledger.timeout_s)" in said, said
     assert "stopped, or the connection was cut" not in said
