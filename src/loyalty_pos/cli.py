@@ -532,8 +532,16 @@ def cmd_receipt(args: argparse.Namespace) -> Any:
 
 def cmd_sync(args: argparse.Namespace) -> Any:
     from .sync import sync
+    from .sync.client import ANOTHER_SYNC_RUNS, SYNC_WAIT_S
 
-    result = sync(_terminal(args))
+    def waiting() -> None:  # said at once: a sync from cron may wait minutes for the app's
+        if not args.json:  # its stderr is one JSON object, on failure
+            sys.stderr.write(
+                f"loyalty-pos: {ANOTHER_SYNC_RUNS} (at most {SYNC_WAIT_S / 60:.0f} minutes).\n"
+            )
+            sys.stderr.flush()
+
+    result = sync(_terminal(args), waiting=waiting)
     if result.get("blocked"):  # the answer, then exit 1: this till's sales are not reaching it
         _emit(args, result)
         raise SystemExit(1)

@@ -189,7 +189,9 @@ def run(
         from .sync import sync
 
         def synced() -> dict[str, Any]:
-            result = sync(t)
+            from .sync.client import ANOTHER_SYNC_RUNS
+
+            result = sync(t, waiting=lambda: log.info("sync: %s", ANOTHER_SYNC_RUNS))
             if clock := result.get("clock"):  # every sale is dated by it: someone must act
                 failures.append(f"sync: {clock}")
                 log.error("sync: %s", clock)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import gzip
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,11 +19,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import httpx
 import psycopg
 import pytest
-from ledger_helpers import LedgerServer, free_port
+from ledger_helpers import LedgerServer, free_port, subprocess_env
 from psycopg import sql
 from test_terminal_sync import ANNA, ROOT, ledger_cli, till
 
 from loyalty_pos import checkout as svc
+from loyalty_pos.bootstrap import open_terminal
 from loyalty_pos.sync import LedgerClient, SyncError, sync
 from loyalty_pos.sync import client as client_module
 from loyalty_pos.sync.client import pull, push
@@ -565,3 +568,75 @@ def test_the_sync_client_writes_no_private_attribute_of_httpx() -> None:
         and not (isinstance(target.value, ast.Name) and target.value.id in ("self", "cls"))
     ]
     assert written == []
+
+
+def test_two_syncs_of_one_till_at_once_take_turns_and_count_nothing_as_resent(
+    proxied: Proxied,
+) -> None:
+    """QA: the app's background sync and a `loyalty-pos sync` from cron ran at once on one
+    till. The app's pull, answered by the ledger before the other's push, came back after it:
+    the app took the event the other had just sent for one the ledger had lost (as after a
+    restore from a backup), sent it again and said so (``resent``). A sync of a till now waits
+    for the one running there to end, and the command says that it waits."""
+    proxy, t = proxied
+    sync(t)  # nothing waits: the app's sync is a pull, whose answer is held back meanwhile
+    proxy.script, proxy.slow_s = ["slow_response"], 8.0
+    config = t.home / "terminal.toml"
+    config.write_text(config.read_text().replace("[ledger]\n", "[ledger]\ntimeout_s = 30\n"))
+    app_side = open_terminal(t.home)  # the app syncs on a connection of its own
+    assert app_side.config.ledger.timeout_s == 30
+    first: dict = {}
+    thread = threading.Thread(target=lambda: first.update(sync(app_side)), daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if proxy.counts["slow_response"]:
+                break
+            time.sleep(0.02)
+        assert proxy.counts["slow_response"] == 1
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))  # sold while the app pulls
+        cron = subprocess.run(
+            [sys.executable, "-m", "loyalty_pos.cli", "--home", str(t.home), "sync"],
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        thread.join(timeout=60)
+        app_side.store.close()
+    assert cron.returncode == 0, cron.stderr
+    second = dict(line.split(": ", 1) for line in cron.stdout.splitlines() if ": " in line)
+    assert (first["pushed"], first["duplicates"], first["resent"]) == (0, 0, 0)
+    assert (second["pushed"], second["duplicates"], second["resent"]) == ("1", "0", "0")
+    assert cron.stderr.startswith(
+        "loyalty-pos: another sync of this till is running (the checkout app's, the nightly "
+        "job's or another `loyalty-pos sync`): this one waits for it to end"
+    ), cron.stderr
+    assert t.store.outbox_count() == 0
+
+
+def test_a_sync_waiting_too_long_for_another_of_its_till_gives_up_having_sent_nothing(
+    store: LedgerServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another sync of the till that does not end (stuck on its own deadline): this one says
+    once that it waits, gives up after ``SYNC_WAIT_S`` saying why, and has sent nothing."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    monkeypatch.setattr(client_module, "SYNC_WAIT_S", 0.5)
+    said: list[str] = []
+    other = open_terminal(t.home)
+    try:
+        with client_module.one_sync_at_a_time(other), pytest.raises(SyncError) as caught:
+            sync(t, waiting=lambda: said.append("waits"))
+    finally:
+        other.store.close()
+    assert said == ["waits"]
+    assert caught.value.details["reason"] == "busy"
+    assert str(caught.value).startswith("Another sync of this till has been running for over 0 s")
+    cashier = sync_failure(caught.value.code, caught.value.details)
+    assert cashier.endswith("Sales go on offline and are sent later.")
+    assert "IT person" not in cashier
+    assert t.store.outbox_count() == 1
+    assert sync(t)["pushed"] == 1  # it ended: the next one goes

@@ -478,6 +478,7 @@ def test_every_sync_failure_reads_in_plain_words():
     cases = [
         ("sync", {"reason": "unreachable"}),
         ("sync", {"reason": "tls"}),
+        ("sync", {"reason": "busy"}),
         ("sync", {"status": 503}),
         ("sync", {"status": 404}),
         ("sync", {"status": 413, "pushed": 500, "waiting": 20}),

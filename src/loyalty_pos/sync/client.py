@@ -14,12 +14,14 @@ the same sync.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
@@ -37,7 +39,7 @@ from tenacity.stop import stop_base
 
 from ..checkout import Terminal, is_online
 from ..domain.accounting import apply_event, punch_after
-from ..domain.errors import AuthError, LoyaltyPosError, Refused
+from ..domain.errors import AuthError, LoyaltyPosError, Refused, StorageError
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program, program_to_json
 from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us, owed_text
@@ -903,24 +905,88 @@ def clock_problem(off: timedelta) -> str | None:
     )
 
 
-def sync(
-    t: Terminal, client: LedgerClient | None = None, at: datetime | None = None
-) -> dict[str, Any]:
-    """Push everything waiting, pull everything new; on success the terminal is online."""
-    own = client is None
-    client = client or client_for(t)
-    now = t.now(at)
+#: The longest a sync waits for another sync of the same till to end (``one_sync_at_a_time``):
+#: a long backlog takes minutes; one running longer is stuck on a ledger that does not answer,
+#: and its own deadline ends it.
+SYNC_WAIT_S = 300.0
+#: What a sync waiting for another one of the same till says (``sync``'s ``waiting``).
+ANOTHER_SYNC_RUNS = (
+    "another sync of this till is running (the checkout app's, the nightly job's or another "
+    "`loyalty-pos sync`): this one waits for it to end"
+)
+
+
+@contextmanager
+def one_sync_at_a_time(t: Terminal, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold this till's sync lock (a lock on ``<cache>.sync-lock``, beside the till's SQLite
+    cache, which the system lets go of when a process ends however it ends) for the block.
+    Another sync of the till holding it, call ``waiting`` once and wait for it, at most
+    ``SYNC_WAIT_S``, then fail saying so, having done nothing.
+
+    Two syncs of one till at once each took what the other had just sent, answered after its
+    own pull's page was read, for events the ledger had lost: they were sent again and counted
+    ``resent``, as after a ledger restored from a backup."""
+    path = f"{t.store.path}.sync-lock"
     try:
-        counts = push(t, client, now)
-        pulled, cursor, lost = pull(t, client)
-        if lost:  # the ledger was restored from a backup: what it lost goes again, now
-            again = push(t, client, now)
-            counts = {key: counts[key] + again[key] for key in counts}
-            counts["resent"] += lost
-        ledger_now = client.ledger_now()
+        lock = open(path, "a")  # noqa: SIM115 - held for the block, closed in its finally
+    except OSError as e:
+        raise StorageError(
+            f"This till's sync lock {path} cannot be opened ({e.strerror or e}): nothing was "
+            "sent. Check the disk and the permissions of the till's folder."
+        ) from e
+    try:
+        give_up = None
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if give_up is None:
+                    give_up = time.monotonic() + SYNC_WAIT_S
+                    if waiting is not None:
+                        waiting()
+                elif time.monotonic() >= give_up:
+                    raise SyncError(
+                        f"Another sync of this till has been running for over "
+                        f"{SYNC_WAIT_S:.0f} s (the checkout app's, the nightly job's or another "
+                        "`loyalty-pos sync`); this one did not start, and nothing was sent. "
+                        "Sales go on offline and are sent later.",
+                        reason="busy",
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        lock.close()  # lets go of the lock
+
+
+def sync(
+    t: Terminal,
+    client: LedgerClient | None = None,
+    at: datetime | None = None,
+    waiting: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Push everything waiting, pull everything new; on success the terminal is online. One
+    sync of a till runs at a time: ``waiting`` is called when this one waits for another
+    (``one_sync_at_a_time``)."""
+    own = client is None
+    client = client or client_for(t)  # a till without a ledger is refused before the lock
+    try:
+        with one_sync_at_a_time(t, waiting):
+            return _sync(t, client, at)
     finally:
         if own:
             client.close()
+
+
+def _sync(t: Terminal, client: LedgerClient, at: datetime | None) -> dict[str, Any]:
+    now = t.now(at)
+    counts = push(t, client, now)
+    pulled, cursor, lost = pull(t, client)
+    if lost:  # the ledger was restored from a backup: what it lost goes again, now
+        again = push(t, client, now)
+        counts = {key: counts[key] + again[key] for key in counts}
+        counts["resent"] += lost
+    ledger_now = client.ledger_now()
     held = t.store.rejected()
     # Events the ledger cannot place in this terminal's chain (reason "chain") or refused to
     # place after an event it rejected for good ("gap") do not reach it however often they are

@@ -8,6 +8,7 @@ holds up a scan; the result comes back to the checkout screen as ``ServiceDone``
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from loyalty_pos.checkout import Terminal
 from loyalty_pos.domain.errors import LoyaltyPosError
 
 from .messages import ServiceDone, ServiceRefused
-from .words import sync_failure
+from .words import SYNC_WAITS, sync_failure
 
 SyncHook = Callable[[Terminal], Mapping[str, Any]]
 
@@ -84,8 +85,10 @@ class LedgerSync:
             if self.sync_hook is None:
                 from loyalty_pos.sync import sync
 
-                self.sync_hook = sync
-            result = dict(self.sync_hook(self._sync_terminal))
+                waits = functools.partial(self._sync_waits, what)
+                result = dict(sync(self._sync_terminal, waiting=waits))
+            else:
+                result = dict(self.sync_hook(self._sync_terminal))
             self._log_sync(
                 what, " ".join(str(result[k]) for k in ("problem", "clock") if result.get(k))
             )
@@ -105,6 +108,17 @@ class LedgerSync:
                 app.call_from_thread(self.sync_quietly)
             except RuntimeError:
                 pass  # the app has ended meanwhile
+
+    def _sync_waits(self, what: str) -> None:
+        """Another sync of this till runs (the nightly job's, ``loyalty-pos sync``): F12's says
+        that it waits for it; a background one waits quietly."""
+        if what != "sync":
+            return
+        app: Any = self
+        try:
+            app.call_from_thread(app.notify, SYNC_WAITS, title="Sync")
+        except RuntimeError:
+            pass  # the app has ended meanwhile
 
     def _log_sync(self, what: str, said: str) -> None:
         """The sync's own words (an address, a status, an exception's name) go to the error

@@ -43,11 +43,23 @@ _KEPT = "Sales go on offline and are kept here until it is sorted out"
 _TELL = "tell the IT person (the details are in this till's error log)."
 
 
+#: What the cashier reads when F12's sync waits for another sync of this till to end.
+SYNC_WAITS = (
+    "Another sync of this till is running (the nightly job's, or one started at the back "
+    "office): this one waits for it to end."
+)
+
+
 def sync_failure(code: str, details: dict[str, object]) -> str:
     """What a cashier reads when a sync failed: ``code`` and ``details`` of the error raised
     (``LoyaltyPosError.code``, ``.details``), ``internal`` for a fault of the till itself."""
     status = details.get("status")
-    if code == "sync" and details.get("reason") == "unreachable":
+    if code == "sync" and details.get("reason") == "busy":
+        said = (
+            "This till's other sync (the nightly job's, or one started at the back office) "
+            "has run for minutes and not ended. Sales go on offline and are sent later."
+        )
+    elif code == "sync" and details.get("reason") == "unreachable":
         said = "The ledger cannot be reached. Sales go on offline and are sent later."
     elif code == "sync" and status == 429:
         said = "The ledger is busy just now. Sales go on offline and are sent later."
