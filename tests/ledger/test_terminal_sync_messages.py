@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from ledger_helpers import LedgerServer, free_port, subprocess_env
 from psycopg import sql
-from test_terminal_sync import ANNA, ROOT, ledger_cli, till
+from test_terminal_sync import ANNA, ROOT, ledger_cli, ledger_member, till
 
 from loyalty_pos import checkout as svc
 from loyalty_pos.bootstrap import open_terminal
@@ -63,15 +63,16 @@ def proxied(store: LedgerServer, tmp_path: Path) -> Iterator[Proxied]:
 
 
 class LedgerGoesAway(httpx.HTTPTransport):
-    """The real transport, until ``pushes`` pushes have gone: then the ledger cannot be
-    reached any more (it was stopped part-way through a long backlog)."""
+    """The real transport, until ``calls`` requests to ``path`` (pushes) have gone: then the
+    ledger cannot be reached any more (it was stopped part-way through a long backlog)."""
 
-    def __init__(self, pushes: int) -> None:
+    def __init__(self, calls: int, path: str = "/v1/sync/push") -> None:
         super().__init__()
-        self.left = pushes
+        self.left = calls
+        self.path = path
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v1/sync/push":
+        if request.url.path == self.path:
             if self.left == 0:
                 raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
             self.left -= 1
@@ -640,3 +641,45 @@ def test_a_sync_waiting_too_long_for_another_of_its_till_gives_up_having_sent_no
     assert "IT person" not in cashier
     assert t.store.outbox_count() == 1
     assert sync(t)["pushed"] == 1  # it ended: the next one goes
+
+
+async def test_a_sync_whose_pull_failed_after_its_push_says_the_events_reached_the_ledger(
+    store: LedgerServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """QA: the ledger took a sync's push and then could not be reached for its pull: the
+    sentence was the pull's alone ("cannot be reached"), at the command line and at F12, and
+    the IT person and the cashier took the sales for not sent. It now says they were sent and
+    acknowledged, and that only the pull failed."""
+    from loyalty_pos.cli import main as cli_main
+    from loyalty_pos.tui.app import CheckoutApp
+    from tests.tui.pilot import notes, press, settle, until
+
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    for _ in range(2):
+        svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    monkeypatch.setattr(
+        client_module, "deadline_transport", lambda: LedgerGoesAway(0, "/v1/sync/pull")
+    )
+    assert cli_main(["--home", str(t.home), "sync"]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith(
+        "loyalty-pos: The push went through: 2 events sent, all 2 acknowledged by the ledger. "
+        "Only the pull of member changes failed; the next sync asks again. The ledger at "
+    ), said
+    assert "cannot be reached" in said
+    assert t.store.outbox_count() == 0
+    assert ledger_member(store, "M0001")["balance"] == svc.balance(t, ANNA)["balance"]
+
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    app = CheckoutApp(t)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f12")
+        await until(pilot, lambda: len(notes(app)) >= 2 and not app._syncing, timeout=20)
+        assert notes(app)[-1] == (
+            "This till's 1 new record reached the ledger. Only the member updates could not be "
+            "fetched: the ledger cannot be reached. The next sync fetches them. Sales go on "
+            "offline meanwhile."
+        )
+    assert t.store.outbox_count() == 0

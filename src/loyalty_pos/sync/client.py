@@ -585,6 +585,27 @@ def _after_some(error: SyncError, counts: Mapping[str, int], waiting: int) -> Sy
     )
 
 
+def _pull_failed(error: SyncError, counts: Mapping[str, int]) -> SyncError:
+    """``error`` of a pull after a push that went through, saying first that it did: the sales
+    it sent are on the ledger, and only the members' changes did not come (the pull's sentence
+    alone read as if nothing had been sent). ``stage`` ``pull`` and ``acknowledged`` in its
+    details give the cashier's words (``tui.words.sync_failure``)."""
+    sent = counts["pushed"] + counts["duplicates"] + counts["rejected"]
+    if not sent:
+        return error
+    taken = counts["pushed"] + counts["duplicates"]
+    if taken == sent:
+        acked = "acknowledged by the ledger" if sent == 1 else f"all {taken:,} acknowledged"
+    else:
+        acked = f"{taken:,} acknowledged, {sent - taken:,} held back"
+    return SyncError(
+        f"The push went through: {sent:,} event{'s' if sent != 1 else ''} sent, {acked}"
+        f"{' by the ledger' if sent != 1 else ''}. Only the pull of member changes failed; the "
+        f"next sync asks again. {error.message}",
+        **{**error.details, "stage": "pull", "sent": sent, "acknowledged": taken},
+    )
+
+
 def push(t: Terminal, client: LedgerClient, now: datetime) -> dict[str, int]:
     counts = {"pushed": 0, "duplicates": 0, "rejected": 0, "resent": 0}
     # Every event at or below ``after`` is settled for this push (acknowledged for good), so the
@@ -981,7 +1002,10 @@ def sync(
 def _sync(t: Terminal, client: LedgerClient, at: datetime | None) -> dict[str, Any]:
     now = t.now(at)
     counts = push(t, client, now)
-    pulled, cursor, lost = pull(t, client)
+    try:
+        pulled, cursor, lost = pull(t, client)
+    except SyncError as e:
+        raise _pull_failed(e, counts) from e
     if lost:  # the ledger was restored from a backup: what it lost goes again, now
         again = push(t, client, now)
         counts = {key: counts[key] + again[key] for key in counts}

@@ -54,6 +54,9 @@ def sync_failure(code: str, details: dict[str, object]) -> str:
     """What a cashier reads when a sync failed: ``code`` and ``details`` of the error raised
     (``LoyaltyPosError.code``, ``.details``), ``internal`` for a fault of the till itself."""
     status = details.get("status")
+    taken = details.get("acknowledged")
+    if code == "sync" and details.get("stage") == "pull" and isinstance(taken, int):
+        return _pull_failure(taken, details)
     if code == "sync" and details.get("reason") == "busy":
         said = (
             "This till's other sync (the nightly job's, or one started at the back office) "
@@ -78,6 +81,23 @@ def sync_failure(code: str, details: dict[str, object]) -> str:
     if details.get("pushed") is not None:  # part of the backlog got there first
         said = "The sync stopped part-way. " + said
     return said
+
+
+def _pull_failure(taken: int, details: dict[str, object]) -> str:
+    """A sync whose push the ledger took, and whose pull of the members' changes failed."""
+    status = details.get("status")
+    sent = f"This till's {taken} new record{'s' if taken != 1 else ''} reached the ledger."
+    if details.get("reason") == "unreachable":
+        why = "the ledger cannot be reached. The next sync fetches them."
+    elif status == 429:
+        why = "the ledger is busy just now. The next sync fetches them."
+    elif isinstance(status, int) and status >= 500:
+        why = "the ledger has a problem of its own just now. The next sync fetches them."
+    else:
+        why = f"the ledger did not answer as it should. Please {_TELL}"
+    return (
+        f"{sent} Only the member updates could not be fetched: {why} Sales go on offline meanwhile."
+    )
 
 
 def sync_problems(result: dict[str, object]) -> list[str]:
