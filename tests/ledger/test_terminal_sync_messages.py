@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -683,3 +684,38 @@ async def test_a_sync_whose_pull_failed_after_its_push_says_the_events_reached_t
             "offline meanwhile."
         )
     assert t.store.outbox_count() == 0
+
+
+async def test_the_apps_background_sync_waits_out_the_ledgers_retry_after(
+    proxied: Proxied,
+) -> None:
+    """QA: the ledger, behind a proxy shedding load, answered 429 with Retry-After: 60; the
+    app's background sync asked again at its next interval and after every sale, from every
+    till, long before the minute was over. It now waits until then (the till's clock), and
+    asks again once the time the ledger asked for has passed."""
+    from loyalty_pos.tui.app import CheckoutApp
+    from tests.tui.pilot import settle, until
+
+    proxy, t = proxied
+    real = t.clock
+    later = [timedelta(0)]
+    t.clock = lambda: real() + later[0]  # type: ignore[method-assign]
+    app = CheckoutApp(t)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        proxy.script, proxy.retry_after = ["429"] * 4, "60"
+        app.sync_quietly()
+        await until(pilot, lambda: not app._syncing, timeout=20)
+        assert proxy.counts["429"] == 1
+        asked = sum(proxy.counts.values())
+        proxy.script = []  # the ledger would answer now; it asked not to be called yet
+        later[0] = timedelta(seconds=59)
+        app.sync_quietly()  # the interval's
+        app.sync_soon()  # after a sale
+        await until(pilot, lambda: not app._syncing, timeout=20)
+        assert sum(proxy.counts.values()) == asked
+        assert t.store.outbox_count() == 1
+        later[0] = timedelta(seconds=61)
+        app.sync_quietly()
+        await until(pilot, lambda: t.store.outbox_count() == 0, timeout=20)
+    assert sum(proxy.counts.values()) > asked

@@ -83,8 +83,9 @@ class SyncError(LoyaltyPosError):
 
 
 #: The longest a sync waits when the ledger (or a proxy before it) asks to be called again
-#: later (``Retry-After`` on a 429 or 5xx); asked to wait longer, the sync stops there, and the
-#: app's next one (``ledger.sync_interval_s``) or the next night's asks again.
+#: later (``Retry-After`` on a 429 or 5xx); asked to wait longer, the sync stops there (its
+#: error's ``retry_after_s`` says how long), and the app's next background sync once that time
+#: has passed (``tui.ledger_sync``), or the next night's, asks again.
 RETRY_AFTER_MAX_S = 10.0
 
 
@@ -233,15 +234,18 @@ class LedgerClient:
                 )
             said = said or e.response.reason_phrase
             later = ""
+            waits: dict[str, float] = {}
             if status >= 500 or status == 429:
                 said = said if said.endswith((".", ")")) or not said else said + "."
                 after = _retry_after(e)
                 if after is not None:
                     later = f" It asked to be called again in {after:.0f} s."
+                    waits["retry_after_s"] = after  # the app's next sync waits for it
                 later += " Sales go on offline and are sent later."
             raise SyncError(
                 f"The ledger answered {status} to {method} {asked}{hint}: {said}{later}",
                 status=status,
+                **waits,
             ) from e
         except httpx.ConnectError as e:
             if "SSL" in str(e) or "TLS" in str(e):  # https:// to a ledger that speaks http

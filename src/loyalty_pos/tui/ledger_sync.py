@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from textual.message import Message
@@ -22,6 +23,9 @@ from .messages import ServiceDone, ServiceRefused
 from .words import SYNC_WAITS, sync_failure
 
 SyncHook = Callable[[Terminal], Mapping[str, Any]]
+#: The longest the background sync waits for a ledger's ``Retry-After`` (a proxy asking for
+#: a day would keep the till offline, past its grace, for it).
+HOLD_MAX_S = 15 * 60
 
 
 class LedgerSync:
@@ -34,6 +38,8 @@ class LedgerSync:
     _sync_again: bool = False  # an event was recorded while a sync ran: one more when it ends
     _sync_terminal: Terminal | None = None
     _sync_logged = ""  # the last failure logged (``_log_sync``)
+    #: from when until when (the terminal's clock) the ledger asked not to be called again
+    _sync_hold: tuple[datetime, datetime] | None = None
 
     def action_sync(self) -> None:
         app: Any = self
@@ -46,8 +52,21 @@ class LedgerSync:
             self._sync("sync")
 
     def sync_quietly(self) -> None:
-        if not self._syncing:
+        if not self._syncing and not self._sync_held():
             self._sync("sync-background")
+
+    def _sync_held(self) -> bool:
+        """Whether the ledger's ``Retry-After`` (a 429 or 5xx, longer than a sync waits for)
+        has not passed yet: the background sync does not call it before then. F12 does: the
+        person pressing it may know the ledger is back, and it is one request. A clock set back
+        before the answer ends the hold."""
+        if self._sync_hold is None:
+            return False
+        since, until = self._sync_hold
+        if since <= self.terminal.clock() < until:
+            return True
+        self._sync_hold = None
+        return False
 
     def sync_soon(self) -> None:
         """After an event is recorded: send it now, not at the next interval (a new member can
@@ -57,7 +76,7 @@ class LedgerSync:
             return
         if self._syncing:
             self._sync_again = True
-        else:
+        elif not self._sync_held():  # the interval's sync after the hold sends it
             self._sync("sync-background")
 
     def _sync(self, what: str) -> None:
@@ -92,8 +111,10 @@ class LedgerSync:
             self._log_sync(
                 what, " ".join(str(result[k]) for k in ("problem", "clock") if result.get(k))
             )
+            self._sync_hold = None
             message: Message = ServiceDone(what, result)
         except LoyaltyPosError as e:
+            self._hold_for(e.details.get("retry_after_s"))
             self._log_sync(what, e.message)
             message = ServiceRefused(what, sync_failure(e.code, e.details), e.code)
         except Exception as e:  # noqa: BLE001 - a thread's edge: logged, said, never a traceback
@@ -108,6 +129,13 @@ class LedgerSync:
                 app.call_from_thread(self.sync_quietly)
             except RuntimeError:
                 pass  # the app has ended meanwhile
+
+    def _hold_for(self, after: object) -> None:
+        """Hold the background sync ``after`` seconds (at most ``HOLD_MAX_S``), the ledger's
+        ``Retry-After``, when it sent one."""
+        if isinstance(after, (int, float)) and after > 0:
+            now = self.terminal.clock()
+            self._sync_hold = (now, now + timedelta(seconds=min(after, HOLD_MAX_S)))
 
     def _sync_waits(self, what: str) -> None:
         """Another sync of this till runs (the nightly job's, ``loyalty-pos sync``): F12's says
