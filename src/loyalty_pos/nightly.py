@@ -90,6 +90,7 @@ def backup(
         finally:
             os.close(fd)
         os.replace(partial, target)
+        sync_folder(folder)  # the new name on disk too: a power cut kept only the .partial
     except (sqlite3.Error, OSError) as e:
         for made in (partial, partial.with_name(partial.name + "-journal")):
             try:

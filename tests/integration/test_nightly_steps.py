@@ -239,3 +239,35 @@ def test_the_nightly_report_is_on_the_disk_before_it_takes_its_name_and_the_name
         assert ("fsync", str(folder)) in calls[renamed + 1 :], f"{name}'s new name not flushed"
     assert json.loads((folder / "2026-01-01.json").read_text())
     assert sorted(p.name for p in folder.iterdir()) == ["2026-01-01.json", "2026-01-01.txt"]
+
+
+def test_the_nightly_backup_keeps_its_name_through_a_power_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backup was flushed to the disk before its rename, but the backups folder was not
+    flushed after it: a power cut could lose the new name, leaving only the ``.partial`` the
+    next run deletes. The real ``fsync`` and ``replace`` run; what they were called on is
+    noted, in order."""
+    home = tmp_path / "till"
+    t = make_demo_home(home)
+    svc.checkout(t, "LC00100037", svc.resolve_items(t, [("MILK", 2)]))
+    t.store.close()
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        calls.append(("replace", f"{src} -> {dst}"))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert nightly.main(["--home", str(home), "--json", "--date", "2026-01-01"]) == 0
+    backup = Path(json.loads(capsys.readouterr().out)["backup"])
+    [renamed] = [i for i, (what, on) in enumerate(calls) if on.endswith(f" -> {backup}")]
+    aside = calls[renamed][1].split(" -> ")[0]
+    assert ("fsync", aside) in calls[:renamed], "the backup renamed before it was on the disk"
+    assert ("fsync", str(backup.parent)) in calls[renamed + 1 :], "its new name not flushed"
