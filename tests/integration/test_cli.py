@@ -1714,6 +1714,29 @@ def test_an_at_inside_the_years_that_the_store_s_time_puts_outside_them_is_refus
     assert journal_lines(home) == []
 
 
+def test_devices_without_pcscd_says_to_start_it_and_that_the_app_finds_the_reader(
+    home: Path, tmp_path: Path
+) -> None:
+    """`loyalty-pos devices` with pcscd not running said "the card reader will come back by
+    itself", the app's words, to someone who ran a listing that ends at once: it says how to
+    start the service, and who finds the reader then. No pcscd answers here (the PC/SC client
+    is pointed at a socket no service listens on)."""
+    env = {**os.environ, "PCSCLITE_CSOCK_NAME": str(tmp_path / "no-pcscd" / "pcscd.comm")}
+    out = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.cli", "--home", str(home), "devices", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert json.loads(out.stdout)["pcsc"] == {
+        "state": "absent",
+        "reason": "The PC/SC service (pcscd) is not running: start it (sudo systemctl start "
+        "pcscd.socket; see hardware/README.md, 'PC/SC card readers'); a running checkout app "
+        "then finds the reader by itself, and `loyalty-pos devices` lists it.",
+    }
+
+
 def test_card_read_without_pcscd_says_to_start_it_and_read_again(
     home: Path, tmp_path: Path
 ) -> None:

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loyalty_pos.devices.pcsc import ReaderConfig, ReaderInfo, list_readers, read_card
+from loyalty_pos.devices.pcsc import (
+    DEVICES_PCSCD_DOWN,
+    DEVICES_PCSCD_STUCK,
+    PCSCD_DOWN,
+    PCSCD_STUCK,
+    ReaderConfig,
+    ReaderInfo,
+    list_readers,
+    read_card,
+)
 from loyalty_pos.devices.serial_scanner import (
     ScannerConfig,
     list_serial_ports,
@@ -35,6 +44,8 @@ def list_devices(
     pcscd or a missing pyscard is reported in ``pcsc`` (and the configured reader), not raised.
     """
     state, reason, readers = list_readers(reader_config)
+    listing = {PCSCD_DOWN: DEVICES_PCSCD_DOWN, PCSCD_STUCK: DEVICES_PCSCD_STUCK}
+    reason = listing.get(reason or "", reason)  # the app's words say its reader comes back
     configured: list[dict[str, object]] = []
     if reader_configured:
         configured.append(

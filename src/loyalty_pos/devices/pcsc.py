@@ -101,6 +101,16 @@ CARD_READ_PCSCD_STUCK = (
     "The PC/SC service (pcscd) does not answer: restart it (sudo systemctl restart pcscd), then "
     "run `loyalty-pos card read` again."
 )
+#: ``devices``' words for the same: a listing ends at once; the app is what finds the reader.
+DEVICES_PCSCD_DOWN = (
+    "The PC/SC service (pcscd) is not running: start it (sudo systemctl start pcscd.socket; see "
+    "hardware/README.md, 'PC/SC card readers'); a running checkout app then finds the reader by "
+    "itself, and `loyalty-pos devices` lists it."
+)
+DEVICES_PCSCD_STUCK = (
+    "The PC/SC service (pcscd) does not answer: restart it (sudo systemctl restart pcscd); a "
+    "running checkout app then finds the reader by itself, and `loyalty-pos devices` lists it."
+)
 #: How long ``list_readers`` waits for pcscd to answer.
 PCSCD_ANSWER_S = 5.0
 #: How much longer than its own timeout the reader loop's wait on pcscd may last before the
