@@ -300,7 +300,7 @@ def run_app(
         print(f"loyalty-pos: {e}")
         return 2
     code = app.return_code or 0
-    if app._syncing or app.printer_busy():
+    if app.sync_running() or app.printer_busy():
         # A sync still waiting on a ledger that does not answer would hold the process up to
         # its timeouts and retries, a blank screen for 12-20 s after Ctrl+Q (QA). Nothing is
         # lost by not waiting: its cache transaction is rolled back by SQLite, and a push the

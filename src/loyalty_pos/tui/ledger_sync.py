@@ -41,6 +41,10 @@ class LedgerSync:
     #: from when until when (the terminal's clock) the ledger asked not to be called again
     _sync_hold: tuple[datetime, datetime] | None = None
 
+    def sync_running(self) -> bool:
+        """Whether a sync of this app's is under way (its thread has not ended)."""
+        return self._syncing
+
     def action_sync(self) -> None:
         app: Any = self
         if not self.terminal.config.ledger.configured:
