@@ -14,7 +14,6 @@ the same sync.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import socket
@@ -27,6 +26,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 import httpx
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -952,36 +953,30 @@ def one_sync_at_a_time(t: Terminal, waiting: Callable[[], None] | None = None) -
     own pull's page was read, for events the ledger had lost: they were sent again and counted
     ``resent``, as after a ledger restored from a backup."""
     path = f"{t.store.path}.sync-lock"
+    lock = FileLock(path)
     try:
-        lock = open(path, "a")  # noqa: SIM115 - held for the block, closed in its finally
+        try:
+            lock.acquire(timeout=0)
+        except FileLockTimeout:
+            if waiting is not None:
+                waiting()
+            lock.acquire(timeout=SYNC_WAIT_S, poll_interval=0.1)
+    except FileLockTimeout:
+        raise SyncError(
+            f"Another sync of this till has been running for over {SYNC_WAIT_S:.0f} s (the "
+            "checkout app's, the nightly job's or another `loyalty-pos sync`); this one did not "
+            "start, and nothing was sent. Sales go on offline and are sent later.",
+            reason="busy",
+        ) from None
     except OSError as e:
         raise StorageError(
             f"This till's sync lock {path} cannot be opened ({e.strerror or e}): nothing was "
             "sent. Check the disk and the permissions of the till's folder."
         ) from e
     try:
-        give_up = None
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if give_up is None:
-                    give_up = time.monotonic() + SYNC_WAIT_S
-                    if waiting is not None:
-                        waiting()
-                elif time.monotonic() >= give_up:
-                    raise SyncError(
-                        f"Another sync of this till has been running for over "
-                        f"{SYNC_WAIT_S:.0f} s (the checkout app's, the nightly job's or another "
-                        "`loyalty-pos sync`); this one did not start, and nothing was sent. "
-                        "Sales go on offline and are sent later.",
-                        reason="busy",
-                    ) from None
-                time.sleep(0.1)
         yield
     finally:
-        lock.close()  # lets go of the lock
+        lock.release()
 
 
 def sync(
