@@ -8,7 +8,6 @@ import io
 from pathlib import Path
 
 from .checkout import OPEN_LINE, Terminal, product_barcode, unreadable_card
-from .domain.cards import normal_card
 from .domain.errors import ConfigError, Refused
 from .domain.events import (
     MAX_ID,
@@ -90,7 +89,8 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
         )
     rows = _rows(path, MEMBER_COLUMNS)
     for _, row in rows:
-        row["card"] = normal_card(row["card"])
+        # As enrolment keeps it: ``lc00200011`` is the card scanned as LC00200011.
+        row["card"] = t.card_form(row["card"])
     today = t.now().date()
     problems: list[str] = []
     seen_cards: dict[str, str] = {}

@@ -544,6 +544,27 @@ def test_a_uid_typed_in_lower_case_is_the_card_the_reader_reads(home: Path, tmp_
     assert out.returncode == 0 and json.loads(out.stdout)["member_id"] == "MLOW2", out.stderr
 
 
+def test_a_printed_card_number_in_lower_case_in_a_members_file_is_the_card_scanned(
+    home: Path, tmp_path: Path
+) -> None:
+    """QA: a members file with `lc00200011` (the store's LC card typed in lower case) imported,
+    and the member was found only as typed: the card scanned, `LC00200011`, was "not known
+    here". Enrolment takes such a number in capitals (the only form the card pattern reads as a
+    card); the import now does the same, so the card scanned and the card typed are one."""
+    members = tmp_path / "members.csv"
+    members.write_text("member_id,card,name,birthday,email\nMLC11,lc00200011,Lower LC,,\n")
+    out = run(home, "members", "import", str(members))
+    assert out.returncode == 0, out.stderr
+    for typed in ("LC00200011", "lc00200011"):
+        out = run(home, "balance", typed, "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["member_id"] == "MLC11"
+    sale = run(home, "checkout", "--card", "LC00200011", "--item", "MILK", "--json")
+    assert sale.returncode == 0, sale.stderr
+    assert json.loads(sale.stdout)["member_id"] == "MLC11"
+    assert json.loads(journal_lines(home)[-1])["card"] == "LC00200011"
+
+
 def test_a_product_gtin_typed_as_a_new_card_is_refused_as_the_app_refuses_it(
     home: Path, tmp_path: Path
 ) -> None:
