@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import NoReturn
+from typing import Any, NoReturn
 
 #: The problems of a refused file said one to a line: a file wrong on each of its 100,000
 #: lines would otherwise scroll them all past; the first ones say what is wrong.
@@ -41,11 +41,27 @@ def asks_for_json(argv: Sequence[str]) -> bool:
     return any(len(word) > 2 and "--json".startswith(word) for word in options)
 
 
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subcommands whose own ``--help`` says what they do: the ``help`` of the command list
+    is its description, unless it has one of its own (argparse shows it in the list only)."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if kwargs.get("help") and kwargs.get("description") is None:
+            kwargs["description"] = kwargs["help"][:1].upper() + kwargs["help"][1:] + "."
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        return parser
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that says what is wrong with a command line in one line on stderr (exit 2),
     not its usage block, and tells how to give a value that starts with '-' (``--line=-5:x``,
     which argparse otherwise takes for an option). With ``--json`` on the line that one line
-    is a JSON object (``error`` "usage", ``message``), as every other error is then."""
+    is a JSON object (``error`` "usage", ``message``), as every other error is then. Each
+    subcommand's ``--help`` begins with what it does (``_Commands``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

@@ -6,12 +6,15 @@ errors reach a person as a sentence and never as a traceback.
 
 from __future__ import annotations
 
+import argparse
 import json
 import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from ledger_helpers import free_port, subprocess_env
 
-from loyalty_pos.ledger.cli import main
+from loyalty_pos.ledger.cli import _parser, main
 from loyalty_pos.ledger.db import make_engine
 from loyalty_pos.ledger.schema import metadata
 from loyalty_pos.ledger.store import LedgerStore
@@ -398,3 +401,25 @@ def test_serve_refuses_a_tls_certificate_it_cannot_use_in_a_sentence(
     code, _, err = run(capsys, *argv, *[paths.get(a, a) for a in args])
     assert code == 2
     assert err.startswith("loyalty-ledger: ") and said in err and "Traceback" not in err
+
+
+def test_every_command_s_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: `loyalty-ledger serve --help` (and every other command's) showed its usage and
+    options only; what the command does was in the list of `loyalty-ledger --help` alone."""
+
+    def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[Any]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                said = {a.dest: a.help or "" for a in action._choices_actions}
+                for name, child in action.choices.items():
+                    yield (*path, name), said.get(name, "")
+                    yield from commands(child, (*path, name))
+
+    found = list(commands(_parser()))
+    assert len(found) > 8 and all(said for _, said in found)
+    for path, said in found:
+        with pytest.raises(SystemExit) as exited:
+            main([*path, "--help"])
+        assert exited.value.code == 0
+        out = capsys.readouterr().out
+        assert said.lower() in " ".join(out.split()).lower(), (path, out)
