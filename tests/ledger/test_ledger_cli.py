@@ -423,3 +423,32 @@ def test_every_command_s_help_says_what_it_does(capsys: pytest.CaptureFixture[st
         assert exited.value.code == 0
         out = capsys.readouterr().out
         assert said.lower() in " ".join(out.split()).lower(), (path, out)
+
+
+def test_a_members_file_as_a_spreadsheet_saves_it_is_read_or_told_how_to_save_it(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA: the till's import says what to do with a spreadsheet's file; the ledger's did not. A
+    file separated by ';' was told its columns were all missing and one unknown column
+    `member_id;card;...`; a header written `member_id, card, name` was refused the same way;
+    a file in the machine's code page was "not UTF-8 text", with no word of how to save it."""
+    semi = tmp_path / "semi.csv"
+    semi.write_text("member_id;card;name;birthday;email\nM1;C1;Ann;;\n")
+    code, _, err = run(capsys, "members", "import", str(semi), "--db", db_url)
+    assert code == 2
+    assert "separated by commas (this file separates them with ';')" in err, err
+    assert "unknown" not in err
+    cp1252 = tmp_path / "cp1252.csv"
+    cp1252.write_bytes("member_id,card,name,birthday,email\nM1,C1,Chloé,,\n".encode("cp1252"))
+    code, _, err = run(capsys, "members", "import", str(cp1252), "--db", db_url)
+    assert code == 2 and "line 2" in err and "save the file as CSV UTF-8" in err, err
+    spaces = tmp_path / "spaces.csv"
+    spaces.write_text("member_id, card, name, birthday, email\nM1,C1,Ann,,\n")
+    code, out, err = run(capsys, "members", "import", str(spaces), "--db", db_url, "--json")
+    assert (code, err) == (0, "") and json.loads(out) == {"imported": 1}
+    store = LedgerStore.open(db_url)
+    try:
+        assert store.card_snapshot("C1")["name"] == "Ann"
+        assert store.audit()["events"] == 1  # the refused files recorded nothing
+    finally:
+        store.close()

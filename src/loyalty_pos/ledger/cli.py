@@ -101,15 +101,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, save_as: str = "UTF-8") -> str:
     # utf-8-sig: a byte order mark at the start (Excel's "CSV UTF-8" writes one) is dropped, not
     # read as part of the first column's name; a file without one reads as plain UTF-8.
     try:
-        return path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as e:
         raise Refused(f"cannot read {path}: {e.strerror or e}") from e
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise Refused(f"{path} is not UTF-8 text") from e
+        # A spreadsheet's plain "CSV" is in the machine's code page ("Chloé" as Chlo\xe9): the
+        # line and what comes before the byte, and how to save the file, as the till says it.
+        start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        before = data[start : e.start].decode("utf-8", "replace").lstrip("\ufeff")[-40:]
+        raise Refused(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x} after "
+            f"{before!r}): save the file as {save_as}"
+        ) from None
 
 
 def _admin_token(args: argparse.Namespace) -> str | None:
@@ -201,7 +211,9 @@ def _terminal(store: LedgerStore, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _members(store: LedgerStore, args: argparse.Namespace) -> dict[str, Any]:
-    result = store.import_members(_read(args.file), str(args.file))
+    result = store.import_members(
+        _read(args.file, 'CSV UTF-8 (a spreadsheet\'s "CSV UTF-8" type)'), str(args.file)
+    )
     if not args.json:
         print(f"imported {result['imported']} members from {args.file}")
     return result

@@ -1020,10 +1020,16 @@ class LedgerStore:
         """Enrol every member of a CSV file, or none: problems name the file and the line."""
         wanted = ["member_id", "card", "name", "birthday", "email"]
         reader = csv.DictReader(io.StringIO(text))
-        header = reader.fieldnames or []
+        # ``member_id, card, name``: the blanks around a column's name are not part of it.
+        header = reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
         problems: list[str] = []
         missing = [c for c in wanted if c not in header]
         unknown = [c for c in header if c not in wanted]
+        if len(header) == 1 and ";" in header[0]:  # a spreadsheet's export, as the till says
+            raise Refused(
+                f"{source}: line 1: the columns must be {','.join(wanted)}, separated by "
+                "commas (this file separates them with ';')"
+            )
         if missing or unknown:
             raise Refused(
                 f"{source}: line 1: the columns must be {','.join(wanted)}"
