@@ -660,3 +660,51 @@ async def test_a_code_beginning_with_y_scanned_at_the_managers_question_is_a_no(
             ]
             assert app.checkout.item_field.value == ""
     assert list(terminal.store.events()) == []
+
+
+@pytest.mark.parametrize(
+    ("on_basket", "typed"), [(BEN, BEN.lower()), (ANNA.lower(), ANNA), (BEN.lower(), BEN)]
+)
+async def test_the_basket_card_blocked_as_typed_in_another_case_is_taken_off_the_basket(
+    make_app, terminal, on_basket, typed
+):
+    """QA: LC00100037 on the basket, blocked at F8 2 typed as lc00100037: the card stayed on the
+    basket as if it worked, and every item scanned after was refused with "Card ... is blocked
+    (reported lost)", until the cashier thought of F3."""
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await fill(pilot, on_basket)
+        await until(pilot, lambda: app.checkout.view.member is not None)
+        await manager_view(pilot, "2", typed)
+        await question(pilot)
+        await press(pilot, "y")
+        await until(pilot, lambda: "is blocked" in (notes(app) or [""])[-1])
+        await settle(pilot)
+        assert app.checkout.view.basket.card is None and app.checkout.view.member is None
+        await fill(pilot, "MILK")
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MILK"]
+    assert terminal.store.card(on_basket.upper())["card_status"] == "blocked"
+
+
+async def test_the_basket_card_replaced_as_typed_in_another_case_gives_the_basket_the_new_card(
+    make_app, terminal
+):
+    """QA: as above, F8 3 with the lost card typed in lower case left the blocked card on the
+    basket, not the new one."""
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await fill(pilot, BEN)
+        await until(pilot, lambda: app.checkout.view.member is not None)
+        await manager_view(pilot, "3", BEN.lower())
+        await fill(pilot, "LC00777003")
+        await question(pilot)
+        await press(pilot, "y")
+        await until(pilot, lambda: any("New card" in said for said in notes(app)))
+        await settle(pilot)
+        view = app.checkout.view
+        assert view.basket.card == "LC00777003" and view.member.member_id == "M0002"
+        await fill(pilot, "MILK")
+        assert [line.sku for line in app.checkout.view.basket.lines] == ["MILK"]
+    assert terminal.store.card(BEN)["card_status"] == "blocked"

@@ -163,6 +163,13 @@ class CheckoutSession:
             raise Refused("Select a line first (arrow keys).")
         return self._commit(self.basket.one_less(index))
 
+    def holds_card(self, card: str) -> bool:
+        """Whether ``card`` is the basket's card, each as typed: ``lc00100037`` typed at F8 for
+        the LC00100037 scanned (QA: the card blocked stayed on the basket, and every item after
+        was refused as scanned for a lost card)."""
+        on = self.basket.card
+        return on is not None and self.t.card_form(on) == self.t.card_form(card)
+
     def detach(self) -> BasketView:
         return self._commit(self.basket.with_card(None))
 

@@ -224,7 +224,7 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         def job(v: Values) -> Callable[[], Any]:
             def run() -> Any:
                 result = block_card(t, v["card"], pin)
-                if session.basket.card == v["card"]:
+                if session.holds_card(v["card"]):
                     session.detach()
                 return result
 
@@ -259,7 +259,7 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         def job(v: Values) -> Callable[[], Any]:
             def run() -> Any:
                 result = replace_lost_card(t, v["old"], v["new"], pin)
-                if session.basket.card == v["old"]:
+                if session.holds_card(v["old"]):
                     session.scan(v["new"], kind="card")
                 return result
 
