@@ -248,6 +248,27 @@ async def test_a_second_card_scanned_over_a_basket_says_it_replaced_the_first(ma
         assert app.checkout.view.quote.points_redeemed == 0
 
 
+async def test_the_same_card_again_in_another_case_keeps_the_points_payment(make_app, terminal):
+    """QA: LC00100037 on the basket with points paid, then lc00100037 typed (the customer's
+    card handed over again): "Card ******0037 was replaced on this basket by Ben Carter's card,
+    and its points payment removed": the same card, and the due went up by the points."""
+    adjust(terminal, "LC00100037", 3000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await fill(pilot, "LC00100037")
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f5")
+        await press(pilot, "f5")
+        paid = app.checkout.view.quote.points_redeemed
+        assert paid > 0
+        await fill(pilot, "lc00100037")
+        await settle(pilot)
+        assert not any("replaced" in said for said in notes(app))
+        assert app.checkout.view.quote.points_redeemed == paid
+        assert app.checkout.view.member.name == "Ben Carter"
+
+
 async def test_a_card_blocked_at_the_ledger_while_on_the_basket_is_taken_off_it(make_app, terminal):
     """QA: a card reported lost at the ledger while its basket was open kept a clean member
     panel and its points payment in the totals; a toast (three, on F5) was the only sign."""

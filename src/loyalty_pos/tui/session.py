@@ -24,7 +24,7 @@ from loyalty_pos.checkout import (
     resolve_items,
     shown,
 )
-from loyalty_pos.domain.cards import mask_card, normal_card
+from loyalty_pos.domain.cards import mask_card
 from loyalty_pos.domain.errors import LoyaltyPosError, NotFound, RedeemRefused, Refused
 from loyalty_pos.domain.money import parse_typed_amount
 from loyalty_pos.domain.quote import MAX_QTY, Quote, cap_reason
@@ -302,9 +302,11 @@ class CheckoutSession:
     def _attach(self, card: str) -> ScanResult:
         # The same card again reloads its member (a sync or a manager may have changed them); a
         # member frozen since stays on screen, marked so. A frozen member's card is not put on.
-        again = self.basket.card is not None and normal_card(self.basket.card) == normal_card(card)
+        # In any case it is typed: lc00100037 after LC00100037 is the same customer's card (QA:
+        # it was "replaced on this basket", and its points payment removed).
+        again = self.holds_card(card)
         try:
-            basket, view = self._priced(self.basket.with_card(card))
+            basket, view = self._priced(self.basket if again else self.basket.with_card(card))
         except NotFound as e:
             return ScanResult("unknown_card", unknown_card=card, message=str(e))
         if view.member is not None and view.member.status == "frozen" and not again:
