@@ -595,6 +595,21 @@ async def test_f10_takes_one_unit_off_the_selected_line_and_a_last_unit_takes_th
         assert "there is no unit to take off" in notes(app)[-1]
 
 
+async def test_delete_on_an_empty_basket_says_there_is_no_line_to_remove(make_app):
+    """QA: Delete on an empty basket did nothing and said nothing (F10 says why): the cashier
+    pressed it again and again."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "MILK")
+        await press(pilot, "delete")
+        assert lines(app) == []
+        assert notes(app) == []
+        await press(pilot, "delete")
+        assert notes(app)[-1] == "The basket is empty: there is no line to remove."
+        assert lines(app) == []
+
+
 async def test_the_footer_and_the_help_show_the_key_for_one_unit_less(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

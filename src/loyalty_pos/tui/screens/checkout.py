@@ -476,7 +476,8 @@ class CheckoutScreen(StaysUp, Screen[None]):
         if self.recording():
             return
         table = self.query_one(BasketTable)
-        if not table.row_count:
+        if not table.row_count:  # said, as F10 says it: a key that did nothing was pressed again
+            self.notify("The basket is empty: there is no line to remove.", severity="warning")
             return
         index, session = table.cursor_row, self.pos.session
         self.pos.submit("remove", lambda: session.remove(index), target=self, done=BasketChanged)
