@@ -248,6 +248,32 @@ async def test_a_second_card_scanned_over_a_basket_says_it_replaced_the_first(ma
         assert app.checkout.view.quote.points_redeemed == 0
 
 
+async def test_a_card_enrolled_over_a_basket_with_a_card_says_it_replaced_it(make_app, terminal):
+    """QA: Anna on the basket with points paid, then F4 enrolled a new card: the panel became
+    the new member and the points payment went, the due up by it, with only "Welcome!" said
+    (a second card scanned says so)."""
+    adjust(terminal, ANNA, 3000, "test setup", "1234")
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await fill(pilot, ANNA)
+        await fill(pilot, "MASCARA")
+        await press(pilot, "f5")
+        await press(pilot, "f5")
+        assert app.checkout.view.quote.points_redeemed > 0
+        await press(pilot, "f4")
+        await fill(pilot, "LC00777004")
+        await fill(pilot, "Zoe Brandt")
+        await fill(pilot, "zoe@example.org")
+        await fill(pilot, "")
+        await until(pilot, lambda: app.checkout.view.member.name == "Zoe Brandt")
+        assert (
+            "Card **********E500 was replaced on this basket by Zoe Brandt's card, and its "
+            "points payment removed."
+        ) in notes(app)
+        assert app.checkout.view.quote.points_redeemed == 0
+
+
 async def test_the_same_card_again_in_another_case_keeps_the_points_payment(make_app, terminal):
     """QA: LC00100037 on the basket with points paid, then lc00100037 typed (the customer's
     card handed over again): "Card ******0037 was replaced on this basket by Ben Carter's card,

@@ -180,7 +180,12 @@ class CheckoutSession:
         self, card: str, name: str, email: str, phone: str
     ) -> tuple[dict[str, Any], BasketView]:
         result = enroll(self.t, card, name, email, phone)
-        return result, self._commit(self.basket.with_card(card.strip()))
+        before = self.basket
+        view = self._commit(before.with_card(card.strip()))
+        # Said as a second card scanned says it (QA: the basket's member and points payment
+        # went at F4 with only "Welcome!" said, the due up by the points).
+        who = view.member.name if view.member is not None and view.member.name else "the new member"
+        return result, _replaced_note(view, before, who)
 
     def clear(self) -> BasketView:
         return self._commit(Basket())
@@ -311,16 +316,13 @@ class CheckoutSession:
             return ScanResult("unknown_card", unknown_card=card, message=str(e))
         if view.member is not None and view.member.status == "frozen" and not again:
             raise Refused("This member is frozen: sell without the card, or ask the manager.")
-        replaced = self.basket.card if self.basket.card is not None and not again else None
-        dropped = replaced is not None and self.basket.redeem is not None
+        before = self.basket
         self._keep(basket)
+        name = view.member.name if view.member else card
         if again:
             view = _frozen_note(view)
-        name = view.member.name if view.member else card
-        if replaced is not None:  # often the next customer's card, scanned too early: say so
-            note = f"Card {mask_card(replaced)} was replaced on this basket by {name}'s card"
-            note += ", and its points payment removed." if dropped else "."
-            view = replace(view, note=f"{note} {view.note}".strip())
+        else:  # often the next customer's card, scanned too early: say so
+            view = _replaced_note(view, before, name)
         return ScanResult("card", view, message=name)
 
     def _commit(self, basket: Basket, keep_redeem: bool = False) -> BasketView:
@@ -361,6 +363,16 @@ class CheckoutSession:
 
     def _save_draft(self, basket: Basket) -> None:
         self.t.store.save_draft(None if basket.is_empty else basket.to_draft(), self.t.now())
+
+
+def _replaced_note(view: BasketView, before: Basket, name: str) -> BasketView:
+    """``view`` with a note that the card of the basket ``before`` was replaced by ``name``'s
+    (and its points payment removed), when it held one."""
+    if before.card is None:
+        return view
+    note = f"Card {mask_card(before.card)} was replaced on this basket by {name}'s card"
+    note += ", and its points payment removed." if before.redeem is not None else "."
+    return replace(view, note=f"{note} {view.note}".strip())
 
 
 def _frozen_note(view: BasketView) -> BasketView:
