@@ -659,3 +659,29 @@ async def test_information_shown_after_a_refusal_stays_when_the_next_step_works(
         await scan(pilot, key_clock, COFFEE_EAN)
         assert lines(app) == [("COFFEE", 1)]
         assert notes(app) == ["Ben Carter: +500 points; the balance is now 500."]
+
+
+async def test_several_lines_pasted_into_the_item_field_are_each_an_entry(make_app):
+    """QA: pasting "COFFEE\\nMILK" (a list copied from a note) kept COFFEE in the field and
+    dropped MILK without a word. Each line pasted is an entry, as if typed with its Enter; with
+    a line that is no entry, none goes and the line is named."""
+    from textual.events import Paste
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        field = app.query_one(ItemField)
+        field.post_message(Paste("COFFEE\n0*BREAD\nMASCARA\n"))
+        await settle(pilot)
+        assert lines(app) == [] and field.value == ""
+        assert notes(app)[-1] == (
+            "Nothing pasted was entered: '0*BREAD': The quantity must be at least 1."
+        )
+        field.value = "2*"
+        field.post_message(Paste("MILK\n\nCOFFEE\r\nMASCARA"))
+        await until(pilot, lambda: len(lines(app)) == 3)
+        assert lines(app) == [("MILK", 2), ("COFFEE", 1), ("MASCARA", 1)]
+        assert field.value == ""
+        field.post_message(Paste("BREAD"))  # one line: typed into the field, Enter to send
+        await settle(pilot)
+        assert field.value == "BREAD" and len(lines(app)) == 3

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from textual import events
+
+from loyalty_pos.checkout import shown
 from loyalty_pos.domain.errors import Refused
 
 from ..messages import CodeScanned
@@ -18,6 +21,31 @@ class ItemField(OrderedInput):
 
     def on_mount(self) -> None:
         self.border_title = "Item"
+
+    def _on_paste(self, event: events.Paste) -> None:
+        """Lines pasted (a list copied from a note) are an entry each, as if typed with their
+        Enter, the first after what the field holds. A line that is no entry (``0*BREAD``) is
+        said and none of them goes, the field as it was: a refusal leaves the basket as it was.
+        Text without a line break is typed into the field, as Input does (Input kept the first
+        line and dropped the others without a word)."""
+        if "\n" not in event.text and "\r" not in event.text:
+            return  # Input's own handler, after this one
+        event.stop()
+        event.prevent_default()
+        pasted = event.text.splitlines()
+        pasted[0] = self.value + pasted[0]
+        entries: list[tuple[str, int]] = []
+        for line in (line.strip() for line in pasted):
+            if not line:
+                continue
+            try:
+                entries.append(parse_entry(line))
+            except Refused as e:
+                self.notify(f"Nothing pasted was entered: {shown(line)}: {e}", severity="warning")
+                return
+        self.value = ""
+        for code, qty in entries:
+            self.post_message(CodeScanned(code, "typed", qty=qty))
 
     async def action_submit(self) -> None:
         text = self.value.strip()
