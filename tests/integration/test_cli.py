@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from loyalty_pos.cli import build_parser, main
+from tests.support.cli_help import assert_each_help_says_what_it_does
 
 ROOT = Path(__file__).resolve().parents[2]
 AT = "2026-11-22T14:00:00+01:00"
@@ -1791,29 +1791,7 @@ def test_card_read_without_pcscd_says_to_start_it_and_read_again(
             assert out.stderr == f"loyalty-pos: {said}\n"
 
 
-def _commands(
-    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
-) -> list[tuple[tuple[str, ...], str]]:
-    """Every command of ``parser`` (``card block``, ``sync``, ...) with what its parent's list
-    says it does."""
-    found: list[tuple[tuple[str, ...], str]] = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            said = {a.dest: a.help or "" for a in action._choices_actions}
-            for name, child in action.choices.items():
-                found.append(((*path, name), said.get(name, "")))
-                found.extend(_commands(child, (*path, name)))
-    return found
-
-
 def test_every_command_s_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
     """QA: `loyalty-pos checkout --help` (and every other command's) showed its usage and
     options only; what the command does was in the list of `loyalty-pos --help` alone."""
-    commands = _commands(build_parser())
-    assert len(commands) > 20 and all(said for _, said in commands)
-    for path, said in commands:
-        with pytest.raises(SystemExit) as exited:
-            main([*path, "--help"])
-        assert exited.value.code == 0
-        out = capsys.readouterr().out
-        assert said.lower() in " ".join(out.split()).lower(), (path, out)
+    assert_each_help_says_what_it_does(build_parser(), main, capsys, at_least=20)

@@ -12,6 +12,7 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,12 +204,11 @@ def test_the_nightly_optimize_waits_for_the_apps_writes_instead_of_failing_locke
     assert [night["failures"] for night in nights] == [[]] * 8
 
 
-def test_the_nightly_report_is_on_the_disk_before_it_takes_its_name_and_the_name_after(
+def _a_night_watched_on_the_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """QA: the report was written aside and renamed, but neither the file nor the folder was
-    flushed to the disk: a power cut after the rename could leave the night's report empty.
-    The real ``fsync`` and ``replace`` run; what they were called on is noted, in order."""
+) -> tuple[Path, dict[str, Any], list[tuple[str, str]]]:
+    """A till with a sale, and its nightly run with the real ``fsync`` and ``replace`` noting
+    what they were called on, in order: the till's home, the run's JSON result, the calls."""
     home = tmp_path / "till"
     t = make_demo_home(home)
     svc.checkout(t, "LC00100037", svc.resolve_items(t, [("MILK", 2)]))
@@ -227,16 +227,30 @@ def test_the_nightly_report_is_on_the_disk_before_it_takes_its_name_and_the_name
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     assert nightly.main(["--home", str(home), "--json", "--date", "2026-01-01"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    return home, json.loads(capsys.readouterr().out), calls
+
+
+def _assert_on_the_disk_around_its_rename(calls: list[tuple[str, str]], target: Path) -> None:
+    """``target`` was flushed under its name aside before it took its name, and its folder
+    after (so the new name survives a power cut)."""
+    [renamed] = [i for i, (_, on) in enumerate(calls) if on.endswith(f" -> {target}")]
+    aside = calls[renamed][1].split(" -> ")[0]
+    assert ("fsync", aside) in calls[:renamed], f"{target.name} renamed before it was on the disk"
+    assert ("fsync", str(target.parent)) in calls[renamed + 1 :], f"{target.name} not flushed"
+
+
+def test_the_nightly_report_is_on_the_disk_before_it_takes_its_name_and_the_name_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA: the report was written aside and renamed, but neither the file nor the folder was
+    flushed to the disk: a power cut after the rename could leave the night's report empty."""
+    home, result, calls = _a_night_watched_on_the_disk(tmp_path, monkeypatch, capsys)
     folder = home / "reports"
     assert sorted(result["report"].values()) == sorted(
         str(folder / f"2026-01-01.{kind}") for kind in ("json", "txt")
     )
     for name in ("2026-01-01.json", "2026-01-01.txt"):
-        [renamed] = [i for i, (what, on) in enumerate(calls) if on.endswith(f" -> {folder / name}")]
-        aside = calls[renamed][1].split(" -> ")[0]
-        assert ("fsync", aside) in calls[:renamed], f"{name} renamed before it was on the disk"
-        assert ("fsync", str(folder)) in calls[renamed + 1 :], f"{name}'s new name not flushed"
+        _assert_on_the_disk_around_its_rename(calls, folder / name)
     assert json.loads((folder / "2026-01-01.json").read_text())
     assert sorted(p.name for p in folder.iterdir()) == ["2026-01-01.json", "2026-01-01.txt"]
 
@@ -246,28 +260,6 @@ def test_the_nightly_backup_keeps_its_name_through_a_power_cut(
 ) -> None:
     """The backup was flushed to the disk before its rename, but the backups folder was not
     flushed after it: a power cut could lose the new name, leaving only the ``.partial`` the
-    next run deletes. The real ``fsync`` and ``replace`` run; what they were called on is
-    noted, in order."""
-    home = tmp_path / "till"
-    t = make_demo_home(home)
-    svc.checkout(t, "LC00100037", svc.resolve_items(t, [("MILK", 2)]))
-    t.store.close()
-    calls: list[tuple[str, str]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
-        real_fsync(fd)
-
-    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        calls.append(("replace", f"{src} -> {dst}"))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    assert nightly.main(["--home", str(home), "--json", "--date", "2026-01-01"]) == 0
-    backup = Path(json.loads(capsys.readouterr().out)["backup"])
-    [renamed] = [i for i, (what, on) in enumerate(calls) if on.endswith(f" -> {backup}")]
-    aside = calls[renamed][1].split(" -> ")[0]
-    assert ("fsync", aside) in calls[:renamed], "the backup renamed before it was on the disk"
-    assert ("fsync", str(backup.parent)) in calls[renamed + 1 :], "its new name not flushed"
+    next run deletes."""
+    _, result, calls = _a_night_watched_on_the_disk(tmp_path, monkeypatch, capsys)
+    _assert_on_the_disk_around_its_rename(calls, Path(result["backup"]))

@@ -6,15 +6,12 @@ errors reach a person as a sentence and never as a traceback.
 
 from __future__ import annotations
 
-import argparse
 import json
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +24,7 @@ from loyalty_pos.ledger.cli import _parser, main
 from loyalty_pos.ledger.db import make_engine
 from loyalty_pos.ledger.schema import metadata
 from loyalty_pos.ledger.store import LedgerStore
+from tests.support.cli_help import assert_each_help_says_what_it_does
 
 PROGRAM = Path(__file__).with_name("program.toml")
 
@@ -406,23 +404,7 @@ def test_serve_refuses_a_tls_certificate_it_cannot_use_in_a_sentence(
 def test_every_command_s_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
     """QA: `loyalty-ledger serve --help` (and every other command's) showed its usage and
     options only; what the command does was in the list of `loyalty-ledger --help` alone."""
-
-    def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[Any]:
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                said = {a.dest: a.help or "" for a in action._choices_actions}
-                for name, child in action.choices.items():
-                    yield (*path, name), said.get(name, "")
-                    yield from commands(child, (*path, name))
-
-    found = list(commands(_parser()))
-    assert len(found) > 8 and all(said for _, said in found)
-    for path, said in found:
-        with pytest.raises(SystemExit) as exited:
-            main([*path, "--help"])
-        assert exited.value.code == 0
-        out = capsys.readouterr().out
-        assert said.lower() in " ".join(out.split()).lower(), (path, out)
+    assert_each_help_says_what_it_does(_parser(), main, capsys, at_least=8)
 
 
 def test_a_members_file_as_a_spreadsheet_saves_it_is_read_or_told_how_to_save_it(

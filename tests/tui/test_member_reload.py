@@ -39,6 +39,15 @@ async def sync_now(pilot, app) -> None:
     await settle(pilot)
 
 
+async def _anna_pays_with_points(pilot, app, item: str) -> None:
+    """Anna's card, ``item``, and F5 twice: the most points she may pay."""
+    await fill(pilot, ANNA)
+    await fill(pilot, item)
+    await press(pilot, "f5")
+    await press(pilot, "f5")
+    assert app.checkout.view.quote.points_redeemed > 0
+
+
 async def test_a_sync_that_lowered_the_balance_shows_it_and_f5_offers_only_that(make_app, terminal):
     adjust(terminal, ANNA, 3000, "test setup", "1234")
     on_ledger(terminal)
@@ -234,11 +243,7 @@ async def test_a_second_card_scanned_over_a_basket_says_it_replaced_the_first(ma
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await fill(pilot, ANNA)
-        await fill(pilot, "MASCARA")
-        await press(pilot, "f5")
-        await press(pilot, "f5")
-        assert app.checkout.view.quote.points_redeemed > 0
+        await _anna_pays_with_points(pilot, app, "MASCARA")
         await fill(pilot, "LC00100037")
         await until(pilot, lambda: app.checkout.view.member.name == "Ben Carter")
         assert notes(app)[-1] == (
@@ -256,11 +261,7 @@ async def test_a_card_enrolled_over_a_basket_with_a_card_says_it_replaced_it(mak
     app = make_app()
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
-        await fill(pilot, ANNA)
-        await fill(pilot, "MASCARA")
-        await press(pilot, "f5")
-        await press(pilot, "f5")
-        assert app.checkout.view.quote.points_redeemed > 0
+        await _anna_pays_with_points(pilot, app, "MASCARA")
         await press(pilot, "f4")
         await fill(pilot, "LC00777004")
         await fill(pilot, "Zoe Brandt")
@@ -304,11 +305,7 @@ async def test_a_card_blocked_at_the_ledger_while_on_the_basket_is_taken_off_it(
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await fill(pilot, ANNA)
-        await fill(pilot, "2*ESPRESSO")
-        await press(pilot, "f5")
-        await press(pilot, "f5")
-        assert app.checkout.view.quote.points_redeemed > 0
+        await _anna_pays_with_points(pilot, app, "2*ESPRESSO")
         with sqlite3.connect(terminal.store.path) as other:  # as a sync's pull writes it
             other.execute("UPDATE cards SET status = 'blocked' WHERE card = ?", (ANNA,))
         other.close()
