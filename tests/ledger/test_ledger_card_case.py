@@ -122,3 +122,22 @@ def test_a_card_that_is_one_in_the_ledger_in_another_case_is_refused(
     linked = program_set.admin.post("/v1/members/M2/cards", json={"card": "LC00100099"})
     assert linked.status_code == 201, linked.text
     assert member_scanned(pulled_till(program_set, tmp_path / "t1"), "LC00100099") == "M2"
+
+
+def test_an_admin_finds_and_blocks_a_card_typed_in_small_letters(
+    program_set: LedgerServer, tmp_path: Path
+) -> None:
+    """An admin typing the card from a customer's call, in small letters, finds and blocks the
+    card the ledger keeps in capitals; the block reaches a till as the card it scans."""
+    import_members(program_set, tmp_path / "members.csv", "M1,LC00100037,Ben,,\n")
+    t = pulled_till(program_set, tmp_path / "t1")
+    found = program_set.admin.get("/v1/cards/lc00100037")
+    assert found.status_code == 200 and found.json()["member_id"] == "M1"
+    blocked = program_set.admin.post("/v1/cards/lc00100037/block")
+    assert blocked.status_code == 200, blocked.text
+    assert blocked.json()["card"] == "LC00100037"
+    again = program_set.admin.post("/v1/cards/LC00100037/block")
+    assert again.status_code == 409 and "already blocked" in again.text
+    sync(t)
+    code, said = till_json(t.home, "balance", "LC00100037")
+    assert code == 2 and said["reason"] == "blocked", said

@@ -868,6 +868,9 @@ class LedgerStore:
         with writing(self.engine) as conn:
             rows, book = self._rows(conn, to_us(now)), self._book(conn)
             row = book.card(card)
+            if row is None and (capitals := card_in_capitals(card)) != card:
+                # typed by an admin in small letters: the card as the ledger keeps it
+                card, row = capitals, book.card(capitals)
             if row is None:
                 raise NotFound(f"no card {mask(card)}")
             if row.status == "blocked":
@@ -1196,7 +1199,13 @@ class LedgerStore:
     def card_snapshot(self, card: str) -> dict[str, Any]:
         now = self.clock()
         with reading(self.engine) as conn:
-            row = conn.execute(sa.select(cards.c.member_id).where(cards.c.card == card)).first()
+            # As a till asks, or as an admin types it in small letters (``block_card``).
+            forms = {card, card_in_capitals(card)}
+            row = conn.execute(
+                sa.select(cards.c.member_id)
+                .where(cards.c.card.in_(forms))
+                .order_by((cards.c.card == card).desc())
+            ).first()
             if row is None:
                 raise NotFound(f"no card {mask(card)}")
             return self._snapshot_of(conn, self._load_record(conn, str(row.member_id)), now)
