@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,8 +43,6 @@ def demo(tmp_path: Path):
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI nothing may skip for lack of a tool: a skipped test fails the run."""
-    import os
-
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if os.environ.get("CI") and skipped and exitstatus == 0:
@@ -50,3 +50,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"CI: {len(skipped)} test(s) skipped; in CI every test must run.", red=True
         )
         session.exitstatus = 1
+
+
+@pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
+def permissive_umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The umask of a machine that lets others read new files (0o022, most systems' default;
+    0o002, a user's own group's): set for the test and the commands it starts, then restored."""
+    before = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(before)

@@ -26,6 +26,7 @@ from .config import (
 )
 from .domain.errors import ConfigError, LoyaltyPosError, Refused, StorageError
 from .domain.program import parse_program_text
+from .private import FILE_MODE, make_folder, new_file
 from .store import open_store
 
 CONFIG_FILE = "terminal.toml"
@@ -145,7 +146,7 @@ def init_terminal(
         config["ledger"]["token_file"] = str(token_file)
     made_home = not home.exists()
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        make_folder(home, parents=True)  # the members' data: the till's user's alone
     except OSError as e:
         raise Refused(f"The folder {home} cannot be made ({e.strerror}).") from None
     if not os.access(home, os.W_OK | os.X_OK):  # SQLite said only "unable to open database file"
@@ -178,7 +179,7 @@ def init_terminal(
         with store.transaction():
             store.save_program(program, now or datetime.now().astimezone())
         if token:
-            write_whole(token_file, token + "\n", mode=0o600)
+            write_whole(token_file, token + "\n")
         write_whole(home / PROGRAM_FILE, program_bytes)
         text = "# This terminal's config. See config/terminal.example.toml for every key.\n"
         write_whole(home / CONFIG_FILE, text + tomli_w.dumps(config))
@@ -252,12 +253,12 @@ def set_ledger_token(t: Terminal, token: str, pin: str | None = None) -> dict[st
             if not existed:
                 token_file.unlink(missing_ok=True)
         else:
-            write_whole(token_file, before, mode=0o600)
+            write_whole(token_file, before)
 
     path = _update_config(
         t,
         edit,
-        before_write=lambda: write_whole(token_file, token + "\n", mode=0o600),
+        before_write=lambda: write_whole(token_file, token + "\n"),
         as_read=as_read,
         undo=undo,
     )
@@ -315,28 +316,27 @@ def token_problem(token: str) -> str | None:
     return None
 
 
-def write_whole(path: Path, data: str | bytes, mode: int | None = None) -> None:
+def write_whole(path: Path, data: str | bytes, mode: int = FILE_MODE) -> None:
     """Write ``data`` to ``path`` whole or not at all: written aside in the same folder
     (``NAME.new``), flushed to the disk, renamed over ``path``, and the folder's new entry flushed
     too, so that a crash or a full disk leaves the old file (or none), never a part of the new
-    one. With ``mode`` the new file has it from its creation on (a token is never readable by
-    others, even for a moment); without it, the mode any new file gets (the umask's).
+    one. The new file has ``mode`` from its creation on: by default its user's alone (a token,
+    the manager PIN's hash, the till's settings are never readable by others, even for a
+    moment); ``_update_config`` gives the mode of the file it replaces.
 
     A folder the user may not write (permissions, a read-only file system) is refused
     (``ConfigError``, exit 2: use another folder or give access); a full or failing disk is a
     fault (``StorageError``, exit 1)."""
     partial = path.with_name(path.name + ".new")
     try:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()  # left by a write that died: O_CREAT would keep its mode
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+        fd = new_file(partial, mode)  # one left by a write that died is removed first
         try:
             with open(fd, "wb") as f:
+                if mode & ~os.fstat(fd).st_mode:  # the umask took bits off ``mode``: still empty
+                    os.fchmod(fd, mode)
                 f.write(data.encode("utf-8") if isinstance(data, str) else data)
                 f.flush()
                 os.fsync(f.fileno())  # on disk before it takes the old file's place
-            if mode is not None:
-                partial.chmod(mode)  # the umask may have taken bits off ``mode``
             os.replace(partial, path)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -33,6 +33,7 @@ from .domain.quote import MAX_QTY
 from .domain.zones import YEARS
 from .exits import Parser, closed_pipe, write_problems
 from .imports import import_catalog, import_members
+from .private import append, make_folder
 from .receipts.text import MAX_WIDTH, MIN_WIDTH
 from .reports import parse_day
 
@@ -807,9 +808,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = resolve_home(args.home) / "error.log"
         where = f"; details in {log}"
         try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as f:
-                f.write(f"{datetime.now().isoformat()} {traceback.format_exc()}\n")
+            make_folder(log.parent, parents=True)
+            append(log, f"{datetime.now().isoformat()} {traceback.format_exc()}\n")
         except OSError as log_error:  # the report itself must not end in a traceback
             where = f" (the details could not be written to {log}: {log_error.strerror})"
         _fail(args, None, f"internal error ({type(e).__name__}: {e}){where}")

@@ -37,6 +37,7 @@ from .bootstrap import (
 from .checkout import Terminal
 from .domain.errors import LoyaltyPosError, Refused, StorageError
 from .exits import Parser
+from .private import create_file, make_folder, new_file
 from .reports import parse_day, report_text
 
 log = logging.getLogger("loyalty_pos.nightly")
@@ -72,13 +73,13 @@ def backup(
     # open, and which the pruning counted as one of the backups kept.
     partial = folder / f"{target.name}.partial"
     try:
-        # The members' names and emails are in it: readable by the till's user only (the
-        # folder too, when made here), whatever the umask.
-        folder.mkdir(mode=0o700, exist_ok=True)
+        # The members' names and emails are in it: readable by the till's user only from its
+        # creation on (the folder too, when made here), whatever the umask. SQLite gives the
+        # copy's -journal the copy's mode.
+        make_folder(folder)
         for left in folder.glob("*.db.partial*"):  # by a run that was killed
             left.unlink()
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        partial.chmod(0o600)
+        create_file(partial)
         dest = sqlite3.connect(partial)
         try:
             t.store.conn.backup(dest)
@@ -231,7 +232,7 @@ def run(
     def write_report() -> dict[str, str]:
         report = end_of_day_report(t, day)
         folder = t.home / "reports"
-        folder.mkdir(exist_ok=True)
+        make_folder(folder)  # it lists the members in debt: the till's user's alone
         files = {
             "json": (folder / f"{day.isoformat()}.json", json.dumps(report, indent=2) + "\n"),
             "text": (folder / f"{day.isoformat()}.txt", report_text(report) + "\n"),
@@ -242,7 +243,9 @@ def run(
         # report under the night's name.
         try:
             for path, text in files.values():
-                with path.with_name(path.name + ".tmp").open("w", encoding="utf-8") as f:
+                # A .tmp left by a killed run is replaced, not written into with its mode.
+                fd = new_file(path.with_name(path.name + ".tmp"))
+                with open(fd, "w", encoding="utf-8") as f:
                     f.write(text)
                     f.flush()
                     os.fsync(f.fileno())
@@ -335,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_home(home)
         if not (home / CONFIG_FILE).is_file():  # before the lock file: make nothing there
             open_terminal(home)  # raises, saying to run init first
+        create_file(lock_path)  # it holds nothing, but nothing new in the till's folder is others'
         lock = lock_path.open("w")
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -164,3 +164,38 @@ def test_the_readmes_ledger_set_up_runs_as_written_and_sync_answers_the_keys_it_
             server.terminate()
             server.wait(timeout=10)
     assert sync["pulled"] == 20 and sync["online"] is True  # the members imported above
+
+
+def test_the_readmes_check_and_chmod_make_a_till_set_up_before_private_and_it_still_sells(
+    tmp_path: Path, permissive_umask: int
+) -> None:
+    """ "Who can read a till's files": on a till whose files an earlier release made with the
+    umask's mode, the block's `find` names them, its `chmod` makes them the till's user's
+    alone (the `find` then prints nothing), and the till sells and runs its night as before."""
+    home = tmp_path / "till"
+    env = {**os.environ, "LOYALTY_POS_HOME": str(home)}
+
+    def till(*argv: str) -> None:
+        out = subprocess.run(
+            [sys.executable, "-m", "loyalty_pos.cli", *argv], capture_output=True, env=env
+        )
+        assert out.returncode == 0, out.stderr
+
+    till("init", "--terminal-id", "T1", "--program", str(ROOT / "config/program.example.toml"))
+    for path in [home, *home.rglob("*")]:  # as an earlier release left them
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    [find, chmod] = [
+        line.partition("  #")[0].replace("/var/lib/loyalty-pos", str(home))
+        for line in sh_block("### Who can read a till's files")
+    ]
+    listed = subprocess.run(find, shell=True, capture_output=True, text=True, check=True)
+    assert str(home / "terminal.db") in listed.stdout.split()
+    subprocess.run(chmod, shell=True, check=True)
+    assert subprocess.run(find, shell=True, capture_output=True, text=True).stdout == ""
+    assert {p.stat().st_mode & 0o777 for p in [home, *home.rglob("*")]} == {0o700, 0o600}
+    till("enroll", "--card", "LC12345678", "--name", "Ada")
+    night = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.nightly", "--home", str(home)], capture_output=True
+    )
+    assert night.returncode == 0, night.stderr
+    assert subprocess.run(find, shell=True, capture_output=True, text=True).stdout == ""

@@ -28,6 +28,7 @@ from ..domain.errors import StorageError
 from ..domain.events import GENESIS_HASH, receipt_seq
 from ..domain.lots import Account, Lot, iso_day
 from ..domain.program import Program, parse_program, program_to_json
+from ..private import FILE_MODE, create_file
 from .schema import migrations, sale_moment
 
 BUSY_TIMEOUT_MS = 5000
@@ -859,7 +860,7 @@ def owed_text(account: Account) -> str | None:
 def _upgrade_lock(path: str) -> Iterator[None]:
     """Held while one program upgrades the cache at ``path`` (another waits for it)."""
     try:
-        lock = FileLock(path + ".upgrade-lock", timeout=UPGRADE_WAIT_S)
+        lock = FileLock(path + ".upgrade-lock", timeout=UPGRADE_WAIT_S, mode=FILE_MODE)
         lock.acquire()
     except FileLockTimeout as e:
         raise StorageError(
@@ -911,6 +912,10 @@ def open_store(path: str | Path, *, create: bool = False) -> Store:
         if size == 0:
             raise damaged(path, "the file is empty")
     try:
+        if create:
+            # Made here, before SQLite would make it with the umask's mode: the members' data
+            # is the till's user's alone, and SQLite gives the -wal and -shm the cache's mode.
+            create_file(path)
         conn = sqlite3.connect(
             path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )

@@ -43,6 +43,7 @@ from ..domain.accounting import apply_event, punch_after
 from ..domain.errors import AuthError, LoyaltyPosError, Refused, StorageError
 from ..domain.lots import Account, Lot
 from ..domain.program import parse_program, program_to_json
+from ..private import FILE_MODE
 from ..store.db import MEMBERS_PULLED_AT, Store, epoch_us, owed_text
 from .deadline import deadline
 from .deadline import transport as deadline_transport
@@ -953,7 +954,7 @@ def one_sync_at_a_time(t: Terminal, waiting: Callable[[], None] | None = None) -
     own pull's page was read, for events the ledger had lost: they were sent again and counted
     ``resent``, as after a ledger restored from a backup."""
     path = f"{t.store.path}.sync-lock"
-    lock = FileLock(path)
+    lock = FileLock(path, mode=FILE_MODE)
     try:
         try:
             lock.acquire(timeout=0)

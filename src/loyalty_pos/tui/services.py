@@ -21,6 +21,7 @@ from textual.message_pump import MessagePump
 
 from loyalty_pos.checkout import Terminal, is_online
 from loyalty_pos.domain.errors import LoyaltyPosError
+from loyalty_pos.private import append
 
 from .messages import ServiceDone, ServiceRefused
 
@@ -94,8 +95,7 @@ class ServiceQueue:
     def _append(self, text: str) -> str:
         if self._error_log is not None:
             try:
-                with self._error_log.open("a", encoding="utf-8") as f:
-                    f.write(text)
+                append(self._error_log, text)  # made the till's user's alone
                 return str(self._error_log)
             except OSError:
                 pass
