@@ -26,6 +26,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from loyalty_pos.domain.errors import ConfigError, StorageError
+from loyalty_pos.private import create_file
 
 from .schema import ledger_state
 
@@ -75,6 +76,13 @@ def make_engine(url: str) -> Engine:
                 f" in; the absolute path /{database} takes four slashes: sqlite:////{database})"
             )
             raise ConfigError("--db", [f"folder {where} does not exist{hint}"])
+        # Made here before SQLite would make it with the umask's mode: the members' names,
+        # emails and points are the ledger's user's alone, and SQLite gives its -wal and -shm
+        # the file's mode. A file that is there keeps the mode it has.
+        try:
+            create_file(database)
+        except OSError as e:
+            raise StorageError(f"cannot open the ledger database: {database}: {e.strerror}") from e
         engine = sa.create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
