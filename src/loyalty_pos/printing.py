@@ -170,10 +170,14 @@ def _punch_card(kept: dict[str, Any]) -> PunchCard:
     )
 
 
-def receipt_text(t: Terminal, receipt_id: str, width: int | None = None) -> str:
+def receipt_text(
+    t: Terminal, receipt_id: str, width: int | None = None, *, copy: bool = False
+) -> str:
+    """The receipt as text; ``copy`` marks it COPY, as a reprint of a printed one comes out."""
     from .receipts.text import render_text
 
-    return render_text(build_receipt(t, receipt_id), width or printer_config(t).width_chars)
+    receipt = build_receipt(t, receipt_id, copy=copy)
+    return render_text(receipt, width or printer_config(t).width_chars)
 
 
 def save_png(t: Terminal, receipt_id: str, path: Path, dots: int | None = None) -> Path:

@@ -7,9 +7,10 @@ import time
 
 from hardware.printer_sim import PrinterSim
 from loyalty_pos.bootstrap import open_terminal
+from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import NOW
-from .pilot import notes, open_menu, until
+from .pilot import notes, open_menu, text_in, until
 from .test_sale_and_refund import sell
 
 
@@ -271,3 +272,42 @@ async def test_a_receipt_that_finishes_printing_as_the_till_is_closed_is_recorde
             assert time.monotonic() < deadline, f"not recorded: {t.store.unprinted()}"
             time.sleep(0.05)
     assert t.store.unprinted() == []
+
+
+async def test_the_reprint_of_a_receipt_never_printed_is_no_copy_on_screen(make_app) -> None:
+    """A till with no printer (the demo's: the status bar says it is off), F8 then 5: the
+    window was titled "(copy)" over a receipt without COPY on it. A receipt that never came out
+    of a printer is no copy: the title and the receipt say the same."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "MASCARA")
+        await pilot.press("escape")
+        await open_menu(pilot)
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        shown = app.screen
+        assert isinstance(shown, TextScreen)
+        assert shown.title_text == "Receipt DEMO1-000001"
+        assert "COPY" not in text_in(shown, ".body-text")
+
+
+async def test_the_reprint_of_a_printed_receipt_shows_the_copy_the_printer_prints(
+    make_app, terminal
+) -> None:
+    """The receipt came out of the printer: F8 then 5 prints it again marked COPY, and the
+    window shows it as printed, COPY under the store's name, not only in its title."""
+    with PrinterSim() as sim:
+        t = with_printer(terminal, sim.url)
+        app = make_app(t)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await sell(pilot, "MASCARA")
+            await until(pilot, lambda: t.store.was_printed("DEMO1-000001"))
+            await pilot.press("escape")
+            await open_menu(pilot)
+            await pilot.press("5")
+            await until(pilot, lambda: isinstance(app.screen, TextScreen))
+            shown = app.screen
+            assert isinstance(shown, TextScreen)
+            assert shown.title_text == "Receipt DEMO1-000001 (copy)"
+            assert "COPY" in text_in(shown, ".body-text")
+            await until(pilot, lambda: sum(b"DEMO1-000001" in j for j in sim.received) == 2)

@@ -177,8 +177,9 @@ class CheckoutScreen(StaysUp, Screen[None]):
             if message.result is not None:
                 self.show(message.result)
         elif message.what == "reprint":
-            receipt_id, text = message.result
-            self.app.push_screen(TextScreen(f"Receipt {receipt_id} (copy)", text))
+            receipt_id, text, copy = message.result
+            title = f"Receipt {receipt_id} (copy)" if copy else f"Receipt {receipt_id}"
+            self.app.push_screen(TextScreen(title, text))
             self.pos.print_receipt(receipt_id)
         elif message.what == "print-queued":
             queued: list[str] = message.result

@@ -342,14 +342,17 @@ class ManagerScreen(ClosesOnTyping, PosModal[None]):
         printer ran out of paper); with none queued, the last receipt again, marked COPY."""
         t = self.pos.terminal
 
-        def job() -> tuple[str, str] | list[str]:
+        def job() -> tuple[str, str, bool] | list[str]:
             queued: list[str] = self.pos.unprinted_here()
             if queued:
                 return queued
             rid = t.store.last_receipt_id()
             if rid is None:
                 raise NotFound("No receipt has been made on this terminal yet.")
-            return rid, receipt_text(t, rid)
+            # A copy only of a receipt that came out of the printer (a till without one, or
+            # one that printed nothing yet, shows it as it is), as the printer then marks it.
+            copy = t.store.was_printed(rid)
+            return rid, receipt_text(t, rid, copy=copy), copy
 
         self._end()
         self.pos.submit("reprint", job, target=self.pos.checkout, done=_reprinted)
@@ -395,7 +398,7 @@ def _check_adjust(v: Values) -> str | None:
     return None
 
 
-def _reprinted(found: tuple[str, str] | list[str]) -> ServiceDone:
+def _reprinted(found: tuple[str, str, bool] | list[str]) -> ServiceDone:
     return ServiceDone("print-queued" if isinstance(found, list) else "reprint", found)
 
 
