@@ -502,3 +502,42 @@ async def test_a_resize_while_a_window_is_open_leaves_the_amount_due_on_the_scre
         assert app.screen is app.checkout
         shown = screen_lines(app)
         assert any("━" in line for line in shown), "\n".join(shown)
+
+
+async def test_plus_and_minus_at_the_pin_are_refused_there_and_never_typed_into_it(
+    make_app, terminal
+):
+    """Enter in the lines moves on to the PIN; a '-' or '+' typed right after (one unit fewer,
+    the cashier thought) went into the PIN, and the PIN was then "a scanned code, perhaps".
+    They are the lines' keys: at the PIN they are refused with where they act, the PIN and the
+    units chosen stay as they were, and the PIN typed after them refunds."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "2*COFFEE", card=None)
+        await press(pilot, "escape", "f6")
+        refund = app.screen
+        assert isinstance(refund, RefundScreen)
+        await fill(pilot, "DEMO1-000001")
+        await until(pilot, lambda: "Money back 4.80" in text_in(refund, "#preview"))
+        await press(pilot, "enter")
+        pin = refund.query_one("#pin", Input)
+        assert app.focused is pin
+        await type_text(pilot, "12-", enter=False)
+        assert pin.value == "12"
+        said = text_in(refund, "#error")
+        assert said == (
+            "+ and - choose the units back, in the lines: Shift+Tab goes back to them. "
+            "The PIN takes digits only."
+        )
+        await type_text(pilot, "+", enter=False)
+        assert pin.value == "12" and refund.back == {"COFFEE": 2}
+        await press(pilot, "shift+tab")  # back to the lines, where '-' keeps one coffee
+        assert isinstance(app.focused, DataTable)
+        await type_text(pilot, "-", enter=False)
+        await until(pilot, lambda: "Money back 2.40" in text_in(refund, "#preview"))
+        await press(pilot, "enter")
+        assert app.focused is pin and pin.value == "12"
+        await type_text(pilot, "1234")  # over the "12" kept, selected as the field is entered
+        assert isinstance(app.screen, TextScreen), text_in(refund, "#error")
+    event = terminal.store.event_by_receipt("DEMO1-000002")
+    assert event["lines"] == [{"sku": "COFFEE", "qty": 1}]

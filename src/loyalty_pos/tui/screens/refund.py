@@ -7,9 +7,11 @@ import logging
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Static
 
 from loyalty_pos.checkout import RefundableLine, preview_refund, refund, refundable_lines
@@ -22,6 +24,31 @@ from ..words import money
 from .base import FREE_TEXT, PosModal
 
 logger = logging.getLogger(__name__)
+
+#: Said when + or - is typed at the PIN: they are the lines' keys (one unit more or fewer back).
+UNITS_KEYS_AT_PIN = (
+    "+ and - choose the units back, in the lines: Shift+Tab goes back to them. "
+    "The PIN takes digits only."
+)
+
+
+class PinField(OrderedInput):
+    """The manager's PIN. + and - are the window's units keys: typed here right after the
+    Enter that chose the lines, they went into the PIN, which was then refused as "a scanned
+    code, perhaps". They are not typed here; the window says where they act. Not made to act
+    here either: a receipt scanned into the PIN (no scan is looked for in it) would then take
+    a unit off with its '-'."""
+
+    class UnitsKey(Message):
+        """+ or - was typed at the PIN."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.character in ("+", "-"):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.UnitsKey())
+            return
+        await super()._on_key(event)
 
 
 class RefundScreen(PosModal[dict[str, Any]]):
@@ -57,7 +84,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
             yield Static(id="preview")
             with Horizontal(classes="row"):
                 yield Label("Manager PIN")
-                yield OrderedInput(
+                yield PinField(
                     password=True,
                     placeholder="needed to refund",
                     id="pin",
@@ -199,6 +226,10 @@ class RefundScreen(PosModal[dict[str, Any]]):
 
     def action_fewer(self) -> None:
         self._step(-1)
+
+    def on_pin_field_units_key(self, message: PinField.UnitsKey) -> None:
+        message.stop()
+        self._error(UNITS_KEYS_AT_PIN)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
