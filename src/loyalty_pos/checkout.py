@@ -1193,6 +1193,12 @@ def preview_refund(t: Terminal, receipt_id: str, items: Mapping[str, int]) -> di
         "refunded": str(result.money_refunded),
         "points_reversed": result.points_reversed if member_id else 0,
         "points_restored": result.points_restored if member_id else 0,
+        # Units the sale gave free, returned first: no money back for them. Beside each SKU,
+        # the money one more unit of it back would give (None: none is left to return).
+        "free_returned": {
+            sku: (free, _money_with_one_more(t, receipt_id, items, sku))
+            for sku, free in result.free_returned.items()
+        },
     }
     if member_id:  # the balance it leaves: a debt, when the points taken back were spent
         now = t.now()
@@ -1208,6 +1214,18 @@ def preview_refund(t: Terminal, receipt_id: str, items: Mapping[str, int]) -> di
         preview["balance"] = account.balance(today)
         preview["balance_after"] = after.balance(today)
     return preview
+
+
+def _money_with_one_more(
+    t: Terminal, receipt_id: str, items: Mapping[str, int], sku: str
+) -> str | None:
+    """The money back if one more unit of ``sku`` came back with ``items``; None when none
+    is left to return."""
+    more = {**items, sku: items[sku] + 1}
+    try:
+        return str(_refund_of(t, receipt_id, more)[2].money_refunded)
+    except Refused:
+        return None
 
 
 def _sale(t: Terminal, receipt_id: str) -> dict[str, Any]:

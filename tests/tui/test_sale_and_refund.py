@@ -541,3 +541,38 @@ async def test_plus_and_minus_at_the_pin_are_refused_there_and_never_typed_into_
         assert isinstance(app.screen, TextScreen), text_in(refund, "#error")
     event = terminal.store.event_by_receipt("DEMO1-000002")
     assert event["lines"] == [{"sku": "COFFEE", "qty": 1}]
+
+
+async def test_a_free_coffee_back_says_why_no_money_comes_back_and_what_one_more_gives(
+    make_app, terminal
+):
+    """Six coffees on Anna's card, the sixth free: one coffee back showed "Money back 0.00"
+    and no reason. The free one is returned first (the sale without it is five paid coffees),
+    and the window says so, and what one more back would give, at 80x24."""
+    checkout(terminal, ANNA, resolve_items(terminal, [("COFFEE", 6), ("MASCARA", 1)]))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f6")
+        refund = app.screen
+        assert isinstance(refund, RefundScreen)
+        await fill(pilot, "DEMO1-000001")
+        await until(pilot, lambda: "Money back" in text_in(refund, "#preview"))
+        await press(pilot, "minus", "minus", "minus", "minus", "minus", "down", "minus")
+        await until(pilot, lambda: "Money back 0.00" in text_in(refund, "#preview"))
+        assert text_in(refund, "#preview") == (
+            "Money back 0.00 "
+            "Filter coffee to go: the free one is returned first, so no money back for this "
+            "unit. One more back: money back 2.40."
+        )
+        shown = shown_lines(app)  # on the screen, each on a line, at 80x24
+        for said in ("the free one is returned first", "One more back: money back 2.40."):
+            assert any(said in line for line in shown), shown
+        await press(pilot, "up", "plus")  # two coffees back: one paid, one free
+        await until(pilot, lambda: "Money back 2.40" in text_in(refund, "#preview"))
+        preview = text_in(refund, "#preview")
+        assert preview.startswith("Money back 2.40 · points taken back -2")
+        assert preview.endswith(
+            "Filter coffee to go: the free one is returned first, so money back for 1 of the "
+            "2. One more back: money back 4.80."
+        )

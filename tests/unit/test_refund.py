@@ -459,6 +459,26 @@ def test_returning_the_free_coffee_of_a_sale_gives_its_punches_back() -> None:
     assert free == 1
 
 
+def test_a_refund_names_the_free_units_among_those_returned_which_go_back_first() -> None:
+    """6 coffees, the 6th free: the first coffee back is the free one (no money), the second
+    is paid; with 3 for 2 in one basket, no member, returning 2 of 3 is one free and one paid."""
+    p = program([COFFEE_CARD])
+    six, _, free = _coffees(p, 6, 0)
+    assert free == 1
+    one = refund(p, six, {"COFFEE": 1}, {})
+    assert (one.money_refunded, one.free_returned) == (D("0.00"), {"COFFEE": 1})
+    two = refund(p, six, {"COFFEE": 2}, {})
+    assert (two.money_refunded, two.free_returned) == (D("2.40"), {"COFFEE": 1})
+    after = refund(p, six, {"COFFEE": 1}, {"COFFEE": 1})  # the free one is back already
+    assert (after.money_refunded, after.free_returned) == (D("2.40"), {})
+    offer = program([COFFEE_CARD | {"every": 3, "scope": "basket"}])
+    lines = [BasketLine("COFFEE", "Coffee", 3, D("2.40"), "drinks")]
+    q = quote(offer, lines, None, NOW)
+    three = OriginalSale(tuple(lines), None, NOW, q.total, q.points_value, 0, 0)
+    back = refund(offer, three, {"COFFEE": 2}, {})
+    assert (back.money_refunded, back.free_returned) == (D("2.40"), {"COFFEE": 1})
+
+
 def test_returning_coffees_bought_on_a_day_the_card_did_not_run_leaves_the_card_alone() -> None:
     """The coffee card runs on Saturdays only; 3 coffees bought on a Sunday punched nothing, so
     returning them takes no punch off the card (it took 3, and the member bought 3 more coffees

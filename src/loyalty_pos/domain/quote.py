@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Context, Decimal
 from types import MappingProxyType
@@ -650,6 +650,9 @@ class RefundResult:
             first (``lots.latest_first``).
         restored_lots: the points given back, with the dates the sale spent them with,
             latest-expiring first; none for a sale that did not record the lots it spent.
+        free_returned: per SKU, how many of the units returned are units the sale gave free
+            (a punch card's, a basket offer's): they are returned first, as the sale without
+            them is recomputed, and bring no money back.
     """
 
     returned: Mapping[str, int]
@@ -660,6 +663,7 @@ class RefundResult:
     fully_refunded: bool
     reversed_lots: tuple[Lot, ...] = ()
     restored_lots: tuple[Lot, ...] = ()
+    free_returned: Mapping[str, int] = field(default_factory=dict)
 
 
 def _remaining(lines: Sequence[BasketLine], returned: Mapping[str, int]) -> list[BasketLine]:
@@ -777,14 +781,19 @@ def refund(
     # A returned unit takes its punch off the member's card; a free unit this sale gave that the
     # returned units no longer earn gives back the ``every`` punches it used. Only a card that
     # ran at the sale: a unit bought on a day it did not run punched nothing.
+    free_before = _free_units(program, sale, previously_returned)
+    free_after = _free_units(program, sale, after)
+    free_returned = {
+        sku: min(free_before.get(sku, 0) - free_after.get(sku, 0), qty)
+        for sku, qty in returned.items()
+        if free_before.get(sku, 0) > free_after.get(sku, 0)
+    }
     punch_every = {
         sku: p.every
         for sku, p in _free_unit_promotions(program, sale.now).items()
         if p.scope == "member" and sku in returned
     }
     if punch_every and sale.member:
-        free_before = _free_units(program, sale, previously_returned)
-        free_after = _free_units(program, sale, after)
         punch_delta = {
             sku: every * (free_before.get(sku, 0) - free_after.get(sku, 0)) - returned[sku]
             for sku, every in punch_every.items()
@@ -821,4 +830,5 @@ def refund(
         )
         if sale.spent is not None
         else (),
+        free_returned=free_returned,
     )

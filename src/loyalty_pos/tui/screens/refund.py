@@ -288,11 +288,29 @@ class RefundScreen(PosModal[dict[str, Any]]):
                     line += f" · balance {found['balance']} → {found['balance_after']}"
                     if found["balance_after"] < 0:
                         line += " (a debt: the points were spent)"
-                self.query_one("#preview", Static).update(Text(line, style="bold"))
+                shown = Text(line, style="bold")
+                for sku, (free, one_more) in found["free_returned"].items():
+                    shown.append("\n" + self._free_first(sku, items[sku], free, one_more))
+                self.query_one("#preview", Static).update(shown)
             return
         self.busy = False
         result, text = message.result
         self.dismiss({"result": result, "text": text})
+
+    def _free_first(self, sku: str, back: int, free: int, one_more: str | None) -> str:
+        """Why ``free`` of the ``back`` units of ``sku`` bring no money back (the sale gave
+        them free, and they are returned first), and what one more back would give: "Money
+        back 0.00" alone read as a fault."""
+        name = next((line.name for line in self.lines if line.sku == sku), sku)
+        which = "the free one is" if free == 1 else f"the {free} free ones are"
+        if free == back:
+            gives = "no money back for this unit" if back == 1 else "no money back for these"
+        else:
+            gives = f"money back for {back - free} of the {back}"
+        said = f"{name}: {which} returned first, so {gives}."
+        if one_more is not None:
+            said += f" One more back: money back {one_more}."
+        return said
 
     def refused(self, message: ServiceRefused) -> None:
         if message.what == "refund-preview":
