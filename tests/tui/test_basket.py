@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 
 from textual.widgets import Input
 
+from loyalty_pos.checkout import adjust
 from loyalty_pos.tui.router import pending_quantity
 from loyalty_pos.tui.screens.forms import FormScreen
 from loyalty_pos.tui.screens.help import HelpScreen
@@ -449,31 +451,56 @@ async def test_a_free_amount_is_taken_as_typed_or_refused_in_words(make_app):
         )
 
 
-async def test_the_totals_show_what_free_units_saved_without_a_minus_the_total_already_has(
-    make_app,
+async def test_the_totals_and_the_receipt_read_top_to_bottom_free_items_taken_off_once(
+    make_app, terminal
 ):
-    """The total already leaves the free units out (DESIGN §5.1); a "-2.40" under it would be
-    taken off again by a cashier reading the panel."""
+    """Total 24.95, "Saved (free items) 2.40", Points -5.00, Due 19.95: read from the top,
+    the saving looked one more amount off the total, which already left it out (the coffees'
+    line is 12.00 for 6, one free; DESIGN §5.1), and the receipt said the same. Both now go
+    from the total to the amount due, and say what the free items saved after it."""
     from textual.geometry import Region
 
     from loyalty_pos.tui.widgets.totals_panel import TotalsPanel
 
-    from .conftest import BEN
-
+    adjust(terminal, BEN, 500, "test setup", "1234")
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await type_text(pilot, BEN)
         await type_text(pilot, "6*COFFEE")
+        await type_text(pilot, "MASCARA")
+        await press(pilot, "f5", "f5")  # 5.00 paid with points
         quote = app.checkout.view.quote
-        assert quote.discount > 0
-        await settle(pilot)
+        assert (quote.total, quote.discount, quote.points_value) == (
+            Decimal("24.95"),
+            Decimal("2.40"),
+            Decimal("5.00"),
+        )
         panel = app.checkout.query_one(TotalsPanel)
-        strips = panel.render_lines(Region(0, 0, *panel.outer_size))  # border included
-        shown = " ".join(" ".join(strip.text.split()) for strip in strips)
-        assert "Saved (free items)" in shown and str(quote.discount) in shown
-        assert f"-{quote.discount}" not in shown
-        assert str(quote.total) in shown and str(quote.due) in shown
+        strips = panel.render_lines(Region(0, 0, *panel.outer_size))
+        rows = [" ".join(strip.text.strip("│ ").split()) for strip in strips][1:-1]
+        assert rows[:4] == [  # each on one line of the panel, at 80x24
+            "Total 24.95",
+            "Points (500) -5.00",
+            "Due 19.95 EUR",
+            "Free items saved 2.40",
+        ]
+        assert rows[4].startswith("Earns") and len(rows) == 5
+        await press(pilot, "f9")
+        preview = app.screen
+        assert isinstance(preview, TextScreen)
+        receipt = [" ".join(line.split()) for line in str(preview.body).splitlines()]
+    at = receipt.index("Total EUR 24.95")
+    assert receipt[at - 4 : at + 4] == [
+        "Filter coffee to go",
+        "6 x 2.40, 1 free 12.00",
+        "Volume mascara black 12.95",
+        "------------------------------------------",
+        "Total EUR 24.95",
+        "Paid with 500 points -5.00",
+        "Amount due EUR 19.95",
+        "Free items saved 2.40",
+    ]
 
 
 async def test_a_name_typed_in_a_quick_burst_at_enrolment_stays_in_its_field(

@@ -101,13 +101,13 @@ def build_rows(r: Receipt) -> list[Row]:
 
     if refund is None:
         rows.append(Row(f"Total {cur}", money(r.total, cur), strong=True))
-        if r.discount:
-            rows.append(Row("You saved (free items)", money(r.discount, cur), indent=2))
         if r.points_redeemed or r.points_value:
             rows.append(
                 Row(f"Paid with {r.points_redeemed} points", f"-{money(r.points_value, cur)}")
             )
             rows.append(Row(f"Amount due {cur}", money(r.due, cur), strong=True))
+        if r.discount:  # already out of the total: after what is paid, never taken off again
+            rows.append(Row("Free items saved", money(r.discount, cur)))
     else:
         if r.discount:  # units the sale gave free: not paid, so not paid back
             rows.append(Row("Free in the sale, not paid", f"-{money(r.discount, cur)}"))

@@ -199,7 +199,8 @@ class Receipt:
         due: What the customer pays in money (``total - points_value``), or is paid back.
         currency: ISO 4217 code the amounts are in; printed next to totals.
         cashier: Name or id of the cashier, or None when not known.
-        discount: Value of the free units (already out of ``total``; printed as "You saved");
+        discount: Value of the free units (already out of ``total``; printed after the amount
+            due as "Free items saved");
             on a refund, the returned units the sale gave free, which are not paid back.
         points_redeemed: Points the customer paid with (0 when none).
         points_value: Money those points paid (``points_redeemed / redeem.points_per_unit``).

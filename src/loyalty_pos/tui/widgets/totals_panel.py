@@ -1,5 +1,5 @@
-"""The totals: total (free units already left out, what they saved beside it), points payment,
-amount due and points to earn."""
+"""The totals, top to bottom as the receipt prints them: total (free units already left out),
+points payment, amount due; then what the free units saved and the points to earn."""
 
 from __future__ import annotations
 
@@ -22,17 +22,18 @@ class TotalsPanel(Static):
         grid.add_column()
         grid.add_column(justify="right")
         grid.add_row("Total", money(q.total))
-        if q.discount:
-            # Already left out of the total (the free units cost nothing): what was saved, as
-            # the receipt says it, not a minus the cashier would take off again.
-            grid.add_row(
-                Text("Saved (free items)", style="dim"), Text(money(q.discount), style="dim")
-            )
         if q.points_redeemed:
             grid.add_row(f"Points ({q.points_redeemed})", f"-{money(q.points_value)}")
         elif view.basket.redeem:  # "most allowed" asked, and it is none (QA: "Points (0) -0.00")
             grid.add_row(Text("Points", style="dim"), Text("none payable", style="dim"))
         grid.add_row(Text("Due", style="bold"), Text(money(q.due, cur), style="bold"))
+        if q.discount:
+            # Already left out of the total (the free units cost nothing): said after the amount
+            # due, as the receipt says it, so that nothing is taken off twice. Between the total
+            # and the due ("Saved (free items) 2.40") it read as one more amount to take off.
+            grid.add_row(
+                Text("Free items saved", style="dim"), Text(money(q.discount), style="dim")
+            )
         if view.member is not None:
             grid.add_row(Text("Earns", style="dim"), Text(f"{q.points_earned} pts", style="dim"))
         self.update(grid)
