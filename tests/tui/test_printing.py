@@ -274,6 +274,18 @@ async def test_a_receipt_that_finishes_printing_as_the_till_is_closed_is_recorde
     assert t.store.unprinted() == []
 
 
+async def reprint_window(pilot) -> TextScreen:  # type: ignore[no-untyped-def]
+    """From the sale's receipt preview: closed, then F8 then 5 with nothing queued; the window
+    of the last receipt, once it is up."""
+    await pilot.press("escape")
+    await open_menu(pilot)
+    await pilot.press("5")
+    await until(pilot, lambda: isinstance(pilot.app.screen, TextScreen))
+    shown = pilot.app.screen
+    assert isinstance(shown, TextScreen)
+    return shown
+
+
 async def test_the_reprint_of_a_receipt_never_printed_is_no_copy_on_screen(make_app) -> None:
     """A till with no printer (the demo's: the status bar says it is off), F8 then 5: the
     window was titled "(copy)" over a receipt without COPY on it. A receipt that never came out
@@ -281,12 +293,7 @@ async def test_the_reprint_of_a_receipt_never_printed_is_no_copy_on_screen(make_
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await sell(pilot, "MASCARA")
-        await pilot.press("escape")
-        await open_menu(pilot)
-        await pilot.press("5")
-        await until(pilot, lambda: isinstance(app.screen, TextScreen))
-        shown = app.screen
-        assert isinstance(shown, TextScreen)
+        shown = await reprint_window(pilot)
         assert shown.title_text == "Receipt DEMO1-000001"
         assert "COPY" not in text_in(shown, ".body-text")
 
@@ -302,12 +309,7 @@ async def test_the_reprint_of_a_printed_receipt_shows_the_copy_the_printer_print
         async with app.run_test(size=(80, 24)) as pilot:
             await sell(pilot, "MASCARA")
             await until(pilot, lambda: t.store.was_printed("DEMO1-000001"))
-            await pilot.press("escape")
-            await open_menu(pilot)
-            await pilot.press("5")
-            await until(pilot, lambda: isinstance(app.screen, TextScreen))
-            shown = app.screen
-            assert isinstance(shown, TextScreen)
+            shown = await reprint_window(pilot)
             assert shown.title_text == "Receipt DEMO1-000001 (copy)"
             assert "COPY" in text_in(shown, ".body-text")
             await until(pilot, lambda: sum(b"DEMO1-000001" in j for j in sim.received) == 2)
