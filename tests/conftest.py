@@ -41,6 +41,21 @@ def demo(tmp_path: Path):
     terminal.store.close()
 
 
+#: Tests that share one machine-wide resource run one after another in the same xdist worker
+#: (``--dist loadgroup``): the device tests drive the one pcscd a machine can run (its socket and
+#: pidfile under /run/pcscd, the virtual reader's TCP port).
+_ONE_AT_A_TIME = {"hardware": "pcscd"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        group = _ONE_AT_A_TIME.get(item.path.relative_to(tests).parts[0])
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI nothing may skip for lack of a tool: a skipped test fails the run."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
