@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from .checkout import OPEN_LINE, Terminal, product_barcode, unreadable_card
+from .domain.csvrows import cells_problem
 from .domain.errors import ConfigError, Refused
 from .domain.events import (
     MAX_ID,
@@ -25,9 +26,13 @@ MEMBER_COLUMNS = ["member_id", "card", "name", "birthday", "email"]
 CATALOG_COLUMNS = ["sku", "ean", "name", "price", "category"]
 
 
-def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
+def _rows(
+    path: Path, columns: list[str], amounts: tuple[str, ...] = ()
+) -> list[tuple[int, dict[str, str]]]:
     """The file's records with the line each starts on (a quoted field may hold a line break,
-    so a record can span lines; a spreadsheet shows it as the row it starts on)."""
+    so a record can span lines; a spreadsheet shows it as the row it starts on). Rows whose
+    cells do not fit the columns refuse the file, each named (``amounts``: the columns of
+    money, whose decimal comma is the likely cause)."""
     try:
         text = _utf8_text(path, path.read_bytes())
         reader = csv.reader(io.StringIO(text, newline=""))
@@ -38,16 +43,21 @@ def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
                 wanted += ", separated by commas (this file separates them with ';')"
             raise ConfigError(str(path), [wanted])
         rows: list[tuple[int, dict[str, str]]] = []
+        problems: list[str] = []
         while True:
             line = reader.line_num + 1
             values = next(reader, None)
             if values is None:
-                return rows
+                break
             if not values:
                 continue  # a blank line
-            if len(values) != len(columns):
-                raise ConfigError(str(path), [f"line {line}: wrong number of fields"])
+            if problem := cells_problem(values, columns, amounts):
+                problems.append(f"line {line}: {problem}")
+                continue
             rows.append((line, dict(zip(columns, (v.strip() for v in values), strict=True))))
+        if problems:
+            raise ConfigError(str(path), problems)
+        return rows
     except OSError as e:
         raise ConfigError(str(path), [f"cannot read the file ({e.strerror})"]) from e
     except csv.Error as e:
@@ -182,7 +192,7 @@ def _misspelt_category(category: str, named: set[str]) -> str | None:
 
 
 def import_catalog(t: Terminal, path: Path) -> dict[str, int]:
-    rows = _rows(path, CATALOG_COLUMNS)
+    rows = _rows(path, CATALOG_COLUMNS, amounts=("price",))
     currency = t.program.currency
     problems: list[str] = []
     parsed = []

@@ -319,6 +319,63 @@ def test_an_import_with_a_bad_row_names_it_and_imports_nothing(
     assert run(home, "journal").stdout == before[0]
 
 
+def test_a_price_with_a_decimal_comma_is_told_how_to_write_it_and_nothing_is_imported(
+    home: Path, tmp_path: Path
+) -> None:
+    """QA: a catalog saved by a spreadsheet that writes a comma as its decimal mark
+    (``COFFEE,4006381333931,Coffee,2,49,drinks``) was refused with "line 3: wrong number of
+    fields", which names neither the price nor what to do about it."""
+    csv_file = tmp_path / "catalog.csv"
+    csv_file.write_text(
+        "sku,ean,name,price,category\nTEA2,,Tea,1.20,drinks\n"
+        "COFFEE2,4006381333931,Coffee,2,49,drinks\nCAKE2,,Cake,1000,bakery\n"
+        "JAM2,,Jam,1,000,grocery\n",
+        encoding="utf-8",
+    )
+    out = run(home, "catalog", "import", str(csv_file))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr == (
+        f"loyalty-pos: {csv_file} is invalid:\n"
+        "  - line 3: 6 cells where the file has 5 columns (sku,ean,name,price,category): "
+        "the price 2,49 is cut in two at its comma; write it with a point (2.49) and save "
+        "the file again\n"
+        "  - line 5: 6 cells where the file has 5 columns (sku,ean,name,price,category): "
+        "the price 1,000 is cut in two at its comma; write it without a thousands separator "
+        "(1000) and save the file again\n"
+    )
+    assert run(home, "checkout", "--item", "TEA2").returncode == 2  # nothing imported
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        (
+            "M9101,LC91010001,Smith, Anna,1990-01-31,\n",
+            "line 2: 6 cells where the file has 5 columns (member_id,card,name,birthday,email): "
+            'a cell holding a comma (a name such as Smith, Anna) goes in double quotes ("Smith, '
+            'Anna"), as a spreadsheet\'s "CSV UTF-8" writes it\n',
+        ),
+        (
+            "M9101,LC91010001,Anna\n",
+            "line 2: 3 cells where the file has 5 columns (member_id,card,name,birthday,email): "
+            "every row has a cell for each column, an empty one as nothing between its commas "
+            "(M1,LC1,Ann,,)\n",
+        ),
+    ],
+)
+def test_a_members_row_with_more_or_fewer_cells_than_columns_says_what_is_likely_wrong(
+    home: Path, tmp_path: Path, row: str, said: str
+) -> None:
+    """A name written "Smith, Anna" without quotes (a file typed by hand) was "line 2: wrong
+    number of fields"; the ledger's import said "more cells than columns" of the same row."""
+    csv_file = tmp_path / "members.csv"
+    csv_file.write_text("member_id,card,name,birthday,email\n" + row, encoding="utf-8")
+    out = run(home, "members", "import", str(csv_file))
+    assert out.returncode == 2
+    assert out.stderr == f"loyalty-pos: {csv_file} is invalid:\n  - {said}"
+    assert run(home, "balance", "LC91010001").returncode == 2  # nothing imported
+
+
 def test_a_spreadsheet_s_csv_not_in_utf_8_is_named_by_its_line_and_how_to_save_it(
     home: Path, tmp_path: Path
 ) -> None:
