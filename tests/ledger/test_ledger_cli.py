@@ -20,6 +20,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from ledger_helpers import free_port, subprocess_env
 
+from loyalty_pos.cli import main as till_main
 from loyalty_pos.ledger.cli import _parser, main
 from loyalty_pos.ledger.db import make_engine
 from loyalty_pos.ledger.schema import metadata
@@ -199,6 +200,52 @@ def test_a_members_file_wrong_on_every_line_shows_its_first_twenty_problems(
     assert err.splitlines()[-1] == "  ... and 25 more problems (with --json, all of them)"
     code, _, err = run(capsys, "members", "import", str(bad), "--db", db_url, "--json")
     assert code == 2 and len(json.loads(err)["problems"]) == 45
+
+
+def test_a_members_row_with_a_cell_too_many_is_told_as_the_till_tells_it(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA: the same members file with a name "Smith, Anna" written without quotes was "more
+    cells than columns" at the ledger and "wrong number of fields" at the till; neither said
+    which cell or what to do. Both now say it in the same words."""
+    members = tmp_path / "members.csv"
+    members.write_text(
+        "member_id,card,name,birthday,email\nM1,LC91010001,Ann,,\n"
+        "M2,LC91010002,Smith, Anna,1990-01-31,\n"
+    )
+    said = (
+        "line 3: 6 cells where the file has 5 columns (member_id,card,name,birthday,email): "
+        'a cell holding a comma (a name such as Smith, Anna) goes in double quotes ("Smith, '
+        'Anna"), as a spreadsheet\'s "CSV UTF-8" writes it'
+    )
+    code, _, err = run(capsys, "members", "import", str(members), "--db", db_url)
+    assert code == 2 and f"{members}: {said}" in err, err
+    assert "1 problem(s), nothing imported" in err  # not the shifted cells' birthday and email
+    home = tmp_path / "till"
+    assert (
+        till_main(
+            [
+                "--home",
+                str(home),
+                "init",
+                "--terminal-id",
+                "T1",
+                "--program",
+                str(PROGRAM),
+                "--manager-pin",
+                "2468",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert till_main(["--home", str(home), "members", "import", str(members)]) == 2
+    assert f"  - {said}\n" in capsys.readouterr().err
+    store = LedgerStore.open(db_url)
+    try:
+        assert store.audit()["events"] == 0  # nothing imported
+    finally:
+        store.close()
 
 
 def test_expire_and_report_print_text_or_json(

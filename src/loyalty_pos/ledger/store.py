@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from loyalty_pos.domain.accounting import spend_moment
 from loyalty_pos.domain.cards import card_in_capitals
+from loyalty_pos.domain.csvrows import cells_problem
 from loyalty_pos.domain.errors import AuthError, NotFound, Refused
 from loyalty_pos.domain.events import (
     GENESIS_HASH,
@@ -1051,6 +1052,10 @@ class LedgerStore:
         seen_cards: dict[str, tuple[int, str]] = {}
         for row in reader:
             line = reader.line_num
+            if None in row:  # csv puts surplus cells under the key None
+                cells = [*(row[c] or "" for c in header), *row[None]]
+                problems.append(f"{source}: line {line}: {cells_problem(cells, header)}")
+                continue  # its other cells are shifted: their problems are not the row's
             problems.extend(
                 f"{source}: line {line}: {p}"
                 for p in _member_row_problems(row, seen_ids, seen_cards, line, today)
@@ -1648,8 +1653,6 @@ def _member_row_problems(
     member_id = (row.get("member_id") or "").strip()
     typed = (row.get("card") or "").strip()
     card = row["card"] = card_in_capitals(typed)
-    if None in row:  # csv puts surplus cells under the key None
-        problems.append("more cells than columns")
     if not member_id or len(member_id) > MAX_ID:
         problems.append(f"member_id must be 1-{MAX_ID} characters")
     elif problem := text_problem(member_id, MAX_ID, "member_id"):
