@@ -148,6 +148,23 @@ def enrolled_at(t: Terminal, member_id: str) -> datetime | None:
     return datetime.fromisoformat(row["enrolled_at"]) if row and row["enrolled_at"] else None
 
 
+def enrolled_elsewhere(t: Terminal, begin: datetime, finish: datetime) -> int:
+    """The members the ledger says were enrolled in ``[begin, finish)`` that this till did not
+    enrol (the ledger's members import, another till): the till's N leaves them out, the
+    ledger's report counts them as new. The snapshots' times carry the offset of wherever the
+    enrolment was made, so the day prefix only narrows the rows; the moments decide."""
+    rows = t.store.query(
+        "SELECT enrolled_at FROM members WHERE substr(enrolled_at, 1, 10) BETWEEN ? AND ? "
+        "AND member_id NOT IN (SELECT member_id FROM journal WHERE type = 'enroll' "
+        "AND member_id IS NOT NULL)",
+        (
+            (begin.date() - timedelta(days=1)).isoformat(),
+            (finish.date() + timedelta(days=1)).isoformat(),
+        ),
+    )
+    return sum(1 for r in rows if begin <= datetime.fromisoformat(r["enrolled_at"]) < finish)
+
+
 def held_back(t: Terminal, begin: datetime, finish: datetime) -> int:
     """This till's events of the period (``begin`` to ``finish``) that the ledger holds back now:
     refused, kept here until a manager deals with them (``loyalty-pos journal --held``)."""
@@ -237,6 +254,15 @@ def day_report(
             + (f", up to {now:%Y-%m-%d %H:%M} (the period is not over)" if not over else "")
             + "; every till's are in the ledger's report (loyalty-ledger report)."
         )
+        if elsewhere := enrolled_elsewhere(t, begin, finish):
+            who, are = ("1 member", "is") if elsewhere == 1 else (f"{elsewhere} members", "are")
+            report["members_note"] = (
+                "New members (N) are those enrolled at this till, and a member is active here "
+                f"once enrolled or buying here: {who} enrolled in the period elsewhere (by the "
+                f"ledger's members import, or at another till) {are} not in N, and {are} in E "
+                "only once they buy here. The ledger's report (loyalty-ledger report) counts "
+                "them as new and active from their enrolment."
+            )
     if why:
         report["balances_unknown"] = (
             "The balances at the end of this period are the ledger's to tell "
@@ -385,7 +411,7 @@ def report_text(report: dict[str, Any], width: int = 48) -> str:
     count = "-" if negatives is None else len(negatives)
     lines.append(f"{'Members with a negative balance':<34}{count:>{width - 34}}")
     lines.extend(f"  {m}" for m in (negatives or [])[:20])
-    for note in ("figures_note", "balances_note", "balances_unknown"):
+    for note in ("figures_note", "members_note", "balances_note", "balances_unknown"):
         if text := report.get(note):
             lines.extend(textwrap.wrap(text, width))
     return "\n".join(lines)

@@ -128,6 +128,7 @@ def test_the_summary_report_matches_a_hand_computed_scenario(fresh_ledger: Ledge
         "kept": 2,
         "active_at_end": 3,
         "new": 1,
+        "new_imported": 0,  # N was enrolled at a till, not by the members import
         "retention_pct": "66.67",
         "churn_pct": "33.33",
     }

@@ -16,12 +16,14 @@ import sys
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ledger_helpers import LedgerServer, subprocess_env
 
 from loyalty_pos import checkout as svc
 from loyalty_pos.bootstrap import end_of_day_report, init_terminal, open_terminal
+from loyalty_pos.cli import main as till_main
 from loyalty_pos.domain.errors import AuthError, RedeemRefused, Refused
 from loyalty_pos.imports import import_catalog, import_members
 from loyalty_pos.ledger.cli import main as ledger_main
@@ -879,6 +881,53 @@ def test_a_day_without_sales_has_no_average_check_or_ltv_at_the_till_as_at_the_l
         (line,) = [line for line in text.splitlines() if line.strip().startswith(label)]
         assert line.endswith(" n/a"), line
     assert "LTV = m x a x t n/a" in render(there)
+
+
+def _cli(main: Any, *args: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(args)) == 0
+    return out.getvalue()
+
+
+def test_on_the_day_of_the_ledgers_members_import_each_report_says_why_its_new_members_differ(
+    store, tmp_path
+) -> None:
+    """QA: on the day the ledger imported the store's 20 members, `loyalty-ledger report` said
+    new 20, active at the end 20, while the till's report said 0 new members and 1 active (the
+    member who bought there), side by side in the owner's mail, with nothing to say which was
+    wrong. Neither is: the till counts its own enrolments and its own buyers, the ledger every
+    enrolment, its import's included. Each report now says so beside the figures."""
+    t = till(store, tmp_path / "t1", "T1")
+    sync(t)
+    svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
+    assert sync(t)["pushed"] == 1
+    day = date.today().isoformat()  # the till's store day and the ledger's: the machine's
+    home = ["--home", str(t.home)]
+
+    here = json.loads(_cli(till_main, *home, "--json", "report", "--date", day))
+    assert (here["members_new"], here["members_active_end"]) == (0, 1)
+    assert here["members_note"] == (
+        "New members (N) are those enrolled at this till, and a member is active here once "
+        "enrolled or buying here: 20 members enrolled in the period elsewhere (by the ledger's "
+        "members import, or at another till) are not in N, and are in E only once they buy "
+        "here. The ledger's report (loyalty-ledger report) counts them as new and active from "
+        "their enrolment."
+    )
+    text = " ".join(_cli(till_main, *home, "report", "--date", day).split())
+    assert "20 members enrolled in the period elsewhere" in text
+
+    there = json.loads(
+        _cli(ledger_main, "report", "--from", day, "--to", day, "--json", "--db", store.db_url)
+    )
+    members = there["members"]
+    assert (members["new"], members["new_imported"], members["active_at_end"]) == (20, 20, 20)
+    shown = _cli(ledger_main, "report", "--from", day, "--to", day, "--db", store.db_url)
+    assert (
+        "  new members: 20 imported by members import; a till's end-of-day report counts as "
+        "new only the members it enrolled, and as active only those who enrolled or bought "
+        "there\n"
+    ) in shown
 
 
 def test_a_till_with_a_ledger_does_not_pass_todays_balances_off_as_a_past_days(

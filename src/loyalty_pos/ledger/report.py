@@ -445,6 +445,13 @@ def summary(
         )
     }
     retention = metrics.retention_pct(s_set, e_set, new)
+    # Of the new, those the ledger's own members import enrolled: no till's report counts them
+    # as new (a till's N is its own enrolments), so the owner can tell the two figures apart.
+    imported = conn.execute(
+        sa.select(sa.func.count(sa.distinct(events.c.member_id))).where(
+            events.c.type == "enroll", events.c.terminal_id == wire.LEDGER_TERMINAL, *in_period
+        )
+    ).scalar_one()
 
     # An event is counted in the period the ledger first refused it (for a reason, in
     # ``by_reason``): a ledger before 0002 kept a row for every try of an event held back.
@@ -538,6 +545,7 @@ def summary(
             "kept": len(metrics.kept(s_set, e_set, new)),
             "active_at_end": len(e_set),
             "new": len(new),
+            "new_imported": int(imported),
             "retention_pct": _fmt(retention),
             "churn_pct": _fmt(100 - metrics.hundredths(retention))
             if retention is not None
@@ -591,6 +599,14 @@ def render(report: dict[str, Any]) -> str:
         f"{mem['kept']}), at end {mem['active_at_end']}, new {mem['new']}: retention "
         f"{na(mem['retention_pct'], '%')} (kept / at start), churn "
         f"{na(mem['churn_pct'], '%')}",
+    ]
+    if mem["new"]:
+        lines.append(
+            f"  new members: {mem.get('new_imported', 0)} imported by members import; a till's "
+            "end-of-day report counts as new only the members it enrolled, and as active only "
+            "those who enrolled or bought there"
+        )
+    lines += [
         f"  rejected events {report['rejected_events']['total']} "
         f"{_pairs(report['rejected_events']['by_reason'].items())}",
     ]
