@@ -109,6 +109,9 @@ def transport() -> httpx.HTTPTransport:
     deadline. httpx takes no network backend as an argument: its connection pool is built again
     as httpx builds it, with ours."""
     made = httpx.HTTPTransport()
+    if not isinstance(getattr(made, "_pool", None), httpcore.ConnectionPool):
+        # An httpx that keeps its pool elsewhere: stop here, never sync without the deadline.
+        raise RuntimeError(f"httpx {httpx.__version__} has no _pool to give the sync's deadline")
     made._pool = httpcore.ConnectionPool(
         ssl_context=httpx.create_ssl_context(),
         max_connections=100,
