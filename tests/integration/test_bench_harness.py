@@ -38,7 +38,7 @@ def measured(figures: list) -> dict[str, float]:
 
 
 def test_checkout_and_lookup_figures(bench, tmp_path: Path) -> None:
-    assert len(measured(bench.bench_checkout(tmp_path / "c", 30))) == 3
+    assert len(measured(bench.bench_checkout(tmp_path / "c", 30))) == 4
     assert len(measured(bench.bench_lookup(tmp_path / "l", 2000, 50))) == 2
 
 
