@@ -218,6 +218,8 @@ def test_an_unplugged_scanner_is_reopened_when_it_comes_back(
     )
     time.sleep(0.5)  # several failed reopens with backoff
     assert loop.running
+    # The reopens that fail while it is away leave those words: they say it comes back alone.
+    assert board.wait_for(pty_scanner.path, "absent", 0).reason == status.reason
 
     pty_scanner.plug()  # comes back as another /dev/pts/N behind the same stable link
     ready(board, pty_scanner)

@@ -457,6 +457,11 @@ class ScannerLoop:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, DeviceError):
             status: Any = error.details.get("state", "error")
+            now = self.board.get(self.name)
+            if status == "absent" and now is not None and now.state == "absent":
+                # Still away: what was said when it went stays ("was unplugged: plug it back
+                # in (it is picked up by itself)"), not each failed reopen's "is it plugged in?"
+                return
             self.board.update(self.name, "scanner", status, error.message)
 
     def _pump(self, port: serial.Serial) -> None:
