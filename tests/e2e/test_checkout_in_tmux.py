@@ -221,6 +221,25 @@ def test_a_short_code_at_scanner_speed_right_before_a_scan_is_sold_too(
     assert "Scan or type an item" in field  # the placeholder: the field is empty
 
 
+def test_a_pin_sent_right_behind_f8_opens_the_manager_menu_and_is_never_shown(
+    tmux: Tmux,
+) -> None:
+    """F8 and the manager PIN in one burst (a keyboard wedge, a macro key, a fast typist): the
+    PIN's keys reached the item field before the PIN window was there, and its Enter looked
+    the PIN up as an item, "Unknown code '1234'" on screen."""
+    tmux.wait_for("Scan or type an item")
+    # One tmux command: the keys reach the app in one read.
+    tmux.tmux("send-keys", "-t", "pos", "F8", "1", "2", "3", "4", "Enter")
+    screen = tmux.wait_for("Adjust a member's points")
+    time.sleep(0.5)
+    screen = tmux.screen()
+    assert "Unknown code" not in screen
+    assert "1234" not in screen
+    tmux.key("Escape")
+    screen = tmux.wait_for("Scan or type an item")  # the item field is empty: its placeholder
+    assert "1234" not in screen
+
+
 def test_ctrl_q_during_a_sync_to_a_ledger_that_does_not_answer_quits_at_once(
     home: Path, tmp_path: Path
 ) -> None:

@@ -38,9 +38,9 @@ async def settle(pilot: Pilot[None]) -> None:
     app = pilot.app
     assert isinstance(app, CheckoutApp)
     for _ in range(2000):
-        if app.services.idle and not app.keys_held:
+        if app.services.idle and not (app.keys_held or app.keys_waiting):
             await pilot.pause()  # let the screens handle what the service thread posted
-            if app.services.idle and not app.keys_held:
+            if app.services.idle and not (app.keys_held or app.keys_waiting):
                 return
         await asyncio.sleep(0.002)
     raise AssertionError("the service thread did not go quiet")
@@ -61,6 +61,25 @@ def _send(pilot: Pilot[None], text: str, enter: bool) -> None:
 
 
 _KEY_NAMES = {"*": "asterisk", "-": "minus", "+": "plus", " ": "space", ".": "full_stop"}
+#: Keys by name for ``press_at_once``, with the character each types.
+_NAMED_KEYS = {
+    **{f"f{n}": None for n in range(1, 13)},
+    "enter": "\r",
+    "escape": None,
+    "tab": "\t",
+}
+
+
+def press_at_once(pilot: Pilot[None], *keys: str) -> None:
+    """Keys handed to the app in one burst, each without waiting for the app to handle the one
+    before (a fast typist, a keyboard wedge, keys a terminal read at once): a key's name
+    ("f8", "enter") or text, a key per character. ``pilot.press`` waits for the app to go idle
+    between keys, so a key's window is always up before the next key comes."""
+    for key in keys:
+        if key in _NAMED_KEYS:
+            pilot.app.post_message(Key(key, _NAMED_KEYS[key]))
+        else:
+            _send(pilot, key, enter=False)
 
 
 async def type_text(pilot: Pilot[None], text: str, *, enter: bool = True) -> None:

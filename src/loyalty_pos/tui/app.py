@@ -22,6 +22,7 @@ from loyalty_pos.domain.errors import LoyaltyPosError
 
 from .devices import DeviceLink
 from .edge import StaysUp
+from .key_gate import KeyGate
 from .keyboard import KeyClock, WedgeKeys
 from .ledger_sync import LedgerSync, SyncHook
 from .messages import (
@@ -45,7 +46,7 @@ from .wedge import WedgeDetector
 STATUS_EVERY_S = 15.0
 
 
-class CheckoutApp(StaysUp, WedgeKeys, Printing, LedgerSync, App[None]):
+class CheckoutApp(StaysUp, KeyGate, WedgeKeys, Printing, LedgerSync, App[None]):
     checkout: CheckoutScreen
 
     CSS_PATH = "app.tcss"

@@ -50,6 +50,8 @@ class WedgeKeys:
     #: before it, its first keys not held (a receipt id's 'DEMO1').
     _chain: tuple[str, ...] = ()
     _chain_at = 0.0
+    #: The last Enter taken as the end of a scan (the scan goes on as a message, not as keys).
+    scan_ended_by: events.Key | None = None
 
     @property
     def keys_held(self) -> bool:
@@ -90,6 +92,7 @@ class WedgeKeys:
             code = "".join(chain)
             self._held = ()
             self._deliver(code, app.post_message)
+            self.scan_ended_by = event
             return True, ()
         if verdict.scan is not None:
             self._held = ()  # the scan's own keys: they are the code, not choices
@@ -136,6 +139,7 @@ class WedgeKeys:
             field.call_later(restore_then_deliver)
         else:
             self._deliver(verdict.scan, app.post_message)
+        self.scan_ended_by = event
         return True, typed
 
     @property

@@ -75,7 +75,7 @@ class PosModal(StaysUp, ModalScreen[R]):
             )
             return
         self.dismiss(None)
-        self.app.call_after_refresh(self.app.post_message, events.Key(key, None))
+        self.pos.key_next(key)
 
     def on_service_refused(self, message: ServiceRefused) -> None:
         """The one handler of this window's refused jobs: a window shows them its own way
