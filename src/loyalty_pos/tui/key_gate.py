@@ -4,14 +4,18 @@ Textual hands each key to the widget that has the focus as the key arrives, and 
 binding (F8: the PIN window) only once the key has come back up to the app, behind the widget's
 queue: keys sent in one burst right after it (a fast typist, a keyboard wedge, a macro key) were
 all in the item field before the window was there, and their Enter looked the manager PIN up as
-an item ("Unknown code '1234'", the PIN on screen).
+an item ("Unknown code '1234'", the PIN on screen). Likewise an Enter in a form moves the focus to
+the next field only after the keys behind it had gone to the field just entered ("4.99⏎gro" left
+"4.99gro" in the amount field).
 
-So a key that does not type into the focused field (a function key, Esc, Tab, any key at a window
-without a field) holds the keys behind it back until it has been handled all the way: its way up
-through the widgets to the app has been followed, and the window it opened is mounted with its
-field focused. Then they go on, in order, to whatever has the focus. Keys typed into a field (a
-scan's digits) are never held, nor are the keys behind a scan's Enter (``WedgeKeys`` takes it,
-and the code goes on as a message): a scan, and one right behind it, is as quick as before.
+So a key that does not type into the focused field (a function key, Enter, Esc, Tab, any key at a
+window without a field) holds the keys behind it back until it has been handled all the way: its
+way up through the widgets to the app has been followed, the window it opened is mounted with its
+field focused, and the window has no step under way on the service thread (a card looked up at
+its Enter, the PIN checked: ``PosModal.step_under_way``). Then they go on, in order, to whatever
+has the focus. Keys typed into a field (a scan's digits) are never held, nor are the keys behind a
+scan's Enter (``WedgeKeys`` takes it, and the code goes on as a message): a scan, and one right
+behind it, is as quick as before.
 """
 
 from __future__ import annotations
@@ -26,10 +30,14 @@ from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.widgets import Input
 
+from .screens.base import PosModal
+
 #: The longest the keys behind a step wait for it: past this they go where the focus is. A
 #: step that takes longer (a cache held by another process, a widget that went away with its
 #: queue) must not leave the keyboard dead.
 MOST_WAIT_S = 2.0
+#: How often a window's step on the service thread is looked at while keys wait for it.
+STEP_POLL_S = 0.005
 
 
 class KeyGate:
@@ -79,7 +87,7 @@ class KeyGate:
         itself binds: Backspace, the arrows)."""
         app: Any = self
         focused = app.focused
-        if not isinstance(focused, Input):
+        if not isinstance(focused, Input) or event.key == "enter":
             return True
         if event.is_printable:
             return False
@@ -102,7 +110,10 @@ class KeyGate:
                 for pump in _path(app.screen):  # a window just opened: mounted, focused
                     await _caught_up(pump, deadline)
                 rounds += 1
-                if rounds >= 2 and (app.screen, app.focused) == before:
+                screen = app.screen
+                if isinstance(screen, PosModal) and screen.step_under_way():
+                    await asyncio.sleep(STEP_POLL_S)
+                elif rounds >= 2 and (app.screen, app.focused) == before:
                     break
                 target = app.focused or app.screen
         finally:

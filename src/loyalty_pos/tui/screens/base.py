@@ -52,6 +52,11 @@ class PosModal(StaysUp, ModalScreen[R]):
         """Something typed or chosen in this window that closing it would lose."""
         return False
 
+    def step_under_way(self) -> bool:
+        """A step of this window is on the service thread (a card looked up at its Enter, the
+        form being confirmed): the keys typed behind it wait for where it takes the focus."""
+        return False
+
     def on_key(self, event: events.Key) -> None:
         """A checkout key (F2 ... F10) the window does not bind itself: in a window holding
         nothing typed (help, a summary, a form or the refund still empty) it closes the window

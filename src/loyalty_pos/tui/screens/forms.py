@@ -79,6 +79,7 @@ class FormScreen(PosModal[Any]):
         self.intro = intro
         self.hint = hint
         self.busy = False
+        self.looking_up = 0  # fields' lookups sent to the service thread and not answered yet
         #: The scan that filled each field, by field name: where its value came from.
         self._scans: dict[str, CodeScanned] = {}
 
@@ -118,6 +119,9 @@ class FormScreen(PosModal[Any]):
             self.query_one(f"#field-{f.name}", Input).value != f.value for f in self.fields
         )
 
+    def step_under_way(self) -> bool:
+        return self.busy or self.looking_up > 0
+
     def show_error(self, message: str) -> None:
         self.query_one("#error", Static).update(Text(message, style="bold red"))
 
@@ -144,6 +148,7 @@ class FormScreen(PosModal[Any]):
             check for check in (self._card_check(field, value), field.lookup) if check is not None
         ]
         if checks and value and index + 1 < len(names):  # the last one's: as the form confirms
+            self.looking_up += 1
             self.submit(FIELD_LOOKUP, lambda: (field.name, value, _first_problem(checks, value)))
             return
         self._on_from(index, {field.name: value})
@@ -216,6 +221,7 @@ class FormScreen(PosModal[Any]):
     def on_service_done(self, message: ServiceDone) -> None:
         message.stop()
         if message.what == FIELD_LOOKUP:
+            self.looking_up -= 1
             name, value, problem = message.result
             box = self.query_one(f"#field-{name}", Input)
             if box.value.strip() != value:  # typed on meanwhile: its own Enter checks it
@@ -229,6 +235,8 @@ class FormScreen(PosModal[Any]):
         self.dismiss(message.result)
 
     def refused(self, message: ServiceRefused) -> None:
+        if message.what == FIELD_LOOKUP:
+            self.looking_up -= 1
         self.busy = False
         self.show_error(message.message)
         for field in self.fields:
