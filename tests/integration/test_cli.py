@@ -365,7 +365,7 @@ def test_a_price_with_a_decimal_comma_is_told_how_to_write_it_and_nothing_is_imp
             "M9101,LC91010001,Anna\n",
             "line 2: 3 cells where the file has 5 columns (member_id,card,name,birthday,email): "
             "every row has a cell for each column, an empty one as nothing between its commas "
-            "(M1,LC1,Ann,,)",
+            "(with the last 2 empty: M9101,LC91010001,Anna,,)",
         ),
     ],
 )

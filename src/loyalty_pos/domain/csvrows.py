@@ -25,9 +25,11 @@ def cells_problem(
         return None
     said = f"{len(cells)} cells where the file has {len(columns)} columns ({','.join(columns)})"
     if len(cells) < len(columns):
+        missing = len(columns) - len(cells)
+        padded = ",".join([*cells, *[""] * missing])
         return (
             f"{said}: every row has a cell for each column, an empty one as nothing between "
-            "its commas (M1,LC1,Ann,,)"
+            f"its commas (with the last {missing} empty: {padded})"
         )
     if len(cells) == len(columns) + 1:
         for i, column in enumerate(columns):
