@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from textual.widgets import DataTable, Input
 
@@ -14,7 +15,18 @@ from loyalty_pos.tui.screens.refund import RefundScreen
 from loyalty_pos.tui.screens.text import TextScreen
 
 from .conftest import ANNA, BEN, NOW, ROOT
-from .pilot import fill, notes, press, scan, screen_lines, settle, text_in, type_text, until
+from .pilot import (
+    fill,
+    notes,
+    press,
+    press_at_once,
+    scan,
+    screen_lines,
+    settle,
+    text_in,
+    type_text,
+    until,
+)
 
 
 async def punch_card_basket_paid_with_points(pilot) -> None:
@@ -541,6 +553,33 @@ async def test_plus_and_minus_at_the_pin_are_refused_there_and_never_typed_into_
         assert isinstance(app.screen, TextScreen), text_in(refund, "#error")
     event = terminal.store.event_by_receipt("DEMO1-000002")
     assert event["lines"] == [{"sku": "COFFEE", "qty": 1}]
+
+
+async def test_a_minus_typed_right_behind_the_receipt_s_enter_takes_a_unit_off_once_it_is_loaded(
+    make_app, monkeypatch
+):
+    """The receipt id, Enter and '-' (one unit fewer back) typed in one burst: the '-' went
+    into the receipt field while its lines were still being read, leaving "DEMO1-000001-"
+    there and every unit back. It waits for the lines and takes one unit off, as typed slowly."""
+    from loyalty_pos.tui.screens import refund as refund_screen
+
+    read = refund_screen.refundable_lines
+
+    def slow_lines(*args, **kwargs):  # a cache busy with the nightly backup, say
+        time.sleep(0.3)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(refund_screen, "refundable_lines", slow_lines)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sell(pilot, "2*COFFEE", card=None)
+        await press(pilot, "escape", "f6")
+        refund = app.screen
+        assert isinstance(refund, RefundScreen)
+        press_at_once(pilot, "DEMO1-000001", "enter", "-")
+        await until(pilot, lambda: "Money back 2.40" in text_in(refund, "#preview"))
+        assert refund.query_one("#receipt", Input).value == "DEMO1-000001"
+        assert refund.back == {"COFFEE": 1}
 
 
 async def test_a_free_coffee_back_says_why_no_money_comes_back_and_what_one_more_gives(

@@ -66,6 +66,7 @@ class RefundScreen(PosModal[dict[str, Any]]):
         self.lines: list[RefundableLine] = []
         self.back: dict[str, int] = {}
         self.busy = False
+        self.loading = False  # a receipt's lines asked of the service thread, not come yet
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog refund") as dialog:
@@ -141,14 +142,21 @@ class RefundScreen(PosModal[dict[str, Any]]):
         self.query_one("#preview", Static).update("")
         terminal = self.pos.terminal
         rid = self.receipt_id
+        self.loading = True
         self.submit(
             "refund-load",
             lambda: refundable_lines(terminal, rid),
             done=lambda found: RefundLoaded(rid, found[0], found[1]),
         )
 
+    def step_under_way(self) -> bool:
+        """The receipt's lines being read, or the refund being recorded: keys typed behind
+        the receipt's Enter ('-', one unit fewer) wait for the lines they act on."""
+        return self.busy or self.loading
+
     def on_refund_loaded(self, message: RefundLoaded) -> None:
         message.stop()
+        self.loading = False
         self.lines = message.lines
         self.back = {line.sku: line.left for line in message.lines}
         self.query_one("#sale-member", Static).update(
@@ -313,6 +321,8 @@ class RefundScreen(PosModal[dict[str, Any]]):
         return said
 
     def refused(self, message: ServiceRefused) -> None:
+        if message.what == "refund-load":
+            self.loading = False
         if message.what == "refund-preview":
             self.query_one("#preview", Static).update(Text(message.message, style="dim"))
             return
