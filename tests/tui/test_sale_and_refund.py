@@ -50,6 +50,15 @@ async def sell(pilot, *codes: str, card: str | None = ANNA) -> None:
     await press(pilot, "f9")
 
 
+async def refund_window_after(pilot, *codes: str, card: str | None = ANNA) -> RefundScreen:
+    """``sell`` of ``codes``, the sale's preview closed, then the refund window (F6), empty."""
+    await sell(pilot, *codes, card=card)
+    await press(pilot, "escape", "f6")
+    refund = pilot.app.screen
+    assert isinstance(refund, RefundScreen)
+    return refund
+
+
 async def test_f9_records_the_sale_shows_the_receipt_and_clears_for_the_next_customer(
     make_app, terminal
 ):
@@ -266,10 +275,7 @@ async def test_a_receipt_scanned_into_the_refund_window_over_another_opens_it_wh
     async with app.run_test(size=(80, 24)) as pilot:
         await sell(pilot, "MASCARA", card=None)
         await press(pilot, "escape")
-        await sell(pilot, "2*COFFEE", card=None)
-        await press(pilot, "escape", "f6")
-        refund = app.screen
-        assert isinstance(refund, RefundScreen)
+        refund = await refund_window_after(pilot, "2*COFFEE", card=None)
         await fill(pilot, "DEMO1-000001")
         assert isinstance(app.focused, DataTable)  # the lines, where + and - choose
         await scan(pilot, key_clock, "DEMO1-000002")
@@ -289,10 +295,7 @@ async def test_a_receipt_not_found_over_another_leaves_none_of_the_others_lines(
     receipt's. They go; the PIN then asks for the receipt, and nothing is recorded."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await sell(pilot, "MASCARA")
-        await press(pilot, "escape", "f6")
-        refund = app.screen
-        assert isinstance(refund, RefundScreen)
+        refund = await refund_window_after(pilot, "MASCARA")
         await fill(pilot, "DEMO1-000001")
         await until(pilot, lambda: "Money back 12.95" in text_in(refund, "#preview"))
         await scan(pilot, key_clock, "DEMO1-000099")
@@ -525,10 +528,7 @@ async def test_plus_and_minus_at_the_pin_are_refused_there_and_never_typed_into_
     units chosen stay as they were, and the PIN typed after them refunds."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await sell(pilot, "2*COFFEE", card=None)
-        await press(pilot, "escape", "f6")
-        refund = app.screen
-        assert isinstance(refund, RefundScreen)
+        refund = await refund_window_after(pilot, "2*COFFEE", card=None)
         await fill(pilot, "DEMO1-000001")
         await until(pilot, lambda: "Money back 4.80" in text_in(refund, "#preview"))
         await press(pilot, "enter")
@@ -572,10 +572,7 @@ async def test_a_minus_typed_right_behind_the_receipt_s_enter_takes_a_unit_off_o
     monkeypatch.setattr(refund_screen, "refundable_lines", slow_lines)
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await sell(pilot, "2*COFFEE", card=None)
-        await press(pilot, "escape", "f6")
-        refund = app.screen
-        assert isinstance(refund, RefundScreen)
+        refund = await refund_window_after(pilot, "2*COFFEE", card=None)
         press_at_once(pilot, "DEMO1-000001", "enter", "-")
         await until(pilot, lambda: "Money back 2.40" in text_in(refund, "#preview"))
         assert refund.query_one("#receipt", Input).value == "DEMO1-000001"
