@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 from pathlib import Path
 
 from .checkout import OPEN_LINE, Terminal, product_barcode, unreadable_card
-from .domain.csvrows import cells_problem
+from .domain.csvrows import MEMBER_COLUMNS, Rows, read_rows
 from .domain.errors import ConfigError, Refused
 from .domain.events import (
     MAX_ID,
@@ -22,46 +20,21 @@ from .domain.events import (
 from .domain.gtin import gtin_check_digit_ok
 from .domain.money import parse_money, to_minor
 
-MEMBER_COLUMNS = ["member_id", "card", "name", "birthday", "email"]
-CATALOG_COLUMNS = ["sku", "ean", "name", "price", "category"]
+CATALOG_COLUMNS = ("sku", "ean", "name", "price", "category")
 
 
-def _rows(
-    path: Path, columns: list[str], amounts: tuple[str, ...] = ()
-) -> list[tuple[int, dict[str, str]]]:
-    """The file's records with the line each starts on (a quoted field may hold a line break,
-    so a record can span lines; a spreadsheet shows it as the row it starts on). Rows whose
-    cells do not fit the columns refuse the file, each named (``amounts``: the columns of
-    money, whose decimal comma is the likely cause)."""
+def _rows(path: Path, columns: tuple[str, ...], amounts: tuple[str, ...] = ()) -> Rows:
+    """The file's rows as ``read_rows`` reads them (the ledger's members import reads its file
+    the same way); any problem refuses the file, each named (``amounts``: the columns of
+    money, whose decimal comma is the likely cause of a cell too many)."""
     try:
         text = _utf8_text(path, path.read_bytes())
-        reader = csv.reader(io.StringIO(text, newline=""))
-        header = next(reader, None)
-        if header is None or [c.strip() for c in header] != columns:
-            wanted = f"line 1: the columns must be {','.join(columns)}"
-            if header and len(header) == 1 and ";" in header[0]:  # a spreadsheet's export
-                wanted += ", separated by commas (this file separates them with ';')"
-            raise ConfigError(str(path), [wanted])
-        rows: list[tuple[int, dict[str, str]]] = []
-        problems: list[str] = []
-        while True:
-            line = reader.line_num + 1
-            values = next(reader, None)
-            if values is None:
-                break
-            if not values:
-                continue  # a blank line
-            if problem := cells_problem(values, columns, amounts):
-                problems.append(f"line {line}: {problem}")
-                continue
-            rows.append((line, dict(zip(columns, (v.strip() for v in values), strict=True))))
-        if problems:
-            raise ConfigError(str(path), problems)
-        return rows
     except OSError as e:
         raise ConfigError(str(path), [f"cannot read the file ({e.strerror})"]) from e
-    except csv.Error as e:
-        raise ConfigError(str(path), [f"not a CSV file ({e})"]) from e
+    rows, problems = read_rows(text, columns, amounts)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return rows
 
 
 def _utf8_text(path: Path, data: bytes) -> str:

@@ -14,10 +14,8 @@ constraints. A resend is recognised by its event id and answered with the origin
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import itertools
 import json
 import secrets
@@ -34,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from loyalty_pos.domain.accounting import spend_moment
 from loyalty_pos.domain.cards import card_in_capitals
-from loyalty_pos.domain.csvrows import cells_problem
+from loyalty_pos.domain.csvrows import MEMBER_COLUMNS, read_rows
 from loyalty_pos.domain.errors import AuthError, NotFound, Refused
 from loyalty_pos.domain.events import (
     GENESIS_HASH,
@@ -1028,34 +1026,13 @@ class LedgerStore:
 
     def import_members(self, text: str, source: str = "members.csv") -> dict[str, Any]:
         """Enrol every member of a CSV file, or none: problems name the file and the line."""
-        wanted = ["member_id", "card", "name", "birthday", "email"]
-        reader = csv.DictReader(io.StringIO(text))
-        # ``member_id, card, name``: the blanks around a column's name are not part of it.
-        header = reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
-        problems: list[str] = []
-        missing = [c for c in wanted if c not in header]
-        unknown = [c for c in header if c not in wanted]
-        if len(header) == 1 and ";" in header[0]:  # a spreadsheet's export, as the till says
-            raise Refused(
-                f"{source}: line 1: the columns must be {','.join(wanted)}, separated by "
-                "commas (this file separates them with ';')"
-            )
-        if missing or unknown:
-            raise Refused(
-                f"{source}: line 1: the columns must be {','.join(wanted)}"
-                + (f" (missing {', '.join(missing)})" if missing else "")
-                + (f" (unknown {', '.join(unknown)})" if unknown else "")
-            )
+        rows_read, read_problems = read_rows(text, MEMBER_COLUMNS)
+        problems = [f"{source}: {p}" for p in read_problems]
         entries: list[tuple[int, dict[str, Any]]] = []
         today = self.clock().date()
         seen_ids: dict[str, int] = {}
         seen_cards: dict[str, tuple[int, str]] = {}
-        for row in reader:
-            line = reader.line_num
-            if None in row:  # csv puts surplus cells under the key None
-                cells = [*(row[c] or "" for c in header), *row[None]]
-                problems.append(f"{source}: line {line}: {cells_problem(cells, header)}")
-                continue  # its other cells are shifted: their problems are not the row's
+        for line, row in rows_read:
             problems.extend(
                 f"{source}: line {line}: {p}"
                 for p in _member_row_problems(row, seen_ids, seen_cards, line, today)
@@ -1640,7 +1617,7 @@ def _member_balance(conn: Connection, member_id: str) -> int:
 
 
 def _member_row_problems(
-    row: dict[str, str | None],
+    row: dict[str, str],
     seen_ids: dict[str, int],
     seen_cards: dict[str, tuple[int, str]],
     line: int,
