@@ -76,7 +76,7 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
         row["card"] = t.card_form(row["card"])
     today = t.now().date()
     problems: list[str] = []
-    seen_cards: dict[str, str] = {}
+    seen_cards: dict[str, int] = {}  # the line each card is first on
     # A member with several cards has a row per card; the rows must agree on who it is.
     seen_members: dict[str, tuple[int, dict[str, str]]] = {}
     for line, row in rows:
@@ -95,8 +95,8 @@ def import_members(t: Terminal, path: Path) -> dict[str, int]:
             problems.append(f"line {line}: {problem}")
         elif problem := product_barcode(t, row["card"]):  # a new card typed in a file
             problems.append(f"line {line}: {problem[:-1]}")
-        elif seen_cards.setdefault(row["card"], row["member_id"]) != row["member_id"]:
-            problems.append(f"line {line}: card {row['card']} is given to two members")
+        elif (first := seen_cards.setdefault(row["card"], line)) != line:
+            problems.append(f"line {line}: card {row['card']} is also on line {first}")
         if row["birthday"] and (problem := birthday_problem(row["birthday"], today)):
             problems.append(f"line {line}: {problem}")
         email = row["email"]

@@ -134,3 +134,20 @@ def test_a_file_without_a_column_is_refused_in_the_same_words_at_both(
     )
     ledger_said, till_said = refused_at_both(db_url, till_home, members, capsys)
     assert f"{members}: {said}" in ledger_said and f"  - {said}\n" in till_said
+
+
+def test_a_card_on_two_rows_is_refused_at_both_whatever_the_members(
+    db_url: str, till_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The till took a card on two rows of one member, and named one line of a card given to
+    two members ("card ... is given to two members"); both now name both lines."""
+    members = tmp_path / "members.csv"
+    members.write_text(
+        HEADER + "N1,LC91010001,Nina,,\nN1,LC91010001,Nina,,\n"
+        "N2,LC91010002,Bob,,\nN3,LC91010002,Cid,,\n"
+    )
+    ledger_said, till_said = refused_at_both(db_url, till_home, members, capsys)
+    assert "line 3: card LC91010001 is also on line 2" in till_said
+    assert "line 5: card LC91010002 is also on line 4" in till_said
+    assert "line 3: card …0001 is also on line 2" in ledger_said
+    assert "line 5: card …0002 is also on line 4" in ledger_said
