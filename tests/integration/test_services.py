@@ -687,6 +687,23 @@ def test_catalog_import_checks_ean_digits_and_prices(demo, tmp_path: Path) -> No
     assert demo.store.item("A") is None
 
 
+def test_a_catalog_with_its_columns_in_another_order_is_read_by_their_names(
+    demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the members file (the ledger took a members file in any order, the till only in the
+    order of its example): the header names the columns."""
+    from loyalty_pos.cli import main
+
+    moved = tmp_path / "catalog.csv"
+    moved.write_text("name,price,sku,category,ean\nGreen tea,2.49,TEA,grocery,5901234123457\n")
+    assert main(["--home", str(demo.home), "catalog", "import", str(moved)]) == 0, (
+        capsys.readouterr()
+    )
+    tea = demo.store.item("TEA")
+    assert tea is not None
+    assert (tea["name"], tea["price_minor"], tea["ean"]) == ("Green tea", 249, "5901234123457")
+
+
 def test_a_catalog_category_a_letter_off_one_the_program_excludes_is_refused(
     demo, tmp_path: Path
 ) -> None:
