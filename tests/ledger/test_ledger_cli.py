@@ -316,6 +316,23 @@ def test_a_sqlite_url_with_three_slashes_names_the_folder_it_looked_in(
     assert "slashes" not in err  # an absolute path needs no hint
 
 
+def test_a_database_url_from_the_environment_is_named_as_the_variable_that_holds_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """QA: set up as the README does (`export LOYALTY_LEDGER_DB=...`, no --db typed), a URL
+    whose folder does not exist said "--db is invalid", of an option nobody had typed."""
+    wrong = f"sqlite:///{tmp_path}/none/ledger.db"
+    monkeypatch.setenv("LOYALTY_LEDGER_DB", wrong)
+    code, _, err = run(capsys, "expire")
+    assert code == 2
+    assert err.startswith("loyalty-ledger: $LOYALTY_LEDGER_DB is invalid:\n")
+    assert f"folder {tmp_path}/none does not exist" in err and "--db" not in err
+    code, _, err = run(capsys, "expire", "--json")
+    assert code == 2 and json.loads(err)["file"] == "$LOYALTY_LEDGER_DB"
+    code, _, err = run(capsys, "expire", "--db", wrong)  # typed: named as typed, over the variable
+    assert code == 2 and err.startswith("loyalty-ledger: --db is invalid:\n")
+
+
 def test_the_real_command_fails_with_a_sentence_not_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [

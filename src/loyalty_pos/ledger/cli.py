@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from loyalty_pos.domain.errors import LoyaltyPosError, Refused
+from loyalty_pos.domain.errors import ConfigError, LoyaltyPosError, Refused
 from loyalty_pos.domain.program import parse_program_text, program_to_json
 from loyalty_pos.exits import Parser, closed_pipe, write_problems
 
@@ -34,7 +34,6 @@ def _parser() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument(
         "--db",
-        default=os.environ.get(DB_ENV),
         help=f"sqlite:////abs/path/ledger.db (four slashes before an absolute path) or "
         f"postgresql://user@host/db (default: ${DB_ENV})",
     )
@@ -262,13 +261,26 @@ COMMANDS: dict[str, Callable[[LedgerStore, argparse.Namespace], dict[str, Any] |
 }
 
 
+def _open_store(typed: str | None) -> LedgerStore:
+    """The ledger at ``--db``, else at ``$LOYALTY_LEDGER_DB``. A URL refused is named by where
+    it came from: the README exports the variable, and "--db is invalid" named an option nobody
+    had typed."""
+    url, source = (typed, "--db") if typed else (os.environ.get(DB_ENV), f"${DB_ENV}")
+    if not url:
+        raise Refused(f"no database: pass --db URL or set ${DB_ENV}")
+    try:
+        return LedgerStore.open(url)
+    except ConfigError as e:
+        if source == "--db" or e.source != "--db":
+            raise
+        raise ConfigError(source, e.problems) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     as_json = bool(getattr(args, "json", False))
     try:
-        if not args.db:
-            raise Refused(f"no database: pass --db URL or set ${DB_ENV}")
-        store = LedgerStore.open(args.db)
+        store = _open_store(args.db)
         try:
             result = COMMANDS[args.command](store, args)
         finally:
