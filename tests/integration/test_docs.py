@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from hardware.printer_sim import PrinterSim
+from loyalty_pos.ledger.store import LedgerStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -199,3 +200,45 @@ def test_the_readmes_check_and_chmod_make_a_till_set_up_before_private_and_it_st
     )
     assert night.returncode == 0, night.stderr
     assert subprocess.run(find, shell=True, capture_output=True, text=True).stdout == ""
+
+
+def test_the_readmes_online_backup_of_the_ledger_runs_as_written_and_its_copy_is_private(
+    tmp_path: Path, permissive_umask: int
+) -> None:
+    """ "Backups, restores and upgrades": the embedded ledger's online backup, the one-liner as
+    written, run in the ledger's folder while the service runs there: its copy is the ledger's
+    user's alone whatever the umask, and is a ledger holding what the original held."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("**The ledger's database**") :]
+    [line] = [code for code in section.split("`")[1::2] if ".backup(" in code][:1]
+    folder = tmp_path / "loyalty"
+    folder.mkdir(mode=0o700)
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    env = {**os.environ, "LOYALTY_LEDGER_DB": url, "LOYALTY_LEDGER_ADMIN_TOKEN": "admin"}
+    added = subprocess.run(
+        [sys.executable, "-m", "loyalty_pos.ledger", "terminal", "add", "T1", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    token = json.loads(added.stdout)["token"]
+    port = str(free_port())
+    server = subprocess.Popen(
+        [sys.executable, "-m", "loyalty_pos.ledger", "serve", "--port", port],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}")
+        subprocess.run(line, shell=True, cwd=folder, check=True, timeout=60)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    copy = folder / "ledger-copy.db"
+    assert copy.stat().st_mode & 0o777 == 0o600
+    store = LedgerStore.open(f"sqlite:///{copy}")
+    try:
+        assert store.authenticate(token) == "T1"
+    finally:
+        store.close()
