@@ -206,8 +206,9 @@ def test_the_readmes_online_backup_of_the_ledger_runs_as_written_and_its_copy_is
     tmp_path: Path, permissive_umask: int
 ) -> None:
     """ "Backups, restores and upgrades": the embedded ledger's online backup, the one-liner as
-    written, run in the ledger's folder while the service runs there: its copy is the ledger's
-    user's alone whatever the umask, and is a ledger holding what the original held."""
+    written, run while the service runs: its copy is the ledger's user's alone whatever the
+    umask, and is a ledger holding what the original held. QA: run from any other folder than
+    the ledger's, the line made an empty `ledger.db` there, copied that, and said nothing."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index("**The ledger's database**") :]
     [line] = [code for code in section.split("`")[1::2] if ".backup(" in code][:1]
@@ -231,10 +232,13 @@ def test_the_readmes_online_backup_of_the_ledger_runs_as_written_and_its_copy_is
     )
     try:
         wait_for_health(f"http://127.0.0.1:{port}")
-        subprocess.run(line, shell=True, cwd=folder, check=True, timeout=60)
+        # from another folder, as an IT person's shell is (the line's own `cd` takes it there)
+        line = line.replace("/var/lib/loyalty", str(folder))
+        subprocess.run(line, shell=True, cwd=tmp_path, check=True, timeout=60)
     finally:
         server.terminate()
         server.wait(timeout=10)
+    assert not (tmp_path / "ledger.db").exists()
     copy = folder / "ledger-copy.db"
     assert copy.stat().st_mode & 0o777 == 0o600
     store = LedgerStore.open(f"sqlite:///{copy}")
