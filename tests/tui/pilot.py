@@ -13,8 +13,10 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.widgets import Input
 
 from loyalty_pos.tui.app import CheckoutApp
+from loyalty_pos.tui.screens.forms import FormScreen
 
 HUMAN_GAP_S = 0.2
 SCANNER_GAP_S = 0.004
@@ -162,6 +164,15 @@ async def manager_view(pilot: Pilot[None], key: str, card: str | None = None) ->
     if card is not None:
         await fill(pilot, card)
     return pilot.app.screen
+
+
+async def form_field(pilot: Pilot[None], key: str, name: str) -> tuple[FormScreen, Input]:
+    """Press ``key``, which opens a form window: the window and its field ``name`` (its id
+    without ``field-``: ``card``, ``amount``)."""
+    await press(pilot, key)
+    form = pilot.app.screen
+    assert isinstance(form, FormScreen)
+    return form, form.query_one(f"#field-{name}", Input)
 
 
 def text_in(widget: Widget, selector: str | None = None) -> str:

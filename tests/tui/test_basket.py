@@ -16,7 +16,7 @@ from loyalty_pos.tui.widgets.basket_table import BasketTable
 from loyalty_pos.tui.widgets.item_field import ItemField
 
 from .conftest import ANNA, BEN, COFFEE_EAN
-from .pilot import notes, press, scan, screen_lines, settle, text_in, type_text, until
+from .pilot import form_field, notes, press, scan, screen_lines, settle, text_in, type_text, until
 
 
 def lines(app) -> list[tuple[str, int]]:
@@ -314,9 +314,7 @@ async def test_enrolment_says_a_name_too_long_at_its_enter_and_stays_on_it(make_
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "f4")
-        form = app.screen
-        name = form.query_one("#field-name", Input)
+        form, name = await form_field(pilot, "f4", "name")
         await type_text(pilot, "LC99990005")
         await until(pilot, lambda: app.focused is name)
         name.value = "x" * 210
@@ -535,9 +533,7 @@ async def test_a_free_amount_that_is_not_one_is_refused_at_the_amount(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "f7")
-        form = app.screen
-        amount = form.query_one("#field-amount", Input)
+        form, amount = await form_field(pilot, "f7", "amount")
         for typed, said in (
             ("-5", "needs an amount above 0"),
             ("0", "needs an amount above 0"),

@@ -15,6 +15,7 @@ from loyalty_pos.tui.screens.text import ConfirmScreen, TextScreen
 from .conftest import ANNA, BEN, COFFEE_EAN
 from .pilot import (
     fill,
+    form_field,
     manager_view,
     notes,
     open_menu,
@@ -294,9 +295,9 @@ async def test_an_adjustment_says_at_its_card_in_a_managers_words_a_card_unknown
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await adjust_points_of(pilot, "LC99999998")
-        form = app.screen
-        card = form.query_one("#field-card", Input)
+        await open_menu(pilot)
+        form, card = await form_field(pilot, "1", "card")  # the adjustment's card
+        await fill(pilot, "LC99999998")
         said = text_in(form, "#error")
         assert "Card ******9998 is not known here: check the number" in said
         assert "enrol" not in said and "sell without" not in said
