@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -246,22 +247,30 @@ def test_a_service_that_is_not_the_ledger_answering_200_fails_the_sync(
     svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _AnswersEverything)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = LedgerClient(
-        f"http://127.0.0.1:{server.server_address[1]}", t.config.ledger.token, attempts=1
-    )
     try:
-        with pytest.raises(SyncError, match="gives no result for 1 of the 1 events sent"):
-            sync(t, client)
-        with pytest.raises(SyncError, match="is not the ledger's"):
-            pull(t, client)
+        with _client_at(server.server_address[1], t.config.ledger.token) as client:
+            with pytest.raises(SyncError, match="gives no result for 1 of the 1 events sent"):
+                sync(t, client)
+            with pytest.raises(SyncError, match="is not the ledger's"):
+                pull(t, client)
     finally:
-        client.close()
         server.shutdown()
         server.server_close()
     assert t.store.meta("last_sync_at") == last_sync  # not a success: no longer online for it
     assert t.store.outbox_count() == 1
     again = sync(t)
     assert (again["pushed"], again["waiting"]) == (1, 0)
+
+
+@contextmanager
+def _client_at(port: int, token: str = "token") -> Iterator[LedgerClient]:
+    """A sync client, asking once, to a server of the test's own (not the ledger) on this
+    machine's ``port``; closed when the block ends."""
+    client = LedgerClient(f"http://127.0.0.1:{port}", token, attempts=1)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _answering(
@@ -318,14 +327,13 @@ def test_an_answer_that_is_not_the_ledgers_json_says_what_came_and_the_next_sync
     sync(t)
     svc.checkout(t, ANNA, svc.resolve_items(t, [("MILK", 1)]))
     server = _answering(200, content_type, body)
-    client = LedgerClient(
-        f"http://127.0.0.1:{server.server_address[1]}", t.config.ledger.token, attempts=1
-    )
     try:
-        with pytest.raises(SyncError) as caught:
+        with (
+            _client_at(server.server_address[1], t.config.ledger.token) as client,
+            pytest.raises(SyncError) as caught,
+        ):
             sync(t, client)
     finally:
-        client.close()
         server.shutdown()
         server.server_close()
     message = str(caught.value)
@@ -437,16 +445,13 @@ def test_an_answer_larger_than_any_of_the_ledgers_is_refused_before_it_fills_the
 
     server = threading.Thread(target=endless, daemon=True)
     server.start()
-    client = LedgerClient(
-        f"http://127.0.0.1:{listener.getsockname()[1]}", t.config.ledger.token, attempts=1
-    )
-    client.max_answer_bytes = 8 * 2**20  # 256 MiB by default
-    started = time.monotonic()
     try:
-        with pytest.raises(SyncError) as caught:
-            sync(t, client)
+        with _client_at(listener.getsockname()[1], t.config.ledger.token) as client:
+            client.max_answer_bytes = 8 * 2**20  # 256 MiB by default
+            started = time.monotonic()
+            with pytest.raises(SyncError) as caught:
+                sync(t, client)
     finally:
-        client.close()
         stop.set()
         server.join(timeout=10)
         listener.close()
@@ -523,12 +528,9 @@ def test_a_ledger_whose_database_connections_were_killed_recovers_without_a_rest
 
 def _pull_from(server: ThreadingHTTPServer, max_answer_bytes: int | None = None) -> dict:
     """What a sync client's pull reads from ``server`` (one try)."""
-    client = LedgerClient(f"http://127.0.0.1:{server.server_address[1]}", "token", attempts=1)
-    client.max_answer_bytes = max_answer_bytes or client.max_answer_bytes
-    try:
+    with _client_at(server.server_address[1]) as client:
+        client.max_answer_bytes = max_answer_bytes or client.max_answer_bytes
         return client.pull("0")
-    finally:
-        client.close()
 
 
 def test_a_compressed_answer_is_read_once_decoded_within_the_answer_limit() -> None:
