@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -105,6 +106,26 @@ def test_the_nightly_script_finds_a_venv_elsewhere_or_says_it_did_not_start(
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["ok"]
     assert (home / "reports" / "2026-01-01.json").exists()
+
+
+def test_a_checkout_venv_whose_python_this_user_cannot_run_is_named_as_that(
+    tmp_path: Path,
+) -> None:
+    """QA: a venv made with a python under /root (pyenv) and the job run as the till's user:
+    .venv/bin/python is there, but its python is out of the user's reach. The script went on to
+    the system's python3 and said "install it in .venv", where it was installed."""
+    home = tmp_path / "till"
+    make_demo_home(home).store.close()
+    python = tmp_path / "checkout" / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(tmp_path / "root-only" / "python3.11")  # as one its user cannot open
+
+    out = _script(tmp_path, home, "/usr/bin:/bin", "--json")
+    assert out.returncode == 2, out.stderr
+    said = json.loads(out.stderr)["message"]
+    assert f"{python} is there but this user ({getpass.getuser()}) cannot run it" in said
+    assert "install it in" not in said
+    assert not (home / "backups").exists()
 
 
 def test_a_damaged_cache_keeps_the_first_unverified_copy_and_the_newest_few_not_every_night(
