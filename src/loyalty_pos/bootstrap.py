@@ -26,7 +26,7 @@ from .config import (
 )
 from .domain.errors import ConfigError, LoyaltyPosError, Refused, StorageError
 from .domain.program import parse_program_text
-from .private import FILE_MODE, make_folder, new_file
+from .private import FILE_MODE, make_folder, new_file, unreadable
 from .store import open_store
 
 CONFIG_FILE = "terminal.toml"
@@ -105,7 +105,7 @@ def init_terminal(
         # With or without a byte order mark, as the ledger's `program set` reads the same file.
         program_text = program_bytes.decode("utf-8-sig")
     except OSError as e:
-        raise ConfigError(str(program_path), [f"cannot read the file ({e.strerror})"]) from e
+        raise unreadable(program_path, e) from e
     except UnicodeDecodeError as e:
         raise ConfigError(str(program_path), [f"not UTF-8 text (byte {e.start})"]) from e
     program = parse_program_text(program_text, str(program_path))

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .domain.errors import ConfigError, NotFound
 from .domain.events import MAX_TEXT, text_problem
+from .private import unreadable
 
 TERMINAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 DEFAULT_CARD_PATTERN = r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}|LC[0-9]{6,16})$"
@@ -95,7 +96,7 @@ def load_terminal_config(path: Path, *, need_token: bool = True) -> TerminalConf
             file=source,
         ) from None
     except OSError as e:
-        raise ConfigError(source, [f"cannot read the file ({e.strerror or e})"]) from e
+        raise unreadable(path, e) from e
     except UnicodeDecodeError as e:
         raise ConfigError(source, [f"not UTF-8 text (byte {e.start})"]) from e
     except tomllib.TOMLDecodeError as e:

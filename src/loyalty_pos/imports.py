@@ -19,6 +19,7 @@ from .domain.events import (
 )
 from .domain.gtin import gtin_check_digit_ok
 from .domain.money import parse_money, to_minor
+from .private import unreadable
 
 CATALOG_COLUMNS = ("sku", "ean", "name", "price", "category")
 
@@ -30,7 +31,7 @@ def _rows(path: Path, columns: tuple[str, ...], amounts: tuple[str, ...] = ()) -
     try:
         text = _utf8_text(path, path.read_bytes())
     except OSError as e:
-        raise ConfigError(str(path), [f"cannot read the file ({e.strerror})"]) from e
+        raise unreadable(path, e) from e
     rows, problems = read_rows(text, columns, amounts)
     if problems:
         raise ConfigError(str(path), problems)

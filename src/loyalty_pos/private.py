@@ -15,8 +15,12 @@ shared with a group on purpose), or a till set up by an earlier release, is thei
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import pwd
 from pathlib import Path
+
+from .domain.errors import Refused
 
 #: A folder the till or the ledger makes: its user's alone.
 FOLDER_MODE = 0o700
@@ -57,3 +61,17 @@ def append(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
     with open(fd, "a", encoding="utf-8") as f:
         f.write(text)
+
+
+def unreadable(path: str | os.PathLike[str], error: OSError) -> Refused:
+    """The refusal of a file the program cannot read (a folder by its name, or one another user
+    owns: a till set up as root, run as its own user). It said "FILE is invalid: cannot read the
+    file", as if what was in it were wrong."""
+    said = f"{os.fspath(path)} cannot be read ({error.strerror or error})"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        said += (
+            f": this program runs as {user}, and a till's files are its user's alone "
+            '(README, "Who can read a till\'s files")'
+        )
+    return Refused(said + ".", file=os.fspath(path), reason="unreadable")

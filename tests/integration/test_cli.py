@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import resource
 import shutil
 import signal
@@ -234,6 +235,44 @@ def test_the_nightly_job_refuses_bad_arguments_before_it_touches_anything(
     assert out.returncode == 2
     assert said in out.stderr and "Traceback" not in out.stderr
     assert sorted((home / "backups").glob("*.db")) == backups
+
+
+def test_a_file_that_cannot_be_read_is_said_so_not_called_invalid(
+    home: Path, tmp_path: Path
+) -> None:
+    """A till's config, program or import file that cannot be read (a folder by that name, a
+    file another user owns) was "FILE is invalid: cannot read the file", as if its content
+    were wrong; nothing is recorded either way."""
+    before = run(home, "journal").stdout
+    folder = tmp_path / "catalog.csv"
+    folder.mkdir()
+    out = run(home, "catalog", "import", str(folder))
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"loyalty-pos: {folder} cannot be read (Is a directory)."
+    other = tmp_path / "other"
+    (other / "terminal.toml").mkdir(parents=True)
+    out = run(other, "verify")
+    assert out.returncode == 2
+    assert f"{other / 'terminal.toml'} cannot be read (Is a directory)." in out.stderr
+    assert "invalid" not in out.stderr
+    out = run(tmp_path / "t9", "init", "--terminal-id", "T9", "--program", str(folder))
+    assert out.returncode == 2 and f"{folder} cannot be read (Is a directory)." in out.stderr
+    assert run(home, "journal").stdout == before
+
+
+def test_a_file_of_another_user_names_the_user_the_till_runs_as() -> None:
+    """Root cannot be refused a file here, so the refusal is built from the error the system
+    gives another user: it names who the program runs as and where the README says whose a
+    till's files are (a till set up as root, run as its own user)."""
+    from loyalty_pos.private import unreadable
+
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    said = str(unreadable("/var/lib/t1/terminal.toml", PermissionError(13, "Permission denied")))
+    assert said == (
+        f"/var/lib/t1/terminal.toml cannot be read (Permission denied): this program runs as "
+        f"{user}, and a till's files are its user's alone (README, \"Who can read a till's "
+        'files").'
+    )
 
 
 @pytest.mark.parametrize(
