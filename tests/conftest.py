@@ -49,11 +49,14 @@ _ONE_AT_A_TIME = {"hardware": "pcscd"}
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test module runs whole in one xdist worker, in the order its tests are written, as
+    in one process: a module's fixtures (a till set up once for its tests) see its tests one
+    after another in that order. The device tests are one group across their modules."""
     tests = Path(__file__).parent
     for item in items:
-        group = _ONE_AT_A_TIME.get(item.path.relative_to(tests).parts[0])
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+        where = item.path.relative_to(tests)
+        group = _ONE_AT_A_TIME.get(where.parts[0], str(where))
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

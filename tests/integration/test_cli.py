@@ -1206,8 +1206,8 @@ def test_the_demo_refuses_a_folder_holding_a_real_terminal_and_leaves_it_as_it_w
 
     till = tmp_path / "till"
     shutil.copytree(home, till)
+    journal = run(till, "journal").stdout  # after a command has closed it: no -wal, no -shm
     before = sorted(p.relative_to(till) for p in till.rglob("*"))
-    journal = run(till, "journal").stdout
     out = run(till, "demo", "--script", "--json")
     assert out.returncode == 2, out.stderr
     assert "holds a terminal, not the demo store" in json.loads(out.stderr)["message"]
