@@ -1031,7 +1031,9 @@ def test_the_nightly_report_at_a_till_with_a_ledger_has_the_store_wide_balances_
     assert report["outstanding_positive_balances"] == there["outstanding"]["positive_balances"]
     assert report["outstanding_debt"] == 0 and report["negative_balances"] == []
     assert report["expired"] == there["points"]["expired"] == 0
-    assert report["outstanding_value"] == str(Decimal(report["outstanding_points"]) / 100)
+    # As money is written: 20 points are 0.20, not 0.2.
+    worth = Decimal(report["outstanding_points"]) / 100
+    assert report["outstanding_value"] == str(worth.quantize(Decimal("0.01")))
     assert report["balances_from"] == "ledger" and "balances_unknown" not in report
     assert report["checkouts"] == 1  # this till's own sales, as before
     text = " ".join(Path(night["report"]["text"]).read_text().split())
